@@ -1,0 +1,1 @@
+"""Processes at the edge: ingest, the projector loop, the CLI, log adapters."""

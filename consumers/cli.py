@@ -1,0 +1,490 @@
+"""`ledger`: the command line of the traceability ledger.
+
+Thin by design: parse arguments, open adapters through bootstrap, call the
+service functions, print.  Exit status: 0 ok; 1 error; 2 usage error;
+3 some input was rejected (the rest was recorded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, time as dtime, timezone
+from pathlib import Path
+from typing import Any
+
+from consumers import bootstrap
+from consumers.ingest import IngestReport, Reject, ingest_lines
+from consumers.projector import CatchUp, catch_up, utc_now
+from consumers.render import fmt_amount, table
+from ledger.events import event_json_schema
+from ledger.policy import PolicyError, load_policy
+from ledger.ports import LogUnavailable
+from projections.queries import NotFound, standing_alerts, whereabouts
+from projections.store import StoreUnavailable
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+PROGRESS_INTERVAL_S = 1.0
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+
+DESCRIPTION = """\
+Traceability ledger for export-controlled goods.
+
+Every export, receipt, consumption, re-export, ship-back, stock declaration
+and loss is an immutable report; the ledger keeps the account of every lot
+and raises alerts for quantities nobody accounts for.
+
+  ledger demo                                   the 2019 story, end to end
+  ledger ingest reports.jsonl                   record reports (JSON Lines)
+  ledger whereabouts TR-HF-2019-0001            where every unit of a trace is
+  ledger whereabouts HF-0001 --as-of 2019-09-01 where it was on a date
+  ledger alerts --party KR-SEMI                 what needs an answer
+  ledger replay                                 rebuild and compare projections
+  ledger schema > ledger-event.schema.json      the contract for integrators
+
+Storage defaults to ./.ledger (set LEDGER_HOME, or --log/--store URLs).
+"""
+
+
+class CliError(Exception):
+    pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.run(args)
+    except (CliError, NotFound, PolicyError, bootstrap.ConfigError, LogUnavailable, StoreUnavailable) as error:
+        print(f"ledger {args.command}: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"ledger {args.command}: interrupted; what was committed is kept, re-run to resume",
+              file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+# -- arguments ------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ledger", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help_text: str, run: Any, epilog: str = "") -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(run=run)
+        return p
+
+    def storage(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--log", metavar="URL", help="event log URL (default: sqlite:///$LEDGER_HOME/log.db)")
+        p.add_argument("--store", metavar="URL",
+                       help="projection store URL (default: sqlite:///$LEDGER_HOME/projections.db)")
+        p.add_argument("--policy", metavar="FILE", help="policy TOML file (default: $LEDGER_POLICY or built-in)")
+
+    def as_of(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--as-of", metavar="T", type=_when,
+                       help="where things stood at T (occurred-at); a bare date means the end of that day, UTC")
+        p.add_argument("--known-at", metavar="K", type=_when,
+                       help="only what the ledger had recorded by K (recorded-at)")
+        p.add_argument("--json", action="store_true", help="stable JSON for scripts")
+
+    p = command("ingest", "Record reports from a JSON Lines file (or - for standard input).", _cmd_ingest,
+                epilog="Bad lines are rejected with line, field and value, kept (see `ledger rejects`),\n"
+                       "and the rest is still recorded; exit status 3 says some were rejected.\n"
+                       "Re-running the same file is safe: a re-sent report is a no-op.")
+    p.add_argument("file", metavar="FILE", help="JSON Lines, one report per line; - for stdin")
+    p.add_argument("--no-project", action="store_true", help="only append to the log; project later")
+    p.add_argument("--progress", action="store_true", help="show progress even when stderr is not a terminal")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    storage(p)
+
+    p = command("project", "Bring the projections up to date with the log.", _cmd_project)
+    p.add_argument("--progress", action="store_true", help="show progress even when stderr is not a terminal")
+    storage(p)
+
+    p = command("whereabouts", "Where every unit of a lot or trace is, and since when.", _cmd_whereabouts,
+                epilog="Columns are in the lot's unit.  UNACCOUNTED is what the holder has not\n"
+                       "explained by the end-use reporting deadline.")
+    p.add_argument("ident", nargs="?", metavar="LOT|TRACE", help="a lot id or trace id (default: all)")
+    as_of(p)
+    storage(p)
+
+    p = command("alerts", "Alerts standing now (or as of T).", _cmd_alerts)
+    p.add_argument("--party", help="only alerts addressed to this party")
+    p.add_argument("--trace", help="only alerts of this trace")
+    p.add_argument("--journal", action="store_true", help="show the raised/resolved journal instead")
+    as_of(p)
+    storage(p)
+
+    p = command("rejects", "Input lines that were rejected, with the reasons.", _cmd_rejects)
+    p.add_argument("--json", action="store_true", help="stable JSON for scripts")
+    storage(p)
+
+    p = command("replay", "Rebuild every projection from position 0 and compare with the live one.",
+                _cmd_replay,
+                epilog="Exit status 0 if identical, 1 if not.  --replace swaps the rebuilt store in.")
+    p.add_argument("--replace", action="store_true", help="replace the live store with the rebuilt one")
+    p.add_argument("--json", action="store_true", help="stable JSON for scripts")
+    storage(p)
+
+    p = command("schema", "Write the JSON Schema of the event contract.", _cmd_schema)
+    p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+
+    p = command("demo", "Run the 2019 story from DESIGN.md on the embedded log and show what surfaces.",
+                _cmd_demo)
+    storage(p)
+    return parser
+
+
+def _when(text: str) -> datetime:
+    try:
+        if len(text) == 10:
+            day = datetime.strptime(text, "%Y-%m-%d").date()
+            return datetime.combine(day, dtime.max, tzinfo=timezone.utc)
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date (2019-10-01) or a time with zone (2019-10-01T12:00:00+09:00)"
+        ) from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add one, e.g. {text}+00:00 or {text}Z")
+    return value
+
+
+# -- commands ---------------------------------------------------------------------
+
+
+class _Ledger:
+    """The adapters one command uses, opened from its arguments."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.log_url = getattr(args, "log", None) or bootstrap.default_log_url()
+        self.store_url = getattr(args, "store", None) or bootstrap.default_store_url()
+        self.policy = load_policy(getattr(args, "policy", None))
+        self._log = None
+        self._store = None
+
+    @property
+    def log(self):  # type: ignore[no-untyped-def]
+        if self._log is None:
+            self._log = bootstrap.open_log(self.log_url)
+        return self._log
+
+    @property
+    def store(self):  # type: ignore[no-untyped-def]
+        if self._store is None:
+            self._store = bootstrap.open_store(self.store_url)
+        return self._store
+
+    def close(self) -> None:
+        for part in (self._log, self._store):
+            if part is not None:
+                part.close()
+
+
+class _Progress:
+    def __init__(self, label: str, force: bool, total_bytes: int | None = None):
+        self.label = label
+        self.enabled = force or sys.stderr.isatty()
+        self.started = self.last = time.monotonic()
+        self.total_bytes = total_bytes
+        self.bytes_read = 0
+
+    def __call__(self, done: int, detail: str = "") -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self.last < PROGRESS_INTERVAL_S:
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-9)
+        share = ""
+        if self.total_bytes:
+            share = f" ({100 * self.bytes_read / self.total_bytes:.0f}%)"
+        print(f"  {self.label}: {done:,}{share} at {rate:,.0f}/s {detail}", file=sys.stderr, flush=True)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    ledger = _Ledger(args)
+    try:
+        report = _ingest(ledger, args.file, progress_forced=args.progress)
+        projected = None if args.no_project else _project(ledger, args.progress)
+    finally:
+        ledger.close()
+    if args.json:
+        print(json.dumps(_ingest_json(report, projected), indent=2))
+    else:
+        _print_ingest(report, args.file)
+    return EXIT_REJECTED if report.rejected else EXIT_OK
+
+
+def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool) -> IngestReport:
+    log = ledger.log
+    keep = getattr(log, "keep_rejects", None)
+
+    def keep_rejects(rejects: list[Reject], at: datetime) -> None:
+        if keep is not None:
+            keep([(r.source, r.line, r.raw, "; ".join(str(p) for p in r.problems), at.isoformat())
+                  for r in rejects])
+
+    if file == "-":
+        stream, source, size = sys.stdin, "<stdin>", None
+    else:
+        path = Path(file)
+        if not path.is_file():
+            raise CliError(f"{file!r} is not a readable file")
+        stream, source, size = path.open(encoding="utf-8", errors="replace"), str(path.resolve()), path.stat().st_size
+    progress = _Progress("ingested lines", progress_forced, size)
+
+    def counting(lines):  # type: ignore[no-untyped-def]
+        for line in lines:
+            progress.bytes_read += len(line)
+            yield line
+
+    try:
+        return ingest_lines(
+            counting(stream), log, source=source, clock=utc_now, keep_rejects=keep_rejects,
+            progress=lambda r: progress(r.lines, f"({r.rejected} rejected)"),
+        )
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+
+
+def _project(ledger: _Ledger, progress_forced: bool) -> CatchUp:
+    progress = _Progress("projected records", progress_forced)
+    return catch_up(ledger.log, ledger.store, policy=ledger.policy,
+                    progress=lambda t: progress(t.records))
+
+
+def _print_ingest(report: IngestReport, file: str) -> None:
+    print(f"{file}: {report.lines} lines: {report.accepted} recorded, "
+          f"{report.duplicates} already recorded (no-op), {report.conflicts} conflicting, "
+          f"{report.rejected} rejected")
+    for reject in report.rejects[:50]:
+        print(f"  rejected line {reject.line}: " + "; ".join(str(p) for p in reject.problems), file=sys.stderr)
+    if report.rejected > 50:
+        print(f"  ... and {report.rejected - 50} more (see `ledger rejects`)", file=sys.stderr)
+
+
+def _ingest_json(report: IngestReport, projected: CatchUp | None) -> dict[str, Any]:
+    return {
+        "lines": report.lines,
+        "recorded": report.accepted,
+        "duplicates": report.duplicates,
+        "conflicts": report.conflicts,
+        "rejected": [
+            {"line": r.line, "problems": [p.model_dump() for p in r.problems]} for r in report.rejects
+        ],
+        "projected_records": projected.records if projected else None,
+    }
+
+
+def _cmd_project(args: argparse.Namespace) -> int:
+    ledger = _Ledger(args)
+    try:
+        totals = _project(ledger, args.progress)
+    finally:
+        ledger.close()
+    print(f"projected {totals.records} records in {totals.batches} batches "
+          f"({totals.duplicates} duplicates, {totals.dead_letters} dead letters); "
+          f"{totals.alert_transitions} alert transitions journaled")
+    return EXIT_OK
+
+
+def _cmd_whereabouts(args: argparse.Namespace) -> int:
+    ledger = _Ledger(args)
+    try:
+        rows = whereabouts(ledger.store, args.ident, clock=utc_now(), policy=ledger.policy,
+                           as_of=args.as_of, known_at=args.known_at)
+    finally:
+        ledger.close()
+    if args.json:
+        print(json.dumps({"as_of": _iso(args.as_of), "known_at": _iso(args.known_at), "lots": rows},
+                         indent=2, sort_keys=True))
+        return EXIT_OK
+    print(_whereabouts_table(rows, args.as_of, args.known_at))
+    return EXIT_OK
+
+
+def _whereabouts_table(rows: list[dict[str, Any]], as_of: datetime | None, known_at: datetime | None) -> str:
+    if not rows:
+        return "no lots recorded"
+    headers = ("TRACE", "LOT", "FROM", "ITEM", "HOLDER", "UNIT", "SHIPPED", "IN TRANSIT", "RECEIVED",
+               "CONSUMED", "RE-EXPORTED", "RETURNED", "LOST", "ON HAND", "DECLARED", "UNACCOUNTED", "SINCE")
+    body = []
+    for r in rows:
+        origin = r["parent_lot_id"] and f"{r['parent_lot_id']} ({r['origin'].replace('_', '-')})"
+        body.append((
+            r["trace_id"], r["lot_id"], origin or r["shipper"], r["item_id"],
+            f"{r['holder']} ({r['holder_country']})", r["unit"],
+            *(fmt_amount(r[k]) for k in ("shipped", "in_transit", "received", "consumed", "re_exported",
+                                         "returned", "lost", "on_hand", "declared_on_hand", "unaccounted")),
+            (r["since"] or "")[:10],
+        ))
+    title = "Whereabouts"
+    if as_of:
+        title += f" as of {as_of.isoformat()}"
+    if known_at:
+        title += f", as known at {known_at.isoformat()}"
+    return title + "\n" + table(headers, body, right=set(range(6, 16)))
+
+
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    ledger = _Ledger(args)
+    try:
+        if args.journal:
+            entries = ledger.store.journal(limit=100_000)
+            if args.json:
+                print(json.dumps(entries, indent=2, sort_keys=True))
+            else:
+                print(table(("SEQ", "AT", "TRANSITION", "KIND", "LOT", "PARTY", "QUANTITY", "MESSAGE"),
+                            [(e["seq"], e["at"][:19], e["transition"], e["kind"], e["lot_id"], e["party"],
+                              _qty(e["quantity"], e["unit"]), e["message"]) for e in entries]))
+            return EXIT_OK
+        alerts = standing_alerts(ledger.store, clock=utc_now(), policy=ledger.policy, as_of=args.as_of,
+                                 known_at=args.known_at, party=args.party, trace_id=args.trace)
+    finally:
+        ledger.close()
+    if args.json:
+        print(json.dumps({"as_of": _iso(args.as_of), "known_at": _iso(args.known_at), "alerts": alerts},
+                         indent=2, sort_keys=True))
+        return EXIT_OK
+    print(_alerts_table(alerts))
+    return EXIT_OK
+
+
+def _alerts_table(alerts: list[dict[str, Any]]) -> str:
+    if not alerts:
+        return "no alerts standing"
+    return f"Alerts ({len(alerts)})\n" + table(
+        ("SEVERITY", "KIND", "TRACE", "LOT", "PARTY", "QUANTITY", "SINCE", "WHAT"),
+        [(a["severity"], a["kind"], a["trace_id"], a["lot_id"], a["party"], _qty(a["quantity"], a["unit"]),
+          a["due_at"][:10], a["message"]) for a in alerts],
+    )
+
+
+def _qty(amount: str | None, unit: str | None) -> str:
+    return f"{fmt_amount(amount)} {unit}" if amount is not None else ""
+
+
+def _cmd_rejects(args: argparse.Namespace) -> int:
+    ledger = _Ledger(args)
+    try:
+        reader = getattr(ledger.log, "rejects", None)
+        if reader is None:
+            raise CliError("this log keeps no rejects table (Kafka sends them to the dead-letter topic)")
+        rows = reader()
+    finally:
+        ledger.close()
+    if args.json:
+        print(json.dumps([dict(zip(("source", "line", "raw", "problems", "rejected_at"), r)) for r in rows],
+                         indent=2))
+    elif not rows:
+        print("no rejected input")
+    else:
+        print(table(("SOURCE", "LINE", "PROBLEMS"), [(r[0], r[1], r[3]) for r in rows]))
+    return EXIT_OK
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from projections.sqlite_store import SQLiteProjectionStore
+
+    ledger = _Ledger(args)
+    try:
+        live = ledger.store
+        live_fp = live.fingerprint()
+        rebuilt_path = _rebuild_path(ledger.store_url)
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
+        rebuilt = SQLiteProjectionStore(rebuilt_path)
+        progress = _Progress("replayed records", False)
+        totals = catch_up(ledger.log, rebuilt, policy=ledger.policy,
+                          progress=lambda t: progress(t.records))
+        rebuilt_fp = rebuilt.fingerprint()
+        rebuilt.close()
+    finally:
+        ledger.close()
+    same = rebuilt_fp == live_fp
+    differing = sorted(k for k in live_fp if live_fp[k] != rebuilt_fp.get(k))
+    if args.replace and not same:
+        live_path = Path(ledger.store_url[len("sqlite:///"):])
+        os.replace(rebuilt_path, live_path)
+        for suffix in ("-wal", "-shm"):
+            Path(str(live_path) + suffix).unlink(missing_ok=True)
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
+    if args.json:
+        print(json.dumps({"identical": same, "records": totals.records, "differing": differing,
+                          "fingerprint": rebuilt_fp}, indent=2, sort_keys=True))
+    else:
+        print(f"replayed {totals.records} records from position 0")
+        for name in sorted(live_fp):
+            verdict = "identical" if live_fp[name] == rebuilt_fp.get(name) else "DIFFERENT"
+            print(f"  {name:<12} {verdict}  {rebuilt_fp.get(name, '')[:16]}")
+        print("replay: identical" if same else
+              "replay: DIFFERENT" + (" (live store replaced by the rebuilt one)" if args.replace else
+                                     " (run `ledger replay --replace` to adopt the rebuilt projections)"))
+    return EXIT_OK if same else EXIT_ERROR
+
+
+def _rebuild_path(store_url: str) -> Path:
+    if not store_url.startswith("sqlite:///"):
+        raise CliError("replay compares against a SQLite store here; for PostgreSQL see docs/OPERATIONS.md")
+    return Path(store_url[len("sqlite:///"):] + ".replay")
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    text = json.dumps(event_json_schema(), indent=2, sort_keys=True)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    story = EXAMPLES_DIR / "story-2019.jsonl"
+    ledger = _Ledger(args)
+    print("The 2019 story (examples/story-2019.jsonl), recorded on the embedded log")
+    print(f"  log:   {ledger.log_url}\n  store: {ledger.store_url}\n")
+    try:
+        report = _ingest(ledger, str(story), progress_forced=False)
+        _project(ledger, False)
+        _print_ingest(report, "examples/story-2019.jsonl")
+        now = utc_now()
+        rows = whereabouts(ledger.store, None, clock=now, policy=ledger.policy)
+        alerts = standing_alerts(ledger.store, clock=now, policy=ledger.policy)
+    finally:
+        ledger.close()
+    print()
+    print(_whereabouts_table(rows, None, None))
+    print()
+    print(_alerts_table(alerts))
+    print()
+    replay_args = argparse.Namespace(log=ledger.log_url, store=ledger.store_url, policy=args.policy,
+                                     replace=False, json=False)
+    return _cmd_replay(replay_args)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""The embedded event log: one durable SQLite file, append-only.
+
+The default log: it needs nothing installed.  One partition; the offset is
+the row's position.  Idempotent on (event id, content digest): a re-sent
+report is a no-op, reported as "duplicate"; a second report with the same
+event id and other content is kept and reported as "conflict".
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from ledger.ports import AppendReceipt, EventLog, LogRecord, LogUnavailable
+
+__all__ = ["EmbeddedLog", "LOG_SCHEMA_VERSION"]
+
+LOG_SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+
+_SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS log_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    # offset is an alias of the rowid: it only grows (AUTOINCREMENT never
+    # reuses one, even after the last row is gone), which tracking relies on.
+    """CREATE TABLE IF NOT EXISTS events (
+        offset INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB NOT NULL,
+        UNIQUE (event_id, digest)
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_by_event_id ON events (event_id)",
+    # Rejected input, kept so nothing a party sent is silently dropped.
+    """CREATE TABLE IF NOT EXISTS rejects (
+        source TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        raw TEXT NOT NULL,
+        problems TEXT NOT NULL,
+        rejected_at TEXT NOT NULL,
+        PRIMARY KEY (source, line, raw)
+    )""",
+]
+
+
+class EmbeddedLog(EventLog):
+    name = "embedded"
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a report acknowledged as appended survives power loss.
+            self._db.execute("PRAGMA synchronous=FULL")
+            with self._transaction():
+                for statement in _SCHEMA:
+                    self._db.execute(statement)
+                self._check_schema_version()
+        except sqlite3.Error as error:
+            raise LogUnavailable(f"embedded log {str(self.path)!r}: {error}") from error
+
+    def _transaction(self) -> "_Tx":
+        return _Tx(self._db)
+
+    def _check_schema_version(self) -> None:
+        row = self._db.execute("SELECT value FROM log_meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            self._db.execute(
+                "INSERT INTO log_meta VALUES ('schema_version', ?)", (str(LOG_SCHEMA_VERSION),)
+            )
+        elif int(row[0]) != LOG_SCHEMA_VERSION:
+            raise LogUnavailable(
+                f"embedded log {str(self.path)!r} has schema version {row[0]}, "
+                f"this ledger reads version {LOG_SCHEMA_VERSION}"
+            )
+
+    def append(self, records: Sequence[tuple[str, str, str, bytes]]) -> list[AppendReceipt]:
+        receipts = []
+        with self._transaction():
+            for event_id, digest, key, value in records:
+                known = self._db.execute(
+                    "SELECT offset, digest FROM events WHERE event_id = ?", (event_id,)
+                ).fetchall()
+                same = [offset for offset, d in known if d == digest]
+                if same:
+                    receipts.append(AppendReceipt(event_id, "duplicate", 0, same[0]))
+                    continue
+                cursor = self._db.execute(
+                    "INSERT INTO events (event_id, digest, key, value) VALUES (?, ?, ?, ?)",
+                    (event_id, digest, key, value),
+                )
+                outcome = "conflict" if known else "accepted"
+                receipts.append(AppendReceipt(event_id, outcome, 0, cursor.lastrowid))
+        return receipts
+
+    def partitions(self) -> list[int]:
+        return [0]
+
+    def read(self, partition: int, start_offset: int, limit: int) -> list[LogRecord]:
+        if partition != 0:
+            raise ValueError(f"the embedded log has one partition (0), not {partition}")
+        rows = self._db.execute(
+            "SELECT offset, key, value FROM events WHERE offset >= ? ORDER BY offset LIMIT ?",
+            (start_offset, limit),
+        ).fetchall()
+        return [LogRecord(0, offset, key, bytes(value)) for offset, key, value in rows]
+
+    def end_offsets(self) -> dict[int, int]:
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='events'").fetchone()
+        return {0: (row[0] if row else 0) + 1}
+
+    def count(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+
+    # -- rejected input -------------------------------------------------------
+
+    def keep_rejects(self, rejects: Sequence[tuple[str, int, str, str, str]]) -> int:
+        """Keep (source, line, raw, problems, rejected_at); a re-run adds no copies."""
+        with self._transaction():
+            before = self._db.total_changes
+            self._db.executemany("INSERT OR IGNORE INTO rejects VALUES (?, ?, ?, ?, ?)", rejects)
+            return self._db.total_changes - before
+
+    def rejects(self, limit: int = 1000) -> list[tuple[str, int, str, str, str]]:
+        return self._db.execute(
+            "SELECT source, line, raw, problems, rejected_at FROM rejects "
+            "ORDER BY rejected_at, source, line LIMIT ?",
+            (limit,),
+        ).fetchall()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        else:
+            self._db.execute("ROLLBACK")

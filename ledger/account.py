@@ -1,0 +1,413 @@
+"""The account every lot must balance.
+
+For every lot and its holder, as of a time T and with what the ledger knew at
+K (``known_at``)::
+
+    shipped  = received + in_transit
+    received = consumed + re_exported + returned + lost + on_hand
+
+A pure fold over one trace's reports.  The reports are put in one canonical
+order first, so the same reports in any arrival order give the same account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from ledger.events import (
+    Consumed,
+    Exported,
+    LotEvent,
+    Lost,
+    Received,
+    ReExported,
+    Retracted,
+    Returned,
+    StockDeclared,
+)
+from ledger.quantity import DimensionMismatch, Quantity, unit_dimension
+
+__all__ = ["Version", "LotAccount", "Finding", "TraceAccount", "build_account"]
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One version of a report as the ledger holds it (stamped, with its digest)."""
+
+    event: LotEvent
+    digest: str
+
+    @property
+    def event_id(self) -> str:
+        return self.event.event_id
+
+    @property
+    def recorded_at(self) -> datetime:
+        recorded_at = self.event.recorded_at
+        if recorded_at is None:
+            raise ValueError(f"event {self.event.event_id!r} was stored without recorded_at")
+        return recorded_at
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A report the account could not use, or two reports that disagree."""
+
+    kind: str  # "conflicting_report" | "invalid_report" | "unknown_lot"
+    lot_id: str
+    party: str
+    at: datetime
+    message: str
+    event_ids: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class LotAccount:
+    """The balance of one lot at its holder.  Quantities are in ``unit``."""
+
+    trace_id: str
+    lot_id: str
+    parent_lot_id: str | None
+    origin: str  # "export" | "re_export" | "ship_back"
+    opened_by: str
+    item_id: str
+    item_name: str | None
+    classification: str
+    unit: str
+    shipper: str
+    shipper_country: str
+    holder: str
+    holder_country: str
+    end_user: str | None
+    license_id: str | None
+    shipped_at: datetime
+    shipped: Decimal
+    received: Decimal = ZERO
+    consumed: Decimal = ZERO
+    re_exported: Decimal = ZERO
+    returned: Decimal = ZERO
+    lost: Decimal = ZERO
+    declared_on_hand: Decimal | None = None
+    declared_at: datetime | None = None
+    # Outflows reported after the latest stock declaration: that stock has
+    # since shrunk by this much.
+    out_since_declared: Decimal = ZERO
+    last_movement_at: datetime | None = None
+    receipts: list[tuple[datetime, Decimal, str]] = field(default_factory=list)
+    outflow_event_ids: list[str] = field(default_factory=list)
+    over_accounted_since: tuple[datetime, str] | None = None
+    over_received_since: tuple[datetime, str] | None = None
+
+    @property
+    def in_transit(self) -> Decimal:
+        return max(ZERO, self.shipped - self.received)
+
+    @property
+    def out(self) -> Decimal:
+        return self.consumed + self.re_exported + self.returned + self.lost
+
+    @property
+    def on_hand(self) -> Decimal:
+        return self.received - self.out
+
+    @property
+    def explained(self) -> Decimal:
+        """What the holder has accounted for: outflows plus declared stock still there."""
+        declared = ZERO
+        if self.declared_on_hand is not None:
+            declared = max(ZERO, self.declared_on_hand - self.out_since_declared)
+        return self.out + declared
+
+    @property
+    def since(self) -> datetime:
+        return self.last_movement_at or self.shipped_at
+
+
+@dataclass(slots=True)
+class TraceAccount:
+    trace_id: str
+    lots: dict[str, LotAccount]
+    findings: list[Finding]
+
+
+def _order(version: Version) -> tuple[datetime, str]:
+    return (version.event.occurred_at, version.event.event_id)
+
+
+def build_account(
+    trace_id: str,
+    versions: Iterable[Version],
+    *,
+    as_of: datetime | None = None,
+    known_at: datetime | None = None,
+) -> TraceAccount:
+    """Fold one trace's reports into lot accounts.
+
+    ``as_of`` keeps reports that occurred at or before it ("where was it on
+    date D"); ``known_at`` keeps reports the ledger had recorded by then
+    ("what did the ledger know on date K").
+    """
+    findings: list[Finding] = []
+    canonical = _choose_versions(versions, known_at, findings)
+    effective = [v for v in canonical if as_of is None or v.event.occurred_at <= as_of]
+    findings = [f for f in findings if as_of is None or f.at <= as_of]
+    effective.sort(key=_order)
+    live = _apply_retractions(effective, findings)
+    lots = _open_lots(trace_id, live, findings)
+    _post_movements(lots, live, findings)
+    findings.sort(key=lambda f: (f.at, f.kind, f.lot_id, f.event_ids))
+    return TraceAccount(trace_id=trace_id, lots=lots, findings=findings)
+
+
+def _choose_versions(
+    versions: Iterable[Version], known_at: datetime | None, findings: list[Finding]
+) -> list[Version]:
+    """One version per event id: the first recorded wins, ties by digest.
+
+    That choice depends only on the versions, never on arrival order, so the
+    account is deterministic even when two parties send one event id with
+    different content.  The loser is kept in history and raises an alert.
+    """
+    by_id: dict[str, list[Version]] = {}
+    for version in versions:
+        if known_at is not None and version.recorded_at > known_at:
+            continue
+        by_id.setdefault(version.event_id, []).append(version)
+    chosen = []
+    for event_id, candidates in by_id.items():
+        candidates.sort(key=lambda v: (v.recorded_at, v.digest))
+        winner = candidates[0]
+        chosen.append(winner)
+        for loser in candidates[1:]:
+            findings.append(
+                Finding(
+                    kind="conflicting_report",
+                    lot_id=winner.event.lot_id,
+                    party=loser.event.reporter,
+                    at=loser.recorded_at,
+                    message=(
+                        f"event {event_id!r} was reported again with different content "
+                        f"(digest {loser.digest[:12]} vs {winner.digest[:12]}); "
+                        f"the first recorded version is used"
+                    ),
+                    event_ids=(event_id,),
+                )
+            )
+    return chosen
+
+
+def _apply_retractions(effective: list[Version], findings: list[Finding]) -> list[LotEvent]:
+    by_id = {v.event_id: v.event for v in effective}
+    retracted: set[str] = set()
+    for version in effective:
+        event = version.event
+        if not isinstance(event, Retracted):
+            continue
+        target = by_id.get(event.retracted_event_id)
+        problem = None
+        if target is None:
+            problem = (
+                f"retraction {event.event_id!r} names event {event.retracted_event_id!r}, "
+                f"which is not known in trace {event.trace_id!r}"
+            )
+        elif isinstance(target, Retracted):
+            problem = f"retraction {event.event_id!r} names another retraction; report the event again instead"
+        elif target.reporter != event.reporter:
+            problem = (
+                f"retraction {event.event_id!r} by {event.reporter!r} refused: "
+                f"event {target.event_id!r} was reported by {target.reporter!r}, "
+                f"and only the original reporter may retract it"
+            )
+        if problem:
+            findings.append(
+                Finding("invalid_report", event.lot_id, event.reporter, event.occurred_at,
+                        problem, (event.event_id,))
+            )
+            continue
+        retracted.add(event.retracted_event_id)
+    return [
+        v.event
+        for v in effective
+        if v.event_id not in retracted and not isinstance(v.event, Retracted)
+    ]
+
+
+def _opening_lot_id(event: LotEvent) -> str | None:
+    if isinstance(event, Exported):
+        return event.lot_id
+    if isinstance(event, (ReExported, Returned)):
+        return event.child_lot_id
+    return None
+
+
+def _open_lots(trace_id: str, live: list[LotEvent], findings: list[Finding]) -> dict[str, LotAccount]:
+    """Open every lot: exports first, then child lots whose parent is open.
+
+    Each lot id has one designated opener, the first opening report in
+    canonical order; any other report that claims to open it is refused.
+    """
+    openers: dict[str, LotEvent] = {}
+    for event in live:  # canonical order, so the first opener wins
+        lot_id = _opening_lot_id(event)
+        if lot_id is None:
+            continue
+        if lot_id in openers:
+            findings.append(
+                Finding("invalid_report", lot_id, event.reporter, event.occurred_at,
+                        f"event {event.event_id!r} opens lot {lot_id!r}, already opened by "
+                        f"{openers[lot_id].event_id!r}", (event.event_id,))
+            )
+            continue
+        openers[lot_id] = event
+
+    lots: dict[str, LotAccount] = {}
+    pending = dict(openers)
+    progress = True
+    while pending and progress:  # child lots open once their parent is open
+        progress = False
+        for lot_id, event in sorted(pending.items(), key=lambda kv: (kv[1].occurred_at, kv[1].event_id)):
+            if isinstance(event, Exported):
+                lots[lot_id] = _export_lot(trace_id, event)
+            else:
+                parent = lots.get(event.lot_id)
+                if parent is None:
+                    continue
+                if _check_reporter(parent, event) or _check_dimension(parent, event):
+                    # Refused as a movement of the parent (a finding is
+                    # raised there), so it opens nothing either.
+                    del pending[lot_id]
+                    continue
+                lots[lot_id] = _child_lot(trace_id, parent, event)
+            del pending[lot_id]
+            progress = True
+    return lots
+
+
+def _export_lot(trace_id: str, event: Exported) -> LotAccount:
+    return LotAccount(
+        trace_id=trace_id,
+        lot_id=event.lot_id,
+        parent_lot_id=None,
+        origin="export",
+        opened_by=event.event_id,
+        item_id=event.item.id,
+        item_name=event.item.name,
+        classification=event.item.classification,
+        unit=event.quantity.unit,
+        shipper=event.exporter.id,
+        shipper_country=event.exporter.country,
+        holder=event.consignee.id,
+        holder_country=event.consignee.country,
+        end_user=event.end_user.id if event.end_user else None,
+        license_id=event.license_id,
+        shipped_at=event.occurred_at,
+        shipped=event.quantity.amount,
+    )
+
+
+def _child_lot(trace_id: str, parent: LotAccount, event: ReExported | Returned) -> LotAccount:
+    end_user = event.end_user.id if isinstance(event, ReExported) and event.end_user else None
+    license_id = event.license_id if isinstance(event, ReExported) else None
+    return LotAccount(
+        trace_id=trace_id,
+        lot_id=event.child_lot_id,
+        parent_lot_id=parent.lot_id,
+        origin="re_export" if isinstance(event, ReExported) else "ship_back",
+        opened_by=event.event_id,
+        item_id=parent.item_id,
+        item_name=parent.item_name,
+        classification=parent.classification,
+        unit=event.quantity.unit,
+        shipper=event.reporter,
+        shipper_country=parent.holder_country,
+        holder=event.consignee.id,
+        holder_country=event.consignee.country,
+        end_user=end_user,
+        license_id=license_id,
+        shipped_at=event.occurred_at,
+        shipped=event.quantity.amount,
+    )
+
+
+def _post_movements(lots: dict[str, LotAccount], live: list[LotEvent], findings: list[Finding]) -> None:
+    for event in live:
+        if isinstance(event, Exported):
+            continue
+        lot = lots.get(event.lot_id)
+        if lot is None:
+            findings.append(
+                Finding("unknown_lot", event.lot_id, event.reporter, event.occurred_at,
+                        f"{event.type} {event.event_id!r} is about lot {event.lot_id!r}, "
+                        f"which no known export or re-export opened", (event.event_id,))
+            )
+            continue
+        problem = _check_reporter(lot, event) or _check_dimension(lot, event)
+        if problem:
+            findings.append(
+                Finding("invalid_report", lot.lot_id, event.reporter, event.occurred_at,
+                        problem, (event.event_id,))
+            )
+            continue
+        amount = Quantity(event.quantity.amount, event.quantity.unit).to(lot.unit).amount
+        _post(lot, event, amount)
+
+
+def _check_reporter(lot: LotAccount, event: LotEvent) -> str | None:
+    if event.reporter != lot.holder:
+        return (
+            f"{event.type} {event.event_id!r} reported by {event.reporter!r}, "
+            f"but lot {lot.lot_id!r} is held by {lot.holder!r}; only the holder reports its movements"
+        )
+    return None
+
+
+def _check_dimension(lot: LotAccount, event: LotEvent) -> str | None:
+    quantity = event.quantity  # type: ignore[union-attr]
+    try:
+        Quantity(Decimal(1), quantity.unit).to(lot.unit)
+    except DimensionMismatch:
+        return (
+            f"{event.type} {event.event_id!r} reports {quantity.unit!r} "
+            f"({unit_dimension(quantity.unit).value}) for lot {lot.lot_id!r} kept in "
+            f"{lot.unit!r} ({unit_dimension(lot.unit).value}); a lot cannot mix dimensions"
+        )
+    return None
+
+
+def _post(lot: LotAccount, event: LotEvent, amount: Decimal) -> None:
+    if isinstance(event, Received):
+        lot.received += amount
+        lot.receipts.append((event.occurred_at, amount, event.event_id))
+    elif isinstance(event, StockDeclared):
+        lot.declared_on_hand = amount
+        lot.declared_at = event.occurred_at
+        lot.out_since_declared = ZERO
+    else:
+        if isinstance(event, Consumed):
+            lot.consumed += amount
+        elif isinstance(event, ReExported):
+            lot.re_exported += amount
+        elif isinstance(event, Returned):
+            lot.returned += amount
+        elif isinstance(event, Lost):
+            lot.lost += amount
+        lot.out_since_declared += amount
+        lot.outflow_event_ids.append(event.event_id)
+    lot.last_movement_at = event.occurred_at
+    # Over-accounting is judged after every movement, so the alert can say
+    # since when, and stops when a later receipt covers it.
+    if lot.out > lot.received:
+        if lot.over_accounted_since is None:
+            lot.over_accounted_since = (event.occurred_at, event.event_id)
+    else:
+        lot.over_accounted_since = None
+    if lot.received > lot.shipped:
+        if lot.over_received_since is None:
+            lot.over_received_since = (event.occurred_at, event.event_id)
+    else:
+        lot.over_received_since = None

@@ -1,0 +1,409 @@
+"""The event contract: every fact a party can report, as pydantic v2 models.
+
+Reports are immutable.  A mistake is fixed by a later ``retracted`` report,
+never by editing.  ``ledger schema`` writes the JSON Schema of ``LedgerEvent``
+for integrators; docs/EVENTS.md shows an example of each type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+
+from ledger.quantity import UNITS, Quantity, canonical_decimal
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "EVENT_TYPES",
+    "Party",
+    "Item",
+    "Amount",
+    "Exported",
+    "Received",
+    "Consumed",
+    "ReExported",
+    "Returned",
+    "StockDeclared",
+    "Lost",
+    "Retracted",
+    "LicenseGranted",
+    "LicenseRevoked",
+    "LedgerEvent",
+    "LotEvent",
+    "parse_event",
+    "event_json_schema",
+    "content_digest",
+    "FieldProblem",
+    "describe_validation_error",
+]
+
+SCHEMA_VERSION = 1
+
+# Bounds on what a report may carry (TigerBeetle: put a limit on everything).
+ID_LENGTH_MAX = 128
+TEXT_LENGTH_MAX = 2000
+AMOUNT_INTEGER_DIGITS_MAX = 15
+AMOUNT_DECIMAL_PLACES_MAX = 6
+LIST_LENGTH_MAX = 500
+
+Identifier = Annotated[
+    str,
+    Field(min_length=1, max_length=ID_LENGTH_MAX, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/\-]*$"),
+]
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+Text = Annotated[str, Field(min_length=1, max_length=TEXT_LENGTH_MAX)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Party(_Model):
+    """An exporter, consignee, end user, carrier or authority."""
+
+    id: Identifier
+    country: CountryCode
+    name: str | None = Field(default=None, max_length=TEXT_LENGTH_MAX)
+
+
+class Item(_Model):
+    """What moves, with its export-control classification."""
+
+    id: Identifier
+    name: str | None = Field(default=None, max_length=TEXT_LENGTH_MAX)
+    classification: Text = Field(
+        description="Control-list entry, e.g. 'AG 1C350.51' or 'Wassenaar 3C006'."
+    )
+
+
+class Amount(_Model):
+    """An exact decimal amount with a unit.
+
+    ``amount`` is a JSON string ("30.5") or integer (30).  JSON floats are
+    refused: 0.1 + 0.2 is not 0.3 in binary floating point, and a ledger that
+    must balance to the last gram cannot start from an approximation.
+    """
+
+    amount: Decimal
+    unit: str = Field(description="One of: " + ", ".join(UNITS))
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _no_floats(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError(
+                "must be a decimal string such as \"30.5\" or an integer; "
+                "JSON floats are inexact and are not accepted"
+            )
+        if isinstance(value, bool):
+            raise ValueError("must be a decimal string or an integer, not a boolean")
+        return value
+
+    @field_validator("amount")
+    @classmethod
+    def _bounded(cls, value: Decimal) -> Decimal:
+        if not value.is_finite():
+            raise ValueError("must be a finite number")
+        sign, digits, exponent = value.normalize().as_tuple()
+        assert isinstance(exponent, int)
+        decimals = max(0, -exponent)
+        integer_digits = max(0, len(digits) + exponent)
+        if decimals > AMOUNT_DECIMAL_PLACES_MAX:
+            raise ValueError(f"has more than {AMOUNT_DECIMAL_PLACES_MAX} decimal places")
+        if integer_digits > AMOUNT_INTEGER_DIGITS_MAX:
+            raise ValueError(f"has more than {AMOUNT_INTEGER_DIGITS_MAX} integer digits")
+        return value
+
+    @field_validator("unit")
+    @classmethod
+    def _known_unit(cls, value: str) -> str:
+        if value not in UNITS:
+            raise ValueError(f"unknown unit; known units: {', '.join(UNITS)}")
+        return value
+
+    @field_serializer("amount")
+    def _canonical(self, value: Decimal) -> str:
+        return canonical_decimal(value)
+
+    def quantity(self) -> Quantity:
+        return Quantity(self.amount, self.unit)
+
+
+class PositiveAmount(Amount):
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, value: Decimal) -> Decimal:
+        if value <= 0:
+            raise ValueError("must be greater than 0")
+        return value
+
+
+class NonNegativeAmount(Amount):
+    @field_validator("amount")
+    @classmethod
+    def _non_negative(cls, value: Decimal) -> Decimal:
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+
+
+class _Event(_Model):
+    """Fields every report carries."""
+
+    event_id: Identifier = Field(description="Globally unique; the idempotency key.")
+    schema_version: Literal[1] = SCHEMA_VERSION
+    occurred_at: AwareDatetime = Field(description="When it happened (timezone required).")
+    recorded_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the ledger learned it; stamped on ingest when absent.",
+    )
+    reporter: Identifier = Field(description="Party id of who reports this fact.")
+
+    def stamped(self, recorded_at: datetime) -> "_Event":
+        """This report with ``recorded_at`` set, if the reporter left it out."""
+        if self.recorded_at is not None:
+            return self
+        return self.model_copy(update={"recorded_at": recorded_at})
+
+
+class _LotEvent(_Event):
+    trace_id: Identifier = Field(description="Root lot's trace code, printed on the documents.")
+    lot_id: Identifier = Field(description="The lot this report is about.")
+
+
+class Exported(_LotEvent):
+    """An exporter ships a quantity of one item to a consignee: opens a lot."""
+
+    type: Literal["exported"] = "exported"
+    exporter: Party
+    consignee: Party
+    end_user: Party | None = None
+    item: Item
+    quantity: PositiveAmount
+    license_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _exporter_reports(self) -> "Exported":
+        if self.exporter.id != self.reporter:
+            raise ValueError(
+                f"reporter {self.reporter!r} must be the exporter {self.exporter.id!r}"
+            )
+        return self
+
+
+class Received(_LotEvent):
+    """The consignee receives (part of) a lot: transit -> on hand."""
+
+    type: Literal["received"] = "received"
+    quantity: PositiveAmount
+
+
+class Consumed(_LotEvent):
+    """The holder uses (part of) a lot, with the declared end use."""
+
+    type: Literal["consumed"] = "consumed"
+    quantity: PositiveAmount
+    end_use: Text
+
+
+class ReExported(_LotEvent):
+    """The holder ships on part of a lot: a child lot in transit to a new party."""
+
+    type: Literal["re_exported"] = "re_exported"
+    quantity: PositiveAmount
+    child_lot_id: Identifier
+    consignee: Party
+    end_user: Party | None = None
+    license_id: Identifier | None = None
+
+
+class Returned(_LotEvent):
+    """The holder ships part of a lot back (ship-back): a child lot in transit back."""
+
+    type: Literal["returned"] = "returned"
+    quantity: PositiveAmount
+    child_lot_id: Identifier
+    consignee: Party = Field(description="The addressee of the ship-back.")
+    reason: Text
+
+
+class StockDeclared(_LotEvent):
+    """The holder attests a quantity still on hand as of ``occurred_at``."""
+
+    type: Literal["stock_declared"] = "stock_declared"
+    quantity: NonNegativeAmount
+
+
+class Lost(_LotEvent):
+    """The holder writes off (part of) a lot as lost or destroyed, with evidence."""
+
+    type: Literal["lost"] = "lost"
+    quantity: PositiveAmount
+    disposition: Literal["lost", "destroyed"] = "lost"
+    evidence: Text
+
+
+class Retracted(_LotEvent):
+    """The original reporter withdraws an earlier report of the same trace."""
+
+    type: Literal["retracted"] = "retracted"
+    retracted_event_id: Identifier
+    reason: Text
+
+
+class LicenseGranted(_Event):
+    """An authority grants (or an exporter registers) an export license."""
+
+    type: Literal["license_granted"] = "license_granted"
+    license_id: Identifier
+    kind: Literal["individual", "general_bulk", "special_general_bulk", "special_bulk"]
+    exporter: Identifier
+    items: list[Identifier] = Field(min_length=1, max_length=LIST_LENGTH_MAX)
+    destinations: list[CountryCode] = Field(min_length=1, max_length=LIST_LENGTH_MAX)
+    end_users: list[Identifier] = Field(
+        default_factory=list,
+        max_length=LIST_LENGTH_MAX,
+        description="Permitted end users; empty means the license names none.",
+    )
+    ceiling: PositiveAmount | None = None
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime
+
+    @model_validator(mode="after")
+    def _window(self) -> "LicenseGranted":
+        if self.valid_until <= self.valid_from:
+            raise ValueError(
+                f"license {self.license_id!r} ends ({self.valid_until.isoformat()}) "
+                f"before it starts ({self.valid_from.isoformat()})"
+            )
+        return self
+
+
+class LicenseRevoked(_Event):
+    type: Literal["license_revoked"] = "license_revoked"
+    license_id: Identifier
+    reason: Text
+
+
+LotEvent = Union[
+    Exported, Received, Consumed, ReExported, Returned, StockDeclared, Lost, Retracted
+]
+LedgerEvent = Annotated[
+    Union[
+        Exported,
+        Received,
+        Consumed,
+        ReExported,
+        Returned,
+        StockDeclared,
+        Lost,
+        Retracted,
+        LicenseGranted,
+        LicenseRevoked,
+    ],
+    Field(discriminator="type"),
+]
+EVENT_TYPES: tuple[str, ...] = (
+    "exported",
+    "received",
+    "consumed",
+    "re_exported",
+    "returned",
+    "stock_declared",
+    "lost",
+    "retracted",
+    "license_granted",
+    "license_revoked",
+)
+
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(LedgerEvent)
+
+
+def parse_event(data: str | bytes | dict[str, Any]) -> Any:
+    """Validate one report.  Raises pydantic.ValidationError."""
+    if isinstance(data, dict):
+        return _ADAPTER.validate_python(data)
+    return _ADAPTER.validate_json(data)
+
+
+def event_json_schema() -> dict[str, Any]:
+    schema = _ADAPTER.json_schema()
+    schema["title"] = "LedgerEvent"
+    schema["$comment"] = f"schema_version {SCHEMA_VERSION}"
+    return schema
+
+
+def content_digest(event: _Event) -> str:
+    """Hash of what a report says, excluding when the ledger learned it.
+
+    Two reports with one event id and one digest are the same report sent
+    twice (a no-op); one event id with two digests is a conflicting report.
+    """
+    body = event.model_dump(mode="json", exclude={"recorded_at"}, exclude_none=True)
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class FieldProblem(BaseModel):
+    """One reason a report was refused, naming the field and the value."""
+
+    field: str
+    value: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"field '{self.field}' value {self.value}: {self.message}"
+
+
+VALUE_PREVIEW_LENGTH_MAX = 80
+
+
+def describe_validation_error(error: ValidationError) -> list[FieldProblem]:
+    problems = []
+    for detail in error.errors(include_url=False):
+        loc = [str(part) for part in detail["loc"]]
+        # The discriminated union puts the event type first in the location
+        # ("exported", "quantity", "amount"); the integrator wrote the field
+        # path without it.
+        if loc and loc[0] in EVENT_TYPES:
+            loc = loc[1:]
+        field = ".".join(loc) or "(event)"
+        value = detail.get("input")
+        if detail["type"] == "missing":
+            shown = "(missing)"
+        elif isinstance(value, str):
+            shown = _preview(repr(value))
+        else:
+            shown = _preview(json.dumps(value, default=str))
+        message = detail["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        if detail["type"] == "union_tag_invalid":
+            field = "type"
+            shown = repr(detail.get("ctx", {}).get("tag"))
+        elif detail["type"] == "union_tag_not_found":
+            field, shown = "type", "(missing)"
+            message = "required; one of: " + ", ".join(EVENT_TYPES)
+        problems.append(FieldProblem(field=field, value=shown, message=message))
+    return problems
+
+
+def _preview(text: str) -> str:
+    if len(text) <= VALUE_PREVIEW_LENGTH_MAX:
+        return text
+    return text[: VALUE_PREVIEW_LENGTH_MAX - 3] + "..."

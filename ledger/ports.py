@@ -1,0 +1,81 @@
+"""Ports: what the domain needs from the outside, with no I/O of its own.
+
+The event log has two adapters (consumers/embedded_log.py on one SQLite file,
+consumers/kafka/ on Apache Kafka); both pass tests/contract/test_event_log.py.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["LogRecord", "AppendReceipt", "EventLog", "LogUnavailable"]
+
+
+class LogUnavailable(RuntimeError):
+    """The log cannot be reached; the message says which log and where."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One record as read back from the log.
+
+    ``offset`` increases within a partition; a consumer that has applied
+    ``offset`` resumes from ``offset + 1``.
+    """
+
+    partition: int
+    offset: int
+    key: str
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AppendReceipt:
+    """Where an appended report went, and whether it was new.
+
+    ``outcome`` is "accepted", "duplicate" (same event id and content already
+    in the log: nothing written) or "conflict" (same event id, other content:
+    written, and the projection raises a conflicting-report alert).  A log
+    that cannot tell (Kafka) says "accepted" and leaves de-duplication to the
+    projection, which is idempotent on (event id, digest).
+    """
+
+    event_id: str
+    outcome: str
+    partition: int
+    offset: int | None
+
+
+class EventLog(ABC):
+    """An append-only log of stamped reports, partitioned by key (the trace id)."""
+
+    #: Names the log in tracking records, e.g. "embedded" or "kafka:ledger.events".
+    name: str
+
+    @abstractmethod
+    def append(self, records: Sequence[tuple[str, str, str, bytes]]) -> list[AppendReceipt]:
+        """Append (event_id, digest, key, value) tuples durably, in order.
+
+        Called by ingest and the SDK.  Returns once every record is durable;
+        raises LogUnavailable if that cannot be promised (nothing is then
+        known to be written, and re-sending is safe because the log and the
+        projections are idempotent on event id).
+        """
+
+    @abstractmethod
+    def partitions(self) -> list[int]:
+        """The partition numbers, ascending."""
+
+    @abstractmethod
+    def read(self, partition: int, start_offset: int, limit: int) -> list[LogRecord]:
+        """Up to ``limit`` records of one partition from ``start_offset`` on, in order."""
+
+    @abstractmethod
+    def end_offsets(self) -> dict[int, int]:
+        """For each partition, the offset the next appended record will get."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections.  Idempotent."""

@@ -1,0 +1,101 @@
+"""The trace: a root lot and all its descendants, as an event-sourced aggregate.
+
+The trace is the consistency boundary of the ledger.  Its id travels with the
+goods, every report names it, the Kafka log keys by it, and one consumer sees
+all of one trace in order.  The aggregate records which reports it has
+accepted (in arrival order, as eventsourcing aggregate events); what those
+reports *mean* -- the account and the alerts -- is a pure function of the set,
+computed in canonical order so arrival order never matters.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import Enum
+
+from eventsourcing.domain import Aggregate, event
+
+from ledger.account import TraceAccount, Version, build_account
+from ledger.alerts import Alert, alert_steps, alerts_as_of
+from ledger.events import LotEvent, content_digest
+from ledger.policy import Policy
+
+__all__ = ["Trace", "Outcome", "ReportForAnotherTrace", "ReportNotStamped"]
+
+_TRACE_NAMESPACE = uuid.UUID("6f1e0c1e-5a31-4a43-9d0a-2e8a4c1f7b10")
+
+
+class Outcome(str, Enum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"  # same event id, same content: a no-op
+    CONFLICT = "conflict"  # same event id, other content: kept, alerted
+
+
+class ReportForAnotherTrace(ValueError):
+    def __init__(self, trace_id: str, report: LotEvent):
+        super().__init__(
+            f"event {report.event_id!r} names trace {report.trace_id!r}, not {trace_id!r}"
+        )
+
+
+class ReportNotStamped(ValueError):
+    def __init__(self, report: LotEvent):
+        super().__init__(f"event {report.event_id!r} has no recorded_at; stamp it before recording")
+
+
+class Trace(Aggregate):
+    @staticmethod
+    def create_id(trace_id: str) -> uuid.UUID:
+        return uuid.uuid5(_TRACE_NAMESPACE, trace_id)
+
+    def __init__(self, trace_id: str):
+        self.trace_id = trace_id
+        self._versions: dict[str, dict[str, Version]] = {}
+
+    # -- commands -----------------------------------------------------------
+
+    def record(self, report: LotEvent, digest: str | None = None) -> Outcome:
+        """Record a report about this trace; re-sending one is a no-op."""
+        self.check_belongs(report)
+        self.check_stamped(report)
+        digest = digest or content_digest(report)
+        known = self._versions.get(report.event_id, {})
+        if digest in known:
+            return Outcome.DUPLICATE
+        self._report_recorded(report=report, digest=digest)
+        return Outcome.CONFLICT if known else Outcome.ACCEPTED
+
+    @event("ReportRecorded")
+    def _report_recorded(self, report: LotEvent, digest: str) -> None:
+        self._versions.setdefault(report.event_id, {})[digest] = Version(report, digest)
+
+    # -- rules --------------------------------------------------------------
+
+    def check_belongs(self, report: LotEvent) -> None:
+        if report.trace_id != self.trace_id:
+            raise ReportForAnotherTrace(self.trace_id, report)
+
+    @staticmethod
+    def check_stamped(report: LotEvent) -> None:
+        if report.recorded_at is None:
+            raise ReportNotStamped(report)
+
+    # -- queries ------------------------------------------------------------
+
+    def versions(self) -> list[Version]:
+        return [v for by_digest in self._versions.values() for v in by_digest.values()]
+
+    def account(self, *, as_of: datetime | None = None, known_at: datetime | None = None) -> TraceAccount:
+        return build_account(self.trace_id, self.versions(), as_of=as_of, known_at=known_at)
+
+    def alert_steps(self, policy: Policy) -> list[Alert]:
+        """Every alert step, assuming nothing more is reported (for the projection)."""
+        return alert_steps(self.account(), policy)
+
+    def alerts(
+        self, *, as_of: datetime, policy: Policy, known_at: datetime | None = None
+    ) -> list[Alert]:
+        """The alerts standing at ``as_of`` with what was known at ``known_at``."""
+        account = self.account(as_of=as_of, known_at=known_at)
+        return alerts_as_of(alert_steps(account, policy), as_of)

@@ -1,0 +1,104 @@
+"""Answers to the questions people ask, from a projection store.
+
+"Now" is served from the materialised rows.  "As of D" and "known at K" are
+answered by rebuilding the traces concerned from their stored reports with
+the same pure functions, so both paths agree by construction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ledger.alerts import alert_steps, alerts_as_of
+from ledger.policy import Policy
+from projections.rows import LOT_COLUMNS, dec, lot_row, step_row
+from projections.store import ProjectionStore
+from projections.trace_projection import rebuild_trace
+
+__all__ = ["whereabouts", "standing_alerts", "NotFound"]
+
+
+class NotFound(LookupError):
+    pass
+
+
+def whereabouts(
+    store: ProjectionStore,
+    ident: str | None,
+    *,
+    clock: datetime,
+    policy: Policy,
+    as_of: datetime | None = None,
+    known_at: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Lot rows with an ``unaccounted`` column, for one lot, one trace, or all."""
+    if as_of is None and known_at is None:
+        rows = _current_lots(store, ident)
+        unaccounted = {
+            (a["trace_id"], a["lot_id"]): a["quantity"]
+            for a in store.standing_alerts(clock)
+            if a["kind"] == "unaccounted" and (ident is None or ident in (a["trace_id"], a["lot_id"]))
+        }
+        for row in rows:
+            row["unaccounted"] = unaccounted.get((row["trace_id"], row["lot_id"]), "0")
+        return rows
+    when = as_of or clock
+    out = []
+    for trace_id, versions in sorted(_versions(store, ident).items()):
+        trace = rebuild_trace(trace_id, versions)
+        account = trace.account(as_of=when, known_at=known_at)
+        standing = alerts_as_of(alert_steps(account, policy), when)
+        unaccounted = {a.lot_id: a.quantity for a in standing if a.kind == "unaccounted"}
+        for lot_id in sorted(account.lots):
+            if ident not in (None, trace_id, lot_id):
+                continue
+            row = dict(zip(LOT_COLUMNS, lot_row(account.lots[lot_id])))
+            row["unaccounted"] = dec(unaccounted.get(lot_id, Decimal(0)))
+            out.append(row)
+    return out
+
+
+def standing_alerts(
+    store: ProjectionStore,
+    *,
+    clock: datetime,
+    policy: Policy,
+    as_of: datetime | None = None,
+    known_at: datetime | None = None,
+    party: str | None = None,
+    trace_id: str | None = None,
+) -> list[dict[str, Any]]:
+    if as_of is None and known_at is None:
+        return store.standing_alerts(clock, party=party, trace_id=trace_id)
+    when = as_of or clock
+    out = []
+    for tid, versions in sorted(_versions(store, trace_id).items()):
+        trace = rebuild_trace(tid, versions)
+        for alert in trace.alerts(as_of=when, policy=policy, known_at=known_at):
+            if party is not None and alert.party != party:
+                continue
+            row = dict(zip(("alert_id", "due_at", "kind", "severity", "trace_id", "lot_id", "party",
+                            "quantity", "unit", "message", "event_ids"), step_row(alert)))
+            row["event_ids"] = list(alert.event_ids)
+            out.append(row)
+    return out
+
+
+def _current_lots(store: ProjectionStore, ident: str | None) -> list[dict[str, Any]]:
+    if ident is None:
+        return store.lots()
+    rows = store.lots(trace_id=ident) or store.lots(lot_id=ident)
+    if not rows:
+        raise NotFound(f"no lot or trace {ident!r} is known")
+    return rows
+
+
+def _versions(store: ProjectionStore, ident: str | None) -> dict[str, list[tuple[str, str]]]:
+    if ident is None:
+        return store.all_versions()
+    trace_ids = store.trace_ids_for(lot_or_trace=ident)
+    if not trace_ids:
+        raise NotFound(f"no lot or trace {ident!r} is known")
+    return store.load_versions(trace_ids)

@@ -1,0 +1,65 @@
+"""Pure conversion of domain values to stored rows, and back.
+
+Decimals are stored as canonical text (never REAL: SQLite's REAL is a binary
+float) and times as UTC ISO-8601 text of fixed width, so text order is time
+order in every store.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from ledger.account import LotAccount
+from ledger.alerts import Alert
+from ledger.quantity import canonical_decimal
+
+__all__ = ["ts", "parse_ts", "dec", "lot_row", "step_row", "LOT_COLUMNS", "STEP_COLUMNS"]
+
+
+def ts(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def dec(value: Decimal | None) -> str | None:
+    return None if value is None else canonical_decimal(value)
+
+
+LOT_COLUMNS = (
+    "trace_id", "lot_id", "parent_lot_id", "origin", "opened_by", "item_id", "item_name",
+    "classification", "unit", "shipper", "shipper_country", "holder", "holder_country",
+    "end_user", "license_id", "shipped_at", "shipped", "received", "in_transit", "consumed",
+    "re_exported", "returned", "lost", "on_hand", "declared_on_hand", "declared_at", "since",
+)  # fmt: skip
+
+STEP_COLUMNS = (
+    "alert_id", "due_at", "kind", "severity", "trace_id", "lot_id", "party", "quantity",
+    "unit", "message", "event_ids",
+)  # fmt: skip
+
+
+def lot_row(lot: LotAccount) -> tuple[Any, ...]:
+    return (
+        lot.trace_id, lot.lot_id, lot.parent_lot_id, lot.origin, lot.opened_by, lot.item_id,
+        lot.item_name, lot.classification, lot.unit, lot.shipper, lot.shipper_country,
+        lot.holder, lot.holder_country, lot.end_user, lot.license_id, ts(lot.shipped_at),
+        dec(lot.shipped), dec(lot.received), dec(lot.in_transit), dec(lot.consumed),
+        dec(lot.re_exported), dec(lot.returned), dec(lot.lost), dec(lot.on_hand),
+        dec(lot.declared_on_hand), ts(lot.declared_at), ts(lot.since),
+    )  # fmt: skip
+
+
+def step_row(alert: Alert) -> tuple[Any, ...]:
+    return (
+        alert.alert_id, ts(alert.due_at), alert.kind, alert.severity, alert.trace_id,
+        alert.lot_id, alert.party, dec(alert.quantity), alert.unit, alert.message,
+        json.dumps(list(alert.event_ids)),
+    )  # fmt: skip

@@ -1,0 +1,331 @@
+"""Projection store on SQLite, built on eventsourcing's SQLiteTrackingRecorder.
+
+Each batch's read-model rows and its tracking records are written in one
+SQLite transaction (``self.datastore.transaction``), the library's pattern
+for an exactly-once materialised view: after a crash the store holds either
+the whole batch and its offsets, or neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+
+from projections.journal import Status, transitions
+from projections.rows import LOT_COLUMNS, STEP_COLUMNS, ts
+from projections.store import ProjectedBatch, ProjectionStore, StoreUnavailable
+
+__all__ = ["SQLiteProjectionStore", "STORE_SCHEMA_VERSION"]
+
+STORE_SCHEMA_VERSION = 1
+LOCK_TIMEOUT_S = 30
+IN_CLAUSE_MAX = 500  # SQLite's bound on host parameters is far above; keep statements small
+
+_LOT_DDL = ", ".join(f"{c} TEXT" for c in LOT_COLUMNS)
+_STEP_DDL = ", ".join(f"{c} TEXT" for c in STEP_COLUMNS)
+
+_TABLES = [
+    "CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS reports (
+        trace_id TEXT NOT NULL, event_id TEXT NOT NULL, digest TEXT NOT NULL,
+        recorded_at TEXT NOT NULL, payload TEXT NOT NULL,
+        PRIMARY KEY (trace_id, event_id, digest)) WITHOUT ROWID""",
+    f"CREATE TABLE IF NOT EXISTS lots ({_LOT_DDL}, PRIMARY KEY (trace_id, lot_id)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS lots_by_lot ON lots (lot_id)",
+    "CREATE INDEX IF NOT EXISTS lots_by_holder ON lots (holder)",
+    f"CREATE TABLE IF NOT EXISTS alert_steps ({_STEP_DDL}, PRIMARY KEY (alert_id, due_at)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS steps_by_trace ON alert_steps (trace_id)",
+    "CREATE INDEX IF NOT EXISTS steps_by_party ON alert_steps (party, due_at)",
+    "CREATE INDEX IF NOT EXISTS steps_by_due ON alert_steps (due_at)",
+    """CREATE TABLE IF NOT EXISTS licenses (
+        license_id TEXT NOT NULL, event_id TEXT NOT NULL, digest TEXT NOT NULL,
+        payload TEXT NOT NULL, PRIMARY KEY (license_id, event_id, digest)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS alert_status (
+        alert_id TEXT PRIMARY KEY, state TEXT NOT NULL, kind TEXT NOT NULL,
+        quantity TEXT, transitions INTEGER NOT NULL, trace_id TEXT, party TEXT) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS alert_journal (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, transition_id TEXT NOT NULL UNIQUE,
+        alert_id TEXT NOT NULL, transition TEXT NOT NULL, at TEXT NOT NULL,
+        kind TEXT, severity TEXT, trace_id TEXT, lot_id TEXT, party TEXT,
+        quantity TEXT, unit TEXT, message TEXT, due_at TEXT)""",
+    """CREATE TABLE IF NOT EXISTS dead_letters (
+        log_name TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
+        key TEXT, value BLOB, error TEXT NOT NULL,
+        PRIMARY KEY (log_name, partition, offset)) WITHOUT ROWID""",
+]
+
+
+class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            datastore = SQLiteDatastore(self.path, lock_timeout=LOCK_TIMEOUT_S)
+            super().__init__(datastore)
+            self.create_table()
+            self._check_schema_version()
+        except StoreUnavailable:
+            raise
+        except Exception as error:  # sqlite3 errors arrive wrapped by the library
+            raise StoreUnavailable(f"projection store {self.path!r}: {error}") from error
+
+    def construct_create_table_statements(self) -> list[str]:
+        return super().construct_create_table_statements() + _TABLES
+
+    def _check_schema_version(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("SELECT value FROM store_meta WHERE key='schema_version'")
+            row = c.fetchone()
+            if row is None:
+                c.execute("INSERT INTO store_meta VALUES ('schema_version', ?)", (str(STORE_SCHEMA_VERSION),))
+            elif int(row[0]) != STORE_SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"projection store {self.path!r} has schema version {row[0]}; this ledger "
+                    f"writes version {STORE_SCHEMA_VERSION}: rebuild it with `ledger replay --replace`"
+                )
+
+    # -- writing ----------------------------------------------------------------
+
+    def tracked_offsets(self, log_name: str) -> dict[int, int]:
+        prefix = f"{log_name}#"
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT application_name, notification_id FROM tracking WHERE application_name LIKE ?",
+                (prefix + "%",),
+            )
+            return {int(name[len(prefix):]): offset for name, offset in c.fetchall()}
+
+    def load_versions(self, trace_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+        out: dict[str, list[tuple[str, str]]] = {t: [] for t in trace_ids}
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks(trace_ids):
+                marks = ",".join("?" * len(chunk))
+                c.execute(
+                    f"SELECT trace_id, payload, digest FROM reports WHERE trace_id IN ({marks})", chunk
+                )
+                for trace_id, payload, digest in c.fetchall():
+                    out[trace_id].append((payload, digest))
+        return out
+
+    def commit_batch(self, batch: ProjectedBatch, trackings: list[Tracking], clock: datetime) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            touched_alerts: set[str] = set()
+            for rows in batch.traces:
+                c.execute("SELECT alert_id FROM alert_steps WHERE trace_id = ?", (rows.trace_id,))
+                touched_alerts.update(r[0] for r in c.fetchall())
+                c.executemany(
+                    "INSERT OR IGNORE INTO reports VALUES (?, ?, ?, ?, ?)",
+                    [(rows.trace_id, *v) for v in rows.new_versions],
+                )
+                c.execute("DELETE FROM lots WHERE trace_id = ?", (rows.trace_id,))
+                c.execute("DELETE FROM alert_steps WHERE trace_id = ?", (rows.trace_id,))
+                c.executemany(f"INSERT INTO lots VALUES ({_marks(LOT_COLUMNS)})", rows.lots)
+                c.executemany(f"INSERT INTO alert_steps VALUES ({_marks(STEP_COLUMNS)})", rows.steps)
+                touched_alerts.update(s[0] for s in rows.steps)
+            c.executemany("INSERT OR IGNORE INTO licenses VALUES (?, ?, ?, ?)", batch.licenses)
+            c.executemany(
+                "INSERT OR IGNORE INTO dead_letters VALUES (?, ?, ?, ?, ?, ?)",
+                [(d.log_name, d.partition, d.offset, d.key, d.value, d.error) for d in batch.dead_letters],
+            )
+            self._journal(c, touched_alerts, clock)
+            for tracking in trackings:
+                # Raises IntegrityError, rolling back the whole batch, unless
+                # this offset is beyond the one stored: no double counting.
+                self._insert_tracking(c, tracking)
+
+    def sweep(self, clock: datetime) -> int:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("SELECT value FROM store_meta WHERE key = 'swept_until'")
+            row = c.fetchone()
+            since = row[0] if row else ""
+            now = ts(clock)
+            c.execute(
+                "SELECT DISTINCT alert_id FROM alert_steps WHERE due_at > ? AND due_at <= ?",
+                (since, now),
+            )
+            due = {r[0] for r in c.fetchall()}
+            written = self._journal(c, due, clock)
+            c.execute(
+                "INSERT INTO store_meta VALUES ('swept_until', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (max(now, since),),
+            )
+            return written
+
+    def _journal(self, c: Any, alert_ids: set[str], clock: datetime) -> int:
+        if not alert_ids:
+            return 0
+        now = ts(clock)
+        ids = sorted(alert_ids)
+        previous: dict[str, Status] = {}
+        standing: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            c.execute(
+                f"SELECT alert_id, state, kind, quantity, transitions FROM alert_status "
+                f"WHERE alert_id IN ({marks})", chunk,
+            )
+            for row in c.fetchall():
+                previous[row[0]] = Status(*row)
+            c.execute(
+                f"SELECT {', '.join(STEP_COLUMNS)} FROM alert_steps s WHERE alert_id IN ({marks}) "
+                f"AND due_at = (SELECT MAX(due_at) FROM alert_steps m "
+                f"WHERE m.alert_id = s.alert_id AND m.due_at <= ?)",
+                (*chunk, now),
+            )
+            for row in c.fetchall():
+                step = dict(zip(STEP_COLUMNS, row))
+                if step["quantity"] is None or step["quantity"] != "0":
+                    standing[step["alert_id"]] = step
+        last_known = self._last_journaled(c, [i for i in previous if i not in standing])
+        changes = transitions(previous, standing, last_known)
+        for t in changes:
+            s = t.step
+            c.execute(
+                "INSERT OR IGNORE INTO alert_journal (transition_id, alert_id, transition, at, kind, "
+                "severity, trace_id, lot_id, party, quantity, unit, message, due_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (t.transition_id, t.alert_id, t.transition, now, s.get("kind"), s.get("severity"),
+                 s.get("trace_id"), s.get("lot_id"), s.get("party"), s.get("quantity"),
+                 s.get("unit"), s.get("message"), s.get("due_at")),
+            )
+            state = "resolved" if t.transition == "resolved" else "open"
+            c.execute(
+                "INSERT INTO alert_status VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE "
+                "SET state = excluded.state, kind = excluded.kind, quantity = excluded.quantity, "
+                "transitions = excluded.transitions",
+                (t.alert_id, state, s.get("kind", ""), s.get("quantity"), t.number,
+                 s.get("trace_id"), s.get("party")),
+            )
+        return len(changes)
+
+    def _last_journaled(self, c: Any, alert_ids: list[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(alert_ids):
+            marks = ",".join("?" * len(chunk))
+            c.execute(
+                f"SELECT alert_id, kind, severity, trace_id, lot_id, party, quantity, unit, message, due_at "
+                f"FROM alert_journal j WHERE alert_id IN ({marks}) AND seq = "
+                f"(SELECT MAX(seq) FROM alert_journal k WHERE k.alert_id = j.alert_id)",
+                chunk,
+            )
+            for row in c.fetchall():
+                keys = ("alert_id", "kind", "severity", "trace_id", "lot_id", "party", "quantity",
+                        "unit", "message", "due_at")
+                out[row[0]] = dict(zip(keys, row))
+        return out
+
+    # -- queries ----------------------------------------------------------------
+
+    def lots(self, *, trace_id: str | None = None, lot_id: str | None = None,
+             holder: str | None = None) -> list[dict[str, Any]]:
+        where, params = _filters(trace_id=trace_id, lot_id=lot_id, holder=holder)
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT {', '.join(LOT_COLUMNS)} FROM lots {where} ORDER BY trace_id, lot_id", params)
+            return [dict(zip(LOT_COLUMNS, row)) for row in c.fetchall()]
+
+    def standing_alerts(self, as_of: datetime, *, party: str | None = None,
+                        trace_id: str | None = None, severity: str | None = None) -> list[dict[str, Any]]:
+        where, params = _filters(party=party, trace_id=trace_id, severity=severity, prefix="s.")
+        where = (where + " AND" if where else "WHERE") + (
+            " s.due_at = (SELECT MAX(due_at) FROM alert_steps m WHERE m.alert_id = s.alert_id AND m.due_at <= ?)"
+            " AND (s.quantity IS NULL OR s.quantity != '0')"
+        )
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT {', '.join('s.' + col for col in STEP_COLUMNS)} FROM alert_steps s {where} "
+                f"ORDER BY s.trace_id, s.lot_id, s.kind, s.alert_id",
+                (*params, ts(as_of)),
+            )
+            return [_step_dict(row) for row in c.fetchall()]
+
+    def all_versions(self) -> dict[str, list[tuple[str, str]]]:
+        out: dict[str, list[tuple[str, str]]] = {}
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT trace_id, payload, digest FROM reports ORDER BY trace_id")
+            for trace_id, payload, digest in c.fetchall():
+                out.setdefault(trace_id, []).append((payload, digest))
+        return out
+
+    def licenses(self) -> list[tuple[str, str]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT payload, digest FROM licenses ORDER BY license_id, event_id, digest")
+            return [(p, d) for p, d in c.fetchall()]
+
+    def trace_ids_for(self, *, lot_or_trace: str) -> list[str]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT DISTINCT trace_id FROM reports WHERE trace_id = ? "
+                "UNION SELECT DISTINCT trace_id FROM lots WHERE lot_id = ? ORDER BY 1",
+                (lot_or_trace, lot_or_trace),
+            )
+            return [r[0] for r in c.fetchall()]
+
+    def journal(self, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT seq, transition_id, alert_id, transition, at, kind, severity, trace_id, lot_id, "
+                "party, quantity, unit, message, due_at FROM alert_journal WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            )
+            keys = ("seq", "transition_id", "alert_id", "transition", "at", "kind", "severity",
+                    "trace_id", "lot_id", "party", "quantity", "unit", "message", "due_at")
+            return [dict(zip(keys, row)) for row in c.fetchall()]
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT log_name, partition, offset, key, value, error FROM dead_letters "
+                      "ORDER BY log_name, partition, offset")
+            keys = ("log_name", "partition", "offset", "key", "value", "error")
+            return [dict(zip(keys, row)) for row in c.fetchall()]
+
+    def fingerprint(self) -> dict[str, str]:
+        queries = {
+            "reports": "SELECT trace_id, event_id, digest, payload FROM reports ORDER BY 1, 2, 3",
+            "lots": f"SELECT {', '.join(LOT_COLUMNS)} FROM lots ORDER BY trace_id, lot_id",
+            "alert_steps": f"SELECT {', '.join(STEP_COLUMNS)} FROM alert_steps ORDER BY alert_id, due_at",
+            "licenses": "SELECT license_id, event_id, digest, payload FROM licenses ORDER BY 1, 2, 3",
+        }
+        out = {}
+        with self.datastore.transaction(commit=False) as c:
+            for name, sql in queries.items():
+                c.execute(sql)
+                digest = hashlib.sha256()
+                for row in c.fetchall():
+                    digest.update(json.dumps(list(row), default=str).encode())
+                    digest.update(b"\n")
+                out[name] = digest.hexdigest()
+        return out
+
+    def close(self) -> None:
+        self.datastore.close()
+
+
+def _step_dict(row: Any) -> dict[str, Any]:
+    step = dict(zip(STEP_COLUMNS, row))
+    step["event_ids"] = json.loads(step["event_ids"])
+    return step
+
+
+def _filters(prefix: str = "", **values: str | None) -> tuple[str, list[str]]:
+    clauses, params = [], []
+    for column, value in values.items():
+        if value is not None:
+            clauses.append(f"{prefix}{column} = ?")
+            params.append(value)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _marks(columns: tuple[str, ...]) -> str:
+    return ", ".join("?" * len(columns))
+
+
+def _chunks(items: list[str]) -> list[list[str]]:
+    return [items[i : i + IN_CLAUSE_MAX] for i in range(0, len(items), IN_CLAUSE_MAX)]

@@ -1,0 +1,109 @@
+"""The projection store port: read models plus how far into the log they have read.
+
+Both adapters (sqlite_store, postgres_store) pass tests/contract/test_projection_store.py.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+
+__all__ = ["ProjectionStore", "TraceRows", "ProjectedBatch", "DeadLetter", "StoreUnavailable"]
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be reached or read; the message says which and where."""
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRows:
+    """Everything one trace contributes to the read models, recomputed whole."""
+
+    trace_id: str
+    new_versions: list[tuple[str, str, str, str]]  # (event_id, digest, recorded_at, payload)
+    lots: list[tuple[Any, ...]]
+    steps: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    log_name: str
+    partition: int
+    offset: int
+    key: str
+    value: bytes
+    error: str
+
+
+@dataclass(slots=True)
+class ProjectedBatch:
+    traces: list[TraceRows] = field(default_factory=list)
+    licenses: list[tuple[str, str, str, str]] = field(default_factory=list)  # (license_id, event_id, digest, payload)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+class ProjectionStore(ABC):
+    """Read models of the ledger, written one batch per transaction with tracking."""
+
+    @abstractmethod
+    def tracked_offsets(self, log_name: str) -> dict[int, int]:
+        """Last applied offset per partition of ``log_name`` (absent: none applied)."""
+
+    @abstractmethod
+    def load_versions(self, trace_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+        """Stored (payload, digest) of every report version of these traces."""
+
+    @abstractmethod
+    def commit_batch(self, batch: ProjectedBatch, trackings: list[Tracking], clock: datetime) -> None:
+        """Write the batch, journal alert transitions at ``clock``, and record
+        the trackings, all in one transaction.
+
+        Called by the projector once per polled batch.  If it raises, nothing
+        of the batch is written and the tracked offsets are unchanged, so the
+        projector re-reads the same records; if a tracking is not beyond the
+        stored one (another process got there first), it raises and writes
+        nothing, so no record is ever counted twice.
+        """
+
+    @abstractmethod
+    def sweep(self, clock: datetime) -> int:
+        """Journal alerts whose deadline passed by ``clock``; returns transitions written."""
+
+    # -- queries --------------------------------------------------------------
+
+    @abstractmethod
+    def lots(self, *, trace_id: str | None = None, lot_id: str | None = None,
+             holder: str | None = None) -> list[dict[str, Any]]:
+        """Current lot rows (every report known), ordered by trace and lot."""
+
+    @abstractmethod
+    def standing_alerts(self, as_of: datetime, *, party: str | None = None,
+                        trace_id: str | None = None, severity: str | None = None) -> list[dict[str, Any]]:
+        """For each alert, its latest step due by ``as_of``, if it still stands."""
+
+    @abstractmethod
+    def all_versions(self) -> dict[str, list[tuple[str, str]]]:
+        """Every trace's (payload, digest) report versions, for as-of queries."""
+
+    @abstractmethod
+    def trace_ids_for(self, *, lot_or_trace: str) -> list[str]:
+        """Traces that have this id as trace id or lot id."""
+
+    @abstractmethod
+    def journal(self, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Alert transitions in the order they were journaled."""
+
+    @abstractmethod
+    def dead_letters(self) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def fingerprint(self) -> dict[str, str]:
+        """A digest per read model, for replay comparison (journal excluded:
+        it records when alerts were published, which is history, not state)."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release connections.  Idempotent."""
