@@ -8,11 +8,13 @@ service functions, print.  Exit status: 0 ok; 1 error; 2 usage error;
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, time as dtime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,10 @@ from projections.store import StoreUnavailable
 __all__ = ["main"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+
+# Modules that add subcommands: each defines register(cli) where ``cli`` is
+# this module's CommandSet (command(), storage(), as_of(), Ledger, Progress).
+EXTENSIONS: tuple[str, ...] = ()
 PROGRESS_INTERVAL_S = 1.0
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
@@ -148,7 +154,29 @@ def _parser() -> argparse.ArgumentParser:
     p = command("demo", "Run the 2019 story from DESIGN.md on the embedded log and show what surfaces.",
                 _cmd_demo)
     storage(p)
+
+    commands = CommandSet(command=command, storage=storage, as_of=as_of)
+    for module_name in EXTENSIONS:
+        importlib.import_module(module_name).register(commands)
     return parser
+
+
+@dataclass(frozen=True)
+class CommandSet:
+    """What an extension module gets to add its subcommands with.
+
+    ``command(name, help, run, epilog="")`` returns an argparse parser whose
+    ``run(args) -> int`` is called; ``storage(p)`` adds --log/--store/--policy;
+    ``as_of(p)`` adds --as-of/--known-at/--json.  Use ``Ledger(args)`` to open
+    the adapters and ``Progress`` for progress on stderr.
+    """
+
+    command: Any
+    storage: Any
+    as_of: Any
+    Ledger: type = field(default_factory=lambda: _Ledger)
+    Progress: type = field(default_factory=lambda: _Progress)
+    CliError: type = field(default_factory=lambda: CliError)
 
 
 def _when(text: str) -> datetime:
