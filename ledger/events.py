@@ -24,6 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from ledger.quantity import UNITS, Quantity, canonical_decimal
 
@@ -67,6 +68,17 @@ Identifier = Annotated[
 ]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
 Text = Annotated[str, Field(min_length=1, max_length=TEXT_LENGTH_MAX)]
+
+
+def _refuse(field: str, value: str, message: str) -> PydanticCustomError:
+    """A check across fields that still names the one field and value it refuses.
+
+    A plain ValueError from a model validator has no location, so the error
+    would name the whole report instead of the field.
+    """
+    return PydanticCustomError(
+        "report_invalid", "{message}", {"message": message, "field": field, "value": value}
+    )
 
 
 class _Model(BaseModel):
@@ -200,8 +212,9 @@ class Exported(_LotEvent):
     @model_validator(mode="after")
     def _exporter_reports(self) -> "Exported":
         if self.exporter.id != self.reporter:
-            raise ValueError(
-                f"reporter {self.reporter!r} must be the exporter {self.exporter.id!r}"
+            raise _refuse(
+                "reporter", self.reporter,
+                f"reporter {self.reporter!r} must be the exporter {self.exporter.id!r}",
             )
         return self
 
@@ -287,9 +300,10 @@ class LicenseGranted(_Event):
     @model_validator(mode="after")
     def _window(self) -> "LicenseGranted":
         if self.valid_until <= self.valid_from:
-            raise ValueError(
+            raise _refuse(
+                "valid_until", self.valid_until.isoformat(),
                 f"license {self.license_id!r} ends ({self.valid_until.isoformat()}) "
-                f"before it starts ({self.valid_from.isoformat()})"
+                f"before it starts ({self.valid_from.isoformat()})",
             )
         return self
 
@@ -393,7 +407,10 @@ def describe_validation_error(error: ValidationError) -> list[FieldProblem]:
         message = detail["msg"]
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
-        if detail["type"] == "union_tag_invalid":
+        if detail["type"] == "report_invalid":
+            field = detail["ctx"]["field"]
+            shown = _preview(repr(detail["ctx"]["value"]))
+        elif detail["type"] == "union_tag_invalid":
             field = "type"
             shown = repr(detail.get("ctx", {}).get("tag"))
         elif detail["type"] == "union_tag_not_found":
