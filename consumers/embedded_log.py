@@ -18,6 +18,7 @@ __all__ = ["EmbeddedLog", "LOG_SCHEMA_VERSION"]
 
 LOG_SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
+LOOKUP_IDS_MAX = 500  # event ids per lookup statement (SQLite allows 32,766 parameters)
 
 _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS log_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -80,19 +81,31 @@ class EmbeddedLog(EventLog):
     def append(self, records: Sequence[tuple[str, str, str, bytes]]) -> list[AppendReceipt]:
         receipts = []
         with self._transaction():
+            # What the log already holds under these event ids, looked up once
+            # per chunk rather than once per record; kept current as the batch
+            # is written, so a report repeated within one batch is a duplicate.
+            known: dict[str, dict[str, int]] = {}
+            ids = sorted({r[0] for r in records})
+            for start in range(0, len(ids), LOOKUP_IDS_MAX):
+                chunk = ids[start : start + LOOKUP_IDS_MAX]
+                rows = self._db.execute(
+                    f"SELECT event_id, digest, MIN(offset) FROM events WHERE event_id IN "
+                    f"({','.join('?' * len(chunk))}) GROUP BY event_id, digest",
+                    chunk,
+                )
+                for event_id, digest, offset in rows:
+                    known.setdefault(event_id, {})[digest] = offset
             for event_id, digest, key, value in records:
-                known = self._db.execute(
-                    "SELECT offset, digest FROM events WHERE event_id = ?", (event_id,)
-                ).fetchall()
-                same = [offset for offset, d in known if d == digest]
-                if same:
-                    receipts.append(AppendReceipt(event_id, "duplicate", 0, same[0]))
+                versions = known.setdefault(event_id, {})
+                if digest in versions:
+                    receipts.append(AppendReceipt(event_id, "duplicate", 0, versions[digest]))
                     continue
                 cursor = self._db.execute(
                     "INSERT INTO events (event_id, digest, key, value) VALUES (?, ?, ?, ?)",
                     (event_id, digest, key, value),
                 )
-                outcome = "conflict" if known else "accepted"
+                outcome = "conflict" if versions else "accepted"
+                versions[digest] = cursor.lastrowid
                 receipts.append(AppendReceipt(event_id, outcome, 0, cursor.lastrowid))
         return receipts
 

@@ -31,6 +31,7 @@ __all__ = ["ingest_lines", "IngestReport", "Reject", "INGEST_BATCH_MAX", "LINE_L
 
 INGEST_BATCH_MAX = 500
 LINE_LENGTH_MAX = 1_000_000  # bytes; a report is a few hundred
+BOM = "\ufeff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,16 +99,12 @@ def ingest_lines(
     for number, line in enumerate(lines, start=1):
         report.lines = number
         text = line.strip()
+        if number == 1:
+            text = text.removeprefix(BOM)  # spreadsheet exports often start with one
         if not text:
             continue
-        problems = _check_line(text)
-        event = None
-        if not problems:
-            try:
-                event = parse_event(text)
-            except ValidationError as error:
-                problems = describe_validation_error(error)
-        if problems or event is None:
+        event, problems = _parse_line(text)
+        if event is None:
             reject = Reject(source, number, text[:10_000], problems)
             report.rejects.append(reject)
             new_rejects.append(reject)
@@ -123,10 +120,32 @@ def ingest_lines(
     return report
 
 
-def _check_line(text: str) -> list[FieldProblem]:
+def _parse_line(text: str) -> tuple[object | None, list[FieldProblem]]:
+    """(event, []) for a valid report, else (None, problems naming field and value).
+
+    A good line is parsed once, by pydantic's JSON parser.  Only a refused
+    line is looked at again, with the json module, to say precisely why when
+    it is not JSON or not an object (pydantic says only "invalid JSON").
+    """
     if len(text) > LINE_LENGTH_MAX:
-        return [FieldProblem(field="(line)", value=f"{len(text)} bytes",
-                             message=f"longer than {LINE_LENGTH_MAX} bytes")]
+        return None, [FieldProblem(field="(line)", value=f"{len(text)} bytes",
+                                   message=f"longer than {LINE_LENGTH_MAX} bytes")]
+    try:
+        return parse_event(text), []
+    except ValidationError as error:
+        if any(d["type"] in _NOT_AN_OBJECT and not d["loc"] for d in error.errors(include_url=False)):
+            problems = _check_line(text)
+            if problems:
+                return None, problems
+        return None, describe_validation_error(error)
+
+
+# pydantic error types that mean the line as a whole is not a JSON object.
+_NOT_AN_OBJECT = frozenset({"json_invalid", "dict_type", "model_type", "model_attributes_type"})
+
+
+def _check_line(text: str) -> list[FieldProblem]:
+    """Why ``text`` is not a JSON object, or [] if it is one."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
