@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from ledger.account import ZERO, Finding, LotAccount, TraceAccount
 from ledger.policy import Policy
@@ -28,6 +29,13 @@ ALERT_KINDS = (
     "conflicting_report",
     "invalid_report",
     "unknown_lot",
+    # License premises (ledger/licenses.py; docs/COMPLIANCE.md)
+    "license_missing",
+    "license_unknown",
+    "license_invalid",
+    "premise_deviation",
+    "license_ceiling",
+    "ship_back_exemption",
 )
 
 SEVERITY = {
@@ -39,6 +47,12 @@ SEVERITY = {
     "transit_overdue": "medium",
     "unknown_lot": "medium",
     "invalid_report": "low",
+    "license_missing": "high",
+    "license_unknown": "high",
+    "license_invalid": "high",
+    "premise_deviation": "high",
+    "license_ceiling": "high",
+    "ship_back_exemption": "medium",
 }
 
 
@@ -68,8 +82,12 @@ def alert_id(kind: str, trace_id: str, lot_id: str, subject: str = "") -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def alert_steps(account: TraceAccount, policy: Policy) -> list[Alert]:
-    """Every step of every alert the account implies if nothing else is reported."""
+def alert_steps(account: TraceAccount, policy: Policy, licenses: Any = None) -> list[Alert]:
+    """Every step of every alert the account implies if nothing else is reported.
+
+    With ``licenses`` (a ``ledger.licenses.LicenseBook``) the license premise
+    rules run too; without it they are skipped (not "no license known").
+    """
     steps: list[Alert] = []
     for lot_id in sorted(account.lots):
         lot = account.lots[lot_id]
@@ -77,6 +95,10 @@ def alert_steps(account: TraceAccount, policy: Policy) -> list[Alert]:
         steps.extend(_unaccounted_steps(lot, policy))
         steps.extend(_over_accounting_steps(lot))
     steps.extend(_finding_step(account.trace_id, f) for f in account.findings)
+    if licenses is not None:
+        from ledger.licenses import premise_steps  # imports this module
+
+        steps.extend(premise_steps(account, licenses))
     steps.sort(key=lambda a: (a.due_at, a.kind, a.lot_id, a.alert_id))
     return steps
 

@@ -39,6 +39,7 @@ _TABLES = [
     f"CREATE TABLE IF NOT EXISTS lots ({_LOT_DDL}, PRIMARY KEY (trace_id, lot_id)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS lots_by_lot ON lots (lot_id)",
     "CREATE INDEX IF NOT EXISTS lots_by_holder ON lots (holder)",
+    "CREATE INDEX IF NOT EXISTS lots_by_license ON lots (license_id)",
     f"CREATE TABLE IF NOT EXISTS alert_steps ({_STEP_DDL}, PRIMARY KEY (alert_id, due_at)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS steps_by_trace ON alert_steps (trace_id)",
     "CREATE INDEX IF NOT EXISTS steps_by_party ON alert_steps (party, due_at)",
@@ -258,6 +259,28 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT payload, digest FROM licenses ORDER BY license_id, event_id, digest")
             return [(p, d) for p, d in c.fetchall()]
+
+    def load_licenses(self, license_ids: list[str]) -> list[tuple[str, str]]:
+        out: list[tuple[str, str, str, str]] = []
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks(sorted(set(license_ids))):
+                marks = ",".join("?" * len(chunk))
+                c.execute(
+                    f"SELECT license_id, event_id, digest, payload FROM licenses WHERE license_id IN ({marks})",
+                    chunk,
+                )
+                out.extend(c.fetchall())
+        return [(payload, digest) for _l, _e, digest, payload in sorted(out)]
+
+    def license_lots(self, license_ids: list[str]) -> list[dict[str, Any]]:
+        rows: list[Any] = []
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks(sorted(set(license_ids))):
+                marks = ",".join("?" * len(chunk))
+                c.execute(f"SELECT {', '.join(LOT_COLUMNS)} FROM lots WHERE license_id IN ({marks})", chunk)
+                rows.extend(c.fetchall())
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return [dict(zip(LOT_COLUMNS, row)) for row in rows]
 
     def trace_ids_for(self, *, lot_or_trace: str) -> list[str]:
         with self.datastore.transaction(commit=False) as c:

@@ -94,6 +94,17 @@ class ProjectionStore(ABC):
         """Traces that have this id as trace id or lot id."""
 
     @abstractmethod
+    def load_licenses(self, license_ids: list[str]) -> list[tuple[str, str]]:
+        """Stored (payload, digest) of every license_granted / license_revoked
+        report about these license ids, ordered by (license_id, event_id, digest)."""
+
+    @abstractmethod
+    def license_lots(self, license_ids: list[str]) -> list[dict[str, Any]]:
+        """Current lot rows whose own license_id is one of these, ordered by
+        trace and lot: the traces to recompute when a license report arrives,
+        and the shipments a license ceiling counts."""
+
+    @abstractmethod
     def journal(self, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Alert transitions in the order they were journaled."""
 

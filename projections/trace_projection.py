@@ -16,7 +16,6 @@ from datetime import datetime
 from eventsourcing.persistence import Tracking
 from pydantic import ValidationError
 
-from ledger.alerts import alert_steps
 from ledger.events import (
     LicenseGranted,
     LicenseRevoked,
@@ -27,7 +26,9 @@ from ledger.events import (
 from ledger.policy import Policy
 from ledger.ports import LogRecord
 from ledger.trace import Outcome, Trace
-from projections.rows import lot_row, step_row, ts
+from ledger.account import TraceAccount
+from projections.premises import recompute_rows
+from projections.rows import ts
 from projections.store import DeadLetter, ProjectedBatch, ProjectionStore, TraceRows
 
 __all__ = ["project_batch", "BatchOutcome", "rebuild_trace", "tracking_name"]
@@ -68,6 +69,7 @@ def project_batch(
     outcome = BatchOutcome(records=len(records))
     batch = ProjectedBatch()
     by_trace: dict[str, list[tuple[object, str]]] = defaultdict(list)
+    license_events: list[object] = []
     last_offset: dict[int, int] = {}
     for record in records:
         last_offset[record.partition] = max(record.offset, last_offset.get(record.partition, -1))
@@ -86,11 +88,13 @@ def project_batch(
         digest = content_digest(event)
         if isinstance(event, (LicenseGranted, LicenseRevoked)):
             batch.licenses.append((event.license_id, event.event_id, digest, event.model_dump_json()))
+            license_events.append(event)
             outcome.accepted += 1
             continue
         by_trace[event.trace_id].append((event, digest))
 
     stored = store.load_versions(sorted(by_trace))
+    fresh: dict[str, tuple[list[tuple[str, str, str, str]], TraceAccount]] = {}
     for trace_id in sorted(by_trace):
         trace = rebuild_trace(trace_id, stored[trace_id])
         new_versions = []
@@ -104,15 +108,12 @@ def project_batch(
             new_versions.append((event.event_id, digest, ts(event.recorded_at), event.model_dump_json()))  # type: ignore[attr-defined]
         if not new_versions:
             continue  # every report was already known: nothing changes
-        account = trace.account()
-        batch.traces.append(
-            TraceRows(
-                trace_id=trace_id,
-                new_versions=new_versions,
-                lots=[lot_row(account.lots[k]) for k in sorted(account.lots)],
-                steps=[step_row(a) for a in alert_steps(account, policy)],
-            )
-        )
+        fresh[trace_id] = (new_versions, trace.account())
+    # Rows with license premise alerts, plus the traces and license ceilings
+    # this batch's license reports affect (projections/premises.py).
+    batch.traces.extend(
+        recompute_rows(store, fresh, license_events, policy=policy, rebuild=rebuild_trace)
+    )
     outcome.traces = len(batch.traces)
     outcome.dead_letters = len(batch.dead_letters)
     outcome.dead = batch.dead_letters

@@ -1,0 +1,383 @@
+"""License premises: which exports and re-exports a license covers.
+
+Pure rules, no I/O.  A ``LicenseBook`` is folded from ``license_granted`` and
+``license_revoked`` reports; ``premise_steps`` checks one trace's lots against
+it and ``ceiling_steps`` checks the cumulative use of one license across every
+trace that cites it.  Both return alert steps like ``ledger.alerts``.
+
+The rules, in the words of a compliance officer:
+
+- an export must cite a license (``license_missing``) the ledger knows
+  (``license_unknown``), valid on the day it ships and not revoked by then
+  (``license_invalid``: the window is ``valid_from <= shipped < valid_until``),
+  granted to the exporter, for the item, the destination country and the end
+  user (``premise_deviation``);
+- a re-export that cites its own (transit-country) license is checked the
+  same way against that license;
+- whatever the transit country licensed, every re-export must stay inside
+  the premise of the license the material left its origin under: the
+  destination country and the end user must be ones that license permits
+  (``premise_deviation``);
+- the exports citing a license may not exceed its quantity ceiling, summed
+  in shipment order (``license_ceiling``; exactly reaching it is allowed);
+- a ship-back moves goods across a border without a license; many regimes
+  exempt returns, so it is flagged for confirmation (``ship_back_exemption``).
+
+The end user of a lot is the party the report names as end user, or the
+consignee when it names none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from ledger.account import LotAccount, TraceAccount
+from ledger.alerts import Alert, alert_id
+from ledger.events import LicenseGranted, LicenseRevoked
+from ledger.quantity import DimensionMismatch, Quantity, canonical_decimal, unit_dimension
+
+__all__ = [
+    "License",
+    "LicenseBook",
+    "LicenseUse",
+    "PREMISE_KINDS",
+    "premise_steps",
+    "ceiling_steps",
+    "ceiling_trace_id",
+]
+
+PREMISE_KINDS = (
+    "license_missing",
+    "license_unknown",
+    "license_invalid",
+    "premise_deviation",
+    "license_ceiling",
+    "ship_back_exemption",
+)
+
+# Ceiling alerts belong to a license, not to one trace: the projection keeps
+# them under this pseudo trace id, recomputed whenever a lot citing the
+# license changes.
+CEILING_TRACE_PREFIX = "license:"
+
+# A re-export chain deeper than this is refused as a premise check (cycle guard).
+LINEAGE_DEPTH_MAX = 1000
+
+
+def ceiling_trace_id(license_id: str) -> str:
+    return CEILING_TRACE_PREFIX + license_id
+
+
+@dataclass(frozen=True, slots=True)
+class License:
+    license_id: str
+    kind: str
+    exporter: str
+    items: frozenset[str]
+    destinations: frozenset[str]
+    end_users: frozenset[str]  # empty: the license names none
+    ceiling: Quantity | None
+    valid_from: datetime
+    valid_until: datetime
+    granted_by: str  # event id of the grant in force
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+
+    def describe_premise(self) -> str:
+        text = f"destinations {', '.join(sorted(self.destinations))}"
+        if self.end_users:
+            text += f" and end users {', '.join(sorted(self.end_users))}"
+        return text + " only"
+
+
+@dataclass(frozen=True, slots=True)
+class LicenseUse:
+    """One shipment citing a license, as the ceiling rule counts it."""
+
+    trace_id: str
+    lot_id: str
+    event_id: str
+    shipped_at: datetime
+    amount: Decimal
+    unit: str
+
+
+class LicenseBook:
+    """The licenses known, by id.  Deterministic in any arrival order.
+
+    When one license id was granted more than once (an amendment), the grant
+    that occurred last (ties: the larger event id) is in force.  The earliest
+    revocation revokes it from the time it occurred.
+    """
+
+    def __init__(self, licenses: dict[str, License]):
+        self._licenses = dict(licenses)
+
+    @classmethod
+    def from_events(
+        cls,
+        events: Iterable[LicenseGranted | LicenseRevoked],
+        *,
+        as_of: datetime | None = None,
+        known_at: datetime | None = None,
+    ) -> LicenseBook:
+        grants: dict[str, LicenseGranted] = {}
+        revocations: dict[str, LicenseRevoked] = {}
+        for event in events:
+            if as_of is not None and event.occurred_at > as_of:
+                continue
+            if known_at is not None and event.recorded_at is not None and event.recorded_at > known_at:
+                continue
+            key = (event.occurred_at, event.event_id)
+            if isinstance(event, LicenseGranted):
+                held = grants.get(event.license_id)
+                if held is None or key > (held.occurred_at, held.event_id):
+                    grants[event.license_id] = event
+            elif isinstance(event, LicenseRevoked):
+                held_r = revocations.get(event.license_id)
+                if held_r is None or key < (held_r.occurred_at, held_r.event_id):
+                    revocations[event.license_id] = event
+        licenses = {}
+        for license_id, grant in grants.items():
+            revoked = revocations.get(license_id)
+            licenses[license_id] = License(
+                license_id=license_id,
+                kind=grant.kind,
+                exporter=grant.exporter,
+                items=frozenset(grant.items),
+                destinations=frozenset(grant.destinations),
+                end_users=frozenset(grant.end_users),
+                ceiling=grant.ceiling.quantity() if grant.ceiling else None,
+                valid_from=grant.valid_from,
+                valid_until=grant.valid_until,
+                granted_by=grant.event_id,
+                revoked_at=revoked.occurred_at if revoked else None,
+                revoked_by=revoked.event_id if revoked else None,
+            )
+        return cls(licenses)
+
+    def get(self, license_id: str) -> License | None:
+        return self._licenses.get(license_id)
+
+    def __contains__(self, license_id: str) -> bool:
+        return license_id in self._licenses
+
+    def __len__(self) -> int:
+        return len(self._licenses)
+
+    def ids(self) -> list[str]:
+        return sorted(self._licenses)
+
+
+# -- per-trace rules --------------------------------------------------------------
+
+
+def premise_steps(account: TraceAccount, book: LicenseBook) -> list[Alert]:
+    """Premise alerts of one trace's lots.  Each is due when the lot shipped."""
+    steps: list[Alert] = []
+    for lot_id in sorted(account.lots):
+        lot = account.lots[lot_id]
+        if lot.origin == "ship_back":
+            steps.append(_ship_back_step(lot, account))
+            continue
+        if lot.origin == "export" and lot.license_id is None:
+            steps.append(_missing_step(lot))
+        elif lot.license_id is not None:
+            steps.extend(_own_license_steps(lot, book.get(lot.license_id)))
+        if lot.origin == "re_export":
+            step = _origin_premise_step(lot, account, book)
+            if step is not None:
+                steps.append(step)
+    return steps
+
+
+def _what(lot: LotAccount) -> str:
+    verb = "export" if lot.origin == "export" else "re-export"
+    return (
+        f"{verb} of {_q(lot.shipped, lot.unit)} {lot.item_id} (lot {lot.lot_id}) by {lot.shipper} "
+        f"({lot.shipper_country}) to {lot.holder} ({lot.holder_country}) on {lot.shipped_at.date().isoformat()}"
+    )
+
+
+def _end_user(lot: LotAccount) -> str:
+    return lot.end_user or lot.holder
+
+
+def _step(kind: str, lot: LotAccount, subject: str, message: str, event_ids: tuple[str, ...],
+          *, party: str | None = None) -> Alert:
+    return Alert(
+        alert_id=alert_id(kind, lot.trace_id, lot.lot_id, subject),
+        kind=kind,
+        trace_id=lot.trace_id,
+        lot_id=lot.lot_id,
+        party=party or lot.shipper,
+        due_at=lot.shipped_at,
+        quantity=lot.shipped,
+        unit=lot.unit,
+        message=message,
+        event_ids=event_ids,
+    )
+
+
+def _missing_step(lot: LotAccount) -> Alert:
+    return _step("license_missing", lot, "", f"{_what(lot)} cites no export license", (lot.opened_by,))
+
+
+def _own_license_steps(lot: LotAccount, license: License | None) -> list[Alert]:
+    assert lot.license_id is not None
+    if license is None:
+        return [
+            _step("license_unknown", lot, lot.license_id,
+                  f"{_what(lot)} cites license {lot.license_id}, which the ledger does not know "
+                  f"(no license_granted report for it)", (lot.opened_by,))
+        ]
+    steps = []
+    cites = (lot.opened_by, license.granted_by)
+    invalid = None
+    if license.revoked_at is not None and license.revoked_at <= lot.shipped_at:
+        invalid = f"was revoked on {license.revoked_at.isoformat()}"
+        cites = (*cites, license.revoked_by or "")
+    elif lot.shipped_at < license.valid_from:
+        invalid = f"is valid only from {license.valid_from.isoformat()}"
+    elif lot.shipped_at >= license.valid_until:
+        invalid = f"expired on {license.valid_until.isoformat()}"
+    if invalid:
+        steps.append(
+            _step("license_invalid", lot, license.license_id,
+                  f"{_what(lot)} cites license {license.license_id}, which {invalid}", cites)
+        )
+    reasons = []
+    if license.exporter != lot.shipper:
+        reasons.append(f"it was granted to {license.exporter}, not {lot.shipper}")
+    if lot.item_id not in license.items:
+        reasons.append(f"it does not cover item {lot.item_id} (covers {', '.join(sorted(license.items))})")
+    if lot.holder_country not in license.destinations:
+        reasons.append(f"destination {lot.holder_country} is not permitted "
+                       f"({', '.join(sorted(license.destinations))})")
+    if license.end_users and _end_user(lot) not in license.end_users:
+        reasons.append(f"end user {_end_user(lot)} is not permitted ({', '.join(sorted(license.end_users))})")
+    if license.ceiling is not None and license.ceiling.dimension is not unit_dimension(lot.unit):
+        reasons.append(f"its ceiling in {license.ceiling.unit} cannot count a lot kept in {lot.unit}")
+    if reasons:
+        steps.append(
+            _step("premise_deviation", lot, "own:" + license.license_id,
+                  f"{_what(lot)} is outside license {license.license_id}: " + "; ".join(reasons),
+                  (lot.opened_by, license.granted_by))
+        )
+    return steps
+
+
+def _origin_lot(lot: LotAccount, account: TraceAccount) -> tuple[LotAccount, list[LotAccount]] | None:
+    """The export lot this re-export's material left its origin under, and the
+    re-export chain from it; None when the chain passes a ship-back (the
+    material went home) or breaks."""
+    chain = [lot]
+    current = lot
+    for _ in range(LINEAGE_DEPTH_MAX):
+        if current.parent_lot_id is None:
+            return None
+        parent = account.lots.get(current.parent_lot_id)
+        if parent is None or parent.origin == "ship_back":
+            return None
+        if parent.origin == "export":
+            return parent, chain
+        chain.append(parent)
+        current = parent
+    return None
+
+
+def _origin_premise_step(lot: LotAccount, account: TraceAccount, book: LicenseBook) -> Alert | None:
+    found = _origin_lot(lot, account)
+    if found is None:
+        return None
+    origin, chain = found
+    if origin.license_id is None:
+        return None  # the export itself is alerted as license_missing
+    license = book.get(origin.license_id)
+    if license is None:
+        return None  # the export itself is alerted as license_unknown
+    reasons = []
+    if lot.holder_country not in license.destinations:
+        reasons.append(f"destination {lot.holder_country}")
+    if license.end_users and _end_user(lot) not in license.end_users:
+        reasons.append(f"end user {_end_user(lot)}")
+    if not reasons:
+        return None
+    transit = ""
+    if lot.license_id is not None:
+        transit = f"; the transit country's license {lot.license_id} does not change that"
+    cites = (origin.opened_by, *(c.opened_by for c in reversed(chain)), license.granted_by)
+    return _step(
+        "premise_deviation", lot, "origin:" + license.license_id,
+        f"{_what(lot)}: {' and '.join(reasons)} outside the premise of license {license.license_id}, "
+        f"under which lot {origin.lot_id} left {origin.shipper_country}; it permits "
+        f"{license.describe_premise()}{transit}",
+        cites, party=lot.shipper,
+    )
+
+
+def _ship_back_step(lot: LotAccount, account: TraceAccount) -> Alert:
+    parent = account.lots.get(lot.parent_lot_id or "")
+    message = (
+        f"ship-back of {_q(lot.shipped, lot.unit)} {lot.item_id} (lot {lot.lot_id}) from {lot.shipper} "
+        f"({lot.shipper_country}) to {lot.holder} ({lot.holder_country}) on {lot.shipped_at.date().isoformat()} "
+        f"cites no export license; many regimes exempt ship-backs: confirm the exemption applies"
+    )
+    if parent is not None and parent.shipper != lot.holder:
+        message += f" (note: {lot.holder} is not the party that shipped lot {parent.lot_id}, {parent.shipper})"
+    return _step("ship_back_exemption", lot, "", message, (lot.opened_by,))
+
+
+# -- cross-trace rule: the ceiling ----------------------------------------------------
+
+
+def ceiling_steps(license: License, uses: Iterable[LicenseUse]) -> list[Alert]:
+    """Steps of the ceiling alert of one license: at each shipment that leaves
+    the cumulative use above the ceiling, the excess so far.
+
+    Uses are summed in shipment order (shipped_at, event id), so a late report
+    of an early shipment moves the excess to where it belongs.  A use in
+    another dimension is not counted (the premise rule alerts it).
+    """
+    if license.ceiling is None:
+        return []
+    ceiling = license.ceiling
+    total = Decimal(0)
+    over: list[str] = []
+    steps = []
+    for use in sorted(uses, key=lambda u: (u.shipped_at, u.event_id)):
+        try:
+            amount = Quantity(use.amount, use.unit).to(ceiling.unit).amount
+        except DimensionMismatch:
+            continue
+        total += amount
+        if total <= ceiling.amount:
+            continue
+        over.append(use.event_id)
+        excess = total - ceiling.amount
+        steps.append(
+            Alert(
+                alert_id=alert_id("license_ceiling", ceiling_trace_id(license.license_id), "", ""),
+                kind="license_ceiling",
+                trace_id=ceiling_trace_id(license.license_id),
+                lot_id=use.lot_id,
+                party=license.exporter,
+                due_at=use.shipped_at,
+                quantity=excess,
+                unit=ceiling.unit,
+                message=(
+                    f"license {license.license_id} allows {_q(ceiling.amount, ceiling.unit)}; shipments citing it "
+                    f"total {_q(total, ceiling.unit)} by lot {use.lot_id} (trace {use.trace_id}) on "
+                    f"{use.shipped_at.date().isoformat()}: {_q(excess, ceiling.unit)} over the ceiling"
+                ),
+                event_ids=(license.granted_by, *over),
+            )
+        )
+    return steps
+
+
+def _q(amount: Decimal, unit: str) -> str:
+    return f"{canonical_decimal(amount)} {unit}"

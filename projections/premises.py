@@ -1,0 +1,110 @@
+"""License premises in the projection: which traces a batch must recompute,
+and with which licenses.
+
+Premise alerts depend on two kinds of report: a trace's own reports and the
+license reports its lots cite.  So that the result never depends on which
+arrives first, a batch recomputes
+
+- every trace it brings new reports for (as before), with the licenses their
+  lots cite, and
+- every trace with a lot citing a license the batch brings a report about
+  (``store.license_lots``), even though the trace itself has no new report.
+
+Ceiling alerts count shipments across traces; they are kept per license under
+the pseudo trace id ``license:<id>`` and recomputed from the current lot rows
+whenever a lot citing the license changes or the license itself does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from ledger.account import TraceAccount
+from ledger.alerts import alert_steps
+from ledger.events import parse_event
+from ledger.licenses import LicenseBook, LicenseUse, ceiling_steps, ceiling_trace_id
+from ledger.policy import Policy
+from projections.rows import lot_row, parse_ts, step_row
+from projections.store import ProjectionStore, TraceRows
+
+__all__ = ["recompute_rows", "license_book"]
+
+
+def license_book(payloads: Iterable[tuple[str, str]], extra: Iterable[Any] = ()) -> LicenseBook:
+    """A LicenseBook from stored (payload, digest) pairs and events not yet stored."""
+    events = [parse_event(payload) for payload, _digest in payloads]
+    return LicenseBook.from_events([*events, *extra])
+
+
+def recompute_rows(
+    store: ProjectionStore,
+    fresh: dict[str, tuple[list[tuple[str, str, str, str]], TraceAccount]],
+    license_events: Sequence[Any],
+    *,
+    policy: Policy,
+    rebuild: Any,
+) -> list[TraceRows]:
+    """TraceRows for the traces in ``fresh`` (trace id -> (new versions, account)),
+    for the traces the batch's license reports affect, and for the ceiling of
+    every license concerned.  ``rebuild(trace_id, stored_versions)`` gives a Trace."""
+    accounts = {t: acct for t, (_v, acct) in fresh.items()}
+    new_versions = {t: v for t, (v, _acct) in fresh.items()}
+    touched_licenses = {e.license_id for e in license_events}
+
+    # Traces whose lots cite a license this batch reports about.
+    affected = sorted({r["trace_id"] for r in store.license_lots(sorted(touched_licenses))} - set(accounts))
+    if affected:
+        stored = store.load_versions(affected)
+        for trace_id in affected:
+            accounts[trace_id] = rebuild(trace_id, stored[trace_id]).account()
+            new_versions[trace_id] = []
+
+    cited = {lot.license_id for a in accounts.values() for lot in a.lots.values() if lot.license_id}
+    # A lot that cited a license before this batch may cite none now (its
+    # export was retracted): that license's ceiling must be recounted too.
+    before = {r["license_id"] for t in sorted(fresh) for r in store.lots(trace_id=t) if r["license_id"]}
+    concerned = sorted(cited | before | touched_licenses)
+    book = license_book(store.load_licenses(concerned), license_events)
+
+    rows = []
+    for trace_id in sorted(accounts):
+        account = accounts[trace_id]
+        rows.append(
+            TraceRows(
+                trace_id=trace_id,
+                new_versions=new_versions[trace_id],
+                lots=[lot_row(account.lots[k]) for k in sorted(account.lots)],
+                steps=[step_row(a) for a in alert_steps(account, policy, book)],
+            )
+        )
+    rows.extend(_ceiling_rows(store, accounts, book, concerned))
+    return rows
+
+
+def _ceiling_rows(store: ProjectionStore, accounts: dict[str, TraceAccount], book: LicenseBook,
+                  license_ids: list[str]) -> list[TraceRows]:
+    if not license_ids:
+        return []
+    uses: dict[str, list[LicenseUse]] = {i: [] for i in license_ids}
+    for row in store.license_lots(license_ids):
+        if row["trace_id"] in accounts:
+            continue  # stale: recomputed in this batch
+        uses[row["license_id"]].append(
+            LicenseUse(row["trace_id"], row["lot_id"], row["opened_by"], parse_ts(row["shipped_at"]),
+                       Decimal(row["shipped"]), row["unit"])
+        )
+    for trace_id, account in accounts.items():
+        for lot in account.lots.values():
+            if lot.license_id in uses:
+                uses[lot.license_id].append(
+                    LicenseUse(trace_id, lot.lot_id, lot.opened_by, lot.shipped_at, lot.shipped, lot.unit)
+                )
+    out = []
+    for license_id in license_ids:
+        license = book.get(license_id)
+        steps = ceiling_steps(license, uses[license_id]) if license is not None else []
+        # Written even when empty: it clears a ceiling alert that no longer stands.
+        out.append(TraceRows(ceiling_trace_id(license_id), [], [], [step_row(a) for a in steps]))
+    return out
