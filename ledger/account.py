@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from pydantic import ValidationError
+
 from ledger.events import (
     Consumed,
+    Corrected,
     Exported,
     LotEvent,
     Lost,
@@ -157,7 +160,7 @@ def build_account(
     effective = [v for v in canonical if as_of is None or v.event.occurred_at <= as_of]
     findings = [f for f in findings if as_of is None or f.at <= as_of]
     effective.sort(key=_order)
-    live = _apply_retractions(effective, findings)
+    live = _apply_corrections(_apply_retractions(effective, findings), findings)
     lots = _open_lots(trace_id, live, findings)
     _post_movements(lots, live, findings)
     findings.sort(key=lambda f: (f.at, f.kind, f.lot_id, f.event_ids))
@@ -235,6 +238,64 @@ def _apply_retractions(effective: list[Version], findings: list[Finding]) -> lis
         for v in effective
         if v.event_id not in retracted and not isinstance(v.event, Retracted)
     ]
+
+
+def _apply_corrections(live: list[LotEvent], findings: list[Finding]) -> list[LotEvent]:
+    """Replace the quantity of each corrected report; drop the corrections.
+
+    Only the original reporter may correct a report, only its quantity, and
+    only within one unit dimension.  Corrections apply in canonical order, so
+    of two corrections of one report the later one stands.  A retracted
+    report cannot be corrected (report it again instead).
+    """
+    by_id = {e.event_id: e for e in live}
+    replaced: dict[str, LotEvent] = {}
+    for event in live:
+        if not isinstance(event, Corrected):
+            continue
+        target_id = event.corrected_event_id
+        target = replaced.get(target_id) or by_id.get(target_id)
+        problem = None
+        new = None
+        if target is None:
+            problem = (
+                f"correction {event.event_id!r} names event {target_id!r}, which is not known "
+                f"(or was retracted) in trace {event.trace_id!r}"
+            )
+        elif isinstance(target, Corrected):
+            problem = f"correction {event.event_id!r} names another correction; correct the original report"
+        elif target.reporter != event.reporter:
+            problem = (
+                f"correction {event.event_id!r} by {event.reporter!r} refused: event {target_id!r} was "
+                f"reported by {target.reporter!r}, and only the original reporter may correct it"
+            )
+        else:
+            old_unit, new_unit = target.quantity.unit, event.quantity.unit  # type: ignore[union-attr]
+            if unit_dimension(old_unit) is not unit_dimension(new_unit):
+                problem = (
+                    f"correction {event.event_id!r} of event {target_id!r} changes the unit from "
+                    f"{old_unit!r} ({unit_dimension(old_unit).value}) to {new_unit!r} "
+                    f"({unit_dimension(new_unit).value}); a correction cannot change the dimension"
+                )
+            else:
+                try:
+                    new = type(target).model_validate(
+                        {**target.model_dump(), "quantity": event.quantity.model_dump()}
+                    )
+                except ValidationError as error:
+                    reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
+                    problem = (
+                        f"correction {event.event_id!r} of event {target_id!r} refused: quantity "
+                        f"{event.quantity.quantity()} {reasons}"
+                    )
+        if problem or new is None:
+            findings.append(
+                Finding("invalid_report", event.lot_id, event.reporter, event.occurred_at,
+                        problem or "correction refused", (event.event_id,))
+            )
+            continue
+        replaced[target_id] = new
+    return [replaced.get(e.event_id, e) for e in live if not isinstance(e, Corrected)]
 
 
 def _opening_lot_id(event: LotEvent) -> str | None:

@@ -42,6 +42,7 @@ __all__ = [
     "StockDeclared",
     "Lost",
     "Retracted",
+    "Corrected",
     "LicenseGranted",
     "LicenseRevoked",
     "LedgerEvent",
@@ -279,6 +280,18 @@ class Retracted(_LotEvent):
     reason: Text
 
 
+class Corrected(_LotEvent):
+    """The original reporter replaces the quantity of an earlier report of the
+    same trace.  The original stays in history; the account uses the new
+    quantity from the original's place in time.  Anything else wrong with a
+    report is fixed by retracting it and reporting again."""
+
+    type: Literal["corrected"] = "corrected"
+    corrected_event_id: Identifier
+    quantity: NonNegativeAmount = Field(description="The quantity the corrected report should have said.")
+    reason: Text
+
+
 class LicenseGranted(_Event):
     """An authority grants (or an exporter registers) an export license."""
 
@@ -315,7 +328,7 @@ class LicenseRevoked(_Event):
 
 
 LotEvent = Union[
-    Exported, Received, Consumed, ReExported, Returned, StockDeclared, Lost, Retracted
+    Exported, Received, Consumed, ReExported, Returned, StockDeclared, Lost, Retracted, Corrected
 ]
 LedgerEvent = Annotated[
     Union[
@@ -327,6 +340,7 @@ LedgerEvent = Annotated[
         StockDeclared,
         Lost,
         Retracted,
+        Corrected,
         LicenseGranted,
         LicenseRevoked,
     ],
@@ -341,6 +355,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "stock_declared",
     "lost",
     "retracted",
+    "corrected",
     "license_granted",
     "license_revoked",
 )
