@@ -1,0 +1,123 @@
+"""`ledger demo`: the 2019 story from DESIGN.md, as a compliance officer sees it.
+
+The demo records examples/story-2019.jsonl on a fresh embedded log, projects
+it, and prints the whereabouts, the standing alerts and a replay check.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+STORY = Path(__file__).resolve().parents[2] / "examples" / "story-2019.jsonl"
+
+
+def story_reports() -> int:
+    return sum(1 for line in STORY.read_text(encoding="utf-8").splitlines() if line.strip())
+
+# The columns of one lot in `ledger whereabouts --json` (and the store's lots table).
+LOT_KEYS = {
+    "trace_id", "lot_id", "parent_lot_id", "origin", "opened_by", "item_id", "item_name",
+    "classification", "unit", "shipper", "shipper_country", "holder", "holder_country",
+    "end_user", "license_id", "shipped_at", "shipped", "received", "in_transit", "consumed",
+    "re_exported", "returned", "lost", "on_hand", "declared_on_hand", "declared_at", "since",
+    "unaccounted",
+}  # fmt: skip
+ALERT_KEYS = {
+    "alert_id", "due_at", "kind", "severity", "trace_id", "lot_id", "party", "quantity", "unit",
+    "message", "event_ids",
+}  # fmt: skip
+
+
+def test_demo_surfaces_the_2019_story(ledger, tables):
+    demo = ledger("demo")
+    assert demo.returncode == 0, demo.stderr
+    n = story_reports()
+    assert f"{n} lines: {n} recorded, 0 already recorded (no-op), 0 conflicting, 0 rejected" in demo.stdout
+    lots_table, alerts_table, *_ = tables(demo.stdout)
+    lots = {row["LOT"]: row for row in lots_table}
+
+    # Japan exported 100 units of hydrogen fluoride to KR-SEMI; 70 were
+    # reported used, nobody answered for the other 30.
+    assert lots["HF-0001"]["HOLDER"] == "KR-SEMI (KR)"
+    assert lots["HF-0001"]["UNIT"] == "unit"
+    assert lots["HF-0001"]["CONSUMED"] == "70"
+    assert lots["HF-0001"]["UNACCOUNTED"] == "30"
+
+    # The ship-back "as defective": 39,650 kg declared, 120 kg seen arriving.
+    assert lots["HF-0002-R1"]["FROM"] == "HF-0002 (ship-back)"
+    assert lots["HF-0002-R1"]["HOLDER"] == "JP-FLUORO (JP)"
+    assert lots["HF-0002-R1"]["SHIPPED"] == "39,650"
+    assert lots["HF-0002-R1"]["RECEIVED"] == "120"
+    assert lots["HF-0002-R1"]["IN TRANSIT"] == "39,530"
+
+    # The photoresist licensed for KR-SEMI went on to its fabs in China:
+    # 700 L to Xi'an (Shaanxi), 300 L to Wuxi (Jiangsu).
+    for lot, holder, amount in (("PR-0003-XA", "CN-SEMI-XIAN (CN)", "700"),
+                                ("PR-0003-WX", "CN-SEMI-WUXI (CN)", "300")):
+        assert lots[lot]["FROM"] == "PR-0003 (re-export)"
+        assert lots[lot]["HOLDER"] == holder
+        assert (lots[lot]["UNIT"], lots[lot]["RECEIVED"]) == ("L", amount)
+
+    alerts = {(row["KIND"], row["LOT"]): row for row in alerts_table}
+    assert alerts[("unaccounted", "HF-0001")]["PARTY"] == "KR-SEMI"
+    assert alerts[("unaccounted", "HF-0001")]["QUANTITY"] == "30 unit"
+    assert alerts[("return_unconfirmed", "HF-0002-R1")]["PARTY"] == "JP-FLUORO"
+    assert alerts[("return_unconfirmed", "HF-0002-R1")]["QUANTITY"] == "39,530 kg"
+    assert "39530 kg unconfirmed" in alerts[("return_unconfirmed", "HF-0002-R1")]["WHAT"]
+
+    # Rebuilding every projection from the log gives the same bytes.
+    assert demo.stdout.rstrip().endswith("replay: identical")
+
+
+def test_demo_twice_is_a_no_op_the_second_time(ledger):
+    first = ledger("demo")
+    rows_after_first = ledger.event_rows()
+    fingerprint_after_first = ledger.fingerprint()
+    second = ledger("demo")
+    assert (first.returncode, second.returncode) == (0, 0), second.stderr
+
+    # Every report is already in the log: nothing is recorded twice.
+    n = story_reports()
+    assert f"{n} lines: 0 recorded, {n} already recorded (no-op), 0 conflicting, 0 rejected" in second.stdout
+    assert ledger.event_rows() == rows_after_first == (n, n)
+    assert ledger.fingerprint() == fingerprint_after_first
+
+    # The same whereabouts and alerts, line for line (only the summary differs).
+    def without_summary(out: str) -> list[str]:
+        return [line for line in out.splitlines() if f"{n} lines:" not in line]
+
+    assert without_summary(first.stdout) == without_summary(second.stdout)
+
+
+def test_json_output_is_stable_for_scripts(ledger):
+    assert ledger("demo").returncode == 0
+    for args in (("whereabouts", "--json"), ("alerts", "--json"),
+                 ("whereabouts", "TR-PR-2019-0003", "--json"), ("alerts", "--party", "KR-SEMI", "--json"),
+                 ("whereabouts", "HF-0001", "--as-of", "2019-09-01", "--json")):
+        once, twice = ledger(*args), ledger(*args)
+        assert once.returncode == 0, once.stderr
+        assert once.stdout == twice.stdout, args  # same bytes on every run
+
+    where = json.loads(ledger("whereabouts", "--json").stdout)
+    assert set(where) == {"as_of", "known_at", "lots"}
+    assert (where["as_of"], where["known_at"]) == (None, None)
+    assert all(set(lot) == LOT_KEYS for lot in where["lots"])
+    by_lot = {lot["lot_id"]: lot for lot in where["lots"]}
+    # Quantities are exact decimal strings, never JSON numbers.
+    assert (by_lot["HF-0001"]["unaccounted"], by_lot["HF-0001"]["unit"]) == ("30", "unit")
+    assert by_lot["HF-0002-R1"]["in_transit"] == "39530"
+    assert (by_lot["PR-0003-XA"]["holder"], by_lot["PR-0003-XA"]["received"]) == ("CN-SEMI-XIAN", "700")
+    assert (by_lot["PR-0003-WX"]["holder"], by_lot["PR-0003-WX"]["received"]) == ("CN-SEMI-WUXI", "300")
+
+    alerts = json.loads(ledger("alerts", "--json").stdout)
+    assert set(alerts) == {"as_of", "known_at", "alerts"}
+    assert all(set(alert) == ALERT_KEYS for alert in alerts["alerts"])
+    kinds = {(a["kind"], a["lot_id"]): a for a in alerts["alerts"]}
+    assert kinds[("unaccounted", "HF-0001")]["quantity"] == "30"
+    assert kinds[("return_unconfirmed", "HF-0002-R1")]["quantity"] == "39530"
+
+    # As of 2019-09-01 the 90-day end-use deadline for HF-0001 had not passed.
+    early = json.loads(ledger("whereabouts", "HF-0001", "--as-of", "2019-09-01", "--json").stdout)
+    assert early["as_of"] == "2019-09-01T23:59:59.999999+00:00"
+    assert [lot["unaccounted"] for lot in early["lots"]] == ["0"]
