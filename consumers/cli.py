@@ -35,7 +35,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
 # Modules that add subcommands: each defines register(cli) where ``cli`` is
 # this module's CommandSet (command(), storage(), as_of(), Ledger, Progress).
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = ("consumers.cli_compliance",)
 PROGRESS_INTERVAL_S = 1.0
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 

@@ -1,0 +1,217 @@
+"""`ledger flows`, `ledger trace`, `ledger audit`: the compliance views.
+
+Registered through consumers.cli.EXTENSIONS.  Thin: parse, query the
+projection store, call the pure functions in ledger/ and projections/audit.py,
+print.  docs/COMPLIANCE.md explains each figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from consumers.projector import utc_now
+from consumers.render import fmt_amount, table
+from ledger.flows import PeriodError, Shipment, parse_period, reconcile
+from ledger.lineage import build_lineage, lineage_dict, render_lineage
+from projections import audit
+from projections.queries import standing_alerts, whereabouts
+from projections.rows import parse_ts
+
+__all__ = ["register"]
+
+EXIT_OK = 0
+AUDIT_FORMATS = ("csv", "xlsx", "html")
+
+
+def register(cli: Any) -> None:
+    global _cli
+    _cli = cli
+
+    p = cli.command(
+        "flows", "Cross-border reconciliation: shipped (as senders report) against received (as receivers report).",
+        _cmd_flows,
+        epilog="One row per origin country, destination country, item and period (and unit\n"
+               "dimension).  GAP = SHIPPED - RECEIVED; LOTS lists what is counted.\n"
+               "  ledger flows --from JP --to KR --period 2019\n"
+               "  ledger flows --period 2019-04 --item HF-UHP",
+    )
+    p.add_argument("--from", dest="origin", metavar="CC", help="origin country (ISO 3166 alpha-2)")
+    p.add_argument("--to", dest="destination", metavar="CC", help="destination country")
+    p.add_argument("--item", metavar="ITEM", help="only this item id")
+    p.add_argument("--period", metavar="YYYY[-MM]", help="a year or a month (UTC shipment date); default: by year")
+    p.add_argument("--gaps-only", action="store_true", help="only flows whose gap is not zero")
+    cli.as_of(p)
+    cli.storage(p)
+
+    p = cli.command(
+        "trace", "The lineage of a trace: every lot from the export to each re-export and ship-back.",
+        _cmd_trace,
+        epilog="Each node shows the lot's account in its unit: shipped = received + in transit;\n"
+               "received = consumed + re-exported + returned + lost + on hand.",
+    )
+    p.add_argument("ident", metavar="TRACE|LOT", help="a trace id, or a lot id of the trace")
+    cli.as_of(p)
+    cli.storage(p)
+
+    p = cli.command(
+        "audit", "Export every report and the balances it results in, as CSV, XLSX and an HTML report.",
+        _cmd_audit,
+        epilog="Select one of --trace, --party, --period.  Writes events.csv, balances.csv,\n"
+               "totals.csv, alerts.csv, licenses.csv, audit.xlsx and report.html into --out.",
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--trace", metavar="TRACE|LOT", help="one trace (a lot id selects its trace)")
+    which.add_argument("--party", metavar="PARTY", help="every trace in which the party ships or holds a lot")
+    which.add_argument("--period", metavar="YYYY[-MM]", help="every trace with a lot shipped in the period")
+    p.add_argument("--out", metavar="DIR", default="audit", help="output directory (default: ./audit)")
+    p.add_argument("--format", default="csv,xlsx,html",
+                   help="comma-separated: csv, xlsx, html (default: all three)")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    cli.storage(p)
+
+
+_cli: Any = None
+
+
+# -- flows -------------------------------------------------------------------------------
+
+
+def _cmd_flows(args: argparse.Namespace) -> int:
+    period = _period(args.period)
+    ledger = _cli.Ledger(args)
+    try:
+        rows = whereabouts(ledger.store, None, clock=utc_now(), policy=ledger.policy,
+                           as_of=args.as_of, known_at=args.known_at)
+    finally:
+        ledger.close()
+    flows = reconcile(
+        (_shipment(r) for r in rows), period=period, origin_country=args.origin,
+        destination_country=args.destination, item_id=args.item,
+    )
+    if args.gaps_only:
+        flows = [f for f in flows if f.gap != 0]
+    if args.json:
+        print(json.dumps({"period": args.period, "from": args.origin, "to": args.destination,
+                          "as_of": _iso(args.as_of), "known_at": _iso(args.known_at),
+                          "flows": [f.as_dict() for f in flows]}, indent=2, sort_keys=True))
+        return EXIT_OK
+    if not flows:
+        print("no shipments match")
+        return EXIT_OK
+    body = []
+    for f in flows:
+        d = f.as_dict()
+        share = "" if d["gap_percent"] is None else f"{d['gap_percent']} %"
+        body.append((f.origin_country, f.destination_country, f.item_id, f.period, f.unit,
+                     fmt_amount(d["shipped"]), fmt_amount(d["received"]), fmt_amount(d["gap"]), share,
+                     ", ".join(f.lots)))
+    print("Cross-border flows: shipped as reported by senders, received as reported by receivers")
+    print(table(("FROM", "TO", "ITEM", "PERIOD", "UNIT", "SHIPPED", "RECEIVED", "GAP", "GAP %", "LOTS"), body,
+                right={5, 6, 7, 8}))
+    return EXIT_OK
+
+
+def _shipment(row: dict[str, Any]) -> Shipment:
+    return Shipment(
+        trace_id=row["trace_id"], lot_id=row["lot_id"], origin=row["origin"],
+        origin_country=row["shipper_country"], destination_country=row["holder_country"],
+        item_id=row["item_id"], unit=row["unit"], shipped_at=parse_ts(row["shipped_at"]),
+        shipped=Decimal(row["shipped"]), received=Decimal(row["received"]),
+    )
+
+
+def _period(text: str | None):  # type: ignore[no-untyped-def]
+    if text is None:
+        return None
+    try:
+        return parse_period(text)
+    except PeriodError as error:
+        raise _cli.CliError(str(error)) from None
+
+
+# -- trace -------------------------------------------------------------------------------
+
+
+def _cmd_trace(args: argparse.Namespace) -> int:
+    ledger = _cli.Ledger(args)
+    try:
+        clock = utc_now()
+        trace_ids = ledger.store.trace_ids_for(lot_or_trace=args.ident)
+        if not trace_ids:
+            raise _cli.CliError(f"no lot or trace {args.ident!r} is known")
+        rows = []
+        alerts = []
+        for trace_id in trace_ids:
+            rows.extend(whereabouts(ledger.store, trace_id, clock=clock, policy=ledger.policy,
+                                    as_of=args.as_of, known_at=args.known_at))
+            alerts.extend(standing_alerts(ledger.store, clock=clock, policy=ledger.policy, as_of=args.as_of,
+                                          known_at=args.known_at, trace_id=trace_id))
+    finally:
+        ledger.close()
+    roots = build_lineage(rows)
+    if args.json:
+        print(json.dumps({"as_of": _iso(args.as_of), "known_at": _iso(args.known_at),
+                          "lineage": [lineage_dict(r) for r in roots], "alerts": alerts},
+                         indent=2, sort_keys=True, default=str))
+        return EXIT_OK
+    title = f"Lineage of {', '.join(trace_ids)}"
+    if args.as_of:
+        title += f" as of {args.as_of.isoformat()}"
+    if args.known_at:
+        title += f", as known at {args.known_at.isoformat()}"
+    print(title)
+    print("\n".join(render_lineage(roots, fmt=fmt_amount)))
+    if alerts:
+        print(f"\nAlerts standing ({len(alerts)})")
+        for a in alerts:
+            qty = f" {fmt_amount(a['quantity'])} {a['unit']}" if a["quantity"] is not None else ""
+            print(f"  {a['severity']:<6} {a['kind']:<20} {a['lot_id']}{qty}: {a['message']}")
+    return EXIT_OK
+
+
+# -- audit -------------------------------------------------------------------------------
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in AUDIT_FORMATS]
+    if unknown or not formats:
+        raise _cli.CliError(f"--format {args.format!r}: choose from {', '.join(AUDIT_FORMATS)}")
+    period = _period(args.period)
+    started = time.monotonic()
+    ledger = _cli.Ledger(args)
+    try:
+        selection, trace_ids = audit.select_traces(ledger.store, trace=args.trace, party=args.party,
+                                                   period=period)
+        data = audit.collect(ledger.store, selection, trace_ids, clock=utc_now(), policy=ledger.policy)
+    finally:
+        ledger.close()
+    out = Path(args.out)
+    written: list[Path] = []
+    if "csv" in formats:
+        written.extend(audit.write_csv(data, out))
+    if "xlsx" in formats:
+        written.append(audit.write_xlsx(data, out / "audit.xlsx"))
+    if "html" in formats:
+        written.append(audit.write_html(data, out / "report.html", fmt=fmt_amount))
+    elapsed_s = time.monotonic() - started
+    summary = {"selection": selection, "traces": len(data.trace_ids), "events": len(data.events),
+               "lots": len(data.balances), "alerts": len(data.alerts), "files": [str(p) for p in written],
+               "seconds": round(elapsed_s, 2)}
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+        return EXIT_OK
+    print(f"audit of {selection}: {summary['events']} reports, {summary['lots']} lots, "
+          f"{summary['alerts']} open alerts in {summary['traces']} trace(s), written in {elapsed_s:.1f} s")
+    for path in written:
+        print(f"  {path}")
+    return EXIT_OK
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value else None
