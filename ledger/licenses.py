@@ -358,6 +358,9 @@ def ceiling_steps(license: License, uses: Iterable[LicenseUse]) -> list[Alert]:
             continue
         over.append(use.event_id)
         excess = total - ceiling.amount
+        if steps and steps[-1].due_at == use.shipped_at:
+            # One step per instant: the store keys steps by (alert id, due time).
+            steps.pop()
         steps.append(
             Alert(
                 alert_id=alert_id("license_ceiling", ceiling_trace_id(license.license_id), "", ""),
