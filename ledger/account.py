@@ -186,16 +186,22 @@ def _choose_versions(
         candidates.sort(key=lambda v: (v.recorded_at, v.digest))
         winner = candidates[0]
         chosen.append(winner)
+        # One finding per instant: versions recorded at the same instant are
+        # one step of one alert (the store keys steps by alert id and due time).
+        losers: dict[datetime, list[Version]] = {}
         for loser in candidates[1:]:
+            losers.setdefault(loser.recorded_at, []).append(loser)
+        for at, same_instant in losers.items():
+            loser = same_instant[0]
             findings.append(
                 Finding(
                     kind="conflicting_report",
                     lot_id=winner.event.lot_id,
                     party=loser.event.reporter,
-                    at=loser.recorded_at,
+                    at=at,
                     message=(
                         f"event {event_id!r} was reported again with different content "
-                        f"(digest {loser.digest[:12]} vs {winner.digest[:12]}); "
+                        f"(digest {', '.join(v.digest[:12] for v in same_instant)} vs {winner.digest[:12]}); "
                         f"the first recorded version is used"
                     ),
                     event_ids=(event_id,),
@@ -414,6 +420,12 @@ def _post_movements(lots: dict[str, LotAccount], live: list[LotEvent], findings:
                         problem, (event.event_id,))
             )
             continue
+        if isinstance(event, (ReExported, Returned)):
+            child = lots.get(event.child_lot_id)
+            if child is None or child.opened_by != event.event_id:
+                # Refused as the opener of its child lot (a finding says why),
+                # so it moves nothing: quantity never leaves a lot for nowhere.
+                continue
         amount = Quantity(event.quantity.amount, event.quantity.unit).to(lot.unit).amount
         _post(lot, event, amount)
 

@@ -166,8 +166,11 @@ def _unaccounted_steps(lot: LotAccount, policy: Policy) -> list[Alert]:
     explained = lot.explained
     steps: list[Alert] = []
     received_due = ZERO
-    for occurred_at, amount, _event_id in sorted(lot.receipts):
+    receipts = sorted(lot.receipts)
+    for index, (occurred_at, amount, _event_id) in enumerate(receipts):
         received_due += amount
+        if index + 1 < len(receipts) and receipts[index + 1][0] == occurred_at:
+            continue  # receipts at one instant share one deadline: one step, not two
         unaccounted = received_due - explained
         if unaccounted <= 0 and not steps:
             continue

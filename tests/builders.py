@@ -46,6 +46,7 @@ __all__ = [
     "stock_declared",
     "lost",
     "retracted",
+    "corrected",
     "license_granted",
     "license_revoked",
     "stamp",
@@ -214,6 +215,20 @@ def retracted(target: Any, at: str | datetime = "2019-10-01", *, by: str | None 
         target_id, lot, reporter, trace = target.event_id, target.lot_id, target.reporter, target.trace_id
     body = _lot_event("retracted", lot, at, by or reporter, trace, event_id, target_id)
     body.update(retracted_event_id=target_id, reason=reason)
+    return _build(body, recorded_at, overrides)
+
+
+def corrected(target: Any, qty: str, unit: str | None = None, at: str | datetime = "2019-10-01", *,
+              by: str | None = None, reason: str = "miscounted", event_id: str | None = None,
+              recorded_at: str | datetime | None = None, **overrides: Any) -> Any:
+    """Replace the quantity of ``target`` (an earlier report) with ``qty``.
+
+    Reported by the target's reporter, in the target's unit, unless told otherwise.
+    """
+    body = _lot_event("corrected", target.lot_id, at, by or target.reporter, target.trace_id, event_id,
+                      f"{target.event_id}.{qty}")
+    body.update(corrected_event_id=target.event_id, reason=reason,
+                quantity={"amount": qty, "unit": unit or target.quantity.unit})
     return _build(body, recorded_at, overrides)
 
 

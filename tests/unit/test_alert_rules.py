@@ -528,3 +528,48 @@ def test_stored_steps_and_an_as_of_rebuild_agree_once_everything_has_happened():
     trace = trace_of(*reports)
     for on in (TRANSIT_DEADLINE, END_USE_DEADLINE, END_USE_DEADLINE + 365 * DAY):
         assert alerts_as_of(alert_steps(trace.account(), POLICY), on) == trace.alerts(as_of=on, policy=POLICY)
+
+
+# -- reports at one instant -------------------------------------------------------------
+
+
+def test_two_receipts_on_the_same_day_share_one_deadline():
+    # Parties that report dates only put both partial receipts at midnight.
+    reports = [
+        hf_export("100", "kg"),
+        hf_receipt("50", "kg", event_id="rcv-1"),
+        hf_receipt("50", "kg", event_id="rcv-2"),
+    ]
+    steps = [s for s in trace_of(*reports).alert_steps(POLICY) if s.kind == "unaccounted"]
+    assert [(s.due_at, str(s.quantity)) for s in steps] == [(END_USE_DEADLINE, "100")]
+    assert standing(*reports, on=END_USE_DEADLINE) == [("unaccounted", "HF-1", "KR-SEMI", "100 kg")]
+
+
+def test_two_conflicting_versions_recorded_at_one_instant_are_one_step_of_the_conflict():
+    at = RECEIVED + 2 * DAY
+    versions = [
+        consumed(lot="HF-1", qty=q, unit="kg", at=RECEIVED + DAY, event_id="use-1", recorded_at=at)
+        for q in ("70", "71", "72")
+    ]
+    steps = trace_of(hf_export("100", "kg"), hf_receipt("100", "kg"), *versions).alert_steps(POLICY)
+    conflicts = [s for s in steps if s.kind == "conflicting_report"]
+    assert [(s.due_at, s.event_ids) for s in conflicts] == [(at, ("use-1",))]
+    assert conflicts[0].message.count(", ") == 1  # both losing digests are named
+
+
+def test_a_re_export_naming_a_lot_already_opened_moves_nothing():
+    # Two re-exports claim child lot HF-1-CN; the second is refused, and its
+    # 30 kg stay on hand rather than leave for a lot that is not theirs.
+    reports = [
+        hf_export("100", "kg"),
+        hf_receipt("100", "kg"),
+        re_exported(lot="HF-1", child="HF-1-CN", qty="30", unit="kg", at=RECEIVED + DAY, event_id="rex-1"),
+        re_exported(lot="HF-1", child="HF-1-CN", qty="30", unit="kg", at=RECEIVED + 2 * DAY, event_id="rex-2"),
+    ]
+    account = trace_of(*reports).account()
+    assert (account.lots["HF-1"].re_exported, account.lots["HF-1"].on_hand) == (30, 70)
+    assert account.lots["HF-1-CN"].shipped == 30
+    assert [(f.kind, f.lot_id, f.event_ids) for f in account.findings] == [
+        ("invalid_report", "HF-1-CN", ("rex-2",))
+    ]
+    assert account.findings[0].message == "event 'rex-2' opens lot 'HF-1-CN', already opened by 'rex-1'"
