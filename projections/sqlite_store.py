@@ -269,7 +269,7 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
                     f"SELECT license_id, event_id, digest, payload FROM licenses WHERE license_id IN ({marks})",
                     chunk,
                 )
-                out.extend(c.fetchall())
+                out.extend(tuple(row) for row in c.fetchall())  # sqlite3.Row does not sort
         return [(payload, digest) for _l, _e, digest, payload in sorted(out)]
 
     def license_lots(self, license_ids: list[str]) -> list[dict[str, Any]]:
