@@ -12,6 +12,7 @@ import importlib
 import json
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from consumers import bootstrap
 from consumers.ingest import IngestReport, Reject, ingest_lines
 from consumers.projector import CatchUp, catch_up, utc_now
 from consumers.render import fmt_amount, table
+from ledger.alerts import ALERT_KINDS
 from ledger.events import event_json_schema
 from ledger.policy import PolicyError, load_policy
 from ledger.ports import LogUnavailable
@@ -51,10 +53,161 @@ and raises alerts for quantities nobody accounts for.
   ledger whereabouts TR-HF-2019-0001            where every unit of a trace is
   ledger whereabouts HF-0001 --as-of 2019-09-01 where it was on a date
   ledger alerts --party KR-SEMI                 what needs an answer
+  ledger rejects                                input that was refused, and why
   ledger replay                                 rebuild and compare projections
   ledger schema > ledger-event.schema.json      the contract for integrators
 
-Storage defaults to ./.ledger (set LEDGER_HOME, or --log/--store URLs).
+`ledger COMMAND --help` shows a command's options, examples and exit status.
+"""
+
+EPILOG = """\
+storage:
+  LEDGER_HOME (default ./.ledger) holds log.db, the event log, and
+  projections.db, the read models.  LEDGER_LOG and LEDGER_STORE (or --log
+  and --store) name other ones by URL: sqlite:///path/log.db,
+  kafka://host:9092/prefix, postgresql://user@host:5432/db.
+  Deadlines come from LEDGER_POLICY or --policy FILE (TOML); built in:
+  90 days to account for a receipt, 30 days in transit, 30 days to confirm
+  a ship-back.
+
+exit status:
+  0 ok;  1 error (one line on stderr says what and where);  2 usage error;
+  3 some input was rejected (the rest was recorded).
+"""
+
+
+INGEST_EPILOG = """\
+Each line is one report: a JSON object as described by `ledger schema`.
+Quantities are exact, {"amount": "30.5", "unit": "kg"} (a string or an
+integer; a JSON float such as 30.5 is refused).  Times carry a zone,
+2019-07-15T14:00:00+09:00.  Blank lines are skipped.
+
+A bad line is refused with its line number, field and value on stderr, kept
+(see `ledger rejects`), and the rest of the file is still recorded.
+examples/bad-reports.jsonl has one line of each kind that is refused.
+
+Re-running a file is safe: a report already recorded (same event_id, same
+content) is a no-op; the same event_id with other content is recorded as a
+conflicting report and raises an alert.  An interrupted ingest (Ctrl-C, a
+crash, a power cut) keeps every batch already written: run it again.
+
+examples:
+  ledger ingest reports.jsonl
+  ledger ingest --progress partner-2019.jsonl      progress lines on stderr
+  partner-export | ledger ingest -                 read standard input
+  ledger ingest --no-project day.jsonl && ledger project
+  ledger ingest --json reports.jsonl               the summary as JSON
+
+exit status:
+  0 every line recorded (or already recorded);  3 some lines rejected;
+  1 the file, log or store could not be opened;  2 usage error.
+"""
+
+PROJECT_EPILOG = """\
+Reads the log from where the projection store stopped and applies it batch
+by batch; each batch is committed with its log position, so a crash or
+Ctrl-C never counts a report twice: run it again to resume.  `ledger
+ingest` projects by default; use this after `ingest --no-project`, or to
+bring a store up to date with a shared log.
+
+examples:
+  ledger project
+  ledger project --progress --store postgresql://ledger@db:5432/ledger
+
+exit status:
+  0 up to date;  1 the log or store could not be opened;  2 usage error.
+"""
+
+WHEREABOUTS_EPILOG = """\
+One row per lot: who holds it (HOLDER, with country), where it came from
+(FROM: the shipper, or the parent lot of a re-export or ship-back), and its
+account, in the lot's unit:
+  SHIPPED  = RECEIVED + IN TRANSIT
+  RECEIVED = CONSUMED + RE-EXPORTED + RETURNED + LOST + ON HAND
+UNACCOUNTED is what the holder has not explained (consumed, re-exported,
+returned, lost or declared on hand) by the end-use reporting deadline.
+
+examples:
+  ledger whereabouts                               every lot, now
+  ledger whereabouts TR-PR-2019-0003               one trace: the lot and its children
+  ledger whereabouts HF-0001 --as-of 2019-09-01    as it stood at the end of that day (UTC)
+  ledger whereabouts HF-0001 --as-of 2019-12-31 --known-at 2019-11-01
+                                                   what the ledger had been told by 1 November
+  ledger whereabouts --json > whereabouts.json     for scripts; same bytes for the same state
+
+exit status:
+  0 ok;  1 no such lot or trace, or the store could not be opened;
+  2 usage error (e.g. a date that cannot be read).
+"""
+
+ALERTS_EPILOG = textwrap.fill(
+    "An alert stands from its deadline until later reports account for the quantity; then it "
+    "resolves itself.  Kinds: " + ", ".join(ALERT_KINDS) + ".", width=76,
+) + """
+
+
+examples:
+  ledger alerts                                    every alert standing now
+  ledger alerts --party KR-SEMI                    what KR-SEMI has to answer
+  ledger alerts --trace TR-HF-2019-0002 --as-of 2019-06-01
+  ledger alerts --journal                          raised/updated/resolved, in order
+  ledger alerts --json                             for scripts and dashboards
+
+exit status:
+  0 ok (standing alerts are an answer, not an error);  1 the store could not
+  be opened;  2 usage error.
+"""
+
+REJECTS_EPILOG = """\
+Every refused input line is kept with its source (file path, or <stdin>),
+line number, the line exactly as sent, and the reasons, each naming the
+field and the value.  Re-ingesting a file adds no copies.  Shows up to 1000.
+
+examples:
+  ledger rejects
+  ledger rejects --json | jq -r '.[] | "\\(.line): \\(.problems)"'
+
+exit status:
+  0 ok;  1 the log could not be opened or keeps no rejects (a Kafka log
+  sends them to its dead-letter topic).
+"""
+
+REPLAY_EPILOG = """\
+Rebuilds every read model from the whole log into a scratch store beside
+the live one, and compares a digest of each (reports, lots, alert steps,
+licenses).  The alert journal is history, not state, and is not compared.
+The scratch store is removed afterwards.
+
+examples:
+  ledger replay
+  ledger replay --replace          adopt the rebuilt projections if they differ
+
+exit status:
+  0 identical;  1 different, or storage could not be opened;  2 usage error.
+"""
+
+SCHEMA_EPILOG = """\
+The JSON Schema of every report the ledger accepts, for integrators who
+validate before they send.  Refused reports are described field by field
+on ingest (see `ledger ingest --help`).
+
+examples:
+  ledger schema -o ledger-event.schema.json
+
+exit status:
+  0 ok;  1 the output file could not be written.
+"""
+
+DEMO_EPILOG = """\
+Records examples/story-2019.jsonl into LEDGER_HOME (default ./.ledger) and
+prints the whereabouts, the standing alerts and a replay check.  Running it
+again is a no-op: every report is already recorded.
+
+example:
+  LEDGER_HOME=$(mktemp -d) ledger demo
+
+exit status:
+  0 ok;  1 the replay differed, or storage could not be opened.
 """
 
 
@@ -86,7 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ledger", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="ledger", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -100,59 +254,66 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--log", metavar="URL", help="event log URL (default: sqlite:///$LEDGER_HOME/log.db)")
         p.add_argument("--store", metavar="URL",
                        help="projection store URL (default: sqlite:///$LEDGER_HOME/projections.db)")
-        p.add_argument("--policy", metavar="FILE", help="policy TOML file (default: $LEDGER_POLICY or built-in)")
+        p.add_argument("--policy", metavar="FILE",
+                       help="deadlines, TOML (default: $LEDGER_POLICY, else built in: 90 days to "
+                            "account for a receipt, 30 in transit, 30 to confirm a ship-back)")
 
     def as_of(p: argparse.ArgumentParser) -> None:
         p.add_argument("--as-of", metavar="T", type=_when,
-                       help="where things stood at T (occurred-at); a bare date means the end of that day, UTC")
+                       help="where things stood at T, by when things happened (default: now); "
+                            "2019-09-01 means the end of that day, UTC; or 2019-09-01T12:00:00+09:00")
         p.add_argument("--known-at", metavar="K", type=_when,
-                       help="only what the ledger had recorded by K (recorded-at)")
-        p.add_argument("--json", action="store_true", help="stable JSON for scripts")
+                       help="only what the ledger had been told by K (default: everything recorded)")
+        p.add_argument("--json", action="store_true",
+                       help="stable JSON for scripts (default: a table); quantities are decimal strings")
 
     p = command("ingest", "Record reports from a JSON Lines file (or - for standard input).", _cmd_ingest,
-                epilog="Bad lines are rejected with line, field and value, kept (see `ledger rejects`),\n"
-                       "and the rest is still recorded; exit status 3 says some were rejected.\n"
-                       "Re-running the same file is safe: a re-sent report is a no-op.")
-    p.add_argument("file", metavar="FILE", help="JSON Lines, one report per line; - for stdin")
-    p.add_argument("--no-project", action="store_true", help="only append to the log; project later")
-    p.add_argument("--progress", action="store_true", help="show progress even when stderr is not a terminal")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+                epilog=INGEST_EPILOG)
+    p.add_argument("file", metavar="FILE", help="JSON Lines, one report per line; - for standard input")
+    p.add_argument("--no-project", action="store_true",
+                   help="only append to the log; run `ledger project` later (default: project at once)")
+    p.add_argument("--progress", action="store_true",
+                   help="progress lines on stderr even when it is not a terminal (default: only on a terminal)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON (default: one line of text)")
     storage(p)
 
-    p = command("project", "Bring the projections up to date with the log.", _cmd_project)
-    p.add_argument("--progress", action="store_true", help="show progress even when stderr is not a terminal")
+    p = command("project", "Bring the projections up to date with the log.", _cmd_project,
+                epilog=PROJECT_EPILOG)
+    p.add_argument("--progress", action="store_true",
+                   help="progress lines on stderr even when it is not a terminal (default: only on a terminal)")
     storage(p)
 
     p = command("whereabouts", "Where every unit of a lot or trace is, and since when.", _cmd_whereabouts,
-                epilog="Columns are in the lot's unit.  UNACCOUNTED is what the holder has not\n"
-                       "explained by the end-use reporting deadline.")
-    p.add_argument("ident", nargs="?", metavar="LOT|TRACE", help="a lot id or trace id (default: all)")
+                epilog=WHEREABOUTS_EPILOG)
+    p.add_argument("ident", nargs="?", metavar="LOT|TRACE", help="a lot id or trace id (default: every lot)")
     as_of(p)
     storage(p)
 
-    p = command("alerts", "Alerts standing now (or as of T).", _cmd_alerts)
-    p.add_argument("--party", help="only alerts addressed to this party")
-    p.add_argument("--trace", help="only alerts of this trace")
-    p.add_argument("--journal", action="store_true", help="show the raised/resolved journal instead")
+    p = command("alerts", "Alerts standing now (or as of T).", _cmd_alerts, epilog=ALERTS_EPILOG)
+    p.add_argument("--party", help="only alerts addressed to this party id (default: every party)")
+    p.add_argument("--trace", help="only alerts of this trace id (default: every trace)")
+    p.add_argument("--journal", action="store_true",
+                   help="show the raised/updated/resolved journal instead, oldest first")
     as_of(p)
     storage(p)
 
-    p = command("rejects", "Input lines that were rejected, with the reasons.", _cmd_rejects)
-    p.add_argument("--json", action="store_true", help="stable JSON for scripts")
+    p = command("rejects", "Input lines that were rejected, with the reasons.", _cmd_rejects,
+                epilog=REJECTS_EPILOG)
+    p.add_argument("--json", action="store_true", help="JSON for scripts (default: a table)")
     storage(p)
 
     p = command("replay", "Rebuild every projection from position 0 and compare with the live one.",
-                _cmd_replay,
-                epilog="Exit status 0 if identical, 1 if not.  --replace swaps the rebuilt store in.")
-    p.add_argument("--replace", action="store_true", help="replace the live store with the rebuilt one")
-    p.add_argument("--json", action="store_true", help="stable JSON for scripts")
+                _cmd_replay, epilog=REPLAY_EPILOG)
+    p.add_argument("--replace", action="store_true",
+                   help="if they differ, replace the live store with the rebuilt one (default: only compare)")
+    p.add_argument("--json", action="store_true", help="stable JSON for scripts (default: text)")
     storage(p)
 
-    p = command("schema", "Write the JSON Schema of the event contract.", _cmd_schema)
+    p = command("schema", "Write the JSON Schema of the event contract.", _cmd_schema, epilog=SCHEMA_EPILOG)
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
 
     p = command("demo", "Run the 2019 story from DESIGN.md on the embedded log and show what surfaces.",
-                _cmd_demo)
+                _cmd_demo, epilog=DEMO_EPILOG)
     storage(p)
 
     commands = CommandSet(command=command, storage=storage, as_of=as_of)
@@ -198,26 +359,42 @@ def _when(text: str) -> datetime:
 
 
 class _Ledger:
-    """The adapters one command uses, opened from its arguments."""
+    """The adapters one command uses, opened from its arguments.
 
-    def __init__(self, args: argparse.Namespace):
+    ``must_exist``: for commands that only read.  An embedded log or SQLite
+    store that is not there is an error, not an empty ledger: a mistyped
+    LEDGER_HOME must not answer "no alerts standing".
+    """
+
+    def __init__(self, args: argparse.Namespace, *, must_exist: bool = False):
         self.log_url = getattr(args, "log", None) or bootstrap.default_log_url()
         self.store_url = getattr(args, "store", None) or bootstrap.default_store_url()
         self.policy = load_policy(getattr(args, "policy", None))
+        self.must_exist = must_exist
         self._log = None
         self._store = None
 
     @property
     def log(self):  # type: ignore[no-untyped-def]
         if self._log is None:
+            self._check_exists(self.log_url, "event log")
             self._log = bootstrap.open_log(self.log_url)
         return self._log
 
     @property
     def store(self):  # type: ignore[no-untyped-def]
         if self._store is None:
+            self._check_exists(self.store_url, "projection store")
             self._store = bootstrap.open_store(self.store_url)
         return self._store
+
+    def _check_exists(self, url: str, what: str) -> None:
+        if not self.must_exist or not url.startswith("sqlite:///"):
+            return
+        path = Path(url[len("sqlite:///"):])
+        if not path.is_file():
+            raise CliError(f"no {what} at {str(path)!r}: nothing has been recorded there "
+                           f"(check LEDGER_HOME, or run `ledger ingest FILE` first)")
 
     def close(self) -> None:
         for part in (self._log, self._store):
@@ -242,7 +419,15 @@ class _Progress:
         share = ""
         if self.total_bytes:
             share = f" ({100 * self.bytes_read / self.total_bytes:.0f}%)"
-        print(f"  {self.label}: {done:,}{share} at {rate:,.0f}/s {detail}", file=sys.stderr, flush=True)
+        print(f"  {self.label}: {done:,}{share} at {rate:,.0f}/s {detail}".rstrip(), file=sys.stderr, flush=True)
+
+    def done(self, total: int, detail: str = "") -> None:
+        """The closing line, so even a run shorter than one interval says what it did."""
+        if not self.enabled:
+            return
+        elapsed = time.monotonic() - self.started
+        print(f"  {self.label}: {total:,} done in {elapsed:.1f} s at {total / max(elapsed, 1e-9):,.0f}/s "
+              f"{detail}".rstrip(), file=sys.stderr, flush=True)
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -274,7 +459,12 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool) -> IngestRepor
         path = Path(file)
         if not path.is_file():
             raise CliError(f"{file!r} is not a readable file")
-        stream, source, size = path.open(encoding="utf-8", errors="replace"), str(path.resolve()), path.stat().st_size
+        try:
+            # utf-8-sig: a byte-order mark (spreadsheet exports write one) is not part of line 1.
+            stream = path.open(encoding="utf-8-sig", errors="replace")
+        except OSError as error:
+            raise CliError(f"{file!r} cannot be read: {error.strerror}") from None
+        source, size = str(path.resolve()), path.stat().st_size
     progress = _Progress("ingested lines", progress_forced, size)
 
     def counting(lines):  # type: ignore[no-untyped-def]
@@ -283,22 +473,27 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool) -> IngestRepor
             yield line
 
     try:
-        return ingest_lines(
+        report = ingest_lines(
             counting(stream), log, source=source, clock=utc_now, keep_rejects=keep_rejects,
             progress=lambda r: progress(r.lines, f"({r.rejected} rejected)"),
         )
     finally:
         if stream is not sys.stdin:
             stream.close()
+    progress.done(report.lines, f"({report.rejected} rejected)")
+    return report
 
 
 def _project(ledger: _Ledger, progress_forced: bool) -> CatchUp:
     progress = _Progress("projected records", progress_forced)
-    return catch_up(ledger.log, ledger.store, policy=ledger.policy,
-                    progress=lambda t: progress(t.records))
+    totals = catch_up(ledger.log, ledger.store, policy=ledger.policy,
+                      progress=lambda t: progress(t.records))
+    progress.done(totals.records)
+    return totals
 
 
 def _print_ingest(report: IngestReport, file: str) -> None:
+    file = "<stdin>" if file == "-" else file
     print(f"{file}: {report.lines} lines: {report.accepted} recorded, "
           f"{report.duplicates} already recorded (no-op), {report.conflicts} conflicting, "
           f"{report.rejected} rejected")
@@ -327,14 +522,15 @@ def _cmd_project(args: argparse.Namespace) -> int:
         totals = _project(ledger, args.progress)
     finally:
         ledger.close()
+    # alert_transitions counts only the deadline sweep's: the store journals
+    # the transitions of each batch inside commit_batch and does not count them.
     print(f"projected {totals.records} records in {totals.batches} batches "
-          f"({totals.duplicates} duplicates, {totals.dead_letters} dead letters); "
-          f"{totals.alert_transitions} alert transitions journaled")
+          f"({totals.duplicates} duplicates, {totals.dead_letters} dead letters)")
     return EXIT_OK
 
 
 def _cmd_whereabouts(args: argparse.Namespace) -> int:
-    ledger = _Ledger(args)
+    ledger = _Ledger(args, must_exist=True)
     try:
         rows = whereabouts(ledger.store, args.ident, clock=utc_now(), policy=ledger.policy,
                            as_of=args.as_of, known_at=args.known_at)
@@ -372,7 +568,7 @@ def _whereabouts_table(rows: list[dict[str, Any]], as_of: datetime | None, known
 
 
 def _cmd_alerts(args: argparse.Namespace) -> int:
-    ledger = _Ledger(args)
+    ledger = _Ledger(args, must_exist=True)
     try:
         if args.journal:
             entries = ledger.store.journal(limit=100_000)
@@ -410,7 +606,7 @@ def _qty(amount: str | None, unit: str | None) -> str:
 
 
 def _cmd_rejects(args: argparse.Namespace) -> int:
-    ledger = _Ledger(args)
+    ledger = _Ledger(args, must_exist=True)
     try:
         reader = getattr(ledger.log, "rejects", None)
         if reader is None:

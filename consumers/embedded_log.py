@@ -60,7 +60,7 @@ class EmbeddedLog(EventLog):
                 for statement in _SCHEMA:
                     self._db.execute(statement)
                 self._check_schema_version()
-        except sqlite3.Error as error:
+        except (sqlite3.Error, OSError) as error:  # OSError: the directory cannot be made
             raise LogUnavailable(f"embedded log {str(self.path)!r}: {error}") from error
 
     def _transaction(self) -> "_Tx":

@@ -1,0 +1,109 @@
+"""Bad input, as a party's system sends it: refused line by line, never lost.
+
+examples/bad-reports.jsonl is the documented sample (examples/bad-reports.md):
+three good reports about one lot, and between them one line of each kind the
+ledger refuses.  This test keeps the sample honest.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bad-reports.jsonl"
+EXIT_REJECTED = 3
+
+# line -> (field, value as shown, what the message says): the error messages
+# are a contract with integrators, who grep them.
+EXPECTED_REJECTS = {
+    2: ("(line)", "'this line is not JSON at all'", "not JSON"),
+    3: ("(line)", "'[\"a report is one JSON object per line, not a list\"]'", "must be a JSON object"),
+    4: ("lot_id", "(missing)", "Field required"),
+    5: ("quantity.amount", "'-5'", "must be greater than 0"),
+    6: ("quantity.amount", "'thirty'", "valid decimal"),
+    7: ("quantity.amount", "30.5", "JSON floats are inexact"),
+    8: ("quantity.unit", "'barrels'", "unknown unit"),
+    9: ("occurred_at", "'2019-07-15T14:00:00'", "timezone"),
+    10: ("type", "'teleported'", "does not match any of the expected tags"),
+}
+GOOD_LINES = (1, 11, 12)
+
+
+def test_good_lines_are_recorded_and_each_bad_line_is_named(ledger):
+    result = ledger("ingest", str(SAMPLE))
+
+    # Exit status 3: some input was rejected, the rest was recorded.
+    assert result.returncode == EXIT_REJECTED, result.stderr
+    assert f"{SAMPLE}: 12 lines: 3 recorded, 0 already recorded (no-op), 0 conflicting, 9 rejected" \
+        in result.stdout
+    assert ledger.event_rows() == (len(GOOD_LINES), len(GOOD_LINES))
+
+    # Each refused line is on stderr with its number, the field and the value.
+    reported = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    assert len(reported) == len(EXPECTED_REJECTS)
+    for text, (number, (field, value, message)) in zip(reported, sorted(EXPECTED_REJECTS.items())):
+        assert text.startswith(f"rejected line {number}: field '{field}' value {value}: "), text
+        assert message in text
+
+    # The good reports were projected: the lot is on the books.
+    lots = json.loads(ledger("whereabouts", "TR-BAD-EXAMPLE", "--json").stdout)["lots"]
+    assert [(lot["lot_id"], lot["received"], lot["consumed"], lot["on_hand"]) for lot in lots] == \
+        [("BAD-0001", "100", "70", "30")]
+
+
+def test_rejected_lines_are_kept_for_the_record(ledger, tables):
+    ledger("ingest", str(SAMPLE))
+
+    kept = json.loads(ledger("rejects", "--json").stdout)
+    assert [r["line"] for r in kept] == sorted(EXPECTED_REJECTS)
+    raw_lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    for reject in kept:
+        field, value, message = EXPECTED_REJECTS[reject["line"]]
+        assert set(reject) == {"source", "line", "raw", "problems", "rejected_at"}
+        assert reject["source"] == str(SAMPLE)
+        assert reject["raw"] == raw_lines[reject["line"] - 1]  # exactly what was sent
+        assert reject["problems"].startswith(f"field '{field}' value {value}: ")
+        assert message in reject["problems"]
+
+    shown = tables(ledger("rejects").stdout)[0]
+    assert [row["LINE"] for row in shown] == [str(n) for n in sorted(EXPECTED_REJECTS)]
+    assert all(row["SOURCE"] == str(SAMPLE) for row in shown)
+    assert "field 'quantity.unit' value 'barrels'" in shown[6]["PROBLEMS"]
+
+
+def test_re_running_the_file_records_nothing_twice(ledger):
+    ledger("ingest", str(SAMPLE))
+    first_kept = ledger("rejects", "--json").stdout
+
+    again = ledger("ingest", str(SAMPLE), "--json")
+    assert again.returncode == EXIT_REJECTED
+    summary = json.loads(again.stdout)
+    # The good reports are already in the log (a no-op); the bad ones are
+    # refused again, and the rejects table holds each of them once.
+    assert (summary["lines"], summary["recorded"], summary["duplicates"], summary["conflicts"]) == (12, 0, 3, 0)
+    assert [r["line"] for r in summary["rejected"]] == sorted(EXPECTED_REJECTS)
+    assert summary["rejected"][3]["problems"] == [
+        {"field": "quantity.amount", "value": "'-5'", "message": "must be greater than 0"}
+    ]
+    assert ledger.event_rows() == (len(GOOD_LINES), len(GOOD_LINES))
+    assert ledger("rejects", "--json").stdout == first_kept
+
+
+def test_a_file_that_is_all_good_exits_0_and_keeps_no_rejects(ledger, tmp_path):
+    good = tmp_path / "good.jsonl"
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    # A blank line is not a report and not an error; a byte-order mark, as
+    # spreadsheet exports write, is not part of the first report.
+    good.write_text("\ufeff" + "\n\n".join(lines[n - 1] for n in GOOD_LINES) + "\n", encoding="utf-8")
+    result = ledger("ingest", str(good))
+    assert result.returncode == 0, result.stderr
+    assert "5 lines: 3 recorded, 0 already recorded (no-op), 0 conflicting, 0 rejected" in result.stdout
+    assert result.stderr == ""
+    assert ledger("rejects").stdout.strip() == "no rejected input"
+
+
+def test_reports_can_come_on_standard_input(ledger):
+    result = ledger("ingest", "-", stdin=SAMPLE.read_text(encoding="utf-8"))
+    assert result.returncode == EXIT_REJECTED
+    assert "<stdin>: 12 lines: 3 recorded" in result.stdout
+    assert {r["source"] for r in json.loads(ledger("rejects", "--json").stdout)} == {"<stdin>"}
