@@ -157,10 +157,14 @@ def build_account(
     """
     findings: list[Finding] = []
     canonical = _choose_versions(versions, known_at, findings)
-    effective = [v for v in canonical if as_of is None or v.event.occurred_at <= as_of]
+    canonical.sort(key=_order)
+    # Retractions and corrections fix the record, not the world: what the
+    # ledger knows (known_at) decides them, whenever they occurred, so a
+    # report withdrawn later is gone from every as-of date too, and the
+    # as-of answer agrees with the stored steps.
+    live = _apply_corrections(_apply_retractions(canonical, findings), findings)
+    live = [e for e in live if as_of is None or e.occurred_at <= as_of]
     findings = [f for f in findings if as_of is None or f.at <= as_of]
-    effective.sort(key=_order)
-    live = _apply_corrections(_apply_retractions(effective, findings), findings)
     lots = _open_lots(trace_id, live, findings)
     _post_movements(lots, live, findings)
     findings.sort(key=lambda f: (f.at, f.kind, f.lot_id, f.event_ids))
