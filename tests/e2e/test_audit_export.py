@@ -1,0 +1,157 @@
+"""`ledger audit`: the export opens, and every figure in it is checked against
+`ledger whereabouts --json`, the reports in the story, and the alerts."""
+
+from __future__ import annotations
+
+import csv
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+STORY = Path(__file__).resolve().parents[2] / "examples" / "story-2019.jsonl"
+
+
+def story(trace_id: str) -> list[dict]:
+    reports = [json.loads(line) for line in STORY.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in reports if r.get("trace_id") == trace_id]
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def read_sheet(book, name: str) -> list[dict]:
+    rows = list(book[name].iter_rows(values_only=True))
+    return [dict(zip(rows[0], row)) for row in rows[1:]]
+
+
+def as_text(value) -> str:
+    """A cell as the canonical decimal text the JSON uses ('' for empty)."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)):
+        text = format(Decimal(str(value)).normalize(), "f")
+        return text
+    return str(value)
+
+
+def test_audit_of_the_demo_trace_opens_and_matches_whereabouts(ledger, tmp_path):
+    assert ledger("demo").returncode == 0
+    out = tmp_path / "audit"
+    result = ledger("audit", "--trace", "TR-HF-2019-0002", "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["selection"], summary["traces"], summary["lots"]) == ("trace TR-HF-2019-0002", 1, 2)
+
+    where = json.loads(ledger("whereabouts", "TR-HF-2019-0002", "--json").stdout)["lots"]
+    expected = {lot["lot_id"]: {k: "" if v is None else str(v) for k, v in lot.items()} for lot in where}
+
+    # balances.csv is `ledger whereabouts --json`, column for column, figure for figure.
+    balances = {row["lot_id"]: row for row in read_csv(out / "balances.csv")}
+    assert balances == expected
+    assert balances["HF-0002-R1"]["in_transit"] == "39530"  # 39,650 kg declared, 120 kg seen
+
+    # The workbook holds the same figures as numbers.
+    book = load_workbook(out / "audit.xlsx", read_only=True)
+    assert book.sheetnames == ["about", "events", "balances", "totals", "alerts", "licenses"]
+    for row in read_sheet(book, "balances"):
+        assert {k: as_text(v) for k, v in row.items()} == expected[row["lot_id"]]
+
+    # Every report of the trace is listed once, in effect, with its amount as reported.
+    reports = {r["event_id"]: r for r in story("TR-HF-2019-0002")}
+    events = read_csv(out / "events.csv")
+    assert sorted(e["event_id"] for e in events) == sorted(reports)
+    for event in events:
+        sent = reports[event["event_id"]]
+        assert (event["type"], event["reporter"], event["status"]) == (sent["type"], sent["reporter"], "in effect")
+        assert (event["amount"], event["unit"]) == (sent["quantity"]["amount"], sent["quantity"]["unit"])
+    assert [as_text(e["amount"]) for e in read_sheet(book, "events")] == [e["amount"] for e in events]
+
+    # The totals balance: 40 t shipped = 39.53 t in transit + 0.35 t consumed + 0.12 t destroyed.
+    [totals] = read_csv(out / "totals.csv")
+    assert (totals["unit"], totals["shipped"], totals["in_transit"], totals["consumed"], totals["lost"]) == (
+        "t", "40", "39.53", "0.35", "0.12")
+    assert Decimal(totals["in_transit"]) + Decimal(totals["consumed"]) + Decimal(totals["lost"]) + Decimal(
+        totals["on_hand"]) == Decimal(totals["shipped"])
+    assert totals["balance_check"] == "balances"
+
+    # The open alerts are those `ledger alerts` shows, and cite only listed reports.
+    alerts = read_csv(out / "alerts.csv")
+    shown = json.loads(ledger("alerts", "--trace", "TR-HF-2019-0002", "--json").stdout)["alerts"]
+    assert sorted((a["kind"], a["lot_id"], a["quantity"]) for a in alerts) == sorted(
+        (a["kind"], a["lot_id"], a["quantity"]) for a in shown)
+    assert ("ship_back_exemption", "HF-0002-R1", "39650") in {(a["kind"], a["lot_id"], a["quantity"]) for a in alerts}
+    for alert in alerts:
+        assert set(alert["event_ids"].split()) <= set(reports)
+
+    # The license the export cites is in the export, as granted.
+    [license_row] = read_csv(out / "licenses.csv")
+    assert (license_row["license_id"], license_row["kind"], license_row["destinations"]) == (
+        "JP-BULK-2017-0031", "general_bulk", "KR TW")
+
+    # The HTML report a person reads: the alerts, the lineage and the reports, each cited by id.
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "Open alerts (2)" in report and "return_unconfirmed" in report and "ship_back_exemption" in report
+    assert "HF-0002  export  JP-FLUORO (JP) -&gt; KR-TRADE (KR)" in report
+    assert "└─ HF-0002-R1  ship-back  KR-TRADE (KR) -&gt; JP-FLUORO (JP)" in report
+    for event_id in reports:
+        assert f"id='ev-{event_id}'" in report
+        assert f"href='#ev-{event_id}'" in report or event_id not in {
+            i for a in alerts for i in a["event_ids"].split()}
+
+
+def test_audit_by_party_and_by_period_select_the_traces_concerned(ledger, tmp_path):
+    assert ledger("demo").returncode == 0
+    by_party = json.loads(ledger("audit", "--party", "KR-SEMI", "--out", str(tmp_path / "p"), "--format", "csv",
+                                 "--json").stdout)
+    assert by_party["traces"] == 2  # HF-0001 and the photoresist
+    assert {r["trace_id"] for r in read_csv(tmp_path / "p" / "balances.csv")} == {"TR-HF-2019-0001",
+                                                                                 "TR-PR-2019-0003"}
+    assert not (tmp_path / "p" / "audit.xlsx").exists()
+    # The photoresist trace lists both premise deviations, citing the export and the re-exports.
+    alerts = read_csv(tmp_path / "p" / "alerts.csv")
+    deviation = {a["lot_id"]: a["event_ids"].split() for a in alerts if a["kind"] == "premise_deviation"}
+    assert deviation["PR-0003-XA"] == ["fluoro-2019-0801-011", "semi-rex-2019-0901-013", "meti-lic-2019-0002"]
+
+    april = ledger("audit", "--period", "2019-04", "--out", str(tmp_path / "q"), "--format", "xlsx", "--json")
+    assert json.loads(april.stdout)["traces"] == 1  # the ship-back of 2019-04-10
+    book = load_workbook(tmp_path / "q" / "audit.xlsx", read_only=True)
+    assert {r["lot_id"] for r in read_sheet(book, "balances")} == {"HF-0002", "HF-0002-R1"}
+
+    nothing = ledger("audit", "--period", "2031", "--out", str(tmp_path / "r"))
+    assert nothing.returncode == 1 and "no lot was shipped in 2031" in nothing.stderr
+
+
+def test_retracted_and_corrected_reports_stay_in_the_audit_with_their_status(ledger, tmp_path):
+    base = {"occurred_at": "2019-07-15T10:00:00+09:00", "trace_id": "TR-FIX", "lot_id": "FIX-1"}
+    reports = [
+        {**base, "type": "exported", "event_id": "x-exp", "occurred_at": "2019-07-10T10:00:00+09:00",
+         "reporter": "JP-FLUORO", "exporter": {"id": "JP-FLUORO", "country": "JP"},
+         "consignee": {"id": "KR-SEMI", "country": "KR"}, "item": {"id": "HF-UHP", "classification": "AG"},
+         "quantity": {"amount": "100", "unit": "kg"}},
+        {**base, "type": "received", "event_id": "x-rcv", "reporter": "KR-SEMI", "quantity": {"amount": "10", "unit": "kg"}},
+        {**base, "type": "corrected", "event_id": "x-fix", "occurred_at": "2019-07-16T10:00:00+09:00",
+         "reporter": "KR-SEMI", "corrected_event_id": "x-rcv", "quantity": {"amount": "100", "unit": "kg"},
+         "reason": "a zero was lost"},
+        {**base, "type": "consumed", "event_id": "x-use", "reporter": "KR-SEMI", "end_use": "etching",
+         "quantity": {"amount": "5", "unit": "kg"}},
+        {**base, "type": "retracted", "event_id": "x-ret", "occurred_at": "2019-07-17T10:00:00+09:00",
+         "reporter": "KR-SEMI", "retracted_event_id": "x-use", "reason": "entered twice"},
+    ]
+    path = tmp_path / "fix.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in reports), encoding="utf-8")
+    assert ledger("ingest", str(path)).returncode == 0
+    assert ledger("audit", "--trace", "TR-FIX", "--out", str(tmp_path / "a"), "--format", "csv").returncode == 0
+    status = {e["event_id"]: e["status"] for e in read_csv(tmp_path / "a" / "events.csv")}
+    assert status == {
+        "x-exp": "in effect",
+        "x-rcv": "corrected by x-fix to 100 kg",
+        "x-fix": "in effect",
+        "x-use": "retracted by x-ret",
+        "x-ret": "in effect",
+    }
+    [lot] = read_csv(tmp_path / "a" / "balances.csv")
+    assert (lot["received"], lot["consumed"], lot["on_hand"]) == ("100", "0", "100")
