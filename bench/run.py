@@ -1,0 +1,533 @@
+"""The benchmark harness: one subcommand per figure, each measured against a
+baseline in the same run, and each checking the ledger's answer.
+
+    python -m bench.run generate --size 100k
+    python -m bench.run ingest   --size 100k     # (1) embedded log vs raw SQLite insert
+    python -m bench.run replay   --size 100k     # (2) rebuild every projection vs read+decode floor
+    python -m bench.run latency  --size 100k     # (3) alert latency over Kafka (if the adapter exists)
+    python -m bench.run query    --size 100k     # (4) whereabouts / open alerts p50, p99
+    python -m bench.run growth   --sizes 100k,1M # (5) time and peak RSS per size
+    python -m bench.run all      --size 100k     # generate, 1-4, in one process each
+
+Every subcommand prints one JSON object and writes it to
+``<data>/results-<size>-seed<seed>-<figure>.json``.  ``replay`` compares the
+alerts standing after the rebuild with the generator's expectation and exits
+1 on any difference.  ``--profile`` writes a cProfile summary of the measured
+section next to the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import random
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bench.generate import SIZES, data_paths, write
+
+__all__ = ["main", "compare_alerts", "ledger_alerts"]
+
+ROOT = Path(__file__).resolve().parent.parent
+READ_BATCH_MAX = 500  # the projector's POLL_RECORDS_MAX: the floor reads the same batches
+QUERY_SAMPLES = 1000
+PROFILE_LINES_MAX = 30
+
+
+# -- plumbing ---------------------------------------------------------------------
+
+
+class Paths:
+    def __init__(self, data: Path, size: str, seed: int):
+        self.data, self.size, self.seed = data, size, seed
+        self.jsonl, self.expected = data_paths(data, size, seed)
+        self.home = data / f"home-{size}-seed{seed}"
+        self.log = self.home / "log.db"
+        self.raw = self.home / "raw.db"
+        self.store = self.home / "projections.db"
+
+    def result(self, figure: str) -> Path:
+        return self.data / f"results-{self.size}-seed{self.seed}-{figure}.json"
+
+    def profile(self, figure: str) -> Path:
+        return self.data / f"profile-{self.size}-seed{self.seed}-{figure}.txt"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def machine() -> dict[str, Any]:
+    return {"nproc": os.cpu_count(), "python": platform.python_version(),
+            "sqlite": sqlite3.sqlite_version, "platform": platform.platform()}
+
+
+def remove_db(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def timed(run: Callable[[], Any], profile_to: Path | None = None) -> tuple[float, Any]:
+    profiler = cProfile.Profile() if profile_to else None
+    started = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    value = run()
+    if profiler:
+        profiler.disable()
+    elapsed = time.perf_counter() - started
+    if profiler and profile_to:
+        text = io.StringIO()
+        stats = pstats.Stats(profiler, stream=text).strip_dirs()
+        stats.sort_stats("cumulative").print_stats(PROFILE_LINES_MAX)
+        stats.sort_stats("tottime").print_stats(PROFILE_LINES_MAX)
+        profile_to.write_text(text.getvalue())
+    return elapsed, value
+
+
+def ensure_data(paths: Paths) -> dict[str, Any]:
+    if not (paths.jsonl.exists() and paths.expected.exists()):
+        write(SIZES[paths.size], paths.seed, paths.jsonl, paths.expected)
+    return json.loads(paths.expected.read_text())
+
+
+def emit(paths: Paths, figure: str, result: dict[str, Any]) -> dict[str, Any]:
+    result = {"figure": figure, "size": paths.size, "seed": paths.seed, "machine": machine(), **result}
+    paths.data.mkdir(parents=True, exist_ok=True)
+    paths.result(figure).write_text(json.dumps(result, indent=1, default=str) + "\n")
+    print(json.dumps(result, indent=1, default=str))
+    return result
+
+
+# -- correctness: the generator's expectation vs the ledger ------------------------
+
+
+def _quantity_key(amount: str | None) -> str:
+    if amount is None:
+        return ""
+    return format(Decimal(amount).quantize(Decimal("0.001")), "f")
+
+
+def ledger_alerts(store: Any, as_of: datetime) -> list[tuple[str, str, str, str, str]]:
+    """(kind, lot_id, party, quantity, unit) of every alert standing at ``as_of``."""
+    return sorted(
+        (a["kind"], a["lot_id"], a["party"], _quantity_key(a["quantity"]), a["unit"] or "")
+        for a in store.standing_alerts(as_of)
+    )
+
+
+def compare_alerts(expected: dict[str, Any], store: Any) -> dict[str, Any]:
+    """The ledger's standing alerts against the generator's, as multisets."""
+    as_of = datetime.fromisoformat(expected["check_clock"])
+    want = Counter((k, lot, party, _quantity_key(q), unit or "") for k, lot, party, q, unit in expected["alerts"])
+    got = Counter(ledger_alerts(store, as_of))
+    missing = sorted((want - got).elements())
+    unexpected = sorted((got - want).elements())
+    return {
+        "expected_alerts": sum(want.values()),
+        "ledger_alerts": sum(got.values()),
+        "by_kind": dict(sorted(Counter(k[0] for k in want.elements()).items())),
+        "match": not missing and not unexpected,
+        "missing": missing[:20],
+        "unexpected": unexpected[:20],
+    }
+
+
+# -- (1) ingest ---------------------------------------------------------------------
+
+
+def raw_insert(jsonl: Path, db_path: Path, batch_max: int) -> int:
+    """The floor for ingest: the same lines into one SQLite table, same
+    durability (WAL, synchronous=FULL) and the same batch per transaction,
+    with no parsing, no validation and no idempotency check."""
+    remove_db(db_path)
+    db = sqlite3.connect(db_path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE raw (offset INTEGER PRIMARY KEY AUTOINCREMENT, value BLOB NOT NULL)")
+    rows = 0
+    batch: list[tuple[bytes]] = []
+
+    def flush() -> None:
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT INTO raw (value) VALUES (?)", batch)
+        db.execute("COMMIT")
+        batch.clear()
+
+    with jsonl.open(encoding="utf-8") as lines:
+        for line in lines:
+            batch.append((line.strip().encode(),))
+            rows += 1
+            if len(batch) >= batch_max:
+                flush()
+    if batch:
+        flush()
+    db.close()
+    return rows
+
+
+def ledger_ingest(jsonl: Path, log_path: Path) -> dict[str, int]:
+    from consumers.embedded_log import EmbeddedLog
+    from consumers.ingest import ingest_lines
+    from consumers.projector import utc_now
+
+    remove_db(log_path)
+    log = EmbeddedLog(log_path)
+    try:
+        with jsonl.open(encoding="utf-8") as lines:
+            report = ingest_lines(lines, log, source=str(jsonl), clock=utc_now)
+    finally:
+        log.close()
+    return {"lines": report.lines, "accepted": report.accepted, "duplicates": report.duplicates,
+            "conflicts": report.conflicts, "rejected": report.rejected}
+
+
+def kafka_available() -> bool:
+    return (ROOT / "consumers" / "kafka" / "log.py").exists()
+
+
+def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
+    from consumers.ingest import INGEST_BATCH_MAX
+
+    paths = Paths(args.data, args.size, args.seed)
+    expected = ensure_data(paths)
+    paths.home.mkdir(parents=True, exist_ok=True)
+    # Baseline before and after the ledger run; the faster is the floor.
+    raw_1, rows = timed(lambda: raw_insert(paths.jsonl, paths.raw, INGEST_BATCH_MAX))
+    ledger_s, report = timed(lambda: ledger_ingest(paths.jsonl, paths.log),
+                             paths.profile("ingest") if args.profile else None)
+    raw_2, _ = timed(lambda: raw_insert(paths.jsonl, paths.raw, INGEST_BATCH_MAX))
+    remove_db(paths.raw)
+    raw_s = min(raw_1, raw_2)
+    result: dict[str, Any] = {
+        "events": rows,
+        "ledger": report,
+        "embedded_s": round(ledger_s, 3),
+        "embedded_events_per_s": round(rows / ledger_s),
+        "raw_sqlite_s": round(raw_s, 3),
+        "raw_sqlite_runs_s": [round(raw_1, 3), round(raw_2, 3)],
+        "raw_sqlite_events_per_s": round(rows / raw_s),
+        "ratio_vs_raw": round(raw_s / ledger_s, 3),
+        "target_ratio_min": 0.7,
+        "batch": INGEST_BATCH_MAX,
+        "kafka": "not measured: consumers/kafka/log.py does not exist"
+        if not kafka_available() else "adapter present; not measured by this harness yet",
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    if report["rejected"] or report["lines"] != expected["events"]:
+        result["error"] = "the generated history did not ingest cleanly"
+    return emit(paths, "ingest", result)
+
+
+# -- (2) replay ---------------------------------------------------------------------
+
+
+def read_and_decode(log_path: Path) -> int:
+    """The floor for replay: read every record of the log in the projector's
+    batches and JSON-decode it, nothing else."""
+    from consumers.embedded_log import EmbeddedLog
+
+    log = EmbeddedLog(log_path)
+    count, start = 0, 0
+    try:
+        while True:
+            records = log.read(0, start, READ_BATCH_MAX)
+            if not records:
+                break
+            for record in records:
+                json.loads(record.value)
+            count += len(records)
+            start = records[-1].offset + 1
+    finally:
+        log.close()
+    return count
+
+
+def rebuild(log_path: Path, store_path: Path, clock: datetime) -> Any:
+    from consumers.embedded_log import EmbeddedLog
+    from consumers.projector import catch_up
+    from ledger.policy import Policy
+    from projections.sqlite_store import SQLiteProjectionStore
+
+    remove_db(store_path)
+    log = EmbeddedLog(log_path)
+    store = SQLiteProjectionStore(store_path)
+    try:
+        return catch_up(log, store, policy=Policy(), clock=lambda: clock)
+    finally:
+        log.close()
+        store.close()
+
+
+def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
+    from projections.sqlite_store import SQLiteProjectionStore
+
+    paths = Paths(args.data, args.size, args.seed)
+    expected = ensure_data(paths)
+    if not paths.log.exists():
+        raise SystemExit(f"no log at {paths.log}: run `python -m bench.run ingest --size {args.size}` first")
+    clock = datetime.fromisoformat(expected["check_clock"])
+    floor_1, records = timed(lambda: read_and_decode(paths.log))
+    replay_s, totals = timed(lambda: rebuild(paths.log, paths.store, clock),
+                             paths.profile("replay") if args.profile else None)
+    floor_2, _ = timed(lambda: read_and_decode(paths.log))
+    floor_s = min(floor_1, floor_2)
+    store = SQLiteProjectionStore(paths.store)
+    try:
+        check = compare_alerts(expected, store)
+    finally:
+        store.close()
+    result = {
+        "records": records,
+        "replay_s": round(replay_s, 3),
+        "replay_events_per_s": round(records / replay_s),
+        "floor_read_decode_s": round(floor_s, 3),
+        "floor_runs_s": [round(floor_1, 3), round(floor_2, 3)],
+        "floor_events_per_s": round(records / floor_s),
+        "ratio_vs_floor": round(replay_s / floor_s, 2),
+        "target_ratio_max": 2.0,
+        "target_events_per_s_min": 100_000,
+        "batches": totals.batches,
+        "accepted": totals.accepted,
+        "duplicates": totals.duplicates,
+        "conflicts": totals.conflicts,
+        "dead_letters": totals.dead_letters,
+        "alerts": check,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "store_mb": round(paths.store.stat().st_size / 2**20, 1),
+    }
+    return emit(paths, "replay", result)
+
+
+# -- (3) alert latency ------------------------------------------------------------------
+
+
+def cmd_latency(args: argparse.Namespace) -> dict[str, Any]:
+    paths = Paths(args.data, args.size, args.seed)
+    projector = ROOT / "consumers" / "kafka" / "projector.py"
+    if not kafka_available() or not projector.exists():
+        state = ("not measured: the Kafka adapter (consumers/kafka/log.py) and projector "
+                 "(consumers/kafka/projector.py) did not exist when this ran")
+    else:
+        state = "not measured: the Kafka adapter appeared after the 11:20 UTC cut-off for this figure"
+    return emit(paths, "latency", {"state": state})
+
+
+# -- (4) query latency ------------------------------------------------------------------
+
+
+def percentiles(samples_s: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_s)
+
+    def at(share: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000, 3)
+
+    return {"p50_ms": at(0.50), "p99_ms": at(0.99), "max_ms": round(ordered[-1] * 1000, 3),
+            "mean_ms": round(statistics.fmean(ordered) * 1000, 3), "n": len(ordered)}
+
+
+def measure_queries(store: Any, clock: datetime, seed: int, samples: int) -> dict[str, Any]:
+    from ledger.policy import Policy
+    from projections.queries import standing_alerts, whereabouts
+
+    policy = Policy()
+    lots = store.lots()
+    rng = random.Random(seed)
+    lot_ids = [rng.choice(lots)["lot_id"] for _ in range(samples)]
+    holders = [rng.choice(lots)["holder"] for _ in range(samples)]
+
+    def run(query: Callable[[str], Any], keys: list[str]) -> dict[str, float]:
+        for key in keys[:20]:  # warm the page cache and the statement cache
+            query(key)
+        times = []
+        for key in keys:
+            started = time.perf_counter()
+            query(key)
+            times.append(time.perf_counter() - started)
+        return percentiles(times)
+
+    return {
+        "lots_in_store": len(lots),
+        "standing_alerts_in_store": len(store.standing_alerts(clock)),
+        # What `ledger whereabouts LOT` and `ledger alerts --party P` call.
+        "whereabouts_one_lot": run(lambda k: whereabouts(store, k, clock=clock, policy=policy), lot_ids),
+        "open_alerts_one_holder": run(
+            lambda k: standing_alerts(store, clock=clock, policy=policy, party=k), holders),
+        # The indexed lookups underneath, to show where the time goes.
+        "store_lots_by_lot_id": run(lambda k: store.lots(lot_id=k), lot_ids),
+        "store_standing_alerts_by_party": run(lambda k: store.standing_alerts(clock, party=k), holders),
+    }
+
+
+def postgres_available() -> bool:
+    return (ROOT / "projections" / "postgres_store.py").exists()
+
+
+def cmd_query(args: argparse.Namespace) -> dict[str, Any]:
+    from projections.sqlite_store import SQLiteProjectionStore
+
+    paths = Paths(args.data, args.size, args.seed)
+    expected = ensure_data(paths)
+    if not paths.store.exists():
+        raise SystemExit(f"no store at {paths.store}: run `python -m bench.run replay --size {args.size}` first")
+    clock = datetime.fromisoformat(expected["check_clock"])
+    store = SQLiteProjectionStore(paths.store)
+    try:
+        sqlite_result = measure_queries(store, clock, args.seed, args.samples)
+    finally:
+        store.close()
+    result: dict[str, Any] = {"sqlite": sqlite_result, "target_p99_ms_max": 5.0}
+    if not postgres_available():
+        result["postgresql"] = "not measured: projections/postgres_store.py does not exist"
+    elif args.postgres:
+        result["postgresql"] = query_postgres(paths, expected, args)
+    else:
+        result["postgresql"] = "not measured: pass --postgres URL to replay into PostgreSQL and query it"
+    return emit(paths, "query", result)
+
+
+def query_postgres(paths: Paths, expected: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from consumers.bootstrap import open_store
+    from consumers.embedded_log import EmbeddedLog
+    from consumers.projector import catch_up
+    from ledger.policy import Policy
+
+    clock = datetime.fromisoformat(expected["check_clock"])
+    store = open_store(args.postgres)
+    log = EmbeddedLog(paths.log)
+    try:
+        replay_s, _ = timed(lambda: catch_up(log, store, policy=Policy(), clock=lambda: clock))
+        out = measure_queries(store, clock, args.seed, args.samples)
+        out["replay_s"] = round(replay_s, 3)
+        out["alerts"] = compare_alerts(expected, store)
+        return out
+    finally:
+        log.close()
+        store.close()
+
+
+# -- (5) growth ---------------------------------------------------------------------------
+
+
+def cmd_growth(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    rows = {}
+    for size in sizes:
+        row: dict[str, Any] = {}
+        for figure in ("generate", "ingest", "replay"):
+            command = [sys.executable, "-m", "bench.run", figure, "--size", size, "--seed", str(args.seed),
+                       "--data", str(args.data)]
+            started = time.perf_counter()
+            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+            elapsed = time.perf_counter() - started
+            if done.returncode != 0:
+                raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+            result = json.loads(done.stdout)
+            row[figure] = {"wall_s": round(elapsed, 2), "peak_rss_mb": result.get("peak_rss_mb")}
+            if figure == "replay":
+                row["replay_events_per_s"] = result["replay_events_per_s"]
+                row["alerts_match"] = result["alerts"]["match"]
+                row["records"] = result["records"]
+            if figure == "ingest":
+                row["embedded_events_per_s"] = result["embedded_events_per_s"]
+        expected = json.loads(Paths(args.data, size, args.seed).expected.read_text())
+        row["traces"], row["lots"] = expected["traces"], expected["lots"]
+        rows[size] = row
+    ratios = {}
+    if len(sizes) >= 2:
+        small, large = rows[sizes[0]], rows[sizes[-1]]
+        scale = large["records"] / small["records"]
+        for figure in ("ingest", "replay"):
+            ratios[f"{figure}_time_ratio"] = round(large[figure]["wall_s"] / small[figure]["wall_s"], 2)
+            ratios[f"{figure}_rss_ratio"] = round(large[figure]["peak_rss_mb"] / small[figure]["peak_rss_mb"], 2)
+        ratios["events_ratio"] = round(scale, 2)
+    paths = Paths(args.data, "-".join(sizes), args.seed)
+    return emit(paths, "growth", {"sizes": rows, "ratios": ratios})
+
+
+# -- generate and all ---------------------------------------------------------------------
+
+
+def cmd_generate(args: argparse.Namespace) -> dict[str, Any]:
+    paths = Paths(args.data, args.size, args.seed)
+    elapsed, summary = timed(lambda: write(SIZES[args.size], args.seed, paths.jsonl, paths.expected))
+    return emit(paths, "generate", {
+        "file": str(paths.jsonl), "events": summary.events, "traces": summary.traces, "lots": summary.lots,
+        "licenses": summary.licenses, "expected_alerts": len(summary.expected),
+        "fates": dict(sorted(summary.fates.items())), "seconds": round(elapsed, 2),
+        "mb": round(paths.jsonl.stat().st_size / 2**20, 1), "peak_rss_mb": round(peak_rss_mb(), 1),
+    })
+
+
+def cmd_all(args: argparse.Namespace) -> dict[str, Any]:
+    """Each figure in its own process, so each peak RSS is its own."""
+    out = {}
+    for figure in ("generate", "ingest", "replay", "query", "latency"):
+        command = [sys.executable, "-m", "bench.run", figure, "--size", args.size, "--seed", str(args.seed),
+                   "--data", str(args.data)]
+        if args.profile and figure in ("ingest", "replay"):
+            command.append("--profile")
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+        out[figure] = json.loads(done.stdout)
+    paths = Paths(args.data, args.size, args.seed)
+    replay = out["replay"]
+    summary = {
+        "ingest_ratio_vs_raw": out["ingest"]["ratio_vs_raw"],
+        "ingest_events_per_s": out["ingest"]["embedded_events_per_s"],
+        "replay_ratio_vs_floor": replay["ratio_vs_floor"],
+        "replay_events_per_s": replay["replay_events_per_s"],
+        "alerts_match": replay["alerts"]["match"],
+        "whereabouts_p99_ms": out["query"]["sqlite"]["whereabouts_one_lot"]["p99_ms"],
+        "open_alerts_p99_ms": out["query"]["sqlite"]["open_alerts_one_holder"]["p99_ms"],
+    }
+    emit(paths, "all", {"summary": summary})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="figure", required=True)
+    for name, run in (("generate", cmd_generate), ("ingest", cmd_ingest), ("replay", cmd_replay),
+                      ("latency", cmd_latency), ("query", cmd_query), ("growth", cmd_growth), ("all", cmd_all)):
+        p = sub.add_parser(name)
+        p.set_defaults(run=run)
+        p.add_argument("--seed", type=int, default=1)
+        p.add_argument("--data", type=Path, default=ROOT / "bench" / "data")
+        if name == "growth":
+            p.add_argument("--sizes", default="100k,1M", help="comma-separated, of " + ", ".join(SIZES))
+        else:
+            p.add_argument("--size", choices=list(SIZES), default="100k")
+        if name in ("ingest", "replay", "all"):
+            p.add_argument("--profile", action="store_true", help="write a cProfile summary")
+        if name == "query":
+            p.add_argument("--samples", type=int, default=QUERY_SAMPLES)
+            p.add_argument("--postgres", help="postgresql:// URL of an empty database to replay into")
+    args = parser.parse_args(argv)
+    result = args.run(args)
+    if args.figure == "replay" and not result["alerts"]["match"]:
+        print("the ledger's alerts differ from the generator's expectation", file=sys.stderr)
+        return 1
+    if args.figure == "all" and not result["replay"]["alerts"]["match"]:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
