@@ -1,0 +1,333 @@
+"""The Kafka adapter of the event-log port (ledger.ports.EventLog).
+
+Configured by URL, beside ``sqlite:///path``::
+
+    kafka://host:port[,host:port...]/prefix[?partitions=N]
+
+Three topics, created if missing with ``partitions`` partitions (default
+DEFAULT_PARTITIONS) and unlimited retention (the log is the record; nothing
+ages out):
+
+    {prefix}.events        stamped reports, keyed by trace id
+    {prefix}.alerts        alert transitions (consumers/kafka/alert_publisher.py)
+    {prefix}.dead-letters  records the projector could not apply, and rejected input
+
+Every report is keyed by ``consumers.ingest.event_key`` (the trace id, or
+``license:ID``), so one trace lives in one partition and one consumer sees
+all of it in order.  The producer is idempotent with acks=all: an append
+returns only when every record is on all in-sync replicas, and a retried
+send is not written twice.  Headers carry ``schema_version``,
+``event_type``, ``event_id`` and ``digest``, so a consumer can route or
+refuse a record without parsing it.
+
+Kafka cannot tell a re-sent report from a new one, so every receipt says
+"accepted"; the projection is idempotent on (event id, digest) and a re-sent
+report changes nothing there (tests/contract/test_event_log.py checks it).
+
+A Tansu quirk handled here: its ListOffsets ("latest") answers the base
+offset of the partition's last record batch plus one, not the high-water
+mark, so ``end_offsets`` asks a fetch for the high-water mark instead (an
+Apache Kafka broker gives the same answer both ways).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from ledger.ports import AppendReceipt, EventLog, LogRecord, LogUnavailable
+
+__all__ = [
+    "KafkaLog",
+    "DEFAULT_PARTITIONS",
+    "DEFAULT_PREFIX",
+    "SEND_TIMEOUT_S",
+    "READ_TIMEOUT_S",
+    "producer_settings",
+]
+
+DEFAULT_PREFIX = "ledger"
+DEFAULT_PARTITIONS = 4
+PARTITIONS_MAX = 1_000
+CONNECT_TIMEOUT_S = 5.0  # bootstrap: the broker must answer within this
+SEND_TIMEOUT_S = 30.0  # one append: every record acknowledged, retries included
+PRODUCER_RETRIES_MAX = 5  # bounded; with idempotence a retry never writes twice
+READ_TIMEOUT_S = 15.0  # one read() or end_offsets() call
+FETCH_POLL_MS = 200
+METADATA_TIMEOUT_S = 10.0
+HEADER_SCHEMA_VERSION = "schema_version"
+HEADER_EVENT_TYPE = "event_type"
+HEADER_EVENT_ID = "event_id"
+HEADER_DIGEST = "digest"
+
+# Unlimited retention: the event log is the log of record.  (A broker that
+# ignores topic configs -- Tansu does -- keeps everything anyway.)
+RETAIN_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+
+def producer_settings(bootstrap: str, *, send_timeout_s: float = SEND_TIMEOUT_S) -> dict[str, Any]:
+    """KafkaProducer kwargs: idempotent, acks=all, every wait bounded."""
+    timeout_ms = int(send_timeout_s * 1000)
+    return {
+        "bootstrap_servers": bootstrap.split(","),
+        "client_id": "ledger-producer",
+        "acks": "all",
+        "enable_idempotence": True,
+        "retries": PRODUCER_RETRIES_MAX,
+        "max_in_flight_requests_per_connection": 5,  # idempotence keeps order up to 5
+        "linger_ms": 5,  # batch what arrives together
+        "request_timeout_ms": min(timeout_ms, 10_000),
+        "delivery_timeout_ms": max(timeout_ms, 10_001),  # must exceed request_timeout + linger
+        "max_block_ms": timeout_ms,  # metadata of an unreachable broker
+        "bootstrap_timeout_ms": int(CONNECT_TIMEOUT_S * 1000),
+    }
+
+
+class KafkaLog(EventLog):
+    """The event log on Kafka topics named ``{prefix}.events`` etc."""
+
+    def __init__(self, bootstrap: str, prefix: str = DEFAULT_PREFIX, *,
+                 partitions: int = DEFAULT_PARTITIONS, send_timeout_s: float = SEND_TIMEOUT_S):
+        if not bootstrap:
+            raise LogUnavailable("Kafka log: no broker address; write kafka://host:port/prefix")
+        if not 1 <= partitions <= PARTITIONS_MAX:
+            raise LogUnavailable(f"Kafka log: partitions={partitions} must be 1..{PARTITIONS_MAX}")
+        self.bootstrap = bootstrap
+        self.prefix = prefix
+        self.partition_count = partitions
+        self.send_timeout_s = send_timeout_s
+        self.events_topic = f"{prefix}.events"
+        self.alerts_topic = f"{prefix}.alerts"
+        self.dead_letters_topic = f"{prefix}.dead-letters"
+        self.name = f"kafka:{self.events_topic}"
+        self._producer: KafkaProducer | None = None
+        self._reader: KafkaConsumer | None = None
+        self._partitions: list[int] | None = None
+        self.ensure_topics()
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> "KafkaLog":
+        """``kafka://host:port[,host:port]/prefix[?partitions=N]``."""
+        parsed = urlparse(url)
+        if parsed.scheme != "kafka" or not parsed.netloc:
+            raise LogUnavailable(f"{url!r} is not a Kafka log URL; write kafka://host:port/prefix")
+        prefix = parsed.path.strip("/") or DEFAULT_PREFIX
+        if "/" in prefix:
+            raise LogUnavailable(f"{url!r}: the topic prefix {prefix!r} must not contain '/'")
+        query = parse_qs(parsed.query)
+        if "partitions" in query:
+            text = query["partitions"][-1]
+            if not text.isdigit():
+                raise LogUnavailable(f"{url!r}: partitions={text!r} must be a whole number")
+            options.setdefault("partitions", int(text))
+        return cls(parsed.netloc, prefix, **options)
+
+    def __repr__(self) -> str:
+        return f"KafkaLog({self.bootstrap!r}, {self.prefix!r})"
+
+    def _unavailable(self, what: str, error: BaseException) -> LogUnavailable:
+        return LogUnavailable(f"Kafka at {self.bootstrap} ({what}): {type(error).__name__}: {error}")
+
+    # -- topics -----------------------------------------------------------------
+
+    def ensure_topics(self) -> None:
+        """Create the three topics if missing; existing ones are left as they are."""
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap.split(","), client_id="ledger-admin",
+                                     request_timeout_ms=int(METADATA_TIMEOUT_S * 1000),
+                                     bootstrap_timeout_ms=int(CONNECT_TIMEOUT_S * 1000))
+        except KafkaError as error:
+            raise self._unavailable("connect", error) from error
+        try:
+            existing = set(admin.list_topics())
+            missing = [t for t in (self.events_topic, self.alerts_topic, self.dead_letters_topic)
+                       if t not in existing]
+            for topic in missing:
+                try:
+                    admin.create_topics([NewTopic(topic, self.partition_count, 1, topic_configs=RETAIN_FOREVER)])
+                except TopicAlreadyExistsError:
+                    pass  # another process created it in between
+        except KafkaError as error:
+            raise self._unavailable("create topics", error) from error
+        finally:
+            admin.close()
+
+    # -- writing ----------------------------------------------------------------
+
+    @property
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            try:
+                self._producer = KafkaProducer(**producer_settings(self.bootstrap,
+                                                                   send_timeout_s=self.send_timeout_s))
+            except KafkaError as error:
+                raise self._unavailable("producer", error) from error
+        return self._producer
+
+    def append(self, records: Sequence[tuple[str, str, str, bytes]]) -> list[AppendReceipt]:
+        messages = [(key, value, _event_headers(event_id, digest, value))
+                    for event_id, digest, key, value in records]
+        placed = self.send(self.events_topic, messages)
+        return [AppendReceipt(event_id, "accepted", partition, offset)
+                for (event_id, _d, _k, _v), (partition, offset) in zip(records, placed)]
+
+    def send(self, topic: str, messages: Sequence[tuple[str, bytes, list[tuple[str, bytes]]]]
+             ) -> list[tuple[int, int]]:
+        """Send (key, value, headers) messages to ``topic``; (partition, offset) of each.
+
+        Returns once every message is acknowledged by all in-sync replicas;
+        raises LogUnavailable (naming the broker) if that is not so within
+        the send timeout.  Nothing is dropped silently: a message either has
+        a (partition, offset) or the call raises.
+        """
+        if not messages:
+            return []
+        producer = self.producer
+        try:
+            futures = [producer.send(topic, key=key.encode(), value=value, headers=headers)
+                       for key, value, headers in messages]
+            producer.flush(timeout=self.send_timeout_s)
+            placed = []
+            for future in futures:
+                metadata = future.get(timeout=self.send_timeout_s)
+                placed.append((metadata.partition, metadata.offset))
+        except KafkaError as error:
+            raise self._unavailable(f"send to {topic}", error) from error
+        return placed
+
+    def keep_rejects(self, rejects: Sequence[tuple[str, int, str, str, str]]) -> int:
+        """Rejected input lines go to the dead-letter topic, so nothing is dropped."""
+        messages = [
+            (f"{source}:{line}",
+             json.dumps({"source": source, "line": line, "raw": raw, "error": problems,
+                         "rejected_at": rejected_at}).encode(),
+             [("reason", b"rejected-input")])
+            for source, line, raw, problems, rejected_at in rejects
+        ]
+        return len(self.send(self.dead_letters_topic, messages))
+
+    # -- reading ----------------------------------------------------------------
+
+    @property
+    def reader(self) -> KafkaConsumer:
+        """A consumer outside any group: replay reads by position, not by membership."""
+        if self._reader is None:
+            try:
+                self._reader = KafkaConsumer(
+                    bootstrap_servers=self.bootstrap.split(","), client_id="ledger-reader",
+                    group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+                    fetch_max_wait_ms=100, request_timeout_ms=int(READ_TIMEOUT_S * 1000) + 1000,
+                    bootstrap_timeout_ms=int(CONNECT_TIMEOUT_S * 1000),
+                )
+            except KafkaError as error:
+                raise self._unavailable("reader", error) from error
+        return self._reader
+
+    def partitions(self) -> list[int]:
+        return self.topic_partitions(self.events_topic)
+
+    def topic_partitions(self, topic: str) -> list[int]:
+        deadline = time.monotonic() + METADATA_TIMEOUT_S
+        while True:
+            try:
+                found = self.reader.partitions_for_topic(topic)
+            except KafkaError as error:
+                raise self._unavailable(f"metadata of {topic}", error) from error
+            if found:
+                return sorted(found)
+            if time.monotonic() > deadline:
+                raise LogUnavailable(f"Kafka at {self.bootstrap}: topic {topic!r} has no partitions "
+                                     f"after {METADATA_TIMEOUT_S} s")
+            time.sleep(0.1)
+
+    def read(self, partition: int, start_offset: int, limit: int) -> list[LogRecord]:
+        return self.read_topic(self.events_topic, partition, start_offset, limit)
+
+    def read_topic(self, topic: str, partition: int, start_offset: int, limit: int) -> list[LogRecord]:
+        """Up to ``limit`` records of one partition from ``start_offset``, stopping at its end."""
+        if limit <= 0:
+            return []
+        tp = TopicPartition(topic, partition)
+        reader = self.reader
+        out: list[LogRecord] = []
+        deadline = time.monotonic() + READ_TIMEOUT_S
+        try:
+            reader.assign([tp])
+            reader.seek(tp, start_offset)
+            while len(out) < limit:
+                polled = reader.poll(timeout_ms=FETCH_POLL_MS, max_records=limit - len(out))
+                for r in polled.get(tp, []):
+                    if r.offset < start_offset:
+                        continue  # an out-of-range seek was reset to the start: not what was asked
+                    out.append(LogRecord(r.partition, r.offset, (r.key or b"").decode(errors="replace"),
+                                         r.value or b"", tuple((k, v or b"") for k, v in (r.headers or []))))
+                highwater = reader.highwater(tp)
+                if highwater is not None and reader.position(tp) >= highwater:
+                    break  # at the end of the partition
+                if time.monotonic() > deadline:
+                    if out:
+                        break  # what was read is correct; the caller asks again for the rest
+                    raise LogUnavailable(f"Kafka at {self.bootstrap}: no answer reading {topic}[{partition}] "
+                                         f"from offset {start_offset} within {READ_TIMEOUT_S} s")
+        except KafkaError as error:
+            raise self._unavailable(f"read {topic}[{partition}]", error) from error
+        return out
+
+    def end_offsets(self) -> dict[int, int]:
+        return self.topic_end_offsets(self.events_topic)
+
+    def topic_end_offsets(self, topic: str) -> dict[int, int]:
+        """The high-water mark of each partition, as a fetch reports it (see the module doc)."""
+        tps = [TopicPartition(topic, p) for p in self.topic_partitions(topic)]
+        reader = self.reader
+        try:
+            listed = reader.end_offsets(tps)
+            nonempty = [tp for tp in tps if listed[tp] > 0]
+            out = {tp.partition: 0 for tp in tps if listed[tp] == 0}
+            if not nonempty:
+                return out
+            reader.assign(nonempty)
+            for tp in nonempty:
+                reader.seek(tp, listed[tp] - 1)  # the last batch: its fetch carries the high-water mark
+            deadline = time.monotonic() + READ_TIMEOUT_S
+            while True:
+                reader.poll(timeout_ms=FETCH_POLL_MS, max_records=1)
+                marks = {tp: reader.highwater(tp) for tp in nonempty}
+                if all(m is not None for m in marks.values()):
+                    out.update({tp.partition: int(m) for tp, m in marks.items()})  # type: ignore[arg-type]
+                    return dict(sorted(out.items()))
+                if time.monotonic() > deadline:
+                    raise LogUnavailable(f"Kafka at {self.bootstrap}: no high-water mark for {topic} "
+                                         f"within {READ_TIMEOUT_S} s")
+        except KafkaError as error:
+            raise self._unavailable(f"end offsets of {topic}", error) from error
+
+    def close(self) -> None:
+        producer, self._producer = self._producer, None
+        reader, self._reader = self._reader, None
+        if producer is not None:
+            producer.close(timeout=self.send_timeout_s)
+        if reader is not None:
+            reader.close()
+
+
+def _event_headers(event_id: str, digest: str, value: bytes) -> list[tuple[str, bytes]]:
+    """schema_version and event_type from the report itself (it was validated before append)."""
+    try:
+        body = json.loads(value)
+    except ValueError:
+        body = {}
+    headers = [(HEADER_EVENT_ID, event_id.encode()), (HEADER_DIGEST, digest.encode())]
+    if isinstance(body, dict):
+        if "schema_version" in body:
+            headers.insert(0, (HEADER_SCHEMA_VERSION, str(body["schema_version"]).encode()))
+        if "type" in body:
+            headers.insert(1, (HEADER_EVENT_TYPE, str(body["type"]).encode()))
+    return headers
