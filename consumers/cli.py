@@ -391,7 +391,12 @@ class _Ledger:
     def _check_exists(self, url: str, what: str) -> None:
         if not self.must_exist or not url.startswith("sqlite:///"):
             return
-        path = Path(url[len("sqlite:///"):])
+        text = url[len("sqlite:///"):]
+        if not text:
+            return  # bootstrap says what is wrong with the URL
+        path = Path(text)
+        if path.is_dir():
+            raise CliError(f"{what} {str(path)!r} is a directory; name the database file in it")
         if not path.is_file():
             raise CliError(f"no {what} at {str(path)!r}: nothing has been recorded there "
                            f"(check LEDGER_HOME, or run `ledger ingest FILE` first)")
@@ -579,6 +584,13 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
                             [(e["seq"], e["at"][:19], e["transition"], e["kind"], e["lot_id"], e["party"],
                               _qty(e["quantity"], e["unit"]), e["message"]) for e in entries]))
             return EXIT_OK
+        # A mistyped trace id must not read as an all-clear.
+        if args.trace is not None:
+            traces = ledger.store.trace_ids_for(lot_or_trace=args.trace)
+            if traces and args.trace not in traces:
+                raise NotFound(f"{args.trace!r} is a lot, not a trace; its trace is {', '.join(traces)}")
+            if not traces:
+                raise NotFound(f"no trace {args.trace!r} is known (`ledger whereabouts` lists them)")
         alerts = standing_alerts(ledger.store, clock=utc_now(), policy=ledger.policy, as_of=args.as_of,
                                  known_at=args.known_at, party=args.party, trace_id=args.trace)
     finally:

@@ -57,7 +57,8 @@ class LedgerCli:
 
     def tracked_offset(self) -> int:
         """The last log offset the projection store has applied (0: none)."""
-        return _count(self.store_db, "SELECT COALESCE(MAX(notification_id), 0) FROM tracking")[0]
+        return _count(self.store_db, "SELECT COALESCE(MAX(notification_id), 0) FROM tracking "
+                                     "WHERE application_name = 'embedded#0'")[0]
 
     def fingerprint(self) -> dict[str, str]:
         """The projection store's digest per read model (what `ledger replay` compares)."""
@@ -94,6 +95,12 @@ def ledger(ledger_home: Path) -> LedgerCli:
 def other_ledger(tmp_path: Path) -> LedgerCli:
     """``ledger`` in a second, independent home, for comparing two runs."""
     return LedgerCli(tmp_path / "other-home")
+
+
+@pytest.fixture(scope="session")
+def ledger_at() -> type[LedgerCli]:
+    """``ledger_at(home)``: ``ledger`` in a home of your choosing (e.g. a session one)."""
+    return LedgerCli
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,139 @@
+"""When something is wrong, `ledger` says what in one line, and its exit
+status says which kind of wrong: 1 an error, 2 a usage error.  And `--help`
+tells a compliance officer and an integrator what each command does, with
+examples, defaults and exit statuses."""
+
+from __future__ import annotations
+
+import pytest
+
+EXIT_ERROR, EXIT_USAGE = 1, 2
+OUR_COMMANDS = ("ingest", "project", "whereabouts", "alerts", "rejects", "replay", "schema", "demo")
+
+
+def one_line(stderr: str) -> str:
+    """The error, asserting it is a single line (no traceback, no usage dump)."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def recorded(ledger_at, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """A ledger with the 2019 story recorded (shared: the tests only read it)."""
+    ledger = ledger_at(tmp_path_factory.mktemp("story") / "home")
+    assert ledger("demo").returncode == 0
+    return ledger
+
+
+def test_an_unknown_lot_is_one_clear_line_and_exit_1(recorded):
+    result = recorded("whereabouts", "NO-SUCH-LOT")
+    assert result.returncode == EXIT_ERROR
+    assert result.stdout == ""
+    assert one_line(result.stderr) == "ledger whereabouts: no lot or trace 'NO-SUCH-LOT' is known"
+
+    # The same as of a date (answered by rebuilding the trace, not from the rows).
+    result = recorded("whereabouts", "NO-SUCH-LOT", "--as-of", "2019-09-01")
+    assert result.returncode == EXIT_ERROR
+    assert one_line(result.stderr) == "ledger whereabouts: no lot or trace 'NO-SUCH-LOT' is known"
+
+
+def test_a_mistyped_trace_is_not_an_all_clear(recorded):
+    # "no alerts standing" for a trace nobody knows would be a false all-clear.
+    result = recorded("alerts", "--trace", "TR-HF-2019-9999")
+    assert result.returncode == EXIT_ERROR
+    assert "no trace 'TR-HF-2019-9999' is known" in one_line(result.stderr)
+
+    result = recorded("alerts", "--trace", "HF-0001")  # a lot id where a trace id belongs
+    assert result.returncode == EXIT_ERROR
+    assert one_line(result.stderr) == "ledger alerts: 'HF-0001' is a lot, not a trace; its trace is TR-HF-2019-0001"
+
+    assert recorded("alerts", "--trace", "TR-HF-2019-0001").returncode == 0
+
+
+@pytest.mark.parametrize("command", ["whereabouts", "alerts"])
+def test_a_date_that_cannot_be_read_is_a_usage_error_naming_it(recorded, command):
+    result = recorded(command, "--as-of", "yesterday")
+    assert result.returncode == EXIT_USAGE
+    assert result.stdout == ""
+    *usage, error = result.stderr.strip().splitlines()
+    assert usage[0].startswith(f"usage: ledger {command}")
+    assert error.startswith(f"ledger {command}: error: argument --as-of: 'yesterday' is not a date (2019-10-01)")
+
+    result = recorded(command, "--as-of", "2019-10-01T12:00")  # a time without a zone
+    assert result.returncode == EXIT_USAGE
+    assert "'2019-10-01T12:00' has no time zone; add one, e.g. 2019-10-01T12:00+00:00" in result.stderr
+
+    result = recorded(command, "--known-at", "2019-02-30")
+    assert result.returncode == EXIT_USAGE
+    assert "argument --known-at: '2019-02-30' is not a date" in result.stderr
+
+
+def test_a_store_that_cannot_be_opened_is_one_line_naming_it(ledger, tmp_path):
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("these are not the projections you are looking for\n")
+
+    result = ledger("whereabouts", "--store", f"sqlite:///{not_a_database}")
+    assert result.returncode == EXIT_ERROR
+    assert one_line(result.stderr) == f"ledger whereabouts: projection store '{not_a_database}': file is not a database"
+
+    # A path under a regular file cannot be created.
+    result = ledger("demo", "--store", f"sqlite:///{not_a_database}/projections.db")
+    assert result.returncode == EXIT_ERROR
+    assert one_line(result.stderr).startswith(f"ledger demo: projection store '{not_a_database}/projections.db': ")
+
+    result = ledger("alerts", "--store", f"sqlite:///{tmp_path}")
+    assert result.returncode == EXIT_ERROR
+    assert one_line(result.stderr) == f"ledger alerts: projection store '{tmp_path}' is a directory; name the database file in it"
+
+    result = ledger("alerts", "--store", "mysql://db/ledger")
+    assert result.returncode == EXIT_ERROR
+    assert one_line(result.stderr).startswith("ledger alerts: unknown store URL 'mysql://db/ledger': use sqlite:///")
+
+
+def test_a_log_that_cannot_be_opened_is_one_line_naming_it(ledger, tmp_path):
+    reports = tmp_path / "reports.jsonl"
+    reports.write_text("")
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("not an event log\n")
+
+    result = ledger("ingest", str(reports), "--log", f"sqlite:///{not_a_database}")
+    assert result.returncode == EXIT_ERROR
+    assert one_line(result.stderr) == f"ledger ingest: embedded log '{not_a_database}': file is not a database"
+
+    result = ledger("ingest", str(reports), "--log", f"sqlite:///{not_a_database}/log.db")
+    assert result.returncode == EXIT_ERROR
+    assert one_line(result.stderr).startswith(f"ledger ingest: embedded log '{not_a_database}/log.db': ")
+
+    result = ledger("ingest", str(tmp_path / "missing.jsonl"))
+    assert result.returncode == EXIT_ERROR
+    assert one_line(result.stderr) == f"ledger ingest: '{tmp_path / 'missing.jsonl'}' is not a readable file"
+
+
+@pytest.mark.parametrize("command", ["whereabouts", "alerts", "rejects"])
+def test_reading_a_ledger_that_is_not_there_is_an_error_not_an_empty_answer(ledger, command):
+    # A mistyped LEDGER_HOME must not answer "no alerts standing".
+    result = ledger(command)
+    assert result.returncode == EXIT_ERROR
+    assert "nothing has been recorded there (check LEDGER_HOME" in one_line(result.stderr)
+    assert not ledger.home.exists()  # and asking does not create it
+
+
+def test_no_command_shows_the_help_and_is_a_usage_error(ledger):
+    result = ledger()
+    assert result.returncode == EXIT_USAGE
+    assert "ledger demo" in result.stdout and "exit status:" in result.stdout
+
+
+@pytest.mark.parametrize("command", OUR_COMMANDS)
+def test_every_command_help_has_examples_defaults_and_exit_status(ledger, command):
+    result = ledger(command, "--help")
+    assert result.returncode == 0
+    text = result.stdout
+    assert "exit status:" in text
+    assert "example" in text
+    assert f"  ledger {command}" in text or f") ledger {command}" in text  # an example of it
+    options = text.split("options:", 1)[1].split("\n\n", 1)[0]
+    for option in ("--as-of", "--known-at", "--store", "--log", "--policy", "--progress", "--no-project"):
+        if option in options:
+            assert "default" in options.split(option, 1)[1].split("\n  -", 1)[0], (command, option)
