@@ -97,9 +97,12 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
     def tracked_offsets(self, log_name: str) -> dict[int, int]:
         prefix = f"{log_name}#"
         with self.datastore.transaction(commit=False) as c:
+            # Not LIKE: it ignores case in SQLite and treats '_' as a wildcard,
+            # which would mix the offsets of logs named "Ledger" and "ledger".
             c.execute(
-                "SELECT application_name, notification_id FROM tracking WHERE application_name LIKE ?",
-                (prefix + "%",),
+                "SELECT application_name, notification_id FROM tracking "
+                "WHERE substr(application_name, 1, ?) = ?",
+                (len(prefix), prefix),
             )
             return {int(name[len(prefix):]): offset for name, offset in c.fetchall()}
 

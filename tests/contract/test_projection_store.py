@@ -1,0 +1,407 @@
+"""One contract for the projection store port, run on every adapter.
+
+``ProjectionStoreContract`` says what any store must do; it is subclassed
+once per adapter (as eventsourcing tests its recorders), and each subclass
+says only how to open a store and how to tamper with its schema version.
+The last test plays the 2019 story through both stores and asks for the
+same fingerprint: a replay into SQLite or PostgreSQL is the same read model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from eventsourcing.persistence import IntegrityError, Tracking
+from psycopg import sql
+
+from consumers.embedded_log import EmbeddedLog
+from consumers.ingest import ingest_lines
+from consumers.projector import catch_up
+from fixtures_postgres import admin_connection, postgres_schema_url
+from ledger.policy import Policy
+from projections.postgres_store import PostgresProjectionStore
+from projections.rows import LOT_COLUMNS, ts
+from projections.sqlite_store import SQLiteProjectionStore
+from projections.store import DeadLetter, ProjectedBatch, ProjectionStore, StoreUnavailable, TraceRows
+
+ROOT = Path(__file__).resolve().parents[2]
+STORY = ROOT / "examples" / "story-2019.jsonl"
+UTC = timezone.utc
+JULY = datetime(2019, 7, 1, tzinfo=UTC)
+LOG = "kafka-ledger"
+
+OpenStore = Callable[..., ProjectionStore]
+
+
+# -- rows as the trace projection writes them ---------------------------------------
+
+
+def lot(trace_id: str, lot_id: str, *, holder: str = "KR-SEMI", license_id: str | None = None,
+        shipped: str = "100", on_hand: str = "30", unit: str = "kg") -> tuple:
+    values = dict.fromkeys(LOT_COLUMNS)
+    values.update(
+        trace_id=trace_id, lot_id=lot_id, origin="exported", opened_by=f"{lot_id}.export",
+        item_id="HF-UHP", item_name="hydrogen fluoride", classification="3C004", unit=unit,
+        shipper="JP-FLUORO", shipper_country="JP", holder=holder, holder_country="KR",
+        license_id=license_id, shipped_at=ts(JULY), shipped=shipped, received=shipped,
+        in_transit="0", consumed="70", re_exported="0", returned="0", lost="0", on_hand=on_hand,
+        since=ts(JULY),
+    )
+    return tuple(values[c] for c in LOT_COLUMNS)
+
+
+def step(alert_id: str, due_at: datetime, *, trace_id: str = "TR-1", lot_id: str = "LOT-1",
+         party: str = "KR-SEMI", kind: str = "unaccounted", severity: str = "high",
+         quantity: str | None = "30", unit: str | None = "kg", event_ids: tuple[str, ...] = ("e1",)) -> tuple:
+    return (alert_id, ts(due_at), kind, severity, trace_id, lot_id, party, quantity, unit,
+            f"{quantity} {unit} unaccounted at {party}", json.dumps(list(event_ids)))
+
+
+def version(event_id: str, body: str = "") -> tuple[str, str, str, str]:
+    payload = json.dumps({"event_id": event_id, "body": body})
+    return (event_id, hashlib.sha256(payload.encode()).hexdigest(), ts(JULY), payload)
+
+
+def traced(trace_id: str, *, versions=(), lots=(), steps=()) -> TraceRows:
+    return TraceRows(trace_id, list(versions), list(lots), list(steps))
+
+
+def batch(*traces: TraceRows, licenses=(), dead_letters=()) -> ProjectedBatch:
+    return ProjectedBatch(list(traces), list(licenses), list(dead_letters))
+
+
+def transition_id(alert_id: str, transition: str, number: int) -> str:
+    return hashlib.sha256(f"{alert_id}|{transition}|{number}".encode()).hexdigest()[:24]
+
+
+# -- the contract -------------------------------------------------------------------
+
+
+class ProjectionStoreContract:
+    """Subclasses provide the ``open_store(name="main")`` fixture (the same
+    name opens the same store again), ``set_schema_version(name, version)``
+    and ``identity(name)``, the text that names the store in its messages."""
+
+    @pytest.fixture
+    def store(self, open_store: OpenStore) -> ProjectionStore:
+        return open_store()
+
+    def test_a_batch_writes_its_rows_and_its_tracking_together(self, store: ProjectionStore) -> None:
+        # An export of 100 kg, 70 consumed: one trace, one lot, one alert step.
+        store.commit_batch(
+            batch(traced("TR-1", versions=[version("e1"), version("e2")], lots=[lot("TR-1", "LOT-1")],
+                         steps=[step("A-1", JULY + timedelta(days=90))])),
+            [Tracking(f"{LOG}#0", 41)],
+            JULY,
+        )
+        assert store.tracked_offsets(LOG) == {0: 41}
+        assert [(r["trace_id"], r["lot_id"], r["shipped"], r["on_hand"]) for r in store.lots()] == [
+            ("TR-1", "LOT-1", "100", "30")
+        ]
+        assert sorted(p for p, _ in store.load_versions(["TR-1"])["TR-1"]) == sorted(
+            [version("e1")[3], version("e2")[3]]
+        )
+        assert [s["alert_id"] for s in store.standing_alerts(JULY + timedelta(days=90))] == ["A-1"]
+
+    def test_tracked_offsets_are_per_log_and_partition(self, store: ProjectionStore) -> None:
+        store.commit_batch(batch(), [Tracking(f"{LOG}#0", 4), Tracking(f"{LOG}#3", 9)], JULY)
+        # Other logs, including ones whose names only differ in case or by a
+        # LIKE wildcard, are not this log.
+        store.commit_batch(batch(), [Tracking("KAFKA-LEDGER#0", 7), Tracking("kafka_ledger#1", 8),
+                                     Tracking(f"{LOG}-2#2", 5)], JULY)
+        assert store.tracked_offsets(LOG) == {0: 4, 3: 9}
+        assert store.tracked_offsets("KAFKA-LEDGER") == {0: 7}
+        assert store.tracked_offsets("kafka_ledger") == {1: 8}
+        assert store.tracked_offsets("never-read") == {}
+
+    def test_a_stale_tracking_raises_and_leaves_nothing_of_its_batch(self, store: ProjectionStore) -> None:
+        store.commit_batch(batch(traced("TR-1", versions=[version("e1")], lots=[lot("TR-1", "LOT-1")])),
+                           [Tracking(f"{LOG}#0", 10)], JULY)
+        before = (store.fingerprint(), store.journal(), store.dead_letters())
+        # Another projector already applied offsets up to 10 of partition 0:
+        # this batch (offset 10 again, and 9) must not be counted twice --
+        # not its rows, licenses, dead letters, alerts, nor its other tracking.
+        for stale in (10, 9):
+            with pytest.raises(IntegrityError):
+                store.commit_batch(
+                    batch(
+                        traced("TR-1", versions=[version("e1", "changed")], lots=[lot("TR-1", "LOT-1", on_hand="0")]),
+                        traced("TR-2", versions=[version("e9")], lots=[lot("TR-2", "LOT-2")],
+                               steps=[step("A-2", JULY, trace_id="TR-2", lot_id="LOT-2")]),
+                        licenses=[("LIC-1", "lic-e1", "d1", "{}")],
+                        dead_letters=[DeadLetter(LOG, 0, stale, "TR-3", b"{", "not JSON")],
+                    ),
+                    [Tracking(f"{LOG}#1", 3), Tracking(f"{LOG}#0", stale)],
+                    JULY + timedelta(days=1),
+                )
+        assert (store.fingerprint(), store.journal(), store.dead_letters()) == before
+        assert store.tracked_offsets(LOG) == {0: 10}
+        assert [r["on_hand"] for r in store.lots()] == ["30"]
+
+    def test_load_versions_answers_for_every_trace_asked(self, store: ProjectionStore) -> None:
+        store.commit_batch(batch(traced("TR-1", versions=[version("e1")]),
+                                 traced("TR-2", versions=[version("e2"), version("e3")])),
+                           [Tracking(f"{LOG}#0", 1)], JULY)
+        # A version sent again is stored once.
+        store.commit_batch(batch(traced("TR-2", versions=[version("e3")])), [Tracking(f"{LOG}#0", 2)], JULY)
+        versions = store.load_versions(["TR-2", "TR-unknown"])
+        assert set(versions) == {"TR-2", "TR-unknown"}
+        assert sorted(versions["TR-2"]) == sorted([(version("e2")[3], version("e2")[1]),
+                                                    (version("e3")[3], version("e3")[1])])
+        assert versions["TR-unknown"] == []
+        assert sorted(store.all_versions()) == ["TR-1", "TR-2"]
+        assert store.trace_ids_for(lot_or_trace="TR-2") == ["TR-2"]
+
+    def test_lots_filter_by_trace_lot_and_holder_in_byte_order(self, store: ProjectionStore) -> None:
+        # Upper case sorts before lower case, as bytes do (SQLite's order),
+        # whatever the database server's locale would say.
+        store.commit_batch(
+            batch(
+                traced("TR-b", lots=[lot("TR-b", "LOT-b1", holder="CN-SHAANXI")]),
+                traced("TR-B", lots=[lot("TR-B", "LOT-B2", holder="KR-SEMI", license_id="LIC-1"),
+                                     lot("TR-B", "LOT-B1", holder="CN-SHAANXI", shipped="0.001")]),
+            ),
+            [Tracking(f"{LOG}#0", 0)], JULY,
+        )
+        keys = lambda rows: [(r["trace_id"], r["lot_id"]) for r in rows]  # noqa: E731
+        assert keys(store.lots()) == [("TR-B", "LOT-B1"), ("TR-B", "LOT-B2"), ("TR-b", "LOT-b1")]
+        assert keys(store.lots(trace_id="TR-B")) == [("TR-B", "LOT-B1"), ("TR-B", "LOT-B2")]
+        assert keys(store.lots(lot_id="LOT-b1")) == [("TR-b", "LOT-b1")]
+        assert keys(store.lots(holder="CN-SHAANXI")) == [("TR-B", "LOT-B1"), ("TR-b", "LOT-b1")]
+        assert keys(store.lots(trace_id="TR-B", holder="CN-SHAANXI")) == [("TR-B", "LOT-B1")]
+        assert store.lots(holder="JP-FLUORO") == []
+        # Decimals come back in the canonical spelling they were written in.
+        assert store.lots(lot_id="LOT-B1")[0]["shipped"] == "0.001"
+        assert keys(store.license_lots(["LIC-1", "LIC-unknown"])) == [("TR-B", "LOT-B2")]
+        assert store.trace_ids_for(lot_or_trace="LOT-B1") == ["TR-B"]
+
+    def test_standing_alerts_depend_on_the_clock(self, store: ProjectionStore) -> None:
+        # A-1: 30 kg unaccounted from day 90, accounted for (0) from day 120.
+        # A-2: a premise finding with no quantity, critical, at another party.
+        day = lambda n: JULY + timedelta(days=n)  # noqa: E731
+        store.commit_batch(
+            batch(
+                traced("TR-1", steps=[step("A-1", day(90)), step("A-1", day(120), quantity="0")]),
+                traced("TR-2", steps=[step("A-2", day(100), trace_id="TR-2", lot_id="LOT-2", party="CN-JIANGSU",
+                                           kind="premise_deviation", severity="critical", quantity=None,
+                                           unit=None, event_ids=("e7", "e8"))]),
+            ),
+            [Tracking(f"{LOG}#0", 0)], JULY,
+        )
+        standing = lambda at, **f: [(a["alert_id"], a["quantity"]) for a in store.standing_alerts(at, **f)]  # noqa: E731
+        assert standing(day(89)) == []
+        assert standing(day(90)) == [("A-1", "30")]  # due at: stands from that instant
+        assert standing(day(100)) == [("A-1", "30"), ("A-2", None)]
+        assert standing(day(120)) == [("A-2", None)]  # quantity '0' does not stand
+        assert standing(day(100), party="CN-JIANGSU") == [("A-2", None)]
+        assert standing(day(100), severity="critical") == [("A-2", None)]
+        assert standing(day(100), trace_id="TR-1") == [("A-1", "30")]
+        assert standing(day(100), party="KR-SEMI", severity="critical") == []
+        assert store.standing_alerts(day(100), trace_id="TR-2")[0]["event_ids"] == ["e7", "e8"]
+
+    def test_sweep_journals_newly_due_alerts_exactly_once(self, store: ProjectionStore) -> None:
+        day = lambda n: JULY + timedelta(days=n)  # noqa: E731
+        store.commit_batch(batch(traced("TR-1", steps=[step("A-1", day(90)), step("A-1", day(120), quantity="0")])),
+                           [Tracking(f"{LOG}#0", 0)], day(1))
+        assert store.journal() == []  # nothing due yet when projected
+        assert store.sweep(day(89)) == 0
+        assert store.sweep(day(95)) == 1
+        assert store.sweep(day(95)) == 0  # the same clock again
+        assert store.sweep(day(110)) == 0  # nothing new came due
+        assert store.sweep(day(121)) == 1  # the quantity was accounted for
+        journal = store.journal()
+        assert [(j["alert_id"], j["transition"], j["at"], j["quantity"]) for j in journal] == [
+            ("A-1", "raised", ts(day(95)), "30"),
+            ("A-1", "resolved", ts(day(121)), "30"),  # says what was resolved
+        ]
+
+    def test_journal_order_and_deterministic_transition_ids(self, store: ProjectionStore) -> None:
+        day = lambda n: JULY + timedelta(days=n)  # noqa: E731
+        store.commit_batch(batch(traced("TR-1", steps=[step("A-2", day(0)), step("A-1", day(0))])),
+                           [Tracking(f"{LOG}#0", 0)], day(1))
+        # The consignee reports more: A-1's quantity changes, A-2 is accounted for.
+        store.commit_batch(batch(traced("TR-1", steps=[step("A-1", day(0), quantity="12")])),
+                           [Tracking(f"{LOG}#0", 1)], day(2))
+        journal = store.journal()
+        assert [(j["alert_id"], j["transition"], j["transition_id"]) for j in journal] == [
+            ("A-1", "raised", transition_id("A-1", "raised", 1)),
+            ("A-2", "raised", transition_id("A-2", "raised", 1)),
+            ("A-1", "updated", transition_id("A-1", "updated", 2)),
+            ("A-2", "resolved", transition_id("A-2", "resolved", 2)),
+        ]
+        seqs = [j["seq"] for j in journal]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 4
+        # Paging: after a seq, bounded by a limit.
+        assert [j["seq"] for j in store.journal(after_seq=seqs[1], limit=1)] == [seqs[2]]
+        assert store.journal(after_seq=seqs[-1]) == []
+
+    def test_fingerprint_is_equal_for_equal_content_only(self, open_store: OpenStore) -> None:
+        one, two, other = open_store("one"), open_store("two"), open_store("other")
+        rows = batch(traced("TR-1", versions=[version("e1")], lots=[lot("TR-1", "LOT-1")],
+                            steps=[step("A-1", JULY)]), licenses=[("LIC-1", "lic-e1", "d1", "{}")])
+        # The same content, written at different clocks and with other offsets:
+        # the journal and tracking are history, not state.
+        one.commit_batch(rows, [Tracking(f"{LOG}#0", 5)], JULY)
+        two.commit_batch(rows, [Tracking(f"{LOG}#0", 900)], JULY + timedelta(days=30))
+        assert one.fingerprint() == two.fingerprint()
+        other.commit_batch(
+            batch(traced("TR-1", versions=[version("e1")], lots=[lot("TR-1", "LOT-1", on_hand="30.5")],
+                         steps=[step("A-1", JULY)]), licenses=[("LIC-1", "lic-e1", "d1", "{}")]),
+            [Tracking(f"{LOG}#0", 5)], JULY,
+        )
+        differing = {k for k, v in other.fingerprint().items() if one.fingerprint()[k] != v}
+        assert differing == {"lots"}
+        assert set(one.fingerprint()) == {"reports", "lots", "alert_steps", "licenses"}
+
+    def test_dead_letters_are_kept_byte_for_byte(self, store: ProjectionStore) -> None:
+        raw = b"\xff\x00{not json"
+        letters = [DeadLetter(LOG, 1, 7, "TR-9", raw, "value is not UTF-8"),
+                   DeadLetter(LOG, 0, 3, None, b"{}", "event_id: field required")]  # type: ignore[arg-type]
+        store.commit_batch(batch(dead_letters=letters), [Tracking(f"{LOG}#0", 3), Tracking(f"{LOG}#1", 7)], JULY)
+        assert store.dead_letters() == [
+            {"log_name": LOG, "partition": 0, "offset": 3, "key": None, "value": b"{}",
+             "error": "event_id: field required"},
+            {"log_name": LOG, "partition": 1, "offset": 7, "key": "TR-9", "value": raw,
+             "error": "value is not UTF-8"},
+        ]
+
+    def test_licenses_are_found_by_id(self, store: ProjectionStore) -> None:
+        store.commit_batch(batch(licenses=[("LIC-2", "e2", "d2", '{"b": 2}'), ("LIC-1", "e1", "d1", '{"a": 1}'),
+                                           ("LIC-1", "e0", "d0", '{"a": 0}')]),
+                           [Tracking(f"{LOG}#0", 0)], JULY)
+        assert store.load_licenses(["LIC-1", "LIC-9"]) == [('{"a": 0}', "d0"), ('{"a": 1}', "d1")]
+
+    @pytest.mark.parametrize("version_found", [0, 2])
+    def test_a_store_of_another_schema_version_is_refused(
+        self, open_store: OpenStore, set_schema_version: Callable[[str, int], None],
+        identity: Callable[[str], str], version_found: int,
+    ) -> None:
+        open_store("old").close()
+        set_schema_version("old", version_found)
+        with pytest.raises(StoreUnavailable) as refused:
+            open_store("old")
+        message = str(refused.value)
+        assert identity("old") in message
+        assert f"schema version {version_found}" in message
+        assert "version 1" in message
+
+
+class TestSQLiteProjectionStore(ProjectionStoreContract):
+    @pytest.fixture
+    def open_store(self, tmp_path: Path) -> Iterator[OpenStore]:
+        opened: list[ProjectionStore] = []
+
+        def open_(name: str = "main") -> ProjectionStore:
+            opened.append(SQLiteProjectionStore(tmp_path / f"{name}.db"))
+            return opened[-1]
+
+        yield open_
+        for store in opened:
+            store.close()
+
+    @pytest.fixture
+    def set_schema_version(self, tmp_path: Path) -> Callable[[str, int], None]:
+        def set_(name: str, version: int) -> None:
+            with sqlite3.connect(tmp_path / f"{name}.db") as db:
+                db.execute("UPDATE store_meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+            db.close()
+
+        return set_
+
+    @pytest.fixture
+    def identity(self, tmp_path: Path) -> Callable[[str], str]:
+        return lambda name: str(tmp_path / f"{name}.db")
+
+
+class TestPostgresProjectionStore(ProjectionStoreContract):
+    """Each store name is a schema of its own, beside the test's schema."""
+
+    @pytest.fixture
+    def schemas(self, postgres_url: str) -> Iterator[Callable[[str], str]]:
+        base = postgres_url.rsplit("schema=", 1)[1]
+        made: set[str] = set()
+
+        def schema(name: str) -> str:
+            made.add(f"{base}_{name}")
+            return f"{base}_{name}"
+
+        yield schema
+        with admin_connection() as admin:
+            for name in made:
+                admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+    @pytest.fixture
+    def open_store(self, schemas: Callable[[str], str]) -> Iterator[OpenStore]:
+        opened: list[ProjectionStore] = []
+
+        def open_(name: str = "main") -> ProjectionStore:
+            opened.append(PostgresProjectionStore.from_url(postgres_schema_url(schemas(name))))
+            return opened[-1]
+
+        yield open_
+        for store in opened:
+            store.close()
+
+    @pytest.fixture
+    def set_schema_version(self, schemas: Callable[[str], str]) -> Callable[[str, int], None]:
+        def set_(name: str, version: int) -> None:
+            with admin_connection() as admin:
+                admin.execute(
+                    sql.SQL("UPDATE {}.store_meta SET value = %s WHERE key = 'schema_version'").format(
+                        sql.Identifier(schemas(name))),
+                    (str(version),),
+                )
+
+        return set_
+
+    @pytest.fixture
+    def identity(self, schemas: Callable[[str], str]) -> Callable[[str], str]:
+        return lambda name: f"schema={schemas(name)}"
+
+
+# -- both stores, one story ------------------------------------------------------
+
+
+def test_the_2019_story_projects_to_the_same_fingerprint_on_sqlite_and_postgresql(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    # The demo data, ingested into the embedded log at a fixed clock, then
+    # projected in small batches into each store at the same clocks.
+    clock = datetime(2019, 12, 1, tzinfo=UTC)
+    log = EmbeddedLog(tmp_path / "log.db")
+    with STORY.open(encoding="utf-8") as lines:
+        report = ingest_lines(lines, log, source=str(STORY), clock=lambda: clock)
+    assert report.rejected == 0 and report.accepted > 20
+    sqlite_store = SQLiteProjectionStore(tmp_path / "projections.db")
+    postgres_store = PostgresProjectionStore.from_url(postgres_url)
+    try:
+        for store in (sqlite_store, postgres_store):
+            totals = catch_up(log, store, policy=Policy(), clock=lambda: clock, batch_max=5)
+            assert totals.records == report.accepted
+            store.sweep(clock + timedelta(days=365))
+        assert postgres_store.fingerprint() == sqlite_store.fingerprint()
+        # Beyond the fingerprint: what people are shown, and what was published.
+        later = clock + timedelta(days=365)
+        assert postgres_store.lots() == sqlite_store.lots()
+        assert postgres_store.standing_alerts(later) == sqlite_store.standing_alerts(later)
+        assert len(sqlite_store.standing_alerts(later)) > 0
+        unsequenced = lambda journal: [{k: v for k, v in j.items() if k != "seq"} for j in journal]  # noqa: E731
+        assert unsequenced(postgres_store.journal()) == unsequenced(sqlite_store.journal())
+        assert postgres_store.tracked_offsets(log.name) == sqlite_store.tracked_offsets(log.name)
+    finally:
+        sqlite_store.close()
+        postgres_store.close()
+        log.close()
+
+
+def test_postgres_fixture_gives_each_test_its_own_schema(postgres_url: str) -> None:
+    schema = postgres_url.rsplit("schema=", 1)[1]
+    with admin_connection() as admin:
+        found = admin.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchall()
+    assert found == [(1,)]
