@@ -36,7 +36,7 @@ from typing import Any
 
 __all__ = ["generate", "write", "Expected", "FATES", "SIZES", "data_paths"]
 
-SIZES = {"tiny": 2_000, "100k": 100_000, "1M": 1_000_000, "5M": 5_000_000}
+SIZES = {"tiny": 4_000, "100k": 100_000, "1M": 1_000_000, "5M": 5_000_000}
 
 T0 = datetime(2019, 1, 1, tzinfo=timezone.utc)
 TRACES_PER_DAY = 40  # a fixed business rate: a bigger history is a longer one, not a busier one
