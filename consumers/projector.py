@@ -31,6 +31,8 @@ class CatchUp:
     conflicts: int = 0
     dead_letters: int = 0
     batches: int = 0
+    # Only the closing deadline sweep's transitions: ProjectionStore.commit_batch
+    # journals each batch's own transitions but does not say how many.
     alert_transitions: int = 0
 
 
