@@ -30,6 +30,9 @@ class Outcome(str, Enum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"  # same event id, same content: a no-op
     CONFLICT = "conflict"  # same event id, other content: kept, alerted
+    # Same event id and content, recorded earlier than the copy held: the
+    # earlier copy replaces it, so which copy arrived first never matters.
+    EARLIER_COPY = "earlier_copy"
 
 
 class ReportForAnotherTrace(ValueError):
@@ -62,7 +65,10 @@ class Trace(Aggregate):
         digest = digest or content_digest(report)
         known = self._versions.get(report.event_id, {})
         if digest in known:
-            return Outcome.DUPLICATE
+            if report.recorded_at >= known[digest].recorded_at:  # type: ignore[operator]
+                return Outcome.DUPLICATE
+            self._report_recorded(report=report, digest=digest)
+            return Outcome.EARLIER_COPY
         self._report_recorded(report=report, digest=digest)
         return Outcome.CONFLICT if known else Outcome.ACCEPTED
 

@@ -125,7 +125,11 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
                 c.execute("SELECT alert_id FROM alert_steps WHERE trace_id = ?", (rows.trace_id,))
                 touched_alerts.update(r[0] for r in c.fetchall())
                 c.executemany(
-                    "INSERT OR IGNORE INTO reports VALUES (?, ?, ?, ?, ?)",
+                    # A re-sent report recorded earlier than the stored copy
+                    # replaces it (ledger.trace.Outcome.EARLIER_COPY).
+                    "INSERT INTO reports VALUES (?, ?, ?, ?, ?) ON CONFLICT (trace_id, event_id, digest) "
+                    "DO UPDATE SET recorded_at = excluded.recorded_at, payload = excluded.payload "
+                    "WHERE excluded.recorded_at < reports.recorded_at",
                     [(rows.trace_id, *v) for v in rows.new_versions],
                 )
                 c.execute("DELETE FROM lots WHERE trace_id = ?", (rows.trace_id,))

@@ -103,6 +103,7 @@ def project_batch(
             if result is Outcome.DUPLICATE:
                 outcome.duplicates += 1
                 continue
+            outcome.duplicates += result is Outcome.EARLIER_COPY
             outcome.conflicts += result is Outcome.CONFLICT
             outcome.accepted += result is Outcome.ACCEPTED
             new_versions.append((event.event_id, digest, ts(event.recorded_at), event.model_dump_json()))  # type: ignore[attr-defined]

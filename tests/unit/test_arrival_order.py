@@ -126,6 +126,9 @@ def lot_histories(draw, trace: str = "TR-A") -> list:
         add(received(lot="L9", qty="5", unit="kg", at=at(), trace=trace, event_id=eid("rcv9")))
     if draw(st.booleans()):  # the same report re-sent, byte for byte
         reports.append(draw(st.sampled_from(reports)))
+    if draw(st.booleans()):  # the same report re-sent and stamped again, later
+        resent = draw(st.sampled_from(reports))
+        reports.append(stamp(resent, resent.recorded_at + draw(lags) + timedelta(minutes=1)))
     # The same event id with other content, once or twice, recorded at some
     # time (possibly the very instant the original or the other version was).
     original = draw(st.sampled_from([r for r in reports if hasattr(r, "quantity")]))
