@@ -51,6 +51,7 @@ __all__ = [
     "STORE_SCHEMA_VERSION",
     "lots_sql",
     "standing_alerts_sql",
+    "application_name",
 ]
 
 STORE_SCHEMA_VERSION = 1
@@ -121,11 +122,14 @@ class _Datastore(PostgresDatastore):
         configure = super().after_connect_func()
         search_path = sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema))
         lock_timeout = sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{LOCK_TIMEOUT_S}s"))
+        # pg_stat_activity then says which store a connection serves.
+        application = sql.SQL("SET application_name = {}").format(sql.Literal(application_name(self.schema)))
 
         def after_connect(conn: psycopg.Connection[Any]) -> None:
             configure(conn)  # autocommit, idle-in-transaction timeout
             conn.execute(search_path)
             conn.execute(lock_timeout)
+            conn.execute(application)
 
         return after_connect
 
@@ -591,6 +595,11 @@ def _lock_key(purpose: str, schema: str) -> int:
     schemas of the same database do not wait for each other)."""
     digest = hashlib.sha256(f"ledger-projections|{purpose}|{schema}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def application_name(schema: str) -> str:
+    """What a store's connections call themselves in pg_stat_activity."""
+    return f"ledger-projections:{schema}"[:63]
 
 
 def _one_line(error: BaseException) -> str:
