@@ -37,7 +37,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
 # Modules that add subcommands: each defines register(cli) where ``cli`` is
 # this module's CommandSet (command(), storage(), as_of(), Ledger, Progress).
-EXTENSIONS: tuple[str, ...] = ("consumers.cli_compliance",)
+EXTENSIONS: tuple[str, ...] = ("consumers.cli_compliance", "consumers.cli_kafka")
 PROGRESS_INTERVAL_S = 1.0
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
@@ -294,6 +294,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", help="only alerts of this trace id (default: every trace)")
     p.add_argument("--journal", action="store_true",
                    help="show the raised/updated/resolved journal instead, oldest first")
+    p.add_argument("--follow", action="store_true",
+                   help="follow the Kafka alerts topic of --log, de-duplicated by transition id "
+                        "(consumers/cli_kafka.py; --max-idle S stops after S idle seconds)")
+    p.add_argument("--max-idle", type=float, metavar="S", help="with --follow: stop after S idle seconds")
     as_of(p)
     storage(p)
 
@@ -573,6 +577,8 @@ def _whereabouts_table(rows: list[dict[str, Any]], as_of: datetime | None, known
 
 
 def _cmd_alerts(args: argparse.Namespace) -> int:
+    if args.follow:
+        return importlib.import_module("consumers.cli_kafka").follow(args)
     ledger = _Ledger(args, must_exist=True)
     try:
         if args.journal:

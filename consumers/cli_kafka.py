@@ -1,0 +1,200 @@
+"""`ledger kafka ...`: the Kafka log of record from the command line.
+
+Registered through consumers.cli.EXTENSIONS.  Thin: parse, open adapters,
+call consumers/kafka/, print.  docs/KAFKA.md walks through it.
+
+    ledger kafka project --log kafka://H:P/ledger --store sqlite:///p.db --group projectors
+    ledger kafka publish-alerts --log kafka://H:P/ledger --store sqlite:///p.db
+    ledger kafka follow-alerts --log kafka://H:P/ledger      (also: ledger alerts --follow)
+
+Ingest and replay need nothing Kafka-specific: ``ledger ingest FILE --log
+kafka://...`` and ``ledger replay --log kafka://...`` go through the port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from consumers.render import fmt_amount
+
+__all__ = ["register", "follow"]
+
+EXIT_OK = 0
+
+PROJECT_EPILOG = """\
+Joins consumer group GROUP on the events topic and applies every polled
+batch to the store in one transaction with its offsets.  Start more
+processes with the same --group and --store to split the partitions.  On
+start and on every rebalance it reads on from the offsets recorded in the
+STORE, not from Kafka's committed offsets, so a crash (even kill -9) never
+counts a report twice: start it again.  After each batch it publishes new
+dead letters and alert transitions from the store (see --no-publish).
+
+examples:
+  ledger kafka project --log kafka://127.0.0.1:9092/ledger --group projectors
+  ledger kafka project --log kafka://127.0.0.1:9092/ledger --group projectors --max-idle 5 --json
+
+exit status:
+  0 stopped (--max-idle, or Ctrl-C: 130);  1 the broker or store could not be reached;  2 usage error.
+"""
+
+PUBLISH_EPILOG = """\
+Sends every alert transition the store journaled and has not yet published
+to the alerts topic, keyed by alert id, and records what it sent in the
+store.  Transition ids are deterministic: a subscriber drops copies by id.
+
+example:
+  ledger kafka publish-alerts --log kafka://127.0.0.1:9092/ledger --store sqlite:///p.db
+
+exit status:
+  0 ok;  1 the broker or store could not be reached;  2 usage error.
+"""
+
+FOLLOW_EPILOG = """\
+Reads the alerts topic from the beginning, as a dashboard would, and prints
+each transition once (copies with a transition id already seen are dropped).
+
+examples:
+  ledger kafka follow-alerts --log kafka://127.0.0.1:9092/ledger
+  ledger alerts --follow --log kafka://127.0.0.1:9092/ledger --max-idle 3 --json
+
+exit status:
+  0 stopped (--max-idle, or Ctrl-C: 130);  1 the broker could not be reached.
+"""
+
+
+def register(cli: Any) -> None:
+    global _cli
+    _cli = cli
+    p = cli.command("kafka", "Kafka log of record: group projector, alert publisher, alert follower.",
+                    _cmd_kafka_help, epilog=__doc__.split("\n\n")[1] if __doc__ else "")
+    sub = p.add_subparsers(dest="kafka_command", metavar="SUBCOMMAND")
+
+    def subcommand(name: str, help_text: str, run: Any, epilog: str) -> argparse.ArgumentParser:
+        q = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        q.set_defaults(run=run)
+        return q
+
+    q = subcommand("project", "Run a consumer-group projector into a store.", _cmd_project, PROJECT_EPILOG)
+    q.add_argument("--group", required=True, help="consumer group id; members share partitions and --store")
+    q.add_argument("--max-idle", type=float, metavar="S",
+                   help="stop after S seconds with no new record (default: run until Ctrl-C)")
+    q.add_argument("--batch-max", type=int, default=None, metavar="N",
+                   help="records per poll and per store transaction (default: 500)")
+    q.add_argument("--no-publish", action="store_true",
+                   help="do not publish alerts and dead letters (default: publish after each batch)")
+    q.add_argument("--json", action="store_true", help="the closing summary as JSON (default: text)")
+    cli.storage(q)
+
+    q = subcommand("publish-alerts", "Publish the store's unpublished alert transitions.", _cmd_publish,
+                   PUBLISH_EPILOG)
+    cli.storage(q)
+
+    q = subcommand("follow-alerts", "Print alert transitions as they arrive, de-duplicated by id.",
+                   follow, FOLLOW_EPILOG)
+    add_follow_options(q)
+    cli.storage(q)
+
+
+def add_follow_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-idle", type=float, metavar="S",
+                   help="stop after S seconds with no new transition (default: follow until Ctrl-C)")
+    if not any("--json" in a.option_strings for a in p._actions):
+        p.add_argument("--json", action="store_true", help="one JSON object per line (default: text)")
+
+
+_cli: Any = None
+
+
+def _cmd_kafka_help(args: argparse.Namespace) -> int:
+    print("usage: ledger kafka {project,publish-alerts,follow-alerts} ...  (ledger kafka --help)",
+          file=sys.stderr)
+    return 2
+
+
+def _kafka_log(ledger: Any) -> Any:
+    from consumers.kafka.log import KafkaLog
+
+    log = ledger.log
+    if not isinstance(log, KafkaLog):
+        raise _cli.CliError(f"--log {ledger.log_url!r} is not a Kafka log; write kafka://host:port/prefix")
+    return log
+
+
+def _cmd_project(args: argparse.Namespace) -> int:
+    from consumers.kafka.group_projector import POLL_RECORDS_MAX, GroupProjector, print_summary
+
+    ledger = _cli.Ledger(args)
+    try:
+        log = _kafka_log(ledger)
+        projector = GroupProjector(
+            log, ledger.store, group=args.group, policy=ledger.policy,
+            batch_max=args.batch_max or POLL_RECORDS_MAX, publish=not args.no_publish,
+            say=lambda message: print(f"ledger kafka project: {message}", file=sys.stderr, flush=True),
+        )
+        try:
+            totals = projector.run(max_idle_s=args.max_idle)
+        except KeyboardInterrupt:
+            totals = projector.totals
+        print_summary(totals, as_json=args.json)
+    finally:
+        ledger.close()
+    return EXIT_OK
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from consumers.kafka.alert_publisher import publish_alerts
+    from consumers.kafka.group_projector import publish_dead_letters
+
+    ledger = _cli.Ledger(args, must_exist=True)
+    try:
+        log = _kafka_log(ledger)
+        alerts = publish_alerts(ledger.store, log)
+        letters = publish_dead_letters(ledger.store, log)
+    finally:
+        ledger.close()
+    print(f"published {alerts} alert transitions to {log.alerts_topic} "
+          f"and {letters} dead letters to {log.dead_letters_topic}")
+    return EXIT_OK
+
+
+def follow(args: argparse.Namespace) -> int:
+    """`ledger kafka follow-alerts` and `ledger alerts --follow`."""
+    from consumers import bootstrap
+    from consumers.kafka.alert_publisher import follow_alerts
+    from consumers.kafka.log import KafkaLog
+
+    url = getattr(args, "log", None) or bootstrap.default_log_url()
+    log = bootstrap.open_log(url)
+    try:
+        if not isinstance(log, KafkaLog):
+            raise bootstrap.ConfigError(f"--follow reads the alerts topic of a Kafka log; --log {url!r} "
+                                        f"is not one (write kafka://host:port/prefix)")
+        party = getattr(args, "party", None)
+        trace = getattr(args, "trace", None)
+
+        def show(message: dict[str, Any]) -> None:
+            if party and message.get("party") != party or trace and message.get("trace_id") != trace:
+                return
+            if args.json:
+                print(json.dumps(message, sort_keys=True), flush=True)
+                return
+            quantity = message.get("quantity")
+            amount = f"{fmt_amount(quantity)} {message.get('unit') or ''}".strip() if quantity is not None else ""
+            print(f"{(message.get('at') or '')[:19]}  {message.get('transition', ''):<8}  "
+                  f"{message.get('kind') or '':<22}  {message.get('lot_id') or '':<14}  "
+                  f"{message.get('party') or '':<12}  {amount:>12}  {message.get('message') or ''}", flush=True)
+
+        try:
+            counts = follow_alerts(log, show, max_idle_s=args.max_idle)
+        except KeyboardInterrupt:
+            return 130
+    finally:
+        log.close()
+    print(f"followed {log.alerts_topic}: {counts['transitions']} transitions "
+          f"({counts['copies']} copies dropped by transition id)", file=sys.stderr)
+    return EXIT_OK

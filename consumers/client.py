@@ -1,0 +1,108 @@
+"""The producer SDK for parties' systems: ``LedgerClient``.
+
+    from consumers.client import LedgerClient
+
+    with LedgerClient("kafka://broker:9092/ledger") as ledger:
+        receipts = ledger.send([report, report, ...])   # dicts, JSON text or events
+        receipts[0].partition, receipts[0].offset
+
+Every report is validated with the pydantic contract (ledger.events) before
+anything is sent; a report the contract refuses raises ``EventRejected``
+naming the report's position, the field and the value, and nothing of that
+call is sent.  ``recorded_at`` is stamped (now, UTC) when the party left it
+out.  Reports are sent in batches of at most ``batch_max``; ``send``
+returns once each is durable (acks=all on Kafka), with the partition and
+offset of each.  An unreachable broker raises ``ledger.ports.LogUnavailable``
+after the producer's bounded retries (consumers/kafka/log.py): nothing is
+dropped silently, and re-sending after an error is safe, because the
+projection is idempotent on (event id, content).
+
+Any log URL works (``sqlite:///path`` too), so an integrator can test
+against the embedded log on a laptop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from pydantic import ValidationError
+
+from consumers.ingest import event_key
+from consumers.projector import utc_now
+from ledger.events import FieldProblem, content_digest, describe_validation_error, parse_event
+from ledger.ports import AppendReceipt, EventLog
+
+__all__ = ["LedgerClient", "EventRejected", "SEND_BATCH_MAX"]
+
+SEND_BATCH_MAX = 500  # reports per append; each batch durable before the next
+
+
+class EventRejected(ValueError):
+    """A report the contract refuses; ``problems`` name each field and value."""
+
+    def __init__(self, index: int, event_id: str | None, problems: list[FieldProblem]):
+        self.index = index
+        self.event_id = event_id
+        self.problems = problems
+        which = f"report #{index}" + (f" (event_id {event_id!r})" if event_id else "")
+        super().__init__(f"{which} refused, nothing sent: " + "; ".join(str(p) for p in problems))
+
+
+class LedgerClient:
+    """Validate, stamp and send reports to an event log given by URL or adapter."""
+
+    def __init__(self, log: str | EventLog, *, clock: Callable[[], datetime] = utc_now,
+                 batch_max: int = SEND_BATCH_MAX):
+        if isinstance(log, str):
+            from consumers.bootstrap import open_log
+
+            self.log = open_log(log)
+            self._owns_log = True
+        else:
+            self.log = log
+            self._owns_log = False
+        if batch_max < 1:
+            raise ValueError(f"batch_max={batch_max} must be at least 1")
+        self.clock = clock
+        self.batch_max = batch_max
+
+    def validate(self, report: Any, index: int = 0) -> Any:
+        """The report as a contract event, stamped; raises EventRejected."""
+        if hasattr(report, "model_dump_json"):
+            report = report.model_dump_json(exclude_none=True)  # re-validated like any other
+        try:
+            event = parse_event(report)
+        except ValidationError as error:
+            event_id = report.get("event_id") if isinstance(report, dict) else None
+            raise EventRejected(index, event_id if isinstance(event_id, str) else None,
+                                describe_validation_error(error)) from None
+        return event.stamped(self.clock())
+
+    def send(self, reports: Iterable[Any]) -> list[AppendReceipt]:
+        """Validate every report, then send them in batches; one receipt per report, in order."""
+        records = []
+        for index, report in enumerate(reports):
+            event = self.validate(report, index)
+            records.append((event.event_id, content_digest(event), event_key(event),
+                            event.model_dump_json(exclude_none=True).encode()))
+        receipts: list[AppendReceipt] = []
+        for start in range(0, len(records), self.batch_max):
+            receipts.extend(self.log.append(records[start : start + self.batch_max]))
+        return receipts
+
+    def send_one(self, report: Any) -> AppendReceipt:
+        return self.send([report])[0]
+
+    def close(self) -> None:
+        if self._owns_log:
+            self.log.close()
+
+    def __enter__(self) -> "LedgerClient":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

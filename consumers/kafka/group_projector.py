@@ -1,0 +1,325 @@
+"""The consumer-group projector: Kafka partitions in, one store transaction per poll.
+
+Several processes with one ``group`` split the partitions of
+``{prefix}.events`` between them and write into one projection store.  Each
+polled batch (all its partitions together) is applied by
+``projections.trace_projection.project_batch``, which commits the read
+models and a Tracking row per partition in ONE store transaction.
+
+Where to read from is the store's business, not Kafka's: on start and on
+every rebalance (``on_partitions_assigned``) each assigned partition is
+sought to ``store.tracked_offsets(log.name)[p] + 1``.  Kafka's committed
+group offsets are never read (they are not committed with our state, so
+after a crash they could be behind or ahead of it).  Exactly-once comes
+from the store, which is why a broker that ignores read_committed (Tansu)
+is fine.
+
+Two members can briefly both hold a partition (one was slow and has been
+replaced).  Before applying, records the store already has are dropped;
+if another member commits the same offsets first, ``commit_batch`` raises
+IntegrityError (stale tracking), nothing of the batch is written, and this
+member re-seeks from the store.  Either way no record is counted twice.
+
+Batches are applied one at a time across the processes sharing a store
+(``exclusive``): project_batch reads stored versions and licenses before
+its commit transaction, and a license (keyed ``license:ID``) lives in
+another partition than the traces it governs, so two members computing at
+once could each miss the other's half.  SQLite serialises writers anyway;
+the lock just widens that to read-compute-write.
+
+After each commit the member publishes, from the store's outboxes, the new
+dead letters to ``{prefix}.dead-letters`` and the new alert transitions to
+``{prefix}.alerts`` (consumers/kafka/alert_publisher.py).
+
+Consumer settings (GROUP_CONSUMER_SETTINGS) are tuned so a group join or a
+rebalance takes about a second, not kafka-python's ~23 s with defaults;
+docs/KAFKA.md says what each does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, Tracking
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError
+
+from consumers.kafka.alert_publisher import publish_alerts
+from consumers.kafka.log import CONNECT_TIMEOUT_S, KafkaLog
+from consumers.projector import utc_now
+from ledger.policy import Policy
+from ledger.ports import LogRecord, LogUnavailable
+from projections.store import ProjectionStore
+from projections.trace_projection import project_batch
+
+__all__ = ["GroupProjector", "GroupTotals", "GROUP_CONSUMER_SETTINGS", "POLL_RECORDS_MAX",
+           "dead_letter_tracking_name", "publish_dead_letters"]
+
+POLL_RECORDS_MAX = 500  # records per poll, and so per store transaction
+POLL_TIMEOUT_MS = 200  # one poll; also how often a stop request is noticed
+LOCK_TIMEOUT_S = 20.0  # waiting for another member's batch (well under max_poll_interval_ms)
+
+# kafka-python KafkaConsumer settings for the group (measured against Tansu
+# and explained in docs/KAFKA.md): joins and rebalances in about a second.
+GROUP_CONSUMER_SETTINGS: dict[str, Any] = {
+    "session_timeout_ms": 3_000,  # a dead member is noticed within 3 s (default 10 s)
+    "heartbeat_interval_ms": 500,  # must be well under the session timeout
+    # A batch, lock wait included, must finish within this, or the member is
+    # dropped from the group (it is also the coordinator's rebalance timeout).
+    "max_poll_interval_ms": 30_000,
+    "retry_backoff_ms": 50,
+    "fetch_max_wait_ms": 100,  # an idle partition answers a fetch within 0.1 s
+    "metadata_max_age_ms": 5_000,
+    "request_timeout_ms": 10_000,  # bounds every request, and close()
+    "auto_offset_reset": "earliest",  # only for a partition the store has never seen
+    "enable_auto_commit": False,  # the store, not Kafka, remembers where we are
+}
+
+
+def dead_letter_tracking_name(log: KafkaLog) -> str:
+    """Tracking prefix for 'dead letters published up to offset N' (per partition)."""
+    return f"dead-letters:{log.name}"
+
+
+@dataclass(slots=True)
+class GroupTotals:
+    records: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    already_applied: int = 0  # records another member applied first: dropped
+    stale_commits: int = 0  # commit_batch refused stale tracking: re-sought from the store
+    alerts_published: int = 0
+    dead_letters_published: int = 0
+    assignments: list[list[int]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+
+class GroupProjector:
+    """One member of a projector group."""
+
+    def __init__(self, log: KafkaLog, store: ProjectionStore, *, group: str, policy: Policy,
+                 clock: Callable[[], datetime] = utc_now, batch_max: int = POLL_RECORDS_MAX,
+                 publish: bool = True, say: Callable[[str], None] | None = None,
+                 consumer_settings: dict[str, Any] | None = None):
+        self.log = log
+        self.store = store
+        self.group = group
+        self.policy = policy
+        self.clock = clock
+        self.batch_max = batch_max
+        self.publish = publish
+        self.say = say or (lambda _message: None)
+        self.settings = {**GROUP_CONSUMER_SETTINGS, **(consumer_settings or {})}
+        self.totals = GroupTotals()
+        self._consumer: KafkaConsumer | None = None
+
+    # -- the loop ------------------------------------------------------------------
+
+    def run(self, *, max_idle_s: float | None = None, stop: Callable[[], bool] = lambda: False,
+            progress: Callable[[GroupTotals], None] | None = None) -> GroupTotals:
+        """Poll and apply until ``stop()`` or ``max_idle_s`` seconds pass with no record."""
+        try:
+            consumer = KafkaConsumer(
+                bootstrap_servers=self.log.bootstrap.split(","), group_id=self.group,
+                client_id=f"ledger-projector-{self.group}", max_poll_records=self.batch_max,
+                bootstrap_timeout_ms=int(CONNECT_TIMEOUT_S * 1000), **self.settings,
+            )
+        except KafkaError as error:
+            raise LogUnavailable(f"Kafka at {self.log.bootstrap} (group {self.group}): {error}") from error
+        self._consumer = consumer
+        try:
+            consumer.subscribe([self.log.events_topic], listener=_SeekToStore(self))
+            if self.publish:
+                self._publish()  # what a previous run committed but did not get to publish
+            idle_since = time.monotonic()
+            while not stop():
+                polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+                records = sorted(
+                    (_log_record(r) for batch in polled.values() for r in batch),
+                    key=lambda r: (r.partition, r.offset),
+                )
+                if not records:
+                    if max_idle_s is not None and time.monotonic() - idle_since >= max_idle_s:
+                        break
+                    continue
+                idle_since = time.monotonic()
+                self._apply(records)
+                if progress is not None:
+                    progress(self.totals)
+        except KafkaError as error:
+            raise LogUnavailable(f"Kafka at {self.log.bootstrap} (group {self.group}): {error}") from error
+        finally:
+            self._consumer = None
+            consumer.close(autocommit=False)
+        return self.totals
+
+    def _apply(self, records: list[LogRecord]) -> None:
+        with exclusive(self.store):
+            tracked = self.store.tracked_offsets(self.log.name)
+            fresh = [r for r in records if r.offset > tracked.get(r.partition, -1)]
+            self.totals.already_applied += len(records) - len(fresh)
+            if len(fresh) < len(records):
+                self._seek_from_store()  # another member got there first
+            if not fresh:
+                return
+            try:
+                outcome = project_batch(self.store, self.log.name, fresh, policy=self.policy,
+                                        clock=self.clock())
+            except IntegrityError:
+                # Stale tracking: another member committed these offsets
+                # first.  Nothing of ours was written; read on from the store.
+                self.totals.stale_commits += 1
+                self._seek_from_store()
+                return
+            t = self.totals
+            t.records += outcome.records
+            t.accepted += outcome.accepted
+            t.duplicates += outcome.duplicates
+            t.conflicts += outcome.conflicts
+            t.dead_letters += outcome.dead_letters
+            t.batches += 1
+            if self.publish:
+                self._publish()
+
+    def _publish(self) -> None:
+        with exclusive(self.store):
+            self.totals.dead_letters_published += publish_dead_letters(self.store, self.log)
+            self.totals.alerts_published += publish_alerts(self.store, self.log)
+
+    # -- where to read from: the store -------------------------------------------
+
+    def _seek_from_store(self, partitions: Any = None) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        assigned = list(partitions if partitions is not None else consumer.assignment())
+        tracked = self.store.tracked_offsets(self.log.name)
+        for tp in assigned:
+            consumer.seek(tp, tracked.get(tp.partition, -1) + 1)
+
+
+class _SeekToStore(ConsumerRebalanceListener):
+    def __init__(self, projector: GroupProjector):
+        self.projector = projector
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        # Nothing is in flight between polls: every batch is committed (or
+        # refused) before the next poll, and rebalances happen inside poll.
+        pass
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        partitions = sorted(tp.partition for tp in assigned)
+        self.projector.totals.assignments.append(partitions)
+        self.projector.say(f"assigned partitions {partitions}")
+        self.projector._seek_from_store(assigned)
+
+
+def _log_record(r: Any) -> LogRecord:
+    return LogRecord(r.partition, r.offset, (r.key or b"").decode(errors="replace"), r.value or b"",
+                     tuple((k, v or b"") for k, v in (r.headers or [])))
+
+
+# -- dead letters: the store's dead_letters table is the outbox -----------------
+
+
+def publish_dead_letters(store: ProjectionStore, log: KafkaLog) -> int:
+    """Send dead letters of ``log`` not yet sent to ``{prefix}.dead-letters``.
+
+    Each message carries the original bytes as its value, the original key,
+    and headers naming the original topic, partition and offset and the
+    error.  What was sent is recorded per partition as Tracking rows
+    ``dead-letters:{log.name}#{partition}``; a crash between send and
+    record sends those letters again (at least once; identify copies by
+    original partition and offset).
+    """
+    name = dead_letter_tracking_name(log)
+    published = store.tracked_offsets(name)
+    pending = [d for d in store.dead_letters()
+               if d["log_name"] == log.name and d["offset"] > published.get(d["partition"], -1)]
+    if not pending:
+        return 0
+    pending.sort(key=lambda d: (d["partition"], d["offset"]))
+    log.send(log.dead_letters_topic, [
+        (d["key"] or "", bytes(d["value"] or b""),
+         [("reason", b"not-applicable"), ("original_topic", log.events_topic.encode()),
+          ("original_partition", str(d["partition"]).encode()),
+          ("original_offset", str(d["offset"]).encode()), ("error", d["error"].encode())])
+        for d in pending
+    ])
+    last: dict[int, int] = {}
+    for d in pending:
+        last[d["partition"]] = d["offset"]
+    for partition, offset in sorted(last.items()):
+        try:
+            store.insert_tracking(Tracking(f"{name}#{partition}", offset))  # type: ignore[attr-defined]
+        except IntegrityError:
+            pass  # recorded by another member first
+    return len(pending)
+
+
+# -- one batch at a time across the members sharing a store --------------------
+
+
+@contextlib.contextmanager
+def exclusive(store: ProjectionStore) -> Iterator[None]:
+    """Hold the store's batch lock: a store's own ``exclusive()`` if it has one,
+    else, for a SQLite store, an flock on ``<store>.lock`` beside the file."""
+    own = getattr(store, "exclusive", None)
+    if own is not None:
+        with own():
+            yield
+        return
+    path = getattr(store, "path", None)
+    if not path or path == ":memory:":
+        yield  # one process: nothing to share
+        return
+    if _held.get(path):
+        yield  # re-entrant within this process
+        return
+    with open(Path(str(path) + ".lock"), "a+b") as handle:
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LogUnavailable(f"store {path!r} stayed locked by another projector "
+                                         f"for {LOCK_TIMEOUT_S} s") from None
+                time.sleep(0.01)
+        _held[path] = True
+        try:
+            yield
+        finally:
+            _held[path] = False
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_held: dict[str, bool] = {}
+
+
+def print_summary(totals: GroupTotals, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(totals.as_dict(), sort_keys=True))
+    else:
+        print(f"projected {totals.records} records in {totals.batches} batches "
+              f"({totals.duplicates} duplicates, {totals.dead_letters} dead letters, "
+              f"{totals.already_applied} already applied by another member, "
+              f"{totals.stale_commits} stale commits re-sought); published "
+              f"{totals.alerts_published} alert transitions, {totals.dead_letters_published} dead letters; "
+              f"partitions assigned: {totals.assignments}", file=sys.stdout)
