@@ -423,6 +423,7 @@ def query_postgres(paths: Paths, expected: dict[str, Any], args: argparse.Namesp
     from ledger.policy import Policy
 
     clock = datetime.fromisoformat(expected["check_clock"])
+    reset_postgres_schema(args.postgres)
     store = open_store(args.postgres)
     log = EmbeddedLog(paths.log)
     try:
@@ -434,6 +435,22 @@ def query_postgres(paths: Paths, expected: dict[str, Any], args: argparse.Namesp
     finally:
         log.close()
         store.close()
+
+
+def reset_postgres_schema(url: str) -> None:
+    """Drop the URL's schema (``?schema=NAME``, required and not ``public``), so
+    the replay starts from an empty store and touches nothing of anyone else's."""
+    import psycopg
+    from psycopg import sql
+    from urllib.parse import parse_qs, urlparse
+
+    parsed = urlparse(url)
+    schema = (parse_qs(parsed.query).get("schema") or [""])[0]
+    if not schema.startswith("bench_"):
+        raise SystemExit(f"--postgres {url!r}: name a schema of the benchmark's own, ?schema=bench_...")
+    conninfo = parsed._replace(scheme="postgresql", query="").geturl()
+    with psycopg.connect(conninfo, autocommit=True) as db:
+        db.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 # -- (5) growth ---------------------------------------------------------------------------
@@ -497,6 +514,8 @@ def cmd_all(args: argparse.Namespace) -> dict[str, Any]:
                    "--data", str(args.data)]
         if args.profile and figure in ("ingest", "replay"):
             command.append("--profile")
+        if args.postgres and figure == "query":
+            command += ["--postgres", args.postgres]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
@@ -531,9 +550,13 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--size", choices=list(SIZES), default="100k")
         if name in ("ingest", "replay", "all"):
             p.add_argument("--profile", action="store_true", help="write a cProfile summary")
+        if name == "all":
+            p.add_argument("--postgres", help="also replay into and query PostgreSQL at this URL "
+                                              "(postgresql://...?schema=bench_NAME; the schema is dropped first)")
         if name == "query":
             p.add_argument("--samples", type=int, help=f"queries per figure (default {QUERY_SAMPLES})")
-            p.add_argument("--postgres", help="postgresql:// URL of an empty database to replay into")
+            p.add_argument("--postgres", help="postgresql://...?schema=bench_NAME to replay into and query "
+                                              "(the schema is dropped first)")
     args = parser.parse_args(argv)
     result = args.run(args)
     if args.figure == "replay" and not result["alerts"]["match"]:
