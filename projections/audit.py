@@ -22,8 +22,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ledger.account import Version, build_account
-from ledger.events import parse_event
 from ledger.flows import Period
 from ledger.lineage import build_lineage, render_lineage
 from ledger.licenses import ceiling_trace_id
@@ -31,6 +29,7 @@ from ledger.policy import Policy
 from ledger.quantity import DimensionMismatch, Quantity, canonical_decimal
 from projections.queries import NotFound, whereabouts
 from projections.rows import LOT_COLUMNS, parse_ts
+from projections import xlsx
 from projections.store import ProjectionStore
 
 __all__ = ["AuditData", "collect", "write_csv", "write_xlsx", "write_html", "EVENT_COLUMNS",
@@ -49,6 +48,7 @@ ALERT_COLUMNS = ("alert_id", "severity", "kind", "trace_id", "lot_id", "party", 
 TOTAL_COLUMNS = ("trace_id", "unit", "shipped", "in_transit", "consumed", "lost", "on_hand", "unaccounted",
                  "balance_check")  # fmt: skip
 HTML_EVENTS_MAX = 20_000  # the CSV and XLSX hold them all
+TRACES_QUERIED_ONE_BY_ONE_MAX = 50  # beyond, one scan of all lots is cheaper than a query per trace
 
 
 @dataclass(slots=True)
@@ -92,18 +92,30 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, clo
             policy: Policy) -> AuditData:
     data = AuditData(selection=selection, generated_at=clock, trace_ids=sorted(trace_ids))
     wanted = set(data.trace_ids)
-    stored = store.load_versions(data.trace_ids)
-    cited_licenses: set[str] = set()
-    for trace_id in data.trace_ids:
-        data.events.extend(_event_rows(trace_id, stored.get(trace_id, [])))
-    rows = [r for r in whereabouts(store, None, clock=clock, policy=policy) if r["trace_id"] in wanted]
+    if len(wanted) <= TRACES_QUERIED_ONE_BY_ONE_MAX:
+        rows = [r for t in data.trace_ids for r in whereabouts(store, t, clock=clock, policy=policy)]
+    else:
+        rows = [r for r in whereabouts(store, None, clock=clock, policy=policy) if r["trace_id"] in wanted]
     data.balances = rows
-    cited_licenses = {r["license_id"] for r in rows if r["license_id"]}
-    for trace_id in [*data.trace_ids, *(ceiling_trace_id(i) for i in sorted(cited_licenses))]:
-        for alert in store.standing_alerts(clock, trace_id=trace_id):
-            data.alerts.append({k: alert[k] for k in ALERT_COLUMNS})
+    cited_licenses = sorted({r["license_id"] for r in rows if r["license_id"]})
+    wanted_alerts = wanted | {ceiling_trace_id(i) for i in cited_licenses}
+    # One query for every standing alert, filtered here: a query per trace
+    # costs ~0.5 ms each, 5 s for 10,000 traces.
+    for alert in store.standing_alerts(clock):
+        if alert["trace_id"] in wanted_alerts:
+            row = {k: alert[k] for k in ALERT_COLUMNS}
+            row["event_ids"] = " ".join(alert["event_ids"])
+            data.alerts.append(row)
+    refused = {
+        event_id: f"refused: {a['message']}"
+        for a in data.alerts if a["kind"] in ("invalid_report", "unknown_lot")
+        for event_id in a["event_ids"].split()
+    }
+    stored = store.load_versions(data.trace_ids)
+    for trace_id in data.trace_ids:
+        data.events.extend(_event_rows(trace_id, stored.get(trace_id, []), refused))
     data.totals = _totals(rows)
-    for payload, digest in store.load_licenses(sorted(cited_licenses)):
+    for payload, digest in store.load_licenses(cited_licenses):
         body = json.loads(payload)
         data.licenses.append({
             "license_id": body["license_id"], "event_id": body["event_id"], "type": body["type"],
@@ -121,19 +133,23 @@ def _amount_text(amount: dict[str, str] | None) -> str | None:
     return None if not amount else f"{amount['amount']} {amount['unit']}"
 
 
-def _event_rows(trace_id: str, stored: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """One row per stored report version, with what the account made of it."""
-    bodies = [(json.loads(payload), digest) for payload, digest in stored]
-    status = _statuses(trace_id, stored)
+def _event_rows(trace_id: str, stored: list[tuple[str, str]], refused: dict[str, str]) -> list[dict[str, Any]]:
+    """One row per stored report version, with what the account made of it.
+
+    Read as plain JSON (the store checked each report against the contract
+    before keeping it); the status follows the account's rules: the first
+    recorded version of an event id is used, a refused report is named by
+    its invalid_report / unknown_lot alert, an unrefused retraction removes
+    its target, and the latest unrefused correction replaces its quantity.
+    """
     out = []
-    for body, digest in bodies:
+    for payload, digest in stored:
+        body = json.loads(payload)
         quantity = body.get("quantity") or {}
         consignee = body.get("consignee") or {}
         end_user = body.get("end_user") or {}
-        detail = body.get("end_use") or body.get("reason") or body.get("evidence") or ""
         out.append({
-            "trace_id": trace_id, "event_id": body["event_id"], "type": body["type"],
-            "status": status.get((body["event_id"], digest), "in effect"),
+            "trace_id": trace_id, "event_id": body["event_id"], "type": body["type"], "status": "in effect",
             "occurred_at": body["occurred_at"], "recorded_at": body.get("recorded_at"),
             "reporter": body["reporter"], "lot_id": body.get("lot_id"),
             "child_lot_id": body.get("child_lot_id"), "amount": quantity.get("amount"),
@@ -141,56 +157,47 @@ def _event_rows(trace_id: str, stored: list[tuple[str, str]]) -> list[dict[str, 
             "consignee_country": consignee.get("country"), "end_user": end_user.get("id"),
             "license_id": body.get("license_id"),
             "refers_to": body.get("retracted_event_id") or body.get("corrected_event_id"),
-            "detail": detail, "digest": digest,
+            "detail": body.get("end_use") or body.get("reason") or body.get("evidence") or "",
+            "digest": digest, "_at": _time(body["occurred_at"]),
         })
-    out.sort(key=lambda r: (parse_event_time(r["occurred_at"]), r["event_id"], r["digest"]))
+    _mark_statuses(out, refused)
+    out.sort(key=lambda r: (r["_at"], r["event_id"], r["digest"]))
+    for row in out:
+        del row["_at"]
     return out
 
 
-def parse_event_time(text: str) -> datetime:
+def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _statuses(trace_id: str, stored: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """Why a version is not simply in effect, by (event id, digest).  Uses the
-    same fold as the account, so the status says what the balances used."""
-    versions = [Version(parse_event(p), d) for p, d in stored]
-    account = build_account(trace_id, versions)
-    status: dict[tuple[str, str], str] = {}
-    chosen: dict[str, Version] = {}
-    for v in versions:
-        held = chosen.get(v.event_id)
-        if held is None or (v.recorded_at, v.digest) < (held.recorded_at, held.digest):
-            chosen[v.event_id] = v
-    for v in versions:
-        if chosen[v.event_id] is not v:
-            status[(v.event_id, v.digest)] = "conflicting version, not used"
-    refused: dict[str, str] = {}
-    for finding in account.findings:
-        if finding.kind in ("invalid_report", "unknown_lot"):
-            for event_id in finding.event_ids:
-                refused[event_id] = f"refused: {finding.message}"
-    for v in chosen.values():
-        event = v.event
-        if event.event_id in refused:
-            status[(event.event_id, v.digest)] = refused[event.event_id]
-    live = {v.event_id: v for v in chosen.values() if v.event_id not in refused}
-    retracted = {}
-    for v in live.values():
-        target_id = getattr(v.event, "retracted_event_id", None)
-        if target_id in live:
-            retracted[target_id] = v.event_id
-            held = live[target_id]
-            status[(target_id, held.digest)] = f"retracted by {v.event_id}"
-    for v in sorted(live.values(), key=lambda v: (v.event.occurred_at, v.event_id)):
-        target_id = getattr(v.event, "corrected_event_id", None)
-        if target_id not in live or v.event_id in retracted or target_id in retracted:
+def _mark_statuses(rows: list[dict[str, Any]], refused: dict[str, str]) -> None:
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_id.setdefault(row["event_id"], []).append(row)
+    live: dict[str, dict[str, Any]] = {}
+    for event_id, versions in by_id.items():
+        if len(versions) > 1:  # rare: parse times only here
+            versions.sort(key=lambda r: (_time(r["recorded_at"] or ""), r["digest"]))
+            for loser in versions[1:]:
+                loser["status"] = "conflicting version, not used"
+        chosen = versions[0]
+        if event_id in refused:
+            chosen["status"] = refused[event_id]
+        else:
+            live[event_id] = chosen
+    retracted: set[str] = set()
+    for row in live.values():
+        if row["type"] == "retracted" and row["refers_to"] in live:
+            retracted.add(row["refers_to"])
+            live[row["refers_to"]]["status"] = f"retracted by {row['event_id']}"
+    corrections = sorted((r for r in live.values() if r["type"] == "corrected"),
+                         key=lambda r: (r["_at"], r["event_id"]))
+    for row in corrections:
+        target = live.get(row["refers_to"])
+        if target is None or row["event_id"] in retracted or target["event_id"] in retracted:
             continue
-        quantity = v.event.quantity  # type: ignore[union-attr]
-        status[(target_id, live[target_id].digest)] = (
-            f"corrected by {v.event_id} to {canonical_decimal(quantity.amount)} {quantity.unit}"
-        )
-    return status
+        target["status"] = f"corrected by {row['event_id']} to {row['amount']} {row['unit']}"
 
 
 def _totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -224,6 +231,8 @@ def _totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _in(amount: str | None, unit: str, target: str) -> Decimal:
     if amount is None:
         return Decimal(0)
+    if unit == target:
+        return Decimal(amount)
     return Quantity(Decimal(amount), unit).to(target).amount
 
 
@@ -258,7 +267,8 @@ def write_csv(data: AuditData, directory: Path) -> list[Path]:
         with path.open("w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
             writer.writerow(columns)
-            writer.writerows([_cell_text(r.get(c)) for c in columns] for r in rows)
+            # csv writes None as an empty field; every other value here is text.
+            writer.writerows([r.get(c) for c in columns] for r in rows)
         paths.append(path)
     return paths
 
@@ -268,26 +278,22 @@ _NUMERIC = {"amount", "shipped", "received", "in_transit", "consumed", "re_expor
 
 
 def write_xlsx(data: AuditData, path: Path) -> Path:
-    """One workbook, one sheet per table; quantities are numbers (exact decimal text in the file)."""
-    from openpyxl import Workbook
+    """One workbook, one sheet per table; quantities are number cells holding
+    the exact decimal text.  Read it with openpyxl.load_workbook.
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    book = Workbook(write_only=True)
-    about = book.create_sheet("about")
-    about.append(["selection", data.selection])
-    about.append(["generated_at", data.generated_at.isoformat()])
-    about.append(["traces", len(data.trace_ids)])
-    about.append(["events", len(data.events)])
+    Written as SpreadsheetML directly rather than with openpyxl's writer:
+    without lxml (not installed here) openpyxl writes ~80,000 cells/s, 22 s
+    for 100k events; this writer does the same in a few seconds.
+    """
+    sheets: list[tuple[str, list[list[Any]], list[bool]]] = [
+        ("about", [["selection", data.selection], ["generated_at", data.generated_at.isoformat()],
+                   ["traces", str(len(data.trace_ids))], ["events", str(len(data.events))]], [False, False]),
+    ]
     for name, columns, rows in _sheets(data):
-        sheet = book.create_sheet(name)
-        sheet.append(list(columns))
-        numeric = [c in _NUMERIC for c in columns]
-        for row in rows:
-            sheet.append([
-                (Decimal(v) if is_num and v not in (None, "") else _cell_text(v) if v is not None else None)
-                for v, is_num in zip((row.get(c) for c in columns), numeric)
-            ])
-    book.save(path)
+        table = [list(columns), *([r.get(c) for c in columns] for r in rows)]
+        sheets.append((name, table, [c in _NUMERIC for c in columns]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    xlsx.write(path, sheets)
     return path
 
 
@@ -317,7 +323,7 @@ def write_html(data: AuditData, path: Path, *, fmt: Any = str) -> Path:
         out.append("<table><tr><th>severity</th><th>kind</th><th>trace</th><th>lot</th><th>party</th>"
                    "<th>quantity</th><th>since</th><th>what</th><th>cites</th></tr>")
         for a in data.alerts:
-            cites = " ".join(f"<a href='#ev-{e(i)}'>{e(i)}</a>" for i in a["event_ids"])
+            cites = " ".join(f"<a href='#ev-{e(i)}'>{e(i)}</a>" for i in a["event_ids"].split())
             qty = f"{fmt(a['quantity'])} {a['unit']}" if a["quantity"] is not None else ""
             out.append(
                 f"<tr><td class='{e(a['severity'])}'>{e(a['severity'])}</td><td>{e(a['kind'])}</td>"
