@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 # Plugin modules with fixtures for real components (added as they land).
-pytest_plugins: list[str] = ["fixtures_postgres"]
+pytest_plugins: list[str] = ["fixtures_postgres", "fixtures_kafka"]
 
 
 @pytest.fixture

@@ -67,12 +67,13 @@ __all__ = ["GroupProjector", "GroupTotals", "GROUP_CONSUMER_SETTINGS", "POLL_REC
 
 POLL_RECORDS_MAX = 500  # records per poll, and so per store transaction
 POLL_TIMEOUT_MS = 200  # one poll; also how often a stop request is noticed
+JOIN_WAIT_MAX_S = 30.0  # with max_idle_s: a member never given a partition stops after this
 LOCK_TIMEOUT_S = 20.0  # waiting for another member's batch (well under max_poll_interval_ms)
 
 # kafka-python KafkaConsumer settings for the group (measured against Tansu
 # and explained in docs/KAFKA.md): joins and rebalances in about a second.
 GROUP_CONSUMER_SETTINGS: dict[str, Any] = {
-    "session_timeout_ms": 3_000,  # a dead member is noticed within 3 s (default 10 s)
+    "session_timeout_ms": 2_000,  # a dead member is noticed within 2 s (default 45 s); Tansu joins take ~session/2
     "heartbeat_interval_ms": 500,  # must be well under the session timeout
     # A batch, lock wait included, must finish within this, or the member is
     # dropped from the group (it is also the coordinator's rebalance timeout).
@@ -127,12 +128,16 @@ class GroupProjector:
         self.settings = {**GROUP_CONSUMER_SETTINGS, **(consumer_settings or {})}
         self.totals = GroupTotals()
         self._consumer: KafkaConsumer | None = None
+        self._idle_since = time.monotonic()
 
     # -- the loop ------------------------------------------------------------------
 
     def run(self, *, max_idle_s: float | None = None, stop: Callable[[], bool] = lambda: False,
             progress: Callable[[GroupTotals], None] | None = None) -> GroupTotals:
-        """Poll and apply until ``stop()`` or ``max_idle_s`` seconds pass with no record."""
+        """Poll and apply until ``stop()``, or until ``max_idle_s`` seconds pass with no
+        record after the group gave this member its partitions (the join itself
+        is not idleness; a member left without partitions stops after
+        JOIN_WAIT_MAX_S)."""
         try:
             consumer = KafkaConsumer(
                 bootstrap_servers=self.log.bootstrap.split(","), group_id=self.group,
@@ -146,18 +151,20 @@ class GroupProjector:
             consumer.subscribe([self.log.events_topic], listener=_SeekToStore(self))
             if self.publish:
                 self._publish()  # what a previous run committed but did not get to publish
-            idle_since = time.monotonic()
+            started = self._idle_since = time.monotonic()
             while not stop():
                 polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
                 records = sorted(
                     (_log_record(r) for batch in polled.values() for r in batch),
                     key=lambda r: (r.partition, r.offset),
                 )
+                now = time.monotonic()
                 if not records:
-                    if max_idle_s is not None and time.monotonic() - idle_since >= max_idle_s:
+                    joined = bool(self.totals.assignments) or now - started >= JOIN_WAIT_MAX_S
+                    if max_idle_s is not None and joined and now - self._idle_since >= max_idle_s:
                         break
                     continue
-                idle_since = time.monotonic()
+                self._idle_since = now
                 self._apply(records)
                 if progress is not None:
                     progress(self.totals)
@@ -225,6 +232,7 @@ class _SeekToStore(ConsumerRebalanceListener):
     def on_partitions_assigned(self, assigned: Any) -> None:
         partitions = sorted(tp.partition for tp in assigned)
         self.projector.totals.assignments.append(partitions)
+        self.projector._idle_since = time.monotonic()
         self.projector.say(f"assigned partitions {partitions}")
         self.projector._seek_from_store(assigned)
 

