@@ -322,7 +322,14 @@ def _parser() -> argparse.ArgumentParser:
 
     commands = CommandSet(command=command, storage=storage, as_of=as_of)
     for module_name in EXTENSIONS:
-        importlib.import_module(module_name).register(commands)
+        # An extension that cannot load (a missing optional dependency, a
+        # broken install) costs its own subcommands, not ingest and the rest.
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            print(f"ledger: the commands of {module_name} are unavailable: {error}", file=sys.stderr)
+            continue
+        module.register(commands)
     return parser
 
 

@@ -5,6 +5,8 @@ examples, defaults and exit statuses."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 EXIT_ERROR, EXIT_USAGE = 1, 2
@@ -133,7 +135,9 @@ def test_every_command_help_has_examples_defaults_and_exit_status(ledger, comman
     assert "exit status:" in text
     assert "example" in text
     assert f"  ledger {command}" in text or f") ledger {command}" in text  # an example of it
-    options = text.split("options:", 1)[1].split("\n\n", 1)[0]
+    # Each option whose default is not obvious states it.
+    options = text.split("options:\n", 1)[1].split("\n\n", 1)[0]
+    entries = {entry.split()[0]: entry for entry in re.split(r"\n(?=  -)", options)}
     for option in ("--as-of", "--known-at", "--store", "--log", "--policy", "--progress", "--no-project"):
-        if option in options:
-            assert "default" in options.split(option, 1)[1].split("\n  -", 1)[0], (command, option)
+        if option in entries:
+            assert "default" in entries[option], (command, entries[option])
