@@ -314,7 +314,12 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
                 touched_alerts.update(r[0] for r in c.fetchall())
                 if rows.new_versions:
                     c.executemany(
-                        "INSERT INTO reports VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                        # A re-sent report recorded earlier than the stored copy
+                        # replaces it (ledger.trace.Outcome.EARLIER_COPY).
+                        "INSERT INTO reports VALUES (%s, %s, %s, %s, %s) "
+                        "ON CONFLICT (trace_id, event_id, digest) DO UPDATE "
+                        "SET recorded_at = EXCLUDED.recorded_at, payload = EXCLUDED.payload "
+                        "WHERE EXCLUDED.recorded_at < reports.recorded_at",
                         [(rows.trace_id, *v) for v in rows.new_versions],
                     )
                 c.execute("DELETE FROM lots WHERE trace_id = %s", (rows.trace_id,))

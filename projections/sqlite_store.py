@@ -44,6 +44,7 @@ _TABLES = [
     "CREATE INDEX IF NOT EXISTS steps_by_trace ON alert_steps (trace_id)",
     "CREATE INDEX IF NOT EXISTS steps_by_party ON alert_steps (party, due_at)",
     "CREATE INDEX IF NOT EXISTS steps_by_due ON alert_steps (due_at)",
+    "CREATE INDEX IF NOT EXISTS steps_by_severity ON alert_steps (severity, due_at)",
     """CREATE TABLE IF NOT EXISTS licenses (
         license_id TEXT NOT NULL, event_id TEXT NOT NULL, digest TEXT NOT NULL,
         payload TEXT NOT NULL, PRIMARY KEY (license_id, event_id, digest)) WITHOUT ROWID""",
@@ -55,6 +56,7 @@ _TABLES = [
         alert_id TEXT NOT NULL, transition TEXT NOT NULL, at TEXT NOT NULL,
         kind TEXT, severity TEXT, trace_id TEXT, lot_id TEXT, party TEXT,
         quantity TEXT, unit TEXT, message TEXT, due_at TEXT)""",
+    "CREATE INDEX IF NOT EXISTS journal_by_alert ON alert_journal (alert_id, seq)",
     """CREATE TABLE IF NOT EXISTS dead_letters (
         log_name TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
         key TEXT, value BLOB, error TEXT NOT NULL,

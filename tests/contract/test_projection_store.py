@@ -158,6 +158,21 @@ class ProjectionStoreContract:
         assert sorted(store.all_versions()) == ["TR-1", "TR-2"]
         assert store.trace_ids_for(lot_or_trace="TR-2") == ["TR-2"]
 
+    def test_a_copy_recorded_earlier_replaces_the_stored_one_and_a_later_one_does_not(
+        self, store: ProjectionStore
+    ) -> None:
+        # The same report (same event id and content digest) sent twice and
+        # stamped at different times: the earliest-recorded copy is kept.
+        def copy(recorded_at: datetime) -> tuple[str, str, str, str]:
+            payload = json.dumps({"event_id": "e1", "recorded_at": ts(recorded_at)})
+            return ("e1", "digest-of-e1", ts(recorded_at), payload)
+
+        day = lambda n: JULY + timedelta(days=n)  # noqa: E731
+        for offset, recorded_at in enumerate((day(5), day(3), day(4))):
+            store.commit_batch(batch(traced("TR-1", versions=[copy(recorded_at)])),
+                               [Tracking(f"{LOG}#0", offset)], JULY)
+        assert store.load_versions(["TR-1"])["TR-1"] == [(copy(day(3))[3], "digest-of-e1")]
+
     def test_lots_filter_by_trace_lot_and_holder_in_byte_order(self, store: ProjectionStore) -> None:
         # Upper case sorts before lower case, as bytes do (SQLite's order),
         # whatever the database server's locale would say.
