@@ -88,9 +88,15 @@ def _column(index: int) -> str:
     return name
 
 
-def _text(value: Any) -> str:
-    text = _ILLEGAL.sub("", str(value))[:CELL_TEXT_LENGTH_MAX]
-    return escape(text)
+_NEEDS_WORK = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _text(text: str) -> str:
+    if len(text) > CELL_TEXT_LENGTH_MAX:
+        text = text[:CELL_TEXT_LENGTH_MAX]
+    if _NEEDS_WORK.search(text) is None:  # most cells: ids, codes, dates
+        return text
+    return escape(_ILLEGAL.sub("", text))
 
 
 def write(path: Path, sheets: Sequence[tuple[str, Sequence[Sequence[Any]], Sequence[bool]]]) -> None:
