@@ -74,7 +74,8 @@ _STYLES = (
 )
 _SHEET_HEAD = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    '<dimension ref="{ref}"/><sheetData>'
 )
 _SHEET_TAIL = "</sheetData></worksheet>"
 
@@ -123,9 +124,10 @@ def write(path: Path, sheets: Sequence[tuple[str, Sequence[Sequence[Any]], Seque
         z.writestr("xl/styles.xml", _STYLES)
         for i, (_name, rows, numeric) in enumerate(sheets):
             with z.open(f"xl/worksheets/sheet{i + 1}.xml", "w", force_zip64=True) as out:
-                out.write(_SHEET_HEAD.encode())
                 width = max((len(r) for r in rows), default=0)
                 columns = [_column(c) for c in range(width)]
+                ref = f"A1:{columns[-1]}{len(rows)}" if rows and width else "A1"
+                out.write(_SHEET_HEAD.format(ref=ref).encode())
                 flags = list(numeric) + [False] * (width - len(numeric))
                 chunk: list[str] = []
                 for r, row in enumerate(rows, start=1):
