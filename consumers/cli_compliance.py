@@ -109,11 +109,20 @@ def _cmd_flows(args: argparse.Namespace) -> int:
         share = "" if d["gap_percent"] is None else f"{d['gap_percent']} %"
         body.append((f.origin_country, f.destination_country, f.item_id, f.period, f.unit,
                      fmt_amount(d["shipped"]), fmt_amount(d["received"]), fmt_amount(d["gap"]), share,
-                     ", ".join(f.lots)))
+                     _lots_cell(f.lots)))
     print("Cross-border flows: shipped as reported by senders, received as reported by receivers")
     print(table(("FROM", "TO", "ITEM", "PERIOD", "UNIT", "SHIPPED", "RECEIVED", "GAP", "GAP %", "LOTS"), body,
                 right={5, 6, 7, 8}))
     return EXIT_OK
+
+
+LOTS_SHOWN_MAX = 3  # --json lists every lot
+
+
+def _lots_cell(lots: tuple[str, ...]) -> str:
+    if len(lots) <= LOTS_SHOWN_MAX:
+        return ", ".join(lots)
+    return ", ".join(lots[:LOTS_SHOWN_MAX]) + f" and {len(lots) - LOTS_SHOWN_MAX:,} more (--json lists all)"
 
 
 def _shipment(row: dict[str, Any]) -> Shipment:
