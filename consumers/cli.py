@@ -39,6 +39,8 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 # this module's CommandSet (command(), storage(), as_of(), Ledger, Progress).
 EXTENSIONS: tuple[str, ...] = ("consumers.cli_compliance", "consumers.cli_kafka")
 PROGRESS_INTERVAL_S = 1.0
+REJECTS_SHOWN_DEFAULT = 1000
+REJECTS_SHOWN_ALL = 2**62  # `--limit 0`: SQLite's LIMIT takes a 64-bit integer
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
 DESCRIPTION = """\
@@ -161,10 +163,11 @@ exit status:
 REJECTS_EPILOG = """\
 Every refused input line is kept with its source (file path, or <stdin>),
 line number, the line exactly as sent, and the reasons, each naming the
-field and the value.  Re-ingesting a file adds no copies.  Shows up to 1000.
+field and the value.  Re-ingesting a file adds no copies.
 
 examples:
   ledger rejects
+  ledger rejects --limit 0                         every one of them
   ledger rejects --json | jq -r '.[] | "\\(.line): \\(.problems)"'
 
 exit status:
@@ -304,6 +307,8 @@ def _parser() -> argparse.ArgumentParser:
     p = command("rejects", "Input lines that were rejected, with the reasons.", _cmd_rejects,
                 epilog=REJECTS_EPILOG)
     p.add_argument("--json", action="store_true", help="JSON for scripts (default: a table)")
+    p.add_argument("--limit", metavar="N", type=_count, default=REJECTS_SHOWN_DEFAULT,
+                   help=f"show at most N, oldest first (default: {REJECTS_SHOWN_DEFAULT}; 0: all)")
     storage(p)
 
     p = command("replay", "Rebuild every projection from position 0 and compare with the live one.",
@@ -349,6 +354,16 @@ class CommandSet:
     Ledger: type = field(default_factory=lambda: _Ledger)
     Progress: type = field(default_factory=lambda: _Progress)
     CliError: type = field(default_factory=lambda: CliError)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count (0, 1, 2, ...)")
+    return value
 
 
 def _when(text: str) -> datetime:
@@ -525,7 +540,8 @@ def _ingest_json(report: IngestReport, projected: CatchUp | None) -> dict[str, A
         "recorded": report.accepted,
         "duplicates": report.duplicates,
         "conflicts": report.conflicts,
-        "rejected": [
+        "rejected_count": report.rejected,
+        "rejected": [  # the first ones; `ledger rejects --json` has them all
             {"line": r.line, "problems": [p.model_dump() for p in r.problems]} for r in report.rejects
         ],
         "projected_records": projected.records if projected else None,
@@ -636,7 +652,7 @@ def _cmd_rejects(args: argparse.Namespace) -> int:
         reader = getattr(ledger.log, "rejects", None)
         if reader is None:
             raise CliError("this log keeps no rejects table (Kafka sends them to the dead-letter topic)")
-        rows = reader()
+        rows = reader(limit=args.limit or REJECTS_SHOWN_ALL)
     finally:
         ledger.close()
     if args.json:

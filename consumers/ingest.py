@@ -31,6 +31,7 @@ __all__ = ["ingest_lines", "IngestReport", "Reject", "INGEST_BATCH_MAX", "LINE_L
 
 INGEST_BATCH_MAX = 500
 LINE_LENGTH_MAX = 1_000_000  # bytes; a report is a few hundred
+REJECTS_IN_REPORT_MAX = 1000
 BOM = "\ufeff"
 
 
@@ -51,11 +52,10 @@ class IngestReport:
     accepted: int = 0
     duplicates: int = 0
     conflicts: int = 0
+    rejected: int = 0
+    # The first REJECTS_IN_REPORT_MAX rejects, to show; all of them go to
+    # keep_rejects, so a file of a million bad lines does not fill memory.
     rejects: list[Reject] = field(default_factory=list)
-
-    @property
-    def rejected(self) -> int:
-        return len(self.rejects)
 
 
 def event_key(event: object) -> str:
@@ -106,8 +106,12 @@ def ingest_lines(
         event, problems = _parse_line(text)
         if event is None:
             reject = Reject(source, number, text[:10_000], problems)
-            report.rejects.append(reject)
+            report.rejected += 1
+            if len(report.rejects) < REJECTS_IN_REPORT_MAX:
+                report.rejects.append(reject)
             new_rejects.append(reject)
+            if len(new_rejects) >= batch_max:
+                flush()
             continue
         stamped = event.stamped(clock())
         pending.append(

@@ -107,3 +107,25 @@ def test_reports_can_come_on_standard_input(ledger):
     assert result.returncode == EXIT_REJECTED
     assert "<stdin>: 12 lines: 3 recorded" in result.stdout
     assert {r["source"] for r in json.loads(ledger("rejects", "--json").stdout)} == {"<stdin>"}
+
+
+def test_a_file_of_nothing_but_bad_lines_is_kept_whole(ledger, tmp_path):
+    # 1,200 bad lines and not one good one: every reject is kept (in batches,
+    # not held until the end), stderr shows the first 50 and says how many more.
+    bad_lines = 1200
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text("".join(f'{{"type": "received", "event_id": "junk-{n}"}}\n' for n in range(bad_lines)))
+    result = ledger("ingest", str(junk), "--json")
+    assert result.returncode == EXIT_REJECTED
+    summary = json.loads(result.stdout)
+    assert (summary["lines"], summary["recorded"], summary["rejected_count"]) == (bad_lines, 0, bad_lines)
+    assert len(summary["rejected"]) == 1000  # the first thousand, in the summary
+    assert ledger.event_rows() == (0, 0)
+
+    assert len(json.loads(ledger("rejects", "--json", "--limit", "0").stdout)) == bad_lines
+    assert len(json.loads(ledger("rejects", "--json").stdout)) == 1000  # the default limit
+
+    shown = ledger("ingest", str(junk))
+    reported = shown.stderr.strip().splitlines()
+    assert len(reported) == 51
+    assert reported[-1].strip() == "... and 1150 more (see `ledger rejects`)"
