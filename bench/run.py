@@ -276,8 +276,13 @@ class _TimeUp(Exception):
 CURVE_STEP = 10_000  # records between two points of the throughput curve
 
 
+# An experiment, not the product: the index PostgreSQL's store has on the
+# alert journal and SQLite's lacks (see BENCHMARKS.md, "where the time goes").
+JOURNAL_INDEX_EXPERIMENT = "CREATE INDEX IF NOT EXISTS bench_journal_by_alert ON alert_journal (alert_id, seq)"
+
+
 def rebuild(log_path: Path, store_path: Path, clock: datetime, *, time_limit_s: float | None = None,
-            curve: list[dict[str, float]] | None = None) -> Any:
+            curve: list[dict[str, float]] | None = None, journal_index: bool = False) -> Any:
     """Replay the whole log into a fresh SQLite store.  With ``time_limit_s``,
     stop after the first batch that ends past it (the totals say how far)."""
     from consumers.embedded_log import EmbeddedLog
@@ -288,6 +293,9 @@ def rebuild(log_path: Path, store_path: Path, clock: datetime, *, time_limit_s: 
     remove_db(store_path)
     log = EmbeddedLog(log_path)
     store = SQLiteProjectionStore(store_path)
+    if journal_index:
+        with store.datastore.transaction(commit=True) as c:
+            c.execute(JOURNAL_INDEX_EXPERIMENT)
     started = time.perf_counter()
     last: dict[str, Any] = {"totals": None, "mark": 0, "at": started}
 
@@ -321,19 +329,22 @@ def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
     clock = datetime.fromisoformat(expected["check_clock"])
     floor_1, records = timed(lambda: read_and_decode(paths.log))
     curve: list[dict[str, float]] = []
-    replay_s, totals = timed(lambda: rebuild(paths.log, paths.store, clock,
-                                             time_limit_s=args.time_limit, curve=curve))
+    figure = "replay-journal-index" if args.journal_index else "replay"
+    store_path = paths.home / "projections-journal-index.db" if args.journal_index else paths.store
+    replay_s, totals = timed(lambda: rebuild(paths.log, store_path, clock, time_limit_s=args.time_limit,
+                                             curve=curve, journal_index=args.journal_index))
     complete = totals.records == records
     floor_2, _ = timed(lambda: read_and_decode(paths.log))
     if args.profile:
         scratch = paths.home / "projections-profiled.db"
-        profiled(lambda: rebuild(paths.log, scratch, clock), paths.profile("replay"))
+        profiled(lambda: rebuild(paths.log, scratch, clock, journal_index=args.journal_index),
+                 paths.profile(figure))
         remove_db(scratch)
     floor_s = min(floor_1, floor_2)
     check: dict[str, Any] = {"match": None, "state": f"not checked: the replay stopped at the "
                                                      f"{args.time_limit} s limit after {totals.records} records"}
     if complete:
-        store = SQLiteProjectionStore(paths.store)
+        store = SQLiteProjectionStore(store_path)
         try:
             check = compare_alerts(expected, store)
         finally:
@@ -358,10 +369,12 @@ def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
         "dead_letters": totals.dead_letters,
         "alerts": check,
         "peak_rss_mb": round(peak_rss_mb(), 1),
-        "store_mb": round(paths.store.stat().st_size / 2**20, 1),
+        "store_mb": round(store_path.stat().st_size / 2**20, 1),
         "curve": curve,
     }
-    return emit(paths, "replay", result)
+    if args.journal_index:
+        result["experiment"] = JOURNAL_INDEX_EXPERIMENT
+    return emit(paths, figure, result)
 
 
 # -- (3) alert latency ------------------------------------------------------------------
@@ -599,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == "replay":
             p.add_argument("--time-limit", type=float, help="stop the replay after this many seconds "
                                                             "(the figure then covers the records replayed)")
+            p.add_argument("--journal-index", action="store_true",
+                           help="experiment: index the alert journal by alert id (results: replay-journal-index)")
         if name == "all":
             p.add_argument("--postgres", help="also replay into and query PostgreSQL at this URL "
                                               "(postgresql://...?schema=bench_NAME; the schema is dropped first)")
