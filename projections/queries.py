@@ -15,6 +15,7 @@ from ledger.alerts import alert_steps, alerts_as_of
 from ledger.policy import Policy
 from projections.rows import LOT_COLUMNS, dec, lot_row, step_row
 from projections.store import ProjectionStore
+from projections.premises import licenses_as_of
 from projections.trace_projection import rebuild_trace
 
 __all__ = ["whereabouts", "standing_alerts", "NotFound"]
@@ -76,7 +77,11 @@ def standing_alerts(
     out = []
     for tid, versions in sorted(_versions(store, trace_id).items()):
         trace = rebuild_trace(tid, versions)
-        for alert in trace.alerts(as_of=when, policy=policy, known_at=known_at):
+        account = trace.account(as_of=when, known_at=known_at)
+        # License premises as of then too (ceilings, which span traces, are
+        # served from the stored steps only: docs/COMPLIANCE.md).
+        book = licenses_as_of(store, account, as_of=when, known_at=known_at)
+        for alert in alerts_as_of(alert_steps(account, policy, book), when):
             if party is not None and alert.party != party:
                 continue
             row = dict(zip(("alert_id", "due_at", "kind", "severity", "trace_id", "lot_id", "party",

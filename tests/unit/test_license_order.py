@@ -113,3 +113,27 @@ def test_a_license_arriving_after_the_export_gives_the_same_alerts_as_before():
 def test_content_digest_of_the_scenario_is_stable():
     # The fingerprint compares payloads; a digest change would mean the builders changed.
     assert len({content_digest(r) for r in reports()}) == len(reports())
+
+
+def test_as_of_queries_judge_premises_with_the_licenses_granted_and_known_by_then(tmp_path):
+    # The export of 2019-07-10 cites a license granted on 2019-07-01 but only
+    # recorded by the ledger on 2019-08-01.
+    from projections.queries import standing_alerts
+
+    grant = license_granted(LICENSE, "2019-07-01", recorded_at="2019-08-01", end_users=("KR-SEMI",))
+    export = stamp(exported("A1", "100", trace="TR-A", at="2019-07-10", license_id=LICENSE, end_user="KR-SEMI",
+                            recorded_at="2019-07-10"))
+    store = SQLiteProjectionStore(tmp_path / "p.db")
+    records = [LogRecord(0, i, "k", r.model_dump_json().encode()) for i, r in enumerate([export, grant])]
+    project_batch(store, "log", records, policy=POLICY, clock=CLOCK)
+
+    def premise_kinds(**when):
+        alerts = standing_alerts(store, clock=CLOCK, policy=POLICY, trace_id="TR-A", **when)
+        return sorted(a["kind"] for a in alerts if a["kind"].startswith("license") or a["kind"] == "premise_deviation")
+
+    assert premise_kinds() == []
+    assert premise_kinds(as_of=datetime(2019, 7, 20, tzinfo=timezone.utc)) == []
+    # What the ledger knew on 2019-07-20: the export, not yet the license.
+    assert premise_kinds(as_of=datetime(2019, 7, 20, tzinfo=timezone.utc),
+                         known_at=datetime(2019, 7, 20, tzinfo=timezone.utc)) == ["license_unknown"]
+    store.close()
