@@ -1,0 +1,80 @@
+"""Whatever lands on the events topic, the projector neither crashes nor skips.
+
+Kafka does not validate: a party's buggy producer can write anything.  A
+record that is not JSON, breaks the contract, or was never stamped goes to
+the dead-letter topic (original bytes, partition, offset, error) and to the
+store's dead_letters table; every valid report around it is applied.
+"""
+
+from __future__ import annotations
+
+import json
+
+from fixtures_kafka import fixed_clock, story_lines
+
+from consumers.client import LedgerClient
+from consumers.embedded_log import EmbeddedLog
+from consumers.ingest import ingest_lines
+from consumers.kafka.group_projector import GroupProjector, publish_dead_letters
+from consumers.kafka.log import KafkaLog
+from consumers.projector import catch_up
+from ledger.policy import load_policy
+from projections.sqlite_store import SQLiteProjectionStore
+
+TRACE = "TR-HF-2019-0001"  # the bad records share the partition of a real trace
+
+
+def test_bad_records_become_dead_letters_and_every_good_one_is_applied(kafka_url, tmp_path):
+    policy = load_policy(None)
+    lines = story_lines()
+    log = KafkaLog.from_url(kafka_url)
+    unstamped = json.loads(lines[5])  # a valid report sent around the SDK, without recorded_at
+    bad = [
+        (TRACE, b"\x00\xffnot json at all", []),
+        (TRACE, json.dumps(dict(json.loads(lines[6]), quantity={"amount": 30.5, "unit": "kg"})).encode(), []),
+        (TRACE, json.dumps(unstamped).encode(), []),
+        (TRACE, b"[1, 2, 3]", []),
+    ]
+    with LedgerClient(log, clock=fixed_clock) as client:
+        client.send(lines[:10])
+        bad_positions = log.send(log.events_topic, bad)  # written between good reports
+        client.send(lines[10:])
+
+    store = SQLiteProjectionStore(tmp_path / "kafka.db")
+    totals = GroupProjector(log, store, group="dlq", policy=policy, clock=fixed_clock,
+                            batch_max=7).run(max_idle_s=1.0)
+    assert totals.dead_letters == len(bad)
+
+    # Every valid report applied: the same state as the story alone, embedded.
+    embedded_log = EmbeddedLog(tmp_path / "log.db")
+    embedded = SQLiteProjectionStore(tmp_path / "embedded.db")
+    ingest_lines(lines, embedded_log, source="story", clock=fixed_clock)
+    catch_up(embedded_log, embedded, policy=policy, clock=fixed_clock)
+    assert store.fingerprint() == embedded.fingerprint()
+
+    # The store keeps each with its position and why.
+    kept = {(d["partition"], d["offset"]): d for d in store.dead_letters()}
+    assert sorted(kept) == sorted(bad_positions)
+    for (key, value, _h), position in zip(bad, bad_positions):
+        assert bytes(kept[position]["value"]) == value and kept[position]["key"] == key
+    errors = [kept[p]["error"] for p in bad_positions]
+    assert "quantity" in errors[1] and "30.5" in errors[1]
+    assert "no recorded_at" in errors[2]
+
+    # The dead-letter topic has each once, with original bytes, partition, offset and error.
+    letters = [r for p in log.topic_partitions(log.dead_letters_topic)
+               for r in log.read_topic(log.dead_letters_topic, p, 0, 100)]
+    assert len(letters) == len(bad)
+    by_origin = {}
+    for letter in letters:
+        headers = dict(letter.headers)
+        origin = (int(headers["original_partition"]), int(headers["original_offset"]))
+        by_origin[origin] = (letter.value, headers["error"].decode(), headers["original_topic"])
+    for (_key, value, _h), position in zip(bad, bad_positions):
+        assert by_origin[position][0] == value
+        assert by_origin[position][1] == kept[position]["error"]
+        assert by_origin[position][2] == log.events_topic.encode()
+
+    # Publishing again sends nothing twice: what was sent is recorded in the store.
+    assert publish_dead_letters(store, log) == 0
+    log.close()
