@@ -276,13 +276,8 @@ class _TimeUp(Exception):
 CURVE_STEP = 10_000  # records between two points of the throughput curve
 
 
-# An experiment, not the product: the index PostgreSQL's store has on the
-# alert journal and SQLite's lacks (see BENCHMARKS.md, "where the time goes").
-JOURNAL_INDEX_EXPERIMENT = "CREATE INDEX IF NOT EXISTS bench_journal_by_alert ON alert_journal (alert_id, seq)"
-
-
 def rebuild(log_path: Path, store_path: Path, clock: datetime, *, time_limit_s: float | None = None,
-            curve: list[dict[str, float]] | None = None, journal_index: bool = False) -> Any:
+            curve: list[dict[str, float]] | None = None) -> Any:
     """Replay the whole log into a fresh SQLite store.  With ``time_limit_s``,
     stop after the first batch that ends past it (the totals say how far)."""
     from consumers.embedded_log import EmbeddedLog
@@ -293,9 +288,6 @@ def rebuild(log_path: Path, store_path: Path, clock: datetime, *, time_limit_s: 
     remove_db(store_path)
     log = EmbeddedLog(log_path)
     store = SQLiteProjectionStore(store_path)
-    if journal_index:
-        with store.datastore.transaction(commit=True) as c:
-            c.execute(JOURNAL_INDEX_EXPERIMENT)
     started = time.perf_counter()
     last: dict[str, Any] = {"totals": None, "mark": 0, "at": started}
 
@@ -329,16 +321,14 @@ def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
     clock = datetime.fromisoformat(expected["check_clock"])
     floor_1, records = timed(lambda: read_and_decode(paths.log))
     curve: list[dict[str, float]] = []
-    figure = "replay-journal-index" if args.journal_index else "replay"
-    store_path = paths.home / "projections-journal-index.db" if args.journal_index else paths.store
+    figure, store_path = "replay", paths.store
     replay_s, totals = timed(lambda: rebuild(paths.log, store_path, clock, time_limit_s=args.time_limit,
-                                             curve=curve, journal_index=args.journal_index))
+                                             curve=curve))
     complete = totals.records == records
     floor_2, _ = timed(lambda: read_and_decode(paths.log))
     if args.profile:
         scratch = paths.home / "projections-profiled.db"
-        profiled(lambda: rebuild(paths.log, scratch, clock, journal_index=args.journal_index),
-                 paths.profile(figure))
+        profiled(lambda: rebuild(paths.log, scratch, clock), paths.profile(figure))
         remove_db(scratch)
     floor_s = min(floor_1, floor_2)
     check: dict[str, Any] = {"match": None, "state": f"not checked: the replay stopped at the "
@@ -372,8 +362,6 @@ def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
         "store_mb": round(store_path.stat().st_size / 2**20, 1),
         "curve": curve,
     }
-    if args.journal_index:
-        result["experiment"] = JOURNAL_INDEX_EXPERIMENT
     return emit(paths, figure, result)
 
 
@@ -612,8 +600,6 @@ def main(argv: list[str] | None = None) -> int:
         if name == "replay":
             p.add_argument("--time-limit", type=float, help="stop the replay after this many seconds "
                                                             "(the figure then covers the records replayed)")
-            p.add_argument("--journal-index", action="store_true",
-                           help="experiment: index the alert journal by alert id (results: replay-journal-index)")
         if name == "all":
             p.add_argument("--postgres", help="also replay into and query PostgreSQL at this URL "
                                               "(postgresql://...?schema=bench_NAME; the schema is dropped first)")
