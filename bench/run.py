@@ -209,6 +209,94 @@ def kafka_available() -> bool:
     return (ROOT / "consumers" / "kafka" / "log.py").exists()
 
 
+KAFKA_PARTITIONS = 4
+
+
+class kafka_broker:
+    """``auto``: start one (consumers/kafka/broker.py: $KAFKA_BOOTSTRAP, Docker,
+    else the Tansu binary); otherwise use the broker at HOST:PORT."""
+
+    def __init__(self, where: str):
+        self.where = where
+        self.broker: Any = None
+
+    def __enter__(self) -> dict[str, str]:
+        if self.where != "auto":
+            return {"bootstrap": self.where, "kind": "given"}
+        from consumers.kafka.broker import start_broker
+
+        self.broker = start_broker()
+        return {"bootstrap": self.broker.bootstrap, "kind": self.broker.kind}
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.broker is not None:
+            self.broker.close()
+
+
+def _prefix(label: str) -> str:
+    return f"bench-{label}-{os.getpid()}-{time.time_ns() % 10**9}"
+
+
+def raw_kafka_send(jsonl: Path, bootstrap: str, topic: str, batch_max: int) -> int:
+    """The floor for Kafka ingest: the same lines sent by kafka-python with the
+    ledger's producer settings (idempotent, acks=all), flushed every batch,
+    with no parsing, no key and no headers."""
+    from kafka import KafkaProducer
+
+    from consumers.kafka.log import producer_settings
+
+    producer = KafkaProducer(**producer_settings(bootstrap))
+    sent = 0
+    try:
+        with jsonl.open(encoding="utf-8") as lines:
+            futures = []
+            for line in lines:
+                futures.append(producer.send(topic, value=line.strip().encode()))
+                sent += 1
+                if len(futures) >= batch_max:
+                    producer.flush()
+                    for future in futures:
+                        future.get(timeout=30)
+                    futures.clear()
+            producer.flush()
+            for future in futures:
+                future.get(timeout=30)
+    finally:
+        producer.close()
+    return sent
+
+
+def ingest_kafka(jsonl: Path, bootstrap: str, batch_max: int) -> dict[str, Any]:
+    from consumers.ingest import ingest_lines
+    from consumers.kafka.log import KafkaLog
+    from consumers.projector import utc_now
+
+    raw_log = KafkaLog(bootstrap, _prefix("raw"), partitions=KAFKA_PARTITIONS)  # creates the topics
+    raw_log.close()
+    raw_1, rows = timed(lambda: raw_kafka_send(jsonl, bootstrap, raw_log.events_topic, batch_max))
+    log = KafkaLog(bootstrap, _prefix("ledger"), partitions=KAFKA_PARTITIONS)
+    try:
+        with jsonl.open(encoding="utf-8") as lines:
+            ledger_s, report = timed(lambda: ingest_lines(lines, log, source=str(jsonl), clock=utc_now))
+    finally:
+        log.close()
+    raw_log_2 = KafkaLog(bootstrap, _prefix("raw"), partitions=KAFKA_PARTITIONS)
+    raw_log_2.close()
+    raw_2, _ = timed(lambda: raw_kafka_send(jsonl, bootstrap, raw_log_2.events_topic, batch_max))
+    raw_s = min(raw_1, raw_2)
+    return {
+        "partitions": KAFKA_PARTITIONS,
+        "kafka_s": round(ledger_s, 3),
+        "kafka_events_per_s": round(rows / ledger_s),
+        "raw_send_s": round(raw_s, 3),
+        "raw_send_runs_s": [round(raw_1, 3), round(raw_2, 3)],
+        "raw_send_events_per_s": round(rows / raw_s),
+        "ratio_vs_raw": round(raw_s / ledger_s, 3),
+        "accepted": report.accepted,
+        "rejected": report.rejected,
+    }
+
+
 def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
     from consumers.ingest import INGEST_BATCH_MAX
 
@@ -236,10 +324,16 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_vs_raw": round(raw_s / ledger_s, 3),
         "target_ratio_min": 0.7,
         "batch": INGEST_BATCH_MAX,
-        "kafka": "not measured: consumers/kafka/log.py does not exist"
-        if not kafka_available() else "adapter present; not measured by this harness yet",
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
+    if not kafka_available():
+        result["kafka"] = "not measured: consumers/kafka/log.py does not exist"
+    elif not args.kafka:
+        result["kafka"] = "not measured: pass --kafka auto (start a broker) or --kafka HOST:PORT"
+    else:
+        with kafka_broker(args.kafka) as bootstrap:
+            result["kafka"] = ingest_kafka(paths.jsonl, bootstrap["bootstrap"], INGEST_BATCH_MAX)
+            result["kafka"]["broker"] = bootstrap["kind"]
     if report["rejected"] or report["lines"] != expected["events"]:
         result["error"] = "the generated history did not ingest cleanly"
     return emit(paths, "ingest", result)
@@ -368,15 +462,134 @@ def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
 # -- (3) alert latency ------------------------------------------------------------------
 
 
+LATENCY_PROBES = 30
+LATENCY_BACKGROUND_MAX = 20_000  # history replayed into the store before probing
+LATENCY_WAIT_MAX_S = 60.0  # bound on waiting for one probe's alert, and for the group join
+CATCH_UP_WAIT_MAX_S = 900.0  # bound on the projector catching up the background history
+PROBE_GAP_S = 0.3
+
+
+def probe_report(prefix: str, n: int) -> str:
+    """An export citing no license, shipped a second ago: its license_missing
+    alert is due at once, so the projector journals it in the same commit."""
+    from datetime import timedelta, timezone
+
+    now = datetime.now(timezone.utc)
+    trace = f"PROBE-{prefix}-{n:03d}"
+    return json.dumps({
+        "type": "exported", "event_id": f"{trace}-01", "occurred_at": (now - timedelta(seconds=1)).isoformat(),
+        "reporter": "JP-EXP-000", "trace_id": trace, "lot_id": f"{trace}-L",
+        "exporter": {"id": "JP-EXP-000", "country": "JP"}, "consignee": {"id": "KR-CNS-000", "country": "KR"},
+        "item": {"id": "HF-UHP", "classification": "AG 1C350.25"}, "quantity": {"amount": "100", "unit": "kg"},
+    })
+
+
+def measure_alert_latency(paths: Paths, bootstrap: str, *, background: int, probes: int) -> dict[str, Any]:
+    """Seconds from a report's append (ingest of one line) to its alert on
+    the alerts topic, read as a dashboard reads it, with a consumer-group
+    projector running; after ``background`` reports of history were projected."""
+    import itertools
+    import threading
+
+    from consumers.ingest import ingest_lines
+    from consumers.kafka.alert_publisher import follow_alerts
+    from consumers.kafka.group_projector import GroupProjector
+    from consumers.kafka.log import KafkaLog
+    from consumers.projector import utc_now
+    from ledger.policy import Policy
+    from projections.sqlite_store import SQLiteProjectionStore
+
+    prefix = _prefix("latency")
+    log = KafkaLog(bootstrap, prefix, partitions=KAFKA_PARTITIONS)
+    with paths.jsonl.open(encoding="utf-8") as lines:
+        loaded = ingest_lines(itertools.islice(lines, background), log, source=str(paths.jsonl), clock=utc_now)
+    store_path = paths.home / "latency-store.db"
+    remove_db(store_path)
+    stop = threading.Event()
+    arrivals: dict[str, float] = {}
+    progress: dict[str, Any] = {"records": 0, "error": None}
+
+    def project() -> None:
+        store = SQLiteProjectionStore(store_path)  # made in the thread that uses it
+        try:
+            GroupProjector(KafkaLog(bootstrap, prefix, partitions=KAFKA_PARTITIONS), store, group=f"{prefix}-g",
+                           policy=Policy()).run(stop=stop.is_set,
+                                                progress=lambda t: progress.__setitem__("records", t.records))
+        except Exception as error:  # reported in the result, not lost in a thread
+            progress["error"] = repr(error)
+        finally:
+            store.close()
+
+    def follow() -> None:
+        def seen(message: dict[str, Any]) -> None:
+            trace = message.get("trace_id") or ""
+            if trace.startswith("PROBE-") and message.get("transition") == "raised":
+                arrivals.setdefault(trace, time.perf_counter())
+
+        try:
+            follow_alerts(KafkaLog(bootstrap, prefix, partitions=KAFKA_PARTITIONS), seen, stop=stop.is_set)
+        except Exception as error:
+            progress["error"] = repr(error)
+
+    threads = [threading.Thread(target=project, daemon=True), threading.Thread(target=follow, daemon=True)]
+    for thread in threads:
+        thread.start()
+    catch_up_started = time.perf_counter()
+    expected_records = loaded.accepted + loaded.duplicates + loaded.conflicts  # Kafka keeps every copy
+    while progress["records"] < expected_records and time.perf_counter() - catch_up_started < CATCH_UP_WAIT_MAX_S:
+        if progress["error"]:
+            break
+        time.sleep(0.2)
+    catch_up_s = time.perf_counter() - catch_up_started
+    latencies, acks = [], []
+    timeouts = 0
+    for n in range(probes):
+        trace = f"PROBE-{prefix}-{n:03d}"
+        started = time.perf_counter()
+        ingest_lines([probe_report(prefix, n)], log, source="probe", clock=utc_now)
+        acks.append(time.perf_counter() - started)
+        while trace not in arrivals and time.perf_counter() - started < LATENCY_WAIT_MAX_S:
+            time.sleep(0.002)
+        if trace in arrivals:
+            latencies.append(arrivals[trace] - started)
+        else:
+            timeouts += 1
+        time.sleep(PROBE_GAP_S)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    log.close()
+    remove_db(store_path)
+    result: dict[str, Any] = {
+        "background_reports": loaded.lines,
+        "background_catch_up_s": round(catch_up_s, 2),
+        "background_projected_records": progress["records"],
+        "probes": probes,
+        "timeouts": timeouts,
+        "append_ack": percentiles(acks) if acks else None,
+        "report_to_alert_on_topic": percentiles(latencies) if latencies else None,
+    }
+    if progress["error"]:
+        result["error"] = progress["error"]
+    return result
+
+
 def cmd_latency(args: argparse.Namespace) -> dict[str, Any]:
     paths = Paths(args.data, args.size, args.seed)
-    projector = ROOT / "consumers" / "kafka" / "projector.py"
+    ensure_data(paths)
+    projector = ROOT / "consumers" / "kafka" / "group_projector.py"
     if not kafka_available() or not projector.exists():
-        state = ("not measured: the Kafka adapter (consumers/kafka/log.py) and projector "
-                 "(consumers/kafka/projector.py) did not exist when this ran")
-    else:
-        state = "not measured: the Kafka adapter appeared after the 11:20 UTC cut-off for this figure"
-    return emit(paths, "latency", {"state": state})
+        return emit(paths, "latency", {"state": "not measured: the Kafka adapter (consumers/kafka/log.py) "
+                                                "or group projector (consumers/kafka/group_projector.py) is missing"})
+    if not args.kafka:
+        return emit(paths, "latency", {"state": "not measured: pass --kafka auto (start a broker) or --kafka HOST:PORT"})
+    paths.home.mkdir(parents=True, exist_ok=True)
+    background = min(SIZES[args.size], LATENCY_BACKGROUND_MAX)
+    probes = 5 if args.size == "tiny" else LATENCY_PROBES
+    with kafka_broker(args.kafka) as broker:
+        result = measure_alert_latency(paths, broker["bootstrap"], background=background, probes=probes)
+        result["broker"] = broker["kind"]
+    return emit(paths, "latency", {"state": "measured", **result})
 
 
 # -- (4) query latency ------------------------------------------------------------------
@@ -561,6 +774,8 @@ def cmd_all(args: argparse.Namespace) -> dict[str, Any]:
             command.append("--profile")
         if args.postgres and figure == "query":
             command += ["--postgres", args.postgres]
+        if args.kafka and figure in ("ingest", "latency"):
+            command += ["--kafka", args.kafka]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
@@ -597,6 +812,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--size", choices=list(SIZES), default="100k")
         if name in ("ingest", "replay", "all"):
             p.add_argument("--profile", action="store_true", help="write a cProfile summary")
+        if name in ("ingest", "latency", "all"):
+            p.add_argument("--kafka", help="'auto' (start a broker) or HOST:PORT: also measure on Kafka")
         if name == "replay":
             p.add_argument("--time-limit", type=float, help="stop the replay after this many seconds "
                                                             "(the figure then covers the records replayed)")
