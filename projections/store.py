@@ -67,6 +67,10 @@ class ProjectionStore(ABC):
         projector re-reads the same records; if a tracking is not beyond the
         stored one (another process got there first), it raises and writes
         nothing, so no record is ever counted twice.
+
+        A report version already stored under (trace id, event id, digest) is
+        replaced only by one with an earlier recorded_at (a re-send stamped
+        earlier, ``Outcome.EARLIER_COPY``), so arrival order never matters.
         """
 
     @abstractmethod
