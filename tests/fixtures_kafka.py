@@ -8,7 +8,9 @@ Docker and no internet.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -89,14 +91,38 @@ def ledger_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_projector(url: str, store: Path, group: str, *args: str, env: dict[str, str] | None = None
-                    ) -> subprocess.Popen[str]:
-    """`ledger kafka project` as its own process (stdout: JSON summary; stderr: assignments)."""
-    return subprocess.Popen(
-        [str(LEDGER), "kafka", "project", "--log", url, "--store", f"sqlite:///{store}",
-         "--group", group, "--json", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or ledger_env(),
-    )
+def start_projector(url: str, store: Path, group: str, *args: str, stderr_path: Path) -> subprocess.Popen[str]:
+    """`ledger kafka project` as its own process: the JSON summary on stdout; its
+    stderr ("assigned partitions [...]") goes to ``stderr_path``, to watch while it runs."""
+    with stderr_path.open("a") as stderr:
+        return subprocess.Popen(
+            [str(LEDGER), "kafka", "project", "--log", url, "--store", f"sqlite:///{store}",
+             "--group", group, "--json", *args],
+            stdout=subprocess.PIPE, stderr=stderr, text=True, env=ledger_env(),
+        )
+
+
+@pytest.fixture
+def projectors() -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """start_projector, with every process it started killed when the test ends."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: Any, **kwargs: Any) -> subprocess.Popen[str]:
+        process = start_projector(*args, **kwargs)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=PROCESS_TIMEOUT_S)
+
+
+def assignments(stderr_path: Path) -> list[list[int]]:
+    """The partition sets a projector process was given, in order."""
+    text = stderr_path.read_text() if stderr_path.exists() else ""
+    return [json.loads(m) for m in re.findall(r"assigned partitions (\[[0-9, ]*\])", text)]
 
 
 def wait_until(condition: Callable[[], Any], what: str, timeout_s: float = WAIT_MAX_S) -> Any:
