@@ -55,8 +55,9 @@ PROFILE_LINES_MAX = 30
 
 
 class Paths:
-    def __init__(self, data: Path, size: str, seed: int):
+    def __init__(self, data: Path, size: str, seed: int, tag: str = ""):
         self.data, self.size, self.seed = data, size, seed
+        self.tag = f"-{tag}" if tag else ""
         self.jsonl, self.expected = data_paths(data, size, seed)
         self.home = data / f"home-{size}-seed{seed}"
         self.log = self.home / "log.db"
@@ -64,7 +65,7 @@ class Paths:
         self.store = self.home / "projections.db"
 
     def result(self, figure: str) -> Path:
-        return self.data / f"results-{self.size}-seed{self.seed}-{figure}.json"
+        return self.data / f"results-{self.size}-seed{self.seed}-{figure}{self.tag}.json"
 
     def profile(self, figure: str) -> Path:
         return self.data / f"profile-{self.size}-seed{self.seed}-{figure}.txt"
@@ -300,7 +301,7 @@ def ingest_kafka(jsonl: Path, bootstrap: str, batch_max: int) -> dict[str, Any]:
 def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
     from consumers.ingest import INGEST_BATCH_MAX
 
-    paths = Paths(args.data, args.size, args.seed)
+    paths = Paths(args.data, args.size, args.seed, args.tag)
     expected = ensure_data(paths)
     paths.home.mkdir(parents=True, exist_ok=True)
     # Baseline before and after the ledger run; the faster is the floor.
@@ -408,7 +409,7 @@ def rebuild(log_path: Path, store_path: Path, clock: datetime, *, time_limit_s: 
 def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
     from projections.sqlite_store import SQLiteProjectionStore
 
-    paths = Paths(args.data, args.size, args.seed)
+    paths = Paths(args.data, args.size, args.seed, args.tag)
     expected = ensure_data(paths)
     if not paths.log.exists():
         raise SystemExit(f"no log at {paths.log}: run `python -m bench.run ingest --size {args.size}` first")
@@ -575,7 +576,7 @@ def measure_alert_latency(paths: Paths, bootstrap: str, *, background: int, prob
 
 
 def cmd_latency(args: argparse.Namespace) -> dict[str, Any]:
-    paths = Paths(args.data, args.size, args.seed)
+    paths = Paths(args.data, args.size, args.seed, args.tag)
     ensure_data(paths)
     projector = ROOT / "consumers" / "kafka" / "group_projector.py"
     if not kafka_available() or not projector.exists():
@@ -645,7 +646,7 @@ def postgres_available() -> bool:
 def cmd_query(args: argparse.Namespace) -> dict[str, Any]:
     from projections.sqlite_store import SQLiteProjectionStore
 
-    paths = Paths(args.data, args.size, args.seed)
+    paths = Paths(args.data, args.size, args.seed, args.tag)
     expected = ensure_data(paths)
     if not paths.store.exists():
         raise SystemExit(f"no store at {paths.store}: run `python -m bench.run replay --size {args.size}` first")
@@ -713,7 +714,7 @@ def cmd_growth(args: argparse.Namespace) -> dict[str, Any]:
         row: dict[str, Any] = {}
         for figure in ("generate", "ingest", "replay"):
             command = [sys.executable, "-m", "bench.run", figure, "--size", size, "--seed", str(args.seed),
-                       "--data", str(args.data)]
+                       "--data", str(args.data), "--tag", "growth"]
             if figure == "replay" and args.replay_time_limit:
                 command += ["--time-limit", str(args.replay_time_limit)]
             started = time.perf_counter()
@@ -754,7 +755,7 @@ def cmd_growth(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_generate(args: argparse.Namespace) -> dict[str, Any]:
-    paths = Paths(args.data, args.size, args.seed)
+    paths = Paths(args.data, args.size, args.seed, args.tag)
     elapsed, summary = timed(lambda: write(SIZES[args.size], args.seed, paths.jsonl, paths.expected))
     return emit(paths, "generate", {
         "file": str(paths.jsonl), "events": summary.events, "traces": summary.traces, "lots": summary.lots,
@@ -780,7 +781,7 @@ def cmd_all(args: argparse.Namespace) -> dict[str, Any]:
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
         out[figure] = json.loads(done.stdout)
-    paths = Paths(args.data, args.size, args.seed)
+    paths = Paths(args.data, args.size, args.seed, args.tag)
     replay = out["replay"]
     summary = {
         "ingest_ratio_vs_raw": out["ingest"]["ratio_vs_raw"],
@@ -804,6 +805,7 @@ def main(argv: list[str] | None = None) -> int:
         p.set_defaults(run=run)
         p.add_argument("--seed", type=int, default=1)
         p.add_argument("--data", type=Path, default=ROOT / "bench" / "data")
+        p.add_argument("--tag", default="", help="suffix of the results file name")
         if name == "growth":
             p.add_argument("--sizes", default="100k,1M", help="comma-separated, of " + ", ".join(SIZES))
             p.add_argument("--replay-time-limit", type=float,
