@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import json
 import os
 import sys
@@ -79,7 +80,7 @@ exit status:
 
 
 INGEST_EPILOG = """\
-Each line is one report: a JSON object as described by `ledger schema`.
+Each line is one report, UTF-8: a JSON object as `ledger schema` describes.
 Quantities are exact, {"amount": "30.5", "unit": "kg"} (a string or an
 integer; a JSON float such as 30.5 is refused).  Times carry a zone,
 2019-07-15T14:00:00+09:00.  Blank lines are skipped.
@@ -484,15 +485,19 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool) -> IngestRepor
             keep([(r.source, r.line, r.raw, "; ".join(str(p) for p in r.problems), at.isoformat())
                   for r in rejects])
 
+    # Reports are UTF-8.  utf-8-sig: a byte-order mark (spreadsheet exports
+    # write one) is not part of line 1.  surrogateescape: a byte that is not
+    # UTF-8 (a Shift_JIS or EUC-KR file) reaches ingest_lines, which refuses
+    # that line by number, rather than being silently replaced or crashing.
     if file == "-":
-        stream, source, size = sys.stdin, "<stdin>", None
+        stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape")
+        source, size = "<stdin>", None
     else:
         path = Path(file)
         if not path.is_file():
             raise CliError(f"{file!r} is not a readable file")
         try:
-            # utf-8-sig: a byte-order mark (spreadsheet exports write one) is not part of line 1.
-            stream = path.open(encoding="utf-8-sig", errors="replace")
+            stream = path.open(encoding="utf-8-sig", errors="surrogateescape")
         except OSError as error:
             raise CliError(f"{file!r} cannot be read: {error.strerror}") from None
         source, size = str(path.resolve()), path.stat().st_size
@@ -509,7 +514,9 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool) -> IngestRepor
             progress=lambda r: progress(r.lines, f"({r.rejected} rejected)"),
         )
     finally:
-        if stream is not sys.stdin:
+        if file == "-":
+            stream.detach()  # leave standard input to the interpreter
+        else:
             stream.close()
     progress.done(report.lines, f"({report.rejected} rejected)")
     return report

@@ -11,6 +11,7 @@ loses at most the batch in flight, and a re-run re-sends it harmlessly
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -105,7 +106,7 @@ def ingest_lines(
             continue
         event, problems = _parse_line(text)
         if event is None:
-            reject = Reject(source, number, text[:10_000], problems)
+            reject = Reject(source, number, _storable(text[:10_000]), problems)
             report.rejected += 1
             if len(report.rejects) < REJECTS_IN_REPORT_MAX:
                 report.rejects.append(reject)
@@ -134,6 +135,14 @@ def _parse_line(text: str) -> tuple[object | None, list[FieldProblem]]:
     if len(text) > LINE_LENGTH_MAX:
         return None, [FieldProblem(field="(line)", value=f"{len(text)} bytes",
                                    message=f"longer than {LINE_LENGTH_MAX} bytes")]
+    if not text.isascii():
+        undecodable = _UNDECODABLE.search(text)
+        if undecodable:
+            return None, [FieldProblem(
+                field="(line)",
+                value=f"byte 0x{ord(undecodable.group()) - 0xDC00:02X} at character {undecodable.start() + 1}",
+                message="not UTF-8; reports are UTF-8 (save the file as UTF-8)",
+            )]
     try:
         return parse_event(text), []
     except ValidationError as error:
@@ -142,6 +151,17 @@ def _parse_line(text: str) -> tuple[object | None, list[FieldProblem]]:
             if problems:
                 return None, problems
         return None, describe_validation_error(error)
+
+
+# A byte that was not UTF-8, as the surrogateescape error handler passes it on.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def _storable(text: str) -> str:
+    """``text`` with undecodable bytes shown as \\xNN, so it can be kept as text."""
+    if text.isascii() or not _UNDECODABLE.search(text):
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 # pydantic error types that mean the line as a whole is not a JSON object.

@@ -8,10 +8,16 @@ ledger refuses.  This test keeps the sample honest.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bad-reports.jsonl"
 EXIT_REJECTED = 3
+
+
+def ledger_exe() -> Path:
+    return Path(sys.executable).parent / "ledger"
 
 # line -> (field, value as shown, what the message says): the error messages
 # are a contract with integrators, who grep them.
@@ -129,3 +135,31 @@ def test_a_file_of_nothing_but_bad_lines_is_kept_whole(ledger, tmp_path):
     reported = shown.stderr.strip().splitlines()
     assert len(reported) == 51
     assert reported[-1].strip() == "... and 1150 more (see `ledger rejects`)"
+
+
+def test_a_file_that_is_not_utf8_is_refused_line_by_line_not_garbled(ledger, tmp_path):
+    # A Japanese exporter's name, once in UTF-8 (fine) and once in Shift_JIS:
+    # silently replacing the bytes would record a name nobody wrote.
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    export = json.loads(lines[0])
+    export["exporter"]["name"] = "フルオロ化学"
+    in_utf8 = json.dumps(export, ensure_ascii=False)
+    export["event_id"] = "example-exp-sjis"
+    in_sjis = json.dumps(export, ensure_ascii=False)
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_bytes(in_utf8.encode("utf-8") + b"\n" + in_sjis.encode("shift_jis") + b"\n")
+
+    for args, stdin in ((("ingest", str(mixed)), None), (("ingest", "-"), mixed.read_bytes())):
+        result = subprocess.run([str(ledger_exe()), *args], input=stdin, capture_output=True,
+                                env=ledger.env, timeout=60)
+        assert result.returncode == EXIT_REJECTED, result.stderr
+        stderr = result.stderr.decode()
+        assert stderr.strip().startswith("rejected line 2: field '(line)' value byte 0x83 at character ")
+        assert "not UTF-8" in stderr
+
+    lots = json.loads(ledger("whereabouts", "BAD-0001", "--json").stdout)["lots"]
+    assert [lot["shipper"] for lot in lots] == ["JP-FLUORO"]
+    # The refused line is kept as sent, its undecodable bytes shown as \xNN.
+    kept = json.loads(ledger("rejects", "--json").stdout)
+    assert [r["line"] for r in kept] == [2, 2]
+    assert '"name": "\\x83t\\x83' in kept[0]["raw"]
