@@ -158,9 +158,13 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         self.retry_wait_s = retry_wait_s
         self._closed = False
         self._journal_lock = _lock_key("journal", schema)
-        connect = {"host": host, "port": port, "dbname": dbname, "user": user}
+        self._batch_lock = _lock_key("batch", schema)
+        self._lock_conn: psycopg.Connection[Any] | None = None
+        self._exclusive_depth = 0
+        connect: dict[str, Any] = {"host": host, "port": port, "dbname": dbname, "user": user}
         if password:
             connect["password"] = password
+        self._connect = {**connect, "connect_timeout": connect_timeout_s, "autocommit": True}
         # A direct connection first: a clear one-line error when the server
         # is not there, and a session lock under which the schema is made, so
         # replicas starting together do not race to create the same tables.
@@ -539,9 +543,78 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
 
         return self._retrying(what, read)
 
+    # -- one batch at a time across processes -----------------------------------
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the store's batch lock, across every process sharing the store.
+
+        consumers/kafka/group_projector.py holds it around read-compute-write
+        of each batch: project_batch reads stored versions and licenses before
+        its commit transaction, and a license report (its own partition) can
+        recompute traces another member is applying at the same moment, so
+        two members computing at once could each miss the other's half.
+        A PostgreSQL session advisory lock on a connection of its own (the
+        pool's connections come and go); re-entrant within this object.
+        """
+        if self._exclusive_depth:
+            self._exclusive_depth += 1
+            try:
+                yield
+            finally:
+                self._exclusive_depth -= 1
+            return
+        self._acquire_batch_lock()
+        self._exclusive_depth = 1
+        try:
+            yield
+        finally:
+            self._exclusive_depth = 0
+            self._release_batch_lock()
+
+    def _acquire_batch_lock(self) -> None:
+        for attempt in range(1, self.attempts_max + 1):
+            try:
+                if self._lock_conn is None or self._lock_conn.closed:
+                    self._lock_conn = psycopg.connect(**self._connect)
+                    self._lock_conn.execute(sql.SQL("SET lock_timeout = {}").format(
+                        sql.Literal(f"{LOCK_TIMEOUT_S}s")))
+                    self._lock_conn.execute(sql.SQL("SET application_name = {}").format(
+                        sql.Literal(application_name(self.schema))))
+                self._lock_conn.execute("SELECT pg_advisory_lock(%s)", (self._batch_lock,))
+                return
+            except psycopg.errors.LockNotAvailable:
+                raise StoreUnavailable(
+                    f"projection store {self.where}: stayed locked by another projector for {LOCK_TIMEOUT_S} s"
+                ) from None
+            except psycopg.OperationalError as error:
+                self._drop_lock_connection()
+                if attempt == self.attempts_max:
+                    raise StoreUnavailable(
+                        f"projection store {self.where}: could not take the batch lock in {attempt} "
+                        f"attempts; last error: {_one_line(error)}"
+                    ) from error
+                time.sleep(self.retry_wait_s * 2 ** (attempt - 1))
+
+    def _release_batch_lock(self) -> None:
+        try:
+            if self._lock_conn is not None:
+                self._lock_conn.execute("SELECT pg_advisory_unlock(%s)", (self._batch_lock,))
+        except psycopg.Error:
+            self._drop_lock_connection()  # the server releases a session lock with its session
+
+    def _drop_lock_connection(self) -> None:
+        if self._lock_conn is not None:
+            try:
+                self._lock_conn.close()
+            except psycopg.Error:
+                pass
+            self._lock_conn = None
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self._drop_lock_connection()
             self.datastore.close()
 
 

@@ -204,3 +204,42 @@ def test_hot_queries_use_indexes_on_a_filled_store(postgres_url: str) -> None:
         assert scans == {}
     finally:
         store.close()
+
+
+def test_the_batch_lock_lets_one_projector_at_a_time_compute_and_commit(postgres_url: str) -> None:
+    # Two projector processes on one store (two store objects here): while
+    # the first holds the batch lock, the second waits for it -- seen in
+    # pg_locks, not guessed from timing -- and gets it once it is released.
+    first = PostgresProjectionStore.from_url(postgres_url)
+    second = PostgresProjectionStore.from_url(postgres_url)
+    entered = threading.Event()
+
+    def second_projector() -> None:
+        with second.exclusive():
+            entered.set()
+
+    def waiting_for_advisory_locks() -> int:
+        with admin_connection() as admin:
+            return admin.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                "WHERE l.locktype = 'advisory' AND NOT l.granted AND a.application_name = %s",
+                (application_name(postgres_url.rsplit("schema=", 1)[1]),),
+            ).fetchone()[0]
+
+    try:
+        with first.exclusive():
+            with first.exclusive():  # re-entrant: publishing inside a batch
+                pass
+            waiter = threading.Thread(target=second_projector, daemon=True)
+            waiter.start()
+            for _ in range(1000):  # bounded: ~10 s
+                if waiting_for_advisory_locks():
+                    break
+                threading.Event().wait(0.01)
+            assert waiting_for_advisory_locks() == 1
+            assert not entered.is_set()
+        waiter.join(timeout=30)
+        assert entered.is_set()
+    finally:
+        first.close()
+        second.close()
