@@ -27,7 +27,7 @@ from ledger.policy import Policy
 from ledger.ports import LogRecord
 from ledger.trace import Outcome, Trace
 from ledger.account import TraceAccount
-from projections.premises import recompute_rows
+from projections.premises import recompute_rows, settle
 from projections.rows import ts
 from projections.store import DeadLetter, ProjectedBatch, ProjectionStore, TraceRows
 
@@ -112,14 +112,16 @@ def project_batch(
         fresh[trace_id] = (new_versions, trace.account())
     # Rows with license premise alerts, plus the traces and license ceilings
     # this batch's license reports affect (projections/premises.py).
-    batch.traces.extend(
-        recompute_rows(store, fresh, license_events, policy=policy, rebuild=rebuild_trace)
-    )
+    recomputed = recompute_rows(store, fresh, license_events, policy=policy, rebuild=rebuild_trace)
+    batch.traces.extend(recomputed.rows)
     outcome.traces = len(batch.traces)
     outcome.dead_letters = len(batch.dead_letters)
     outcome.dead = batch.dead_letters
     trackings = [Tracking(tracking_name(log_name, p), o) for p, o in sorted(last_offset.items())]
     store.commit_batch(batch, trackings, clock)
+    # Another projector may have committed a license or a trace these rows
+    # depend on while we computed them: re-read and fix (projections/premises.py).
+    settle(store, recomputed, policy=policy, clock=clock, rebuild=rebuild_trace)
     return outcome
 
 
