@@ -149,9 +149,9 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         retry_wait_s: float = RETRY_WAIT_S,
     ):
         if not _SCHEMA_NAME.fullmatch(schema):
-            raise ValueError(f"schema: {schema!r} is not a plain identifier (letters, digits, _; at most 63)")
+            raise StoreUnavailable(f"schema: {schema!r} is not a plain identifier (letters, digits, _; at most 63)")
         if attempts_max < 1:
-            raise ValueError(f"attempts_max: {attempts_max!r} must be at least 1")
+            raise StoreUnavailable(f"attempts_max: {attempts_max!r} must be at least 1")
         self.where = f"postgresql://{host}:{port}/{dbname}?schema={schema}"
         self.schema = schema
         self.attempts_max = attempts_max
@@ -203,18 +203,18 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         """``postgresql://user[:password]@host[:port]/db[?schema=NAME]``."""
         parts = urlparse(url)
         if parts.scheme not in ("postgresql", "postgres"):
-            raise ValueError(f"store URL {url!r}: scheme must be postgresql://")
+            raise StoreUnavailable(f"store URL {url!r}: scheme must be postgresql://")
         dbname = unquote(parts.path.lstrip("/"))
         if not dbname:
-            raise ValueError(f"store URL {url!r} names no database: write postgresql://user@host:port/db")
+            raise StoreUnavailable(f"store URL {url!r} names no database: write postgresql://user@host:port/db")
         query = parse_qs(parts.query, keep_blank_values=True)
         unknown = sorted(set(query) - {"schema"})
         if unknown:
-            raise ValueError(f"store URL {url!r}: unknown parameter {unknown[0]!r} (only schema=NAME)")
+            raise StoreUnavailable(f"store URL {url!r}: unknown parameter {unknown[0]!r} (only schema=NAME)")
         try:
             port = parts.port or DEFAULT_PORT
         except ValueError:
-            raise ValueError(f"store URL {url!r}: port is not a number") from None
+            raise StoreUnavailable(f"store URL {url!r}: port is not a number") from None
         return cls(
             dbname=dbname,
             host=parts.hostname or "127.0.0.1",

@@ -47,11 +47,14 @@ def test_an_unreachable_server_at_start_is_one_clear_line_naming_where() -> None
 
 
 def test_a_url_without_a_database_is_refused_naming_the_url() -> None:
-    with pytest.raises(ValueError, match="names no database"):
+    # StoreUnavailable, like an unreachable server: the CLI shows one line.
+    with pytest.raises(StoreUnavailable, match="names no database"):
         PostgresProjectionStore.from_url("postgresql://postgres@127.0.0.1:5432/")
-    with pytest.raises(ValueError, match="unknown parameter 'schemas'"):
+    with pytest.raises(StoreUnavailable, match="unknown parameter 'schemas'"):
         PostgresProjectionStore.from_url("postgresql://postgres@127.0.0.1:5432/test?schemas=x")
-    with pytest.raises(ValueError, match="schema: 'a-b'"):
+    with pytest.raises(StoreUnavailable, match="port is not a number"):
+        PostgresProjectionStore.from_url("postgresql://postgres@127.0.0.1:port/test")
+    with pytest.raises(StoreUnavailable, match="schema: 'a-b'"):
         PostgresProjectionStore.from_url("postgresql://postgres@127.0.0.1:5432/test?schema=a-b")
 
 
