@@ -573,3 +573,20 @@ def test_a_re_export_naming_a_lot_already_opened_moves_nothing():
         ("invalid_report", "HF-1-CN", ("rex-2",))
     ]
     assert account.findings[0].message == "event 'rex-2' opens lot 'HF-1-CN', already opened by 'rex-1'"
+
+
+def test_a_re_sent_report_stamped_later_does_not_change_which_version_wins():
+    # KR-SEMI reports 70 kg (recorded day 2); someone sends 75 kg under the
+    # same event id (day 3); KR-SEMI's system re-sends its 70 kg (day 4).
+    # Whichever copy of the 70 kg arrives first, it was first recorded on day 2.
+    use = consumed(lot="HF-1", qty="70", unit="kg", at=RECEIVED + DAY, event_id="use-1")
+    first, resent = use.stamped(RECEIVED + 2 * DAY), use.stamped(RECEIVED + 4 * DAY)
+    other = consumed(lot="HF-1", qty="75", unit="kg", at=RECEIVED + DAY, event_id="use-1",
+                     recorded_at=RECEIVED + 3 * DAY)
+    base = [hf_export("100", "kg"), hf_receipt("100", "kg")]
+    for arrival in ([first, other, resent], [resent, other, first], [other, resent, first]):
+        trace = trace_of(*base, *arrival)
+        assert trace.account().lots["HF-1"].consumed == 70
+        assert [s.due_at for s in trace.alert_steps(POLICY) if s.kind == "conflicting_report"] == [
+            RECEIVED + 3 * DAY
+        ]

@@ -120,3 +120,13 @@ def test_what_the_ledger_said_was_unaccounted_depends_on_what_it_knew(store):
 
     assert unaccounted(RETRACTION_RECORDED - MICROSECOND) == ["30"]
     assert unaccounted(RETRACTION_RECORDED) == ["100"]
+
+
+def test_a_retraction_removes_the_report_from_dates_before_the_retraction_too():
+    # As of the day after the consumption, with everything known now, the
+    # consumption never happened: the consignee withdrew it.
+    account = trace_of(*REPORTS).account(as_of=CONSUMED + DAY)
+    assert account.lots["HF-1"].consumed == 0
+    # What the ledger believed on that day is asked with known_at.
+    account = trace_of(*REPORTS).account(as_of=CONSUMED + DAY, known_at=RETRACTION_RECORDED - MICROSECOND)
+    assert account.lots["HF-1"].consumed == 70
