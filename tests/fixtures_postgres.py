@@ -40,11 +40,12 @@ def admin_connection() -> psycopg.Connection:
     try:
         return psycopg.connect(url.split("?", 1)[0], connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
     except psycopg.Error as error:
-        pytest.fail(
-            f"PostgreSQL is not reachable at {parts.hostname}:{parts.port or 5432}{parts.path} "
-            f"(set LEDGER_TEST_POSTGRES to another postgresql:// URL): {' '.join(str(error).split())}",
-            pytrace=False,
-        )
+        why = " ".join(str(error).split())
+    pytest.fail(  # outside the except: one message, not two chained tracebacks
+        f"PostgreSQL is not reachable at {parts.hostname}:{parts.port or 5432}{parts.path} "
+        f"(set LEDGER_TEST_POSTGRES to another postgresql:// URL): {why}",
+        pytrace=False,
+    )
 
 
 @pytest.fixture
