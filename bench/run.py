@@ -76,8 +76,10 @@ def peak_rss_mb() -> float:
 
 
 def machine() -> dict[str, Any]:
+    # The load average says how much else ran beside the benchmark (2 cores, shared).
     return {"nproc": os.cpu_count(), "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version, "platform": platform.platform()}
+            "sqlite": sqlite3.sqlite_version, "platform": platform.platform(),
+            "loadavg_1_5_15_at_end": [round(x, 2) for x in os.getloadavg()]}
 
 
 def remove_db(path: Path) -> None:
