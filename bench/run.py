@@ -345,10 +345,15 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
 # -- (2) replay ---------------------------------------------------------------------
 
 
-def read_and_decode(log_path: Path) -> int:
+def read_and_decode(log_path: Path, *, validate: bool = False) -> int:
     """The floor for replay: read every record of the log in the projector's
-    batches and JSON-decode it, nothing else."""
+    batches and JSON-decode it, nothing else.  With ``validate``, parse each
+    against the event contract instead (pydantic): what checking the data
+    right after it is read costs, before any projection work."""
     from consumers.embedded_log import EmbeddedLog
+    from ledger.events import parse_event
+
+    decode = parse_event if validate else json.loads
 
     log = EmbeddedLog(log_path)
     count, start = 0, 0
@@ -358,7 +363,7 @@ def read_and_decode(log_path: Path) -> int:
             if not records:
                 break
             for record in records:
-                json.loads(record.value)
+                decode(record.value)
             count += len(records)
             start = records[-1].offset + 1
     finally:
@@ -428,6 +433,7 @@ def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
         profiled(lambda: rebuild(paths.log, scratch, clock), paths.profile(figure))
         remove_db(scratch)
     floor_s = min(floor_1, floor_2)
+    validate_s, _ = timed(lambda: read_and_decode(paths.log, validate=True))
     check: dict[str, Any] = {"match": None, "state": f"not checked: the replay stopped at the "
                                                      f"{args.time_limit} s limit after {totals.records} records"}
     if complete:
@@ -445,6 +451,8 @@ def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
         "floor_read_decode_s": round(floor_s, 3),
         "floor_runs_s": [round(floor_1, 3), round(floor_2, 3)],
         "floor_events_per_s": round(records / floor_s),
+        "read_validate_s": round(validate_s, 3),
+        "read_validate_events_per_s": round(records / validate_s),
         # The floor reads all records; a replay stopped early is scaled to the same count.
         "ratio_vs_floor": round((replay_s * records / max(totals.records, 1)) / floor_s, 2),
         "target_ratio_max": 2.0,
