@@ -1,0 +1,69 @@
+"""The lineage tree of a trace, and the XLSX writer of the audit export."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from openpyxl import load_workbook
+
+from builders import exported, re_exported, received, returned, versions
+from ledger.account import build_account
+from ledger.lineage import build_lineage, lineage_dict, render_lineage
+from projections import xlsx
+from projections.rows import LOT_COLUMNS, lot_row
+
+
+def rows_of(*reports):
+    account = build_account("TR-1", versions(*reports))
+    return [dict(zip(LOT_COLUMNS, lot_row(account.lots[k]))) for k in sorted(account.lots)]
+
+
+def test_the_tree_runs_from_the_export_to_every_re_export_and_ship_back_in_shipment_order():
+    rows = rows_of(
+        exported("L1", "100"), received("L1", "100"),
+        returned("L1", "L1-R", "5", at="2019-09-03"),
+        re_exported("L1", "L1-CN", "30", at="2019-09-01"),
+        received("L1-CN", "30", by="CN-SEMI-XIAN", at="2019-09-05"),
+        re_exported("L1-CN", "L1-VN", "10", by="CN-SEMI-XIAN", to="VN-FAB", at="2019-09-10"),
+    )
+    [root] = build_lineage(rows)
+    tree = lineage_dict(root)
+    assert [c["lot_id"] for c in tree["children"]] == ["L1-CN", "L1-R"]  # 1 Sept before 3 Sept
+    assert [c["lot_id"] for c in tree["children"][0]["children"]] == ["L1-VN"]
+    # Each node carries its account: L1 received 100, 30 re-exported, 5 returned, 65 on hand.
+    assert (tree["received"], tree["re_exported"], tree["returned"], tree["on_hand"]) == ("100", "30", "5", "65")
+
+    lines = render_lineage([root])
+    assert lines[0].startswith("L1  export  JP-FLUORO (JP) -> KR-SEMI (KR)  HF-UHP")
+    assert lines[2].startswith("├─ L1-CN  re-export  KR-SEMI (KR) -> CN-SEMI-XIAN (CN)")
+    assert lines[4].startswith("│  └─ L1-VN  re-export  CN-SEMI-XIAN (CN) -> VN-FAB (VN)")
+    assert lines[6].startswith("└─ L1-R  ship-back  KR-SEMI (KR) -> JP-FLUORO (JP)")
+    assert "shipped 30, in transit 0, received 30, consumed 0, re-exported 10" in lines[3]
+
+
+def test_a_lot_whose_parent_is_missing_or_itself_becomes_a_root():
+    rows = [{"lot_id": "A", "parent_lot_id": "GONE"}, {"lot_id": "B", "parent_lot_id": "B"}]
+    assert sorted(n.lot_id for n in build_lineage(rows)) == ["A", "B"]
+
+
+def test_xlsx_cells_keep_exact_decimals_and_escape_what_xml_cannot_hold(tmp_path):
+    path = tmp_path / "t.xlsx"
+    xlsx.write(path, [
+        ("events", [["amount", "detail"], ["39650", "a & b < c > d"], ["0.000001", "bell\x07 here"],
+                    ["not a number", None], ["-12.5", ""]], [True, False]),
+    ])
+    sheet = load_workbook(path)["events"]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == ("amount", "detail")  # the header is text even in a numeric column
+    assert rows[1] == (39650, "a & b < c > d")
+    assert Decimal(str(rows[2][0])) == Decimal("0.000001") and rows[2][1] == "bell here"
+    assert rows[3] == ("not a number", None)  # a numeric column keeps what is not a number as text
+    assert rows[4] == (-12.5, None)
+    assert sheet.max_row == 5
+
+
+@pytest.mark.parametrize("name", ["", "x" * 32, "a/b", "a[1]"])
+def test_xlsx_refuses_a_sheet_name_excel_refuses(tmp_path, name):
+    with pytest.raises(ValueError, match="sheet name"):
+        xlsx.write(tmp_path / "t.xlsx", [(name, [["a"]], [False])])
