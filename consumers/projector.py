@@ -9,6 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import time
+
+from eventsourcing.persistence import IntegrityError, OperationalError
+
 from ledger.policy import Policy
 from ledger.ports import EventLog
 from projections.store import ProjectionStore
@@ -17,6 +21,9 @@ from projections.trace_projection import project_batch
 __all__ = ["catch_up", "CatchUp", "POLL_RECORDS_MAX", "utc_now"]
 
 POLL_RECORDS_MAX = 500
+# Another projector holding the SQLite store's write lock: retry the batch.
+BUSY_RETRIES_MAX = 100
+BUSY_BACKOFF_S = 0.05
 
 
 def utc_now() -> datetime:
@@ -48,9 +55,12 @@ def catch_up(
     """Apply everything in ``log`` beyond the store's tracked offsets.
 
     Safe to interrupt anywhere: each batch and its offsets commit together,
-    so a restart resumes after the last committed batch.
+    so a restart resumes after the last committed batch.  Safe to run twice
+    at once: when another projector has committed a batch first, the store
+    refuses ours whole, and this one resumes after the other's.
     """
     totals = CatchUp()
+    busy_retries = 0
     tracked = store.tracked_offsets(log.name)
     for partition in log.partitions():
         start = tracked.get(partition, -1) + 1
@@ -58,7 +68,17 @@ def catch_up(
             records = log.read(partition, start, batch_max)
             if not records:
                 break
-            outcome = project_batch(store, log.name, records, policy=policy, clock=clock())
+            try:
+                outcome = project_batch(store, log.name, records, policy=policy, clock=clock())
+            except IntegrityError:
+                overtaken = store.tracked_offsets(log.name).get(partition, -1) + 1
+                if overtaken <= start:
+                    raise  # nobody else moved on: not a race, a real integrity error
+                start = overtaken
+                continue
+            except OperationalError as error:
+                busy_retries = _after_busy(error, busy_retries)
+                continue
             totals.records += outcome.records
             totals.accepted += outcome.accepted
             totals.duplicates += outcome.duplicates
@@ -68,5 +88,24 @@ def catch_up(
             start = records[-1].offset + 1
             if progress is not None:
                 progress(totals)
-    totals.alert_transitions = store.sweep(clock())
-    return totals
+    while True:
+        try:
+            totals.alert_transitions = store.sweep(clock())
+            return totals
+        except OperationalError as error:
+            busy_retries = _after_busy(error, busy_retries)
+
+
+def _after_busy(error: OperationalError, retries: int) -> int:
+    """Back off once more if ``error`` is lock contention, else (or when the
+    retries are spent) re-raise it.
+
+    SQLite: the store's transactions begin deferred, so one that reads first
+    can lose the write lock to another projector and fail at once with
+    "database is locked" instead of waiting; nothing of it was written, and
+    doing it again is safe.
+    """
+    if "locked" not in str(error) or retries >= BUSY_RETRIES_MAX:
+        raise error
+    time.sleep(BUSY_BACKOFF_S)
+    return retries + 1

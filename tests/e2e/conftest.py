@@ -38,10 +38,10 @@ class LedgerCli:
         return subprocess.run([str(LEDGER), *args], input=stdin, capture_output=True, text=True,
                               env=self.env, timeout=RUN_TIMEOUT_S)
 
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
-        """Start ``ledger ARGS...`` without waiting (output discarded)."""
-        return subprocess.Popen([str(LEDGER), *args], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, env=self.env)
+    def start(self, *args: str, capture: bool = False) -> subprocess.Popen[bytes]:
+        """Start ``ledger ARGS...`` without waiting (output discarded unless ``capture``)."""
+        sink = subprocess.PIPE if capture else subprocess.DEVNULL
+        return subprocess.Popen([str(LEDGER), *args], stdout=sink, stderr=sink, env=self.env)
 
     @property
     def log_db(self) -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import signal
 import subprocess
 import time
@@ -27,6 +28,7 @@ QUESTIONS = (("whereabouts", "--json"), ("alerts", "--json"))
 START_TIMEOUT_S = 60  # until the first batch is committed
 EXIT_TIMEOUT_S = 10  # for a killed process to be reaped
 POLL_INTERVAL_S = 0.005
+RUN_TIMEOUT_S = 120
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +82,24 @@ def test_project_killed_midway_then_rerun_ends_where_a_clean_run_ends(ledger, bi
     assert f"projected {BIG_REPORTS_LINES - offset_at_kill} records" in rerun.stdout
     assert ledger.tracked_offset() == BIG_REPORTS_LINES
     assert ledger.event_rows() == (BIG_REPORTS_LINES, BIG_REPORTS_LINES)
+    assert_same_ledger(ledger, clean_run)
+
+
+def test_two_projectors_at_once_count_nothing_twice(ledger, big_reports, clean_run):
+    # Two operators run `ledger project` on the same home at the same time:
+    # whichever commits a batch first wins it, the other resumes after it.
+    recorded = ledger("ingest", "--no-project", str(big_reports))
+    assert recorded.returncode == 0, recorded.stderr
+    ledger.fingerprint()  # the store exists (creating it at once is another race, reported)
+    first, second = ledger.start("project", capture=True), ledger.start("project", capture=True)
+    projected = 0
+    for projector in (first, second):
+        stdout, stderr = projector.communicate(timeout=RUN_TIMEOUT_S)
+        assert projector.returncode == 0, stderr.decode()
+        projected += int(re.match(r"projected (\d+) records", stdout.decode()).group(1))
+    # Each report was applied by exactly one of them.
+    assert projected == BIG_REPORTS_LINES
+    assert ledger.tracked_offset() == BIG_REPORTS_LINES
     assert_same_ledger(ledger, clean_run)
 
 
