@@ -505,7 +505,7 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool) -> IngestRepor
 
     def counting(lines):  # type: ignore[no-untyped-def]
         for line in lines:
-            progress.bytes_read += len(line)
+            progress.bytes_read += len(line) if line.isascii() else len(line.encode("utf-8", "surrogateescape"))
             yield line
 
     try:
