@@ -126,13 +126,19 @@ def _kafka_log(ledger: Any) -> Any:
 
 
 def _cmd_project(args: argparse.Namespace) -> int:
-    from consumers.kafka.group_projector import POLL_RECORDS_MAX, GroupProjector, print_summary
+    from consumers.kafka.group_projector import POLL_RECORDS_MAX, GroupProjector, path_lock, print_summary
 
     ledger = _cli.Ledger(args)
     try:
         log = _kafka_log(ledger)
+        if ledger.store_url.startswith("sqlite:///"):
+            # Group members started together must not create one new store file at once.
+            with path_lock(ledger.store_url[len("sqlite:///"):]):
+                store = ledger.store
+        else:
+            store = ledger.store
         projector = GroupProjector(
-            log, ledger.store, group=args.group, policy=ledger.policy,
+            log, store, group=args.group, policy=ledger.policy,
             batch_max=args.batch_max or POLL_RECORDS_MAX, publish=not args.no_publish,
             say=lambda message: print(f"ledger kafka project: {message}", file=sys.stderr, flush=True),
         )

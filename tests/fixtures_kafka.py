@@ -125,13 +125,15 @@ def assignments(stderr_path: Path) -> list[list[int]]:
     return [json.loads(m) for m in re.findall(r"assigned partitions (\[[0-9, ]*\])", text)]
 
 
-def wait_until(condition: Callable[[], Any], what: str, timeout_s: float = WAIT_MAX_S) -> Any:
-    """Poll ``condition`` until truthy; fail the test naming ``what`` after ``timeout_s``."""
+def wait_until(condition: Callable[[], Any], what: str, timeout_s: float = WAIT_MAX_S,
+               detail: Callable[[], str] = lambda: "") -> Any:
+    """Poll ``condition`` until truthy; fail the test naming ``what`` (and
+    ``detail()``, e.g. a process's stderr) after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout_s} s waiting for {what}")
+            pytest.fail(f"gave up after {timeout_s} s waiting for {what}\n{detail()}")
         time.sleep(0.05)

@@ -29,7 +29,9 @@ the lock just widens that to read-compute-write.
 
 After each commit the member publishes, from the store's outboxes, the new
 dead letters to ``{prefix}.dead-letters`` and the new alert transitions to
-``{prefix}.alerts`` (consumers/kafka/alert_publisher.py).
+``{prefix}.alerts`` (consumers/kafka/alert_publisher.py).  Every
+SWEEP_INTERVAL_S it also sweeps: alerts whose deadline passed with no
+report arriving are journaled (``store.sweep``) and published.
 
 Consumer settings (GROUP_CONSUMER_SETTINGS) are tuned so a group join or a
 rebalance takes about a second, not kafka-python's ~23 s with defaults;
@@ -63,11 +65,12 @@ from projections.store import ProjectionStore
 from projections.trace_projection import project_batch
 
 __all__ = ["GroupProjector", "GroupTotals", "GROUP_CONSUMER_SETTINGS", "POLL_RECORDS_MAX",
-           "dead_letter_tracking_name", "publish_dead_letters"]
+           "dead_letter_tracking_name", "publish_dead_letters", "exclusive", "path_lock"]
 
 POLL_RECORDS_MAX = 500  # records per poll, and so per store transaction
 POLL_TIMEOUT_MS = 200  # one poll; also how often a stop request is noticed
 JOIN_WAIT_MAX_S = 30.0  # with max_idle_s: a member never given a partition stops after this
+SWEEP_INTERVAL_S = 1.0  # deadlines pass without any report: check them this often
 LOCK_TIMEOUT_S = 20.0  # waiting for another member's batch (well under max_poll_interval_ms)
 
 # kafka-python KafkaConsumer settings for the group (measured against Tansu
@@ -103,6 +106,7 @@ class GroupTotals:
     already_applied: int = 0  # records another member applied first: dropped
     stale_commits: int = 0  # commit_batch refused stale tracking: re-sought from the store
     alerts_published: int = 0
+    swept_transitions: int = 0  # journaled because a deadline passed, not because a report arrived
     dead_letters_published: int = 0
     assignments: list[list[int]] = field(default_factory=list)
 
@@ -150,9 +154,14 @@ class GroupProjector:
         try:
             consumer.subscribe([self.log.events_topic], listener=_SeekToStore(self))
             if self.publish:
-                self._publish()  # what a previous run committed but did not get to publish
+                # What a previous run committed but did not get to publish.
+                self._publish(dead_letters=True)
             started = self._idle_since = time.monotonic()
+            swept = 0.0
             while not stop():
+                if time.monotonic() - swept >= SWEEP_INTERVAL_S:
+                    self._sweep()
+                    swept = time.monotonic()
                 polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
                 records = sorted(
                     (_log_record(r) for batch in polled.values() for r in batch),
@@ -180,8 +189,15 @@ class GroupProjector:
             tracked = self.store.tracked_offsets(self.log.name)
             fresh = [r for r in records if r.offset > tracked.get(r.partition, -1)]
             self.totals.already_applied += len(records) - len(fresh)
-            if len(fresh) < len(records):
-                self._seek_from_store()  # another member got there first
+            # Another member got there first: where the store is ahead of
+            # everything polled from a partition, read on from the store.
+            polled_up_to: dict[int, int] = {}
+            for r in records:
+                polled_up_to[r.partition] = r.offset
+            consumer = self._consumer
+            for partition, last in polled_up_to.items():
+                if tracked.get(partition, -1) > last and consumer is not None:
+                    consumer.seek(TopicPartition(self.log.events_topic, partition), tracked[partition] + 1)
             if not fresh:
                 return
             try:
@@ -201,11 +217,20 @@ class GroupProjector:
             t.dead_letters += outcome.dead_letters
             t.batches += 1
             if self.publish:
-                self._publish()
+                self._publish(dead_letters=outcome.dead_letters > 0)
 
-    def _publish(self) -> None:
+    def _sweep(self) -> None:
+        """Journal alerts whose deadline has passed since the last sweep (no
+        report arrives to trigger them), then publish them."""
         with exclusive(self.store):
-            self.totals.dead_letters_published += publish_dead_letters(self.store, self.log)
+            self.totals.swept_transitions += self.store.sweep(self.clock())
+            if self.publish:
+                self._publish(dead_letters=False)
+
+    def _publish(self, *, dead_letters: bool) -> None:
+        with exclusive(self.store):
+            if dead_letters:  # reads the dead_letters table: only when there may be new ones
+                self.totals.dead_letters_published += publish_dead_letters(self.store, self.log)
             self.totals.alerts_published += publish_alerts(self.store, self.log)
 
     # -- where to read from: the store -------------------------------------------
@@ -296,10 +321,23 @@ def exclusive(store: ProjectionStore) -> Iterator[None]:
     if not path or path == ":memory:":
         yield  # one process: nothing to share
         return
+    with path_lock(str(path)):
+        yield
+
+
+@contextlib.contextmanager
+def path_lock(path: str) -> Iterator[None]:
+    """An flock on ``<path>.lock``, re-entrant within this process.
+
+    Also taken while a SQLite store is first opened: two processes creating
+    the same new store file at once race in the library's table migration
+    ("Failed to record tracking for __migration__ 1").
+    """
     if _held.get(path):
-        yield  # re-entrant within this process
+        yield
         return
-    with open(Path(str(path) + ".lock"), "a+b") as handle:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(Path(path + ".lock"), "a+b") as handle:
         deadline = time.monotonic() + LOCK_TIMEOUT_S
         while True:
             try:
@@ -328,6 +366,7 @@ def print_summary(totals: GroupTotals, *, as_json: bool) -> None:
         print(f"projected {totals.records} records in {totals.batches} batches "
               f"({totals.duplicates} duplicates, {totals.dead_letters} dead letters, "
               f"{totals.already_applied} already applied by another member, "
-              f"{totals.stale_commits} stale commits re-sought); published "
+              f"{totals.stale_commits} stale commits re-sought, {totals.swept_transitions} deadline "
+              f"transitions); published "
               f"{totals.alerts_published} alert transitions, {totals.dead_letters_published} dead letters; "
               f"partitions assigned: {totals.assignments}", file=sys.stdout)

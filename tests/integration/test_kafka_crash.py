@@ -43,7 +43,8 @@ def test_kill_9_mid_stream_then_restart_ends_identical_with_no_double_counting(k
     # The projector runs; once it has committed some batches, kill -9.
     first = projectors(kafka_url, store_path, "crash", "--batch-max", BATCH, stderr_path=tmp_path / "first.err")
     wait_until(lambda: applied(store_path, log.name) >= KILL_AFTER_RECORDS or first.poll() is not None,
-               f"the projector to commit {KILL_AFTER_RECORDS} records")
+               f"the projector to commit {KILL_AFTER_RECORDS} records",
+               detail=lambda: (tmp_path / "first.err").read_text()[-2000:])
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=PROCESS_TIMEOUT_S)
     assert first.returncode == -signal.SIGKILL

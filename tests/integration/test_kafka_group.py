@@ -27,7 +27,8 @@ def test_two_members_split_the_partitions_and_end_equal_to_one_replay(kafka_url,
 
     # Both have joined and the group has settled on two partitions each.
     wait_until(lambda: all(assignments(err) and len(assignments(err)[-1]) == 2 for _p, err in members),
-               "both members to hold two partitions each")
+               "both members to hold two partitions each",
+               detail=lambda: "\n".join(err.read_text()[-2000:] for _p, err in members))
     final = [assignments(err)[-1] for _p, err in members]
     assert sorted(final[0] + final[1]) == list(range(PARTITIONS))
 
