@@ -723,7 +723,10 @@ def _rebuild_path(store_url: str) -> Path:
 def _cmd_schema(args: argparse.Namespace) -> int:
     text = json.dumps(event_json_schema(), indent=2, sort_keys=True)
     if args.output:
-        Path(args.output).write_text(text + "\n")
+        try:
+            Path(args.output).write_text(text + "\n")
+        except OSError as error:
+            raise CliError(f"cannot write {args.output!r}: {error.strerror}") from None
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         print(text)

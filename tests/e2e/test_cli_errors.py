@@ -112,6 +112,19 @@ def test_a_log_that_cannot_be_opened_is_one_line_naming_it(ledger, tmp_path):
     assert one_line(result.stderr) == f"ledger ingest: '{tmp_path / 'missing.jsonl'}' is not a readable file"
 
 
+def test_the_schema_for_integrators_is_written_or_the_reason_given(ledger, tmp_path):
+    target = tmp_path / "ledger-event.schema.json"
+    result = ledger("schema", "-o", str(target))
+    assert result.returncode == 0
+    assert result.stderr.strip() == f"wrote {target}"
+    assert '"title": "LedgerEvent"' in target.read_text()
+
+    result = ledger("schema", "-o", str(tmp_path / "no-such-dir" / "schema.json"))
+    assert result.returncode == EXIT_ERROR
+    assert one_line(result.stderr).startswith("ledger schema: cannot write ")
+    assert one_line(result.stderr).endswith("No such file or directory")
+
+
 @pytest.mark.parametrize("command", ["whereabouts", "alerts", "rejects"])
 def test_reading_a_ledger_that_is_not_there_is_an_error_not_an_empty_answer(ledger, command):
     # A mistyped LEDGER_HOME must not answer "no alerts standing".
