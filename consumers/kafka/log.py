@@ -94,7 +94,8 @@ class KafkaLog(EventLog):
     """The event log on Kafka topics named ``{prefix}.events`` etc."""
 
     def __init__(self, bootstrap: str, prefix: str = DEFAULT_PREFIX, *,
-                 partitions: int = DEFAULT_PARTITIONS, send_timeout_s: float = SEND_TIMEOUT_S):
+                 partitions: int = DEFAULT_PARTITIONS, send_timeout_s: float = SEND_TIMEOUT_S,
+                 connect_timeout_s: float = CONNECT_TIMEOUT_S):
         if not bootstrap:
             raise LogUnavailable("Kafka log: no broker address; write kafka://host:port/prefix")
         if not 1 <= partitions <= PARTITIONS_MAX:
@@ -103,6 +104,7 @@ class KafkaLog(EventLog):
         self.prefix = prefix
         self.partition_count = partitions
         self.send_timeout_s = send_timeout_s
+        self.connect_timeout_s = connect_timeout_s
         self.events_topic = f"{prefix}.events"
         self.alerts_topic = f"{prefix}.alerts"
         self.dead_letters_topic = f"{prefix}.dead-letters"
@@ -142,7 +144,7 @@ class KafkaLog(EventLog):
         try:
             admin = KafkaAdminClient(bootstrap_servers=self.bootstrap.split(","), client_id="ledger-admin",
                                      request_timeout_ms=int(METADATA_TIMEOUT_S * 1000),
-                                     bootstrap_timeout_ms=int(CONNECT_TIMEOUT_S * 1000))
+                                     bootstrap_timeout_ms=int(self.connect_timeout_s * 1000))
         except KafkaError as error:
             raise self._unavailable("connect", error) from error
         try:
@@ -165,8 +167,9 @@ class KafkaLog(EventLog):
     def producer(self) -> KafkaProducer:
         if self._producer is None:
             try:
-                self._producer = KafkaProducer(**producer_settings(self.bootstrap,
-                                                                   send_timeout_s=self.send_timeout_s))
+                settings = producer_settings(self.bootstrap, send_timeout_s=self.send_timeout_s)
+                settings["bootstrap_timeout_ms"] = int(self.connect_timeout_s * 1000)
+                self._producer = KafkaProducer(**settings)
             except KafkaError as error:
                 raise self._unavailable("producer", error) from error
         return self._producer
@@ -224,7 +227,7 @@ class KafkaLog(EventLog):
                     bootstrap_servers=self.bootstrap.split(","), client_id="ledger-reader",
                     group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
                     fetch_max_wait_ms=100, request_timeout_ms=int(READ_TIMEOUT_S * 1000) + 1000,
-                    bootstrap_timeout_ms=int(CONNECT_TIMEOUT_S * 1000),
+                    bootstrap_timeout_ms=int(self.connect_timeout_s * 1000),
                 )
             except KafkaError as error:
                 raise self._unavailable("reader", error) from error
@@ -312,10 +315,16 @@ class KafkaLog(EventLog):
     def close(self) -> None:
         producer, self._producer = self._producer, None
         reader, self._reader = self._reader, None
-        if producer is not None:
-            producer.close(timeout=self.send_timeout_s)
-        if reader is not None:
-            reader.close()
+        try:
+            if producer is not None:
+                # Anything still unsent was already reported to its sender as
+                # LogUnavailable by send(); close does not wait past the bound.
+                producer.close(timeout=self.send_timeout_s)
+        except KafkaError:
+            pass
+        finally:
+            if reader is not None:
+                reader.close()
 
 
 def _event_headers(event_id: str, digest: str, value: bytes) -> list[tuple[str, bytes]]:

@@ -109,9 +109,9 @@ def test_an_unreachable_broker_is_a_clear_error_within_bounds():
     # Nothing listens on port 1.  The SDK must say so, naming the broker,
     # after bounded retries -- not hang, and not pretend the reports went.
     started = time.monotonic()
-    with pytest.raises(LogUnavailable, match=r"Kafka at 127\.0\.0\.1:1 "):
-        LedgerClient("kafka://127.0.0.1:1/ledger").send(story_lines()[:1])
-    assert time.monotonic() - started < 30, "the connect bound (CONNECT_TIMEOUT_S) was not honoured"
+    with pytest.raises(LogUnavailable, match=r"Kafka at 127\.0\.0\.1:1 \(connect\)"):
+        LedgerClient(KafkaLog("127.0.0.1:1", "ledger", connect_timeout_s=1)).send(story_lines()[:1])
+    assert time.monotonic() - started < 10, "the connect bound was not honoured"
 
 
 def test_a_broker_that_goes_away_after_connecting_raises_on_send(tmp_path):
@@ -120,7 +120,8 @@ def test_a_broker_that_goes_away_after_connecting_raises_on_send(tmp_path):
     from consumers.kafka.broker import start_broker
 
     with start_broker() as broker:
-        client = LedgerClient(KafkaLog(broker.bootstrap, "gone", send_timeout_s=3))
+        client = LedgerClient(KafkaLog(broker.bootstrap, "gone", send_timeout_s=2))
         client.send(story_lines()[:1])
     with pytest.raises(LogUnavailable, match=r"send to gone\.events"):
         client.send(story_lines()[1:2])
+    client.log.close()  # bounded too, though the broker is gone
