@@ -54,3 +54,34 @@ def test_two_members_split_the_partitions_and_end_equal_to_one_replay(kafka_url,
     assert shared.standing_alerts(fixed_clock()) == replayed.standing_alerts(fixed_clock())
     assert shared.tracked_offsets(log.name) == {p: end - 1 for p, end in log.end_offsets().items()}
     log.close()
+
+
+def test_a_member_overtaken_by_another_drops_what_the_store_has_and_reads_on_from_it(kafka_url, tmp_path):
+    # One member applies a first small batch.  Then another member (here a
+    # catch-up reading by position from the store's offsets, as a member
+    # given the partitions in a rebalance would) applies everything else.
+    # The first member's next polls return records the store already has:
+    # it drops them and seeks past them.  Nothing is counted twice.
+    from consumers.kafka.group_projector import GroupProjector
+
+    log = KafkaLog.from_url(kafka_url)
+    reports = story_lines() + many_traces(40)
+    with LedgerClient(log, clock=fixed_clock) as client:
+        client.send(reports)
+    store = SQLiteProjectionStore(tmp_path / "shared.db")
+    other = []
+
+    def then_another_member_overtakes(totals) -> None:
+        if not other:
+            other.append(catch_up(log, store, policy=load_policy(None), clock=fixed_clock))
+
+    member = GroupProjector(log, store, group="overtaken", policy=load_policy(None), clock=fixed_clock,
+                            batch_max=5)
+    totals = member.run(max_idle_s=1.0, progress=then_another_member_overtakes)
+    assert totals.batches >= 1 and totals.already_applied > 0
+    assert totals.records + other[0].records == len(reports)
+
+    replayed = SQLiteProjectionStore(tmp_path / "replayed.db")
+    catch_up(log, replayed, policy=load_policy(None), clock=fixed_clock)
+    assert store.fingerprint() == replayed.fingerprint()
+    log.close()
