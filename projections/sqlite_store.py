@@ -122,6 +122,7 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
 
     def commit_batch(self, batch: ProjectedBatch, trackings: list[Tracking], clock: datetime) -> None:
         with self.datastore.transaction(commit=True) as c:
+            _take_write_lock(c)
             touched_alerts: set[str] = set()
             for rows in batch.traces:
                 c.execute("SELECT alert_id FROM alert_steps WHERE trace_id = ?", (rows.trace_id,))
@@ -152,6 +153,7 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
 
     def sweep(self, clock: datetime) -> int:
         with self.datastore.transaction(commit=True) as c:
+            _take_write_lock(c)
             c.execute("SELECT value FROM store_meta WHERE key = 'swept_until'")
             row = c.fetchone()
             since = row[0] if row else ""
@@ -338,6 +340,19 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
 
     def close(self) -> None:
         self.datastore.close()
+
+
+def _take_write_lock(c: Any) -> None:
+    """Make a write transaction write first.
+
+    The library opens transactions with a deferred BEGIN.  A transaction that
+    reads first and writes later holds a read snapshot; if another process
+    commits in between, SQLite cannot upgrade it and fails at once with
+    "database is locked" (the busy timeout does not apply).  Writing first
+    takes the write lock and the snapshot together, so a second projector
+    process waits its turn instead.
+    """
+    c.execute("UPDATE store_meta SET value = value WHERE key = 'schema_version'")
 
 
 def _step_dict(row: Any) -> dict[str, Any]:
