@@ -79,7 +79,20 @@ def machine() -> dict[str, Any]:
     # The load average says how much else ran beside the benchmark (2 cores, shared).
     return {"nproc": os.cpu_count(), "python": platform.python_version(),
             "sqlite": sqlite3.sqlite_version, "platform": platform.platform(),
-            "loadavg_1_5_15_at_end": [round(x, 2) for x in os.getloadavg()]}
+            "loadavg_1_5_15_at_end": [round(x, 2) for x in os.getloadavg()], "code": code_version()}
+
+
+def code_version() -> str:
+    """The commit measured (others commit while benchmarks run), '+dirty' if
+    the ledger's own code differs from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "ledger", "projections", "consumers"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def remove_db(path: Path) -> None:
