@@ -79,7 +79,7 @@ def machine() -> dict[str, Any]:
     # The load average says how much else ran beside the benchmark (2 cores, shared).
     return {"nproc": os.cpu_count(), "python": platform.python_version(),
             "sqlite": sqlite3.sqlite_version, "platform": platform.platform(),
-            "loadavg_1_5_15_at_end": [round(x, 2) for x in os.getloadavg()], "code": code_version()}
+            "loadavg_1_5_15_at_end": [round(x, 2) for x in os.getloadavg()], "code": CODE_AT_START}
 
 
 def code_version() -> str:
@@ -93,6 +93,9 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
+
+
+CODE_AT_START = code_version()  # the code this process imported, not what is on disk at the end
 
 
 def remove_db(path: Path) -> None:
