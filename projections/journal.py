@@ -2,7 +2,8 @@
 
 Given the alerts that were open and the alerts standing now, the transitions
 between them.  Transition ids are deterministic -- a hash of the alert id,
-the transition and how many transitions the alert had before -- so an outbox
+the transition, how many transitions the alert had before, and what it says
+(kind, quantity, due date) -- so an outbox
 publisher that re-sends after a crash sends the same id and a subscriber can
 drop the copy.
 """
@@ -63,6 +64,10 @@ def transitions(
             continue
         step = now if now is not None else last_known.get(alert_id, {"alert_id": alert_id})
         number = count + 1
-        digest = hashlib.sha256(f"{alert_id}|{kind}|{number}".encode()).hexdigest()[:24]
+        # What the transition says is part of its id: a store rebuilt from
+        # the log restarts the numbering, and its next genuine change must
+        # not reuse the id of an old transition that said something else.
+        said = f"{step.get('kind')}|{step.get('quantity')}|{step.get('due_at')}"
+        digest = hashlib.sha256(f"{alert_id}|{kind}|{number}|{said}".encode()).hexdigest()[:24]
         out.append(Transition(digest, alert_id, kind, step, number))
     return out

@@ -76,8 +76,10 @@ def batch(*traces: TraceRows, licenses=(), dead_letters=()) -> ProjectedBatch:
     return ProjectedBatch(list(traces), list(licenses), list(dead_letters))
 
 
-def transition_id(alert_id: str, transition: str, number: int) -> str:
-    return hashlib.sha256(f"{alert_id}|{transition}|{number}".encode()).hexdigest()[:24]
+def transition_id(alert_id: str, transition: str, number: int, *, kind: str = "unaccounted",
+                  quantity: str = "30", due_at: datetime = JULY) -> str:
+    said = f"{kind}|{quantity}|{ts(due_at)}"
+    return hashlib.sha256(f"{alert_id}|{transition}|{number}|{said}".encode()).hexdigest()[:24]
 
 
 # -- the contract -------------------------------------------------------------------
@@ -247,7 +249,7 @@ class ProjectionStoreContract:
         assert [(j["alert_id"], j["transition"], j["transition_id"]) for j in journal] == [
             ("A-1", "raised", transition_id("A-1", "raised", 1)),
             ("A-2", "raised", transition_id("A-2", "raised", 1)),
-            ("A-1", "updated", transition_id("A-1", "updated", 2)),
+            ("A-1", "updated", transition_id("A-1", "updated", 2, quantity="12")),
             ("A-2", "resolved", transition_id("A-2", "resolved", 2)),
         ]
         seqs = [j["seq"] for j in journal]
