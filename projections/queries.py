@@ -37,9 +37,15 @@ def whereabouts(
     """Lot rows with an ``unaccounted`` column, for one lot, one trace, or all."""
     if as_of is None and known_at is None:
         rows = _current_lots(store, ident)
+        # One indexed query per trace shown, not a scan of every alert.
+        if ident is None:
+            candidates = store.standing_alerts(clock)
+        else:
+            candidates = [a for t in sorted({r["trace_id"] for r in rows})
+                          for a in store.standing_alerts(clock, trace_id=t)]
         unaccounted = {
             (a["trace_id"], a["lot_id"]): a["quantity"]
-            for a in store.standing_alerts(clock)
+            for a in candidates
             if a["kind"] == "unaccounted" and (ident is None or ident in (a["trace_id"], a["lot_id"]))
         }
         for row in rows:
