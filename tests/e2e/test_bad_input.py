@@ -163,3 +163,21 @@ def test_a_file_that_is_not_utf8_is_refused_line_by_line_not_garbled(ledger, tmp
     kept = json.loads(ledger("rejects", "--json").stdout)
     assert [r["line"] for r in kept] == [2, 2]
     assert '"name": "\\x83t\\x83' in kept[0]["raw"]
+
+
+def test_a_report_sent_twice_in_one_file_counts_once_and_a_changed_copy_is_a_conflict(ledger, tmp_path):
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    export, receipt, use = (lines[n - 1] for n in GOOD_LINES)
+    changed = json.loads(receipt)
+    changed["quantity"]["amount"] = "90"  # same event id, other content
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text("\n".join([export, receipt, receipt, use, json.dumps(changed)]) + "\n")
+
+    result = ledger("ingest", str(twice))
+    assert result.returncode == 0, result.stderr
+    assert "5 lines: 3 recorded, 1 already recorded (no-op), 1 conflicting, 0 rejected" in result.stdout
+    # Both versions of the receipt are kept (nothing is edited); the conflict
+    # is an alert for someone to resolve.
+    assert ledger.event_rows() == (4, 3)
+    alerts = json.loads(ledger("alerts", "--json", "--trace", "TR-BAD-EXAMPLE").stdout)["alerts"]
+    assert "conflicting_report" in {a["kind"] for a in alerts}
