@@ -734,45 +734,50 @@ def reset_postgres_schema(url: str) -> None:
 
 
 def cmd_growth(args: argparse.Namespace) -> dict[str, Any]:
+    """Generate, ingest and replay each size in its own process; compare the
+    times each figure measured itself and each process's peak RSS."""
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     rows = {}
     for size in sizes:
         row: dict[str, Any] = {}
+        results: dict[str, dict[str, Any]] = {}
         for figure in ("generate", "ingest", "replay"):
+            kept = Paths(args.data, size, args.seed, "growth").result(figure)
+            if args.reuse and kept.exists():
+                results[figure] = json.loads(kept.read_text())
+                continue
             command = [sys.executable, "-m", "bench.run", figure, "--size", size, "--seed", str(args.seed),
                        "--data", str(args.data), "--tag", "growth"]
             if figure == "replay" and args.replay_time_limit:
                 command += ["--time-limit", str(args.replay_time_limit)]
-            started = time.perf_counter()
             done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-            elapsed = time.perf_counter() - started
             if done.returncode != 0:
                 raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-            result = json.loads(done.stdout)
-            row[figure] = {"wall_s": round(elapsed, 2), "peak_rss_mb": result.get("peak_rss_mb")}
-            if figure == "replay":
-                row["replay_events_per_s"] = result["replay_events_per_s"]
-                row["alerts_match"] = result["alerts"]["match"]
-                row["records"] = result["records"]
-                row["replayed_records"] = result["replayed_records"]
-                row["replay_s"] = result["replay_s"]
-                row["curve"] = result["curve"]
-            if figure == "ingest":
-                row["embedded_events_per_s"] = result["embedded_events_per_s"]
-        expected = json.loads(Paths(args.data, size, args.seed).expected.read_text())
-        row["traces"], row["lots"] = expected["traces"], expected["lots"]
+            results[figure] = json.loads(done.stdout)
+        generate, ingest, replay = results["generate"], results["ingest"], results["replay"]
+        row["events"], row["traces"], row["lots"] = generate["events"], generate["traces"], generate["lots"]
+        row["generate"] = {"s": generate["seconds"], "peak_rss_mb": generate["peak_rss_mb"]}
+        row["ingest"] = {"s": ingest["embedded_s"], "events_per_s": ingest["embedded_events_per_s"],
+                         "ratio_vs_raw": ingest["ratio_vs_raw"], "peak_rss_mb": ingest["peak_rss_mb"]}
+        row["replay"] = {"s": replay["replay_s"], "records": replay["records"],
+                         "replayed_records": replay["replayed_records"], "complete": replay["complete"],
+                         "events_per_s": replay["replay_events_per_s"], "ratio_vs_floor": replay["ratio_vs_floor"],
+                         "peak_rss_mb": replay["peak_rss_mb"], "alerts_match": replay["alerts"]["match"],
+                         "code": replay["machine"].get("code")}
+        row["replay_curve"] = replay["curve"]
         rows[size] = row
     ratios = {}
     if len(sizes) >= 2:
         small, large = rows[sizes[0]], rows[sizes[-1]]
-        scale = large["records"] / small["records"]
-        for figure in ("ingest", "replay"):
-            ratios[f"{figure}_time_ratio"] = round(large[figure]["wall_s"] / small[figure]["wall_s"], 2)
+        ratios["events_ratio"] = round(large["events"] / small["events"], 2)
+        ratios["lots_ratio"] = round(large["lots"] / small["lots"], 2)
+        for figure in ("generate", "ingest", "replay"):
+            ratios[f"{figure}_time_ratio"] = round(large[figure]["s"] / small[figure]["s"], 2)
             ratios[f"{figure}_rss_ratio"] = round(large[figure]["peak_rss_mb"] / small[figure]["peak_rss_mb"], 2)
-        ratios["events_ratio"] = round(scale, 2)
         # Per replayed record, so a replay stopped at the time limit still compares.
         ratios["replay_s_per_record_ratio"] = round(
-            (large["replay_s"] / large["replayed_records"]) / (small["replay_s"] / small["replayed_records"]), 2)
+            (large["replay"]["s"] / large["replay"]["replayed_records"])
+            / (small["replay"]["s"] / small["replay"]["replayed_records"]), 2)
     paths = Paths(args.data, "-".join(sizes), args.seed)
     return emit(paths, "growth", {"sizes": rows, "ratios": ratios})
 
@@ -834,6 +839,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--tag", default="", help="suffix of the results file name")
         if name == "growth":
             p.add_argument("--sizes", default="100k,1M", help="comma-separated, of " + ", ".join(SIZES))
+            p.add_argument("--reuse", action="store_true",
+                           help="use results of earlier growth runs (results-*-growth.json) where present")
             p.add_argument("--replay-time-limit", type=float,
                            help="stop each replay after this many seconds; times are then compared per record")
         else:
