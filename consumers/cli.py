@@ -41,6 +41,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 EXTENSIONS: tuple[str, ...] = ("consumers.cli_compliance", "consumers.cli_kafka")
 PROGRESS_INTERVAL_S = 1.0
 REJECTS_SHOWN_DEFAULT = 1000
+STORE_OPEN_ATTEMPTS, STORE_OPEN_BACKOFF_S = 5, 0.2
 REJECTS_SHOWN_ALL = 2**62  # `--limit 0`: SQLite's LIMIT takes a 64-bit integer
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
@@ -412,7 +413,17 @@ class _Ledger:
     def store(self):  # type: ignore[no-untyped-def]
         if self._store is None:
             self._check_exists(self.store_url, "projection store")
-            self._store = bootstrap.open_store(self.store_url)
+            for attempt in range(1, STORE_OPEN_ATTEMPTS + 1):
+                try:
+                    self._store = bootstrap.open_store(self.store_url)
+                    break
+                except StoreUnavailable as error:
+                    # Two processes creating one new SQLite store at once race
+                    # in the library's table migration; the one that loses
+                    # finds the store made when it tries again.
+                    if "__migration__" not in str(error) or attempt == STORE_OPEN_ATTEMPTS:
+                        raise
+                    time.sleep(STORE_OPEN_BACKOFF_S)
         return self._store
 
     def _check_exists(self, url: str, what: str) -> None:
