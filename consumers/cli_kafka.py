@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from typing import Any
 
@@ -142,10 +143,15 @@ def _cmd_project(args: argparse.Namespace) -> int:
             batch_max=args.batch_max or POLL_RECORDS_MAX, publish=not args.no_publish,
             say=lambda message: print(f"ledger kafka project: {message}", file=sys.stderr, flush=True),
         )
+        # SIGTERM (docker stop, systemd) finishes the batch in hand, then stops.
+        stopping: list[int] = []
+        previous = signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
         try:
-            totals = projector.run(max_idle_s=args.max_idle)
+            totals = projector.run(max_idle_s=args.max_idle, stop=lambda: bool(stopping))
         except KeyboardInterrupt:
             totals = projector.totals
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         print_summary(totals, as_json=args.json)
     finally:
         ledger.close()

@@ -72,3 +72,18 @@ def test_kafka_commands_refuse_a_log_that_is_not_kafka(tmp_path):
     assert "is not a Kafka log; write kafka://host:port/prefix" in done.stderr
     done = ledger("alerts", "--follow", "--max-idle", "1", home=tmp_path / "home")
     assert done.returncode == 1 and "--follow reads the alerts topic of a Kafka log" in done.stderr
+
+
+def test_the_projector_stops_cleanly_on_sigterm(kafka_url, tmp_path, projectors):
+    # As `docker stop` stops it: the batch in hand is finished, the summary printed, exit 0.
+    import signal
+
+    from fixtures_kafka import assignments, wait_until
+
+    err = tmp_path / "projector.err"
+    process = projectors(kafka_url, tmp_path / "p.db", "stoppable", stderr_path=err)
+    wait_until(lambda: assignments(err), "the projector to join its group", detail=err.read_text)
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=PROCESS_TIMEOUT_S)
+    assert process.returncode == 0, err.read_text()
+    assert json.loads(out)["assignments"] == [[0, 1, 2, 3]]

@@ -59,7 +59,9 @@ def test_kill_9_mid_stream_then_restart_ends_identical_with_no_double_counting(k
     out, _ = second.communicate(timeout=PROCESS_TIMEOUT_S)
     assert second.returncode == 0, (tmp_path / "second.err").read_text()
     resumed = json.loads(out.strip().splitlines()[-1])
-    # Only what the first run had not committed was applied again: nothing twice.
+    # It started at the store's offsets (Kafka's committed offsets were never
+    # written): it read nothing the store had, and applied only the rest.
+    assert resumed["already_applied"] == 0
     assert resumed["records"] == len(reports) - at_kill
 
     store = SQLiteProjectionStore(store_path)
