@@ -56,7 +56,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
-from consumers.kafka.alert_publisher import publish_alerts
+from consumers.kafka.alert_publisher import publish_alerts, published_seq
 from consumers.kafka.log import CONNECT_TIMEOUT_S, KafkaLog
 from consumers.projector import utc_now
 from ledger.policy import Policy
@@ -155,6 +155,7 @@ class GroupProjector:
             consumer.subscribe([self.log.events_topic], listener=_SeekToStore(self))
             if self.publish:
                 # What a previous run committed but did not get to publish.
+                self.say(f"alert transitions published up to journal seq {published_seq(self.store, self.log)}")
                 self._publish(dead_letters=True)
             started = self._idle_since = time.monotonic()
             swept = 0.0
@@ -235,14 +236,18 @@ class GroupProjector:
 
     # -- where to read from: the store -------------------------------------------
 
-    def _seek_from_store(self, partitions: Any = None) -> None:
+    def _seek_from_store(self, partitions: Any = None) -> dict[int, int]:
+        """Seek each partition to the store's offset + 1; returns where each will be read from."""
         consumer = self._consumer
         if consumer is None:
-            return
+            return {}
         assigned = list(partitions if partitions is not None else consumer.assignment())
         tracked = self.store.tracked_offsets(self.log.name)
-        for tp in assigned:
-            consumer.seek(tp, tracked.get(tp.partition, -1) + 1)
+        starts = {}
+        for tp in sorted(assigned, key=lambda tp: tp.partition):
+            starts[tp.partition] = tracked.get(tp.partition, -1) + 1
+            consumer.seek(tp, starts[tp.partition])
+        return starts
 
 
 class _SeekToStore(ConsumerRebalanceListener):
@@ -258,8 +263,8 @@ class _SeekToStore(ConsumerRebalanceListener):
         partitions = sorted(tp.partition for tp in assigned)
         self.projector.totals.assignments.append(partitions)
         self.projector._idle_since = time.monotonic()
-        self.projector.say(f"assigned partitions {partitions}")
-        self.projector._seek_from_store(assigned)
+        starts = self.projector._seek_from_store(assigned)
+        self.projector.say(f"assigned partitions {partitions}, reading from the store's offsets {starts}")
 
 
 def _log_record(r: Any) -> LogRecord:

@@ -5,7 +5,9 @@ no alert transition a de-duplicating subscriber would count twice.
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import signal
 import sqlite3
 from collections import Counter
@@ -57,24 +59,22 @@ def test_kill_9_mid_stream_then_restart_ends_identical_with_no_double_counting(k
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=PROCESS_TIMEOUT_S)
     assert first.returncode == -signal.SIGKILL
-    # What the dead process left: committed records, and the journal seq it
-    # recorded as published (opened read-write, so SQLite recovers its WAL).
-    dead = SQLiteProjectionStore(store_path)
-    at_kill = sum(offset + 1 for offset in dead.tracked_offsets(log.name).values())
-    recorded_at_kill = published_seq(dead, log)
-    dead.close()
-    assert KILL_AFTER_RECORDS <= at_kill < len(reports), "the kill must land mid-stream"
     on_topic_at_kill = {m["transition_id"]: m["seq"] for m in raw_alerts(log)}
-    sent_not_recorded = {t for t, seq in on_topic_at_kill.items() if seq > recorded_at_kill}
 
-    # Started again (same group, same store), it reads on from the store's offsets.
+    # Started again (same group, same store), it reads on from the store's
+    # offsets, and says where they were: that is what the dead one committed.
     second = projectors(kafka_url, store_path, "crash", "--batch-max", BATCH, "--max-idle", "1.5",
                         stderr_path=tmp_path / "second.err")
     out, _ = second.communicate(timeout=PROCESS_TIMEOUT_S)
-    assert second.returncode == 0, (tmp_path / "second.err").read_text()
+    said = (tmp_path / "second.err").read_text()
+    assert second.returncode == 0, said
+    starts = ast.literal_eval(re.search(r"reading from the store's offsets (\{.*\})", said).group(1))
+    at_kill = sum(starts.values())
+    assert KILL_AFTER_RECORDS <= at_kill < len(reports), "the kill must land mid-stream"
+    recorded_at_kill = int(re.search(r"published up to journal seq (\d+)", said).group(1))
     resumed = json.loads(out.strip().splitlines()[-1])
-    # It started at the store's offsets (Kafka's committed offsets were never
-    # written): it read nothing the store had, and applied only the rest.
+    # It read nothing the store had (Kafka's committed offsets were never
+    # written), and applied exactly the rest: nothing twice, nothing skipped.
     assert resumed["already_applied"] == 0
     assert resumed["records"] == len(reports) - at_kill
 
@@ -102,6 +102,7 @@ def test_kill_9_mid_stream_then_restart_ends_identical_with_no_double_counting(k
     # (publish_alerts sends, then records): the restart re-sends exactly the
     # transitions that were on the topic beyond the recorded seq -- one
     # publish batch at most -- and the subscriber above dropped those copies.
+    sent_not_recorded = {t for t, seq in on_topic_at_kill.items() if seq > recorded_at_kill}
     raw = Counter(m["transition_id"] for m in raw_alerts(log))
     copies = {t for t, n in raw.items() if n > 1}
     assert copies == sent_not_recorded
