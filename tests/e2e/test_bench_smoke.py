@@ -5,7 +5,7 @@ The generator decides each trace's fate -- clean, or missing in one of the
 ways the rules detect -- and derives the alerts that fate must raise from
 its own quantities, without ledger code.  So this is a correctness check of
 the whole pipeline (ingest, replay, alert rules, license premises) against
-an independent account of about 450 traces.
+an independent account of about 500 traces.
 """
 
 from __future__ import annotations
