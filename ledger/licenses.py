@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from ledger.account import LotAccount, TraceAccount
@@ -374,7 +374,10 @@ def ceiling_steps(license: License, uses: Iterable[LicenseUse]) -> list[Alert]:
                 message=(
                     f"license {license.license_id} allows {_q(ceiling.amount, ceiling.unit)}; shipments citing it "
                     f"total {_q(total, ceiling.unit)} by lot {use.lot_id} (trace {use.trace_id}) on "
-                    f"{use.shipped_at.date().isoformat()}: {_q(excess, ceiling.unit)} over the ceiling"
+                    # UTC: the uses come from stored rows (UTC) and from fresh reports
+                    # (the reporter's zone); the message must not depend on which.
+                    f"{use.shipped_at.astimezone(timezone.utc).date().isoformat()} (UTC): "
+                    f"{_q(excess, ceiling.unit)} over the ceiling"
                 ),
                 event_ids=(license.granted_by, *over),
             )
