@@ -45,7 +45,7 @@ from bench.generate import SIZES, data_paths, write
 __all__ = ["main", "compare_alerts", "ledger_alerts"]
 
 ROOT = Path(__file__).resolve().parent.parent
-READ_BATCH_MAX = 500  # the projector's POLL_RECORDS_MAX: the floor reads the same batches
+from consumers.projector import POLL_RECORDS_MAX as READ_BATCH_MAX  # the floor reads the same batches
 QUERY_SAMPLES = 1000
 QUERY_SAMPLES_TINY = 200  # the smoke run: seconds, not a measurement
 PROFILE_LINES_MAX = 30

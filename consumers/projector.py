@@ -20,7 +20,11 @@ from projections.trace_projection import TraceCache, project_batch
 
 __all__ = ["catch_up", "CatchUp", "POLL_RECORDS_MAX", "utc_now"]
 
-POLL_RECORDS_MAX = 500
+# Records per catch-up batch, and so per store transaction.  Each batch
+# rewrites the rows of every trace it touches and commits once, so a larger
+# batch touches each trace fewer times (measured: 100k replay, first 60k
+# records, 500 -> 10,000 was 2.6x faster).  Memory is bounded by the batch.
+POLL_RECORDS_MAX = 10_000
 # Another projector holding the SQLite store's write lock: retry the batch.
 BUSY_RETRIES_MAX = 100
 BUSY_BACKOFF_S = 0.05

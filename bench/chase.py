@@ -1,0 +1,94 @@
+"""Quick before/after runs for BENCHMARKS.md "Chasing the targets": replay the
+first N records of an ingested log into a scratch SQLite store, with the
+read-and-decode floor of the same records measured in the same run, and
+optionally a cProfile summary.
+
+    python -m bench.chase --size 100k --records 30000 [--batch 500] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import resource
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    from consumers.embedded_log import EmbeddedLog
+    from consumers.projector import POLL_RECORDS_MAX, catch_up
+    from ledger.policy import Policy
+    from projections.sqlite_store import SQLiteProjectionStore
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--size", default="100k")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--records", type=int, default=30_000)
+    p.add_argument("--batch", type=int, default=POLL_RECORDS_MAX)
+    p.add_argument("--profile", action="store_true")
+    p.add_argument("--cache-max", type=int, help="TraceCache bound for this run (default TRACE_CACHE_MAX)")
+    args = p.parse_args()
+    if args.cache_max is not None:
+        from projections import trace_projection
+
+        trace_projection.TraceCache.__init__.__defaults__ = (args.cache_max,)
+    home = ROOT / "bench" / "data" / f"home-{args.size}-seed{args.seed}"
+    expected = json.loads((ROOT / "bench" / "data" / f"history-{args.size}-seed{args.seed}.expected.json").read_text())
+    clock = datetime.fromisoformat(expected["check_clock"])
+    log = EmbeddedLog(home / "log.db")
+
+    class Limited:  # the first N records of partition 0 (the embedded log has one)
+        name = log.name
+
+        def partitions(self):
+            return log.partitions()
+
+        def read(self, partition, start, limit):
+            return log.read(partition, start, max(0, min(limit, args.records - start)))
+
+    def floor() -> float:
+        t = time.perf_counter()
+        start = 0
+        while start < args.records:
+            for r in log.read(0, start, min(500, args.records - start)):
+                json.loads(r.value)
+            start += 500
+        return time.perf_counter() - t
+
+    scratch = home / "chase.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(scratch) + suffix).unlink(missing_ok=True)
+    floor_1 = floor()
+    store = SQLiteProjectionStore(scratch)
+    profiler = cProfile.Profile() if args.profile else None
+    t = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    totals = catch_up(Limited(), store, policy=Policy(), clock=lambda: clock, batch_max=args.batch)
+    if profiler:
+        profiler.disable()
+    replay_s = time.perf_counter() - t
+    store.close()
+    floor_s = min(floor_1, floor())
+    result = {"records": totals.records, "batch": args.batch, "cache_max": args.cache_max, "replay_s": round(replay_s, 2),
+              "replay_per_s": round(totals.records / replay_s), "floor_per_s": round(args.records / floor_s),
+              "ratio_vs_floor": round(replay_s / floor_s, 1),
+              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+              "load": open("/proc/loadavg").read().split()[:3]}
+    print(json.dumps(result))
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+        (home / "chase-profile.txt").write_text(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
