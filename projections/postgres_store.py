@@ -313,26 +313,35 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
     def _commit_batch(self, batch: ProjectedBatch, trackings: list[Tracking], clock: datetime) -> None:
         with self._transaction(commit=True) as c:
             touched_alerts: set[str] = set()
-            for rows in batch.traces:
-                c.execute("SELECT alert_id FROM alert_steps WHERE trace_id = %s", (rows.trace_id,))
+            # Each trace's rows are replaced whole.  Set-based: the old rows of
+            # every trace of the batch go first, then every new row, a few
+            # statements per batch instead of six round trips per trace (a
+            # trace appears once per batch; should one appear twice, the later
+            # rows win).
+            last = {rows.trace_id: rows for rows in batch.traces}
+            for chunk in _chunks(sorted(last)):
+                c.execute("SELECT alert_id FROM alert_steps WHERE trace_id = ANY(%s)", (chunk,))
                 touched_alerts.update(r[0] for r in c.fetchall())
-                if rows.new_versions:
-                    c.executemany(
-                        # A re-sent report recorded earlier than the stored copy
-                        # replaces it (ledger.trace.Outcome.EARLIER_COPY).
-                        "INSERT INTO reports VALUES (%s, %s, %s, %s, %s) "
-                        "ON CONFLICT (trace_id, event_id, digest) DO UPDATE "
-                        "SET recorded_at = EXCLUDED.recorded_at, payload = EXCLUDED.payload "
-                        "WHERE EXCLUDED.recorded_at < reports.recorded_at",
-                        [(rows.trace_id, *v) for v in rows.new_versions],
-                    )
-                c.execute("DELETE FROM lots WHERE trace_id = %s", (rows.trace_id,))
-                c.execute("DELETE FROM alert_steps WHERE trace_id = %s", (rows.trace_id,))
-                if rows.lots:
-                    c.executemany(f"INSERT INTO lots VALUES ({_marks(LOT_COLUMNS)})", rows.lots)
-                if rows.steps:
-                    c.executemany(f"INSERT INTO alert_steps VALUES ({_marks(STEP_COLUMNS)})", rows.steps)
-                touched_alerts.update(s[0] for s in rows.steps)
+                c.execute("DELETE FROM lots WHERE trace_id = ANY(%s)", (chunk,))
+                c.execute("DELETE FROM alert_steps WHERE trace_id = ANY(%s)", (chunk,))
+            versions = [(rows.trace_id, *v) for rows in batch.traces for v in rows.new_versions]
+            if versions:
+                c.executemany(
+                    # A re-sent report recorded earlier than the stored copy
+                    # replaces it (ledger.trace.Outcome.EARLIER_COPY).
+                    "INSERT INTO reports VALUES (%s, %s, %s, %s, %s) "
+                    "ON CONFLICT (trace_id, event_id, digest) DO UPDATE "
+                    "SET recorded_at = EXCLUDED.recorded_at, payload = EXCLUDED.payload "
+                    "WHERE EXCLUDED.recorded_at < reports.recorded_at",
+                    versions,
+                )
+            lots = [lot for rows in last.values() for lot in rows.lots]
+            if lots:
+                c.executemany(f"INSERT INTO lots VALUES ({_marks(LOT_COLUMNS)})", lots)
+            steps = [step for rows in last.values() for step in rows.steps]
+            if steps:
+                c.executemany(f"INSERT INTO alert_steps VALUES ({_marks(STEP_COLUMNS)})", steps)
+            touched_alerts.update(step[0] for rows in batch.traces for step in rows.steps)
             if batch.licenses:
                 c.executemany("INSERT INTO licenses VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                               batch.licenses)
@@ -469,6 +478,17 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
                 (chunk,),
             ))
         return [(payload, digest) for _l, _e, digest, payload in sorted(out)]
+
+    def trace_lots(self, trace_ids: list[str]) -> list[dict[str, Any]]:
+        rows: list[Any] = []
+        for chunk in _chunks(sorted(set(trace_ids))):
+            rows.extend(self._read(
+                "read the lots of traces",
+                f"SELECT {', '.join(LOT_COLUMNS)} FROM lots WHERE trace_id = ANY(%s)",
+                (chunk,),
+            ))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return [dict(zip(LOT_COLUMNS, row)) for row in rows]
 
     def license_lots(self, license_ids: list[str]) -> list[dict[str, Any]]:
         rows: list[Any] = []

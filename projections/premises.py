@@ -103,7 +103,7 @@ def recompute_rows(
     cited = {lot.license_id for a in accounts.values() for lot in a.lots.values() if lot.license_id}
     # A lot that cited a license before this batch may cite none now (its
     # export was retracted): that license's ceiling must be recounted too.
-    before = {r["license_id"] for t in sorted(fresh) for r in store.lots(trace_id=t) if r["license_id"]}
+    before = {r["license_id"] for r in (store.trace_lots(sorted(fresh)) if fresh else []) if r["license_id"]}
     concerned = sorted(cited | before | set(touched))
     stored_licenses = store.load_licenses(concerned) if concerned else []
     book = license_book(stored_licenses, license_events)

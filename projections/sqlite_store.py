@@ -124,22 +124,31 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
         with self.datastore.transaction(commit=True) as c:
             _take_write_lock(c)
             touched_alerts: set[str] = set()
-            for rows in batch.traces:
-                c.execute("SELECT alert_id FROM alert_steps WHERE trace_id = ?", (rows.trace_id,))
+            # Each trace's rows are replaced whole.  Set-based: the old rows of
+            # every trace of the batch go first, then every new row, a few
+            # statements per batch instead of six per trace (a trace appears
+            # once per batch; should one appear twice, the later rows win).
+            last = {rows.trace_id: rows for rows in batch.traces}
+            for chunk in _chunks(sorted(last)):
+                marks = ",".join("?" * len(chunk))
+                c.execute(f"SELECT alert_id FROM alert_steps WHERE trace_id IN ({marks})", chunk)
                 touched_alerts.update(r[0] for r in c.fetchall())
-                c.executemany(
-                    # A re-sent report recorded earlier than the stored copy
-                    # replaces it (ledger.trace.Outcome.EARLIER_COPY).
-                    "INSERT INTO reports VALUES (?, ?, ?, ?, ?) ON CONFLICT (trace_id, event_id, digest) "
-                    "DO UPDATE SET recorded_at = excluded.recorded_at, payload = excluded.payload "
-                    "WHERE excluded.recorded_at < reports.recorded_at",
-                    [(rows.trace_id, *v) for v in rows.new_versions],
-                )
-                c.execute("DELETE FROM lots WHERE trace_id = ?", (rows.trace_id,))
-                c.execute("DELETE FROM alert_steps WHERE trace_id = ?", (rows.trace_id,))
-                c.executemany(f"INSERT INTO lots VALUES ({_marks(LOT_COLUMNS)})", rows.lots)
-                c.executemany(f"INSERT INTO alert_steps VALUES ({_marks(STEP_COLUMNS)})", rows.steps)
-                touched_alerts.update(s[0] for s in rows.steps)
+                c.execute(f"DELETE FROM lots WHERE trace_id IN ({marks})", chunk)
+                c.execute(f"DELETE FROM alert_steps WHERE trace_id IN ({marks})", chunk)
+            c.executemany(
+                # A re-sent report recorded earlier than the stored copy
+                # replaces it (ledger.trace.Outcome.EARLIER_COPY).
+                "INSERT INTO reports VALUES (?, ?, ?, ?, ?) ON CONFLICT (trace_id, event_id, digest) "
+                "DO UPDATE SET recorded_at = excluded.recorded_at, payload = excluded.payload "
+                "WHERE excluded.recorded_at < reports.recorded_at",
+                [(rows.trace_id, *v) for rows in batch.traces for v in rows.new_versions],
+            )
+            kept = list(last.values())
+            c.executemany(f"INSERT INTO lots VALUES ({_marks(LOT_COLUMNS)})",
+                          [lot for rows in kept for lot in rows.lots])
+            c.executemany(f"INSERT INTO alert_steps VALUES ({_marks(STEP_COLUMNS)})",
+                          [step for rows in kept for step in rows.steps])
+            touched_alerts.update(step[0] for rows in batch.traces for step in rows.steps)
             c.executemany("INSERT OR IGNORE INTO licenses VALUES (?, ?, ?, ?)", batch.licenses)
             c.executemany(
                 "INSERT OR IGNORE INTO dead_letters VALUES (?, ?, ?, ?, ?, ?)",
@@ -282,6 +291,16 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
                 )
                 out.extend(tuple(row) for row in c.fetchall())  # sqlite3.Row does not sort
         return [(payload, digest) for _l, _e, digest, payload in sorted(out)]
+
+    def trace_lots(self, trace_ids: list[str]) -> list[dict[str, Any]]:
+        rows: list[Any] = []
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks(sorted(set(trace_ids))):
+                marks = ",".join("?" * len(chunk))
+                c.execute(f"SELECT {', '.join(LOT_COLUMNS)} FROM lots WHERE trace_id IN ({marks})", chunk)
+                rows.extend(c.fetchall())
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return [dict(zip(LOT_COLUMNS, row)) for row in rows]
 
     def license_lots(self, license_ids: list[str]) -> list[dict[str, Any]]:
         rows: list[Any] = []

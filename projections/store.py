@@ -103,6 +103,11 @@ class ProjectionStore(ABC):
         report about these license ids, ordered by (license_id, event_id, digest)."""
 
     @abstractmethod
+    def trace_lots(self, trace_ids: list[str]) -> list[dict[str, Any]]:
+        """Current lot rows of these traces, ordered by trace and lot: one
+        query for a whole batch's traces instead of ``lots(trace_id=...)`` each."""
+
+    @abstractmethod
     def license_lots(self, license_ids: list[str]) -> list[dict[str, Any]]:
         """Current lot rows whose own license_id is one of these, ordered by
         trace and lot: the traces to recompute when a license report arrives,

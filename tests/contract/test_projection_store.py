@@ -196,6 +196,11 @@ class ProjectionStoreContract:
         # Decimals come back in the canonical spelling they were written in.
         assert store.lots(lot_id="LOT-B1")[0]["shipped"] == "0.001"
         assert keys(store.license_lots(["LIC-1", "LIC-unknown"])) == [("TR-B", "LOT-B2")]
+        # The lots of several traces in one read, in the same byte order.
+        assert keys(store.trace_lots(["TR-b", "TR-B", "TR-unknown"])) == [
+            ("TR-B", "LOT-B1"), ("TR-B", "LOT-B2"), ("TR-b", "LOT-b1")]
+        assert store.trace_lots(["TR-B"]) == store.lots(trace_id="TR-B")
+        assert store.trace_lots([]) == []
         assert store.trace_ids_for(lot_or_trace="LOT-B1") == ["TR-B"]
 
     def test_standing_alerts_depend_on_the_clock(self, store: ProjectionStore) -> None:
