@@ -135,7 +135,10 @@ class KafkaLog(EventLog):
         return f"KafkaLog({self.bootstrap!r}, {self.prefix!r})"
 
     def _unavailable(self, what: str, error: BaseException) -> LogUnavailable:
-        return LogUnavailable(f"Kafka at {self.bootstrap} ({what}): {type(error).__name__}: {error}")
+        text = str(error)
+        if not text.startswith(type(error).__name__):  # kafka-python errors name themselves
+            text = f"{type(error).__name__}: {text}"
+        return LogUnavailable(f"Kafka at {self.bootstrap} ({what}): {text}")
 
     # -- topics -----------------------------------------------------------------
 
