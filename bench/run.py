@@ -217,7 +217,7 @@ def ledger_ingest(jsonl: Path, log_path: Path) -> dict[str, int]:
     log = EmbeddedLog(log_path)
     try:
         with jsonl.open(encoding="utf-8") as lines:
-            report = ingest_lines(lines, log, source=str(jsonl), clock=utc_now)
+            report = ingest_lines(lines, log, source=str(jsonl), clock=utc_now, trust_recorded_at=True)
     finally:
         log.close()
     return {"lines": report.lines, "accepted": report.accepted, "duplicates": report.duplicates,
@@ -296,7 +296,7 @@ def ingest_kafka(jsonl: Path, bootstrap: str, batch_max: int) -> dict[str, Any]:
     log = KafkaLog(bootstrap, _prefix("ledger"), partitions=KAFKA_PARTITIONS)
     try:
         with jsonl.open(encoding="utf-8") as lines:
-            ledger_s, report = timed(lambda: ingest_lines(lines, log, source=str(jsonl), clock=utc_now))
+            ledger_s, report = timed(lambda: ingest_lines(lines, log, source=str(jsonl), clock=utc_now, trust_recorded_at=True))
     finally:
         log.close()
     raw_log_2 = KafkaLog(bootstrap, _prefix("raw"), partitions=KAFKA_PARTITIONS)

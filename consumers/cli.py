@@ -275,6 +275,10 @@ def _parser() -> argparse.ArgumentParser:
     p = command("ingest", "Record reports from a JSON Lines file (or - for standard input).", _cmd_ingest,
                 epilog=INGEST_EPILOG)
     p.add_argument("file", metavar="FILE", help="JSON Lines, one report per line; - for standard input")
+    p.add_argument("--trust-recorded-at", action="store_true",
+                   help="keep the recorded_at each line carries (migrating from a system of record); "
+                        "by default the ledger stamps its own clock, since recorded_at decides which of two "
+                        "conflicting reports wins and what a --known-at query sees")
     p.add_argument("--no-project", action="store_true",
                    help="only append to the log; run `ledger project` later (default: project at once)")
     p.add_argument("--progress", action="store_true",
@@ -476,7 +480,8 @@ class _Progress:
 def _cmd_ingest(args: argparse.Namespace) -> int:
     ledger = _Ledger(args)
     try:
-        report = _ingest(ledger, args.file, progress_forced=args.progress)
+        report = _ingest(ledger, args.file, progress_forced=args.progress,
+                         trust_recorded_at=args.trust_recorded_at)
         projected = None if args.no_project else _project(ledger, args.progress)
     finally:
         ledger.close()
@@ -487,7 +492,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_REJECTED if report.rejected else EXIT_OK
 
 
-def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool) -> IngestReport:
+def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool,
+            trust_recorded_at: bool = False) -> IngestReport:
     log = ledger.log
     keep = getattr(log, "keep_rejects", None)
 
@@ -523,6 +529,7 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool) -> IngestRepor
         report = ingest_lines(
             counting(stream), log, source=source, clock=utc_now, keep_rejects=keep_rejects,
             progress=lambda r: progress(r.lines, f"({r.rejected} rejected)"),
+            trust_recorded_at=trust_recorded_at,
         )
     finally:
         if file == "-":

@@ -75,7 +75,14 @@ def ingest_lines(
     keep_rejects: Callable[[list[Reject], datetime], None] | None = None,
     progress: Callable[[IngestReport], None] | None = None,
     batch_max: int = INGEST_BATCH_MAX,
+    trust_recorded_at: bool = False,
 ) -> IngestReport:
+    """Validate, stamp and append every line; refuse bad ones with reasons.
+
+    The ledger stamps ``recorded_at`` with its own clock, replacing whatever
+    the sender wrote, unless ``trust_recorded_at`` (a migration from a
+    system of record whose recording times are themselves evidence).
+    """
     report = IngestReport()
     pending: list[tuple[str, str, str, bytes]] = []
     new_rejects: list[Reject] = []
@@ -105,6 +112,11 @@ def ingest_lines(
         if not text:
             continue
         event, problems = _parse_line(text)
+        if event is not None:
+            event = event.stamped(clock(), overwrite=not trust_recorded_at)
+            future = event.future_problem()
+            if future is not None:
+                event, problems = None, [future]
         if event is None:
             reject = Reject(source, number, _storable(text[:10_000]), problems)
             report.rejected += 1
@@ -114,7 +126,7 @@ def ingest_lines(
             if len(new_rejects) >= batch_max:
                 flush()
             continue
-        stamped = event.stamped(clock())
+        stamped = event
         pending.append(
             (stamped.event_id, content_digest(stamped), event_key(stamped),
              stamped.model_dump_json(exclude_none=True).encode())

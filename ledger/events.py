@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
@@ -62,6 +62,8 @@ TEXT_LENGTH_MAX = 2000
 AMOUNT_INTEGER_DIGITS_MAX = 15
 AMOUNT_DECIMAL_PLACES_MAX = 6
 LIST_LENGTH_MAX = 500
+# Clock skew allowed between a report's occurred_at and the ledger's recording.
+OCCURRED_AFTER_RECORDED_MAX = timedelta(minutes=15)
 
 Identifier = Annotated[
     str,
@@ -187,11 +189,34 @@ class _Event(_Model):
     )
     reporter: Identifier = Field(description="Party id of who reports this fact.")
 
-    def stamped(self, recorded_at: datetime) -> "_Event":
-        """This report with ``recorded_at`` set, if the reporter left it out."""
-        if self.recorded_at is not None:
+    def stamped(self, recorded_at: datetime, *, overwrite: bool = False) -> "_Event":
+        """This report with ``recorded_at`` set: if the reporter left it out,
+        or always with ``overwrite`` (the ledger's own append time must not
+        be the sender's to choose: it decides which of two conflicting
+        versions wins and what an auditor's "known at" query sees)."""
+        if self.recorded_at is not None and not overwrite:
             return self
         return self.model_copy(update={"recorded_at": recorded_at})
+
+    def future_problem(self) -> "FieldProblem | None":
+        """A report must not describe what has not happened yet when recorded.
+
+        A holder could otherwise silence an alert today with a consumption
+        dated next year.  A small tolerance absorbs clock skew.
+        """
+        if self.recorded_at is None:
+            return None
+        if self.occurred_at > self.recorded_at + OCCURRED_AFTER_RECORDED_MAX:
+            return FieldProblem(
+                field="occurred_at",
+                value=repr(self.occurred_at.isoformat()),
+                message=(
+                    f"is later than when the ledger recorded the report "
+                    f"({self.recorded_at.isoformat()}); a report cannot describe the future "
+                    f"(check the time zone)"
+                ),
+            )
+        return None
 
 
 class _LotEvent(_Event):

@@ -36,7 +36,7 @@ def clean_run(tmp_path_factory, big_reports, ledger_at):  # type: ignore[no-unty
     """The reference: the big file ingested (and projected) in one clean run,
     with --progress, as an operator would watch it."""
     reference = ledger_at(tmp_path_factory.mktemp("clean") / "home")
-    result = reference("ingest", "--progress", str(big_reports))
+    result = reference("ingest", "--trust-recorded-at", "--progress", str(big_reports))
     assert result.returncode == 0, result.stderr
     answers = {question: reference(*question).stdout for question in QUESTIONS}
     return CleanRun(reference.fingerprint(), answers, result)
@@ -51,13 +51,13 @@ class CleanRun:
 
 def test_ingest_killed_midway_then_rerun_ends_where_a_clean_run_ends(ledger, big_reports, clean_run):
     # Kill the ingest once some batches are in the log, long before the end.
-    ingest = ledger.start("ingest", str(big_reports))
+    ingest = ledger.start("ingest", "--trust-recorded-at", str(big_reports))
     kill_when(ingest, lambda: ledger.event_rows()[0] > 0, "the first batch of reports in the log")
     rows_at_kill, _ = ledger.event_rows()
     assert 0 < rows_at_kill < BIG_REPORTS_LINES, "the kill should land mid-ingest"
 
     # Run it again: what was committed is a no-op, the rest is recorded.
-    rerun = ledger("ingest", str(big_reports), "--json")
+    rerun = ledger("ingest", "--trust-recorded-at", str(big_reports), "--json")
     assert rerun.returncode == 0, rerun.stderr
     summary = json.loads(rerun.stdout)
     assert (summary["recorded"], summary["duplicates"]) == (BIG_REPORTS_LINES - rows_at_kill, rows_at_kill)
@@ -68,7 +68,7 @@ def test_ingest_killed_midway_then_rerun_ends_where_a_clean_run_ends(ledger, big
 
 
 def test_project_killed_midway_then_rerun_ends_where_a_clean_run_ends(ledger, big_reports, clean_run):
-    recorded = ledger("ingest", "--no-project", str(big_reports))
+    recorded = ledger("ingest", "--trust-recorded-at", "--no-project", str(big_reports))
     assert recorded.returncode == 0, recorded.stderr
 
     project = ledger.start("project")
@@ -89,7 +89,7 @@ def test_two_projectors_at_once_count_nothing_twice(ledger, big_reports, clean_r
     # Two operators run `ledger project` on the same home at the same time,
     # the first time (so both also create the projection store): whichever
     # commits a batch first wins it, the other resumes after it.
-    recorded = ledger("ingest", "--no-project", str(big_reports))
+    recorded = ledger("ingest", "--trust-recorded-at", "--no-project", str(big_reports))
     assert recorded.returncode == 0, recorded.stderr
     first, second = ledger.start("project", capture=True), ledger.start("project", capture=True)
     projected = 0
@@ -116,7 +116,7 @@ def test_no_progress_unless_asked_when_stderr_is_not_a_terminal(ledger, big_repo
     small = tmp_path / "small.jsonl"
     with big_reports.open(encoding="utf-8") as big:
         small.write_text("".join(itertools.islice(big, 10)), encoding="utf-8")
-    result = ledger("ingest", str(small))
+    result = ledger("ingest", "--trust-recorded-at", str(small))
     assert result.returncode == 0
     assert result.stderr == ""
 
