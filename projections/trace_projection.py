@@ -152,6 +152,9 @@ def project_batch(
             event = parse_event(record.value)
             if event.recorded_at is None:
                 raise _Unstamped(event.event_id)
+            future = event.future_problem()
+            if future is not None:  # what the SDK's clock stamped, checked again
+                raise _Unstamped(event.event_id, str(future))
         except (ValidationError, _Unstamped, UnicodeDecodeError) as error:
             batch.dead_letters.append(
                 DeadLetter(log_name, record.partition, record.offset, record.key, record.value, _why(error))
@@ -217,8 +220,10 @@ def project_batch(
 
 
 class _Unstamped(ValueError):
-    def __init__(self, event_id: str):
-        super().__init__(f"event {event_id!r} has no recorded_at: the log only holds stamped reports")
+    """A record the log should never hold: unstamped, or dated after its stamp."""
+
+    def __init__(self, event_id: str, why: str | None = None):
+        super().__init__(why or f"event {event_id!r} has no recorded_at: the log only holds stamped reports")
 
 
 def _why(error: Exception) -> str:
