@@ -33,12 +33,7 @@ def main() -> None:
     p.add_argument("--records", type=int, default=30_000)
     p.add_argument("--batch", type=int, default=POLL_RECORDS_MAX)
     p.add_argument("--profile", action="store_true")
-    p.add_argument("--cache-max", type=int, help="TraceCache bound for this run (default TRACE_CACHE_MAX)")
     args = p.parse_args()
-    if args.cache_max is not None:
-        from projections import trace_projection
-
-        trace_projection.TraceCache.__init__.__defaults__ = (args.cache_max,)
     home = ROOT / "bench" / "data" / f"home-{args.size}-seed{args.seed}"
     expected = json.loads((ROOT / "bench" / "data" / f"history-{args.size}-seed{args.seed}.expected.json").read_text())
     clock = datetime.fromisoformat(expected["check_clock"])
@@ -77,7 +72,7 @@ def main() -> None:
     replay_s = time.perf_counter() - t
     store.close()
     floor_s = min(floor_1, floor())
-    result = {"records": totals.records, "batch": args.batch, "cache_max": args.cache_max, "replay_s": round(replay_s, 2),
+    result = {"records": totals.records, "batch": args.batch, "replay_s": round(replay_s, 2),
               "replay_per_s": round(totals.records / replay_s), "floor_per_s": round(args.records / floor_s),
               "ratio_vs_floor": round(replay_s / floor_s, 1),
               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

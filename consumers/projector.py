@@ -16,7 +16,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 from ledger.policy import Policy
 from ledger.ports import EventLog
 from projections.store import ProjectionStore
-from projections.trace_projection import TraceCache, project_batch
+from projections.trace_projection import project_batch
 
 __all__ = ["catch_up", "CatchUp", "POLL_RECORDS_MAX", "utc_now"]
 
@@ -65,9 +65,6 @@ def catch_up(
     """
     totals = CatchUp()
     busy_retries = 0
-    # Parsed traces kept between this call's batches; verified against the
-    # store on every use and dropped when anyone else moved the offsets.
-    cache = TraceCache()
     tracked = store.tracked_offsets(log.name)
     for partition in log.partitions():
         start = tracked.get(partition, -1) + 1
@@ -76,7 +73,7 @@ def catch_up(
             if not records:
                 break
             try:
-                outcome = project_batch(store, log.name, records, policy=policy, clock=clock(), cache=cache)
+                outcome = project_batch(store, log.name, records, policy=policy, clock=clock())
             except IntegrityError:
                 overtaken = store.tracked_offsets(log.name).get(partition, -1) + 1
                 if overtaken <= start:
