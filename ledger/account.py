@@ -31,7 +31,7 @@ from ledger.events import (
     Returned,
     StockDeclared,
 )
-from ledger.quantity import DimensionMismatch, Quantity, unit_dimension
+from ledger.quantity import DimensionMismatch, Quantity, canonical_decimal, unit_dimension
 
 __all__ = ["Version", "LotAccount", "Finding", "TraceAccount", "build_account"]
 
@@ -97,6 +97,9 @@ class LotAccount:
     lost: Decimal = ZERO
     declared_on_hand: Decimal | None = None
     declared_at: datetime | None = None
+    # What the latest declaration can explain: never more than the book
+    # showed on hand at its date (received by then, less reported out).
+    declared_explains: Decimal = ZERO
     # Outflows reported after the latest stock declaration: that stock has
     # since shrunk by this much.
     out_since_declared: Decimal = ZERO
@@ -123,7 +126,7 @@ class LotAccount:
         """What the holder has accounted for: outflows plus declared stock still there."""
         declared = ZERO
         if self.declared_on_hand is not None:
-            declared = max(ZERO, self.declared_on_hand - self.out_since_declared)
+            declared = max(ZERO, self.declared_explains - self.out_since_declared)
         return self.out + declared
 
     @property
@@ -138,8 +141,12 @@ class TraceAccount:
     findings: list[Finding]
 
 
-def _order(version: Version) -> tuple[datetime, str]:
-    return (version.event.occurred_at, version.event.event_id)
+def _order(version: Version) -> tuple[datetime, int, str]:
+    # At one instant (parties often report dates only, all at midnight),
+    # movements come before a stock declaration: the declaration attests
+    # what is left at the end of that instant, whatever the event ids.
+    event = version.event
+    return (event.occurred_at, isinstance(event, StockDeclared), event.event_id)
 
 
 def build_account(
@@ -431,6 +438,16 @@ def _post_movements(lots: dict[str, LotAccount], live: list[LotEvent], findings:
                 # so it moves nothing: quantity never leaves a lot for nowhere.
                 continue
         amount = Quantity(event.quantity.amount, event.quantity.unit).to(lot.unit).amount
+        if isinstance(event, StockDeclared) and amount > max(ZERO, lot.on_hand):
+            # A declaration explains at most what the book shows on hand at
+            # its date; stock declared beyond that is not evidence of anything.
+            findings.append(
+                Finding("over_declared", lot.lot_id, event.reporter, event.occurred_at,
+                        f"stock_declared {event.event_id!r} attests {canonical_decimal(amount)} {lot.unit} "
+                        f"on hand in lot {lot.lot_id!r} on {event.occurred_at.isoformat()}, but only "
+                        f"{canonical_decimal(max(ZERO, lot.on_hand))} {lot.unit} had been received and not "
+                        f"reported out by then", (event.event_id,))
+            )
         _post(lot, event, amount)
 
 
@@ -462,6 +479,7 @@ def _post(lot: LotAccount, event: LotEvent, amount: Decimal) -> None:
         lot.receipts.append((event.occurred_at, amount, event.event_id))
     elif isinstance(event, StockDeclared):
         lot.declared_on_hand = amount
+        lot.declared_explains = min(amount, max(ZERO, lot.on_hand))
         lot.declared_at = event.occurred_at
         lot.out_since_declared = ZERO
     else:

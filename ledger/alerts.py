@@ -28,6 +28,7 @@ ALERT_KINDS = (
     "over_accounting",
     "conflicting_report",
     "invalid_report",
+    "over_declared",
     "unknown_lot",
     # License premises (ledger/licenses.py; docs/COMPLIANCE.md)
     "license_missing",
@@ -47,6 +48,7 @@ SEVERITY = {
     "transit_overdue": "medium",
     "unknown_lot": "medium",
     "invalid_report": "low",
+    "over_declared": "high",
     "license_missing": "high",
     "license_unknown": "high",
     "license_invalid": "high",

@@ -7,6 +7,7 @@ the deadline and one microsecond before it.
 """
 
 from datetime import timedelta
+from decimal import Decimal
 
 from builders import (
     DAY,
@@ -590,3 +591,34 @@ def test_a_re_sent_report_stamped_later_does_not_change_which_version_wins():
         assert [s.due_at for s in trace.alert_steps(POLICY) if s.kind == "conflicting_report"] == [
             RECEIVED + 3 * DAY
         ]
+
+
+# -- stock declarations explain only what the book shows on hand ----------------------
+
+
+def test_stock_declared_before_the_receipt_explains_nothing():
+    # The consignee "declares" 100 kg in stock before anything arrived,
+    # then receives 100 kg and never says what became of it.
+    trace = trace_of(exported(qty="100"), stock_declared(qty="100", at="2019-07-11"), received(qty="100"))
+    standing = alerts_as_of(alert_steps(trace.account(), Policy()), when("2020-06-01"))
+    assert sorted((a.kind, a.quantity) for a in standing) == [
+        ("over_declared", None), ("unaccounted", Decimal("100"))]
+
+
+def test_stock_declared_beyond_the_book_does_not_hide_a_later_receipt():
+    # 200 kg shipped; 100 received and consumed; 100 "declared" on hand the next
+    # day (the book shows 0); another 100 received, never accounted for.
+    trace = trace_of(exported(qty="200"), received(qty="100", at="2019-07-15"), consumed(qty="100", at="2019-08-01"),
+                     stock_declared(qty="100", at="2019-08-02"), received(qty="100", at="2019-08-10", event_id="RCV-2"))
+    standing = alerts_as_of(alert_steps(trace.account(), Policy()), when("2020-06-01"))
+    assert ("unaccounted", Decimal("100")) in [(a.kind, a.quantity) for a in standing]
+
+
+def test_a_consumption_and_a_declaration_at_one_instant_agree_whatever_their_ids():
+    # Month-end reports carry a date only: 70 consumed and 30 declared on hand, both at midnight.
+    for consumption_id, declaration_id in (("b-cons", "a-decl"), ("a-cons", "b-decl")):
+        trace = trace_of(exported(qty="100"), received(qty="100"),
+                         consumed(qty="70", at="2019-08-01", event_id=consumption_id),
+                         stock_declared(qty="30", at="2019-08-01", event_id=declaration_id))
+        standing = alerts_as_of(alert_steps(trace.account(), Policy()), when("2020-06-01"))
+        assert standing == [], (consumption_id, declaration_id)
