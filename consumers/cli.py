@@ -483,12 +483,13 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         report = _ingest(ledger, args.file, progress_forced=args.progress,
                          trust_recorded_at=args.trust_recorded_at)
         projected = None if args.no_project else _project(ledger, args.progress)
+        detects_duplicates = ledger.log.detects_duplicates
     finally:
         ledger.close()
     if args.json:
         print(json.dumps(_ingest_json(report, projected), indent=2))
     else:
-        _print_ingest(report, args.file)
+        _print_ingest(report, args.file, detects_duplicates=detects_duplicates)
     return EXIT_REJECTED if report.rejected else EXIT_OK
 
 
@@ -548,11 +549,15 @@ def _project(ledger: _Ledger, progress_forced: bool) -> CatchUp:
     return totals
 
 
-def _print_ingest(report: IngestReport, file: str) -> None:
+def _print_ingest(report: IngestReport, file: str, *, detects_duplicates: bool = True) -> None:
     file = "<stdin>" if file == "-" else file
-    print(f"{file}: {report.lines} lines: {report.accepted} recorded, "
-          f"{report.duplicates} already recorded (no-op), {report.conflicts} conflicting, "
-          f"{report.rejected} rejected")
+    if detects_duplicates:
+        print(f"{file}: {report.lines} lines: {report.accepted} recorded, "
+              f"{report.duplicates} already recorded (no-op), {report.conflicts} conflicting, "
+              f"{report.rejected} rejected")
+    else:
+        print(f"{file}: {report.lines} lines: {report.accepted} sent to the log, {report.rejected} rejected "
+              f"(this log cannot tell a re-send from a new report: the projection drops re-sends)")
     for reject in report.rejects[:50]:
         print(f"  rejected line {reject.line}: " + "; ".join(str(p) for p in reject.problems), file=sys.stderr)
     if report.rejected > 50:

@@ -55,6 +55,10 @@ class EventLog(ABC):
     #: Names the log in tracking records, e.g. "embedded" or "kafka:ledger.events".
     name: str
 
+    #: Whether append can tell a re-sent report ("duplicate") from a new one.
+    #: Kafka cannot look an event id up; there the projection drops re-sends.
+    detects_duplicates: bool = True
+
     @abstractmethod
     def append(self, records: Sequence[tuple[str, str, str, bytes]]) -> list[AppendReceipt]:
         """Append (event_id, digest, key, value) tuples durably, in order.

@@ -93,6 +93,8 @@ def producer_settings(bootstrap: str, *, send_timeout_s: float = SEND_TIMEOUT_S)
 class KafkaLog(EventLog):
     """The event log on Kafka topics named ``{prefix}.events`` etc."""
 
+    detects_duplicates = False  # re-sends are dropped by the projection, by (event id, digest)
+
     def __init__(self, bootstrap: str, prefix: str = DEFAULT_PREFIX, *,
                  partitions: int = DEFAULT_PARTITIONS, send_timeout_s: float = SEND_TIMEOUT_S,
                  connect_timeout_s: float = CONNECT_TIMEOUT_S):
