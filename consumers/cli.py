@@ -608,6 +608,14 @@ def _cmd_whereabouts(args: argparse.Namespace) -> int:
 
 def _whereabouts_table(rows: list[dict[str, Any]], as_of: datetime | None, known_at: datetime | None) -> str:
     if not rows:
+        # Say which question came back empty: "not known then" is not "never recorded".
+        if known_at is not None or as_of is not None:
+            when = []
+            if as_of is not None:
+                when.append(f"occurred by {as_of.isoformat()}")
+            if known_at is not None:
+                when.append(f"recorded by {known_at.isoformat()}")
+            return "no lot with reports " + " and ".join(when) + " (the lot or trace is known; try a later time)"
         return "no lots recorded"
     headers = ("TRACE", "LOT", "FROM", "ITEM", "HOLDER", "UNIT", "SHIPPED", "IN TRANSIT", "RECEIVED",
                "CONSUMED", "RE-EXPORTED", "RETURNED", "LOST", "ON HAND", "DECLARED", "UNACCOUNTED", "SINCE")
