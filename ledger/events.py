@@ -8,12 +8,15 @@ for integrators; docs/EVENTS.md shows an example of each type.
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
+import pycountry
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -62,6 +65,7 @@ TEXT_LENGTH_MAX = 2000
 AMOUNT_INTEGER_DIGITS_MAX = 15
 AMOUNT_DECIMAL_PLACES_MAX = 6
 LIST_LENGTH_MAX = 500
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 # Clock skew allowed between a report's occurred_at and the ledger's recording.
 OCCURRED_AFTER_RECORDED_MAX = timedelta(minutes=15)
 
@@ -69,7 +73,20 @@ Identifier = Annotated[
     str,
     Field(min_length=1, max_length=ID_LENGTH_MAX, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/\-]*$"),
 ]
-CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+# ISO 3166-1 alpha-2, from pycountry's copy of the ISO tables (kept current
+# by its maintainers), plus XK, the code customs systems use for Kosovo.
+COUNTRY_CODES = frozenset(c.alpha_2 for c in pycountry.countries) | {"XK"}
+
+
+def _iso_country(value: str) -> str:
+    if value not in COUNTRY_CODES:
+        raise ValueError("is not an ISO 3166-1 alpha-2 country code (e.g. JP, KR, CN)")
+    return value
+
+
+CountryCode = Annotated[
+    str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2"), AfterValidator(_iso_country)
+]
 Text = Annotated[str, Field(min_length=1, max_length=TEXT_LENGTH_MAX)]
 
 
@@ -127,6 +144,10 @@ class Amount(_Model):
             )
         if isinstance(value, bool):
             raise ValueError("must be a decimal string or an integer, not a boolean")
+        if isinstance(value, str) and not _PLAIN_DECIMAL.fullmatch(value):
+            # Decimal() also reads "1_000", " 5 " and "1e3"; a ledger figure is
+            # written one way only, so a typo cannot pass as a number.
+            raise ValueError('must be a plain decimal such as "30.5" (digits, one optional point)')
         return value
 
     @field_validator("amount")
@@ -185,7 +206,7 @@ class _Event(_Model):
     occurred_at: AwareDatetime = Field(description="When it happened (timezone required).")
     recorded_at: AwareDatetime | None = Field(
         default=None,
-        description="When the ledger learned it; stamped on ingest when absent.",
+        description="When the ledger learned it: stamped by the ledger on ingest (a sent value is replaced unless the ingest trusts it, for migrations).",
     )
     reporter: Identifier = Field(description="Party id of who reports this fact.")
 

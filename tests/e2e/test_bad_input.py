@@ -26,7 +26,7 @@ EXPECTED_REJECTS = {
     3: ("(line)", "'[\"a report is one JSON object per line, not a list\"]'", "must be a JSON object"),
     4: ("lot_id", "(missing)", "Field required"),
     5: ("quantity.amount", "'-5'", "must be greater than 0"),
-    6: ("quantity.amount", "'thirty'", "valid decimal"),
+    6: ("quantity.amount", "'thirty'", "must be a plain decimal"),
     7: ("quantity.amount", "30.5", "JSON floats are inexact"),
     8: ("quantity.unit", "'barrels'", "unknown unit"),
     9: ("occurred_at", "'2019-07-15T14:00:00'", "timezone"),
