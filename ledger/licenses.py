@@ -36,7 +36,7 @@ from decimal import Decimal
 
 from ledger.account import LotAccount, TraceAccount
 from ledger.alerts import Alert, alert_id
-from ledger.events import LicenseGranted, LicenseRevoked
+from ledger.events import LicenseGranted, LicenseRevoked, content_digest
 from ledger.quantity import DimensionMismatch, Quantity, canonical_decimal, unit_dimension
 
 __all__ = [
@@ -126,7 +126,7 @@ class LicenseBook:
     ) -> LicenseBook:
         grants: dict[str, LicenseGranted] = {}
         revocations: dict[str, LicenseRevoked] = {}
-        for event in events:
+        for event in _one_version_each(events):
             if as_of is not None and event.occurred_at > as_of:
                 continue
             if known_at is not None and event.recorded_at is not None and event.recorded_at > known_at:
@@ -383,6 +383,20 @@ def ceiling_steps(license: License, uses: Iterable[LicenseUse]) -> list[Alert]:
             )
         )
     return steps
+
+
+def _one_version_each(events: Iterable[LicenseGranted | LicenseRevoked]) -> list[LicenseGranted | LicenseRevoked]:
+    """One version per event id, as for lot reports: the first recorded wins,
+    ties broken by content digest, so two conflicting versions of one grant
+    give the same license whichever arrived first."""
+    far_future = datetime.max.replace(tzinfo=timezone.utc)
+    chosen: dict[str, tuple[tuple[datetime, str], LicenseGranted | LicenseRevoked]] = {}
+    for event in events:
+        key = (event.recorded_at or far_future, content_digest(event))
+        held = chosen.get(event.event_id)
+        if held is None or key < held[0]:
+            chosen[event.event_id] = (key, event)
+    return [event for _key, event in chosen.values()]
 
 
 def _q(amount: Decimal, unit: str) -> str:

@@ -270,3 +270,12 @@ def test_alert_steps_run_the_premise_rules_only_when_given_licenses():
     assert [s.kind for s in alert_steps(account, POLICY, book()) if s.kind in PREMISE_KINDS] == [
         "license_missing"
     ]
+
+
+def test_two_versions_of_one_grant_give_the_same_license_whichever_arrives_first():
+    # Event G1 is sent twice with different destinations; the first recorded wins.
+    to_kr = stamp(license_granted(event_id="G1", destinations=["KR"]), "2019-07-04T01:00:00Z")
+    to_cn = stamp(license_granted(event_id="G1", destinations=["CN"]), "2019-07-04T02:00:00Z")
+    for order in ((to_kr, to_cn), (to_cn, to_kr)):
+        book = LicenseBook.from_events(order)
+        assert book.get("JP-IND-2019-0001").destinations == frozenset({"KR"})
