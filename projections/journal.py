@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Status", "Transition", "transitions"]
+__all__ = ["Status", "Transition", "transitions", "journal_row", "status_row"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +71,19 @@ def transitions(
         digest = hashlib.sha256(f"{alert_id}|{kind}|{number}|{said}".encode()).hexdigest()[:24]
         out.append(Transition(digest, alert_id, kind, step, number))
     return out
+
+
+def journal_row(t: Transition, at: str) -> tuple[Any, ...]:
+    """The alert_journal row of a transition (columns transition_id .. due_at)."""
+    s = t.step
+    return (t.transition_id, t.alert_id, t.transition, at, s.get("kind"), s.get("severity"),
+            s.get("trace_id"), s.get("lot_id"), s.get("party"), s.get("quantity"),
+            s.get("unit"), s.get("message"), s.get("due_at"))
+
+
+def status_row(t: Transition) -> tuple[Any, ...]:
+    """The alert_status row after a transition."""
+    s = t.step
+    state = "resolved" if t.transition == "resolved" else "open"
+    return (t.alert_id, state, s.get("kind", ""), s.get("quantity"), t.number, s.get("trace_id"), s.get("party"))
+

@@ -42,7 +42,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from projections.journal import Status, transitions
+from projections.journal import Status, journal_row, status_row, transitions
 from projections.rows import LOT_COLUMNS, STEP_COLUMNS, ts
 from projections.store import ProjectedBatch, ProjectionStore, StoreUnavailable
 
@@ -411,23 +411,18 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         last_known = self._last_journaled(c, [i for i in previous if i not in standing])
         changes = transitions(previous, standing, last_known)
         for t in changes:
-            s = t.step
             c.execute(
                 "INSERT INTO alert_journal (transition_id, alert_id, transition, at, kind, "
                 "severity, trace_id, lot_id, party, quantity, unit, message, due_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (transition_id) DO NOTHING",
-                (t.transition_id, t.alert_id, t.transition, now, s.get("kind"), s.get("severity"),
-                 s.get("trace_id"), s.get("lot_id"), s.get("party"), s.get("quantity"),
-                 s.get("unit"), s.get("message"), s.get("due_at")),
+                journal_row(t, now),
             )
-            state = "resolved" if t.transition == "resolved" else "open"
             c.execute(
                 "INSERT INTO alert_status VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (alert_id) "
                 "DO UPDATE SET state = EXCLUDED.state, kind = EXCLUDED.kind, "
                 "quantity = EXCLUDED.quantity, transitions = EXCLUDED.transitions",
-                (t.alert_id, state, s.get("kind", ""), s.get("quantity"), t.number,
-                 s.get("trace_id"), s.get("party")),
+                status_row(t),
             )
         return len(changes)
 

@@ -17,7 +17,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
-from projections.journal import Status, transitions
+from projections.journal import Status, journal_row, status_row, transitions
 from projections.rows import LOT_COLUMNS, STEP_COLUMNS, ts
 from projections.store import ProjectedBatch, ProjectionStore, StoreUnavailable
 
@@ -208,22 +208,17 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
         last_known = self._last_journaled(c, [i for i in previous if i not in standing])
         changes = transitions(previous, standing, last_known)
         for t in changes:
-            s = t.step
             c.execute(
                 "INSERT OR IGNORE INTO alert_journal (transition_id, alert_id, transition, at, kind, "
                 "severity, trace_id, lot_id, party, quantity, unit, message, due_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (t.transition_id, t.alert_id, t.transition, now, s.get("kind"), s.get("severity"),
-                 s.get("trace_id"), s.get("lot_id"), s.get("party"), s.get("quantity"),
-                 s.get("unit"), s.get("message"), s.get("due_at")),
+                journal_row(t, now),
             )
-            state = "resolved" if t.transition == "resolved" else "open"
             c.execute(
                 "INSERT INTO alert_status VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE "
                 "SET state = excluded.state, kind = excluded.kind, quantity = excluded.quantity, "
                 "transitions = excluded.transitions",
-                (t.alert_id, state, s.get("kind", ""), s.get("quantity"), t.number,
-                 s.get("trace_id"), s.get("party")),
+                status_row(t),
             )
         return len(changes)
 

@@ -29,7 +29,7 @@ from ledger.trace import Outcome, Trace
 from ledger.account import TraceAccount
 from projections.premises import recompute_rows, settle
 from projections.rows import ts
-from projections.store import DeadLetter, ProjectedBatch, ProjectionStore, TraceRows
+from projections.store import DeadLetter, ProjectedBatch, ProjectionStore
 
 __all__ = ["project_batch", "BatchOutcome", "rebuild_trace", "tracking_name"]
 
