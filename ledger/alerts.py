@@ -198,48 +198,35 @@ def _unaccounted_steps(lot: LotAccount, policy: Policy) -> list[Alert]:
 
 
 def _over_accounting_steps(lot: LotAccount) -> list[Alert]:
+    """More out than came in, or more received than was shipped: since the
+    report that tipped it, for as long as it holds."""
     steps = []
     if lot.over_accounted_since is not None:
-        at, event_id = lot.over_accounted_since
-        excess = lot.out - lot.received
-        steps.append(
-            Alert(
-                alert_id=alert_id("over_accounting", lot.trace_id, lot.lot_id, "outflow"),
-                kind="over_accounting",
-                trace_id=lot.trace_id,
-                lot_id=lot.lot_id,
-                party=lot.holder,
-                due_at=at,
-                quantity=excess,
-                unit=lot.unit,
-                message=(
-                    f"{lot.holder} reports {_q(lot.out, lot.unit)} out of lot {lot.lot_id} "
-                    f"but received only {_q(lot.received, lot.unit)}: {_q(excess, lot.unit)} too many"
-                ),
-                event_ids=(event_id,),
-            )
-        )
+        steps.append(_over_accounting(lot, "outflow", lot.over_accounted_since, lot.out - lot.received,
+                                      f"{lot.holder} reports {_q(lot.out, lot.unit)} out of lot {lot.lot_id} "
+                                      f"but received only {_q(lot.received, lot.unit)}"))
     if lot.over_received_since is not None:
-        at, event_id = lot.over_received_since
-        excess = lot.received - lot.shipped
-        steps.append(
-            Alert(
-                alert_id=alert_id("over_accounting", lot.trace_id, lot.lot_id, "receipt"),
-                kind="over_accounting",
-                trace_id=lot.trace_id,
-                lot_id=lot.lot_id,
-                party=lot.holder,
-                due_at=at,
-                quantity=excess,
-                unit=lot.unit,
-                message=(
-                    f"{lot.holder} reports {_q(lot.received, lot.unit)} received of lot "
-                    f"{lot.lot_id}, but only {_q(lot.shipped, lot.unit)} was shipped"
-                ),
-                event_ids=(event_id,),
-            )
-        )
+        steps.append(_over_accounting(lot, "receipt", lot.over_received_since, lot.received - lot.shipped,
+                                      f"{lot.holder} reports {_q(lot.received, lot.unit)} received of lot "
+                                      f"{lot.lot_id}, but only {_q(lot.shipped, lot.unit)} was shipped"))
     return steps
+
+
+def _over_accounting(lot: LotAccount, subject: str, since: tuple[datetime, str], excess: Decimal,
+                     what: str) -> Alert:
+    at, event_id = since
+    return Alert(
+        alert_id=alert_id("over_accounting", lot.trace_id, lot.lot_id, subject),
+        kind="over_accounting",
+        trace_id=lot.trace_id,
+        lot_id=lot.lot_id,
+        party=lot.holder,
+        due_at=at,
+        quantity=excess,
+        unit=lot.unit,
+        message=f"{what}: {_q(excess, lot.unit)} too many",
+        event_ids=(event_id,),
+    )
 
 
 def _finding_step(trace_id: str, finding: Finding) -> Alert:

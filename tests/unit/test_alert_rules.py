@@ -353,7 +353,7 @@ def test_a_holder_reporting_more_received_than_was_shipped():
     assert standing(*reports, on=second - MICROSECOND) == []
     assert standing(*reports, on=second) == [("over_accounting", "HF-1", "KR-SEMI", "20 kg")]
     [alert] = standing_alerts(*reports, on=second)
-    assert alert.message == "KR-SEMI reports 120 kg received of lot HF-1, but only 100 kg was shipped"
+    assert alert.message == "KR-SEMI reports 120 kg received of lot HF-1, but only 100 kg was shipped: 20 kg too many"
 
 
 def test_over_accounting_resolves_when_a_later_receipt_covers_it():
