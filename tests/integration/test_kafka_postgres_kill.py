@@ -37,9 +37,9 @@ from ledger.policy import load_policy
 from projections.postgres_store import PostgresProjectionStore, application_name
 from projections.sqlite_store import SQLiteProjectionStore
 
-EVENTS = 3_000
+EVENTS = 2_000
 SEED = 6
-BATCH = "10"  # small batches: many commits, so the kill lands between two of them
+BATCH = "20"  # small batches: many commits, so the kill lands between two of them
 IDLE_S = "6"  # a survivor waits this long with nothing to read: longer than the 2 s session timeout
 THIRD_JOIN_GRACE_S = 8.0
 KILL_AFTER_RECORDS = 300
