@@ -83,6 +83,7 @@ class License:
     valid_from: datetime
     valid_until: datetime
     granted_by: str  # event id of the grant in force
+    granted_at: datetime | None = None  # when that grant occurred
     revoked_at: datetime | None = None
     revoked_by: str | None = None
 
@@ -108,13 +109,17 @@ class LicenseUse:
 class LicenseBook:
     """The licenses known, by id.  Deterministic in any arrival order.
 
-    When one license id was granted more than once (an amendment), the grant
-    that occurred last (ties: the larger event id) is in force.  The earliest
-    revocation revokes it from the time it occurred.
+    When one license id was granted more than once (an amendment, a
+    re-grant), each shipment is judged by the grant in force when it left
+    (``get(id, at=shipped_at)``): the last grant that occurred by then.  A
+    revocation counts from when it occurred until a later grant.  ``get(id)``
+    without ``at`` gives the latest grant (the ceiling uses its amount).
     """
 
-    def __init__(self, licenses: dict[str, License]):
+    def __init__(self, licenses: dict[str, License],
+                 history: dict[str, tuple[list[LicenseGranted], list[LicenseRevoked]]] | None = None):
         self._licenses = dict(licenses)
+        self._history = dict(history or {})
 
     @classmethod
     def from_events(
@@ -124,43 +129,33 @@ class LicenseBook:
         as_of: datetime | None = None,
         known_at: datetime | None = None,
     ) -> LicenseBook:
-        grants: dict[str, LicenseGranted] = {}
-        revocations: dict[str, LicenseRevoked] = {}
+        grants: dict[str, list[LicenseGranted]] = {}
+        revocations: dict[str, list[LicenseRevoked]] = {}
         for event in _one_version_each(events):
             if as_of is not None and event.occurred_at > as_of:
                 continue
             if known_at is not None and event.recorded_at is not None and event.recorded_at > known_at:
                 continue
-            key = (event.occurred_at, event.event_id)
             if isinstance(event, LicenseGranted):
-                held = grants.get(event.license_id)
-                if held is None or key > (held.occurred_at, held.event_id):
-                    grants[event.license_id] = event
+                grants.setdefault(event.license_id, []).append(event)
             elif isinstance(event, LicenseRevoked):
-                held_r = revocations.get(event.license_id)
-                if held_r is None or key < (held_r.occurred_at, held_r.event_id):
-                    revocations[event.license_id] = event
-        licenses = {}
-        for license_id, grant in grants.items():
-            revoked = revocations.get(license_id)
-            licenses[license_id] = License(
-                license_id=license_id,
-                kind=grant.kind,
-                exporter=grant.exporter,
-                items=frozenset(grant.items),
-                destinations=frozenset(grant.destinations),
-                end_users=frozenset(grant.end_users),
-                ceiling=grant.ceiling.quantity() if grant.ceiling else None,
-                valid_from=grant.valid_from,
-                valid_until=grant.valid_until,
-                granted_by=grant.event_id,
-                revoked_at=revoked.occurred_at if revoked else None,
-                revoked_by=revoked.event_id if revoked else None,
-            )
-        return cls(licenses)
+                revocations.setdefault(event.license_id, []).append(event)
+        order = lambda e: (e.occurred_at, e.event_id)  # noqa: E731
+        history = {
+            license_id: (sorted(granted, key=order), sorted(revocations.get(license_id, []), key=order))
+            for license_id, granted in grants.items()
+        }
+        licenses = {license_id: _in_force(license_id, *h, None) for license_id, h in history.items()}
+        return cls(licenses, history)
 
-    def get(self, license_id: str) -> License | None:
-        return self._licenses.get(license_id)
+    def get(self, license_id: str, *, at: datetime | None = None) -> License | None:
+        """The license as the latest grant says, or as in force ``at`` a shipment:
+        the last grant that occurred by then (an amendment applies from when it
+        is granted, not to what shipped before), revoked only by a revocation
+        that came after that grant and by then."""
+        if at is None or license_id not in self._history:
+            return self._licenses.get(license_id)
+        return _in_force(license_id, *self._history[license_id], at)
 
     def __contains__(self, license_id: str) -> bool:
         return license_id in self._licenses
@@ -186,7 +181,7 @@ def premise_steps(account: TraceAccount, book: LicenseBook) -> list[Alert]:
         if lot.origin == "export" and lot.license_id is None:
             steps.append(_missing_step(lot))
         elif lot.license_id is not None:
-            steps.extend(_own_license_steps(lot, book.get(lot.license_id)))
+            steps.extend(_own_license_steps(lot, book.get(lot.license_id, at=lot.shipped_at)))
         if lot.origin == "re_export":
             step = _origin_premise_step(lot, account, book)
             if step is not None:
@@ -240,6 +235,9 @@ def _own_license_steps(lot: LotAccount, license: License | None) -> list[Alert]:
     if license.revoked_at is not None and license.revoked_at <= lot.shipped_at:
         invalid = f"was revoked on {license.revoked_at.isoformat()}"
         cites = (*cites, license.revoked_by or "")
+    elif license.granted_at is not None and lot.shipped_at < license.granted_at:
+        invalid = (f"was granted only on {license.granted_at.isoformat()}, after the shipment "
+                   f"(a validity window starting earlier does not license it retroactively)")
     elif lot.shipped_at < license.valid_from:
         invalid = f"is valid only from {license.valid_from.isoformat()}"
     elif lot.shipped_at >= license.valid_until:
@@ -296,7 +294,7 @@ def _origin_premise_step(lot: LotAccount, account: TraceAccount, book: LicenseBo
     origin, chain = found
     if origin.license_id is None:
         return None  # the export itself is alerted as license_missing
-    license = book.get(origin.license_id)
+    license = book.get(origin.license_id, at=origin.shipped_at)
     if license is None:
         return None  # the export itself is alerted as license_unknown
     reasons = []
@@ -383,6 +381,37 @@ def ceiling_steps(license: License, uses: Iterable[LicenseUse]) -> list[Alert]:
             )
         )
     return steps
+
+
+def _in_force(license_id: str, grants: list[LicenseGranted], revocations: list[LicenseRevoked],
+              at: datetime | None) -> License:
+    """The license from the grant in force at ``at`` (None: the latest grant).
+
+    A shipment before any grant occurred is judged by the first grant, whose
+    ``granted_at`` then shows it was granted after the fact."""
+    before = [g for g in grants if at is None or g.occurred_at <= at]
+    grant = before[-1] if before else grants[0]
+    revoked = next(
+        (r for r in revocations
+         if (r.occurred_at, r.event_id) >= (grant.occurred_at, grant.event_id)
+         and (at is None or r.occurred_at <= at)),
+        None,
+    )
+    return License(
+        license_id=license_id,
+        kind=grant.kind,
+        exporter=grant.exporter,
+        items=frozenset(grant.items),
+        destinations=frozenset(grant.destinations),
+        end_users=frozenset(grant.end_users),
+        ceiling=grant.ceiling.quantity() if grant.ceiling else None,
+        valid_from=grant.valid_from,
+        valid_until=grant.valid_until,
+        granted_by=grant.event_id,
+        granted_at=grant.occurred_at,
+        revoked_at=revoked.occurred_at if revoked else None,
+        revoked_by=revoked.event_id if revoked else None,
+    )
 
 
 def _one_version_each(events: Iterable[LicenseGranted | LicenseRevoked]) -> list[LicenseGranted | LicenseRevoked]:

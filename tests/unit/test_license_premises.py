@@ -279,3 +279,35 @@ def test_two_versions_of_one_grant_give_the_same_license_whichever_arrives_first
     for order in ((to_kr, to_cn), (to_cn, to_kr)):
         book = LicenseBook.from_events(order)
         assert book.get("JP-IND-2019-0001").destinations == frozenset({"KR"})
+
+
+# -- the grant in force when the goods shipped --------------------------------------------------
+
+
+def test_an_amendment_applies_from_when_it_is_granted_not_to_what_shipped_before():
+    # July: an export to Korea under the license.  September: the license is
+    # amended to permit Taiwan only.  The July export stays covered.
+    amended = license_granted(LICENSE, "2019-09-01", event_id="amendment-1", destinations=["TW"],
+                              valid_from="2019-07-04T00:00:00+00:00", valid_until="2020-01-04T00:00:00+00:00")
+    assert premise(licensed_export(at="2019-07-10"), licenses=[GRANT, amended]) == []
+    # An export to Korea after the amendment is outside it.
+    assert kinds(premise(licensed_export(at="2019-09-10"), licenses=[GRANT, amended])) == [
+        ("premise_deviation", "L1")]
+
+
+def test_a_revocation_ends_at_a_later_re_grant():
+    revoke = license_revoked(LICENSE, "2019-08-01T00:00:00+00:00")
+    re_grant = license_granted(LICENSE, "2019-09-01", event_id="re-grant-1",
+                               valid_from="2019-09-01T00:00:00+00:00", valid_until="2020-03-01T00:00:00+00:00")
+    # Shipped while revoked: flagged.  Shipped after the re-grant: covered.
+    assert kinds(premise(licensed_export(at="2019-08-15"), licenses=[GRANT, revoke, re_grant])) == [
+        ("license_invalid", "L1")]
+    assert premise(licensed_export(at="2019-10-01"), licenses=[GRANT, revoke, re_grant]) == []
+
+
+def test_a_grant_reported_after_the_shipment_does_not_license_it_retroactively():
+    # Granted on 1 August with a window back-dated to 1 July; the goods left on 10 July.
+    late = license_granted(LICENSE, "2019-08-01", valid_from="2019-07-01T00:00:00+00:00",
+                           valid_until="2020-01-01T00:00:00+00:00")
+    [step] = premise(licensed_export(at="2019-07-10"), licenses=[late])
+    assert step.kind == "license_invalid" and "granted only on 2019-08-01" in step.message
