@@ -312,6 +312,7 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
 
     def _commit_batch(self, batch: ProjectedBatch, trackings: list[Tracking], clock: datetime) -> None:
         with self._transaction(commit=True) as c:
+            self._check_batch_lock_held(c)
             touched_alerts: set[str] = set()
             # Each trace's rows are replaced whole.  Set-based: the old rows of
             # every trace of the batch go first, then every new row, a few
@@ -586,6 +587,28 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         finally:
             self._exclusive_depth = 0
             self._release_batch_lock()
+
+    def _check_batch_lock_held(self, c: Any) -> None:
+        """Inside ``exclusive()``, refuse to commit if the batch lock is gone.
+
+        The advisory lock lives on a connection of its own; if that
+        connection dropped, the server released the lock and another member
+        may be computing the same traces.  Committing then could lose an
+        update, so the batch is rolled back (and re-read) instead.
+        """
+        if not self._exclusive_depth:
+            return
+        pid = self._lock_conn.info.backend_pid if self._lock_conn is not None and not self._lock_conn.closed else None
+        c.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = %s",
+            (pid,),
+        )
+        if pid is None or c.fetchone()[0] == 0:
+            self._lock_conn = None
+            raise StoreUnavailable(
+                f"projection store {self.where}: the batch lock's connection was lost; "
+                f"batch not committed (it will be read again)"
+            )
 
     def _acquire_batch_lock(self) -> None:
         for attempt in range(1, self.attempts_max + 1):

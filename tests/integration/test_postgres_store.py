@@ -246,3 +246,20 @@ def test_the_batch_lock_lets_one_projector_at_a_time_compute_and_commit(postgres
     finally:
         first.close()
         second.close()
+
+
+def test_a_batch_is_not_committed_once_the_batch_lock_is_lost(postgres_url: str) -> None:
+    # The lock lives on a connection of its own.  If the server drops that
+    # connection, another member may already be computing the same traces:
+    # the batch must roll back, not commit on a lock it no longer holds.
+    store = PostgresProjectionStore.from_url(postgres_url)
+    rows = TraceRows("TR-1", [], [], [])
+    try:
+        with store.exclusive():
+            with admin_connection() as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (store._lock_conn.info.backend_pid,))
+            with pytest.raises(StoreUnavailable, match="batch lock's connection was lost"):
+                store.commit_batch(ProjectedBatch([rows]), [Tracking("embedded#0", 1)], datetime.now(timezone.utc))
+        assert store.tracked_offsets("embedded") == {}  # nothing of the batch was written
+    finally:
+        store.close()
