@@ -42,6 +42,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from projections.sql_common import sweep_due
 from projections.journal import Status, journal_row, status_row, transitions
 from projections.rows import LOT_COLUMNS, STEP_COLUMNS, ts
 from projections.store import ProjectedBatch, ProjectionStore, StoreUnavailable
@@ -363,22 +364,7 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
                 # One sweeper at a time: replicas sweeping together would
                 # otherwise both read the same "previous" status.
                 c.execute("SELECT pg_advisory_xact_lock(%s)", (self._journal_lock,))
-                c.execute("SELECT value FROM store_meta WHERE key = 'swept_until'")
-                row = c.fetchone()
-                since = row[0] if row else ""
-                now = ts(clock)
-                c.execute(
-                    "SELECT DISTINCT alert_id FROM alert_steps WHERE due_at > %s AND due_at <= %s",
-                    (since, now),
-                )
-                due = {r[0] for r in c.fetchall()}
-                written = self._journal(c, due, clock)
-                c.execute(
-                    "INSERT INTO store_meta VALUES ('swept_until', %s) "
-                    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                    (max(now, since),),
-                )
-                return written
+                return sweep_due(c, clock, self._journal, "%s")
 
         return self._retrying("sweep due alerts", run)
 

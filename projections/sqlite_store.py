@@ -17,6 +17,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
+from projections.sql_common import sweep_due
 from projections.journal import Status, journal_row, status_row, transitions
 from projections.rows import LOT_COLUMNS, STEP_COLUMNS, ts
 from projections.store import ProjectedBatch, ProjectionStore, StoreUnavailable
@@ -163,22 +164,7 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
     def sweep(self, clock: datetime) -> int:
         with self.datastore.transaction(commit=True) as c:
             _take_write_lock(c)
-            c.execute("SELECT value FROM store_meta WHERE key = 'swept_until'")
-            row = c.fetchone()
-            since = row[0] if row else ""
-            now = ts(clock)
-            c.execute(
-                "SELECT DISTINCT alert_id FROM alert_steps WHERE due_at > ? AND due_at <= ?",
-                (since, now),
-            )
-            due = {r[0] for r in c.fetchall()}
-            written = self._journal(c, due, clock)
-            c.execute(
-                "INSERT INTO store_meta VALUES ('swept_until', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (max(now, since),),
-            )
-            return written
+            return sweep_due(c, clock, self._journal, "?")
 
     def _journal(self, c: Any, alert_ids: set[str], clock: datetime) -> int:
         if not alert_ids:

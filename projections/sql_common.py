@@ -1,0 +1,33 @@
+"""SQL both projection stores run alike, written once with the dialect's
+parameter mark ("?" for SQLite, "%s" for psycopg)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from projections.rows import ts
+
+__all__ = ["sweep_due"]
+
+
+def sweep_due(c: Any, clock: datetime, journal: Callable[[Any, set[str], datetime], int], mark: str) -> int:
+    """Journal the alerts whose deadline passed since the last sweep, up to ``clock``.
+
+    Runs inside the caller's write transaction (which holds whatever lock
+    keeps two sweepers from reading the same "previous" status).
+    """
+    c.execute("SELECT value FROM store_meta WHERE key = 'swept_until'")
+    row = c.fetchone()
+    since = row[0] if row else ""
+    now = ts(clock)
+    c.execute(f"SELECT DISTINCT alert_id FROM alert_steps WHERE due_at > {mark} AND due_at <= {mark}", (since, now))
+    due = {r[0] for r in c.fetchall()}
+    written = journal(c, due, clock)
+    c.execute(
+        f"INSERT INTO store_meta VALUES ('swept_until', {mark}) "
+        f"ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (max(now, since),),
+    )
+    return written
