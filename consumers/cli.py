@@ -58,6 +58,10 @@ and raises alerts for quantities nobody accounts for.
   ledger whereabouts HF-0001 --as-of 2019-09-01 where it was on a date
   ledger alerts --party KR-SEMI                 what needs an answer
   ledger rejects                                input that was refused, and why
+  ledger trace TR-PR-2019-0003                  the lineage of a trace, with quantities
+  ledger flows --period 2019 --gaps-only        shipped vs received across borders
+  ledger audit --trace TR-PR-2019-0003          CSV, XLSX and HTML for an auditor
+  ledger kafka project --log kafka://HOST:9092/ledger   the consumer-group projector
   ledger replay                                 rebuild and compare projections
   ledger schema > ledger-event.schema.json      the contract for integrators
 
