@@ -33,7 +33,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, right: se
         parts = [v.rjust(widths[i]) if i in right else v.ljust(widths[i]) for i, v in enumerate(values)]
         return "  ".join(parts).rstrip()
 
-    out = [line(list(headers)), line(["-" * w for w in widths])]
+    # The last column may run on (a message); its rule stops at the cell width bound.
+    rules = ["-" * (min(w, CELL_WIDTH_MAX) if i == len(widths) - 1 else w) for i, w in enumerate(widths)]
+    out = [line(list(headers)), line(rules)]
     out.extend(line(row) for row in cells)
     return "\n".join(out)
 
