@@ -603,6 +603,170 @@ def measure_alert_latency(paths: Paths, bootstrap: str, *, background: int, prob
     return result
 
 
+LOAD_TICK_S = 0.01  # the sender paces itself in ticks this long
+LOAD_PROBE_INTERVAL_S = 0.1  # one probe among the load this often
+LOAD_WARMUP_WAIT_MAX_S = 90.0  # broker up, projector joined, first alert on the topic
+LOAD_DRAIN_WAIT_MAX_S = 60.0  # after the load stops, wait this long for the probes still owed
+LOAD_STOP_WAIT_S = 20.0  # the projector's SIGTERM shutdown
+
+
+def _events_backlog(log: Any, store_path: Path) -> dict[str, int]:
+    """Records on the events topic that the projector's store has not applied."""
+    from projections.sqlite_store import SQLiteProjectionStore
+
+    ends = log.end_offsets()  # next offset per partition
+    store = SQLiteProjectionStore(store_path)
+    try:
+        tracked = store.tracked_offsets(log.name)  # last applied offset per partition
+    finally:
+        store.close()
+    appended = sum(ends.values())
+    applied = sum(tracked.get(p, -1) + 1 for p in ends)
+    return {"appended": appended, "applied": applied, "backlog": appended - applied}
+
+
+def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int, seconds: float,
+                                     probe_interval_s: float = LOAD_PROBE_INTERVAL_S,
+                                     drain_s: float = LOAD_DRAIN_WAIT_MAX_S) -> dict[str, Any]:
+    """Alert latency at a steady offered load: ``rate`` reports/s of the
+    generated history for ``seconds`` (at most rate*seconds reports), with a
+    probe -- an export citing no license, whose license_missing alert is due
+    at once -- sent every ``probe_interval_s`` among them.  A probe's latency
+    is from just before its append to the moment its ``raised`` transition
+    is read from the alerts topic by a follower thread.  The projector is
+    ``ledger kafka project`` in its own process (it also publishes alerts)."""
+    import itertools
+    import threading
+
+    from consumers.ingest import ingest_lines
+    from consumers.kafka.alert_publisher import follow_alerts
+    from consumers.kafka.log import KafkaLog
+    from consumers.projector import utc_now
+
+    prefix = _prefix("load")
+    log = KafkaLog(bootstrap, prefix, partitions=KAFKA_PARTITIONS)  # creates the topics
+    store_path = paths.home / f"latency-load-{prefix}.db"
+    remove_db(store_path)
+    stop = threading.Event()
+    arrivals: dict[str, float] = {}
+    problems: list[str] = []
+
+    def follow() -> None:
+        def seen(message: dict[str, Any]) -> None:
+            trace = message.get("trace_id") or ""
+            if trace.startswith("PROBE-") and message.get("transition") == "raised":
+                arrivals.setdefault(trace, time.perf_counter())
+
+        try:
+            follow_alerts(KafkaLog(bootstrap, prefix, partitions=KAFKA_PARTITIONS), seen, stop=stop.is_set)
+        except Exception as error:  # reported in the result, not lost in a thread
+            problems.append(f"follower: {error!r}")
+
+    ledger_cli = Path(sys.executable).with_name("ledger")
+    command = [str(ledger_cli), "kafka", "project", "--log", f"kafka://{bootstrap}/{prefix}",
+               "--store", f"sqlite:///{store_path}", "--group", f"{prefix}-g", "--json"]
+    stderr_path = paths.home / f"latency-load-{prefix}.projector.log"
+    env = {**os.environ, "LEDGER_HOME": str(paths.home)}
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    with stderr_path.open("w") as stderr:
+        projector = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    result: dict[str, Any] = {"offered_rate_per_s": rate, "seconds": seconds, "probe_interval_s": probe_interval_s,
+                              "projector": " ".join(command[1:])}
+    try:
+        def wait_for(trace: str, bound_s: float) -> bool:
+            deadline = time.perf_counter() + bound_s
+            while trace not in arrivals and time.perf_counter() < deadline and projector.poll() is None:
+                time.sleep(0.002)
+            return trace in arrivals
+
+        # Warm-up: one probe through the whole path before the clock starts.
+        warm = f"PROBE-{prefix}-warm"
+        ingest_lines([probe_report(prefix, 0).replace(f"PROBE-{prefix}-000", warm)], log, source="probe", clock=utc_now)
+        warm_started = time.perf_counter()
+        if not wait_for(warm, LOAD_WARMUP_WAIT_MAX_S):
+            raise RuntimeError(f"no alert for the warm-up probe within {LOAD_WARMUP_WAIT_MAX_S} s "
+                               f"(projector exit {projector.poll()}, log {stderr_path})")
+        result["warmup_s"] = round(time.perf_counter() - warm_started, 2)
+
+        sent_at: dict[str, float] = {}
+        acks: list[float] = []
+        total = int(rate * seconds)
+        sent = 0
+        with paths.jsonl.open(encoding="utf-8") as lines:
+            background = itertools.islice(lines, total)
+            started = time.perf_counter()
+            next_probe = started + probe_interval_s / 2
+            n = 0
+            while sent < total:
+                now = time.perf_counter()
+                elapsed = now - started
+                if elapsed >= seconds * 1.5:  # the sender cannot keep up: stop anyway, say so below
+                    break
+                if now >= next_probe:
+                    n += 1
+                    trace = f"PROBE-{prefix}-{n:03d}"
+                    line = probe_report(prefix, n)
+                    t0 = time.perf_counter()
+                    ingest_lines([line], log, source="probe", clock=utc_now)
+                    acks.append(time.perf_counter() - t0)
+                    sent_at[trace] = t0
+                    next_probe += probe_interval_s
+                due = min(total, int(rate * elapsed)) - sent
+                if due > 0:
+                    chunk = list(itertools.islice(background, due))
+                    if not chunk:
+                        break  # the history is shorter than rate*seconds
+                    ingest_lines(chunk, log, source=str(paths.jsonl), clock=utc_now)
+                    sent += len(chunk)
+                else:
+                    time.sleep(min(LOAD_TICK_S, max(0.0, next_probe - time.perf_counter())))
+            load_s = time.perf_counter() - started
+        result["load"] = {"reports_sent": sent, "reports_planned": total, "sending_s": round(load_s, 2),
+                          "achieved_rate_per_s": round(sent / load_s)}
+        result["backlog_at_load_end"] = _events_backlog(log, store_path)
+
+        # Drain: wait (bounded) for the probes whose alert has not come yet.
+        drain_started = time.perf_counter()
+        while (any(t not in arrivals for t in sent_at) and time.perf_counter() - drain_started < drain_s
+               and projector.poll() is None):
+            time.sleep(0.01)
+        result["drain_waited_s"] = round(time.perf_counter() - drain_started, 2)
+        result["backlog_after_drain_wait"] = _events_backlog(log, store_path)
+        seen = {t: arrivals[t] - s for t, s in sent_at.items() if t in arrivals}
+        unseen = [t for t in sent_at if t not in arrivals]
+        ordered = [seen[t] for t in sent_at if t in seen]  # in send order
+        result["probes"] = {"sent": len(sent_at), "seen": len(seen), "unseen": len(unseen)}
+        result["probe_append_ack"] = percentiles(acks) if acks else None
+        result["report_to_alert_on_topic"] = percentiles(list(seen.values())) if seen else None
+        if ordered:
+            tenth = max(1, len(ordered) // 10)
+            result["first_tenth_of_probes"] = percentiles(ordered[:tenth])
+            result["last_tenth_of_probes_seen"] = percentiles(ordered[-tenth:])
+        if unseen:
+            result["unseen_note"] = (f"{len(unseen)} probes had no alert within the {drain_s} s drain wait: "
+                                     "their latency exceeds the wait and is not in the percentiles")
+    finally:
+        stop.set()
+        if projector.poll() is None:
+            projector.terminate()  # SIGTERM: the batch in hand is finished, then it stops
+        try:
+            out, _ = projector.communicate(timeout=LOAD_STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            projector.kill()
+            out, _ = projector.communicate(timeout=LOAD_STOP_WAIT_S)
+        follower.join(timeout=10)
+        log.close()
+        try:
+            result["projector_totals"] = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            result["projector_exit"] = projector.returncode
+        if problems:
+            result["error"] = "; ".join(problems)
+        remove_db(store_path)
+    return result
+
+
 def cmd_latency(args: argparse.Namespace) -> dict[str, Any]:
     paths = Paths(args.data, args.size, args.seed, args.tag)
     ensure_data(paths)
@@ -610,6 +774,14 @@ def cmd_latency(args: argparse.Namespace) -> dict[str, Any]:
     if not kafka_available() or not projector.exists():
         return emit(paths, "latency", {"state": "not measured: the Kafka adapter (consumers/kafka/log.py) "
                                                 "or group projector (consumers/kafka/group_projector.py) is missing"})
+    if args.rate:
+        paths.home.mkdir(parents=True, exist_ok=True)
+        with kafka_broker(args.kafka or "auto") as broker:
+            result = measure_alert_latency_under_load(paths, broker["bootstrap"], rate=args.rate,
+                                                      seconds=args.seconds, drain_s=args.drain)
+            result["broker"] = broker["kind"]
+        paths.tag = paths.tag or f"-load{args.rate}"
+        return emit(paths, "latency", {"state": "measured" if "error" not in result else "failed", **result})
     if not args.kafka:
         return emit(paths, "latency", {"state": "not measured: pass --kafka auto (start a broker) or --kafka HOST:PORT"})
     paths.home.mkdir(parents=True, exist_ok=True)
@@ -859,6 +1031,12 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--profile", action="store_true", help="write a cProfile summary")
         if name in ("ingest", "latency", "all"):
             p.add_argument("--kafka", help="'auto' (start a broker) or HOST:PORT: also measure on Kafka")
+        if name == "latency":
+            p.add_argument("--rate", type=int, help="reports/s of steady background load (with probes among "
+                                                    "them); starts a broker unless --kafka names one")
+            p.add_argument("--seconds", type=float, default=30.0, help="how long the load runs (with --rate)")
+            p.add_argument("--drain", type=float, default=LOAD_DRAIN_WAIT_MAX_S,
+                           help="after the load, wait at most this long for probes' alerts (with --rate)")
         if name == "replay":
             p.add_argument("--time-limit", type=float, help="stop the replay after this many seconds "
                                                             "(the figure then covers the records replayed)")
