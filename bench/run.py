@@ -712,7 +712,8 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
                     acks.append(time.perf_counter() - t0)
                     sent_at[trace] = t0
                     next_probe += probe_interval_s
-                due = min(total, int(rate * elapsed)) - sent
+                # At most 1/20 s of load per append, so a slow append delays the next probe little.
+                due = min(total, int(rate * elapsed), sent + max(10, rate // 20)) - sent
                 if due > 0:
                     chunk = list(itertools.islice(background, due))
                     if not chunk:
