@@ -42,7 +42,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from projections.sql_common import sweep_due
+from projections.sql_common import filters, step_dict, sweep_due, value_marks
 from projections.journal import Status, journal_row, status_row, transitions
 from projections.rows import LOT_COLUMNS, STEP_COLUMNS, ts
 from projections.store import ProjectedBatch, ProjectionStore, StoreUnavailable
@@ -339,10 +339,10 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
                 )
             lots = [lot for rows in last.values() for lot in rows.lots]
             if lots:
-                c.executemany(f"INSERT INTO lots VALUES ({_marks(LOT_COLUMNS)})", lots)
+                c.executemany(f"INSERT INTO lots VALUES ({value_marks(LOT_COLUMNS, '%s')})", lots)
             steps = [step for rows in last.values() for step in rows.steps]
             if steps:
-                c.executemany(f"INSERT INTO alert_steps VALUES ({_marks(STEP_COLUMNS)})", steps)
+                c.executemany(f"INSERT INTO alert_steps VALUES ({value_marks(STEP_COLUMNS, '%s')})", steps)
             touched_alerts.update(step[0] for rows in batch.traces for step in rows.steps)
             if batch.licenses:
                 c.executemany("INSERT INTO licenses VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
@@ -436,7 +436,7 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
     def standing_alerts(self, as_of: datetime, *, party: str | None = None,
                         trace_id: str | None = None, severity: str | None = None) -> list[dict[str, Any]]:
         query, params = standing_alerts_sql(as_of, party=party, trace_id=trace_id, severity=severity)
-        return [_step_dict(row) for row in self._read("read standing alerts", query, params)]
+        return [step_dict(row) for row in self._read("read standing alerts", query, params)]
 
     def all_versions(self) -> dict[str, list[tuple[str, str]]]:
         out: dict[str, list[tuple[str, str]]] = {}
@@ -647,13 +647,13 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
 
 def lots_sql(*, trace_id: str | None = None, lot_id: str | None = None,
              holder: str | None = None) -> tuple[str, list[str]]:
-    where, params = _filters(trace_id=trace_id, lot_id=lot_id, holder=holder)
+    where, params = filters("%s", trace_id=trace_id, lot_id=lot_id, holder=holder)
     return f"SELECT {', '.join(LOT_COLUMNS)} FROM lots {where} ORDER BY trace_id, lot_id", params
 
 
 def standing_alerts_sql(as_of: datetime, *, party: str | None = None, trace_id: str | None = None,
                         severity: str | None = None) -> tuple[str, list[Any]]:
-    where, params = _filters(party=party, trace_id=trace_id, severity=severity, prefix="s.")
+    where, params = filters("%s", party=party, trace_id=trace_id, severity=severity, prefix="s.")
     # "s.due_at <= as_of" is implied by the subquery; said outright it lets
     # the planner use the (party, due_at) and (severity, due_at) indexes.
     where = (where + " AND" if where else "WHERE") + (
@@ -667,25 +667,6 @@ def standing_alerts_sql(as_of: datetime, *, party: str | None = None, trace_id: 
     )
     when = ts(as_of)
     return query, [*params, when, when]
-
-
-def _step_dict(row: Any) -> dict[str, Any]:
-    step = dict(zip(STEP_COLUMNS, row))
-    step["event_ids"] = json.loads(step["event_ids"])
-    return step
-
-
-def _filters(prefix: str = "", **values: str | None) -> tuple[str, list[str]]:
-    clauses, params = [], []
-    for column, value in values.items():
-        if value is not None:
-            clauses.append(f"{prefix}{column} = %s")
-            params.append(value)
-    return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-def _marks(columns: tuple[str, ...]) -> str:
-    return ", ".join(["%s"] * len(columns))
 
 
 def _chunks(items: list[str]) -> list[list[str]]:

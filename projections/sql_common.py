@@ -7,9 +7,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from projections.rows import ts
+import json
 
-__all__ = ["sweep_due"]
+from projections.rows import STEP_COLUMNS, ts
+
+__all__ = ["sweep_due", "step_dict", "filters", "value_marks"]
 
 
 def sweep_due(c: Any, clock: datetime, journal: Callable[[Any, set[str], datetime], int], mark: str) -> int:
@@ -31,3 +33,25 @@ def sweep_due(c: Any, clock: datetime, journal: Callable[[Any, set[str], datetim
         (max(now, since),),
     )
     return written
+
+
+def step_dict(row: Any) -> dict[str, Any]:
+    """An alert_steps row as a dict, its cited event ids decoded."""
+    step = dict(zip(STEP_COLUMNS, row))
+    step["event_ids"] = json.loads(step["event_ids"])
+    return step
+
+
+def filters(mark: str, prefix: str = "", **values: str | None) -> tuple[str, list[str]]:
+    """A WHERE clause of equalities for the values given (None: not filtered)."""
+    clauses, params = [], []
+    for column, value in values.items():
+        if value is not None:
+            clauses.append(f"{prefix}{column} = {mark}")
+            params.append(value)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def value_marks(columns: tuple[str, ...], mark: str) -> str:
+    return ", ".join([mark] * len(columns))
+

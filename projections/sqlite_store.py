@@ -17,7 +17,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
-from projections.sql_common import sweep_due
+from projections.sql_common import filters, step_dict, sweep_due, value_marks
 from projections.journal import Status, journal_row, status_row, transitions
 from projections.rows import LOT_COLUMNS, STEP_COLUMNS, ts
 from projections.store import ProjectedBatch, ProjectionStore, StoreUnavailable
@@ -145,9 +145,9 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
                 [(rows.trace_id, *v) for rows in batch.traces for v in rows.new_versions],
             )
             kept = list(last.values())
-            c.executemany(f"INSERT INTO lots VALUES ({_marks(LOT_COLUMNS)})",
+            c.executemany(f"INSERT INTO lots VALUES ({value_marks(LOT_COLUMNS, '?')})",
                           [lot for rows in kept for lot in rows.lots])
-            c.executemany(f"INSERT INTO alert_steps VALUES ({_marks(STEP_COLUMNS)})",
+            c.executemany(f"INSERT INTO alert_steps VALUES ({value_marks(STEP_COLUMNS, '?')})",
                           [step for rows in kept for step in rows.steps])
             touched_alerts.update(step[0] for rows in batch.traces for step in rows.steps)
             c.executemany("INSERT OR IGNORE INTO licenses VALUES (?, ?, ?, ?)", batch.licenses)
@@ -228,14 +228,14 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
 
     def lots(self, *, trace_id: str | None = None, lot_id: str | None = None,
              holder: str | None = None) -> list[dict[str, Any]]:
-        where, params = _filters(trace_id=trace_id, lot_id=lot_id, holder=holder)
+        where, params = filters("?", trace_id=trace_id, lot_id=lot_id, holder=holder)
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT {', '.join(LOT_COLUMNS)} FROM lots {where} ORDER BY trace_id, lot_id", params)
             return [dict(zip(LOT_COLUMNS, row)) for row in c.fetchall()]
 
     def standing_alerts(self, as_of: datetime, *, party: str | None = None,
                         trace_id: str | None = None, severity: str | None = None) -> list[dict[str, Any]]:
-        where, params = _filters(party=party, trace_id=trace_id, severity=severity, prefix="s.")
+        where, params = filters("?", party=party, trace_id=trace_id, severity=severity, prefix="s.")
         where = (where + " AND" if where else "WHERE") + (
             " s.due_at = (SELECT MAX(due_at) FROM alert_steps m WHERE m.alert_id = s.alert_id AND m.due_at <= ?)"
             " AND (s.quantity IS NULL OR s.quantity != '0')"
@@ -246,7 +246,7 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
                 f"ORDER BY s.trace_id, s.lot_id, s.kind, s.alert_id",
                 (*params, ts(as_of)),
             )
-            return [_step_dict(row) for row in c.fetchall()]
+            return [step_dict(row) for row in c.fetchall()]
 
     def all_versions(self) -> dict[str, list[tuple[str, str]]]:
         out: dict[str, list[tuple[str, str]]] = {}
@@ -353,25 +353,6 @@ def _take_write_lock(c: Any) -> None:
     process waits its turn instead.
     """
     c.execute("UPDATE store_meta SET value = value WHERE key = 'schema_version'")
-
-
-def _step_dict(row: Any) -> dict[str, Any]:
-    step = dict(zip(STEP_COLUMNS, row))
-    step["event_ids"] = json.loads(step["event_ids"])
-    return step
-
-
-def _filters(prefix: str = "", **values: str | None) -> tuple[str, list[str]]:
-    clauses, params = [], []
-    for column, value in values.items():
-        if value is not None:
-            clauses.append(f"{prefix}{column} = ?")
-            params.append(value)
-    return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-def _marks(columns: tuple[str, ...]) -> str:
-    return ", ".join("?" * len(columns))
 
 
 def _chunks(items: list[str]) -> list[list[str]]:
