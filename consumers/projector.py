@@ -16,7 +16,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 from ledger.policy import Policy
 from ledger.ports import EventLog
 from projections.store import ProjectionStore
-from projections.trace_projection import project_batch
+from projections.trace_projection import BatchOutcome, project_batch
 
 __all__ = ["catch_up", "CatchUp", "POLL_RECORDS_MAX", "utc_now"]
 
@@ -35,13 +35,27 @@ def utc_now() -> datetime:
 
 
 @dataclass(slots=True)
-class CatchUp:
+class BatchCounts:
+    """What the applied batches said, summed; every projector loop keeps one."""
+
     records: int = 0
     accepted: int = 0
     duplicates: int = 0
     conflicts: int = 0
     dead_letters: int = 0
     batches: int = 0
+
+    def count(self, outcome: BatchOutcome) -> None:
+        self.records += outcome.records
+        self.accepted += outcome.accepted
+        self.duplicates += outcome.duplicates
+        self.conflicts += outcome.conflicts
+        self.dead_letters += outcome.dead_letters
+        self.batches += 1
+
+
+@dataclass(slots=True)
+class CatchUp(BatchCounts):
     # Only the closing deadline sweep's transitions: ProjectionStore.commit_batch
     # journals each batch's own transitions but does not say how many.
     alert_transitions: int = 0
@@ -83,12 +97,7 @@ def catch_up(
             except OperationalError as error:
                 busy_retries = _after_busy(error, busy_retries)
                 continue
-            totals.records += outcome.records
-            totals.accepted += outcome.accepted
-            totals.duplicates += outcome.duplicates
-            totals.conflicts += outcome.conflicts
-            totals.dead_letters += outcome.dead_letters
-            totals.batches += 1
+            totals.count(outcome)
             start = records[-1].offset + 1
             if progress is not None:
                 progress(totals)

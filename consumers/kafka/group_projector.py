@@ -46,7 +46,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,7 @@ from kafka.errors import KafkaError
 
 from consumers.kafka.alert_publisher import publish_alerts, published_seq
 from consumers.kafka.log import CONNECT_TIMEOUT_S, KafkaLog
-from consumers.projector import utc_now
+from consumers.projector import BatchCounts, utc_now
 from ledger.policy import Policy
 from ledger.ports import LogRecord, LogUnavailable
 from projections.store import ProjectionStore
@@ -96,13 +96,7 @@ def dead_letter_tracking_name(log: KafkaLog) -> str:
 
 
 @dataclass(slots=True)
-class GroupTotals:
-    records: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    conflicts: int = 0
-    dead_letters: int = 0
-    batches: int = 0
+class GroupTotals(BatchCounts):
     already_applied: int = 0  # records another member applied first: dropped
     stale_commits: int = 0  # commit_batch refused stale tracking: re-sought from the store
     alerts_published: int = 0
@@ -111,7 +105,7 @@ class GroupTotals:
     assignments: list[list[int]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 class GroupProjector:
@@ -210,13 +204,7 @@ class GroupProjector:
                 self.totals.stale_commits += 1
                 self._seek_from_store()
                 return
-            t = self.totals
-            t.records += outcome.records
-            t.accepted += outcome.accepted
-            t.duplicates += outcome.duplicates
-            t.conflicts += outcome.conflicts
-            t.dead_letters += outcome.dead_letters
-            t.batches += 1
+            self.totals.count(outcome)
             if self.publish:
                 self._publish(dead_letters=outcome.dead_letters > 0)
 
