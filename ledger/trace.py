@@ -11,6 +11,7 @@ computed in canonical order so arrival order never matters.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
 
@@ -55,6 +56,27 @@ class Trace(Aggregate):
     def __init__(self, trace_id: str):
         self.trace_id = trace_id
         self._versions: dict[str, dict[str, Version]] = {}
+
+    @classmethod
+    def restored(cls, trace_id: str, held: Iterable[Version]) -> "Trace":
+        """The trace as a store holds it: the versions it accepted earlier.
+
+        Those were recorded (one ReportRecorded each) when they arrived; the
+        store keeps what they left, one version per (event id, digest), as a
+        snapshot.  Restoring applies the same rules as ``record`` -- each
+        version must belong to this trace and be stamped, and of two copies
+        of one version the earlier recorded stands -- but raises no event per
+        version: nothing new happened.
+        """
+        trace = cls(trace_id)
+        for version in held:
+            trace.check_belongs(version.event)
+            trace.check_stamped(version.event)
+            known = trace._versions.setdefault(version.event_id, {})
+            copy = known.get(version.digest)
+            if copy is None or version.recorded_at < copy.recorded_at:
+                known[version.digest] = version
+        return trace
 
     # -- commands -----------------------------------------------------------
 

@@ -26,7 +26,7 @@ from ledger.events import (
 from ledger.policy import Policy
 from ledger.ports import LogRecord
 from ledger.trace import Outcome, Trace
-from ledger.account import TraceAccount
+from ledger.account import TraceAccount, Version
 from projections.premises import recompute_rows, settle
 from projections.rows import ts
 from projections.store import DeadLetter, ProjectedBatch, ProjectionStore
@@ -50,11 +50,8 @@ class BatchOutcome:
 
 
 def rebuild_trace(trace_id: str, stored: Sequence[tuple[str, str]]) -> Trace:
-    """The trace aggregate from stored (payload, digest) versions."""
-    trace = Trace(trace_id)
-    for payload, digest in stored:
-        trace.record(parse_event(payload), digest)
-    return trace
+    """The trace aggregate restored from stored (payload, digest) versions."""
+    return Trace.restored(trace_id, (Version(parse_event(payload), digest) for payload, digest in stored))
 
 
 def project_batch(
