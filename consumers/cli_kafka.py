@@ -127,7 +127,8 @@ def _kafka_log(ledger: Any) -> Any:
 
 
 def _cmd_project(args: argparse.Namespace) -> int:
-    from consumers.kafka.group_projector import POLL_RECORDS_MAX, GroupProjector, path_lock, print_summary
+    from consumers.kafka.group_projector import POLL_RECORDS_MAX, GroupProjector, print_summary
+    from projections.batch_lock import path_lock
 
     ledger = _cli.Ledger(args)
     try:

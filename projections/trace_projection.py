@@ -27,7 +27,8 @@ from ledger.policy import Policy
 from ledger.ports import LogRecord
 from ledger.trace import Outcome, Trace
 from ledger.account import TraceAccount, Version
-from projections.premises import recompute_rows, settle
+from projections.batch_lock import exclusive
+from projections.premises import recompute_rows
 from projections.rows import ts
 from projections.store import DeadLetter, ProjectedBatch, ProjectionStore
 
@@ -62,7 +63,23 @@ def project_batch(
     policy: Policy,
     clock: datetime,
 ) -> BatchOutcome:
-    """Apply one polled batch to the store in one transaction, with tracking."""
+    """Apply one polled batch to the store in one transaction, with tracking.
+
+    Holds the store's batch lock from the first read to the commit
+    (projections/batch_lock.py): what the batch reads cannot change under it.
+    """
+    with exclusive(store):
+        return _project_batch(store, log_name, records, policy=policy, clock=clock)
+
+
+def _project_batch(
+    store: ProjectionStore,
+    log_name: str,
+    records: Sequence[LogRecord],
+    *,
+    policy: Policy,
+    clock: datetime,
+) -> BatchOutcome:
     outcome = BatchOutcome(records=len(records))
     batch = ProjectedBatch()
     by_trace: dict[str, list[tuple[object, str]]] = defaultdict(list)
@@ -112,16 +129,12 @@ def project_batch(
         fresh[trace_id] = (new_versions, trace.account())
     # Rows with license premise alerts, plus the traces and license ceilings
     # this batch's license reports affect (projections/premises.py).
-    recomputed = recompute_rows(store, fresh, license_events, policy=policy, rebuild=rebuild_trace)
-    batch.traces.extend(recomputed.rows)
+    batch.traces.extend(recompute_rows(store, fresh, license_events, policy=policy, rebuild=rebuild_trace))
     outcome.traces = len(batch.traces)
     outcome.dead_letters = len(batch.dead_letters)
     outcome.dead = batch.dead_letters
     trackings = [Tracking(tracking_name(log_name, p), o) for p, o in sorted(last_offset.items())]
     store.commit_batch(batch, trackings, clock)
-    # Another projector may have committed a license or a trace these rows
-    # depend on while we computed them: re-read and fix (projections/premises.py).
-    settle(store, recomputed, policy=policy, clock=clock, rebuild=rebuild_trace)
     return outcome
 
 

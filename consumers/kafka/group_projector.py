@@ -21,11 +21,11 @@ IntegrityError (stale tracking), nothing of the batch is written, and this
 member re-seeks from the store.  Either way no record is counted twice.
 
 Batches are applied one at a time across the processes sharing a store
-(``exclusive``): project_batch reads stored versions and licenses before
-its commit transaction, and a license (keyed ``license:ID``) lives in
-another partition than the traces it governs, so two members computing at
-once could each miss the other's half.  SQLite serialises writers anyway;
-the lock just widens that to read-compute-write.
+(projections/batch_lock.py): project_batch holds the store's batch lock
+from its first read to its commit, since a license (keyed ``license:ID``)
+lives in another partition than the traces it governs.  The member holds
+it a little wider, around its check of the store's offsets and its
+publishing.
 
 After each commit the member publishes, from the store's outboxes, the new
 dead letters to ``{prefix}.dead-letters`` and the new alert transitions to
@@ -40,15 +40,12 @@ docs/KAFKA.md says what each does.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -61,6 +58,7 @@ from consumers.kafka.log import CONNECT_TIMEOUT_S, KafkaLog
 from consumers.projector import BatchCounts, utc_now
 from ledger.policy import Policy
 from ledger.ports import LogRecord, LogUnavailable
+from projections.batch_lock import exclusive, path_lock
 from projections.store import ProjectionStore
 from projections.trace_projection import project_batch
 
@@ -71,7 +69,6 @@ POLL_RECORDS_MAX = 500  # records per poll, and so per store transaction
 POLL_TIMEOUT_MS = 200  # one poll; also how often a stop request is noticed
 JOIN_WAIT_MAX_S = 30.0  # with max_idle_s: a member never given a partition stops after this
 SWEEP_INTERVAL_S = 1.0  # deadlines pass without any report: check them this often
-LOCK_TIMEOUT_S = 20.0  # waiting for another member's batch (well under max_poll_interval_ms)
 
 # kafka-python KafkaConsumer settings for the group (measured against Tansu
 # and explained in docs/KAFKA.md): joins and rebalances in about a second.
@@ -296,60 +293,6 @@ def publish_dead_letters(store: ProjectionStore, log: KafkaLog) -> int:
         except IntegrityError:
             pass  # recorded by another member first
     return len(pending)
-
-
-# -- one batch at a time across the members sharing a store --------------------
-
-
-@contextlib.contextmanager
-def exclusive(store: ProjectionStore) -> Iterator[None]:
-    """Hold the store's batch lock: a store's own ``exclusive()`` if it has one,
-    else, for a SQLite store, an flock on ``<store>.lock`` beside the file."""
-    own = getattr(store, "exclusive", None)
-    if own is not None:
-        with own():
-            yield
-        return
-    path = getattr(store, "path", None)
-    if not path or path == ":memory:":
-        yield  # one process: nothing to share
-        return
-    with path_lock(str(path)):
-        yield
-
-
-@contextlib.contextmanager
-def path_lock(path: str) -> Iterator[None]:
-    """An flock on ``<path>.lock``, re-entrant within this process.
-
-    Also taken while a SQLite store is first opened: two processes creating
-    the same new store file at once race in the library's table migration
-    ("Failed to record tracking for __migration__ 1").
-    """
-    if _held.get(path):
-        yield
-        return
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(Path(path + ".lock"), "a+b") as handle:
-        deadline = time.monotonic() + LOCK_TIMEOUT_S
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise LogUnavailable(f"store {path!r} stayed locked by another projector "
-                                         f"for {LOCK_TIMEOUT_S} s") from None
-                time.sleep(0.01)
-        _held[path] = True
-        try:
-            yield
-        finally:
-            _held[path] = False
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-_held: dict[str, bool] = {}
 
 
 def print_summary(totals: GroupTotals, *, as_json: bool) -> None:

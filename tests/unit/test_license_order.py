@@ -8,6 +8,7 @@ steps with the answer for the canonical order.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timezone
 
 from hypothesis import given, settings
@@ -17,6 +18,7 @@ from builders import exported, license_granted, license_revoked, re_exported, re
 from ledger.events import content_digest
 from ledger.policy import Policy
 from ledger.ports import LogRecord
+from projections.batch_lock import exclusive
 from projections.sqlite_store import SQLiteProjectionStore
 from projections.trace_projection import project_batch
 
@@ -142,112 +144,78 @@ def test_as_of_queries_judge_premises_with_the_licenses_granted_and_known_by_the
 # -- two projectors at once (a Kafka consumer group) ------------------------------------------
 #
 # A license and the export citing it may sit in different partitions, handled
-# by different projectors that compute at the same time, each without the
-# other's uncommitted report.  After its commit each settles: it re-reads what
-# its rows depended on and fixes them.  Every interleaving of the two
-# projectors' steps must end in the reference answer.
+# by two projectors sharing one store.  Each batch holds the store's batch lock
+# from its first read to its commit, so the second reads what the first
+# committed: whichever goes first, the stored answer is the reference.
 
 
-def _compute(store, reports_):
-    """What project_batch computes for one batch, before committing it."""
-    from projections.premises import recompute_rows
-    from projections.store import ProjectedBatch
-    from projections.trace_projection import rebuild_trace
-    from projections.rows import ts
-
-    licenses = [r for r in reports_ if r.type.startswith("license")]
-    fresh = {}
-    for trace_id in sorted({r.trace_id for r in reports_ if not r.type.startswith("license")}):
-        trace = rebuild_trace(trace_id, store.load_versions([trace_id])[trace_id])
-        new = []
-        for r in reports_:
-            if getattr(r, "trace_id", None) == trace_id:
-                trace.record(r, content_digest(r))
-                new.append((r.event_id, content_digest(r), ts(r.recorded_at), r.model_dump_json()))
-        fresh[trace_id] = (new, trace.account())
-    done = recompute_rows(store, fresh, licenses, policy=POLICY, rebuild=rebuild_trace)
-    batch = ProjectedBatch(traces=done.rows, licenses=[
-        (e.license_id, e.event_id, content_digest(e), e.model_dump_json()) for e in licenses])
-    return done, batch
+def _records(reports_, partition):
+    return [LogRecord(partition, i, "k", r.model_dump_json().encode()) for i, r in enumerate(reports_)]
 
 
 def _standing(store):
     return sorted((a["kind"], a["lot_id"], a["quantity"]) for a in store.standing_alerts(CLOCK))
 
 
-def _race(tmp_path, name, first, second, interleaving):
-    from projections.premises import settle
-    from projections.trace_projection import rebuild_trace
-
-    store = SQLiteProjectionStore(tmp_path / f"{name}.db")
+def _reference(tmp_path, name, *reports_):
+    store = SQLiteProjectionStore(tmp_path / f"{name}-reference.db")
+    project_batch(store, "log", _records(reports_, 0), policy=POLICY, clock=CLOCK)
     try:
-        a, batch_a = _compute(store, first)
-        b, batch_b = _compute(store, second)
-        steps = {
-            "commit a": lambda: store.commit_batch(batch_a, [], CLOCK),
-            "commit b": lambda: store.commit_batch(batch_b, [], CLOCK),
-            "settle a": lambda: settle(store, a, policy=POLICY, clock=CLOCK, rebuild=rebuild_trace),
-            "settle b": lambda: settle(store, b, policy=POLICY, clock=CLOCK, rebuild=rebuild_trace),
-        }
-        for step in interleaving:
-            steps[step]()
         return _standing(store)
     finally:
         store.close()
 
 
-INTERLEAVINGS = [
-    ("commit a", "commit b", "settle a", "settle b"),
-    ("commit a", "commit b", "settle b", "settle a"),
-    ("commit a", "settle a", "commit b", "settle b"),
-    ("commit b", "settle b", "commit a", "settle a"),
-    ("commit b", "commit a", "settle a", "settle b"),
-]
+def _at_once(path, first, second):
+    """Projector A is in the middle of its batch of ``first`` (partition 0)
+    when projector B, another store handle on the same file, starts its batch
+    of ``second`` (partition 1)."""
+    a, b = SQLiteProjectionStore(path), SQLiteProjectionStore(path)
+    finished, failures = threading.Event(), []
+
+    def projector_b():
+        try:
+            project_batch(b, "log", _records(second, 1), policy=POLICY, clock=CLOCK)
+        except Exception as error:  # reported below, not lost in the thread
+            failures.append(error)
+        finished.set()
+
+    try:
+        with exclusive(a):
+            thread = threading.Thread(target=projector_b)
+            thread.start()
+            # B waits for A's batch: reading now, it would compute without A's reports.
+            assert not finished.wait(0.5), "projector B computed while A held the batch lock"
+            project_batch(a, "log", _records(first, 0), policy=POLICY, clock=CLOCK)
+        thread.join(30)
+        assert finished.is_set() and not failures, failures
+        return _standing(a)
+    finally:
+        a.close()
+        b.close()
 
 
-def test_a_license_and_its_export_projected_at_once_by_two_projectors_settle_to_the_reference(tmp_path):
+def test_a_license_and_its_export_projected_at_once_by_two_projectors_end_as_the_reference(tmp_path):
     grant = stamp(license_granted(LICENSE, "2019-07-01", recorded_at="2019-07-01", end_users=("KR-SEMI",)))
     export = stamp(exported("A1", "100", trace="TR-A", at="2019-07-10", license_id=LICENSE, end_user="KR-SEMI"))
     onward = stamp(re_exported("A1", "A1-CN", "60", trace="TR-A", at="2019-08-01", end_user="CN-SEMI-XIAN"))
-
-    store = SQLiteProjectionStore(tmp_path / "reference.db")
-    records = [LogRecord(0, i, "k", r.model_dump_json().encode()) for i, r in enumerate([grant, export, onward])]
-    project_batch(store, "log", records, policy=POLICY, clock=CLOCK)
-    reference = _standing(store)
-    store.close()
+    reference = _reference(tmp_path, "premise", grant, export, onward)
     assert ("premise_deviation", "A1-CN", "60") in reference
 
-    # Without settling, the export's projector never saw the license.
-    raced = _race(tmp_path, "unsettled", [grant], [export, onward], ("commit a", "commit b"))
-    assert ("license_unknown", "A1", "100") in raced
-
-    for n, interleaving in enumerate(INTERLEAVINGS):
-        assert _race(tmp_path, f"i{n}", [grant], [export, onward], interleaving) == reference, interleaving
+    assert _at_once(tmp_path / "license-first.db", [grant], [export, onward]) == reference
+    assert _at_once(tmp_path / "export-first.db", [export, onward], [grant]) == reference
 
 
-def test_two_exports_under_one_ceiling_projected_at_once_settle_to_the_reference(tmp_path):
+def test_two_exports_under_one_ceiling_projected_at_once_end_as_the_reference(tmp_path):
     grant = stamp(license_granted(LICENSE, "2019-07-01", recorded_at="2019-07-01",
                                   ceiling={"amount": "150", "unit": "kg"}))
     first = stamp(exported("A1", "100", trace="TR-A", at="2019-07-10", license_id=LICENSE))
     second = stamp(exported("B1", "80", trace="TR-B", at="2019-08-10", license_id=LICENSE))
-
-    store = SQLiteProjectionStore(tmp_path / "reference.db")
-    records = [LogRecord(0, i, "k", r.model_dump_json().encode()) for i, r in enumerate([grant, first, second])]
-    project_batch(store, "log", records, policy=POLICY, clock=CLOCK)
-    reference = _standing(store)
+    reference = _reference(tmp_path, "ceiling", grant, first, second)
     assert ("license_ceiling", "B1", "30") in reference
 
-    for n, interleaving in enumerate([("commit a", "commit b"), *INTERLEAVINGS]):
-        home = tmp_path / f"c{n}"
-        home.mkdir()
-        seeded = SQLiteProjectionStore(home / "c.db")
-        project_batch(seeded, "log", [LogRecord(0, 0, "k", grant.model_dump_json().encode())],
-                      policy=POLICY, clock=CLOCK)
-        seeded.close()
-        result = _race(home, "c", [first], [second], interleaving)
-        if len(interleaving) == 2:
-            # Unsettled, each projector counted only its own export: no excess seen.
-            assert not [a for a in result if a[0] == "license_ceiling"]
-        else:
-            assert result == reference, interleaving
-    store.close()
+    path = tmp_path / "ceiling.db"
+    seeded = SQLiteProjectionStore(path)
+    project_batch(seeded, "log", _records([grant], 2), policy=POLICY, clock=CLOCK)
+    seeded.close()
+    assert _at_once(path, [first], [second]) == reference
