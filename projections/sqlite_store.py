@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eventsourcing.persistence import Tracking
-from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore, SQLiteTrackingRecorder
 
 from projections.sql_common import filters, step_dict, sweep_due, value_marks
 from projections.journal import Status, journal_row, status_row, transitions
@@ -65,6 +65,24 @@ _TABLES = [
 ]
 
 
+class _ProjectionConnections(SQLiteConnectionPool):
+    """The library's connections, with ``synchronous=NORMAL``.
+
+    In WAL mode a NORMAL commit is still atomic, and survives the process
+    being killed; only a power loss or an OS crash may take back the last
+    commits, rows and tracking together, and the projector then projects
+    those records again from the log, which keeps ``synchronous=FULL``
+    (consumers/embedded_log.py).  Alert transitions re-derived that way keep
+    their ids (projections/journal.py), so a subscriber drops the copies.
+    Saves an fsync per batch (measured: ~20 ms each on this machine).
+    """
+
+    def _create_connection(self) -> SQLiteConnection:
+        connection = super()._create_connection()
+        connection._sqlite_conn.execute("PRAGMA synchronous=NORMAL")  # the library keeps it private
+        return connection
+
+
 class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
     def __init__(self, path: str | Path):
         self.path = str(path)
@@ -72,6 +90,7 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             datastore = SQLiteDatastore(self.path, lock_timeout=LOCK_TIMEOUT_S)
+            datastore.pool = _ProjectionConnections(db_name=self.path, lock_timeout=LOCK_TIMEOUT_S)
             super().__init__(datastore)
             self.create_table()
             self._check_schema_version()
@@ -193,19 +212,18 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
                     standing[step["alert_id"]] = step
         last_known = self._last_journaled(c, [i for i in previous if i not in standing])
         changes = transitions(previous, standing, last_known)
-        for t in changes:
-            c.execute(
-                "INSERT OR IGNORE INTO alert_journal (transition_id, alert_id, transition, at, kind, "
-                "severity, trace_id, lot_id, party, quantity, unit, message, due_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                journal_row(t, now),
-            )
-            c.execute(
-                "INSERT INTO alert_status VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE "
-                "SET state = excluded.state, kind = excluded.kind, quantity = excluded.quantity, "
-                "transitions = excluded.transitions",
-                status_row(t),
-            )
+        c.executemany(
+            "INSERT OR IGNORE INTO alert_journal (transition_id, alert_id, transition, at, kind, "
+            "severity, trace_id, lot_id, party, quantity, unit, message, due_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [journal_row(t, now) for t in changes],
+        )
+        c.executemany(
+            "INSERT INTO alert_status VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE "
+            "SET state = excluded.state, kind = excluded.kind, quantity = excluded.quantity, "
+            "transitions = excluded.transitions",
+            [status_row(t) for t in changes],
+        )
         return len(changes)
 
     def _last_journaled(self, c: Any, alert_ids: list[str]) -> dict[str, dict[str, Any]]:
