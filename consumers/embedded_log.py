@@ -14,11 +14,12 @@ from pathlib import Path
 
 from ledger.ports import AppendReceipt, EventLog, LogRecord, LogUnavailable
 
-__all__ = ["EmbeddedLog", "LOG_SCHEMA_VERSION"]
+__all__ = ["EmbeddedLog", "LOG_SCHEMA_VERSION", "HEADER_DIGEST"]
 
 LOG_SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
 LOOKUP_IDS_MAX = 500  # event ids per lookup statement (SQLite allows 32,766 parameters)
+HEADER_DIGEST = "digest"  # the header a read record carries its content digest in (as on Kafka)
 
 _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS log_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -83,7 +84,7 @@ class EmbeddedLog(EventLog):
         with self._transaction():
             # What the log already holds under these event ids, looked up once
             # per chunk rather than once per record; kept current as the batch
-            # is written, so a report repeated within one batch is a duplicate.
+            # is decided, so a report repeated within one batch is a duplicate.
             known: dict[str, dict[str, int]] = {}
             ids = sorted({r[0] for r in records})
             for start in range(0, len(ids), LOOKUP_IDS_MAX):
@@ -95,19 +96,33 @@ class EmbeddedLog(EventLog):
                 )
                 for event_id, digest, offset in rows:
                     known.setdefault(event_id, {})[digest] = offset
+            # The new rows are written by one statement, each with its offset
+            # given: the next after the highest ever used (sqlite_sequence is
+            # current inside this write transaction, which holds the lock), so
+            # offsets still only grow and are the ones AUTOINCREMENT would give.
+            offset = self._last_offset()
+            new_rows = []
             for event_id, digest, key, value in records:
                 versions = known.setdefault(event_id, {})
                 if digest in versions:
                     receipts.append(AppendReceipt(event_id, "duplicate", 0, versions[digest]))
                     continue
-                cursor = self._db.execute(
-                    "INSERT INTO events (event_id, digest, key, value) VALUES (?, ?, ?, ?)",
-                    (event_id, digest, key, value),
-                )
+                offset += 1
                 outcome = "conflict" if versions else "accepted"
-                versions[digest] = cursor.lastrowid
-                receipts.append(AppendReceipt(event_id, outcome, 0, cursor.lastrowid))
+                versions[digest] = offset
+                new_rows.append((offset, event_id, digest, key, value))
+                receipts.append(AppendReceipt(event_id, outcome, 0, offset))
+            if new_rows:
+                self._db.executemany(
+                    "INSERT INTO events (offset, event_id, digest, key, value) VALUES (?, ?, ?, ?, ?)",
+                    new_rows,
+                )
         return receipts
+
+    def _last_offset(self) -> int:
+        """The highest offset ever given (0 if none): rows may be gone, the offset is not reused."""
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='events'").fetchone()
+        return row[0] if row else 0
 
     def partitions(self) -> list[int]:
         return [0]
@@ -116,14 +131,16 @@ class EmbeddedLog(EventLog):
         if partition != 0:
             raise ValueError(f"the embedded log has one partition (0), not {partition}")
         rows = self._db.execute(
-            "SELECT offset, key, value FROM events WHERE offset >= ? ORDER BY offset LIMIT ?",
+            "SELECT offset, key, value, digest FROM events WHERE offset >= ? ORDER BY offset LIMIT ?",
             (start_offset, limit),
         ).fetchall()
-        return [LogRecord(0, offset, key, bytes(value)) for offset, key, value in rows]
+        # The digest the ledger computed at ingest rides along as a header, as
+        # on Kafka, so a reader need not compute it again.
+        return [LogRecord(0, offset, key, bytes(value), ((HEADER_DIGEST, digest.encode()),))
+                for offset, key, value, digest in rows]
 
     def end_offsets(self) -> dict[int, int]:
-        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='events'").fetchone()
-        return {0: (row[0] if row else 0) + 1}
+        return {0: self._last_offset() + 1}
 
     def count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
