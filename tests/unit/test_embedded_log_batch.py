@@ -71,3 +71,22 @@ def test_a_failed_batch_writes_nothing(tmp_path: Path) -> None:
         assert [(r.outcome, r.offset) for r in log.append([rec("B", "b1")])] == [("accepted", 2)]
     finally:
         log.close()
+
+
+def test_a_log_written_with_the_old_event_id_index_still_detects_duplicates(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    log = EmbeddedLog(path)
+    log.append([rec("A", "a1")])
+    log.close()
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE INDEX events_by_event_id ON events (event_id)")  # as earlier logs have it
+    raw.commit()
+    raw.close()
+    log = EmbeddedLog(path)
+    try:
+        indexes = {n for (n,) in log._db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert "events_by_event_id" not in indexes
+        assert [(r.outcome, r.offset) for r in log.append([rec("A", "a1"), rec("A", "a2")])] == [
+            ("duplicate", 1), ("conflict", 2)]
+    finally:
+        log.close()
