@@ -117,9 +117,9 @@ def digest(versions: dict[str, list[Any]], licenses: list[Any], policy: Policy) 
     books = hashlib.sha256()
     at_times = [datetime(y, m, 1, tzinfo=timezone.utc) for y in range(2018, 2027) for m in (1, 7)]
     for license_id in book.ids():
-        books.update(repr(book.get(license_id)).encode())
+        books.update(_canon(book.get(license_id)).encode())
         for at in at_times:
-            books.update(repr(book.get(license_id, at=at)).encode())
+            books.update(_canon(book.get(license_id, at=at)).encode())
     ceilings = hashlib.sha256()
     for license_id in sorted(uses):
         license = book.get(license_id)
@@ -127,6 +127,14 @@ def digest(versions: dict[str, list[Any]], licenses: list[Any], policy: Policy) 
             ceilings.update(repr([step_row(a) for a in ceiling_steps(license, uses[license_id])]).encode())
     return {"rows": total.hexdigest(), "as_of_sample": sample.hexdigest(), "books": books.hexdigest(),
             "ceilings": ceilings.hexdigest(), "traces": len(per_trace), "per_trace": per_trace}
+
+
+def _canon(license: Any) -> str:
+    """A license's repr with its sets sorted (a frozenset's repr depends on the hash seed)."""
+    if license is None:
+        return "None"
+    fields = {name: getattr(license, name) for name in license.__slots__}
+    return repr({k: sorted(v) if isinstance(v, frozenset) else v for k, v in fields.items()})
 
 
 def licenses_book_as_of(by_license: dict[str, list[Any]], account: Any, as_of: datetime,
