@@ -10,12 +10,13 @@ Every report is validated with the pydantic contract (ledger.events) before
 anything is sent; a report the contract refuses raises ``EventRejected``
 naming the report's position, the field and the value, and nothing of that
 call is sent.  ``recorded_at`` is stamped (now, UTC) when the party left it
-out.  Reports are sent in batches of at most ``batch_max``; ``send``
-returns once each is durable (acks=all on Kafka), with the partition and
-offset of each.  An unreachable broker raises ``ledger.ports.LogUnavailable``
-after the producer's bounded retries (consumers/kafka/log.py): nothing is
-dropped silently, and re-sending after an error is safe, because the
-projection is idempotent on (event id, content).
+out.  Reports are sent in batches of at most ``batch_max`` (on Kafka a few
+in flight at once); ``send`` returns once each is durable (acks=all on
+Kafka), with the partition and offset of each.  An unreachable broker
+raises ``ledger.ports.LogUnavailable`` after the producer's bounded
+retries (consumers/kafka/log.py): nothing is dropped silently, and
+re-sending after an error is safe, because the projection is idempotent on
+(event id, content).
 
 Any log URL works (``sqlite:///path`` too), so an integrator can test
 against the embedded log on a laptop.
@@ -23,6 +24,7 @@ against the embedded log on a laptop.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from types import TracebackType
@@ -30,7 +32,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from consumers.ingest import event_key
+from consumers.ingest import IN_FLIGHT_MAX, event_key
 from consumers.projector import utc_now
 from ledger.events import FieldProblem, content_digest, describe_validation_error, parse_event
 from ledger.ports import AppendReceipt, EventLog
@@ -88,9 +90,23 @@ class LedgerClient:
             event = self.validate(report, index)
             records.append((event.event_id, content_digest(event), event_key(event),
                             event.model_dump_json(exclude_none=True).encode()))
+        batches = [records[start : start + self.batch_max] for start in range(0, len(records), self.batch_max)]
         receipts: list[AppendReceipt] = []
-        for start in range(0, len(records), self.batch_max):
-            receipts.extend(self.log.append(records[start : start + self.batch_max]))
+        begin_append = getattr(self.log, "begin_append", None)
+        if begin_append is None or len(batches) < 2:
+            for batch in batches:
+                receipts.extend(self.log.append(batch))
+            return receipts
+        # A log that takes a batch before the last is acknowledged (Kafka):
+        # up to IN_FLIGHT_MAX in flight; still, send returns only once every
+        # one is acknowledged, and raises if any is not.
+        in_flight: deque[Any] = deque()
+        for batch in batches:
+            in_flight.append(begin_append(batch))
+            if len(in_flight) >= IN_FLIGHT_MAX:
+                receipts.extend(in_flight.popleft().receipts())
+        while in_flight:
+            receipts.extend(in_flight.popleft().receipts())
         return receipts
 
     def send_one(self, report: Any) -> AppendReceipt:

@@ -6,12 +6,19 @@ table, and counted; the rest of the file is still ingested.  Lines are
 appended in batches, each batch durable before the next is read, so a crash
 loses at most the batch in flight, and a re-run re-sends it harmlessly
 (the log is idempotent on event id).
+
+A log that can take a batch before the previous one is acknowledged (Kafka:
+``begin_append``) gets up to IN_FLIGHT_MAX batches in flight, so the next
+batch is parsed while the broker acknowledges the last; a report is still
+counted as appended only once it is acknowledged, ingest returns only when
+every batch is, and a crash loses at most the batches in flight.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,11 +33,12 @@ from ledger.events import (
     describe_validation_error,
     parse_event,
 )
-from ledger.ports import EventLog
+from ledger.ports import AppendReceipt, EventLog
 
 __all__ = ["ingest_lines", "IngestReport", "Reject", "INGEST_BATCH_MAX", "LINE_LENGTH_MAX", "event_key"]
 
 INGEST_BATCH_MAX = 500
+IN_FLIGHT_MAX = 4  # batches handed to a pipelining log and not yet acknowledged
 LINE_LENGTH_MAX = 1_000_000  # bytes; a report is a few hundred
 REJECTS_IN_REPORT_MAX = 1000
 BOM = "\ufeff"
@@ -86,17 +94,27 @@ def ingest_lines(
     report = IngestReport()
     pending: list[tuple[str, str, str, bytes]] = []
     new_rejects: list[Reject] = []
+    begin_append = getattr(log, "begin_append", None)  # see the module doc
+    in_flight: deque[object] = deque()
 
-    def flush() -> None:
+    def count(receipts: list[AppendReceipt]) -> None:
+        for receipt in receipts:
+            if receipt.outcome == "duplicate":
+                report.duplicates += 1
+            elif receipt.outcome == "conflict":
+                report.conflicts += 1
+            else:
+                report.accepted += 1
+
+    def flush(last: bool = False) -> None:
         if pending:
-            for receipt in log.append(pending):
-                if receipt.outcome == "duplicate":
-                    report.duplicates += 1
-                elif receipt.outcome == "conflict":
-                    report.conflicts += 1
-                else:
-                    report.accepted += 1
+            if begin_append is None:
+                count(log.append(pending))
+            else:
+                in_flight.append(begin_append(list(pending)))
             pending.clear()
+        while in_flight and (last or len(in_flight) >= IN_FLIGHT_MAX):
+            count(in_flight.popleft().receipts())  # type: ignore[attr-defined]
         if new_rejects:
             if keep_rejects is not None:
                 keep_rejects(list(new_rejects), clock())
@@ -133,7 +151,7 @@ def ingest_lines(
         )
         if len(pending) >= batch_max:
             flush()
-    flush()
+    flush(last=True)
     return report
 
 

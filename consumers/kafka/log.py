@@ -46,6 +46,7 @@ from ledger.ports import AppendReceipt, EventLog, LogRecord, LogUnavailable
 
 __all__ = [
     "KafkaLog",
+    "PendingAppend",
     "DEFAULT_PARTITIONS",
     "DEFAULT_PREFIX",
     "SEND_TIMEOUT_S",
@@ -180,11 +181,23 @@ class KafkaLog(EventLog):
         return self._producer
 
     def append(self, records: Sequence[tuple[str, str, str, bytes]]) -> list[AppendReceipt]:
+        return self.begin_append(records, flush=True).receipts()
+
+    def begin_append(self, records: Sequence[tuple[str, str, str, bytes]], *,
+                     flush: bool = False) -> "PendingAppend":
+        """Hand ``records`` to the producer and return without waiting for them.
+
+        Nothing is promised durable until ``receipts()`` of the returned
+        handle returns: that is ``append`` in two halves, so a caller with
+        many batches (ingest, the SDK) can build and send the next batch
+        while the broker acknowledges this one, and still count a report as
+        appended only once it is acknowledged.  Without ``flush`` the
+        producer sends after ``linger_ms``, batching with what follows.
+        """
         messages = [(key, value, _event_headers(event_id, digest, value))
                     for event_id, digest, key, value in records]
-        placed = self.send(self.events_topic, messages)
-        return [AppendReceipt(event_id, "accepted", partition, offset)
-                for (event_id, _d, _k, _v), (partition, offset) in zip(records, placed)]
+        return PendingAppend(self, [r[0] for r in records],
+                             self._begin_send(self.events_topic, messages, flush=flush))
 
     def send(self, topic: str, messages: Sequence[tuple[str, bytes, list[tuple[str, bytes]]]]
              ) -> list[tuple[int, int]]:
@@ -195,14 +208,26 @@ class KafkaLog(EventLog):
         the send timeout.  Nothing is dropped silently: a message either has
         a (partition, offset) or the call raises.
         """
+        return self._placed(topic, self._begin_send(topic, messages, flush=True))
+
+    def _begin_send(self, topic: str, messages: Sequence[tuple[str, bytes, list[tuple[str, bytes]]]],
+                    *, flush: bool) -> list[Any]:
         if not messages:
             return []
         producer = self.producer
         try:
             futures = [producer.send(topic, key=key.encode(), value=value, headers=headers)
                        for key, value, headers in messages]
-            producer.flush(timeout=self.send_timeout_s)
-            placed = []
+            if flush:
+                producer.flush(timeout=self.send_timeout_s)
+        except KafkaError as error:
+            raise self._unavailable(f"send to {topic}", error) from error
+        return futures
+
+    def _placed(self, topic: str, futures: list[Any]) -> list[tuple[int, int]]:
+        """(partition, offset) of each sent message, once acknowledged; else LogUnavailable."""
+        placed = []
+        try:
             for future in futures:
                 metadata = future.get(timeout=self.send_timeout_s)
                 placed.append((metadata.partition, metadata.offset))
@@ -330,6 +355,23 @@ class KafkaLog(EventLog):
         finally:
             if reader is not None:
                 reader.close()
+
+
+class PendingAppend:
+    """Records handed to the producer by ``KafkaLog.begin_append``, not yet known durable."""
+
+    def __init__(self, log: KafkaLog, event_ids: list[str], futures: list[Any]):
+        self._log = log
+        self._event_ids = event_ids
+        self._futures = futures
+
+    def receipts(self) -> list[AppendReceipt]:
+        """Once every record is acknowledged by all in-sync replicas, one
+        receipt each; raises LogUnavailable if that is not so within the send
+        timeout (as ``append`` does)."""
+        placed = self._log._placed(self._log.events_topic, self._futures)
+        return [AppendReceipt(event_id, "accepted", partition, offset)
+                for event_id, (partition, offset) in zip(self._event_ids, placed)]
 
 
 def _event_headers(event_id: str, digest: str, value: bytes) -> list[tuple[str, bytes]]:
