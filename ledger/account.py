@@ -31,7 +31,7 @@ from ledger.events import (
     Returned,
     StockDeclared,
 )
-from ledger.quantity import DimensionMismatch, Quantity, canonical_decimal, unit_dimension
+from ledger.quantity import canonical_decimal, convert, same_dimension, unit_dimension
 
 __all__ = ["Version", "LotAccount", "Finding", "TraceAccount", "build_account"]
 
@@ -170,11 +170,13 @@ def build_account(
     # report withdrawn later is gone from every as-of date too, and the
     # as-of answer agrees with the stored steps.
     live = _apply_corrections(_apply_retractions(canonical, findings), findings)
-    live = [e for e in live if as_of is None or e.occurred_at <= as_of]
-    findings = [f for f in findings if as_of is None or f.at <= as_of]
+    if as_of is not None:
+        live = [e for e in live if e.occurred_at <= as_of]
+        findings = [f for f in findings if f.at <= as_of]
     lots = _open_lots(trace_id, live, findings)
     _post_movements(lots, live, findings)
-    findings.sort(key=lambda f: (f.at, f.kind, f.lot_id, f.event_ids))
+    if len(findings) > 1:
+        findings.sort(key=lambda f: (f.at, f.kind, f.lot_id, f.event_ids))
     return TraceAccount(trace_id=trace_id, lots=lots, findings=findings)
 
 
@@ -187,13 +189,30 @@ def _choose_versions(
     account is deterministic even when two parties send one event id with
     different content.  The loser is kept in history and raises an alert.
     """
-    by_id: dict[str, list[Version]] = {}
+    by_id: dict[str, Version] = {}  # the only version of an event id, or the first of several
+    more: dict[str, list[Version]] = {}  # event id -> every version, when it has several
     for version in versions:
-        if known_at is not None and version.recorded_at > known_at:
+        event = version.event
+        if event.recorded_at is None:
+            version.recorded_at  # raises: a stored version is stamped
+        if known_at is not None and event.recorded_at > known_at:
             continue
-        by_id.setdefault(version.event_id, []).append(version)
+        event_id = event.event_id
+        held = by_id.get(event_id)
+        if held is None:
+            by_id[event_id] = version
+        elif event_id in more:
+            more[event_id].append(version)
+        else:
+            more[event_id] = [held, version]
+    if not more:
+        return list(by_id.values())
     chosen = []
-    for event_id, candidates in by_id.items():
+    for event_id, only in by_id.items():
+        if event_id not in more:
+            chosen.append(only)
+            continue
+        candidates = more[event_id]
         candidates.sort(key=lambda v: (v.recorded_at, v.digest))
         winner = candidates[0]
         chosen.append(winner)
@@ -222,7 +241,10 @@ def _choose_versions(
 
 
 def _apply_retractions(effective: list[Version], findings: list[Finding]) -> list[LotEvent]:
-    by_id = {v.event_id: v.event for v in effective}
+    events = [v.event for v in effective]
+    if not any(isinstance(e, Retracted) for e in events):
+        return events
+    by_id = {e.event_id: e for e in events}
     retracted: set[str] = set()
     for version in effective:
         event = version.event
@@ -265,6 +287,8 @@ def _apply_corrections(live: list[LotEvent], findings: list[Finding]) -> list[Lo
     of two corrections of one report the later one stands.  A retracted
     report cannot be corrected (report it again instead).
     """
+    if not any(isinstance(e, Corrected) for e in live):
+        return live
     by_id = {e.event_id: e for e in live}
     replaced: dict[str, LotEvent] = {}
     for event in live:
@@ -424,11 +448,12 @@ def _post_movements(lots: dict[str, LotAccount], live: list[LotEvent], findings:
                         f"which no known export or re-export opened", (event.event_id,))
             )
             continue
-        problem = _check_reporter(lot, event) or _check_dimension(lot, event)
-        if problem:
+        quantity = event.quantity  # type: ignore[union-attr]
+        if event.reporter != lot.holder or not same_dimension(quantity.unit, lot.unit):
+            problem = _check_reporter(lot, event) or _check_dimension(lot, event)
             findings.append(
                 Finding("invalid_report", lot.lot_id, event.reporter, event.occurred_at,
-                        problem, (event.event_id,))
+                        problem or "", (event.event_id,))
             )
             continue
         if isinstance(event, (ReExported, Returned)):
@@ -437,7 +462,7 @@ def _post_movements(lots: dict[str, LotAccount], live: list[LotEvent], findings:
                 # Refused as the opener of its child lot (a finding says why),
                 # so it moves nothing: quantity never leaves a lot for nowhere.
                 continue
-        amount = Quantity(event.quantity.amount, event.quantity.unit).to(lot.unit).amount
+        amount = convert(quantity.amount, quantity.unit, lot.unit)
         if isinstance(event, StockDeclared) and amount > max(ZERO, lot.on_hand):
             # A declaration explains at most what the book shows on hand at
             # its date; stock declared beyond that is not evidence of anything.
@@ -462,9 +487,7 @@ def _check_reporter(lot: LotAccount, event: LotEvent) -> str | None:
 
 def _check_dimension(lot: LotAccount, event: LotEvent) -> str | None:
     quantity = event.quantity  # type: ignore[union-attr]
-    try:
-        Quantity(Decimal(1), quantity.unit).to(lot.unit)
-    except DimensionMismatch:
+    if not same_dimension(quantity.unit, lot.unit):
         return (
             f"{event.type} {event.event_id!r} reports {quantity.unit!r} "
             f"({unit_dimension(quantity.unit).value}) for lot {lot.lot_id!r} kept in "
@@ -474,13 +497,14 @@ def _check_dimension(lot: LotAccount, event: LotEvent) -> str | None:
 
 
 def _post(lot: LotAccount, event: LotEvent, amount: Decimal) -> None:
+    occurred_at = event.occurred_at
     if isinstance(event, Received):
         lot.received += amount
-        lot.receipts.append((event.occurred_at, amount, event.event_id))
+        lot.receipts.append((occurred_at, amount, event.event_id))
     elif isinstance(event, StockDeclared):
         lot.declared_on_hand = amount
         lot.declared_explains = min(amount, max(ZERO, lot.on_hand))
-        lot.declared_at = event.occurred_at
+        lot.declared_at = occurred_at
         lot.out_since_declared = ZERO
     else:
         if isinstance(event, Consumed):
@@ -493,16 +517,17 @@ def _post(lot: LotAccount, event: LotEvent, amount: Decimal) -> None:
             lot.lost += amount
         lot.out_since_declared += amount
         lot.outflow_event_ids.append(event.event_id)
-    lot.last_movement_at = event.occurred_at
+    lot.last_movement_at = occurred_at
     # Over-accounting is judged after every movement, so the alert can say
     # since when, and stops when a later receipt covers it.
-    if lot.out > lot.received:
+    received = lot.received
+    if lot.consumed + lot.re_exported + lot.returned + lot.lost > received:  # lot.out
         if lot.over_accounted_since is None:
-            lot.over_accounted_since = (event.occurred_at, event.event_id)
+            lot.over_accounted_since = (occurred_at, event.event_id)
     else:
         lot.over_accounted_since = None
-    if lot.received > lot.shipped:
+    if received > lot.shipped:
         if lot.over_received_since is None:
-            lot.over_received_since = (event.occurred_at, event.event_id)
+            lot.over_received_since = (occurred_at, event.event_id)
     else:
         lot.over_received_since = None

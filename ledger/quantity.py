@@ -64,12 +64,28 @@ def canonical_decimal(value: Decimal) -> str:
     ``Decimal("100")``, ``Decimal("100.00")`` and ``Decimal("1E+2")`` are the
     same quantity and must hash, compare and print the same.
     """
+    # Equal decimals hash and compare equal and have one spelling, so the
+    # spelling is remembered by value (a fold spells the same few amounts
+    # again and again); NaN and non-decimals go the long way.
+    if type(value) is Decimal:
+        try:
+            return _SPELLED[value]
+        except (KeyError, TypeError):  # TypeError: a signalling NaN does not hash
+            pass
     if value == 0:
         return "0"
     text = format(value.normalize(), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
+    if type(value) is Decimal and value.is_finite():
+        if len(_SPELLED) >= _SPELLED_MAX:
+            _SPELLED.clear()
+        _SPELLED[value] = text
     return text
+
+
+_SPELLED: dict[Decimal, str] = {}
+_SPELLED_MAX = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +103,7 @@ class Quantity:
         return unit_dimension(self.unit)
 
     def to(self, unit: str) -> Quantity:
-        dim_from, factor_from = UNITS[self.unit]
-        dim_to, factor_to = _known(unit)
-        if dim_from is not dim_to:
-            raise DimensionMismatch(
-                f"cannot convert {self} ({dim_from.value}) to {unit} ({dim_to.value})"
-            )
-        return Quantity(self.amount * factor_from / factor_to, unit)
+        return Quantity(convert(self.amount, self.unit, unit), unit)
 
     def __str__(self) -> str:
         return f"{canonical_decimal(self.amount)} {self.unit}"
@@ -102,3 +112,41 @@ class Quantity:
 def _known(unit: str) -> tuple[Dimension, Decimal]:
     unit_dimension(unit)
     return UNITS[unit]
+
+
+def convert(amount: Decimal, unit: str, to_unit: str) -> Decimal:
+    """``Quantity(amount, unit).to(to_unit).amount``, without building Quantities.
+
+    The same arithmetic (``amount * factor_from / factor_to``), so the same
+    Decimal.  Raises DimensionMismatch across dimensions, UnitError for an
+    unknown unit.
+    """
+    try:
+        factor_from, factor_to = _FACTORS[unit, to_unit]
+    except KeyError:
+        factor_from, factor_to = _factors(unit, to_unit, amount)
+    return amount * factor_from / factor_to
+
+
+def same_dimension(unit: str, other: str) -> bool:
+    """Whether quantities in ``unit`` convert to ``other`` (UnitError if either is unknown)."""
+    try:
+        return _FACTORS[unit, other] is not None
+    except KeyError:
+        return unit_dimension(unit) is unit_dimension(other)
+
+
+def _factors(unit: str, to_unit: str, amount: Decimal) -> tuple[Decimal, Decimal]:
+    dim_from, factor_from = _known(unit)
+    dim_to, factor_to = _known(to_unit)
+    if dim_from is not dim_to:
+        raise DimensionMismatch(
+            f"cannot convert {canonical_decimal(amount)} {unit} ({dim_from.value}) to {to_unit} ({dim_to.value})"
+        )
+    return factor_from, factor_to
+
+
+# (from, to) -> (factor_from, factor_to) for every pair within one dimension.
+_FACTORS: dict[tuple[str, str], tuple[Decimal, Decimal]] = {
+    (a, b): (UNITS[a][1], UNITS[b][1]) for a in UNITS for b in UNITS if UNITS[a][0] is UNITS[b][0]
+}

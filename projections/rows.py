@@ -8,6 +8,7 @@ order in every store.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -22,7 +23,22 @@ __all__ = ["ts", "parse_ts", "dec", "lot_row", "step_row", "LOT_COLUMNS", "STEP_
 def ts(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # One instant has one UTC spelling, and equal aware datetimes are the same
+    # instant (whatever their zones), so the spelling is remembered by value.
+    try:
+        return _SPELLED[value]
+    except KeyError:
+        pass
+    text = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value.tzinfo is not None and type(value) is datetime:  # naive: local time, not cached
+        if len(_SPELLED) >= _SPELLED_MAX:
+            _SPELLED.clear()
+        _SPELLED[value] = text
+    return text
+
+
+_SPELLED: dict[datetime, str] = {}
+_SPELLED_MAX = 1 << 16
 
 
 def parse_ts(text: str) -> datetime:
@@ -61,5 +77,20 @@ def step_row(alert: Alert) -> tuple[Any, ...]:
     return (
         alert.alert_id, ts(alert.due_at), alert.kind, alert.severity, alert.trace_id,
         alert.lot_id, alert.party, dec(alert.quantity), alert.unit, alert.message,
-        json.dumps(list(alert.event_ids)),
+        _id_list(alert.event_ids),
     )  # fmt: skip
+
+
+# Characters json.dumps writes as they are (event ids are Identifiers: all of them).
+_PLAIN = re.compile(r"[A-Za-z0-9._:/\-]*")
+
+
+def _id_list(event_ids: tuple[str, ...]) -> str:
+    """``json.dumps(list(event_ids))``, joined directly when no id needs escaping."""
+    try:
+        plain = _PLAIN.fullmatch("".join(event_ids)) is not None
+    except TypeError:  # not all strings
+        plain = False
+    if plain:
+        return '["' + '", "'.join(event_ids) + '"]' if event_ids else "[]"
+    return json.dumps(list(event_ids))
