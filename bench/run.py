@@ -394,12 +394,19 @@ class _TimeUp(Exception):
 CURVE_STEP = 10_000  # records between two points of the throughput curve
 
 
+REPLAY_MODES = ("rebuild", "catch-up")
+
+
 def rebuild(log_path: Path, store_path: Path, clock: datetime, *, time_limit_s: float | None = None,
-            curve: list[dict[str, float]] | None = None) -> Any:
-    """Replay the whole log into a fresh SQLite store.  With ``time_limit_s``,
-    stop after the first batch that ends past it (the totals say how far)."""
+            curve: list[dict[str, float]] | None = None, mode: str = "rebuild") -> Any:
+    """Replay the whole log into a fresh SQLite store, as ``ledger replay``
+    does (mode "rebuild": trace by trace, consumers.projector.rebuild) or in
+    offset order ("catch-up": consumers.projector.catch_up, what a projector
+    behind its log does).  With ``time_limit_s``, stop after the first batch
+    that ends past it (the totals say how far)."""
     from consumers.embedded_log import EmbeddedLog
     from consumers.projector import CatchUp, catch_up
+    from consumers.projector import rebuild as rebuild_by_trace
     from ledger.policy import Policy
     from projections.sqlite_store import SQLiteProjectionStore
 
@@ -420,8 +427,9 @@ def rebuild(log_path: Path, store_path: Path, clock: datetime, *, time_limit_s: 
         if time_limit_s is not None and now - started > time_limit_s:
             raise _TimeUp()
 
+    replay = rebuild_by_trace if mode == "rebuild" else catch_up
     try:
-        return catch_up(log, store, policy=Policy(), clock=lambda: clock, progress=progress)
+        return replay(log, store, policy=Policy(), clock=lambda: clock, progress=progress)
     except _TimeUp:
         return last["totals"]
     finally:
@@ -441,13 +449,13 @@ def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
     curve: list[dict[str, float]] = []
     figure, store_path = "replay", paths.store
     replay_s, totals = timed(lambda: rebuild(paths.log, store_path, clock, time_limit_s=args.time_limit,
-                                             curve=curve))
+                                             curve=curve, mode=args.mode))
     complete = totals.records == records
     rss_after_replay = peak_rss_mb()  # before the alert check loads every standing alert
     floor_2, _ = timed(lambda: read_and_decode(paths.log))
     if args.profile:
         scratch = paths.home / "projections-profiled.db"
-        profiled(lambda: rebuild(paths.log, scratch, clock), paths.profile(figure))
+        profiled(lambda: rebuild(paths.log, scratch, clock, mode=args.mode), paths.profile(figure))
         remove_db(scratch)
     floor_s = min(floor_1, floor_2)
     validate_s, _ = timed(lambda: read_and_decode(paths.log, validate=True))
@@ -460,6 +468,7 @@ def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             store.close()
     result = {
+        "mode": args.mode,
         "records": records,
         "complete": complete,
         "replayed_records": totals.records,
@@ -1039,6 +1048,9 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--drain", type=float, default=LOAD_DRAIN_WAIT_MAX_S,
                            help="after the load, wait at most this long for probes' alerts (with --rate)")
         if name == "replay":
+            p.add_argument("--mode", choices=REPLAY_MODES, default="rebuild",
+                           help="rebuild: trace by trace, as `ledger replay` does (default); catch-up: in "
+                                "offset order, as a projector behind its log does")
             p.add_argument("--time-limit", type=float, help="stop the replay after this many seconds "
                                                             "(the figure then covers the records replayed)")
         if name == "all":

@@ -23,7 +23,7 @@ from typing import Any
 
 from consumers import bootstrap
 from consumers.ingest import IngestReport, Reject, ingest_lines
-from consumers.projector import CatchUp, catch_up, utc_now
+from consumers.projector import CatchUp, catch_up, rebuild, utc_now
 from consumers.render import fmt_amount, table
 from ledger.alerts import ALERT_KINDS
 from ledger.events import event_json_schema
@@ -719,8 +719,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
         rebuilt = SQLiteProjectionStore(rebuilt_path)
         progress = _Progress("replayed records", False)
-        totals = catch_up(ledger.log, rebuilt, policy=ledger.policy,
-                          progress=lambda t: progress(t.records))
+        totals = rebuild(ledger.log, rebuilt, policy=ledger.policy, progress=lambda t: progress(t.records))
         rebuilt_fp = rebuilt.fingerprint()
         rebuilt.close()
     finally:

@@ -7,7 +7,7 @@ consumers/kafka/ on Apache Kafka); both pass tests/contract/test_event_log.py.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 __all__ = ["LogRecord", "AppendReceipt", "EventLog", "LogUnavailable"]
@@ -55,6 +55,9 @@ class EventLog(ABC):
     #: Names the log in tracking records, e.g. "embedded" or "kafka:ledger.events".
     name: str
 
+    #: Whether ``read_by_key`` can hand the log over grouped by key (trace).
+    reads_by_key: bool = False
+
     #: Whether append can tell a re-sent report ("duplicate") from a new one.
     #: Kafka cannot look an event id up; there the projection drops re-sends.
     detects_duplicates: bool = True
@@ -76,6 +79,13 @@ class EventLog(ABC):
     @abstractmethod
     def read(self, partition: int, start_offset: int, limit: int) -> list[LogRecord]:
         """Up to ``limit`` records of one partition from ``start_offset`` on, in order."""
+
+    def read_by_key(self, below: dict[int, int]) -> Iterator[LogRecord]:
+        """Every record below ``below`` (partition -> offset), license reports
+        (keys ``license:...``) first, then grouped by key, in offset order
+        within a key.  Only where ``reads_by_key``: a rebuild from position 0
+        then folds each trace once (consumers/projector.py ``rebuild``)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read grouped by key")
 
     @abstractmethod
     def end_offsets(self) -> dict[int, int]:

@@ -62,14 +62,17 @@ def project_batch(
     *,
     policy: Policy,
     clock: datetime,
+    track: bool = True,
 ) -> BatchOutcome:
     """Apply one polled batch to the store in one transaction, with tracking.
 
     Holds the store's batch lock from the first read to the commit
     (projections/batch_lock.py): what the batch reads cannot change under it.
+    ``track=False`` leaves the offsets alone, for a rebuild that applies the
+    log in another order than its offsets and records them at its end.
     """
     with exclusive(store):
-        return _project_batch(store, log_name, records, policy=policy, clock=clock)
+        return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track)
 
 
 def _project_batch(
@@ -79,6 +82,7 @@ def _project_batch(
     *,
     policy: Policy,
     clock: datetime,
+    track: bool,
 ) -> BatchOutcome:
     outcome = BatchOutcome(records=len(records))
     batch = ProjectedBatch()
@@ -133,7 +137,7 @@ def _project_batch(
     outcome.traces = len(batch.traces)
     outcome.dead_letters = len(batch.dead_letters)
     outcome.dead = batch.dead_letters
-    trackings = [Tracking(tracking_name(log_name, p), o) for p, o in sorted(last_offset.items())]
+    trackings = [Tracking(tracking_name(log_name, p), o) for p, o in sorted(last_offset.items()) if track]
     store.commit_batch(batch, trackings, clock)
     return outcome
 
