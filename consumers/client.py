@@ -34,7 +34,7 @@ from pydantic import ValidationError
 
 from consumers.ingest import IN_FLIGHT_MAX, event_key
 from consumers.projector import utc_now
-from ledger.events import FieldProblem, content_digest, describe_validation_error, parse_event
+from ledger.events import FieldProblem, describe_validation_error, digest_and_json, parse_event
 from ledger.ports import AppendReceipt, EventLog
 
 __all__ = ["LedgerClient", "EventRejected", "SEND_BATCH_MAX"]
@@ -88,8 +88,8 @@ class LedgerClient:
         records = []
         for index, report in enumerate(reports):
             event = self.validate(report, index)
-            records.append((event.event_id, content_digest(event), event_key(event),
-                            event.model_dump_json(exclude_none=True).encode()))
+            digest, value = digest_and_json(event)
+            records.append((event.event_id, digest, event_key(event), value))
         batches = [records[start : start + self.batch_max] for start in range(0, len(records), self.batch_max)]
         receipts: list[AppendReceipt] = []
         begin_append = getattr(self.log, "begin_append", None)

@@ -29,8 +29,8 @@ from ledger.events import (
     FieldProblem,
     LicenseGranted,
     LicenseRevoked,
-    content_digest,
     describe_validation_error,
+    digest_and_json,
     parse_event,
 )
 from ledger.ports import AppendReceipt, EventLog
@@ -144,11 +144,8 @@ def ingest_lines(
             if len(new_rejects) >= batch_max:
                 flush()
             continue
-        stamped = event
-        pending.append(
-            (stamped.event_id, content_digest(stamped), event_key(stamped),
-             stamped.model_dump_json(exclude_none=True).encode())
-        )
+        digest, value = digest_and_json(event)  # one dump for both
+        pending.append((event.event_id, digest, event_key(event), value))
         if len(pending) >= batch_max:
             flush()
     flush(last=True)

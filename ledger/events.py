@@ -54,6 +54,7 @@ __all__ = [
     "parse_event",
     "event_json_schema",
     "content_digest",
+    "digest_and_json",
     "FieldProblem",
     "describe_validation_error",
 ]
@@ -443,6 +444,31 @@ def content_digest(event: _Event) -> str:
 _NOT_CONTENT = frozenset({"recorded_at"})
 
 
+def digest_and_json(event: _Event) -> tuple[str, bytes]:
+    """``(content_digest(event), event.model_dump_json(exclude_none=True).encode())``
+    from one dump of the report, as ingest and the SDK append it.
+
+    The JSON text is written by the json module from pydantic's JSON-mode
+    dump, in the dump's field order, compact, UTF-8 unescaped: the same
+    bytes pydantic writes (tests/unit/test_content_digest_pinned.py compares
+    them); the digest is content_digest's, from the same dump without
+    ``recorded_at``.
+    """
+    body = event.model_dump(mode="json", exclude_none=True)
+    value = _compact_json(body).encode()
+    body.pop("recorded_at", None)
+    return hashlib.sha256(_canonical_json(body).encode()).hexdigest(), value
+
+
+def _make_compact_json() -> Any:
+    """``json.dumps(body, ensure_ascii=False, separators=(",", ":"))``, with one encoder."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return lambda body: json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    encode = make(None, None, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    return lambda body: "".join(encode(body, 0))
+
+
 def _make_canonical_json() -> Any:
     """``json.dumps(body, sort_keys=True, separators=(",", ":"))``, without
     building an encoder per call.
@@ -461,6 +487,7 @@ def _make_canonical_json() -> Any:
 
 
 _canonical_json = _make_canonical_json()
+_compact_json = _make_compact_json()
 
 
 class FieldProblem(BaseModel):

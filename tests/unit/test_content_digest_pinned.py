@@ -91,3 +91,31 @@ def test_equal_amounts_written_differently_have_one_digest() -> None:
     texts = {content_digest(parse_event(dict(RECEIVED, quantity={"amount": a, "unit": "kg"})))
              for a in (30, "30", "30.000")}
     assert len(texts) == 1
+
+
+ODD_TEXTS = ["plain", "株式会社 Ströme", "quote \" backslash \\ slash /", "\x00\x01\x08\x0c\x1f\x7f",
+             "line\nreturn\rtab\t", "\u2028\u2029", "astral \U0001f600 \U00010348", "\ufeff bom", "é" * 300]
+
+
+@pytest.mark.parametrize("report", [LICENSE_LINE, EXPORTED, RECEIVED, CORRECTED, GRANTED],
+                         ids=["line", "exported", "received", "corrected", "granted"])
+def test_digest_and_json_is_content_digest_and_pydantics_json(report: object) -> None:
+    from datetime import datetime, timezone
+
+    from ledger.events import digest_and_json
+
+    event = parse_event(report)  # type: ignore[arg-type]
+    for e in (event, event.stamped(datetime(2030, 1, 1, 12, 30, 15, 123, tzinfo=timezone.utc), overwrite=True)):
+        assert digest_and_json(e) == (content_digest(e), e.model_dump_json(exclude_none=True).encode())
+
+
+@pytest.mark.parametrize("text", ODD_TEXTS)
+def test_digest_and_json_writes_any_text_as_pydantic_does(text: str) -> None:
+    from ledger.events import digest_and_json
+
+    report = dict(EXPORTED, exporter=dict(EXPORTED["exporter"], name=text),  # type: ignore[arg-type]
+                  item=dict(EXPORTED["item"], name=text[::-1]))  # type: ignore[arg-type]
+    event = parse_event(report)
+    digest, value = digest_and_json(event)
+    assert value == event.model_dump_json(exclude_none=True).encode()
+    assert digest == content_digest(event) == _original_digest(event)
