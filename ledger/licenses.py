@@ -120,6 +120,9 @@ class LicenseBook:
                  history: dict[str, tuple[list[LicenseGranted], list[LicenseRevoked]]] | None = None):
         self._licenses = dict(licenses)
         self._history = dict(history or {})
+        # (license id, grant index, revocation index or -1) -> the License they
+        # make: most shipments citing a license are judged by one grant.
+        self._made: dict[tuple[str, int, int], License] = {}
 
     @classmethod
     def from_events(
@@ -145,8 +148,9 @@ class LicenseBook:
             license_id: (sorted(granted, key=order), sorted(revocations.get(license_id, []), key=order))
             for license_id, granted in grants.items()
         }
-        licenses = {license_id: _in_force(license_id, *h, None) for license_id, h in history.items()}
-        return cls(licenses, history)
+        book = cls({}, history)
+        book._licenses = {license_id: book._in_force(license_id, *h, None) for license_id, h in history.items()}
+        return book
 
     def get(self, license_id: str, *, at: datetime | None = None) -> License | None:
         """The license as the latest grant says, or as in force ``at`` a shipment:
@@ -155,7 +159,18 @@ class LicenseBook:
         that came after that grant and by then."""
         if at is None or license_id not in self._history:
             return self._licenses.get(license_id)
-        return _in_force(license_id, *self._history[license_id], at)
+        return self._in_force(license_id, *self._history[license_id], at)
+
+    def _in_force(self, license_id: str, grants: list[LicenseGranted], revocations: list[LicenseRevoked],
+                  at: datetime | None) -> License:
+        """``_in_force(...)``, each distinct License made once."""
+        grant_index, revocation_index = _in_force_indexes(grants, revocations, at)
+        key = (license_id, grant_index, revocation_index)
+        license = self._made.get(key)
+        if license is None:
+            revoked = revocations[revocation_index] if revocation_index >= 0 else None
+            license = self._made[key] = _license(license_id, grants[grant_index], revoked)
+        return license
 
     def __contains__(self, license_id: str) -> bool:
         return license_id in self._licenses
@@ -389,14 +404,32 @@ def _in_force(license_id: str, grants: list[LicenseGranted], revocations: list[L
 
     A shipment before any grant occurred is judged by the first grant, whose
     ``granted_at`` then shows it was granted after the fact."""
-    before = [g for g in grants if at is None or g.occurred_at <= at]
-    grant = before[-1] if before else grants[0]
-    revoked = next(
-        (r for r in revocations
-         if (r.occurred_at, r.event_id) >= (grant.occurred_at, grant.event_id)
-         and (at is None or r.occurred_at <= at)),
-        None,
-    )
+    grant_index, revocation_index = _in_force_indexes(grants, revocations, at)
+    return _license(license_id, grants[grant_index],
+                    revocations[revocation_index] if revocation_index >= 0 else None)
+
+
+def _in_force_indexes(grants: list[LicenseGranted], revocations: list[LicenseRevoked],
+                      at: datetime | None) -> tuple[int, int]:
+    """Which grant is in force at ``at`` and which revocation (-1: none) revokes it."""
+    grant_index = len(grants) - 1 if grants else 0  # the latest grant (an empty list fails below)
+    if at is not None:
+        # The last grant that occurred by ``at``; else the first grant.
+        for index in range(len(grants) - 1, -1, -1):
+            if grants[index].occurred_at <= at:
+                grant_index = index
+                break
+        else:
+            grant_index = 0
+    grant = grants[grant_index]
+    since = (grant.occurred_at, grant.event_id)
+    for index, r in enumerate(revocations):
+        if (r.occurred_at, r.event_id) >= since and (at is None or r.occurred_at <= at):
+            return grant_index, index
+    return grant_index, -1
+
+
+def _license(license_id: str, grant: LicenseGranted, revoked: LicenseRevoked | None) -> License:
     return License(
         license_id=license_id,
         kind=grant.kind,
@@ -418,14 +451,26 @@ def _one_version_each(events: Iterable[LicenseGranted | LicenseRevoked]) -> list
     """One version per event id, as for lot reports: the first recorded wins,
     ties broken by content digest, so two conflicting versions of one grant
     give the same license whichever arrived first."""
-    far_future = datetime.max.replace(tzinfo=timezone.utc)
-    chosen: dict[str, tuple[tuple[datetime, str], LicenseGranted | LicenseRevoked]] = {}
+    first: dict[str, LicenseGranted | LicenseRevoked] = {}
+    several: dict[str, list[LicenseGranted | LicenseRevoked]] = {}
     for event in events:
-        key = (event.recorded_at or far_future, content_digest(event))
-        held = chosen.get(event.event_id)
-        if held is None or key < held[0]:
-            chosen[event.event_id] = (key, event)
-    return [event for _key, event in chosen.values()]
+        held = first.get(event.event_id)
+        if held is None:
+            first[event.event_id] = event
+        elif event.event_id in several:
+            several[event.event_id].append(event)
+        else:
+            several[event.event_id] = [held, event]
+    if not several:
+        return list(first.values())
+    # Digests only where an event id has several versions: the first of the
+    # least (recorded_at, digest) wins.
+    far_future = datetime.max.replace(tzinfo=timezone.utc)
+    return [
+        min(several[event_id], key=lambda e: (e.recorded_at or far_future, content_digest(e)))
+        if event_id in several else event
+        for event_id, event in first.items()
+    ]
 
 
 def _q(amount: Decimal, unit: str) -> str:

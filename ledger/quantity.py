@@ -65,27 +65,30 @@ def canonical_decimal(value: Decimal) -> str:
     same quantity and must hash, compare and print the same.
     """
     # Equal decimals hash and compare equal and have one spelling, so the
-    # spelling is remembered by value (a fold spells the same few amounts
-    # again and again); NaN and non-decimals go the long way.
-    if type(value) is Decimal:
-        try:
-            return _SPELLED[value]
-        except (KeyError, TypeError):  # TypeError: a signalling NaN does not hash
-            pass
+    # spelling is remembered by value (a fold spells the same amounts again
+    # and again); NaN and non-decimals go the long way.
+    if type(value) is Decimal and value.is_finite():
+        text = _SPELLED.get(value)
+        if text is None:
+            text = _spell(value)
+            if len(_SPELLED) >= _SPELLED_MAX:
+                _SPELLED.clear()
+            _SPELLED[value] = text
+        return text
+    return _spell(value)
+
+
+def _spell(value: Decimal) -> str:
     if value == 0:
         return "0"
     text = format(value.normalize(), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
-    if type(value) is Decimal and value.is_finite():
-        if len(_SPELLED) >= _SPELLED_MAX:
-            _SPELLED.clear()
-        _SPELLED[value] = text
     return text
 
 
 _SPELLED: dict[Decimal, str] = {}
-_SPELLED_MAX = 1 << 16
+_SPELLED_MAX = 1 << 17
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,20 +25,22 @@ def ts(value: datetime | None) -> str | None:
         return None
     # One instant has one UTC spelling, and equal aware datetimes are the same
     # instant (whatever their zones), so the spelling is remembered by value.
-    try:
-        return _SPELLED[value]
-    except KeyError:
-        pass
-    text = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if value.tzinfo is not None and type(value) is datetime:  # naive: local time, not cached
-        if len(_SPELLED) >= _SPELLED_MAX:
-            _SPELLED.clear()
-        _SPELLED[value] = text
+    text = _SPELLED.get(value)
+    if text is not None:
+        return text
+    utc = value.astimezone(timezone.utc)
+    if value.tzinfo is None or type(value) is not datetime or utc.year < 1000:
+        # Naive (local time), a subclass, or a year strftime writes unpadded.
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    text = utc.isoformat(timespec="microseconds")[:-6] + "Z"  # the strftime spelling, minus "+00:00"
+    if len(_SPELLED) >= _SPELLED_MAX:
+        _SPELLED.clear()
+    _SPELLED[value] = text
     return text
 
 
 _SPELLED: dict[datetime, str] = {}
-_SPELLED_MAX = 1 << 16
+_SPELLED_MAX = 1 << 17
 
 
 def parse_ts(text: str) -> datetime:
