@@ -88,7 +88,7 @@ def _spell(value: Decimal) -> str:
 
 
 _SPELLED: dict[Decimal, str] = {}
-_SPELLED_MAX = 1 << 17
+_SPELLED_MAX = 1 << 14  # bounded: a few MB, and the recent spellings are the ones reused
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ def ts(value: datetime | None) -> str | None:
 
 
 _SPELLED: dict[datetime, str] = {}
-_SPELLED_MAX = 1 << 17
+_SPELLED_MAX = 1 << 14  # bounded: a few MB, and the recent spellings are the ones reused
 
 
 def parse_ts(text: str) -> datetime:
