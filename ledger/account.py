@@ -193,18 +193,18 @@ def _choose_versions(
     more: dict[str, list[Version]] = {}  # event id -> every version, when it has several
     for version in versions:
         event = version.event
-        if event.recorded_at is None:
+        recorded_at = event.recorded_at
+        if recorded_at is None:
             version.recorded_at  # raises: a stored version is stamped
-        if known_at is not None and event.recorded_at > known_at:
+        if known_at is not None and recorded_at > known_at:
             continue
         event_id = event.event_id
-        held = by_id.get(event_id)
-        if held is None:
+        if event_id not in by_id:
             by_id[event_id] = version
         elif event_id in more:
             more[event_id].append(version)
         else:
-            more[event_id] = [held, version]
+            more[event_id] = [by_id[event_id], version]
     if not more:
         return list(by_id.values())
     chosen = []
@@ -339,14 +339,6 @@ def _apply_corrections(live: list[LotEvent], findings: list[Finding]) -> list[Lo
     return [replaced.get(e.event_id, e) for e in live if not isinstance(e, Corrected)]
 
 
-def _opening_lot_id(event: LotEvent) -> str | None:
-    if isinstance(event, Exported):
-        return event.lot_id
-    if isinstance(event, (ReExported, Returned)):
-        return event.child_lot_id
-    return None
-
-
 def _open_lots(trace_id: str, live: list[LotEvent], findings: list[Finding]) -> dict[str, LotAccount]:
     """Open every lot: exports first, then child lots whose parent is open.
 
@@ -354,9 +346,14 @@ def _open_lots(trace_id: str, live: list[LotEvent], findings: list[Finding]) -> 
     canonical order; any other report that claims to open it is refused.
     """
     openers: dict[str, LotEvent] = {}
+    posting = _POSTING
     for event in live:  # canonical order, so the first opener wins
-        lot_id = _opening_lot_id(event)
-        if lot_id is None:
+        kind = posting.get(type(event)) or _posting(type(event))
+        if kind is _OPENS:
+            lot_id = event.lot_id
+        elif kind is _RE_EXPORTED or kind is _RETURNED:
+            lot_id = event.child_lot_id  # type: ignore[union-attr]
+        else:
             continue
         if lot_id in openers:
             findings.append(
@@ -437,8 +434,12 @@ def _child_lot(trace_id: str, parent: LotAccount, event: ReExported | Returned) 
 
 
 def _post_movements(lots: dict[str, LotAccount], live: list[LotEvent], findings: list[Finding]) -> None:
+    posting = _POSTING
     for event in live:
-        if isinstance(event, Exported):
+        kind = posting.get(type(event))
+        if kind is None:
+            kind = _posting(type(event))
+        if kind is _OPENS:
             continue
         lot = lots.get(event.lot_id)
         if lot is None:
@@ -456,24 +457,75 @@ def _post_movements(lots: dict[str, LotAccount], live: list[LotEvent], findings:
                         problem or "", (event.event_id,))
             )
             continue
-        if isinstance(event, (ReExported, Returned)):
-            child = lots.get(event.child_lot_id)
+        if kind is _RE_EXPORTED or kind is _RETURNED:
+            child = lots.get(event.child_lot_id)  # type: ignore[union-attr]
             if child is None or child.opened_by != event.event_id:
                 # Refused as the opener of its child lot (a finding says why),
                 # so it moves nothing: quantity never leaves a lot for nowhere.
                 continue
         amount = convert(quantity.amount, quantity.unit, lot.unit)
-        if isinstance(event, StockDeclared) and amount > max(ZERO, lot.on_hand):
-            # A declaration explains at most what the book shows on hand at
-            # its date; stock declared beyond that is not evidence of anything.
-            findings.append(
-                Finding("over_declared", lot.lot_id, event.reporter, event.occurred_at,
-                        f"stock_declared {event.event_id!r} attests {canonical_decimal(amount)} {lot.unit} "
-                        f"on hand in lot {lot.lot_id!r} on {event.occurred_at.isoformat()}, but only "
-                        f"{canonical_decimal(max(ZERO, lot.on_hand))} {lot.unit} had been received and not "
-                        f"reported out by then", (event.event_id,))
-            )
-        _post(lot, event, amount)
+        occurred_at = event.occurred_at
+        if kind is _RECEIVED:
+            lot.received += amount
+            lot.receipts.append((occurred_at, amount, event.event_id))
+        elif kind is _DECLARED:
+            on_hand = max(ZERO, lot.on_hand)
+            if amount > on_hand:
+                # A declaration explains at most what the book shows on hand at
+                # its date; stock declared beyond that is not evidence of anything.
+                findings.append(
+                    Finding("over_declared", lot.lot_id, event.reporter, occurred_at,
+                            f"stock_declared {event.event_id!r} attests {canonical_decimal(amount)} {lot.unit} "
+                            f"on hand in lot {lot.lot_id!r} on {occurred_at.isoformat()}, but only "
+                            f"{canonical_decimal(on_hand)} {lot.unit} had been received and not "
+                            f"reported out by then", (event.event_id,))
+                )
+            lot.declared_on_hand = amount
+            lot.declared_explains = min(amount, on_hand)
+            lot.declared_at = occurred_at
+            lot.out_since_declared = ZERO
+        else:
+            if kind is _CONSUMED:
+                lot.consumed += amount
+            elif kind is _RE_EXPORTED:
+                lot.re_exported += amount
+            elif kind is _RETURNED:
+                lot.returned += amount
+            elif kind is _LOST:
+                lot.lost += amount
+            lot.out_since_declared += amount
+            lot.outflow_event_ids.append(event.event_id)
+        lot.last_movement_at = occurred_at
+        # Over-accounting is judged after every movement, so the alert can say
+        # since when, and stops when a later receipt covers it.
+        received = lot.received
+        if lot.consumed + lot.re_exported + lot.returned + lot.lost > received:  # lot.out
+            if lot.over_accounted_since is None:
+                lot.over_accounted_since = (occurred_at, event.event_id)
+        else:
+            lot.over_accounted_since = None
+        if received > lot.shipped:
+            if lot.over_received_since is None:
+                lot.over_received_since = (occurred_at, event.event_id)
+        else:
+            lot.over_received_since = None
+
+
+# How a report posts, by its class (decided by isinstance once per class).
+_OPENS, _RECEIVED, _DECLARED, _CONSUMED, _RE_EXPORTED, _RETURNED, _LOST, _OTHER = (
+    "opens", "received", "declared", "consumed", "re_exported", "returned", "lost", "other")
+_POSTING: dict[type, str] = {}
+
+
+def _posting(cls: type) -> str:
+    for base, kind in ((Exported, _OPENS), (Received, _RECEIVED), (StockDeclared, _DECLARED),
+                       (Consumed, _CONSUMED), (ReExported, _RE_EXPORTED), (Returned, _RETURNED), (Lost, _LOST)):
+        if issubclass(cls, base):
+            break
+    else:
+        kind = _OTHER
+    _POSTING[cls] = kind
+    return kind
 
 
 def _check_reporter(lot: LotAccount, event: LotEvent) -> str | None:
@@ -494,40 +546,3 @@ def _check_dimension(lot: LotAccount, event: LotEvent) -> str | None:
             f"{lot.unit!r} ({unit_dimension(lot.unit).value}); a lot cannot mix dimensions"
         )
     return None
-
-
-def _post(lot: LotAccount, event: LotEvent, amount: Decimal) -> None:
-    occurred_at = event.occurred_at
-    if isinstance(event, Received):
-        lot.received += amount
-        lot.receipts.append((occurred_at, amount, event.event_id))
-    elif isinstance(event, StockDeclared):
-        lot.declared_on_hand = amount
-        lot.declared_explains = min(amount, max(ZERO, lot.on_hand))
-        lot.declared_at = occurred_at
-        lot.out_since_declared = ZERO
-    else:
-        if isinstance(event, Consumed):
-            lot.consumed += amount
-        elif isinstance(event, ReExported):
-            lot.re_exported += amount
-        elif isinstance(event, Returned):
-            lot.returned += amount
-        elif isinstance(event, Lost):
-            lot.lost += amount
-        lot.out_since_declared += amount
-        lot.outflow_event_ids.append(event.event_id)
-    lot.last_movement_at = occurred_at
-    # Over-accounting is judged after every movement, so the alert can say
-    # since when, and stops when a later receipt covers it.
-    received = lot.received
-    if lot.consumed + lot.re_exported + lot.returned + lot.lost > received:  # lot.out
-        if lot.over_accounted_since is None:
-            lot.over_accounted_since = (occurred_at, event.event_id)
-    else:
-        lot.over_accounted_since = None
-    if received > lot.shipped:
-        if lot.over_received_since is None:
-            lot.over_received_since = (occurred_at, event.event_id)
-    else:
-        lot.over_received_since = None
