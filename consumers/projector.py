@@ -159,8 +159,16 @@ def rebuild(
         chunk.append(record)
     if chunk:
         apply(chunk)
-    done = [Tracking(tracking_name(log.name, p), end - 1) for p, end in sorted(below.items()) if end > 0]
-    store.commit_batch(ProjectedBatch(), done, clock())
+    last = {p: end - 1 for p, end in sorted(below.items()) if end > 0}
+    try:
+        store.commit_batch(ProjectedBatch(), [Tracking(tracking_name(log.name, p), o) for p, o in last.items()],
+                           clock())
+    except IntegrityError:
+        # Another projector recorded these offsets (or later ones) first; it
+        # applied the same records, and applying them twice changed nothing.
+        tracked = store.tracked_offsets(log.name)
+        if any(tracked.get(p, -1) < offset for p, offset in last.items()):
+            raise
     totals.alert_transitions = store.sweep(clock())
     return totals
 

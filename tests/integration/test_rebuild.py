@@ -121,3 +121,33 @@ def test_a_rebuild_interrupted_anywhere_ends_after_a_restart_as_if_it_had_not_be
     assert totals.records == log.count()
     assert _projections(store) == reference
     store.close()
+
+
+class _OvertakenAtTheEnd:
+    """The embedded log; when its grouped read is done, another projector
+    (a catch-up on another handle to the same store file) applies the whole
+    log and records its offsets before the rebuild records its own."""
+
+    def __init__(self, log: EmbeddedLog, store_path: Path):
+        self._log, self._store_path = log, store_path
+        self.name, self.reads_by_key = log.name, True
+
+    def __getattr__(self, name):
+        return getattr(self._log, name)
+
+    def read_by_key(self, below):
+        yield from self._log.read_by_key(below)
+        other = SQLiteProjectionStore(self._store_path)
+        catch_up(self._log, other, policy=POLICY, clock=lambda: CLOCK)
+        other.close()
+
+
+def test_a_rebuild_overtaken_by_another_projector_ends_as_the_reference(generated, tmp_path):
+    log, reference = generated
+    path = tmp_path / "rebuilt.db"
+    store = SQLiteProjectionStore(path)
+    totals = rebuild(_OvertakenAtTheEnd(log, path), store, policy=POLICY, clock=lambda: CLOCK, chunk_records=500)
+    assert totals.records == log.count()
+    assert store.tracked_offsets(log.name) == {0: log.end_offsets()[0] - 1}
+    assert _projections(store) == reference
+    store.close()
