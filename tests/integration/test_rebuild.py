@@ -86,15 +86,23 @@ class _Interrupted(Exception):
     pass
 
 
-class _DiesAfter:
-    """The embedded log, whose grouped read dies after ``n`` records."""
+class _Wrapped:
+    """The embedded log, with its grouped read changed by a subclass."""
 
-    def __init__(self, log: EmbeddedLog, n: int):
-        self._log, self._n = log, n
+    def __init__(self, log: EmbeddedLog):
+        self._log = log
         self.name, self.reads_by_key = log.name, True
 
     def __getattr__(self, name):
         return getattr(self._log, name)
+
+
+class _DiesAfter(_Wrapped):
+    """The embedded log, whose grouped read dies after ``n`` records."""
+
+    def __init__(self, log: EmbeddedLog, n: int):
+        super().__init__(log)
+        self._n = n
 
     def read_by_key(self, below):
         for i, record in enumerate(self._log.read_by_key(below)):
@@ -123,17 +131,14 @@ def test_a_rebuild_interrupted_anywhere_ends_after_a_restart_as_if_it_had_not_be
     store.close()
 
 
-class _OvertakenAtTheEnd:
+class _OvertakenAtTheEnd(_Wrapped):
     """The embedded log; when its grouped read is done, another projector
     (a catch-up on another handle to the same store file) applies the whole
     log and records its offsets before the rebuild records its own."""
 
     def __init__(self, log: EmbeddedLog, store_path: Path):
-        self._log, self._store_path = log, store_path
-        self.name, self.reads_by_key = log.name, True
-
-    def __getattr__(self, name):
-        return getattr(self._log, name)
+        super().__init__(log)
+        self._store_path = store_path
 
     def read_by_key(self, below):
         yield from self._log.read_by_key(below)
