@@ -79,6 +79,13 @@ def canonical_decimal(value: Decimal) -> str:
 
 
 def _spell(value: Decimal) -> str:
+    text = str(value)
+    if len(text) <= 28 and "E" not in text:
+        # Plain notation with at most 28 digits (normalize() cannot round
+        # them): the spelling is this text without trailing fraction zeros.
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return "0" if text == "-0" else text
     if value == 0:
         return "0"
     text = format(value.normalize(), "f")

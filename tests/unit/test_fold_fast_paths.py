@@ -16,7 +16,7 @@ import pytest
 
 from ledger.events import LicenseGranted, LicenseRevoked, content_digest
 from ledger.licenses import LicenseBook, _in_force, _one_version_each
-from ledger.quantity import UNITS, DimensionMismatch, Quantity, UnitError, canonical_decimal, convert
+from ledger.quantity import UNITS, DimensionMismatch, Quantity, UnitError, _spell, canonical_decimal, convert
 from projections.rows import _id_list, ts
 
 UTC = timezone.utc
@@ -34,7 +34,14 @@ def plain_decimal(value: Decimal) -> str:
 def test_canonical_decimal_remembered_spelling_is_the_plain_one() -> None:
     rng = random.Random(7)
     values = [Decimal(rng.randint(-10**21, 10**21)).scaleb(rng.randint(-12, 6)) for _ in range(5000)]
-    values += [Decimal("0"), Decimal("-0"), Decimal("0.000"), Decimal("1E+2"), Decimal("100.00"), Decimal("2.50")]
+    # Zeros, exponents, and more digits than the context's precision (built
+    # from tuples: arithmetic would round them to it).
+    values += [Decimal((rng.randint(0, 1), tuple(int(c) for c in str(rng.randint(0, 10 ** rng.randint(0, 34)))),
+                        rng.randint(-40, 12))) for _ in range(20000)]
+    values += [Decimal(text) for text in ("0", "-0", "0.000", "-0.00", "0E-7", "1E+2", "100", "100.00", "2.500",
+                                          "-2.50", "1E-7", "0.0000001", "1000.000", "Infinity", "-Infinity")]
+    for value in values:
+        assert _spell(value) == plain_decimal(value), value
     for _ in range(2):  # the second pass reads the remembered spellings
         for value in values:
             assert canonical_decimal(value) == plain_decimal(value), value
