@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from enum import Enum
 
@@ -20,6 +21,7 @@ from eventsourcing.domain import Aggregate, event
 from ledger.account import TraceAccount, Version, build_account
 from ledger.alerts import Alert, alert_steps, alerts_as_of
 from ledger.events import LotEvent, content_digest
+from ledger.identity import Claims, standing_versions
 from ledger.policy import Policy
 
 __all__ = ["Trace", "Outcome", "ReportForAnotherTrace", "ReportNotStamped"]
@@ -114,16 +116,40 @@ class Trace(Aggregate):
     def versions(self) -> list[Version]:
         return [v for by_digest in self._versions.values() for v in by_digest.values()]
 
-    def account(self, *, as_of: datetime | None = None, known_at: datetime | None = None) -> TraceAccount:
-        return build_account(self.trace_id, self.versions(), as_of=as_of, known_at=known_at)
+    def account(
+        self,
+        *,
+        as_of: datetime | None = None,
+        known_at: datetime | None = None,
+        claims: Claims | None = None,
+    ) -> TraceAccount:
+        """The account of this trace's reports.
 
-    def alert_steps(self, policy: Policy) -> list[Alert]:
+        ``claims`` (event id -> (trace id, digest, recorded_at) of the
+        versions other traces hold, ledger/identity.py) makes an event id
+        name one report ledger-wide: a version of an event id another trace
+        recorded first does not count here, and raises a finding instead.
+        """
+        versions = self.versions()
+        lost: list = []
+        if claims:
+            versions, lost = standing_versions(self.trace_id, versions, claims, known_at=known_at)
+        account = build_account(self.trace_id, versions, as_of=as_of, known_at=known_at)
+        if as_of is not None:
+            lost = [f for f in lost if f.at <= as_of]
+        if not lost:
+            return account
+        findings = sorted([*account.findings, *lost], key=lambda f: (f.at, f.kind, f.lot_id, f.event_ids))
+        return replace(account, findings=findings)
+
+    def alert_steps(self, policy: Policy, claims: Claims | None = None) -> list[Alert]:
         """Every alert step, assuming nothing more is reported (for the projection)."""
-        return alert_steps(self.account(), policy)
+        return alert_steps(self.account(claims=claims), policy)
 
     def alerts(
-        self, *, as_of: datetime, policy: Policy, known_at: datetime | None = None
+        self, *, as_of: datetime, policy: Policy, known_at: datetime | None = None,
+        claims: Claims | None = None,
     ) -> list[Alert]:
         """The alerts standing at ``as_of`` with what was known at ``known_at``."""
-        account = self.account(as_of=as_of, known_at=known_at)
+        account = self.account(as_of=as_of, known_at=known_at, claims=claims)
         return alerts_as_of(alert_steps(account, policy), as_of)

@@ -42,7 +42,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from projections.sql_common import filters, step_dict, sweep_due, value_marks
+from projections.sql_common import CLAIMS_INDEX, filters, group_claims, step_dict, sweep_due, value_marks
 from projections.journal import Status, journal_row, status_row, transitions
 from projections.rows import LOT_COLUMNS, STEP_COLUMNS, ts
 from projections.store import ProjectedBatch, ProjectionStore, StoreUnavailable
@@ -80,6 +80,7 @@ _TABLES = [
         trace_id {_T} NOT NULL, event_id {_T} NOT NULL, digest {_T} NOT NULL,
         recorded_at {_T} NOT NULL, payload TEXT NOT NULL,
         PRIMARY KEY (trace_id, event_id, digest))""",
+    CLAIMS_INDEX,
     f"CREATE TABLE IF NOT EXISTS lots ({_LOT_DDL}, PRIMARY KEY (trace_id, lot_id))",
     "CREATE INDEX IF NOT EXISTS lots_by_lot ON lots (lot_id)",
     "CREATE INDEX IF NOT EXISTS lots_by_holder ON lots (holder)",
@@ -307,6 +308,20 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
             return out
 
         return self._retrying("load report versions", read)
+
+    def event_claims(self, event_ids: list[str]) -> dict[str, list[tuple[str, str, datetime]]]:
+        def read() -> dict[str, list[tuple[str, str, datetime]]]:
+            rows: list[Any] = []
+            with self._transaction(commit=False) as c:
+                for chunk in _chunks(event_ids):
+                    c.execute(
+                        "SELECT event_id, trace_id, digest, recorded_at FROM reports WHERE event_id = ANY(%s)",
+                        (chunk,),
+                    )
+                    rows.extend(c.fetchall())
+            return group_claims(rows)
+
+        return self._retrying("load event claims", read)
 
     def commit_batch(self, batch: ProjectedBatch, trackings: list[Tracking], clock: datetime) -> None:
         self._retrying("commit a batch", lambda: self._commit_batch(batch, trackings, clock))

@@ -59,29 +59,33 @@ def recompute_rows(
     license_events: Sequence[Any],
     *,
     policy: Policy,
-    rebuild: Any,
+    accounts_for: Any,
+    also: Sequence[str] = (),
 ) -> list[TraceRows]:
     """TraceRows for the traces in ``fresh`` (trace id -> (new versions, account)),
-    for the traces the batch's license reports affect, and for the ceiling of
-    every license concerned.  ``rebuild(trace_id, stored_versions)`` gives a
-    Trace.  Call it holding the store's batch lock, and commit its rows before
-    releasing it."""
+    for the traces the batch's license reports affect, for the traces in
+    ``also`` (whose claims on event ids the batch changed: ledger/identity.py),
+    and for the ceiling of every license concerned.  ``accounts_for(trace_ids)``
+    gives the stored traces' accounts.  Call it holding the store's batch
+    lock, and commit its rows before releasing it."""
     accounts = {t: acct for t, (_v, acct) in fresh.items()}
     new_versions = {t: v for t, (v, _acct) in fresh.items()}
     touched = sorted({e.license_id for e in license_events})
 
     # Traces whose lots cite a license this batch reports about.
-    affected = sorted({r["trace_id"] for r in store.license_lots(touched)} - set(accounts)) if touched else []
+    affected = {r["trace_id"] for r in store.license_lots(touched)} if touched else set()
+    affected = sorted((affected | set(also)) - set(accounts))
     if affected:
-        stored = store.load_versions(affected)
-        for trace_id in affected:
-            accounts[trace_id] = rebuild(trace_id, stored[trace_id]).account()
+        for trace_id, account in accounts_for(affected).items():
+            accounts[trace_id] = account
             new_versions[trace_id] = []
 
     cited = {lot.license_id for a in accounts.values() for lot in a.lots.values() if lot.license_id}
     # A lot that cited a license before this batch may cite none now (its
     # export was retracted): that license's ceiling must be recounted too.
-    before = {r["license_id"] for r in (store.trace_lots(sorted(fresh)) if fresh else []) if r["license_id"]}
+    # So may a lot of a trace whose export another trace now holds (``also``).
+    changed = sorted(set(fresh) | set(also))
+    before = {r["license_id"] for r in (store.trace_lots(changed) if changed else []) if r["license_id"]}
     concerned = sorted(cited | before | set(touched))
     book = license_book(store.load_licenses(concerned) if concerned else [], license_events)
 

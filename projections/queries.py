@@ -12,6 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.alerts import alert_steps, alerts_as_of
+from ledger.identity import Claim, claims_of
+from ledger.trace import Trace
 from ledger.policy import Policy
 from projections.rows import LOT_COLUMNS, dec, lot_row, step_row
 from projections.store import ProjectionStore
@@ -53,9 +55,8 @@ def whereabouts(
         return rows
     when = as_of or clock
     out = []
-    for trace_id, versions in sorted(_versions(store, ident).items()):
-        trace = rebuild_trace(trace_id, versions)
-        account = trace.account(as_of=when, known_at=known_at)
+    for trace_id, trace, claims in _traces(store, ident):
+        account = trace.account(as_of=when, known_at=known_at, claims=claims)
         standing = alerts_as_of(alert_steps(account, policy), when)
         unaccounted = {a.lot_id: a.quantity for a in standing if a.kind == "unaccounted"}
         for lot_id in sorted(account.lots):
@@ -81,9 +82,8 @@ def standing_alerts(
         return store.standing_alerts(clock, party=party, trace_id=trace_id)
     when = as_of or clock
     out = []
-    for tid, versions in sorted(_versions(store, trace_id).items()):
-        trace = rebuild_trace(tid, versions)
-        account = trace.account(as_of=when, known_at=known_at)
+    for tid, trace, claims in _traces(store, trace_id):
+        account = trace.account(as_of=when, known_at=known_at, claims=claims)
         # License premises as of then too (ceilings, which span traces, are
         # served from the stored steps only: docs/COMPLIANCE.md).
         book = licenses_as_of(store, account, as_of=when, known_at=known_at)
@@ -104,6 +104,24 @@ def _current_lots(store: ProjectionStore, ident: str | None) -> list[dict[str, A
     if not rows:
         raise NotFound(f"no lot or trace {ident!r} is known")
     return rows
+
+
+def _traces(store: ProjectionStore, ident: str | None) -> list[tuple[str, Trace, dict[str, list[Claim]]]]:
+    """The traces concerned, rebuilt, each with the claims other traces hold
+    on its event ids (an event id names one report ledger-wide:
+    ledger/identity.py).  The account's ``known_at`` keeps only the claims
+    recorded by then."""
+    traces = {t: rebuild_trace(t, versions) for t, versions in sorted(_versions(store, ident).items())}
+    if ident is None:  # every trace is here: the claims are theirs
+        claims: dict[str, list[Claim]] = {}
+        for trace_id, trace in traces.items():
+            for event_id, on_it in claims_of(trace_id, trace.versions()).items():
+                claims.setdefault(event_id, []).extend(on_it)
+    else:
+        ids = sorted({v.event_id for trace in traces.values() for v in trace.versions()})
+        claims = store.event_claims(ids) if ids else {}
+    contested = {e: c for e, c in claims.items() if len({t for t, _d, _r in c}) > 1}
+    return [(t, trace, contested) for t, trace in traces.items()]
 
 
 def _versions(store: ProjectionStore, ident: str | None) -> dict[str, list[tuple[str, str]]]:

@@ -11,7 +11,10 @@ import json
 
 from projections.rows import STEP_COLUMNS, ts
 
-__all__ = ["sweep_due", "step_dict", "filters", "value_marks"]
+__all__ = ["sweep_due", "step_dict", "filters", "value_marks", "group_claims", "CLAIMS_INDEX"]
+
+# Existing stores gain it on open (CREATE INDEX IF NOT EXISTS): no new schema version.
+CLAIMS_INDEX = "CREATE INDEX IF NOT EXISTS reports_by_event ON reports (event_id)"
 
 
 def sweep_due(c: Any, clock: datetime, journal: Callable[[Any, set[str], datetime], int], mark: str) -> int:
@@ -55,3 +58,14 @@ def filters(mark: str, prefix: str = "", **values: str | None) -> tuple[str, lis
 def value_marks(columns: tuple[str, ...], mark: str) -> str:
     return ", ".join([mark] * len(columns))
 
+
+
+def group_claims(rows: Any) -> dict[str, list[tuple[str, str, datetime]]]:
+    """(event_id, trace_id, digest, recorded_at text) rows as ``event_claims`` returns them."""
+    out: dict[str, list[tuple[str, str, datetime]]] = {}
+    for event_id, trace_id, digest, recorded_at in rows:
+        # The stored spelling is fixed-width UTC ("...Z"), which fromisoformat reads exactly.
+        out.setdefault(event_id, []).append((trace_id, digest, datetime.fromisoformat(recorded_at)))
+    for claims in out.values():
+        claims.sort()
+    return out

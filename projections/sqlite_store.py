@@ -17,7 +17,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore, SQLiteTrackingRecorder
 
-from projections.sql_common import filters, step_dict, sweep_due, value_marks
+from projections.sql_common import CLAIMS_INDEX, filters, group_claims, step_dict, sweep_due, value_marks
 from projections.journal import Status, journal_row, status_row, transitions
 from projections.rows import LOT_COLUMNS, STEP_COLUMNS, ts
 from projections.store import ProjectedBatch, ProjectionStore, StoreUnavailable
@@ -37,6 +37,7 @@ _TABLES = [
         trace_id TEXT NOT NULL, event_id TEXT NOT NULL, digest TEXT NOT NULL,
         recorded_at TEXT NOT NULL, payload TEXT NOT NULL,
         PRIMARY KEY (trace_id, event_id, digest)) WITHOUT ROWID""",
+    CLAIMS_INDEX,
     f"CREATE TABLE IF NOT EXISTS lots ({_LOT_DDL}, PRIMARY KEY (trace_id, lot_id)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS lots_by_lot ON lots (lot_id)",
     "CREATE INDEX IF NOT EXISTS lots_by_holder ON lots (holder)",
@@ -141,6 +142,17 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
                 for trace_id, payload, digest in c.fetchall():
                     out[trace_id].append((payload, digest))
         return out
+
+    def event_claims(self, event_ids: list[str]) -> dict[str, list[tuple[str, str, datetime]]]:
+        rows: list[Any] = []
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks(event_ids):
+                marks = ",".join("?" * len(chunk))
+                c.execute(
+                    f"SELECT event_id, trace_id, digest, recorded_at FROM reports WHERE event_id IN ({marks})", chunk
+                )
+                rows.extend(c.fetchall())
+        return group_claims(rows)
 
     def commit_batch(self, batch: ProjectedBatch, trackings: list[Tracking], clock: datetime) -> None:
         with self.datastore.transaction(commit=True) as c:

@@ -27,6 +27,7 @@ from ledger.policy import Policy
 from ledger.ports import LogRecord
 from ledger.trace import Outcome, Trace
 from ledger.account import TraceAccount, Version
+from ledger.identity import Claim, first_claim
 from projections.batch_lock import exclusive
 from projections.premises import recompute_rows
 from projections.rows import ts
@@ -53,6 +54,33 @@ class BatchOutcome:
 def rebuild_trace(trace_id: str, stored: Sequence[tuple[str, str]]) -> Trace:
     """The trace aggregate restored from stored (payload, digest) versions."""
     return Trace.restored(trace_id, (Version(parse_event(payload), digest) for payload, digest in stored))
+
+
+def contested(stored: dict[str, list[Claim]], added: dict[str, list[Claim]]) -> dict[str, list[Claim]]:
+    """The claims on event ids held by more than one trace (stored and this
+    batch's together): the only ones that can change an account."""
+    out: dict[str, list[Claim]] = {}
+    for event_id in stored.keys() | added.keys():
+        on_it = [*stored.get(event_id, ()), *added.get(event_id, ())]
+        first = on_it[0][0]
+        if any(trace_id != first for trace_id, _d, _r in on_it):
+            out[event_id] = on_it
+    return out
+
+
+def claims_moved(stored: dict[str, list[Claim]], added: dict[str, list[Claim]]) -> set[str]:
+    """Traces holding an event id (stored) whose first recorded holder the
+    batch changes: each must be recomputed, though it has no new report."""
+    out: set[str] = set()
+    for event_id, new in added.items():
+        before = stored.get(event_id)
+        if not before:
+            continue
+        was = first_claim(before)
+        now = first_claim([*before, *new])
+        if was is not None and now is not None and was[2] != now[2]:
+            out.update(trace_id for trace_id, _d, _r in before)
+    return out
 
 
 def project_batch(
@@ -115,7 +143,9 @@ def _project_batch(
         by_trace[event.trace_id].append((event, digest))
 
     stored = store.load_versions(sorted(by_trace))
-    fresh: dict[str, tuple[list[tuple[str, str, str, str]], TraceAccount]] = {}
+    traces: dict[str, Trace] = {}
+    new_by_trace: dict[str, list[tuple[str, str, str, str]]] = {}
+    batch_claims: dict[str, list[Claim]] = {}  # the versions this batch adds, by event id
     for trace_id in sorted(by_trace):
         trace = rebuild_trace(trace_id, stored[trace_id])
         new_versions = []
@@ -128,12 +158,35 @@ def _project_batch(
             outcome.conflicts += result is Outcome.CONFLICT
             outcome.accepted += result is Outcome.ACCEPTED
             new_versions.append((event.event_id, digest, ts(event.recorded_at), event.model_dump_json()))  # type: ignore[attr-defined]
+            batch_claims.setdefault(event.event_id, []).append((trace_id, digest, event.recorded_at))  # type: ignore[attr-defined]
         if not new_versions:
             continue  # every report was already known: nothing changes
-        fresh[trace_id] = (new_versions, trace.account())
+        traces[trace_id] = trace
+        new_by_trace[trace_id] = new_versions
+    # An event id names one report ledger-wide (ledger/identity.py): one
+    # lookup of every event id the recomputed traces hold, across traces.
+    ids = sorted({v.event_id for trace in traces.values() for v in trace.versions()})
+    stored_claims = store.event_claims(ids) if ids else {}
+    claims = contested(stored_claims, batch_claims)
+    fresh: dict[str, tuple[list[tuple[str, str, str, str]], TraceAccount]] = {
+        trace_id: (new_by_trace[trace_id], trace.account(claims=claims)) for trace_id, trace in traces.items()
+    }
+    # Traces not in this batch whose claims it changed: the batch's version
+    # of an event id was recorded before theirs (or it moves which trace
+    # holds the first).
+    moved = sorted(claims_moved(stored_claims, batch_claims) - set(fresh))
+
+    def accounts_for(trace_ids: list[str]) -> dict[str, TraceAccount]:
+        held = store.load_versions(trace_ids)
+        rebuilt = {t: rebuild_trace(t, held[t]) for t in trace_ids}
+        wanted = sorted({v.event_id for trace in rebuilt.values() for v in trace.versions()})
+        on_them = contested(store.event_claims(wanted) if wanted else {}, batch_claims)
+        return {t: trace.account(claims=on_them) for t, trace in rebuilt.items()}
+
     # Rows with license premise alerts, plus the traces and license ceilings
     # this batch's license reports affect (projections/premises.py).
-    batch.traces.extend(recompute_rows(store, fresh, license_events, policy=policy, rebuild=rebuild_trace))
+    batch.traces.extend(recompute_rows(store, fresh, license_events, policy=policy, accounts_for=accounts_for,
+                                       also=moved))
     outcome.traces = len(batch.traces)
     outcome.dead_letters = len(batch.dead_letters)
     outcome.dead = batch.dead_letters
