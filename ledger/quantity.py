@@ -67,22 +67,27 @@ def canonical_decimal(value: Decimal) -> str:
     # Equal decimals hash and compare equal and have one spelling, so the
     # spelling is remembered by value (a fold spells the same amounts again
     # and again); NaN and non-decimals go the long way.
-    if type(value) is Decimal and value.is_finite():
+    if type(value) is not Decimal:
+        return _spell(value)
+    try:
         text = _SPELLED.get(value)
-        if text is None:
-            text = _spell(value)
+    except TypeError:  # a signalling NaN does not hash
+        return _spell(value)
+    if text is None:
+        text = _spell(value)
+        if value.is_finite():
             if len(_SPELLED) >= _SPELLED_MAX:
                 _SPELLED.clear()
             _SPELLED[value] = text
-        return text
-    return _spell(value)
+    return text
 
 
 def _spell(value: Decimal) -> str:
     text = str(value)
-    if len(text) <= 28 and "E" not in text:
+    if len(text) <= 28 and "E" not in text and "N" not in text:
         # Plain notation with at most 28 digits (normalize() cannot round
-        # them): the spelling is this text without trailing fraction zeros.
+        # them), or an infinity: the spelling is this text without trailing
+        # fraction zeros.  (A NaN goes the long way: a signalling one raises.)
         if "." in text:
             text = text.rstrip("0").rstrip(".")
         return "0" if text == "-0" else text

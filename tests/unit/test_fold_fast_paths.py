@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import pytest
 
@@ -51,6 +51,11 @@ def test_canonical_decimal_remembered_spelling_is_the_plain_one() -> None:
 
 def test_canonical_decimal_of_a_nan_is_not_remembered() -> None:
     assert canonical_decimal(Decimal("NaN")) == plain_decimal(Decimal("NaN"))
+    for _ in range(2):
+        with pytest.raises(InvalidOperation):
+            plain_decimal(Decimal("sNaN"))
+        with pytest.raises(InvalidOperation):
+            canonical_decimal(Decimal("sNaN"))
 
 
 def test_ts_spelling_is_strftime_in_utc() -> None:
