@@ -101,7 +101,8 @@ def alert_steps(account: TraceAccount, policy: Policy, licenses: Any = None) -> 
         from ledger.licenses import premise_steps  # imports this module
 
         steps.extend(premise_steps(account, licenses))
-    steps.sort(key=lambda a: (a.due_at, a.kind, a.lot_id, a.alert_id))
+    if len(steps) > 1:
+        steps.sort(key=lambda a: (a.due_at, a.kind, a.lot_id, a.alert_id))
     return steps
 
 
@@ -165,6 +166,8 @@ def _unaccounted_steps(lot: LotAccount, policy: Policy) -> list[Alert]:
     received up to it; what the outflows and declared stock do not explain is
     unaccounted ("30 of 100 units").
     """
+    if not lot.receipts:
+        return []
     explained = lot.explained
     steps: list[Alert] = []
     received_due = ZERO
