@@ -115,6 +115,7 @@ class KafkaLog(EventLog):
         self._producer: KafkaProducer | None = None
         self._reader: KafkaConsumer | None = None
         self._partitions: list[int] | None = None
+        self._latest_pending: PendingAppend | None = None  # the last begin_append not yet flushed
         self.ensure_topics()
 
     @classmethod
@@ -196,8 +197,10 @@ class KafkaLog(EventLog):
         """
         messages = [(key, value, _event_headers(event_id, digest, value))
                     for event_id, digest, key, value in records]
-        return PendingAppend(self, [r[0] for r in records],
-                             self._begin_send(self.events_topic, messages, flush=flush))
+        pending = PendingAppend(self, [r[0] for r in records],
+                                self._begin_send(self.events_topic, messages, flush=flush))
+        self._latest_pending = None if flush else pending
+        return pending
 
     def send(self, topic: str, messages: Sequence[tuple[str, bytes, list[tuple[str, bytes]]]]
              ) -> list[tuple[int, int]]:
@@ -344,6 +347,7 @@ class KafkaLog(EventLog):
 
     def close(self) -> None:
         producer, self._producer = self._producer, None
+        self._latest_pending = None
         reader, self._reader = self._reader, None
         try:
             if producer is not None:
@@ -369,7 +373,16 @@ class PendingAppend:
         """Once every record is acknowledged by all in-sync replicas, one
         receipt each; raises LogUnavailable if that is not so within the send
         timeout (as ``append`` does)."""
-        placed = self._log._placed(self._log.events_topic, self._futures)
+        log = self._log
+        if log._latest_pending is self:
+            # Nothing was sent after these: send them now rather than after
+            # linger_ms (which only helps while more records follow).
+            log._latest_pending = None
+            try:
+                log.producer.flush(timeout=log.send_timeout_s)
+            except KafkaError as error:
+                raise log._unavailable(f"send to {log.events_topic}", error) from error
+        placed = log._placed(log.events_topic, self._futures)
         return [AppendReceipt(event_id, "accepted", partition, offset)
                 for event_id, (partition, offset) in zip(self._event_ids, placed)]
 
