@@ -55,7 +55,7 @@ from kafka.errors import KafkaError
 
 from consumers.kafka.alert_publisher import publish_alerts, published_seq
 from consumers.kafka.log import CONNECT_TIMEOUT_S, KafkaLog
-from consumers.projector import BatchCounts, utc_now
+from consumers.projector import BatchCounts, collecting_less, utc_now
 from ledger.policy import Policy
 from ledger.ports import LogRecord, LogUnavailable
 from projections.batch_lock import exclusive, path_lock
@@ -133,6 +133,11 @@ class GroupProjector:
         record after the group gave this member its partitions (the join itself
         is not idleness; a member left without partitions stops after
         JOIN_WAIT_MAX_S)."""
+        with collecting_less():
+            return self._run(max_idle_s=max_idle_s, stop=stop, progress=progress)
+
+    def _run(self, *, max_idle_s: float | None, stop: Callable[[], bool],
+             progress: Callable[[GroupTotals], None] | None) -> GroupTotals:
         try:
             consumer = KafkaConsumer(
                 bootstrap_servers=self.log.bootstrap.split(","), group_id=self.group,
