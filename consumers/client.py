@@ -32,10 +32,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from consumers.ingest import IN_FLIGHT_MAX, event_key
+from consumers.ingest import event_key
 from consumers.projector import utc_now
 from ledger.events import FieldProblem, describe_validation_error, digest_and_json, parse_event
-from ledger.ports import AppendReceipt, EventLog
+from ledger.ports import AppendInFlight, AppendReceipt, EventLog
 
 __all__ = ["LedgerClient", "EventRejected", "SEND_BATCH_MAX"]
 
@@ -92,18 +92,13 @@ class LedgerClient:
             records.append((event.event_id, digest, event_key(event), value))
         batches = [records[start : start + self.batch_max] for start in range(0, len(records), self.batch_max)]
         receipts: list[AppendReceipt] = []
-        begin_append = getattr(self.log, "begin_append", None)
-        if begin_append is None or len(batches) < 2:
-            for batch in batches:
-                receipts.extend(self.log.append(batch))
-            return receipts
-        # A log that takes a batch before the last is acknowledged (Kafka):
-        # up to IN_FLIGHT_MAX in flight; still, send returns only once every
-        # one is acknowledged, and raises if any is not.
-        in_flight: deque[Any] = deque()
+        # A log that takes a batch before the last is acknowledged (Kafka)
+        # has several in flight; still, send returns only once every one is
+        # acknowledged, and raises if any is not.
+        in_flight: deque[AppendInFlight] = deque()
         for batch in batches:
-            in_flight.append(begin_append(batch))
-            if len(in_flight) >= IN_FLIGHT_MAX:
+            in_flight.append(self.log.begin_append(batch))
+            if len(in_flight) >= self.log.appends_in_flight_max:
                 receipts.extend(in_flight.popleft().receipts())
         while in_flight:
             receipts.extend(in_flight.popleft().receipts())

@@ -8,7 +8,7 @@ loses at most the batch in flight, and a re-run re-sends it harmlessly
 (the log is idempotent on event id).
 
 A log that can take a batch before the previous one is acknowledged (Kafka:
-``begin_append``) gets up to IN_FLIGHT_MAX batches in flight, so the next
+``appends_in_flight_max`` > 1) gets that many batches in flight, so the next
 batch is parsed while the broker acknowledges the last; a report is still
 counted as appended only once it is acknowledged, ingest returns only when
 every batch is, and a crash loses at most the batches in flight.
@@ -33,12 +33,11 @@ from ledger.events import (
     digest_and_json,
     parse_event,
 )
-from ledger.ports import AppendReceipt, EventLog
+from ledger.ports import AppendInFlight, AppendReceipt, EventLog
 
 __all__ = ["ingest_lines", "IngestReport", "Reject", "INGEST_BATCH_MAX", "LINE_LENGTH_MAX", "event_key"]
 
 INGEST_BATCH_MAX = 500
-IN_FLIGHT_MAX = 4  # batches handed to a pipelining log and not yet acknowledged
 LINE_LENGTH_MAX = 1_000_000  # bytes; a report is a few hundred
 REJECTS_IN_REPORT_MAX = 1000
 BOM = "\ufeff"
@@ -94,8 +93,7 @@ def ingest_lines(
     report = IngestReport()
     pending: list[tuple[str, str, str, bytes]] = []
     new_rejects: list[Reject] = []
-    begin_append = getattr(log, "begin_append", None)  # see the module doc
-    in_flight: deque[object] = deque()
+    in_flight: deque[AppendInFlight] = deque()
 
     def count(receipts: list[AppendReceipt]) -> None:
         for receipt in receipts:
@@ -108,13 +106,10 @@ def ingest_lines(
 
     def flush(last: bool = False) -> None:
         if pending:
-            if begin_append is None:
-                count(log.append(pending))
-            else:
-                in_flight.append(begin_append(list(pending)))
+            in_flight.append(log.begin_append(list(pending)))
             pending.clear()
-        while in_flight and (last or len(in_flight) >= IN_FLIGHT_MAX):
-            count(in_flight.popleft().receipts())  # type: ignore[attr-defined]
+        while in_flight and (last or len(in_flight) >= log.appends_in_flight_max):
+            count(in_flight.popleft().receipts())
         if new_rejects:
             if keep_rejects is not None:
                 keep_rejects(list(new_rejects), clock())

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-__all__ = ["LogRecord", "AppendReceipt", "EventLog", "LogUnavailable"]
+__all__ = ["LogRecord", "AppendReceipt", "AppendInFlight", "Appended", "EventLog", "LogUnavailable"]
 
 
 class LogUnavailable(RuntimeError):
@@ -49,11 +49,34 @@ class AppendReceipt:
     offset: int | None
 
 
+class AppendInFlight(ABC):
+    """An append begun with ``EventLog.begin_append``, not yet known durable."""
+
+    @abstractmethod
+    def receipts(self) -> list[AppendReceipt]:
+        """Once every record is durable, one receipt each, in order; raises
+        LogUnavailable if that cannot be promised (as ``append`` does)."""
+
+
+class Appended(AppendInFlight):
+    """An append that was durable when it returned."""
+
+    def __init__(self, receipts: list[AppendReceipt]):
+        self._receipts = receipts
+
+    def receipts(self) -> list[AppendReceipt]:
+        return self._receipts
+
+
 class EventLog(ABC):
     """An append-only log of stamped reports, partitioned by key (the trace id)."""
 
     #: Names the log in tracking records, e.g. "embedded" or "kafka:ledger.events".
     name: str
+
+    #: How many appends ``begin_append`` may have in flight, not yet
+    #: acknowledged, before the writer waits for the oldest (ingest, SDK).
+    appends_in_flight_max: int = 1
 
     #: Whether ``read_by_key`` can hand the log over grouped by key (trace).
     reads_by_key: bool = False
@@ -71,6 +94,13 @@ class EventLog(ABC):
         known to be written, and re-sending is safe because the log and the
         projections are idempotent on event id).
         """
+
+    def begin_append(self, records: Sequence[tuple[str, str, str, bytes]]) -> AppendInFlight:
+        """Start appending; ``receipts()`` on the result waits until the
+        records are durable.  A log that acknowledges asynchronously (Kafka)
+        returns at once, so the writer can prepare the next batch; by
+        default this is ``append``."""
+        return Appended(self.append(records))
 
     @abstractmethod
     def partitions(self) -> list[int]:

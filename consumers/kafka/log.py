@@ -42,7 +42,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from ledger.ports import AppendReceipt, EventLog, LogRecord, LogUnavailable
+from ledger.ports import AppendInFlight, AppendReceipt, EventLog, LogRecord, LogUnavailable
 
 __all__ = [
     "KafkaLog",
@@ -95,6 +95,9 @@ class KafkaLog(EventLog):
     """The event log on Kafka topics named ``{prefix}.events`` etc."""
 
     detects_duplicates = False  # re-sends are dropped by the projection, by (event id, digest)
+    # Batches handed to the producer before the oldest is acknowledged: the
+    # writer validates the next batch while the broker acknowledges the last.
+    appends_in_flight_max = 4
 
     def __init__(self, bootstrap: str, prefix: str = DEFAULT_PREFIX, *,
                  partitions: int = DEFAULT_PARTITIONS, send_timeout_s: float = SEND_TIMEOUT_S,
@@ -361,7 +364,7 @@ class KafkaLog(EventLog):
                 reader.close()
 
 
-class PendingAppend:
+class PendingAppend(AppendInFlight):
     """Records handed to the producer by ``KafkaLog.begin_append``, not yet known durable."""
 
     def __init__(self, log: KafkaLog, event_ids: list[str], futures: list[Any]):

@@ -12,12 +12,12 @@ import pytest
 from fixtures_kafka import fixed_clock, many_traces
 
 from consumers.client import LedgerClient
-from consumers.ingest import IN_FLIGHT_MAX, event_key, ingest_lines
+from consumers.ingest import event_key, ingest_lines
 from consumers.kafka.log import KafkaLog
 from ledger.events import content_digest, parse_event
 from ledger.ports import LogUnavailable
 
-BATCH = 7  # many small batches: more than IN_FLIGHT_MAX of them in flight over the run
+BATCH = 7  # many small batches: more than KafkaLog.appends_in_flight_max of them in flight over the run
 
 
 def read_all(log: KafkaLog) -> list[tuple[int, int, dict[str, bytes], dict]]:
@@ -34,7 +34,7 @@ def read_all(log: KafkaLog) -> list[tuple[int, int, dict[str, bytes], dict]]:
 def test_ingest_with_batches_in_flight_writes_every_report_once_in_order(kafka_url: str) -> None:
     reports = many_traces(20)
     lines = [json.dumps(r) for r in reports]
-    assert len(lines) > BATCH * (IN_FLIGHT_MAX + 2)
+    assert len(lines) > BATCH * (KafkaLog.appends_in_flight_max + 2)
     log = KafkaLog.from_url(kafka_url)
     seen: list[int] = []
     try:
