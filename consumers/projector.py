@@ -30,6 +30,9 @@ POLL_RECORDS_MAX = 10_000
 # Records per chunk of whole traces in a rebuild (the chunk's reports, parsed,
 # are what a rebuild holds in memory).
 REBUILD_CHUNK_RECORDS = 20_000
+# A catch-up that applied this many records refreshes the store's planner
+# statistics before it returns (ProjectionStore.refresh_statistics).
+STATISTICS_AFTER_RECORDS = 10_000
 # Another projector holding the SQLite store's write lock: retry the batch.
 BUSY_RETRIES_MAX = 100
 BUSY_BACKOFF_S = 0.05
@@ -138,6 +141,8 @@ def _catch_up(
             start = records[-1].offset + 1
             if progress is not None:
                 progress(totals)
+    if totals.records >= STATISTICS_AFTER_RECORDS:
+        store.refresh_statistics()
     while True:
         try:
             totals.alert_transitions = store.sweep(clock())
@@ -216,6 +221,7 @@ def _rebuild(
         tracked = store.tracked_offsets(log.name)
         if any(tracked.get(p, -1) < offset for p, offset in last.items()):
             raise
+    store.refresh_statistics()
     totals.alert_transitions = store.sweep(clock())
     return totals
 

@@ -383,6 +383,13 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
 
         return self._retrying("sweep due alerts", run)
 
+    def refresh_statistics(self) -> None:
+        def run() -> None:
+            with self._transaction(commit=True) as c:
+                c.execute("ANALYZE reports, lots, alert_steps, licenses, alert_status, alert_journal")
+
+        self._retrying("refresh planner statistics", run)
+
     def _journal(self, c: psycopg.Cursor[Any], alert_ids: set[str], clock: datetime) -> int:
         if not alert_ids:
             return 0

@@ -207,6 +207,10 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
             _take_write_lock(c)
             return sweep_due(c, clock, self._journal, "?")
 
+    def refresh_statistics(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("PRAGMA optimize")  # analyzes what the queries so far would gain from
+
     def _journal(self, c: Any, alert_ids: set[str], clock: datetime) -> int:
         if not alert_ids:
             return 0
