@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.flows import Period
+from ledger.identity import first_claim
 from ledger.lineage import build_lineage, render_lineage
 from ledger.licenses import ceiling_trace_id
 from ledger.policy import Policy
@@ -112,8 +113,16 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, clo
         for event_id in a["event_ids"].split()
     }
     stored = store.load_versions(data.trace_ids)
+    held = sorted({json.loads(p)["event_id"] for versions in stored.values() for p, _d in versions})
+    claims = store.event_claims(held) if held else {}
     for trace_id in data.trace_ids:
-        data.events.extend(_event_rows(trace_id, stored.get(trace_id, []), refused))
+        # Event ids another trace recorded first (ledger/identity.py): not counted here.
+        elsewhere = {}
+        for event_id, on_it in claims.items():
+            first = first_claim(on_it)
+            if first is not None and first[2] != trace_id:
+                elsewhere[event_id] = first[2]
+        data.events.extend(_event_rows(trace_id, stored.get(trace_id, []), refused, elsewhere))
     data.totals = _totals(rows)
     for payload, digest in store.load_licenses(cited_licenses):
         body = json.loads(payload)
@@ -133,12 +142,14 @@ def _amount_text(amount: dict[str, str] | None) -> str | None:
     return None if not amount else f"{amount['amount']} {amount['unit']}"
 
 
-def _event_rows(trace_id: str, stored: list[tuple[str, str]], refused: dict[str, str]) -> list[dict[str, Any]]:
+def _event_rows(trace_id: str, stored: list[tuple[str, str]], refused: dict[str, str],
+                elsewhere: dict[str, str]) -> list[dict[str, Any]]:
     """One row per stored report version, with what the account made of it.
 
     Read as plain JSON (the store checked each report against the contract
     before keeping it); the status follows the account's rules: the first
-    recorded version of an event id is used, a refused report is named by
+    recorded version of an event id is used (and none of this trace's
+    versions of an id another trace recorded first), a refused report is named by
     its invalid_report / unknown_lot alert, an unrefused retraction removes
     its target, and the latest unrefused correction replaces its quantity.
     """
@@ -160,7 +171,7 @@ def _event_rows(trace_id: str, stored: list[tuple[str, str]], refused: dict[str,
             "detail": body.get("end_use") or body.get("reason") or body.get("evidence") or "",
             "digest": digest, "_at": _time(body["occurred_at"]),
         })
-    _mark_statuses(out, refused)
+    _mark_statuses(out, refused, elsewhere)
     out.sort(key=lambda r: (r["_at"], r["event_id"], r["digest"]))
     for row in out:
         del row["_at"]
@@ -171,12 +182,16 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _mark_statuses(rows: list[dict[str, Any]], refused: dict[str, str]) -> None:
+def _mark_statuses(rows: list[dict[str, Any]], refused: dict[str, str], elsewhere: dict[str, str]) -> None:
     by_id: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_id.setdefault(row["event_id"], []).append(row)
     live: dict[str, dict[str, Any]] = {}
     for event_id, versions in by_id.items():
+        if event_id in elsewhere:
+            for row in versions:
+                row["status"] = f"not used: event id first recorded in trace {elsewhere[event_id]}"
+            continue
         if len(versions) > 1:  # rare: parse times only here
             versions.sort(key=lambda r: (_time(r["recorded_at"] or ""), r["digest"]))
             for loser in versions[1:]:

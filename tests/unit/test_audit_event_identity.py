@@ -1,0 +1,37 @@
+"""The audit export says of a report whose event id another trace recorded
+first that it is not used, naming that trace -- as the account does."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from builders import exported, received, stamp
+from ledger.policy import Policy
+from ledger.ports import LogRecord
+from projections.audit import collect
+from projections.sqlite_store import SQLiteProjectionStore
+from projections.trace_projection import project_batch
+
+POLICY = Policy()
+CLOCK = datetime(2021, 1, 1, tzinfo=timezone.utc)
+SHARED = "RCV-SHARED-1"
+REPORTS = [
+    stamp(exported(lot="LA", trace="TR-A", event_id="EXP-A"), "2019-07-10T12:00:00Z"),
+    stamp(exported(lot="LB", trace="TR-B", event_id="EXP-B", consignee="KR-OTHER"), "2019-07-10T12:00:00Z"),
+    stamp(received(lot="LA", trace="TR-A", event_id=SHARED), "2019-07-15T12:00:00Z"),
+    stamp(received(lot="LB", trace="TR-B", event_id=SHARED, by="KR-OTHER"), "2019-07-16T12:00:00Z"),
+]
+
+
+def test_a_report_whose_event_id_another_trace_recorded_first_is_listed_as_not_used(tmp_path):
+    store = SQLiteProjectionStore(tmp_path / "store.db")
+    records = [LogRecord(0, i, r.trace_id, r.model_dump_json().encode()) for i, r in enumerate(REPORTS)]
+    project_batch(store, "embedded", records, policy=POLICY, clock=CLOCK)
+
+    data = collect(store, "both traces", ["TR-A", "TR-B"], clock=CLOCK, policy=POLICY)
+    status = {(e["trace_id"], e["event_id"]): e["status"] for e in data.events}
+
+    assert status[("TR-A", SHARED)] == "in effect"
+    assert status[("TR-B", SHARED)] == "not used: event id first recorded in trace TR-A"
+    assert status[("TR-B", "EXP-B")] == "in effect"
+    store.close()
