@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -162,7 +163,11 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         self._journal_lock = _lock_key("journal", schema)
         self._batch_lock = _lock_key("batch", schema)
         self._lock_conn: psycopg.Connection[Any] | None = None
-        self._exclusive_depth = 0
+        # exclusive() is re-entrant per thread (each thread's own depth), and
+        # a second thread of this process waits for the first, as a second
+        # process waits on the advisory lock.
+        self._exclusive_here = threading.local()
+        self._exclusive_thread_lock = threading.Lock()
         connect: dict[str, Any] = {"host": host, "port": port, "dbname": dbname, "user": user}
         if password:
             connect["password"] = password
@@ -579,22 +584,38 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         recompute traces another member is applying at the same moment, so
         two members computing at once could each miss the other's half.
         A PostgreSQL session advisory lock on a connection of its own (the
-        pool's connections come and go); re-entrant within this object.
+        pool's connections come and go).  Re-entrant within one thread; a
+        second thread sharing this object waits for the first (at most
+        LOCK_TIMEOUT_S, like a second process), so one thread leaving never
+        releases the lock under another.
         """
-        if self._exclusive_depth:
-            self._exclusive_depth += 1
+        depth = self._exclusive_depth
+        if depth:
+            self._exclusive_here.depth = depth + 1
             try:
                 yield
             finally:
-                self._exclusive_depth -= 1
+                self._exclusive_here.depth = depth
             return
-        self._acquire_batch_lock()
-        self._exclusive_depth = 1
+        if not self._exclusive_thread_lock.acquire(timeout=LOCK_TIMEOUT_S):
+            raise StoreUnavailable(
+                f"projection store {self.where}: stayed locked by another thread's batch for {LOCK_TIMEOUT_S} s"
+            )
         try:
-            yield
+            self._acquire_batch_lock()
+            self._exclusive_here.depth = 1
+            try:
+                yield
+            finally:
+                self._exclusive_here.depth = 0
+                self._release_batch_lock()
         finally:
-            self._exclusive_depth = 0
-            self._release_batch_lock()
+            self._exclusive_thread_lock.release()
+
+    @property
+    def _exclusive_depth(self) -> int:
+        """How deep the calling thread is inside ``exclusive()`` (0: outside)."""
+        return getattr(self._exclusive_here, "depth", 0)
 
     def _check_batch_lock_held(self, c: Any) -> None:
         """Inside ``exclusive()``, refuse to commit if the batch lock is gone.
