@@ -168,6 +168,7 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         # process waits on the advisory lock.
         self._exclusive_here = threading.local()
         self._exclusive_thread_lock = threading.Lock()
+        self._batch_epoch: int | None = None  # fencing token of the batch lock we hold
         connect: dict[str, Any] = {"host": host, "port": port, "dbname": dbname, "user": user}
         if password:
             connect["password"] = password
@@ -624,16 +625,33 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         connection dropped, the server released the lock and another member
         may be computing the same traces.  Committing then could lose an
         update, so the batch is rolled back (and re-read) instead.
+
+        A fencing token closes the gap between this check and COMMIT: each
+        holder, on taking the lock, increments ``batch_epoch`` in store_meta
+        (``_acquire_batch_lock``).  Here the row is read FOR UPDATE and must
+        still be the epoch we took: if another holder took the lock since,
+        the epoch moved and we roll back; if not, its increment waits on our
+        row lock until we commit, so it reads only after our rows are there.
         """
         if not self._exclusive_depth:
             return
-        pid = self._lock_conn.info.backend_pid if self._lock_conn is not None and not self._lock_conn.closed else None
-        c.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = %s",
-            (pid,),
-        )
-        if pid is None or c.fetchone()[0] == 0:
-            self._lock_conn = None
+        c.execute("SELECT value FROM store_meta WHERE key = 'batch_epoch' FOR UPDATE")
+        row = c.fetchone()
+        epoch = int(row[0]) if row is not None else None
+        lost = epoch is None or epoch != self._batch_epoch
+        if lost:
+            _log.warning("projection store %s: batch epoch is %s, we took %s: another projector took the "
+                         "batch lock", self.where, epoch, self._batch_epoch)
+        else:
+            conn = self._lock_conn
+            pid = conn.info.backend_pid if conn is not None and not conn.closed else None
+            c.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = %s",
+                (pid,),
+            )
+            lost = pid is None or c.fetchone()[0] == 0
+        if lost:
+            self._drop_lock_connection()
             raise StoreUnavailable(
                 f"projection store {self.where}: the batch lock's connection was lost; "
                 f"batch not committed (it will be read again)"
@@ -643,14 +661,25 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         for attempt in range(1, self.attempts_max + 1):
             try:
                 if self._lock_conn is None or self._lock_conn.closed:
+                    self._drop_lock_connection()
                     self._lock_conn = psycopg.connect(**self._connect)
+                    self._lock_conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
                     self._lock_conn.execute(sql.SQL("SET lock_timeout = {}").format(
                         sql.Literal(f"{LOCK_TIMEOUT_S}s")))
                     self._lock_conn.execute(sql.SQL("SET application_name = {}").format(
                         sql.Literal(application_name(self.schema))))
                 self._lock_conn.execute("SELECT pg_advisory_lock(%s)", (self._batch_lock,))
+                # The fencing token (see _check_batch_lock_held), committed at
+                # once (autocommit).  Waits for a previous holder's commit
+                # transaction still holding the row.
+                row = self._lock_conn.execute(
+                    "INSERT INTO store_meta VALUES ('batch_epoch', '1') ON CONFLICT (key) DO UPDATE "
+                    "SET value = (store_meta.value::bigint + 1)::text RETURNING value"
+                ).fetchone()
+                self._batch_epoch = int(row[0])
                 return
             except psycopg.errors.LockNotAvailable:
+                self._drop_lock_connection()  # we may hold the advisory lock already
                 raise StoreUnavailable(
                     f"projection store {self.where}: stayed locked by another projector for {LOCK_TIMEOUT_S} s"
                 ) from None
@@ -662,8 +691,12 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
                         f"attempts; last error: {_one_line(error)}"
                     ) from error
                 time.sleep(self.retry_wait_s * 2 ** (attempt - 1))
+            except psycopg.Error:
+                self._drop_lock_connection()  # never keep the lock on a failed take
+                raise
 
     def _release_batch_lock(self) -> None:
+        self._batch_epoch = None
         try:
             if self._lock_conn is not None:
                 self._lock_conn.execute("SELECT pg_advisory_unlock(%s)", (self._batch_lock,))
