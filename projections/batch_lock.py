@@ -10,15 +10,17 @@ the second projector reads only after the first committed, and the stored
 rows are those of one arrival order.
 
 The lock is the store's own ``exclusive()`` where it has one (PostgreSQL: an
-advisory lock, checked again at commit), else, for a SQLite file, an flock
-on ``<store>.lock`` beside it.  It is re-entrant within one thread: a
-projector publishing its alerts inside its batch takes it again.
+advisory lock, with a fencing token checked in the commit transaction),
+else, for a SQLite file, an flock on ``<realpath of store>.lock`` beside it.
+It is re-entrant within one thread, and only within one thread: a projector
+publishing its alerts inside its batch takes it again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -59,8 +61,13 @@ def path_lock(path: str) -> Iterator[None]:
     Also taken while a SQLite store is first opened: two processes creating
     the same new store file at once race in the library's table migration
     ("Failed to record tracking for __migration__ 1").
+
+    Keyed on the file, not its spelling: "store.db" and "/abs/store.db" (or
+    a symlink to it) are one lock, so a thread holding it under one name
+    re-enters under the other instead of waiting on itself.
     """
     held: set[str] = _held.__dict__.setdefault("paths", set())
+    path = os.path.realpath(path)
     if path in held:
         yield
         return
