@@ -25,6 +25,7 @@ from consumers.ingest import ingest_lines
 from consumers.projector import catch_up
 from fixtures_postgres import admin_connection, postgres_schema_url
 from ledger.policy import Policy
+from projections import sql_common
 from projections.postgres_store import PostgresProjectionStore
 from projections.rows import LOT_COLUMNS, ts
 from projections.sqlite_store import SQLiteProjectionStore
@@ -242,6 +243,40 @@ class ProjectionStoreContract:
             ("A-1", "raised", ts(day(95)), "30"),
             ("A-1", "resolved", ts(day(121)), "30"),  # says what was resolved
         ]
+
+    def test_a_sweep_in_pages_journals_what_one_call_would(self, open_store: OpenStore,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+        day = lambda n: JULY + timedelta(days=n)  # noqa: E731
+        rows = batch(
+            traced("TR-1", steps=[step("A-5", day(105)), step("A-1", day(90)), step("A-1", day(120), quantity="0"),
+                                  step("A-8", day(200))]),
+            traced("TR-2", steps=[step("A-7", day(128), trace_id="TR-2"), step("A-2", day(90), trace_id="TR-2"),
+                                  step("A-2", day(125), trace_id="TR-2", quantity="20"),
+                                  step("A-4", day(95), trace_id="TR-2")]),
+            traced("TR-3", steps=[step("A-6", day(115), trace_id="TR-3"), step("A-3", day(110), trace_id="TR-3")]),
+        )
+        whole, paged = open_store("whole"), open_store("paged")
+        for store in (whole, paged):
+            store.commit_batch(rows, [Tracking(f"{LOG}#0", 0)], day(1))
+        swept = [whole.sweep(day(100)), whole.sweep(day(130))]  # one page: SWEEP_PAGE is far above
+
+        monkeypatch.setattr(sql_common, "SWEEP_PAGE", 2)
+        calls: list[list[str]] = []
+        journal = paged._journal  # type: ignore[attr-defined]
+
+        def recording(c: object, alert_ids: set[str], clock: datetime) -> int:
+            calls.append(sorted(alert_ids))
+            return journal(c, alert_ids, clock)
+
+        monkeypatch.setattr(paged, "_journal", recording)
+        assert [paged.sweep(day(100)), paged.sweep(day(130))] == swept == [3, 6]
+        # Each due alert once, in id order, two at a time: raised,
+        # A-4 raised; then A-1 resolved, A-2 updated, A-3, A-5, A-6, A-7 raised.
+        assert calls == [["A-1", "A-2"], ["A-4"], ["A-1", "A-2"], ["A-3", "A-5"], ["A-6", "A-7"]]
+        assert paged.journal() == whole.journal()  # same transitions, ids, seq and order
+        assert [(j["alert_id"], j["transition"]) for j in paged.journal()][3:5] == [
+            ("A-1", "resolved"), ("A-2", "updated")]
+        assert paged.sweep(day(130)) == whole.sweep(day(130)) == 0
 
     def test_journal_order_and_deterministic_transition_ids(self, store: ProjectionStore) -> None:
         day = lambda n: JULY + timedelta(days=n)  # noqa: E731
