@@ -19,6 +19,7 @@ from ledger.policy import Policy
 from ledger.ports import EventLog, LogRecord
 from projections.store import ProjectedBatch, ProjectionStore
 from projections.trace_projection import BatchOutcome, project_batch, tracking_name
+from projections.warm_traces import WarmTraces
 
 __all__ = ["catch_up", "rebuild", "collecting_less", "CatchUp", "POLL_RECORDS_MAX", "REBUILD_CHUNK_RECORDS", "utc_now"]
 
@@ -119,6 +120,7 @@ def _catch_up(
 ) -> CatchUp:
     totals = CatchUp()
     busy_retries = 0
+    warm = WarmTraces()
     tracked = store.tracked_offsets(log.name)
     for partition in log.partitions():
         start = tracked.get(partition, -1) + 1
@@ -127,7 +129,7 @@ def _catch_up(
             if not records:
                 break
             try:
-                outcome = project_batch(store, log.name, records, policy=policy, clock=clock())
+                outcome = project_batch(store, log.name, records, policy=policy, clock=clock(), warm=warm)
             except IntegrityError:
                 overtaken = store.tracked_offsets(log.name).get(partition, -1) + 1
                 if overtaken <= start:

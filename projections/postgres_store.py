@@ -46,7 +46,7 @@ from psycopg.rows import tuple_row
 from projections.sql_common import CLAIMS_INDEX, filters, group_claims, step_dict, sweep_due, value_marks
 from projections.journal import Status, journal_row, status_row, transitions
 from projections.rows import LOT_COLUMNS, STEP_COLUMNS, ts
-from projections.store import ProjectedBatch, ProjectionStore, StoreUnavailable
+from projections.store import ProjectedBatch, ProjectionStore, StoreUnavailable, fresh_mark
 
 __all__ = [
     "PostgresProjectionStore",
@@ -374,10 +374,21 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
                     [(d.log_name, d.partition, d.offset, d.key, d.value, d.error) for d in batch.dead_letters],
                 )
             self._journal(c, touched_alerts, clock)
+            c.execute("INSERT INTO store_meta VALUES ('writer_mark', %s) ON CONFLICT (key) "
+                      "DO UPDATE SET value = EXCLUDED.value", (batch.writer_mark or fresh_mark(),))
             for tracking in trackings:
                 # Raises IntegrityError, rolling back the whole batch, unless
                 # this offset is beyond the one stored: no double counting.
                 self._insert_tracking(c, tracking)  # type: ignore[arg-type]
+
+    def writer_mark(self) -> str | None:
+        def read() -> str | None:
+            with self._transaction(commit=False) as c:
+                c.execute("SELECT value FROM store_meta WHERE key = 'writer_mark'")
+                row = c.fetchone()
+                return row[0] if row else None
+
+        return self._retrying("read the writer mark", read)
 
     def sweep(self, clock: datetime) -> int:
         def run() -> int:

@@ -5,6 +5,7 @@ Both adapters (sqlite_store, postgres_store) pass tests/contract/test_projection
 
 from __future__ import annotations
 
+import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,7 +13,12 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
-__all__ = ["ProjectionStore", "TraceRows", "ProjectedBatch", "DeadLetter", "StoreUnavailable"]
+__all__ = ["ProjectionStore", "TraceRows", "ProjectedBatch", "DeadLetter", "StoreUnavailable", "fresh_mark"]
+
+
+def fresh_mark() -> str:
+    """A writer mark no one holds: what a commit without a mark of its own leaves."""
+    return uuid.uuid4().hex
 
 
 class StoreUnavailable(RuntimeError):
@@ -44,6 +50,9 @@ class ProjectedBatch:
     traces: list[TraceRows] = field(default_factory=list)
     licenses: list[tuple[str, str, str, str]] = field(default_factory=list)  # (license_id, event_id, digest, payload)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    # Who wrote the batch (projections/warm_traces.py).  Every commit
+    # replaces the store's writer mark, with this or, if None, a fresh one.
+    writer_mark: str | None = None
 
 
 class ProjectionStore(ABC):
@@ -79,6 +88,14 @@ class ProjectionStore(ABC):
         replaced only by one with an earlier recorded_at (a re-send stamped
         earlier, ``Outcome.EARLIER_COPY``), so arrival order never matters.
         """
+
+    def writer_mark(self) -> str | None:
+        """The mark of the last batch committed (``ProjectedBatch.writer_mark``),
+        read inside the caller's batch lock.  A projector that finds its own
+        last mark knows no one else has written report versions since, so the
+        traces it keeps in memory are still the store's (projections/warm_traces.py).
+        None: the store keeps no mark, and nothing kept is ever trusted."""
+        return None
 
     @abstractmethod
     def sweep(self, clock: datetime) -> int:

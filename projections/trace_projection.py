@@ -32,6 +32,7 @@ from projections.batch_lock import exclusive
 from projections.premises import recompute_rows
 from projections.rows import ts
 from projections.store import DeadLetter, ProjectedBatch, ProjectionStore
+from projections.warm_traces import WarmTraces
 
 __all__ = ["project_batch", "BatchOutcome", "rebuild_trace", "tracking_name"]
 
@@ -91,6 +92,7 @@ def project_batch(
     policy: Policy,
     clock: datetime,
     track: bool = True,
+    warm: WarmTraces | None = None,
 ) -> BatchOutcome:
     """Apply one polled batch to the store in one transaction, with tracking.
 
@@ -98,9 +100,18 @@ def project_batch(
     (projections/batch_lock.py): what the batch reads cannot change under it.
     ``track=False`` leaves the offsets alone, for a rebuild that applies the
     log in another order than its offsets and records them at its end.
+    ``warm`` keeps the traces folded between batches
+    (projections/warm_traces.py), for a projector that polls again and again.
     """
     with exclusive(store):
-        return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track)
+        if warm is None:
+            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=None)
+        warm.check(store.writer_mark())
+        try:
+            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=warm)
+        except BaseException:
+            warm.forget()
+            raise
 
 
 def _project_batch(
@@ -111,6 +122,7 @@ def _project_batch(
     policy: Policy,
     clock: datetime,
     track: bool,
+    warm: WarmTraces | None,
 ) -> BatchOutcome:
     outcome = BatchOutcome(records=len(records))
     batch = ProjectedBatch()
@@ -142,12 +154,15 @@ def _project_batch(
             continue
         by_trace[event.trace_id].append((event, digest))
 
-    stored = store.load_versions(sorted(by_trace))
+    kept = warm.take(sorted(by_trace)) if warm is not None else {}
+    stored = store.load_versions(sorted(set(by_trace) - set(kept)))
+    held: dict[str, Trace] = {}  # every trace of the batch, as it stands after it
     traces: dict[str, Trace] = {}
     new_by_trace: dict[str, list[tuple[str, str, str, str]]] = {}
     batch_claims: dict[str, list[Claim]] = {}  # the versions this batch adds, by event id
     for trace_id in sorted(by_trace):
-        trace = rebuild_trace(trace_id, stored[trace_id])
+        trace = kept.get(trace_id) or rebuild_trace(trace_id, stored[trace_id])
+        held[trace_id] = trace
         new_versions = []
         for event, digest in by_trace[trace_id]:
             result = trace.record(event, digest)  # type: ignore[arg-type]
@@ -191,7 +206,10 @@ def _project_batch(
     outcome.dead_letters = len(batch.dead_letters)
     outcome.dead = batch.dead_letters
     trackings = [Tracking(tracking_name(log_name, p), o) for p, o in sorted(last_offset.items()) if track]
+    batch.writer_mark = warm.next_mark() if warm is not None else None
     store.commit_batch(batch, trackings, clock)
+    if warm is not None:
+        warm.committed(batch.writer_mark, held)  # type: ignore[arg-type]
     return outcome
 
 
