@@ -29,7 +29,9 @@ publishing.
 
 After each commit the member publishes, from the store's outboxes, the new
 dead letters to ``{prefix}.dead-letters`` and the new alert transitions to
-``{prefix}.alerts`` (consumers/kafka/alert_publisher.py).  Every
+``{prefix}.alerts`` (consumers/kafka/alert_publisher.py); alert transitions
+without waiting for the broker (``AlertPublisher``): what it acknowledged is
+recorded after a later batch or idle poll, and on the way out.  Every
 SWEEP_INTERVAL_S it also sweeps: alerts whose deadline passed with no
 report arriving are journaled (``store.sweep``) and published.
 
@@ -53,7 +55,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
-from consumers.kafka.alert_publisher import publish_alerts, published_seq
+from consumers.kafka.alert_publisher import AlertPublisher, published_seq
 from consumers.kafka.log import CONNECT_TIMEOUT_S, KafkaLog
 from consumers.projector import BatchCounts, collecting_less, utc_now
 from ledger.policy import Policy
@@ -61,6 +63,7 @@ from ledger.ports import LogRecord, LogUnavailable
 from projections.batch_lock import exclusive, path_lock
 from projections.store import ProjectionStore
 from projections.trace_projection import project_batch
+from projections.warm_traces import WarmTraces
 
 __all__ = ["GroupProjector", "GroupTotals", "GROUP_CONSUMER_SETTINGS", "POLL_RECORDS_MAX",
            "dead_letter_tracking_name", "publish_dead_letters", "exclusive", "path_lock"]
@@ -123,6 +126,8 @@ class GroupProjector:
         self.settings = {**GROUP_CONSUMER_SETTINGS, **(consumer_settings or {})}
         self.totals = GroupTotals()
         self._consumer: KafkaConsumer | None = None
+        self._alerts: AlertPublisher | None = None  # while running with publish=True
+        self.warm = WarmTraces()  # the traces of the last batches, while no one else writes the store
         self._idle_since = time.monotonic()
 
     # -- the loop ------------------------------------------------------------------
@@ -152,6 +157,7 @@ class GroupProjector:
             if self.publish:
                 # What a previous run committed but did not get to publish.
                 self.say(f"alert transitions published up to journal seq {published_seq(self.store, self.log)}")
+                self._alerts = AlertPublisher(self.store, self.log)
                 self._publish(dead_letters=True)
             started = self._idle_since = time.monotonic()
             swept = 0.0
@@ -165,6 +171,8 @@ class GroupProjector:
                     key=lambda r: (r.partition, r.offset),
                 )
                 now = time.monotonic()
+                if self._alerts is not None:
+                    self._alerts.settle()  # record what the broker acknowledged meanwhile
                 if not records:
                     joined = bool(self.totals.assignments) or now - started >= JOIN_WAIT_MAX_S
                     if max_idle_s is not None and joined and now - self._idle_since >= max_idle_s:
@@ -176,8 +184,11 @@ class GroupProjector:
                     progress(self.totals)
         except KafkaError as error:
             raise LogUnavailable(f"Kafka at {self.log.bootstrap} (group {self.group}): {error}") from error
+            if self._alerts is not None:
+                self._alerts.settle(wait=True)
         finally:
             self._consumer = None
+            self._alerts = None
             consumer.close(autocommit=False)
         return self.totals
 
@@ -199,7 +210,7 @@ class GroupProjector:
                 return
             try:
                 outcome = project_batch(self.store, self.log.name, fresh, policy=self.policy,
-                                        clock=self.clock())
+                                        clock=self.clock(), warm=self.warm)
             except IntegrityError:
                 # Stale tracking: another member committed these offsets
                 # first.  Nothing of ours was written; read on from the store.
@@ -222,7 +233,8 @@ class GroupProjector:
         with exclusive(self.store):
             if dead_letters:  # reads the dead_letters table: only when there may be new ones
                 self.totals.dead_letters_published += publish_dead_letters(self.store, self.log)
-            self.totals.alerts_published += publish_alerts(self.store, self.log)
+            if self._alerts is not None:
+                self.totals.alerts_published += self._alerts.publish()
 
     # -- where to read from: the store -------------------------------------------
 

@@ -216,6 +216,23 @@ class KafkaLog(EventLog):
         """
         return self._placed(topic, self._begin_send(topic, messages, flush=True))
 
+    def begin_send(self, topic: str, messages: Sequence[tuple[str, bytes, list[tuple[str, bytes]]]]) -> list[Any]:
+        """``send`` in two halves: hand the messages to the producer (sent
+        within ``linger_ms``) and return their futures; ``placed`` waits for
+        them.  Nothing is acknowledged before ``placed`` returns."""
+        return self._begin_send(topic, messages, flush=False)
+
+    def placed(self, topic: str, futures: list[Any]) -> list[tuple[int, int]]:
+        """(partition, offset) of each message of a ``begin_send``, once acknowledged; else LogUnavailable."""
+        return self._placed(topic, futures)
+
+    def flush(self) -> None:
+        """Send what the producer holds now, waiting (bounded) for the broker."""
+        try:
+            self.producer.flush(timeout=self.send_timeout_s)
+        except KafkaError as error:
+            raise self._unavailable("flush", error) from error
+
     def _begin_send(self, topic: str, messages: Sequence[tuple[str, bytes, list[tuple[str, bytes]]]],
                     *, flush: bool) -> list[Any]:
         if not messages:
