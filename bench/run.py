@@ -507,12 +507,13 @@ CATCH_UP_WAIT_MAX_S = 900.0  # bound on the projector catching up the background
 PROBE_GAP_S = 0.3
 
 
-def probe_report(prefix: str, n: int) -> str:
-    """An export citing no license, shipped a second ago: its license_missing
-    alert is due at once, so the projector journals it in the same commit."""
+def probe_report(prefix: str, n: int, at: datetime | None = None) -> str:
+    """An export citing no license, shipped a second before ``at`` (default:
+    now): its license_missing alert is due at once, so the projector
+    journals it in the same commit."""
     from datetime import timedelta, timezone
 
-    now = datetime.now(timezone.utc)
+    now = at or datetime.now(timezone.utc)
     trace = f"PROBE-{prefix}-{n:03d}"
     return json.dumps({
         "type": "exported", "event_id": f"{trace}-01", "occurred_at": (now - timedelta(seconds=1)).isoformat(),
@@ -636,14 +637,20 @@ def _events_backlog(log: Any, store_path: Path) -> dict[str, int]:
 
 def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int, seconds: float,
                                      probe_interval_s: float = LOAD_PROBE_INTERVAL_S,
-                                     drain_s: float = LOAD_DRAIN_WAIT_MAX_S) -> dict[str, Any]:
+                                     drain_s: float = LOAD_DRAIN_WAIT_MAX_S,
+                                     clock: str = "wall") -> dict[str, Any]:
     """Alert latency at a steady offered load: ``rate`` reports/s of the
     generated history for ``seconds`` (at most rate*seconds reports), with a
     probe -- an export citing no license, whose license_missing alert is due
     at once -- sent every ``probe_interval_s`` among them.  A probe's latency
     is from just before its append to the moment its ``raised`` transition
     is read from the alerts topic by a follower thread.  The projector is
-    ``ledger kafka project`` in its own process (it also publishes alerts)."""
+    ``ledger kafka project`` in its own process (it also publishes alerts).
+
+    ``clock``: "wall" judges every report at the wall clock's now -- a
+    backfill of years-old history, every transient state overdue;
+    "history" runs the projector on the history's own clock
+    (bench/history_clock.py): the stream as it happened, live."""
     import itertools
     import threading
 
@@ -671,9 +678,31 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
         except Exception as error:  # reported in the result, not lost in a thread
             problems.append(f"follower: {error!r}")
 
-    ledger_cli = Path(sys.executable).with_name("ledger")
-    command = [str(ledger_cli), "kafka", "project", "--log", f"kafka://{bootstrap}/{prefix}",
-               "--store", f"sqlite:///{store_path}", "--group", f"{prefix}-g", "--json"]
+    from bench.history_clock import write_clock
+
+    clock_path = paths.home / f"latency-load-{prefix}.clock"
+    history_now: list[datetime] = []  # clock == "history": the latest occurred_at sent
+
+    def advance(lines: list[str]) -> None:
+        if clock != "history":
+            return
+        latest = max(datetime.fromisoformat(json.loads(line)["occurred_at"]) for line in lines)
+        if not history_now or latest > history_now[0]:
+            history_now[:] = [latest]
+            write_clock(clock_path, latest)
+
+    def probe_at() -> datetime | None:
+        return history_now[0] if history_now else None
+
+    if clock == "history":
+        with paths.jsonl.open(encoding="utf-8") as first:
+            advance([next(first)])
+        command = [sys.executable, "-m", "bench.history_clock", "--log", f"kafka://{bootstrap}/{prefix}",
+                   "--store", f"sqlite:///{store_path}", "--group", f"{prefix}-g", "--clock-file", str(clock_path)]
+    else:
+        ledger_cli = Path(sys.executable).with_name("ledger")
+        command = [str(ledger_cli), "kafka", "project", "--log", f"kafka://{bootstrap}/{prefix}",
+                   "--store", f"sqlite:///{store_path}", "--group", f"{prefix}-g", "--json"]
     stderr_path = paths.home / f"latency-load-{prefix}.projector.log"
     env = {**os.environ, "LEDGER_HOME": str(paths.home)}
     follower = threading.Thread(target=follow, daemon=True)
@@ -681,7 +710,7 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
     with stderr_path.open("w") as stderr:
         projector = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
     result: dict[str, Any] = {"offered_rate_per_s": rate, "seconds": seconds, "probe_interval_s": probe_interval_s,
-                              "projector": " ".join(command[1:])}
+                              "clock": clock, "projector": " ".join(command[1:])}
     try:
         def wait_for(trace: str, bound_s: float) -> bool:
             deadline = time.perf_counter() + bound_s
@@ -691,7 +720,8 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
 
         # Warm-up: one probe through the whole path before the clock starts.
         warm = f"PROBE-{prefix}-warm"
-        ingest_lines([probe_report(prefix, 0).replace(f"PROBE-{prefix}-000", warm)], log, source="probe", clock=utc_now)
+        ingest_lines([probe_report(prefix, 0, probe_at()).replace(f"PROBE-{prefix}-000", warm)], log,
+                     source="probe", clock=utc_now)
         warm_started = time.perf_counter()
         if not wait_for(warm, LOAD_WARMUP_WAIT_MAX_S):
             raise RuntimeError(f"no alert for the warm-up probe within {LOAD_WARMUP_WAIT_MAX_S} s "
@@ -715,7 +745,7 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
                 if now >= next_probe:
                     n += 1
                     trace = f"PROBE-{prefix}-{n:03d}"
-                    line = probe_report(prefix, n)
+                    line = probe_report(prefix, n, probe_at())
                     t0 = time.perf_counter()
                     ingest_lines([line], log, source="probe", clock=utc_now)
                     acks.append(time.perf_counter() - t0)
@@ -727,6 +757,7 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
                     chunk = list(itertools.islice(background, due))
                     if not chunk:
                         break  # the history is shorter than rate*seconds
+                    advance(chunk)  # "now" moves before the reports that move it are sent
                     ingest_lines(chunk, log, source=str(paths.jsonl), clock=utc_now)
                     sent += len(chunk)
                 else:
@@ -774,6 +805,7 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
         if problems:
             result["error"] = "; ".join(problems)
         remove_db(store_path)
+        clock_path.unlink(missing_ok=True)
     return result
 
 
@@ -788,9 +820,9 @@ def cmd_latency(args: argparse.Namespace) -> dict[str, Any]:
         paths.home.mkdir(parents=True, exist_ok=True)
         with kafka_broker(args.kafka or "auto") as broker:
             result = measure_alert_latency_under_load(paths, broker["bootstrap"], rate=args.rate,
-                                                      seconds=args.seconds, drain_s=args.drain)
+                                                      seconds=args.seconds, drain_s=args.drain, clock=args.clock)
             result["broker"] = broker["kind"]
-        paths.tag = paths.tag or f"-load{args.rate}"
+        paths.tag = paths.tag or f"-load{args.rate}" + ("-history" if args.clock == "history" else "")
         return emit(paths, "latency", {"state": "measured" if "error" not in result else "failed", **result})
     if not args.kafka:
         return emit(paths, "latency", {"state": "not measured: pass --kafka auto (start a broker) or --kafka HOST:PORT"})
@@ -1045,6 +1077,11 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--rate", type=int, help="reports/s of steady background load (with probes among "
                                                     "them); starts a broker unless --kafka names one")
             p.add_argument("--seconds", type=float, default=30.0, help="how long the load runs (with --rate)")
+            p.add_argument("--clock", choices=("wall", "history"), default="wall",
+                           help="with --rate: the projector's now. wall: the wall clock, so the years-old "
+                                "history is a backfill (every transient state overdue, ~1.3 alert transitions "
+                                "per report); history: the latest occurred_at sent, the stream as it "
+                                "happened (bench/history_clock.py)")
             p.add_argument("--drain", type=float, default=LOAD_DRAIN_WAIT_MAX_S,
                            help="after the load, wait at most this long for probes' alerts (with --rate)")
         if name == "replay":

@@ -151,3 +151,20 @@ def test_the_generator_is_deterministic(tmp_path: Path) -> None:
     other = tmp_path / "c.jsonl"
     write(1500, 8, other, tmp_path / "c.json")
     assert hashlib.sha256(other.read_bytes()).hexdigest() != digests[0][0]
+
+
+def test_alert_latency_under_load_on_the_history_clock_runs_and_sees_every_probe(tiny_run: Path) -> None:
+    """`bench.run latency --rate ... --clock history` at a tiny size: a broker, the
+    history-clock projector (bench/history_clock.py), load and probes."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "latency", "--size", "tiny", "--seed", str(SEED), "--data",
+         str(tiny_run), "--rate", "200", "--seconds", "2", "--clock", "history", "--tag", "smoke"],
+        cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tiny_run / f"results-tiny-seed{SEED}-latency-smoke.json").read_text())
+    assert result["state"] == "measured", result
+    assert result["clock"] == "history"
+    assert result["probes"]["sent"] > 0 and result["probes"]["unseen"] == 0
+    assert result["report_to_alert_on_topic"]["n"] == result["probes"]["sent"]
+    assert result["projector_totals"]["records"] >= result["load"]["reports_sent"]

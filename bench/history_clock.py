@@ -1,0 +1,83 @@
+"""``ledger kafka project`` judging "now" by the history's clock, for
+``python -m bench.run latency --rate N --clock history``.
+
+The latency benchmark streams a generated history (2018-2021) at N reports
+per second.  With the wall clock as "now" (``--clock wall``, the default),
+every report is judged years after it happened: a shipment is overdue the
+moment it is exported, then resolved when its receipt follows a few seconds
+later.  That is a backfill -- 1.27 alert transitions per report, each
+journaled and published -- not a live stream, where a deadline passes
+long after the reports that open it.  With ``--clock history`` the sender
+writes the latest ``occurred_at`` it has sent to a file, and this projector
+reads "now" from that file for every batch and every deadline sweep: the
+history as it happened, with time compressed (months in seconds), so
+deadlines pass and alerts rise and fall as they would have live.
+
+Everything else is ``ledger kafka project``: the same GroupProjector, store,
+policy and alert publisher.
+
+    python -m bench.history_clock --log kafka://HOST:PORT/PREFIX --store sqlite:///PATH \\
+        --group G --clock-file FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from datetime import datetime
+from pathlib import Path
+
+
+def file_clock(path: Path):
+    """A clock reading an ISO instant from ``path`` (written whole by the sender, then renamed)."""
+    last: list[datetime] = []
+
+    def now() -> datetime:
+        try:
+            last[:] = [datetime.fromisoformat(path.read_text().strip())]
+        except (OSError, ValueError):
+            if not last:
+                raise
+        return last[0]
+
+    return now
+
+
+def write_clock(path: Path, at: datetime) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(at.isoformat())
+    partial.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from consumers.kafka.group_projector import GroupProjector
+    from consumers.kafka.log import KafkaLog
+    from ledger.policy import load_policy
+    from projections.sqlite_store import SQLiteProjectionStore
+
+    parser = argparse.ArgumentParser(prog="python -m bench.history_clock", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--log", required=True, help="kafka://HOST:PORT/PREFIX")
+    parser.add_argument("--store", required=True, help="sqlite:///PATH")
+    parser.add_argument("--group", required=True)
+    parser.add_argument("--clock-file", required=True, type=Path)
+    args = parser.parse_args(argv)
+    log = KafkaLog.from_url(args.log)
+    store = SQLiteProjectionStore(args.store.removeprefix("sqlite:///"))
+    projector = GroupProjector(log, store, group=args.group, policy=load_policy(None),
+                               clock=file_clock(args.clock_file),
+                               say=lambda message: print(f"history-clock projector: {message}", file=sys.stderr))
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    try:
+        totals = projector.run(stop=lambda: bool(stopping))
+    finally:
+        store.close()
+        log.close()
+    print(json.dumps(totals.as_dict(), sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
