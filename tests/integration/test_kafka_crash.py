@@ -99,9 +99,11 @@ def test_kill_9_mid_stream_then_restart_ends_identical_with_no_double_counting(k
 
     # On the raw topic a transition appears twice only if the kill fell
     # between the broker acknowledging a publish and the store recording it
-    # (publish_alerts sends, then records): the restart re-sends exactly the
-    # transitions that were on the topic beyond the recorded seq -- one
-    # publish batch at most -- and the subscriber above dropped those copies.
+    # (the projector's AlertPublisher records what was acknowledged after its
+    # next batch or idle poll): the restart re-sends exactly the transitions
+    # that were on the topic beyond the recorded seq -- those of the last
+    # batch or two, here fewer than one publish batch -- and the subscriber
+    # above dropped those copies.
     sent_not_recorded = {t for t, seq in on_topic_at_kill.items() if seq > recorded_at_kill}
     raw = Counter(m["transition_id"] for m in raw_alerts(log))
     copies = {t for t, n in raw.items() if n > 1}
