@@ -158,8 +158,11 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         for trace_id in trace_ids:
             rows.extend(whereabouts(ledger.store, trace_id, clock=clock, policy=ledger.policy,
                                     as_of=args.as_of, known_at=args.known_at))
-            alerts.extend(standing_alerts(ledger.store, clock=clock, policy=ledger.policy, as_of=args.as_of,
-                                          known_at=args.known_at, trace_id=trace_id))
+            for alert in standing_alerts(ledger.store, clock=clock, policy=ledger.policy, as_of=args.as_of,
+                                         known_at=args.known_at, trace_id=trace_id):
+                # A license ceiling two of these traces cite is shown once.
+                if alert not in alerts:
+                    alerts.append(alert)
     finally:
         ledger.close()
     roots = build_lineage(rows)

@@ -11,13 +11,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ledger.alerts import alert_steps, alerts_as_of
+from ledger.account import TraceAccount
+from ledger.alerts import Alert, alert_steps, alerts_as_of
+from ledger.events import parse_event
 from ledger.identity import Claim, claims_of
+from ledger.licenses import LicenseBook, LicenseUse, ceiling_steps, ceiling_trace_id
 from ledger.trace import Trace
 from ledger.policy import Policy
 from projections.rows import LOT_COLUMNS, dec, lot_row, step_row
 from projections.store import ProjectionStore
-from projections.premises import licenses_as_of
 from projections.trace_projection import rebuild_trace
 
 __all__ = ["whereabouts", "standing_alerts", "NotFound"]
@@ -78,22 +80,85 @@ def standing_alerts(
     party: str | None = None,
     trace_id: str | None = None,
 ) -> list[dict[str, Any]]:
+    """The alerts standing, for every trace or one; with a trace, also the
+    ceiling alerts of the licenses its lots cite (a ceiling spans traces:
+    ``license:<id>``), so asking about an export shows the ceiling it counts
+    towards.  As of a date and known at a moment, ceilings are recounted
+    from what the ledger knew then (``_ceiling_alerts``)."""
     if as_of is None and known_at is None:
-        return store.standing_alerts(clock, party=party, trace_id=trace_id)
+        rows = store.standing_alerts(clock, party=party, trace_id=trace_id)
+        if trace_id is not None:
+            cited = sorted({r["license_id"] for r in store.trace_lots([trace_id]) if r["license_id"]})
+            for license_id in cited:
+                rows.extend(store.standing_alerts(clock, party=party, trace_id=ceiling_trace_id(license_id)))
+        return rows
     when = as_of or clock
+    accounts = {
+        tid: trace.account(as_of=when, known_at=known_at, claims=claims)
+        for tid, trace, claims in _traces(store, trace_id)
+    }
+    # One book of the licenses cited, as granted by then and recorded by known_at.
+    cited = sorted({lot.license_id for a in accounts.values() for lot in a.lots.values() if lot.license_id})
+    events = [parse_event(payload) for payload, _digest in store.load_licenses(cited)] if cited else []
+    book = LicenseBook.from_events(events, as_of=when, known_at=known_at)
+    alerts = [a for account in accounts.values() for a in alerts_as_of(alert_steps(account, policy, book), when)]
+    alerts.extend(_ceiling_alerts(store, accounts, book, cited, as_of=when, known_at=known_at,
+                                  every_trace=trace_id is None))
+    alerts.sort(key=lambda a: (a.trace_id, a.lot_id, a.kind, a.alert_id))  # as the store orders them
     out = []
-    for tid, trace, claims in _traces(store, trace_id):
-        account = trace.account(as_of=when, known_at=known_at, claims=claims)
-        # License premises as of then too (ceilings, which span traces, are
-        # served from the stored steps only: docs/COMPLIANCE.md).
-        book = licenses_as_of(store, account, as_of=when, known_at=known_at)
-        for alert in alerts_as_of(alert_steps(account, policy, book), when):
-            if party is not None and alert.party != party:
-                continue
-            row = dict(zip(("alert_id", "due_at", "kind", "severity", "trace_id", "lot_id", "party",
-                            "quantity", "unit", "message", "event_ids"), step_row(alert)))
-            row["event_ids"] = list(alert.event_ids)
-            out.append(row)
+    for alert in alerts:
+        if party is not None and alert.party != party:
+            continue
+        row = dict(zip(("alert_id", "due_at", "kind", "severity", "trace_id", "lot_id", "party",
+                        "quantity", "unit", "message", "event_ids"), step_row(alert)))
+        row["event_ids"] = list(alert.event_ids)
+        out.append(row)
+    return out
+
+
+def _ceiling_alerts(
+    store: ProjectionStore,
+    accounts: dict[str, TraceAccount],
+    book: LicenseBook,
+    cited: list[str],
+    *,
+    as_of: datetime,
+    known_at: datetime | None,
+    every_trace: bool,
+) -> list[Alert]:
+    """The ceiling alerts standing as of ``as_of`` of the licenses ``cited``
+    by these accounts (every trace as of then, or the traces asked about),
+    each counted from every lot citing it as of ``as_of``, known at
+    ``known_at``, against the license as the ``book`` (granted by then, known
+    then) says: the projection's rule (projections/premises.py), with the
+    accounts of then instead of the current lot rows.
+
+    With every trace rebuilt, every use is already here.  Otherwise the other
+    traces counted are those with a lot citing the license now
+    (``store.license_lots``), rebuilt as of then: a trace whose only lot
+    citing it has since been retracted, with the retraction recorded, is
+    counted only when it is among the traces asked about.
+    """
+    with_ceiling = [i for i in cited if (license := book.get(i)) is not None and license.ceiling is not None]
+    if not with_ceiling:
+        return []
+    if not every_trace:
+        others = sorted({r["trace_id"] for r in store.license_lots(with_ceiling)} - set(accounts))
+        if others:
+            accounts = dict(accounts)
+            for tid, trace, claims in _rebuilt(store, store.load_versions(others), every_trace=False):
+                accounts[tid] = trace.account(as_of=as_of, known_at=known_at, claims=claims)
+    uses: dict[str, list[LicenseUse]] = {i: [] for i in with_ceiling}
+    for tid, account in accounts.items():
+        for lot in account.lots.values():
+            if lot.license_id in uses:
+                uses[lot.license_id].append(
+                    LicenseUse(tid, lot.lot_id, lot.opened_by, lot.shipped_at, lot.shipped, lot.unit))
+    out: list[Alert] = []
+    for license_id in with_ceiling:
+        license = book.get(license_id)
+        assert license is not None
+        out.extend(alerts_as_of(ceiling_steps(license, uses[license_id]), as_of))
     return out
 
 
@@ -111,8 +176,13 @@ def _traces(store: ProjectionStore, ident: str | None) -> list[tuple[str, Trace,
     on its event ids (an event id names one report ledger-wide:
     ledger/identity.py).  The account's ``known_at`` keeps only the claims
     recorded by then."""
-    traces = {t: rebuild_trace(t, versions) for t, versions in sorted(_versions(store, ident).items())}
-    if ident is None:  # every trace is here: the claims are theirs
+    return _rebuilt(store, _versions(store, ident), every_trace=ident is None)
+
+
+def _rebuilt(store: ProjectionStore, versions: dict[str, list[tuple[str, str]]],
+             *, every_trace: bool) -> list[tuple[str, Trace, dict[str, list[Claim]]]]:
+    traces = {t: rebuild_trace(t, stored) for t, stored in sorted(versions.items())}
+    if every_trace:  # every trace is here: the claims are theirs
         claims: dict[str, list[Claim]] = {}
         for trace_id, trace in traces.items():
             for event_id, on_it in claims_of(trace_id, trace.versions()).items():
