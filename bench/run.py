@@ -30,6 +30,7 @@ import random
 import resource
 import sqlite3
 import statistics
+import signal
 import subprocess
 import sys
 import time
@@ -644,7 +645,7 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
     probe -- an export citing no license, whose license_missing alert is due
     at once -- sent every ``probe_interval_s`` among them.  A probe's latency
     is from just before its append to the moment its ``raised`` transition
-    is read from the alerts topic by a follower thread.  The projector is
+    is read from the alerts topic by a subscriber process (bench/follow_probes.py).  The projector is
     ``ledger kafka project`` in its own process (it also publishes alerts).
 
     ``clock``: "wall" judges every report at the wall clock's now -- a
@@ -655,7 +656,6 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
     import threading
 
     from consumers.ingest import ingest_lines
-    from consumers.kafka.alert_publisher import follow_alerts
     from consumers.kafka.log import KafkaLog
     from consumers.projector import utc_now
 
@@ -667,16 +667,22 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
     arrivals: dict[str, float] = {}
     problems: list[str] = []
 
-    def follow() -> None:
-        def seen(message: dict[str, Any]) -> None:
-            trace = message.get("trace_id") or ""
-            if trace.startswith("PROBE-") and message.get("transition") == "raised":
-                arrivals.setdefault(trace, time.perf_counter())
+    # The subscriber is a process of its own (bench/follow_probes.py), as a
+    # dashboard is: it stamps each probe's alert with the machine's monotonic
+    # clock when it reads it; this thread only collects the stamps.
+    subscriber = subprocess.Popen(
+        [sys.executable, "-m", "bench.follow_probes", "--bootstrap", bootstrap, "--prefix", prefix,
+         "--partitions", str(KAFKA_PARTITIONS)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-        try:
-            follow_alerts(KafkaLog(bootstrap, prefix, partitions=KAFKA_PARTITIONS), seen, stop=stop.is_set)
-        except Exception as error:  # reported in the result, not lost in a thread
-            problems.append(f"follower: {error!r}")
+    def follow() -> None:
+        assert subscriber.stdout is not None
+        for line in subscriber.stdout:
+            trace, _, at = line.strip().partition(" ")
+            try:
+                arrivals.setdefault(trace, float(at))
+            except ValueError:
+                problems.append(f"subscriber said {line.strip()!r}")
 
     from bench.history_clock import write_clock
 
@@ -796,6 +802,14 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
         except subprocess.TimeoutExpired:
             projector.kill()
             out, _ = projector.communicate(timeout=LOAD_STOP_WAIT_S)
+        subscriber.terminate()
+        try:
+            _out, subscriber_err = subscriber.communicate(timeout=LOAD_STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            subscriber.kill()
+            _out, subscriber_err = subscriber.communicate(timeout=LOAD_STOP_WAIT_S)
+        if subscriber.returncode not in (0, -signal.SIGTERM):
+            problems.append(f"subscriber exit {subscriber.returncode}: {subscriber_err[-500:]}")
         follower.join(timeout=10)
         log.close()
         try:
