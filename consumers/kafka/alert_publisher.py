@@ -45,6 +45,7 @@ ALERT_SCHEMA = "ledger.alert-transition"
 ALERT_SCHEMA_VERSION = 1
 PUBLISH_BATCH_MAX = 500  # transitions per send + record
 PUBLISH_ROUNDS_MAX = 10_000  # bound on one publish_alerts call (5 million transitions)
+IN_FLIGHT_PAGES_MAX = 4  # AlertPublisher: pages handed over, not yet acknowledged
 _FIELDS = ("transition_id", "seq", "alert_id", "transition", "at", "kind", "severity", "trace_id",
            "lot_id", "party", "quantity", "unit", "message", "due_at")
 
@@ -104,11 +105,20 @@ class AlertPublisher:
     hands the new transitions to the producer and returns; the producer
     sends them within ``linger_ms``.  ``settle`` -- called after every
     batch and every idle poll -- records the seq of what the broker has
-    acknowledged, and raises LogUnavailable if a send failed, as
-    ``publish_alerts`` does.  Nothing is recorded as published before it is
-    acknowledged, so a crash at any point re-sends (the same transition ids)
-    and loses nothing.  One alert's transitions keep their order: they share
-    a key, so a partition, and the producer is idempotent.
+    acknowledged, in journal order, and raises LogUnavailable if a send
+    failed, as ``publish_alerts`` does.
+
+    - Nothing is recorded as published before it, and everything before it,
+      is acknowledged: a crash at any point re-sends (the same transition
+      ids) and loses nothing.
+    - Once any send has failed, nothing more is handed over: ``settle``
+      (which ``publish`` calls first) records the acknowledged prefix, drops
+      everything in flight and raises, so a later page never lands on the
+      topic ahead of an earlier one that failed.
+    - At most IN_FLIGHT_PAGES_MAX pages (of ``batch_max`` transitions) are in
+      flight; a backlog waits for the oldest before handing more.
+    - One alert's transitions keep their order: they share a key, so a
+      partition, and the producer is idempotent.
     """
 
     def __init__(self, store: ProjectionStore, log: KafkaLog, *, batch_max: int = PUBLISH_BATCH_MAX):
@@ -129,6 +139,8 @@ class AlertPublisher:
         self.settle()
         handed = 0
         for _round in range(PUBLISH_ROUNDS_MAX):
+            if len(self._in_flight) >= IN_FLIGHT_PAGES_MAX:
+                self.settle(oldest=True)
             after = max(self._handed_up_to, published_seq(self.store, self.log))
             entries = self.store.journal(after_seq=after, limit=self.batch_max)
             if not entries:
@@ -139,18 +151,34 @@ class AlertPublisher:
             handed += len(entries)
         return handed
 
-    def settle(self, *, wait: bool = False) -> None:
-        """Record the journal seq up to which every send is acknowledged;
-        ``wait``: first wait (bounded by the send timeout) for all of them."""
-        if wait and self._in_flight:
-            self.log.flush()
+    def settle(self, *, wait: bool = False, oldest: bool = False) -> None:
+        """Record the journal seq up to which every send is acknowledged.
+
+        ``wait``: first wait (bounded by the send timeout) for every send in
+        flight; ``oldest``: for the oldest page at least.  If a send failed,
+        records what was acknowledged before it, forgets everything in
+        flight (the next ``publish`` hands it over again) and raises
+        LogUnavailable."""
+        failed = any(f.is_done and f.failed() for _seq, futures in self._in_flight for f in futures)
         acknowledged = None
-        while self._in_flight and all(f.is_done for f in self._in_flight[0][1]):
-            seq, futures = self._in_flight.pop(0)
-            self.log.placed(self.log.alerts_topic, futures)  # raises LogUnavailable if one failed
-            acknowledged = seq
-        if acknowledged is not None:
-            _record_published(self.store, self.log, acknowledged)
+        try:
+            if (wait or failed) and self._in_flight:
+                self.log.flush()
+            while self._in_flight:
+                seq, futures = self._in_flight[0]
+                must = wait or failed or (oldest and acknowledged is None)
+                if not must and not all(f.is_done for f in futures):
+                    break
+                self.log.placed(self.log.alerts_topic, futures)  # waits (bounded); raises if one failed
+                self._in_flight.pop(0)
+                acknowledged = seq
+        except LogUnavailable:
+            self._in_flight.clear()
+            self._handed_up_to = 0  # publish() resumes after what the store records as published
+            raise
+        finally:
+            if acknowledged is not None:
+                _record_published(self.store, self.log, acknowledged)
 
 
 def follow_alerts(log: KafkaLog, on_transition: Callable[[dict[str, Any]], None], *,

@@ -31,7 +31,10 @@ After each commit the member publishes, from the store's outboxes, the new
 dead letters to ``{prefix}.dead-letters`` and the new alert transitions to
 ``{prefix}.alerts`` (consumers/kafka/alert_publisher.py); alert transitions
 without waiting for the broker (``AlertPublisher``): what it acknowledged is
-recorded after a later batch or idle poll, and on the way out.  Every
+recorded after a later batch or idle poll, and on the way out.  One member
+publishes at a time -- the one holding partition 0 (PUBLISHER_PARTITION),
+after its batches and on its idle polls -- and every member publishes what
+is left when it stops.  Every
 SWEEP_INTERVAL_S it also sweeps: alerts whose deadline passed with no
 report arriving are journaled (``store.sweep``) and published.
 
@@ -72,6 +75,7 @@ POLL_RECORDS_MAX = 500  # records per poll, and so per store transaction
 POLL_TIMEOUT_MS = 200  # one poll; also how often a stop request is noticed
 JOIN_WAIT_MAX_S = 30.0  # with max_idle_s: a member never given a partition stops after this
 SWEEP_INTERVAL_S = 1.0  # deadlines pass without any report: check them this often
+PUBLISHER_PARTITION = 0  # the member holding this partition publishes the alert journal
 
 # kafka-python KafkaConsumer settings for the group (measured against Tansu
 # and explained in docs/KAFKA.md): joins and rebalances in about a second.
@@ -127,6 +131,7 @@ class GroupProjector:
         self.totals = GroupTotals()
         self._consumer: KafkaConsumer | None = None
         self._alerts: AlertPublisher | None = None  # while running with publish=True
+        self._assigned: set[int] = set()  # the partitions the group gave this member
         self.warm = WarmTraces()  # the traces of the last batches, while no one else writes the store
         self._idle_since = time.monotonic()
 
@@ -171,9 +176,11 @@ class GroupProjector:
                     key=lambda r: (r.partition, r.offset),
                 )
                 now = time.monotonic()
-                if self._alerts is not None:
-                    self._alerts.settle()  # record what the broker acknowledged meanwhile
+                if self._publishes_alerts():
+                    self._alerts.settle()  # type: ignore[union-attr]  # what the broker acknowledged meanwhile
                 if not records:
+                    if self._publishes_alerts():  # what other members journaled
+                        self.totals.alerts_published += self._alerts.publish()  # type: ignore[union-attr]
                     joined = bool(self.totals.assignments) or now - started >= JOIN_WAIT_MAX_S
                     if max_idle_s is not None and joined and now - self._idle_since >= max_idle_s:
                         break
@@ -182,10 +189,15 @@ class GroupProjector:
                 self._apply(records)
                 if progress is not None:
                     progress(self.totals)
+            if self._alerts is not None:
+                # On the way out every member publishes what is journaled and
+                # not yet published (what it handed over included), and waits
+                # for the broker: a member stopping, not only the one holding
+                # PUBLISHER_PARTITION, leaves nothing unpublished.
+                self.totals.alerts_published += self._alerts.publish()
+                self._alerts.settle(wait=True)
         except KafkaError as error:
             raise LogUnavailable(f"Kafka at {self.log.bootstrap} (group {self.group}): {error}") from error
-            if self._alerts is not None:
-                self._alerts.settle(wait=True)
         finally:
             self._consumer = None
             self._alerts = None
@@ -233,8 +245,15 @@ class GroupProjector:
         with exclusive(self.store):
             if dead_letters:  # reads the dead_letters table: only when there may be new ones
                 self.totals.dead_letters_published += publish_dead_letters(self.store, self.log)
-            if self._alerts is not None:
-                self.totals.alerts_published += self._alerts.publish()
+            if self._publishes_alerts():
+                self.totals.alerts_published += self._alerts.publish()  # type: ignore[union-attr]
+
+    def _publishes_alerts(self) -> bool:
+        """The member holding PUBLISHER_PARTITION publishes the store's alert
+        journal (every member's transitions): one publisher per store, so
+        transitions handed over and not yet recorded as acknowledged are not
+        sent again by the next member to commit."""
+        return self._alerts is not None and PUBLISHER_PARTITION in self._assigned
 
     # -- where to read from: the store -------------------------------------------
 
@@ -259,10 +278,11 @@ class _SeekToStore(ConsumerRebalanceListener):
     def on_partitions_revoked(self, revoked: Any) -> None:
         # Nothing is in flight between polls: every batch is committed (or
         # refused) before the next poll, and rebalances happen inside poll.
-        pass
+        self.projector._assigned -= {tp.partition for tp in revoked}
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         partitions = sorted(tp.partition for tp in assigned)
+        self.projector._assigned |= set(partitions)
         self.projector.totals.assignments.append(partitions)
         self.projector._idle_since = time.monotonic()
         starts = self.projector._seek_from_store(assigned)

@@ -9,9 +9,13 @@ import json
 import pytest
 from fixtures_kafka import fixed_clock, story_lines
 
+from collections import Counter
+
+from consumers.client import LedgerClient
 from consumers.embedded_log import EmbeddedLog
 from consumers.ingest import ingest_lines
 from consumers.kafka.alert_publisher import AlertPublisher, published_seq
+from consumers.kafka.group_projector import GroupProjector
 from consumers.kafka.log import KafkaLog
 from consumers.projector import catch_up
 from ledger.policy import load_policy
@@ -69,5 +73,28 @@ def test_a_broker_gone_before_acknowledging_raises_and_nothing_counts_as_publish
     with pytest.raises(LogUnavailable):
         publisher.settle(wait=True)
     assert published_seq(store, log) == 0  # a restart sends them all again
+    # What was in flight is forgotten, not skipped: settling again records nothing.
+    assert publisher.in_flight == 0
+    publisher.settle()
+    assert published_seq(store, log) == 0
+    log.close()
+    store.close()
+
+
+def test_a_projector_stopped_mid_stream_records_what_it_published_and_sent_each_once(kafka_url, tmp_path):
+    log = KafkaLog.from_url(kafka_url)
+    with LedgerClient(log, clock=fixed_clock) as client:
+        client.send(story_lines())
+    store = SQLiteProjectionStore(tmp_path / "store.db")
+    projector = GroupProjector(log, store, group="stops", policy=load_policy(None), clock=fixed_clock)
+    # Stopped (as SIGTERM stops it) right after the batch that journaled and
+    # handed over the transitions, before any idle poll could settle them.
+    totals = projector.run(stop=lambda: projector.totals.batches >= 1)
+
+    journal = store.journal(after_seq=0, limit=10_000)
+    assert totals.records == len(story_lines()) and journal
+    assert published_seq(store, log) == journal[-1]["seq"]  # recorded on the way out
+    raw = Counter(m["transition_id"] for m in on_topic(log))
+    assert raw == Counter(e["transition_id"] for e in journal)  # every one, once
     log.close()
     store.close()
