@@ -21,7 +21,12 @@ The rules, in the words of a compliance officer:
 - the exports citing a license may not exceed its quantity ceiling, summed
   in shipment order (``license_ceiling``; exactly reaching it is allowed);
 - a ship-back moves goods across a border without a license; many regimes
-  exempt returns, so it is flagged for confirmation (``ship_back_exemption``).
+  exempt returns, so it is flagged for confirmation (``ship_back_exemption``);
+- two versions of one license report (one event id, different content: a
+  grant re-sent with another ceiling or validity) are resolved as for lot
+  reports, the first recorded wins, and raise a ``conflicting_report`` on the
+  license (``license_conflict_steps``), naming the version used and the one
+  not used.
 
 The end user of a lot is the party the report names as end user, or the
 consignee when it names none.
@@ -47,6 +52,7 @@ __all__ = [
     "premise_steps",
     "ceiling_steps",
     "ceiling_trace_id",
+    "license_conflict_steps",
 ]
 
 PREMISE_KINDS = (
@@ -396,6 +402,80 @@ def ceiling_steps(license: License, uses: Iterable[LicenseUse]) -> list[Alert]:
             )
         )
     return steps
+
+
+# -- two versions of one license report -----------------------------------------------
+
+
+def license_conflict_steps(
+    events: Iterable[LicenseGranted | LicenseRevoked],
+    *,
+    known_at: datetime | None = None,
+) -> list[Alert]:
+    """``conflicting_report`` steps for each license report (event id) that
+    came in more than one version, on the license's pseudo trace
+    (``ceiling_trace_id``), the rule ``ledger.account`` applies to lot reports.
+
+    The version used is the one ``LicenseBook`` uses: the first recorded, ties
+    broken by content digest.  Each other version recorded at a later instant
+    adds a step due then (when the ledger learned of the conflict), naming the
+    version used and the one not used, its party the reporter of the version
+    not used.  An identical resend (same digest) is no conflict.  A version
+    recorded after ``known_at`` is not known.  Deterministic in any arrival
+    order: versions are ordered by (recorded_at, digest), never by arrival.
+    """
+    grouped: dict[tuple[str, str], list[LicenseGranted | LicenseRevoked]] = {}
+    for event in events:
+        if known_at is not None and event.recorded_at is not None and event.recorded_at > known_at:
+            continue
+        grouped.setdefault((event.license_id, event.event_id), []).append(event)
+    far_future = datetime.max.replace(tzinfo=timezone.utc)
+    steps: list[Alert] = []
+    for (license_id, event_id), same_id in sorted(grouped.items()):
+        if len(same_id) < 2:
+            continue
+        # One entry per digest: the earliest recorded copy of each content.
+        versions: dict[str, LicenseGranted | LicenseRevoked] = {}
+        for event in same_id:
+            digest = content_digest(event)
+            held = versions.get(digest)
+            if held is None or (event.recorded_at or far_future) < (held.recorded_at or far_future):
+                versions[digest] = event
+        if len(versions) < 2:
+            continue
+        ordered = sorted(versions.items(), key=lambda dv: (dv[1].recorded_at or far_future, dv[0]))
+        winner_digest, winner = ordered[0]
+        trace_id = ceiling_trace_id(license_id)
+        # One step per instant: the store keys steps by (alert id, due time).
+        by_instant: dict[datetime, list[tuple[str, LicenseGranted | LicenseRevoked]]] = {}
+        for digest, loser in ordered[1:]:
+            by_instant.setdefault(loser.recorded_at or far_future, []).append((digest, loser))
+        for at, same_instant in by_instant.items():
+            loser_digest, loser = same_instant[0]
+            steps.append(
+                Alert(
+                    alert_id=alert_id("conflicting_report", trace_id, "", event_id),
+                    kind="conflicting_report",
+                    trace_id=trace_id,
+                    lot_id="",
+                    party=loser.reporter,
+                    due_at=at,
+                    quantity=None,
+                    unit=None,
+                    message=(
+                        f"{loser.type} report {event_id!r} of license {license_id} was reported again with "
+                        f"different content: the ledger uses the version recorded at {_utc(winner.recorded_at)} "
+                        f"(digest {winner_digest[:12]}), not the one recorded at {_utc(loser.recorded_at)} "
+                        f"(digest {', '.join(d[:12] for d, _e in same_instant)})"
+                    ),
+                    event_ids=(event_id,),
+                )
+            )
+    return steps
+
+
+def _utc(at: datetime | None) -> str:
+    return at.astimezone(timezone.utc).isoformat() if at is not None else "an unknown time"
 
 
 def _in_force(license_id: str, grants: list[LicenseGranted], revocations: list[LicenseRevoked],

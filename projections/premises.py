@@ -12,7 +12,11 @@ arrives first, a batch recomputes
 
 Ceiling alerts count shipments across traces; they are kept per license under
 the pseudo trace id ``license:<id>`` and recomputed from the current lot rows
-whenever a lot citing the license changes or the license itself does.
+whenever a lot citing the license changes or the license itself does.  The
+same rows carry the license's ``conflicting_report`` alerts (two versions of
+one license report: ``license_conflict_steps``), recomputed from every stored
+version whenever a report about the license arrives, so a conflicting version
+arriving alone raises it.
 
 Several projectors (a Kafka consumer group) may share one store, and a
 license and the export citing it may sit in different partitions.  Each
@@ -29,9 +33,9 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.account import TraceAccount
-from ledger.alerts import alert_steps
+from ledger.alerts import Alert, alert_steps
 from ledger.events import parse_event
-from ledger.licenses import LicenseBook, LicenseUse, ceiling_steps, ceiling_trace_id
+from ledger.licenses import LicenseBook, LicenseUse, ceiling_steps, ceiling_trace_id, license_conflict_steps
 from ledger.policy import Policy
 from projections.rows import lot_row, parse_ts, step_row
 from projections.store import ProjectionStore, TraceRows
@@ -87,7 +91,11 @@ def recompute_rows(
     changed = sorted(set(fresh) | set(also))
     before = {r["license_id"] for r in (store.trace_lots(changed) if changed else []) if r["license_id"]}
     concerned = sorted(cited | before | set(touched))
-    book = license_book(store.load_licenses(concerned) if concerned else [], license_events)
+    events = [*(parse_event(p) for p, _d in (store.load_licenses(concerned) if concerned else [])), *license_events]
+    book = LicenseBook.from_events(events)
+    conflicts: dict[str, list[Alert]] = {}
+    for step in license_conflict_steps(events):
+        conflicts.setdefault(step.trace_id, []).append(step)
 
     rows = []
     for trace_id in sorted(accounts):
@@ -100,12 +108,15 @@ def recompute_rows(
                 steps=[step_row(a) for a in alert_steps(account, policy, book)],
             )
         )
-    rows.extend(_ceiling_rows(store, accounts, book, concerned))
+    rows.extend(_ceiling_rows(store, accounts, book, concerned, conflicts))
     return rows
 
 
 def _ceiling_rows(store: ProjectionStore, accounts: dict[str, TraceAccount], book: LicenseBook,
-                  license_ids: list[str]) -> list[TraceRows]:
+                  license_ids: list[str], conflicts: dict[str, list[Alert]] | None = None) -> list[TraceRows]:
+    """The rows of each license's pseudo trace: its ceiling steps and its
+    conflict steps (``conflicts``: pseudo trace id -> steps), for every
+    license in ``license_ids`` whether it has a ceiling or not."""
     if not license_ids:
         return []
     # Only licenses with a ceiling need their uses read (a bulk license may be
@@ -130,6 +141,7 @@ def _ceiling_rows(store: ProjectionStore, accounts: dict[str, TraceAccount], boo
     for license_id in license_ids:
         license = book.get(license_id)
         steps = ceiling_steps(license, uses[license_id]) if license_id in uses and license else []
+        steps = [*steps, *(conflicts or {}).get(ceiling_trace_id(license_id), [])]
         # Written even when empty: it clears a ceiling alert that no longer stands.
         out.append(TraceRows(ceiling_trace_id(license_id), [], [], [step_row(a) for a in steps]))
     return out

@@ -15,7 +15,7 @@ from ledger.account import TraceAccount
 from ledger.alerts import Alert, alert_steps, alerts_as_of
 from ledger.events import parse_event
 from ledger.identity import Claim, claims_of
-from ledger.licenses import LicenseBook, LicenseUse, ceiling_steps, ceiling_trace_id
+from ledger.licenses import LicenseBook, LicenseUse, ceiling_steps, ceiling_trace_id, license_conflict_steps
 from ledger.trace import Trace
 from ledger.policy import Policy
 from projections.rows import LOT_COLUMNS, dec, lot_row, step_row
@@ -84,7 +84,11 @@ def standing_alerts(
     ceiling alerts of the licenses its lots cite (a ceiling spans traces:
     ``license:<id>``), so asking about an export shows the ceiling it counts
     towards.  As of a date and known at a moment, ceilings are recounted
-    from what the ledger knew then (``_ceiling_alerts``)."""
+    from what the ledger knew then (``_ceiling_alerts``).  The licenses'
+    ``conflicting_report`` alerts (two versions of one license report) are
+    kept beside the ceilings and shown the same way: as of a date, from the
+    versions recorded by ``known_at``, for every license when no trace is
+    asked about (the projection keeps them for every license reported)."""
     if as_of is None and known_at is None:
         rows = store.standing_alerts(clock, party=party, trace_id=trace_id)
         if trace_id is not None:
@@ -104,6 +108,14 @@ def standing_alerts(
     alerts = [a for account in accounts.values() for a in alerts_as_of(alert_steps(account, policy, book), when)]
     alerts.extend(_ceiling_alerts(store, accounts, book, cited, as_of=when, known_at=known_at,
                                   every_trace=trace_id is None))
+    # Conflicting versions of license reports: every license reported, or
+    # those the trace asked about cites.  Not filtered by ``as_of`` on when the
+    # grant occurred: the conflict is due when the ledger learned of it.
+    if trace_id is None:
+        reported = [parse_event(payload) for payload, _digest in store.licenses()]
+    else:
+        reported = events
+    alerts.extend(alerts_as_of(license_conflict_steps(reported, known_at=known_at), when))
     alerts.sort(key=lambda a: (a.trace_id, a.lot_id, a.kind, a.alert_id))  # as the store orders them
     out = []
     for alert in alerts:
