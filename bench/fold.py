@@ -150,7 +150,7 @@ def _canon(license: Any) -> str:
 
 def licenses_book_as_of(by_license: dict[str, list[Any]], account: Any, as_of: datetime,
                         known_at: datetime | None) -> LicenseBook:
-    """The licenses the account's lots cite, as projections.premises.licenses_as_of reads them."""
+    """The licenses the account's lots cite, as the as-of answer reads them (projections/queries.py)."""
     ids = sorted({lot.license_id for lot in account.lots.values() if lot.license_id})
     events = [e for i in ids for e in by_license.get(i, [])]
     return LicenseBook.from_events(events, as_of=as_of, known_at=known_at)

@@ -663,7 +663,6 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
     log = KafkaLog(bootstrap, prefix, partitions=KAFKA_PARTITIONS)  # creates the topics
     store_path = paths.home / f"latency-load-{prefix}.db"
     remove_db(store_path)
-    stop = threading.Event()
     arrivals: dict[str, float] = {}
     problems: list[str] = []
 
@@ -794,7 +793,6 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
             result["unseen_note"] = (f"{len(unseen)} probes had no alert within the {drain_s} s drain wait: "
                                      "their latency exceeds the wait and is not in the percentiles")
     finally:
-        stop.set()
         if projector.poll() is None:
             projector.terminate()  # SIGTERM: the batch in hand is finished, then it stops
         try:

@@ -27,8 +27,7 @@ batch is about to change: the stored rows are those of one arrival order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -40,21 +39,7 @@ from ledger.policy import Policy
 from projections.rows import lot_row, parse_ts, step_row
 from projections.store import ProjectionStore, TraceRows
 
-__all__ = ["recompute_rows", "license_book", "licenses_as_of"]
-
-
-def license_book(payloads: Iterable[tuple[str, str]], extra: Iterable[Any] = ()) -> LicenseBook:
-    """A LicenseBook from stored (payload, digest) pairs and events not yet stored."""
-    events = [parse_event(payload) for payload, _digest in payloads]
-    return LicenseBook.from_events([*events, *extra])
-
-
-def licenses_as_of(store: ProjectionStore, account: TraceAccount, *, as_of: datetime | None,
-                   known_at: datetime | None) -> LicenseBook:
-    """The licenses one trace's lots cite, as granted by ``as_of`` and known at ``known_at``."""
-    ids = sorted({lot.license_id for lot in account.lots.values() if lot.license_id})
-    events = [parse_event(payload) for payload, _digest in store.load_licenses(ids)] if ids else []
-    return LicenseBook.from_events(events, as_of=as_of, known_at=known_at)
+__all__ = ["recompute_rows"]
 
 
 def recompute_rows(
