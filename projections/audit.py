@@ -115,13 +115,12 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, clo
     stored = store.load_versions(data.trace_ids)
     held = sorted({json.loads(p)["event_id"] for versions in stored.values() for p, _d in versions})
     claims = store.event_claims(held) if held else {}
+    # The trace that recorded each event id first (ledger/identity.py).
+    first_holder = {event_id: first[2] for event_id, on_it in claims.items()
+                    if (first := first_claim(on_it)) is not None}
     for trace_id in data.trace_ids:
-        # Event ids another trace recorded first (ledger/identity.py): not counted here.
-        elsewhere = {}
-        for event_id, on_it in claims.items():
-            first = first_claim(on_it)
-            if first is not None and first[2] != trace_id:
-                elsewhere[event_id] = first[2]
+        # Event ids another trace recorded first: not counted here.
+        elsewhere = {event_id: holder for event_id, holder in first_holder.items() if holder != trace_id}
         data.events.extend(_event_rows(trace_id, stored.get(trace_id, []), refused, elsewhere))
     data.totals = _totals(rows)
     for payload, digest in store.load_licenses(cited_licenses):

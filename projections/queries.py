@@ -101,21 +101,23 @@ def standing_alerts(
         tid: trace.account(as_of=when, known_at=known_at, claims=claims)
         for tid, trace, claims in _traces(store, trace_id)
     }
-    # One book of the licenses cited, as granted by then and recorded by known_at.
+    # One book of the licenses, as granted by then and recorded by known_at:
+    # every license reported when every trace is asked about (their
+    # conflicting versions are shown too), else those the trace cites.
     cited = sorted({lot.license_id for a in accounts.values() for lot in a.lots.values() if lot.license_id})
-    events = [parse_event(payload) for payload, _digest in store.load_licenses(cited)] if cited else []
+    if trace_id is None:
+        stored = store.licenses()
+    else:
+        stored = store.load_licenses(cited) if cited else []
+    events = [parse_event(payload) for payload, _digest in stored]
     book = LicenseBook.from_events(events, as_of=when, known_at=known_at)
     alerts = [a for account in accounts.values() for a in alerts_as_of(alert_steps(account, policy, book), when)]
     alerts.extend(_ceiling_alerts(store, accounts, book, cited, as_of=when, known_at=known_at,
                                   every_trace=trace_id is None))
-    # Conflicting versions of license reports: every license reported, or
-    # those the trace asked about cites.  Not filtered by ``as_of`` on when the
-    # grant occurred: the conflict is due when the ledger learned of it.
-    if trace_id is None:
-        reported = [parse_event(payload) for payload, _digest in store.licenses()]
-    else:
-        reported = events
-    alerts.extend(alerts_as_of(license_conflict_steps(reported, known_at=known_at), when))
+    # Conflicting versions of those license reports.  Not filtered by
+    # ``as_of`` on when the grant occurred: the conflict is due when the
+    # ledger learned of it.
+    alerts.extend(alerts_as_of(license_conflict_steps(events, known_at=known_at), when))
     alerts.sort(key=lambda a: (a.trace_id, a.lot_id, a.kind, a.alert_id))  # as the store orders them
     out = []
     for alert in alerts:

@@ -129,6 +129,10 @@ class ProjectionStore(ABC):
         """Traces that have this id as trace id or lot id."""
 
     @abstractmethod
+    def licenses(self) -> list[tuple[str, str]]:
+        """(payload, digest) of every stored license report version."""
+
+    @abstractmethod
     def load_licenses(self, license_ids: list[str]) -> list[tuple[str, str]]:
         """Stored (payload, digest) of every license_granted / license_revoked
         report about these license ids, ordered by (license_id, event_id, digest)."""
