@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from ledger.account import Version
@@ -315,3 +316,9 @@ def line(event: Any, **changes: Any) -> str:
         else:
             body[key] = value
     return json.dumps(body)
+
+
+def write_jsonl(path: Path, *reports: dict[str, Any]) -> str:
+    """Reports (as parties send them) written one per line to ``path``; its name, for the CLI."""
+    path.write_text("".join(json.dumps(r) + "\n" for r in reports), encoding="utf-8")
+    return str(path)

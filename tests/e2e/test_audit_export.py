@@ -10,6 +10,8 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
+from builders import write_jsonl
+
 STORY = Path(__file__).resolve().parents[2] / "examples" / "story-2019.jsonl"
 
 
@@ -141,9 +143,7 @@ def test_retracted_and_corrected_reports_stay_in_the_audit_with_their_status(led
         {**base, "type": "retracted", "event_id": "x-ret", "occurred_at": "2019-07-17T10:00:00+09:00",
          "reporter": "KR-SEMI", "retracted_event_id": "x-use", "reason": "entered twice"},
     ]
-    path = tmp_path / "fix.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in reports), encoding="utf-8")
-    assert ledger("ingest", str(path)).returncode == 0
+    assert ledger("ingest", write_jsonl(tmp_path / "fix.jsonl", *reports)).returncode == 0
     assert ledger("audit", "--trace", "TR-FIX", "--out", str(tmp_path / "a"), "--format", "csv").returncode == 0
     status = {e["event_id"]: e["status"] for e in read_csv(tmp_path / "a" / "events.csv")}
     assert status == {

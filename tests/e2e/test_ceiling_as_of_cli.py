@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from builders import write_jsonl
+
 LICENSE = "JP-IND-2019-0001"
 
 
@@ -39,9 +41,7 @@ def _ceilings(ledger, *args: str) -> list[dict]:
 def test_a_ceiling_exceeded_by_september_is_in_the_answer_as_of_september(ledger, tmp_path: Path):
     reports = [GRANT, _export("TR-A", "A1", "100", "2019-07-10T10:00:00+09:00"),
                _export("TR-B", "B1", "80", "2019-08-10T10:00:00+09:00")]
-    path = tmp_path / "reports.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in reports), encoding="utf-8")
-    assert ledger("ingest", str(path)).returncode == 0
+    assert ledger("ingest", write_jsonl(tmp_path / "reports.jsonl", *reports)).returncode == 0
 
     [now] = _ceilings(ledger)
     assert (now["trace_id"], now["lot_id"], now["quantity"]) == (f"license:{LICENSE}", "B1", "30")

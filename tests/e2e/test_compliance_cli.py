@@ -4,7 +4,8 @@ as a compliance officer runs them (the real console script, a fresh LEDGER_HOME)
 from __future__ import annotations
 
 import json
-from pathlib import Path
+
+from builders import write_jsonl
 
 
 def test_demo_flags_the_china_re_export_outside_the_license_and_the_ship_back(ledger, tables):
@@ -101,11 +102,6 @@ def test_trace_shows_the_lineage_with_the_account_at_each_node(ledger):
 # -- bad input: each gets a clear message naming the event ---------------------------------------
 
 
-def _write(path: Path, *reports: dict) -> str:
-    path.write_text("".join(json.dumps(r) + "\n" for r in reports), encoding="utf-8")
-    return str(path)
-
-
 EXPORT = {
     "type": "exported", "event_id": "exp-1", "occurred_at": "2019-07-10T10:00:00+09:00", "reporter": "JP-FLUORO",
     "trace_id": "TR-BAD", "lot_id": "BAD-1", "exporter": {"id": "JP-FLUORO", "country": "JP"},
@@ -130,7 +126,7 @@ def test_bad_compliance_input_gets_a_clear_message_naming_the_event(ledger, tmp_
     litres = {"type": "corrected", "event_id": "cor-litres", "occurred_at": "2019-08-02T10:00:00+09:00",
               "reporter": "KR-SEMI", "trace_id": "TR-BAD", "lot_id": "BAD-1", "corrected_event_id": "rcv-1",
               "quantity": {"amount": "100", "unit": "L"}, "reason": "wrong unit"}
-    result = ledger("ingest", _write(tmp_path / "bad.jsonl", backwards, EXPORT, RECEIPT, ghost_retraction, litres))
+    result = ledger("ingest", write_jsonl(tmp_path / "bad.jsonl", backwards, EXPORT, RECEIPT, ghost_retraction, litres))
 
     # A license that ends before it starts is refused at the door, naming the license.
     assert result.returncode == 3, result.stderr
@@ -148,7 +144,7 @@ def test_bad_compliance_input_gets_a_clear_message_naming_the_event(ledger, tmp_
 
 
 def test_a_license_granted_after_the_export_resolves_the_unknown_license_alert(ledger, tmp_path):
-    assert ledger("ingest", _write(tmp_path / "export.jsonl", EXPORT, RECEIPT)).returncode == 0
+    assert ledger("ingest", write_jsonl(tmp_path / "export.jsonl", EXPORT, RECEIPT)).returncode == 0
     kinds = {a["kind"] for a in json.loads(ledger("alerts", "--trace", "TR-BAD", "--json").stdout)["alerts"]}
     assert "license_unknown" in kinds
     grant = {
@@ -157,7 +153,7 @@ def test_a_license_granted_after_the_export_resolves_the_unknown_license_alert(l
         "items": ["HF-UHP"], "destinations": ["KR"], "end_users": ["KR-SEMI"],
         "valid_from": "2019-07-01T00:00:00+09:00", "valid_until": "2020-01-01T00:00:00+09:00",
     }
-    assert ledger("ingest", _write(tmp_path / "grant.jsonl", grant)).returncode == 0
+    assert ledger("ingest", write_jsonl(tmp_path / "grant.jsonl", grant)).returncode == 0
     after = json.loads(ledger("alerts", "--trace", "TR-BAD", "--json").stdout)["alerts"]
     assert not [a for a in after if a["kind"].startswith("license") or a["kind"] == "premise_deviation"]
     journal = json.loads(ledger("alerts", "--journal", "--json").stdout)

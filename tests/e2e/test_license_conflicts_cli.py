@@ -6,7 +6,8 @@ recorded and says so with a conflicting_report on the license."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
+
+from builders import write_jsonl
 
 GRANT = {
     "type": "license_granted", "event_id": "lic-grant-1", "occurred_at": "2019-07-01T09:00:00+09:00",
@@ -24,11 +25,6 @@ EXPORT = {
 }
 
 
-def _write(path: Path, *reports: dict) -> str:
-    path.write_text("".join(json.dumps(r) + "\n" for r in reports), encoding="utf-8")
-    return str(path)
-
-
 def _conflicts(ledger, *args):
     result = ledger("alerts", *args, "--json")
     assert result.returncode == 0, result.stderr
@@ -36,13 +32,13 @@ def _conflicts(ledger, *args):
 
 
 def test_a_grant_re_sent_with_another_ceiling_raises_a_conflicting_report_on_the_license(ledger, tmp_path):
-    assert ledger("ingest", _write(tmp_path / "first.jsonl", GRANT, EXPORT)).returncode == 0
+    assert ledger("ingest", write_jsonl(tmp_path / "first.jsonl", GRANT, EXPORT)).returncode == 0
     resent = dict(GRANT, ceiling={"amount": "300", "unit": "kg"}, reporter="JP-METI-DESK2")
     identical = dict(GRANT)
-    assert ledger("ingest", _write(tmp_path / "same.jsonl", identical)).returncode == 0
+    assert ledger("ingest", write_jsonl(tmp_path / "same.jsonl", identical)).returncode == 0
     assert _conflicts(ledger) == []  # an identical resend is no conflict
 
-    ledger("ingest", _write(tmp_path / "second.jsonl", resent))  # arrives alone
+    ledger("ingest", write_jsonl(tmp_path / "second.jsonl", resent))  # arrives alone
     [alert] = _conflicts(ledger)
     assert (alert["trace_id"], alert["party"], alert["quantity"], alert["event_ids"]) == (
         "license:JP-IND-CONFLICT", "JP-METI-DESK2", None, ["lic-grant-1"])
