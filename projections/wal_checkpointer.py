@@ -80,7 +80,14 @@ class WalCheckpointer:
                 self._checkpoint(db)
                 # Copy at most once a period: a page rewritten by several
                 # batches of the period is copied once, not once per batch.
-                if self._stopping.wait(self.every_s):
+                if self.every_s > 0 and self._stopping.wait(self.every_s):
+                    return
+                # Start the next copy right after a commit, never in the
+                # middle of the writer's work: one that finishes before the
+                # next commit lets that commit write the log from its start
+                # again, so the log stays the size of a few batches.
+                self._asked.clear()
+                if self._stopping.is_set():  # close() sets it before asking: no wait is missed
                     return
         finally:
             db.close()
