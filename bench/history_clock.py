@@ -26,6 +26,7 @@ import argparse
 import json
 import signal
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -51,6 +52,34 @@ def write_clock(path: Path, at: datetime) -> None:
     partial.replace(path)
 
 
+PROBE_PREFIX = "PROBE-"
+
+
+def stamp_probes(projector) -> dict[str, dict[str, float]]:
+    """Stamp, for each probe trace, when the projector got its record from a
+    poll and when the batch holding it was applied (committed, and its alert
+    transitions handed to the producer): the machine's monotonic clock, as
+    the sender and the subscriber stamp theirs.  Wraps this one projector's
+    ``_apply``; the records reach it straight from the poll."""
+    stamps: dict[str, dict[str, float]] = {}
+    apply = projector._apply
+
+    def stamped_apply(records):
+        polled = time.perf_counter()
+        probes = [r.key for r in records if r.key.startswith(PROBE_PREFIX)]
+        for key in probes:
+            stamps.setdefault(key, {})["polled"] = polled
+        try:
+            return apply(records)
+        finally:
+            applied = time.perf_counter()
+            for key in probes:
+                stamps[key]["applied"] = applied
+
+    projector._apply = stamped_apply
+    return stamps
+
+
 def main(argv: list[str] | None = None) -> int:
     from consumers.kafka.group_projector import GroupProjector
     from consumers.kafka.log import KafkaLog
@@ -62,12 +91,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", required=True, help="sqlite:///PATH")
     parser.add_argument("--group", required=True)
     parser.add_argument("--clock-file", required=True, type=Path)
+    parser.add_argument("--stamps", type=Path,
+                        help="on exit, write when each probe's record was polled and its batch applied "
+                             "(the machine's monotonic clock), for the latency breakdown")
     args = parser.parse_args(argv)
     log = KafkaLog.from_url(args.log)
     store = SQLiteProjectionStore(args.store.removeprefix("sqlite:///"))
     projector = GroupProjector(log, store, group=args.group, policy=load_policy(None),
                                clock=file_clock(args.clock_file),
                                say=lambda message: print(f"history-clock projector: {message}", file=sys.stderr))
+    stamps = stamp_probes(projector) if args.stamps else None
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
     try:
@@ -75,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         store.close()
         log.close()
+        if stamps is not None:
+            args.stamps.write_text(json.dumps(stamps))
     print(json.dumps(totals.as_dict(), sort_keys=True))
     return 0
 

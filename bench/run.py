@@ -686,6 +686,7 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
     from bench.history_clock import write_clock
 
     clock_path = paths.home / f"latency-load-{prefix}.clock"
+    stamps_path = paths.home / f"latency-load-{prefix}.stamps.json"  # clock == "history": the projector's stamps
     history_now: list[datetime] = []  # clock == "history": the latest occurred_at sent
 
     def advance(lines: list[str]) -> None:
@@ -703,7 +704,8 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
         with paths.jsonl.open(encoding="utf-8") as first:
             advance([next(first)])
         command = [sys.executable, "-m", "bench.history_clock", "--log", f"kafka://{bootstrap}/{prefix}",
-                   "--store", f"sqlite:///{store_path}", "--group", f"{prefix}-g", "--clock-file", str(clock_path)]
+                   "--store", f"sqlite:///{store_path}", "--group", f"{prefix}-g", "--clock-file", str(clock_path),
+                   "--stamps", str(stamps_path)]
     else:
         ledger_cli = Path(sys.executable).with_name("ledger")
         command = [str(ledger_cli), "kafka", "project", "--log", f"kafka://{bootstrap}/{prefix}",
@@ -740,6 +742,7 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
         with paths.jsonl.open(encoding="utf-8") as lines:
             background = itertools.islice(lines, total)
             started = time.perf_counter()
+            cpu_at_start = cpu_seconds({"projector": projector.pid, "subscriber": subscriber.pid})
             next_probe = started + probe_interval_s / 2
             n = 0
             while sent < total:
@@ -768,6 +771,8 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
                 else:
                     time.sleep(min(LOAD_TICK_S, max(0.0, next_probe - time.perf_counter())))
             load_s = time.perf_counter() - started
+            result["cpu_during_load"] = cpu_shares(
+                cpu_at_start, cpu_seconds({"projector": projector.pid, "subscriber": subscriber.pid}), load_s)
         result["load"] = {"reports_sent": sent, "reports_planned": total, "sending_s": round(load_s, 2),
                           "achieved_rate_per_s": round(sent / load_s)}
         result["backlog_at_load_end"] = _events_backlog(log, store_path)
@@ -814,11 +819,64 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
             result["projector_totals"] = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError):
             result["projector_exit"] = projector.returncode
+        if stamps_path.exists():
+            result["where_the_time_goes"] = latency_breakdown(sent_at, json.loads(stamps_path.read_text()),
+                                                              arrivals)
+            stamps_path.unlink()
         if problems:
             result["error"] = "; ".join(problems)
         remove_db(store_path)
         clock_path.unlink(missing_ok=True)
     return result
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system, every thread) used so far by this process
+    (the sender), by each named child process, and by the whole machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"sender": sum(os.times()[:2])}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[name] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    try:
+        cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        out["machine_busy"] = (sum(int(v) for v in cpu) - int(cpu[3]) - int(cpu[4])) / tick  # less idle, iowait
+    except (OSError, IndexError, ValueError):
+        pass
+    return out
+
+
+def cpu_shares(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, Any]:
+    """Each process's CPU over the load as a share of one core, and the whole
+    machine's as a share of all its cores; what no process here names (the
+    broker, the system) is the rest of the machine's."""
+    shares = {f"{name}_core_share": round((after[name] - before[name]) / seconds, 2)
+              for name in before if name in after and name != "machine_busy"}
+    if "machine_busy" in before and "machine_busy" in after:
+        busy_cores = (after["machine_busy"] - before["machine_busy"]) / seconds
+        shares["rest_core_share"] = round(busy_cores - sum(shares.values()), 2)
+        shares["machine_busy_share"] = round(busy_cores / (os.cpu_count() or 1), 2)
+    return shares
+
+
+def latency_breakdown(sent_at: dict[str, float], stamps: dict[str, dict[str, float]],
+                      arrivals: dict[str, float]) -> dict[str, Any]:
+    """Each probe's latency cut at the projector's stamps: waiting to be taken
+    from the log (the broker's fetch, and the projector busy with the batches
+    before), its own batch applied, and from there to the subscriber (the
+    producer, the broker, the subscriber's fetch)."""
+    legs: dict[str, list[float]] = {"send_to_taken": [], "taken_to_applied": [], "applied_to_seen": []}
+    for trace, sent in sent_at.items():
+        stamp = stamps.get(trace, {})
+        if trace not in arrivals or "polled" not in stamp or "applied" not in stamp:
+            continue
+        legs["send_to_taken"].append(stamp["polled"] - sent)
+        legs["taken_to_applied"].append(stamp["applied"] - stamp["polled"])
+        legs["applied_to_seen"].append(arrivals[trace] - stamp["applied"])
+    return {leg: percentiles(samples) for leg, samples in legs.items() if samples}
 
 
 def cmd_latency(args: argparse.Namespace) -> dict[str, Any]:

@@ -168,3 +168,13 @@ def test_alert_latency_under_load_on_the_history_clock_runs_and_sees_every_probe
     assert result["probes"]["sent"] > 0 and result["probes"]["unseen"] == 0
     assert result["report_to_alert_on_topic"]["n"] == result["probes"]["sent"]
     assert result["projector_totals"]["records"] >= result["load"]["reports_sent"]
+    # Where the time goes: every probe cut at the projector's stamps, the
+    # three legs adding up to its whole latency (means, in milliseconds).
+    legs = result["where_the_time_goes"]
+    assert {leg["n"] for leg in legs.values()} == {result["probes"]["sent"]}
+    total_ms = sum(leg["mean_ms"] for leg in legs.values())
+    assert abs(total_ms - result["report_to_alert_on_topic"]["mean_ms"]) < 1.0, (total_ms, legs)
+    # And who used the machine's cores meanwhile.
+    shares = result["cpu_during_load"]
+    assert shares["projector_core_share"] > 0 and shares["sender_core_share"] > 0
+    assert 0 < shares["machine_busy_share"] <= 1.0
