@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -85,9 +86,11 @@ class _ProjectionConnections(SQLiteConnectionPool):
     itself only when that thread falls behind (measured, 50-record batches:
     a commit took 7.3 ms with SQLite's bound, 4.6 ms with this one).
 
-    Saves the fsync of every commit.  On this machine's disk an fsync is
-    cheap (about a millisecond) and the difference is within the noise; on
-    a disk with slow flushes it is a batch's largest fixed cost.
+    NORMAL saves the fsync of every commit.  On this machine's disk an
+    fsync is cheap (about a millisecond) and the difference is within the
+    noise; on a disk with slow flushes it is a batch's largest fixed cost.
+    (The background copies sync the database once each, off the commit
+    path: see projections/wal_checkpointer.py.)
     """
 
     def _create_connection(self) -> SQLiteConnection:
@@ -106,7 +109,12 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             datastore = SQLiteDatastore(self.path, lock_timeout=LOCK_TIMEOUT_S)
             datastore.pool = _ProjectionConnections(db_name=self.path, lock_timeout=LOCK_TIMEOUT_S)
-            self._checkpointer = WalCheckpointer(self.path) if self.path != ":memory:" else None
+            self._checkpointer = (None if SQLiteConnectionPool.detect_memory_mode(self.path)
+                                  else WalCheckpointer(self.path))
+            if self._checkpointer is not None:
+                # A store dropped or left open at exit still stops its thread,
+                # so the library's last connection to close can tidy the log.
+                weakref.finalize(self, self._checkpointer.close)
             super().__init__(datastore)
             self.create_table()
             self._check_schema_version()
