@@ -111,10 +111,10 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
             datastore.pool = _ProjectionConnections(db_name=self.path, lock_timeout=LOCK_TIMEOUT_S)
             self._checkpointer = (None if SQLiteConnectionPool.detect_memory_mode(self.path)
                                   else WalCheckpointer(self.path))
-            if self._checkpointer is not None:
-                # A store dropped or left open at exit still stops its thread,
-                # so the library's last connection to close can tidy the log.
-                weakref.finalize(self, self._checkpointer.close)
+            # close() stops the thread through this; so does a store dropped or
+            # left open at exit, so the library's last connection can tidy the log.
+            self._stop_checkpointer = weakref.finalize(
+                self, self._checkpointer.close if self._checkpointer is not None else (lambda: None))
             super().__init__(datastore)
             self.create_table()
             self._check_schema_version()
@@ -412,8 +412,7 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
         return out
 
     def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.close()
+        self._stop_checkpointer()
         self.datastore.close()
 
 
