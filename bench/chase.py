@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
+    from bench.history_clock import latest_occurred
     from consumers.embedded_log import EmbeddedLog
     from consumers.projector import POLL_RECORDS_MAX, catch_up
     from ledger.policy import Policy
@@ -46,18 +47,19 @@ def main() -> None:
     expected = json.loads((ROOT / "bench" / "data" / f"history-{args.size}-seed{args.seed}.expected.json").read_text())
     end_of_history = datetime.fromisoformat(expected["check_clock"])
     log = EmbeddedLog(home / "log.db")
-    latest_occurred: list[datetime] = []
+    history_now: list[datetime] = []  # --clock history: the latest occurred_at read
 
     def clock() -> datetime:
-        if args.clock == "wall" or not latest_occurred:
+        if args.clock == "wall" or not history_now:
             return end_of_history
-        return latest_occurred[0]
+        return history_now[0]
 
     def advance(records) -> None:
-        for r in records:
-            at = datetime.fromisoformat(json.loads(r.value)["occurred_at"].replace("Z", "+00:00"))
-            if not latest_occurred or at > latest_occurred[0]:
-                latest_occurred[:] = [at]
+        if not records:
+            return
+        at = latest_occurred([r.value for r in records])
+        if not history_now or at > history_now[0]:
+            history_now[:] = [at]
 
     class Limited:  # the first N records of partition 0 (the embedded log has one)
         name = log.name

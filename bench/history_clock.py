@@ -46,6 +46,12 @@ def file_clock(path: Path):
     return now
 
 
+def latest_occurred(reports: list[str | bytes]) -> datetime:
+    """The latest ``occurred_at`` of these reports (JSON texts): the history's
+    "now" once they are sent."""
+    return max(datetime.fromisoformat(json.loads(report)["occurred_at"]) for report in reports)
+
+
 def write_clock(path: Path, at: datetime) -> None:
     partial = path.with_suffix(".partial")
     partial.write_text(at.isoformat())
@@ -56,7 +62,7 @@ PROBE_PREFIX = "PROBE-"
 
 
 def stamp_probes(projector) -> dict[str, dict[str, float]]:
-    """Stamp, for each probe trace, when the projector got its record from a
+    """Stamp, for each probe trace, when the projector took its record from a
     poll and when the batch holding it was applied (committed, and its alert
     transitions handed to the producer): the machine's monotonic clock, as
     the sender and the subscriber stamp theirs.  Wraps this one projector's
@@ -65,10 +71,10 @@ def stamp_probes(projector) -> dict[str, dict[str, float]]:
     apply = projector._apply
 
     def stamped_apply(records):
-        polled = time.perf_counter()
+        taken = time.perf_counter()
         probes = [r.key for r in records if r.key.startswith(PROBE_PREFIX)]
         for key in probes:
-            stamps.setdefault(key, {})["polled"] = polled
+            stamps.setdefault(key, {})["taken"] = taken
         try:
             return apply(records)
         finally:
@@ -92,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group", required=True)
     parser.add_argument("--clock-file", required=True, type=Path)
     parser.add_argument("--stamps", type=Path,
-                        help="on exit, write when each probe's record was polled and its batch applied "
+                        help="on exit, write when each probe's record was taken from a poll and its batch applied "
                              "(the machine's monotonic clock), for the latency breakdown")
     args = parser.parse_args(argv)
     log = KafkaLog.from_url(args.log)

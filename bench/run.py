@@ -683,7 +683,7 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
             except ValueError:
                 problems.append(f"subscriber said {line.strip()!r}")
 
-    from bench.history_clock import write_clock
+    from bench.history_clock import latest_occurred, write_clock
 
     clock_path = paths.home / f"latency-load-{prefix}.clock"
     stamps_path = paths.home / f"latency-load-{prefix}.stamps.json"  # clock == "history": the projector's stamps
@@ -692,7 +692,7 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
     def advance(lines: list[str]) -> None:
         if clock != "history":
             return
-        latest = max(datetime.fromisoformat(json.loads(line)["occurred_at"]) for line in lines)
+        latest = latest_occurred(lines)
         if not history_now or latest > history_now[0]:
             history_now[:] = [latest]
             write_clock(clock_path, latest)
@@ -871,10 +871,10 @@ def latency_breakdown(sent_at: dict[str, float], stamps: dict[str, dict[str, flo
     legs: dict[str, list[float]] = {"send_to_taken": [], "taken_to_applied": [], "applied_to_seen": []}
     for trace, sent in sent_at.items():
         stamp = stamps.get(trace, {})
-        if trace not in arrivals or "polled" not in stamp or "applied" not in stamp:
+        if trace not in arrivals or "taken" not in stamp or "applied" not in stamp:
             continue
-        legs["send_to_taken"].append(stamp["polled"] - sent)
-        legs["taken_to_applied"].append(stamp["applied"] - stamp["polled"])
+        legs["send_to_taken"].append(stamp["taken"] - sent)
+        legs["taken_to_applied"].append(stamp["applied"] - stamp["taken"])
         legs["applied_to_seen"].append(arrivals[trace] - stamp["applied"])
     return {leg: percentiles(samples) for leg, samples in legs.items() if samples}
 
