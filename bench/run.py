@@ -233,8 +233,8 @@ KAFKA_PARTITIONS = 4
 
 
 class kafka_broker:
-    """``auto``: start one (consumers/kafka/broker.py: $KAFKA_BOOTSTRAP, Docker,
-    else the Tansu binary); otherwise use the broker at HOST:PORT."""
+    """``auto``: start one (tests/services/kafka_broker.py: $KAFKA_BOOTSTRAP,
+    Apache Kafka from Maven, Docker, else Tansu); otherwise use the broker at HOST:PORT."""
 
     def __init__(self, where: str):
         self.where = where
@@ -243,7 +243,8 @@ class kafka_broker:
     def __enter__(self) -> dict[str, str]:
         if self.where != "auto":
             return {"bootstrap": self.where, "kind": "given"}
-        from consumers.kafka.broker import start_broker
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from services.kafka_broker import start_broker
 
         self.broker = start_broker()
         return {"bootstrap": self.broker.bootstrap, "kind": self.broker.kind}

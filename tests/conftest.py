@@ -14,6 +14,28 @@ sys.path.insert(0, str(ROOT / "tests"))
 pytest_plugins: list[str] = ["fixtures_postgres", "fixtures_kafka"]
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Which broker and which PostgreSQL the run uses (decided now, started when first needed)."""
+    from services.kafka_broker import BrokerStartError, broker_plan
+    from services.postgres_cluster import postgres_plan
+
+    try:
+        kafka = broker_plan().description
+    except BrokerStartError as error:
+        kafka = f"none ({error})"
+    return [f"kafka broker: {kafka}", f"postgresql: {postgres_plan()}"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from fixtures_kafka import kafka_used
+    from fixtures_postgres import postgres_used
+
+    for line in kafka_used():
+        terminalreporter.write_line(f"kafka broker used: {line}")
+    for line in postgres_used():
+        terminalreporter.write_line(f"postgresql used: {line}")
+
+
 @pytest.fixture
 def ledger_home(tmp_path, monkeypatch):
     """A fresh LEDGER_HOME for a test: its own embedded log and projection store."""

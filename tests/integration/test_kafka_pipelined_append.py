@@ -90,7 +90,7 @@ def test_begin_append_promises_nothing_until_its_receipts(kafka_url: str) -> Non
 
 
 def test_a_broker_gone_mid_ingest_raises_and_counts_nothing_unacknowledged() -> None:
-    from consumers.kafka.broker import start_broker
+    from services.kafka_broker import start_broker
 
     lines = [json.dumps(r) for r in many_traces(10)]
     with start_broker() as broker:

@@ -115,7 +115,7 @@ def test_an_unreachable_broker_is_a_clear_error_within_bounds():
 def test_a_broker_that_goes_away_after_connecting_raises_on_send(tmp_path):
     # A broker of our own, stopped between connecting and sending: the send
     # fails with LogUnavailable once the producer's bounded wait runs out.
-    from consumers.kafka.broker import start_broker
+    from services.kafka_broker import start_broker
 
     with start_broker() as broker:
         client = LedgerClient(KafkaLog(broker.bootstrap, "gone", send_timeout_s=2))
