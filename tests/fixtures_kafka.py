@@ -68,9 +68,10 @@ def kafka_bootstrap(kafka_broker_session: KafkaBroker) -> str:
 
 
 @pytest.fixture
-def kafka_url(kafka_bootstrap: str) -> str:
+def kafka_url(kafka_bootstrap: str, kafka_broker_session: KafkaBroker) -> str:
     """A kafka:// log URL with a topic prefix no other test uses."""
-    return f"kafka://{kafka_bootstrap}/t{uuid.uuid4().hex[:12]}?partitions={PARTITIONS}"
+    url = f"kafka://{kafka_bootstrap}/t{uuid.uuid4().hex[:12]}?partitions={PARTITIONS}"
+    return url + ("&end_offsets=fetch" if kafka_broker_session.kind == "tansu" else "")
 
 
 def story_lines() -> list[str]:

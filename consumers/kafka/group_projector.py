@@ -161,11 +161,12 @@ class GroupProjector:
             raise LogUnavailable(f"Kafka at {self.log.bootstrap} (group {self.group}): {error}") from error
         self._consumer = consumer
         try:
-            # Learn the topic's partitions before joining: a member that joins
-            # first and leads the group assigns from the metadata it holds, and
-            # without it assigns nothing, then rebalances again a moment later.
-            consumer.partitions_for_topic(self.log.events_topic)
             consumer.subscribe([self.log.events_topic], listener=_SeekToStore(self))
+            # Learn the topic's partitions before joining (the first poll
+            # joins).  A member that leads the group assigns from the metadata
+            # it holds: without it, it assigns nothing, or remembers an older
+            # picture than it assigned from, and rebalances again a moment later.
+            consumer.partitions_for_topic(self.log.events_topic)
             if self.publish:
                 # What a previous run committed but did not get to publish.
                 self.say(f"alert transitions published up to journal seq {published_seq(self.store, self.log)}")

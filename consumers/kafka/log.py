@@ -24,10 +24,12 @@ Kafka cannot tell a re-sent report from a new one, so every receipt says
 "accepted"; the projection is idempotent on (event id, digest) and a re-sent
 report changes nothing there (tests/contract/test_event_log.py checks it).
 
-A Tansu quirk handled here: its ListOffsets ("latest") answers the base
-offset of the partition's last record batch plus one, not the high-water
-mark, so ``end_offsets`` asks a fetch for the high-water mark instead (an
-Apache Kafka broker gives the same answer both ways).
+End offsets come from ListOffsets, as every Kafka client reads them.  The
+Tansu stand-in (the test suite's broker of last resort, on machines without
+Java) answers ListOffsets with the base offset of a partition's last record
+batch plus one, not the high-water mark; ``?end_offsets=fetch`` in the URL
+(``end_offsets_by_fetch=True``) reads the mark from a fetch of the last
+batch instead, which Apache Kafka answers the same way, only slower.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ class KafkaLog(EventLog):
 
     def __init__(self, bootstrap: str, prefix: str = DEFAULT_PREFIX, *,
                  partitions: int = DEFAULT_PARTITIONS, send_timeout_s: float = SEND_TIMEOUT_S,
-                 connect_timeout_s: float = CONNECT_TIMEOUT_S):
+                 connect_timeout_s: float = CONNECT_TIMEOUT_S, end_offsets_by_fetch: bool = False):
         if not bootstrap:
             raise LogUnavailable("Kafka log: no broker address; write kafka://host:port/prefix")
         if not 1 <= partitions <= PARTITIONS_MAX:
@@ -111,6 +113,7 @@ class KafkaLog(EventLog):
         self.partition_count = partitions
         self.send_timeout_s = send_timeout_s
         self.connect_timeout_s = connect_timeout_s
+        self.end_offsets_by_fetch = end_offsets_by_fetch
         self.events_topic = f"{prefix}.events"
         self.alerts_topic = f"{prefix}.alerts"
         self.dead_letters_topic = f"{prefix}.dead-letters"
@@ -136,6 +139,11 @@ class KafkaLog(EventLog):
             if not text.isdigit():
                 raise LogUnavailable(f"{url!r}: partitions={text!r} must be a whole number")
             options.setdefault("partitions", int(text))
+        if "end_offsets" in query:
+            how = query["end_offsets"][-1]
+            if how not in ("list", "fetch"):
+                raise LogUnavailable(f"{url!r}: end_offsets={how!r} must be list or fetch")
+            options.setdefault("end_offsets_by_fetch", how == "fetch")
         return cls(parsed.netloc, prefix, **options)
 
     def __repr__(self) -> str:
@@ -340,11 +348,13 @@ class KafkaLog(EventLog):
         return self.topic_end_offsets(self.events_topic)
 
     def topic_end_offsets(self, topic: str) -> dict[int, int]:
-        """The high-water mark of each partition, as a fetch reports it (see the module doc)."""
+        """The high-water mark of each partition (see the module doc)."""
         tps = [TopicPartition(topic, p) for p in self.topic_partitions(topic)]
         reader = self.reader
         try:
             listed = reader.end_offsets(tps)
+            if not self.end_offsets_by_fetch:
+                return {tp.partition: int(listed[tp]) for tp in sorted(tps, key=lambda tp: tp.partition)}
             nonempty = [tp for tp in tps if listed[tp] > 0]
             out = {tp.partition: 0 for tp in tps if listed[tp] == 0}
             if not nonempty:
