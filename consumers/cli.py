@@ -472,6 +472,11 @@ class _Progress:
             share = f" ({100 * self.bytes_read / self.total_bytes:.0f}%)"
         print(f"  {self.label}: {done:,}{share} at {rate:,.0f}/s {detail}".rstrip(), file=sys.stderr, flush=True)
 
+    def announce(self, step: str) -> None:
+        """One line naming a step as it starts (a step with no count of its own)."""
+        if self.enabled:
+            print(f"  {self.label} {step}", file=sys.stderr, flush=True)
+
     def done(self, total: int, detail: str = "") -> None:
         """The closing line, so even a run shorter than one interval says what it did."""
         if not self.enabled:

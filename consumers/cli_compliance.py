@@ -72,6 +72,8 @@ def register(cli: Any) -> None:
     p.add_argument("--format", default="csv,xlsx,html",
                    help="comma-separated: csv, xlsx, html (default: all three)")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    p.add_argument("--progress", action="store_true",
+                   help="progress lines on stderr even when it is not a terminal (default: only on a terminal)")
     cli.storage(p)
 
 
@@ -200,16 +202,24 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     try:
         selection, trace_ids = audit.select_traces(ledger.store, trace=args.trace, party=args.party,
                                                    period=period)
-        data = audit.collect(ledger.store, selection, trace_ids, clock=utc_now(), policy=ledger.policy)
+        progress = _cli.Progress(f"audit of {selection}: reports gathered", args.progress)
+        progress.announce(f"from {len(trace_ids):,} traces")
+        data = audit.collect(ledger.store, selection, trace_ids, clock=utc_now(), policy=ledger.policy,
+                             progress=progress)
+        progress.done(len(data.events), f"({len(trace_ids):,} traces)")
     finally:
         ledger.close()
     out = Path(args.out)
     written: list[Path] = []
+    writing = _cli.Progress("audit: writing", args.progress)
     if "csv" in formats:
+        writing.announce(f"CSV files into {out}/")
         written.extend(audit.write_csv(data, out))
     if "xlsx" in formats:
+        writing.announce(f"{out / 'audit.xlsx'}")
         written.append(audit.write_xlsx(data, out / "audit.xlsx"))
     if "html" in formats:
+        writing.announce(f"{out / 'report.html'}")
         written.append(audit.write_html(data, out / "report.html", fmt=fmt_amount))
     elapsed_s = time.monotonic() - started
     summary = {"selection": selection, "traces": len(data.trace_ids), "events": len(data.events),

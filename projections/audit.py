@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import html
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -90,7 +90,8 @@ def select_traces(store: ProjectionStore, *, trace: str | None = None, party: st
 
 
 def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, clock: datetime,
-            policy: Policy) -> AuditData:
+            policy: Policy, progress: Callable[[int], None] = lambda _traces: None) -> AuditData:
+    """Everything the export writes; ``progress(traces done)`` is called as the reports are gathered."""
     data = AuditData(selection=selection, generated_at=clock, trace_ids=sorted(trace_ids))
     wanted = set(data.trace_ids)
     if len(wanted) <= TRACES_QUERIED_ONE_BY_ONE_MAX:
@@ -119,9 +120,10 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, clo
     first_holder = {event_id: first[2] for event_id, on_it in claims.items()
                     if (first := first_claim(on_it)) is not None}
     for trace_id in data.trace_ids:
-        # Event ids another trace recorded first: not counted here.
-        elsewhere = {event_id: holder for event_id, holder in first_holder.items() if holder != trace_id}
-        data.events.extend(_event_rows(trace_id, stored.get(trace_id, []), refused, elsewhere))
+        # Event ids another trace recorded first are not counted here: looked up
+        # per event id, so the export stays linear in the reports selected.
+        data.events.extend(_event_rows(trace_id, stored.get(trace_id, []), refused, first_holder))
+        progress(len(data.events))
     data.totals = _totals(rows)
     for payload, digest in store.load_licenses(cited_licenses):
         body = json.loads(payload)
@@ -142,7 +144,7 @@ def _amount_text(amount: dict[str, str] | None) -> str | None:
 
 
 def _event_rows(trace_id: str, stored: list[tuple[str, str]], refused: dict[str, str],
-                elsewhere: dict[str, str]) -> list[dict[str, Any]]:
+                first_holder: dict[str, str]) -> list[dict[str, Any]]:
     """One row per stored report version, with what the account made of it.
 
     Read as plain JSON (the store checked each report against the contract
@@ -170,7 +172,7 @@ def _event_rows(trace_id: str, stored: list[tuple[str, str]], refused: dict[str,
             "detail": body.get("end_use") or body.get("reason") or body.get("evidence") or "",
             "digest": digest, "_at": _time(body["occurred_at"]),
         })
-    _mark_statuses(out, refused, elsewhere)
+    _mark_statuses(out, refused, first_holder)
     out.sort(key=lambda r: (r["_at"], r["event_id"], r["digest"]))
     for row in out:
         del row["_at"]
@@ -181,15 +183,17 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _mark_statuses(rows: list[dict[str, Any]], refused: dict[str, str], elsewhere: dict[str, str]) -> None:
+def _mark_statuses(rows: list[dict[str, Any]], refused: dict[str, str], first_holder: dict[str, str]) -> None:
+    """``first_holder``: event id -> the trace that recorded it first (any trace)."""
     by_id: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_id.setdefault(row["event_id"], []).append(row)
     live: dict[str, dict[str, Any]] = {}
     for event_id, versions in by_id.items():
-        if event_id in elsewhere:
+        holder = first_holder.get(event_id)
+        if holder is not None and holder != versions[0]["trace_id"]:
             for row in versions:
-                row["status"] = f"not used: event id first recorded in trace {elsewhere[event_id]}"
+                row["status"] = f"not used: event id first recorded in trace {holder}"
             continue
         if len(versions) > 1:  # rare: parse times only here
             versions.sort(key=lambda r: (_time(r["recorded_at"] or ""), r["digest"]))
@@ -289,6 +293,78 @@ def write_csv(data: AuditData, directory: Path) -> list[Path]:
 
 _NUMERIC = {"amount", "shipped", "received", "in_transit", "consumed", "re_exported", "returned", "lost",
             "on_hand", "declared_on_hand", "unaccounted", "quantity"}  # fmt: skip
+_TIMES = {"occurred_at", "recorded_at", "shipped_at", "declared_at", "since", "due_at", "valid_from",
+          "valid_until", "generated_at"}  # fmt: skip
+
+# What every column means: the "columns" sheet of the workbook, for an auditor
+# who opens it without the docs.  One entry per column name, which means the
+# same in every sheet, unless "sheet.column" says otherwise for one sheet;
+# tests check that every column of every sheet has one.
+COLUMN_MEANINGS: dict[str, str] = {
+    "trace_id": "the trace: a root lot and everything re-exported or shipped back from it",
+    "event_id": "the report's id, unique per report; corrections and retractions cite it",
+    "type": "what the report says happened (exported, received, consumed, re_exported, returned, ...)",
+    "status": "whether the account uses the report, or why not (retracted, corrected, refused, conflicting version)",
+    "occurred_at": "when it happened, as the reporter says (UTC)",
+    "recorded_at": "when the ledger recorded the report (UTC)",
+    "reporter": "the party that made the report",
+    "lot_id": "the lot the report is about",
+    "child_lot_id": "the lot a re-export or ship-back opens",
+    "amount": "the quantity reported, an exact decimal in the unit beside it",
+    "unit": "the unit of the quantities on the row",
+    "consignee": "the party the goods were shipped to",
+    "consignee_country": "the consignee's country (ISO 3166 alpha-2)",
+    "end_user": "the declared end user",
+    "license_id": "the export license the shipment cites",
+    "refers_to": "the event id a retraction or correction refers to",
+    "detail": "declared end use, reason or evidence, as reported",
+    "digest": "SHA-256 of the report's canonical content: the same report has the same digest everywhere",
+    "parent_lot_id": "the lot this one was re-exported or shipped back from",
+    "origin": "how the lot was opened: export, re-export or ship-back",
+    "opened_by": "the event id of the report that opened the lot",
+    "item_id": "the controlled item",
+    "item_name": "the item's name",
+    "classification": "the item's control classification (e.g. Wassenaar / Australia Group entry)",
+    "shipper": "the party the lot left",
+    "shipper_country": "the shipper's country",
+    "holder": "the party the lot was shipped to, who must account for it",
+    "holder_country": "the holder's country",
+    "shipped_at": "when the lot left the shipper (UTC)",
+    "shipped": "quantity shipped: received + in transit",
+    "received": "quantity the holder reported received",
+    "in_transit": "shipped and not yet received",
+    "consumed": "reported used, with a declared end use",
+    "re_exported": "moved on to a child lot by re-export",
+    "returned": "shipped back to the sender (a child lot)",
+    "lost": "written off as lost or destroyed, with evidence",
+    "on_hand": "received less consumed, re-exported, returned and lost",
+    "declared_on_hand": "the quantity the holder last declared still in stock",
+    "declared_at": "when that stock declaration was made (UTC)",
+    "since": "when the lot's figures last changed (UTC)",
+    "unaccounted": "received less everything reported out and the declared stock: what nobody accounts for",
+    "balance_check": "whether shipped = in transit + consumed + lost + on hand over the trace (the account balances)",
+    "alert_id": "the alert's id, stable while it stands",
+    "severity": "high, medium or low",
+    "kind": "the rule that raised it (unaccounted, transit_overdue, premise_deviation, ...)",
+    "party": "the party that must answer the alert",
+    "quantity": "the quantity the alert is about",
+    "due_at": "when the alert stood (its deadline passed), UTC",
+    "message": "the alert in words",
+    "event_ids": "the reports the alert cites",
+    "licenses.kind": "the license's kind: individual, general bulk, special general bulk or special bulk",
+    "exporter": "the exporter the license was issued to",
+    "items": "the items the license covers",
+    "destinations": "the countries the license permits",
+    "end_users": "the end users the license permits",
+    "ceiling": "the license's quantity ceiling, if any",
+    "valid_from": "start of the license's validity (UTC)",
+    "valid_until": "end of the license's validity (UTC)",
+    "reason": "the reason given for a revocation or amendment",
+    "selection": "what the export covers",
+    "generated_at": "when the export was made (UTC)",
+    "traces": "how many traces the export covers",
+    "events": "how many report versions the export lists",
+}
 
 
 def write_xlsx(data: AuditData, path: Path) -> Path:
@@ -299,16 +375,33 @@ def write_xlsx(data: AuditData, path: Path) -> Path:
     without lxml (not installed here) openpyxl writes ~80,000 cells/s, 22 s
     for 100k events; this writer does the same in a few seconds.
     """
-    sheets: list[tuple[str, list[list[Any]], list[bool]]] = [
-        ("about", [["selection", data.selection], ["generated_at", data.generated_at.isoformat()],
-                   ["traces", str(len(data.trace_ids))], ["events", str(len(data.events))]], [False, False]),
+    sheets: list[tuple[str, list[list[Any]], list[str]]] = [
+        ("about", [["field", "value"], ["selection", data.selection],
+                   ["generated_at", data.generated_at.isoformat()],
+                   ["traces", str(len(data.trace_ids))], ["events", str(len(data.events))]],
+         [xlsx.TEXT, xlsx.TEXT]),
     ]
+    explained: list[list[Any]] = [["sheet", "column", "meaning"]]
     for name, columns, rows in _sheets(data):
         table = [list(columns), *([r.get(c) for c in columns] for r in rows)]
-        sheets.append((name, table, [c in _NUMERIC for c in columns]))
+        sheets.append((name, table, [_column_kind(c) for c in columns]))
+        explained.extend([name, c, column_meaning(name, c)] for c in columns)
+    sheets.append(("columns", explained, [xlsx.TEXT, xlsx.TEXT, xlsx.TEXT]))
     path.parent.mkdir(parents=True, exist_ok=True)
     xlsx.write(path, sheets)
     return path
+
+
+def column_meaning(sheet: str, column: str) -> str:
+    return COLUMN_MEANINGS.get(f"{sheet}.{column}") or COLUMN_MEANINGS.get(column, "")
+
+
+def _column_kind(column: str) -> str:
+    if column in _NUMERIC:
+        return xlsx.NUMBER
+    if column in _TIMES:
+        return xlsx.DATETIME
+    return xlsx.TEXT
 
 
 _CSS = """

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,9 +32,14 @@ def read_sheet(book, name: str) -> list[dict]:
 
 
 def as_text(value) -> str:
-    """A cell as the canonical decimal text the JSON uses ('' for empty)."""
+    """A cell as the text the JSON uses: canonical decimals, UTC times ('' for empty).
+
+    A date-time cell holds the instant in UTC to the millisecond (a
+    spreadsheet's precision); the ledger's reports here carry whole seconds."""
     if value is None:
         return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if isinstance(value, (int, float)):
         text = format(Decimal(str(value)).normalize(), "f")
         return text
@@ -58,7 +64,7 @@ def test_audit_of_the_demo_trace_opens_and_matches_whereabouts(ledger, tmp_path)
 
     # The workbook holds the same figures as numbers.
     book = load_workbook(out / "audit.xlsx", read_only=True)
-    assert book.sheetnames == ["about", "events", "balances", "totals", "alerts", "licenses"]
+    assert book.sheetnames == ["about", "events", "balances", "totals", "alerts", "licenses", "columns"]
     for row in read_sheet(book, "balances"):
         assert {k: as_text(v) for k, v in row.items()} == expected[row["lot_id"]]
 
@@ -155,3 +161,33 @@ def test_retracted_and_corrected_reports_stay_in_the_audit_with_their_status(led
     }
     [lot] = read_csv(tmp_path / "a" / "balances.csv")
     assert (lot["received"], lot["consumed"], lot["on_hand"]) == ("100", "0", "100")
+
+
+def test_the_workbook_is_ready_for_an_auditor_header_filter_widths_utc_times_and_a_column_guide(ledger, tmp_path):
+    assert ledger("demo").returncode == 0
+    out = tmp_path / "audit"
+    assert ledger("audit", "--trace", "TR-PR-2019-0003", "--out", str(out), "--format", "xlsx").returncode == 0
+    book = load_workbook(out / "audit.xlsx")  # not read-only: styles, panes and widths are read too
+    for name in ("events", "balances", "totals", "alerts", "licenses"):
+        sheet = book[name]
+        header = [c.value for c in sheet[1]]
+        assert sheet.freeze_panes == "A2", name  # the header stays in view
+        assert sheet.auto_filter.ref == f"A1:{sheet.cell(1, len(header)).column_letter}{sheet.max_row}", name
+        assert all(c.font.b for c in sheet[1]), name
+        for column, title in enumerate(header, start=1):
+            letter = sheet.cell(1, column).column_letter
+            longest = max(len(str(sheet.cell(r, column).value or "")) for r in range(1, sheet.max_row + 1))
+            width = sheet.column_dimensions[letter].width
+            # Fits its longest cell, except free text past the cap, which wraps.
+            assert width >= min(longest, 58) or sheet.cell(1, column).value.endswith("_at"), (name, title)
+    # Times are date-time cells in UTC: the export reported at 10:00+09:00 reads 01:00.
+    events = read_sheet(book, "events")
+    export = next(e for e in events if e["event_id"] == "fluoro-2019-0801-011")
+    assert export["occurred_at"] == datetime(2019, 8, 1, 1, 0)
+    assert book["events"]["E2"].number_format == "yyyy-mm-dd hh:mm:ss"
+    # A sheet says what every column of every sheet means.
+    guide = read_sheet(book, "columns")
+    explained = {(g["sheet"], g["column"]) for g in guide if g["meaning"]}
+    for name in ("events", "balances", "totals", "alerts", "licenses"):
+        for title in (c.value for c in book[name][1]):
+            assert (name, title) in explained, (name, title)
