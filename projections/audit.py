@@ -411,6 +411,18 @@ th,td{border:1px solid #ccc;padding:3px 6px;vertical-align:top}
 th{background:#f3f3f3;text-align:left} td.n{text-align:right;font-variant-numeric:tabular-nums}
 .high{color:#a00;font-weight:bold} .medium{color:#b60} .low{color:#555}
 pre{background:#f8f8f8;padding:1em;overflow-x:auto} .muted{color:#777}
+.wide{overflow-x:auto;max-width:100%} td.digest{font-family:monospace;font-size:11px;word-break:break-all;min-width:12em}
+thead{display:table-header-group}
+@media print{
+  @page{size:A4 landscape;margin:8mm}
+  body{margin:0;font-size:8pt}
+  .wide{overflow:visible}
+  table{width:100%;table-layout:fixed;font-size:5.5pt;margin:0.5em 0}
+  th,td{padding:1px 2px;overflow-wrap:anywhere;word-break:break-word}
+  td.digest{font-size:5pt;word-break:break-all;min-width:0}
+  tr{page-break-inside:avoid} h2{page-break-after:avoid}
+  pre{white-space:pre-wrap;font-size:6pt}
+}
 """
 
 
@@ -468,7 +480,11 @@ def write_html(data: AuditData, path: Path, *, fmt: Any = str) -> Path:
 def _html_table(columns: Iterable[str], rows: list[dict[str, Any]], fmt: Any, *, anchor: str | None = None) -> str:
     columns = tuple(columns)
     e = html.escape
-    parts = ["<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in columns) + "</tr>"]
+    # On screen a wide table scrolls in its own box; on paper (A4 landscape)
+    # every column is laid out in the page width and long values wrap, so no
+    # column is cut off (the print rules in _CSS).
+    parts = ["<div class='wide'><table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in columns)
+             + "</tr></thead><tbody>"]
     for row in rows:
         row_id = f" id='ev-{e(str(row[anchor]))}'" if anchor else ""
         cells = []
@@ -476,8 +492,10 @@ def _html_table(columns: Iterable[str], rows: list[dict[str, Any]], fmt: Any, *,
             value = row.get(c)
             if c in _NUMERIC and value not in (None, ""):
                 cells.append(f"<td class='n'>{e(fmt(value))}</td>")
+            elif c == "digest":
+                cells.append(f"<td class='digest'>{e(_cell_text(value))}</td>")
             else:
                 cells.append(f"<td>{e(_cell_text(value))}</td>")
         parts.append(f"<tr{row_id}>" + "".join(cells) + "</tr>")
-    parts.append("</table>")
+    parts.append("</tbody></table></div>")
     return "".join(parts)
