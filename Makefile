@@ -1,9 +1,10 @@
 # Two entry points; each installs what it needs into .venv first.
 #   make demo   the 2019 story on the embedded log (no Kafka, no server)
-#   make test   the whole suite; first installs PostgreSQL (Debian's package,
-#               when its binaries are missing) and fetches Apache Kafka's jars
+#   make test   the whole suite; first installs what it needs from Debian when
+#               missing (postgresql; chromium and poppler-utils for the tests
+#               that print and look at pages) and fetches Apache Kafka's jars
 #               (Maven Central, cached in ~/.cache/traceability-ledger).
-#               The suite starts and stops both itself (tests/services/).
+#               The suite starts and stops PostgreSQL and Kafka itself (tests/services/).
 PYTHON ?= python3
 VENV ?= .venv
 
@@ -18,11 +19,17 @@ test: $(VENV)/.installed services
 # binaries (skipped when LEDGER_TEST_POSTGRES names a server) and, where Java
 # is, Apache Kafka's jars (skipped when KAFKA_BOOTSTRAP names a broker).
 services: $(VENV)/.installed
-	@if [ -z "$$LEDGER_TEST_POSTGRES" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
-	    && ! command -v initdb >/dev/null 2>&1; then \
-	  echo "installing PostgreSQL (Debian package postgresql) for the test suite"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
-	  else sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; fi; \
+	@missing=""; \
+	if [ -z "$$LEDGER_TEST_POSTGRES" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	    && ! command -v initdb >/dev/null 2>&1; then missing="$$missing postgresql"; fi; \
+	if [ -z "$$LEDGER_TEST_CHROMIUM" ] && ! command -v chromium >/dev/null 2>&1; then missing="$$missing chromium"; fi; \
+	if ! command -v pdftotext >/dev/null 2>&1; then missing="$$missing poppler-utils"; fi; \
+	if ! ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf >/dev/null 2>&1; then missing="$$missing fonts-dejavu-core"; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from Debian for the test suite:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo=sudo; fi; \
+	  $$sudo apt-get update -q >/dev/null && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
 	fi
 	@if [ -z "$$KAFKA_BOOTSTRAP" ] && command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then \
 	  $(VENV)/bin/python tests/services/kafka_broker.py fetch >/dev/null; \

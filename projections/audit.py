@@ -470,7 +470,7 @@ def write_html(data: AuditData, path: Path, *, fmt: Any = str) -> Path:
     out.append(f"<h2>Reports ({len(data.events)})</h2>")
     if len(shown) < len(data.events):
         out.append(f"<p>The first {len(shown)} are shown; events.csv and the workbook hold all.</p>")
-    out.append(_html_table(EVENT_COLUMNS[:-1], shown, fmt, anchor="event_id"))
+    out.append(_html_table(EVENT_COLUMNS, shown, fmt, anchor="event_id"))
     out.append("</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out), encoding="utf-8")
