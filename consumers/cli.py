@@ -24,7 +24,7 @@ from typing import Any
 from consumers import bootstrap
 from consumers.ingest import IngestReport, Reject, ingest_lines
 from consumers.projector import CatchUp, catch_up, rebuild, utc_now
-from consumers.render import fmt_amount, table
+from consumers.render import colour_enabled, fmt_amount, severity_colour, table, terminal_width
 from ledger.alerts import ALERT_KINDS
 from ledger.events import event_json_schema
 from ledger.policy import PolicyError, load_policy
@@ -159,11 +159,24 @@ examples:
   ledger alerts --party KR-SEMI                    what KR-SEMI has to answer
   ledger alerts --trace TR-HF-2019-0002 --as-of 2019-06-01
   ledger alerts --journal                          raised/updated/resolved, in order
+  ledger alerts --severity high --kind unaccounted --limit 10
+                                                   the ten oldest high unaccounted alerts
   ledger alerts --json                             for scripts and dashboards
+  ledger alerts -o csv > alerts.csv                every field, for a spreadsheet
+
+On a terminal the table fits its width (the message wraps) and severity is
+coloured; piped, lines are whole and plain.  NO_COLOR=1 turns colour off.
 
 exit status:
   0 ok (standing alerts are an answer, not an error);  1 the store could not
   be opened;  2 usage error.
+"""
+
+COMPLETION_EPILOG = """\
+examples:
+  ledger completion bash > ~/.local/share/bash-completion/completions/ledger
+  ledger completion zsh > "${fpath[1]}/_ledger"
+  eval "$(ledger completion bash)"                 in the current shell only
 """
 
 REJECTS_EPILOG = """\
@@ -224,12 +237,21 @@ class CliError(Exception):
     pass
 
 
+CSV_COMMANDS = ("whereabouts", "alerts")  # the commands that print one flat table of rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
+    output = getattr(args, "output", None)
+    if output == "json":
+        args.json = True
+    elif output == "csv" and args.command not in CSV_COMMANDS:
+        parser.error(f"-o csv is offered by `ledger {' | '.join(CSV_COMMANDS)}`; "
+                     f"for `ledger {args.command}` write -o json")
     try:
         return args.run(args)
     except (CliError, NotFound, PolicyError, bootstrap.ConfigError, LogUnavailable, StoreUnavailable) as error:
@@ -246,11 +268,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 # -- arguments ------------------------------------------------------------------
 
 
+def software_version() -> str:
+    """The installed package's version (what an audit report names)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("traceability-ledger")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ledger", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {software_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help_text: str, run: Any, epilog: str = "") -> argparse.ArgumentParser:
@@ -275,6 +308,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="only what the ledger had been told by K (default: everything recorded)")
         p.add_argument("--json", action="store_true",
                        help="stable JSON for scripts (default: a table); quantities are decimal strings")
+        p.add_argument("-o", "--output", choices=("table", "json", "csv"), default=None,
+                       help="table (default), json (= --json), or csv (whereabouts and alerts: one row "
+                            "per lot or alert, every field, for a spreadsheet)")
 
     p = command("ingest", "Record reports from a JSON Lines file (or - for standard input).", _cmd_ingest,
                 epilog=INGEST_EPILOG)
@@ -311,8 +347,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="follow the Kafka alerts topic of --log, de-duplicated by transition id "
                         "(consumers/cli_kafka.py; --max-idle S stops after S idle seconds)")
     p.add_argument("--max-idle", type=float, metavar="S", help="with --follow: stop after S idle seconds")
+    p.add_argument("--severity", choices=("high", "medium", "low"), action="append",
+                   help="only alerts of this severity (repeat for several; default: all)")
+    p.add_argument("--kind", action="append", metavar="KIND",
+                   help="only alerts of this kind, e.g. unaccounted, premise_deviation (repeat for several)")
+    p.add_argument("--limit", metavar="N", type=_count, default=0,
+                   help="show at most N, the oldest standing first (default 0: all)")
     as_of(p)
     storage(p)
+
+    p = command("completion", "Print a shell completion script for ledger.", _cmd_completion,
+                epilog=COMPLETION_EPILOG)
+    p.add_argument("shell", choices=("bash", "zsh", "tcsh"), help="the shell to complete in")
 
     p = command("rejects", "Input lines that were rejected, with the reasons.", _cmd_rejects,
                 epilog=REJECTS_EPILOG)
@@ -611,7 +657,30 @@ def _cmd_whereabouts(args: argparse.Namespace) -> int:
         print(json.dumps({"as_of": _iso(args.as_of), "known_at": _iso(args.known_at), "lots": rows},
                          indent=2, sort_keys=True))
         return EXIT_OK
+    if args.output == "csv":
+        _print_csv(rows)
+        return EXIT_OK
     print(_whereabouts_table(rows, args.as_of, args.known_at))
+    return EXIT_OK
+
+
+def _print_csv(rows: list[dict[str, Any]]) -> None:
+    """Every field of every row, quantities as exact decimal text, lists joined by spaces."""
+    import csv
+
+    if not rows:
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    columns = list(rows[0])
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(" ".join(map(str, v)) if isinstance(v, (list, tuple)) else v for v in (row[c] for c in columns))
+
+
+def _cmd_completion(args: argparse.Namespace) -> int:
+    import shtab
+
+    print(shtab.complete(_parser(), shell=args.shell))
     return EXIT_OK
 
 
@@ -643,7 +712,7 @@ def _whereabouts_table(rows: list[dict[str, Any]], as_of: datetime | None, known
         title += f" as of {as_of.isoformat()}"
     if known_at:
         title += f", as known at {known_at.isoformat()}"
-    return title + "\n" + table(headers, body, right=set(range(6, 16)))
+    return title + "\n" + table(headers, body, right=set(range(6, 16)), width=terminal_width())
 
 
 def _cmd_alerts(args: argparse.Namespace) -> int:
@@ -658,7 +727,8 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
             else:
                 print(table(("SEQ", "AT", "TRANSITION", "KIND", "LOT", "PARTY", "QUANTITY", "MESSAGE"),
                             [(e["seq"], e["at"][:19], e["transition"], e["kind"], e["lot_id"], e["party"],
-                              _qty(e["quantity"], e["unit"]), e["message"]) for e in entries]))
+                              _qty(e["quantity"], e["unit"]), e["message"]) for e in entries],
+                            right={6}, width=terminal_width()))
             return EXIT_OK
         # A mistyped trace id must not read as an all-clear.
         if args.trace is not None:
@@ -671,6 +741,13 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
                                  known_at=args.known_at, party=args.party, trace_id=args.trace)
     finally:
         ledger.close()
+    alerts = [a for a in alerts if (not args.severity or a["severity"] in args.severity)
+              and (not args.kind or a["kind"] in args.kind)]
+    if args.limit:
+        alerts = sorted(alerts, key=lambda a: (a["due_at"], a["alert_id"]))[: args.limit]
+    if args.output == "csv":
+        _print_csv(alerts)
+        return EXIT_OK
     if args.json:
         print(json.dumps({"as_of": _iso(args.as_of), "known_at": _iso(args.known_at), "alerts": alerts},
                          indent=2, sort_keys=True))
@@ -686,6 +763,7 @@ def _alerts_table(alerts: list[dict[str, Any]]) -> str:
         ("SEVERITY", "KIND", "TRACE", "LOT", "PARTY", "QUANTITY", "SINCE", "WHAT"),
         [(a["severity"], a["kind"], a["trace_id"], a["lot_id"], a["party"], _qty(a["quantity"], a["unit"]),
           a["due_at"][:10], a["message"]) for a in alerts],
+        right={5}, width=terminal_width(), paint={0: severity_colour} if colour_enabled() else None,
     )
 
 
@@ -708,7 +786,8 @@ def _cmd_rejects(args: argparse.Namespace) -> int:
     elif not rows:
         print("no rejected input")
     else:
-        print(table(("SOURCE", "LINE", "PROBLEMS"), [(r[0], r[1], r[3]) for r in rows]))
+        print(table(("SOURCE", "LINE", "PROBLEMS"), [(r[0], r[1], r[3]) for r in rows], right={1},
+                    width=terminal_width()))
     return EXIT_OK
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from consumers.projector import utc_now
-from consumers.render import fmt_amount, table
+from consumers.render import fmt_amount, table, terminal_width
 from ledger.flows import PeriodError, Shipment, parse_period, reconcile
 from ledger.lineage import build_lineage, lineage_dict, render_lineage
 from projections import audit
@@ -114,7 +114,7 @@ def _cmd_flows(args: argparse.Namespace) -> int:
                      _lots_cell(f.lots)))
     print("Cross-border flows: shipped as reported by senders, received as reported by receivers")
     print(table(("FROM", "TO", "ITEM", "PERIOD", "UNIT", "SHIPPED", "RECEIVED", "GAP", "GAP %", "LOTS"), body,
-                right={5, 6, 7, 8}))
+                right={5, 6, 7, 8}, width=terminal_width()))
     return EXIT_OK
 
 

@@ -1,13 +1,33 @@
-"""Human-readable tables for the terminal.  --json output never goes through here."""
+"""Human-readable tables for the terminal.  --json and -o csv never go through here.
+
+A table fits the terminal it is printed on: the last column (free text: a
+message, a problem) wraps within what the other columns leave; if even that
+does not fit, each row is printed as a block of "HEADER value" pairs packed
+into lines, so no figure is ever split or cut.  Piped into another program
+(no terminal, no $COLUMNS) a table keeps its natural width, one row a line,
+for grep and cut.  Severity is coloured on a terminal unless $NO_COLOR is set.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import shutil
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
-__all__ = ["table", "fmt_amount"]
+__all__ = ["table", "fmt_amount", "terminal_width", "colour_enabled", "severity_colour"]
 
-CELL_WIDTH_MAX = 60
+CELL_WIDTH_MAX = 60  # a cell other than the last is cut (with "…") past this many characters
+GAP = "  "  # between two columns
+LAST_COLUMN_WIDTH_MIN = 24  # narrower than this, a wrapped message reads badly: blocks instead
+WIDTH_FALLBACK = 80  # a terminal that does not say how wide it is
+
+_SEVERITY_COLOURS = {"high": "\033[1;31m", "medium": "\033[33m", "low": "\033[2m"}
+_RESET = "\033[0m"
+
+Paint = Callable[[str], str]  # (the cell's text) -> an ANSI colour prefix, or ""
 
 
 def fmt_amount(text: str | None) -> str:
@@ -21,23 +41,110 @@ def fmt_amount(text: str | None) -> str:
     return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, right: set[int] | None = None) -> str:
+def terminal_width(stream: object = None) -> int | None:
+    """The width to fit: $COLUMNS if set, else the terminal's; None when the
+    output is not a terminal (a pipe or a file keeps whole lines)."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    out = stream if stream is not None else sys.stdout
+    if not getattr(out, "isatty", lambda: False)():
+        return None
+    return shutil.get_terminal_size((WIDTH_FALLBACK, 24)).columns
+
+
+def colour_enabled(stream: object = None) -> bool:
+    """Colour only on a terminal, and never with $NO_COLOR (https://no-color.org) or TERM=dumb."""
+    if os.environ.get("NO_COLOR", "") != "" or os.environ.get("TERM") == "dumb":
+        return False
+    out = stream if stream is not None else sys.stdout
+    return bool(getattr(out, "isatty", lambda: False)())
+
+
+def severity_colour(text: str) -> str:
+    return _SEVERITY_COLOURS.get(text.strip(), "")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, right: set[int] | None = None,
+          width: int | None = None, paint: dict[int, Paint] | None = None) -> str:
+    """``rows`` under ``headers``; columns in ``right`` are right-aligned
+    (figures).  ``width``: the characters available (None: no limit).
+    ``paint``: column -> colour for a cell's text (applied after padding,
+    so colour codes never count as width)."""
     right = right or set()
-    cells = [[_cell(v, last=(i == len(row) - 1)) for i, v in enumerate(row)] for row in rows]
+    paint = paint or {}
+    last = len(headers) - 1
+    cells = [[_cell(v, last=(i == last)) for i, v in enumerate(row)] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, value in enumerate(row):
             widths[i] = max(widths[i], len(value))
 
-    def line(values: Sequence[str]) -> str:
-        parts = [v.rjust(widths[i]) if i in right else v.ljust(widths[i]) for i, v in enumerate(values)]
-        return "  ".join(parts).rstrip()
+    natural = sum(widths) + len(GAP) * last
+    if width is not None and natural > width:
+        room = width - (sum(widths[:last]) + len(GAP) * last)
+        if room < max(LAST_COLUMN_WIDTH_MIN, len(headers[last])) or last in right:
+            return _blocks(headers, cells, width, paint)
+        widths[last] = room
+
+    def line(values: Sequence[str], *, painted: bool = True) -> str:
+        parts = []
+        for i, v in enumerate(values):
+            text = v.rjust(widths[i]) if i in right else v.ljust(widths[i])
+            colour = paint[i](v) if painted and i in paint else ""
+            parts.append(f"{colour}{text}{_RESET}" if colour else text)
+        return GAP.join(parts).rstrip()
 
     # The last column may run on (a message); its rule stops at the cell width bound.
-    rules = ["-" * (min(w, CELL_WIDTH_MAX) if i == len(widths) - 1 else w) for i, w in enumerate(widths)]
-    out = [line(list(headers)), line(rules)]
-    out.extend(line(row) for row in cells)
+    rules = ["-" * (min(w, CELL_WIDTH_MAX) if i == last else w) for i, w in enumerate(widths)]
+    out = [line(list(headers), painted=False), line(rules, painted=False)]
+    indent = sum(widths[:last]) + len(GAP) * last
+    for row in cells:
+        text = row[last]
+        if len(text) <= widths[last]:
+            out.append(line(row))
+            continue
+        # Wrap the free text at word boundaries under its own column.
+        wrapped = textwrap.wrap(text, widths[last], break_on_hyphens=False) or [""]
+        out.append(line([*row[:last], wrapped[0]]))
+        out.extend(" " * indent + more for more in wrapped[1:])
     return "\n".join(out)
+
+
+def _blocks(headers: Sequence[str], cells: list[list[str]], width: int, paint: dict[int, Paint]) -> str:
+    """Each row as "HEADER value" pairs packed into lines of at most ``width``
+    (a pair longer than a line gets a line of its own, its value wrapped at words)."""
+    out: list[str] = []
+    for number, row in enumerate(cells, start=1):
+        out.append(f"-[ {number} ]" + "-" * max(0, min(width, 40) - len(f"-[ {number} ]")))
+        current = ""
+        for i, (header, value) in enumerate(zip(headers, row)):
+            if value == "":
+                continue
+            colour = paint[i](value) if i in paint else ""
+            shown = f"{colour}{value}{_RESET}" if colour else value
+            pair_length = len(header) + 1 + len(value)
+            if pair_length > width:
+                if current:
+                    out.append(current)
+                    current = ""
+                out.extend(textwrap.wrap(f"{header} {value}", width, subsequent_indent="  ",
+                                         break_on_hyphens=False))
+                continue
+            visible = len(_strip(current))
+            if current and visible + len(GAP) + pair_length > width:
+                out.append(current)
+                current = ""
+            current = f"{current}{GAP}{header} {shown}" if current else f"{header} {shown}"
+        if current:
+            out.append(current)
+    return "\n".join(out)
+
+
+def _strip(text: str) -> str:
+    for code in (*_SEVERITY_COLOURS.values(), _RESET):
+        text = text.replace(code, "")
+    return text
 
 
 def _cell(value: object, *, last: bool = False) -> str:

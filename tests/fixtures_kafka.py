@@ -107,7 +107,8 @@ def many_traces(count: int, *, start: int = 0) -> list[dict[str, Any]]:
 
 
 def ledger_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("LEDGER_LOG", "LEDGER_STORE", "LEDGER_POLICY")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LEDGER_LOG", "LEDGER_STORE", "LEDGER_POLICY", "COLUMNS", "NO_COLOR")}
     env.update(extra)
     return env
 

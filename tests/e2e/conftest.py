@@ -29,8 +29,9 @@ class LedgerCli:
 
     def __init__(self, home: Path):
         self.home = home
+        # Output as a program reading a pipe gets it: no terminal width, no colour.
         self.env = {k: v for k, v in os.environ.items()
-                    if k not in ("LEDGER_LOG", "LEDGER_STORE", "LEDGER_POLICY")}
+                    if k not in ("LEDGER_LOG", "LEDGER_STORE", "LEDGER_POLICY", "COLUMNS", "NO_COLOR")}
         self.env["LEDGER_HOME"] = str(home)
 
     def __call__(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,103 @@
+"""What a compliance officer sees in a terminal: tables that fit its width
+without splitting a figure, severity in colour only where colour belongs,
+filters, CSV for a spreadsheet, --version and shell completion."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+LEDGER = Path(sys.executable).parent / "ledger"
+RUN_TIMEOUT_S = 120
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+FIGURES = ("39,650", "39,530", "4,050", "4,000")  # quantities of the 2019 story, as printed
+
+
+def in_a_terminal(ledger, *args: str, columns: int = 120, **extra_env: str) -> str:
+    """Run ``ledger ARGS`` with its output on a pseudo-terminal of ``columns`` columns."""
+    controller, terminal = pty.openpty()
+    env = {**ledger.env, "COLUMNS": str(columns), "TERM": "xterm", **extra_env}
+    process = subprocess.Popen([str(LEDGER), *args], stdout=terminal, stderr=subprocess.PIPE, env=env)
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed: the process is done writing
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=RUN_TIMEOUT_S)
+    os.close(controller)
+    assert process.returncode == 0, process.stderr.read()
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_tables_fit_a_120_column_terminal_and_never_split_a_figure(ledger):
+    assert ledger("demo").returncode == 0
+    for command in (("alerts",), ("whereabouts",), ("alerts", "--journal")):
+        shown = ANSI.sub("", in_a_terminal(ledger, *command, columns=120))
+        too_wide = [line for line in shown.splitlines() if len(line) > 120]
+        assert too_wide == [], command
+        for figure in FIGURES:
+            if figure in ledger(*command).stdout:  # what the piped output shows whole...
+                assert figure in shown, (command, figure)  # ...the terminal shows whole too
+
+
+def test_the_message_wraps_under_its_column_and_keeps_every_word(ledger):
+    assert ledger("demo").returncode == 0
+    shown = ANSI.sub("", in_a_terminal(ledger, "alerts", "--kind", "return_unconfirmed", columns=100))
+    assert "ship-back of 39650 kg to JP-FLUORO (JP): 120 kg confirmed received, 39530 kg unconfirmed" \
+        in " ".join(line.strip() for line in shown.splitlines()[3:])
+    assert max(len(line) for line in shown.splitlines()) <= 100
+
+
+def test_severity_is_coloured_on_a_terminal_and_plain_when_piped_or_with_no_color(ledger):
+    assert ledger("demo").returncode == 0
+    coloured = in_a_terminal(ledger, "alerts")
+    assert "\x1b[1;31mhigh" in coloured
+    assert ANSI.search(in_a_terminal(ledger, "alerts", NO_COLOR="1")) is None
+    assert ANSI.search(ledger("alerts").stdout) is None  # piped
+
+
+def test_alerts_filter_by_severity_and_kind_and_limit_to_the_oldest(ledger):
+    assert ledger("demo").returncode == 0
+    every = json.loads(ledger("alerts", "--json").stdout)["alerts"]
+    high = json.loads(ledger("alerts", "--severity", "high", "--json").stdout)["alerts"]
+    assert high and high == [a for a in every if a["severity"] == "high"]
+    deviations = json.loads(ledger("alerts", "--kind", "premise_deviation", "-o", "json").stdout)["alerts"]
+    assert [a["lot_id"] for a in deviations] == sorted(a["lot_id"] for a in every if a["kind"] == "premise_deviation")
+    [oldest] = json.loads(ledger("alerts", "--limit", "1", "--json").stdout)["alerts"]
+    assert oldest["due_at"] == min(a["due_at"] for a in every)
+    refused = ledger("alerts", "--severity", "urgent")
+    assert refused.returncode == 2 and "invalid choice: 'urgent'" in refused.stderr
+
+
+def test_csv_output_holds_the_same_rows_as_json(ledger):
+    assert ledger("demo").returncode == 0
+    lots = json.loads(ledger("whereabouts", "--json").stdout)["lots"]
+    rows = list(csv.DictReader(io.StringIO(ledger("whereabouts", "-o", "csv").stdout)))
+    assert rows == [{k: "" if v is None else str(v) for k, v in lot.items()} for lot in lots]
+    alerts = list(csv.DictReader(io.StringIO(ledger("alerts", "-o", "csv").stdout)))
+    assert [a["alert_id"] for a in alerts] == [a["alert_id"] for a in json.loads(ledger("alerts", "--json").stdout)["alerts"]]
+    refused = ledger("trace", "HF-0001", "-o", "csv")
+    assert refused.returncode == 2 and "for `ledger trace` write -o json" in refused.stderr
+
+
+def test_version_and_shell_completion(ledger):
+    version = ledger("--version")
+    assert version.returncode == 0 and re.fullmatch(r"ledger \d+\.\d+\.\d+\n", version.stdout)
+    script = ledger("completion", "bash")
+    assert script.returncode == 0
+    for command in ("ingest", "whereabouts", "alerts", "audit", "completion"):
+        assert command in script.stdout
+    assert "--severity" in script.stdout
