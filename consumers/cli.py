@@ -23,6 +23,7 @@ from typing import Any
 
 from consumers import bootstrap
 from consumers.ingest import IngestReport, Reject, ingest_lines
+from consumers.log_check import LogMismatch, verify_log
 from consumers.projector import CatchUp, catch_up, rebuild, utc_now
 from consumers.render import fmt_amount, table
 from ledger.alerts import ALERT_KINDS
@@ -34,11 +35,11 @@ from projections.store import StoreUnavailable
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED, EXIT_DAMAGED = 0, 1, 2, 3, 4
 
 # Modules that add subcommands: each defines register(cli) where ``cli`` is
 # this module's CommandSet (command(), storage(), as_of(), Ledger, Progress).
-EXTENSIONS: tuple[str, ...] = ("consumers.cli_compliance", "consumers.cli_kafka")
+EXTENSIONS: tuple[str, ...] = ("consumers.cli_compliance", "consumers.cli_kafka", "consumers.cli_verify")
 PROGRESS_INTERVAL_S = 1.0
 REJECTS_SHOWN_DEFAULT = 1000
 STORE_OPEN_ATTEMPTS, STORE_OPEN_BACKOFF_S = 5, 0.2
@@ -63,6 +64,7 @@ and raises alerts for quantities nobody accounts for.
   ledger audit --trace TR-PR-2019-0003          CSV, XLSX and HTML for an auditor
   ledger kafka project --log kafka://HOST:9092/ledger   the consumer-group projector
   ledger replay                                 rebuild and compare projections
+  ledger verify                                 the log's digests, the store's integrity, and that they match
   ledger schema > ledger-event.schema.json      the contract for integrators
 
 `ledger COMMAND --help` shows a command's options, examples and exit status.
@@ -187,12 +189,20 @@ the live one, and compares a digest of each (reports, lots, alert steps,
 licenses).  The alert journal is history, not state, and is not compared.
 The scratch store is removed afterwards.
 
+Before it rebuilds, every report in the log is checked against the digest
+stored with it when it was recorded: a log with a report changed since is
+not replayed (and nothing is replaced); `ledger verify` names each one.
+The live store's own integrity check (SQLite PRAGMA integrity_check) is
+part of the comparison: a damaged index reads differently through the
+index than a full scan does, so a damaged store is never "identical".
+
 examples:
   ledger replay
   ledger replay --replace          adopt the rebuilt projections if they differ
 
 exit status:
-  0 identical;  1 different, or storage could not be opened;  2 usage error.
+  0 identical;  1 different, or storage could not be opened;  2 usage error;
+  4 the log is damaged: refused, nothing replaced (see `ledger verify`).
 """
 
 SCHEMA_EPILOG = """\
@@ -232,9 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.run(args)
-    except (CliError, NotFound, PolicyError, bootstrap.ConfigError, LogUnavailable, StoreUnavailable) as error:
+    except (CliError, NotFound, PolicyError, bootstrap.ConfigError, LogUnavailable, StoreUnavailable,
+            LogMismatch) as error:
         print(f"ledger {args.command}: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        return getattr(error, "exit_status", EXIT_ERROR)
     except KeyboardInterrupt:
         print(f"ledger {args.command}: interrupted; what was committed is kept, re-run to resume",
               file=sys.stderr)
@@ -712,8 +723,21 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     ledger = _Ledger(args)
     try:
+        damaged = verify_log(ledger.log)
+        if damaged.problem_count:
+            for problem in damaged.problems:
+                print(f"  {problem}", file=sys.stderr)
+            raise _Refused(
+                f"the log has {damaged.problem_count} damaged record(s) (listed above; first: "
+                f"{damaged.problems[0]}); nothing was replayed or replaced: restore the log from a backup, "
+                f"or see docs/OPERATIONS.md, 'ledger verify'")
         live = ledger.store
         live_fp = live.fingerprint()
+        # The store's own check is part of the comparison: a full scan reads
+        # every row even when an index has lost some, so the digests above
+        # can agree while a query through the index answers otherwise.
+        _method, integrity = live.integrity_problems()
+        live_fp["integrity"] = "ok" if not integrity else "damaged: " + "; ".join(integrity)
         rebuilt_path = _rebuild_path(ledger.store_url)
         for suffix in ("", "-wal", "-shm"):
             Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
@@ -721,6 +745,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         progress = _Progress("replayed records", False)
         totals = rebuild(ledger.log, rebuilt, policy=ledger.policy, progress=lambda t: progress(t.records))
         rebuilt_fp = rebuilt.fingerprint()
+        _method, integrity = rebuilt.integrity_problems()
+        rebuilt_fp["integrity"] = "ok" if not integrity else "damaged: " + "; ".join(integrity)
         rebuilt.close()
     finally:
         ledger.close()
@@ -741,11 +767,16 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         print(f"replayed {totals.records} records from position 0")
         for name in sorted(live_fp):
             verdict = "identical" if live_fp[name] == rebuilt_fp.get(name) else "DIFFERENT"
-            print(f"  {name:<12} {verdict}  {rebuilt_fp.get(name, '')[:16]}")
+            shown = live_fp[name] if name == "integrity" else rebuilt_fp.get(name, "")[:16]
+            print(f"  {name:<12} {verdict}  {shown}")
         print("replay: identical" if same else
               "replay: DIFFERENT" + (" (live store replaced by the rebuilt one)" if args.replace else
                                      " (run `ledger replay --replace` to adopt the rebuilt projections)"))
     return EXIT_OK if same else EXIT_ERROR
+
+
+class _Refused(CliError):
+    exit_status = EXIT_DAMAGED
 
 
 def _rebuild_path(store_url: str) -> Path:

@@ -9,6 +9,7 @@ event id and other content is kept and reported as "conflict".
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -53,6 +54,7 @@ _SCHEMA = [
 
 class EmbeddedLog(EventLog):
     name = "embedded"
+    first_offset = 1  # AUTOINCREMENT's first; never reused, never skipped (consumers/log_check.py)
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -83,6 +85,15 @@ class EmbeddedLog(EventLog):
                 f"embedded log {str(self.path)!r} has schema version {row[0]}, "
                 f"this ledger reads version {LOG_SCHEMA_VERSION}"
             )
+        # The log's identity, written once when the file is made (or, for a
+        # log made before identities, when this ledger first opens it).  A
+        # store records it at its first projection: a log lost and made
+        # again gets another one, and the store refuses it.
+        self._db.execute("INSERT OR IGNORE INTO log_meta VALUES ('log_id', ?)", (uuid.uuid4().hex,))
+        self._identity = self._db.execute("SELECT value FROM log_meta WHERE key='log_id'").fetchone()[0]
+
+    def identity(self) -> str | None:
+        return self._identity
 
     def append(self, records: Sequence[tuple[str, str, str, bytes]]) -> list[AppendReceipt]:
         receipts = []

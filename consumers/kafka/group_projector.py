@@ -60,6 +60,7 @@ from kafka.errors import KafkaError
 
 from consumers.kafka.alert_publisher import AlertPublisher, published_seq
 from consumers.kafka.log import CONNECT_TIMEOUT_S, KafkaLog
+from consumers.log_check import check_store_belongs
 from consumers.projector import BatchCounts, collecting_less, utc_now
 from ledger.policy import Policy
 from ledger.ports import LogRecord, LogUnavailable
@@ -148,6 +149,7 @@ class GroupProjector:
 
     def _run(self, *, max_idle_s: float | None, stop: Callable[[], bool],
              progress: Callable[[GroupTotals], None] | None) -> GroupTotals:
+        check_store_belongs(self.log, self.store)  # a store built from another log is refused
         try:
             consumer = KafkaConsumer(
                 bootstrap_servers=self.log.bootstrap.split(","), group_id=self.group,
