@@ -11,7 +11,9 @@ import argparse
 import importlib
 import io
 import json
+import errno
 import os
+import sqlite3
 import sys
 import textwrap
 import time
@@ -20,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, time as dtime, timezone
 from pathlib import Path
 from typing import Any
+
+from eventsourcing.persistence import PersistenceError
 
 from consumers import bootstrap
 from consumers.ingest import IngestReport, Reject, ingest_lines
@@ -252,6 +256,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except (OSError, sqlite3.Error, PersistenceError) as error:
+        # Storage failing under a command (a full disk, an I/O error, a file
+        # damaged while in use): one line saying what and what to do.
+        print(f"ledger {args.command}: {_storage_failure(error)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _storage_failure(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, OSError) and error.filename is not None:
+        text = f"{error.strerror or text}: {str(error.filename)!r}"
+    full = (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or "disk is full" in text
+    if full:
+        return (f"{text}: the disk is full; free some space and run the same command again (every batch "
+                f"already committed is kept, and nothing is counted twice)")
+    if "malformed" in text or "not a database" in text:
+        return f"{text}: a file of the ledger is damaged; `ledger verify` says which"
+    return text
 
 
 # -- arguments ------------------------------------------------------------------
@@ -425,6 +447,9 @@ class _Ledger:
     def log(self):  # type: ignore[no-untyped-def]
         if self._log is None:
             self._check_exists(self.log_url, "event log")
+            self._check_not_empty(self.log_url, "event log",
+                                  "if the log was lost, restore it from a backup; to start a new ledger, "
+                                  "remove the file (its projection store will then refuse it)")
             self._log = bootstrap.open_log(self.log_url)
         return self._log
 
@@ -445,6 +470,17 @@ class _Ledger:
                     time.sleep(STORE_OPEN_BACKOFF_S)
         return self._store
 
+    @staticmethod
+    def _check_not_empty(url: str, what: str, advice: str) -> None:
+        """A 0-byte file is not an empty ledger: SQLite would take it for a
+        new database and answer "no alerts" from it, or start a new log in
+        place of a lost one."""
+        if not url.startswith("sqlite:///"):
+            return
+        path = Path(url[len("sqlite:///"):])
+        if path.is_file() and path.stat().st_size == 0:
+            raise CliError(f"{what} {str(path)!r} is empty (0 bytes), not a database: {advice}")
+
     def _check_exists(self, url: str, what: str) -> None:
         if not self.must_exist or not url.startswith("sqlite:///"):
             return
@@ -457,6 +493,8 @@ class _Ledger:
         if not path.is_file():
             raise CliError(f"no {what} at {str(path)!r}: nothing has been recorded there "
                            f"(check LEDGER_HOME, or run `ledger ingest FILE` first)")
+        if what == "projection store":
+            self._check_not_empty(url, what, "rebuild it from the log: remove the file and run `ledger project`")
 
     def close(self) -> None:
         for part in (self._log, self._store):
@@ -742,11 +780,17 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         for suffix in ("", "-wal", "-shm"):
             Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
         rebuilt = SQLiteProjectionStore(rebuilt_path)
-        progress = _Progress("replayed records", False)
-        totals = rebuild(ledger.log, rebuilt, policy=ledger.policy, progress=lambda t: progress(t.records))
-        rebuilt_fp = rebuilt.fingerprint()
-        _method, integrity = rebuilt.integrity_problems()
-        rebuilt_fp["integrity"] = "ok" if not integrity else "damaged: " + "; ".join(integrity)
+        try:
+            progress = _Progress("replayed records", False)
+            totals = rebuild(ledger.log, rebuilt, policy=ledger.policy, progress=lambda t: progress(t.records))
+            rebuilt_fp = rebuilt.fingerprint()
+            _method, integrity = rebuilt.integrity_problems()
+            rebuilt_fp["integrity"] = "ok" if not integrity else "damaged: " + "; ".join(integrity)
+        except BaseException:
+            rebuilt.close()  # a failed rebuild (a full disk) leaves no scratch store behind
+            for suffix in ("", "-wal", "-shm", ".lock"):
+                Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
+            raise
         rebuilt.close()
     finally:
         ledger.close()

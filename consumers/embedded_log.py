@@ -96,6 +96,18 @@ class EmbeddedLog(EventLog):
         return self._identity
 
     def append(self, records: Sequence[tuple[str, str, str, bytes]]) -> list[AppendReceipt]:
+        try:
+            return self._append(records)
+        except sqlite3.Error as error:  # a full disk, an I/O error: nothing of this batch is written
+            raise self._unwritable(error) from error
+
+    def _unwritable(self, error: sqlite3.Error) -> LogUnavailable:
+        advice = ("free some space and run the same command again: every batch already appended is kept, "
+                  "and a report appended twice is a no-op" if "full" in str(error) else
+                  "`ledger verify` checks the log")
+        return LogUnavailable(f"embedded log {str(self.path)!r}: cannot append: {error}; {advice}")
+
+    def _append(self, records: Sequence[tuple[str, str, str, bytes]]) -> list[AppendReceipt]:
         receipts = []
         with self._transaction():
             # What the log already holds under these event ids, looked up once
@@ -180,10 +192,13 @@ class EmbeddedLog(EventLog):
 
     def keep_rejects(self, rejects: Sequence[tuple[str, int, str, str, str]]) -> int:
         """Keep (source, line, raw, problems, rejected_at); a re-run adds no copies."""
-        with self._transaction():
-            before = self._db.total_changes
-            self._db.executemany("INSERT OR IGNORE INTO rejects VALUES (?, ?, ?, ?, ?)", rejects)
-            return self._db.total_changes - before
+        try:
+            with self._transaction():
+                before = self._db.total_changes
+                self._db.executemany("INSERT OR IGNORE INTO rejects VALUES (?, ?, ?, ?, ?)", rejects)
+                return self._db.total_changes - before
+        except sqlite3.Error as error:
+            raise self._unwritable(error) from error
 
     def rejects(self, limit: int = 1000) -> list[tuple[str, int, str, str, str]]:
         return self._db.execute(

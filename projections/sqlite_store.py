@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import OperationalError, Tracking
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore, SQLiteTrackingRecorder
 
 from projections.sql_common import CLAIMS_INDEX, filters, group_claims, step_dict, sweep_due, value_marks
@@ -123,7 +123,11 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
         except StoreUnavailable:
             raise
         except Exception as error:  # sqlite3 errors arrive wrapped by the library
-            raise StoreUnavailable(f"projection store {self.path!r}: {error}") from error
+            advice = ""
+            if "not a database" in str(error) or "malformed" in str(error):
+                advice = (": it is not a projection store, or it is damaged; rebuild it from the log "
+                          "(move it aside and run `ledger project`)")
+            raise StoreUnavailable(f"projection store {self.path!r}: {error}{advice}") from error
 
     def construct_create_table_statements(self) -> list[str]:
         return super().construct_create_table_statements() + _TABLES
@@ -178,6 +182,17 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
         return group_claims(rows)
 
     def commit_batch(self, batch: ProjectedBatch, trackings: list[Tracking], clock: datetime) -> None:
+        try:
+            self._commit_batch(batch, trackings, clock)
+        except OperationalError as error:
+            if "full" not in str(error):
+                raise  # "locked": the projector retries (consumers/projector.py)
+            raise StoreUnavailable(
+                f"projection store {self.path!r}: cannot commit: {error}; free some space and run the same "
+                f"command again (every batch already committed is kept, and nothing is counted twice)"
+            ) from error
+
+    def _commit_batch(self, batch: ProjectedBatch, trackings: list[Tracking], clock: datetime) -> None:
         with self.datastore.transaction(commit=True) as c:
             _take_write_lock(c)
             touched_alerts: set[str] = set()
