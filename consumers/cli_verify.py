@@ -41,8 +41,8 @@ examples:
 
 exit status:
   0 all three checks passed;  4 damage found (each problem on stdout, with
-  its offset or table); 1 the log or store could not be opened (one line on
-  stderr);  2 usage error.
+  its offset or table; a store that is missing, empty or not a database is
+  one);  1 the log could not be opened (one line on stderr);  2 usage error.
 """
 
 
@@ -71,9 +71,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         belongs: dict[str, Any] = {"log_identity": log.identity(), "store_log_identity": None, "problem": None}
         try:
             opened = ledger.store
-        except StoreUnavailable as error:
-            # A store that cannot even be opened (not a database, a damaged
-            # header) is a finding of this command, not a reason to stop.
+        except (StoreUnavailable, _cli.CliError) as error:
+            # A store that cannot even be opened (missing, empty, not a
+            # database, a damaged header) is a finding of this command, not
+            # a reason to stop.
             store["problems"] = [str(error)]
             opened = None
         if opened is not None:
@@ -87,7 +88,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "whole": whole,
-            "log": {"url": ledger.log_url, "records": log_check.records,
+            "log": {"url": ledger.log_url, "records": log_check.records, "not_reports": log_check.not_reports,
                     "partitions": {str(p): {"first": f, "last": l} for p, (f, l) in log_check.partitions.items()},
                     "problem_count": log_check.problem_count, "problems": log_check.problems},
             "store": store,
@@ -97,6 +98,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     spans = ", ".join(f"partition {p} offsets {f}..{l}" for p, (f, l) in sorted(log_check.partitions.items()))
     print(f"log      {ledger.log_url}: {log_check.records:,} records" + (f" ({spans})" if spans else "") + ": "
           + ("whole" if not log_check.problem_count else f"{log_check.problem_count:,} PROBLEMS"))
+    if log_check.not_reports:
+        print(f"           {log_check.not_reports:,} records are not reports (the projector dead-letters them)")
     for problem in log_check.problems:
         print(f"           {problem}")
     if log_check.problem_count > len(log_check.problems):

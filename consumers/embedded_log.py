@@ -55,6 +55,7 @@ _SCHEMA = [
 class EmbeddedLog(EventLog):
     name = "embedded"
     first_offset = 1  # AUTOINCREMENT's first; never reused, never skipped (consumers/log_check.py)
+    validated_on_append = True  # only ingest and the SDK append, after validating (consumers/log_check.py)
 
     def __init__(self, path: str | Path):
         self.path = Path(path)

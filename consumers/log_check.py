@@ -82,6 +82,9 @@ class LogCheck:
     """What ``verify_log`` found."""
 
     records: int = 0
+    # Records that are not reports, on a log any producer can write (Kafka):
+    # the projector dead-letters them; they are counted, not damage.
+    not_reports: int = 0
     partitions: dict[int, tuple[int, int]] = field(default_factory=dict)  # partition -> (first, last) offset
     problem_count: int = 0
     problems: list[str] = field(default_factory=list)  # the first PROBLEMS_KEPT_MAX, each naming its offset
@@ -96,20 +99,23 @@ class LogCheck:
                 self.damaged_offsets.append((partition, offset))
 
 
-def record_problem(record: LogRecord) -> str | None:
-    """Why the record's bytes do not match the digest stored with it, or None."""
+def record_problem(record: LogRecord) -> tuple[str, str] | None:
+    """(kind, why) if the record's bytes do not match the digest stored with
+    it, else None.  Kinds: "changed" (a report whose content is not the
+    one its digest names), "unreadable" (not a report at all), "undigested"
+    (no digest stored with it)."""
     stored = dict(record.headers).get(HEADER_DIGEST)
-    if stored is None:
-        return "no stored digest to check the report against"
     try:
         event = parse_event(record.value)
     except (ValidationError, UnicodeDecodeError, ValueError) as error:
-        return f"the report no longer reads as a report ({_first_line(error)})"
+        return "unreadable", f"not a report ({_first_line(error)})"
+    if stored is None:
+        return "undigested", f"report {event.event_id!r} has no stored digest to check it against"
     digest = content_digest(event)
     if digest != stored.decode(errors="replace"):
-        return (f"report {event.event_id!r} does not match its stored digest "
-                f"(stored {stored.decode(errors='replace')[:16]}..., its content {digest[:16]}...): "
-                f"changed after it was recorded")
+        return "changed", (f"report {event.event_id!r} does not match its stored digest "
+                           f"(stored {stored.decode(errors='replace')[:16]}..., its content {digest[:16]}...): "
+                           f"changed after it was recorded")
     return None
 
 
@@ -124,6 +130,11 @@ def verify_log(log: EventLog, *, progress: Callable[[int], None] | None = None,
     first offset it still holds (retention may have removed earlier ones).
     """
     check = LogCheck()
+    # The embedded log holds only what ingest validated and stamped with its
+    # digest, so anything else there is damage.  Kafka holds whatever a
+    # producer sent: there only a report that no longer matches the digest
+    # stored with it is.
+    validated = getattr(log, "validated_on_append", False)
     ends = log.end_offsets()
     for partition in log.partitions():
         end = ends.get(partition, 0)
@@ -146,7 +157,11 @@ def verify_log(log: EventLog, *, progress: Callable[[int], None] | None = None,
                 expected = record.offset + 1
                 problem = record_problem(record)
                 if problem is not None:
-                    check.add(partition, record.offset, problem)
+                    kind, why = problem
+                    if kind != "changed" and not validated:
+                        check.not_reports += 1
+                    else:
+                        check.add(partition, record.offset, why)
                 check.records += 1
             start = records[-1].offset + 1
             if progress is not None:

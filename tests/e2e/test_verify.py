@@ -161,6 +161,21 @@ def test_a_store_without_a_recorded_identity_is_refused_when_it_has_read_beyond_
         f"but this log ends before offset 2: the store was built from another (or a lost) log; refusing")
 
 
+@pytest.mark.parametrize("damage", ["empty", "not a database", "missing"])
+def test_a_store_that_cannot_be_opened_is_a_finding_of_verify(story, damage):
+    if damage == "missing":
+        story.store_db.unlink()
+    else:
+        story.store_db.write_bytes(b"" if damage == "empty" else b"not a database at all\n" * 200)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{story.store_db}{suffix}").unlink(missing_ok=True)
+    result = story("verify")
+    assert result.returncode == EXIT_DAMAGED, result.stderr
+    assert "1 PROBLEMS" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("verify: DAMAGED")
+    assert not story.store_db.exists() if damage == "missing" else True  # verify makes no store
+
+
 def test_verify_help_has_examples_and_exit_statuses(ledger):
     text = ledger("verify", "--help").stdout
     assert "examples:\n  ledger verify\n" in text

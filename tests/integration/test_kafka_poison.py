@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 
 import pytest
-from fixtures_kafka import fixed_clock, story_lines
+from fixtures_kafka import LEDGER, PROCESS_TIMEOUT_S, fixed_clock, ledger_env, story_lines
 from kafka import KafkaProducer
 
 from consumers.embedded_log import EmbeddedLog
@@ -124,3 +125,37 @@ def test_reports_sent_compressed_are_projected(kafka_url, kafka_bootstrap, tmp_p
     assert store.fingerprint() == embedded.fingerprint()
     assert any(lot["lot_id"] == "HF-0001" for lot in store.lots())
     log.close()
+
+
+def test_verify_on_kafka_names_a_report_that_does_not_match_its_digest_and_counts_records_that_are_not_reports(
+    kafka_url, tmp_path
+):
+    # A producer that sends what it did not digest: the 70 consumed now says 7,
+    # its digest header still names 70.  And one record that is no report.
+    log = KafkaLog.from_url(kafka_url)
+    records, _embedded = the_story_embedded(tmp_path)
+    changed = next(r for r in records if b'"semi-use-2019-0820-001"' in r.value)
+    sent = []
+    for r in records:
+        value = r.value.replace(b'"70"', b'"7"') if r is changed else r.value
+        sent.append(log.send(log.events_topic, [(r.key, value, list(r.headers))])[0])
+    log.send(log.events_topic, [(TRACE, b"not json", [])])
+    partition, offset = sent[records.index(changed)]
+    log.close()
+
+    store = f"sqlite:///{tmp_path / 'kafka.db'}"
+    run = lambda *args: subprocess.run([str(LEDGER), *args, "--log", kafka_url, "--store", store],  # noqa: E731
+                                       capture_output=True, text=True, env=ledger_env(), timeout=PROCESS_TIMEOUT_S)
+    assert run("project").returncode == 0
+    result = run("verify", "--json")
+    assert result.returncode == 4, result.stderr
+    found = json.loads(result.stdout)
+    assert found["log"]["not_reports"] == 1
+    assert found["log"]["problem_count"] == 1
+    assert found["log"]["problems"][0].startswith(
+        f"partition {partition} offset {offset}: report 'semi-use-2019-0820-001' does not match its stored digest")
+    assert found["store"]["problems"] == [] and found["belongs"]["problem"] is None
+
+    result = run("replay")
+    assert result.returncode == 4
+    assert "nothing was replayed or replaced" in result.stderr
