@@ -607,8 +607,13 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         def read() -> tuple[str, list[str]]:
             problems: list[str] = []
             with self._transaction(commit=False) as c:
-                c.execute("SELECT 1 FROM pg_extension WHERE extname = 'amcheck'")
-                amcheck = c.fetchone() is not None
+                # Installed in some schema of the database, not the store's:
+                # its functions are called by their qualified name.
+                c.execute("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'amcheck'")
+                row = c.fetchone()
+                amcheck = row is not None
+                check = sql.SQL("SELECT {}.bt_index_check(%s::regclass, true)").format(
+                    sql.Identifier(row[0].strip('"'))) if row else None
                 c.execute(
                     "SELECT t.relname, i.relname, "
                     "array_to_string(array(SELECT quote_ident(a.attname) FROM unnest(x.indkey) k "
@@ -624,7 +629,7 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
                     if amcheck:
                         c.execute("SAVEPOINT index_check")
                         try:
-                            c.execute("SELECT bt_index_check(%s::regclass, true)", (index_name,))
+                            c.execute(check, (index_name,))
                             c.execute("RELEASE SAVEPOINT index_check")
                         except psycopg.Error as error:
                             c.execute("ROLLBACK TO SAVEPOINT index_check")

@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 from psycopg import sql
@@ -24,7 +26,7 @@ from consumers.embedded_log import EmbeddedLog
 from damage import empty_sqlite_index
 from consumers.ingest import ingest_lines
 from consumers.projector import catch_up
-from fixtures_postgres import admin_connection, postgres_schema_url
+from fixtures_postgres import admin_connection, postgres_schema_url, postgres_server_url
 from ledger.policy import Policy
 from projections import sql_common
 from projections.postgres_store import PostgresProjectionStore
@@ -474,6 +476,38 @@ class TestPostgresProjectionStore(ProjectionStoreContract):
                 admin.execute("UPDATE pg_index SET indisready = true WHERE indexrelid = %s::regclass", (qualified,))
 
         return lose
+
+
+def test_postgres_integrity_check_uses_amcheck_where_the_database_has_it(tmp_path: Path) -> None:
+    """amcheck's bt_index_check(heapallindexed) finds an index that lost rows.
+    A database of its own: installing an extension is database-wide."""
+    database = f"ledger_amcheck_{uuid.uuid4().hex[:8]}"
+    with admin_connection() as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    server = postgres_server_url().rsplit("/", 1)[0]
+    try:
+        with psycopg.connect(f"{server}/{database}", autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION amcheck")
+        store = PostgresProjectionStore.from_url(f"{server}/{database}?schema=store")
+        try:
+            store.commit_batch(batch(*(traced(f"TR-{n}", lots=[lot(f"TR-{n}", f"LOT-{n}")]) for n in range(20))),
+                               [Tracking(f"{LOG}#0", 0)], JULY)
+            method, problems = store.integrity_problems()
+            assert (method, problems) == (
+                "PostgreSQL amcheck bt_index_check(heapallindexed) on every B-tree index", [])
+            with psycopg.connect(f"{server}/{database}", autocommit=True) as conn:
+                conn.execute("UPDATE pg_index SET indisready = false WHERE indexrelid = 'store.lots_by_lot'::regclass")
+                conn.execute("CREATE TEMP TABLE moved AS SELECT * FROM store.lots WHERE lot_id >= 'LOT-5'")
+                conn.execute("DELETE FROM store.lots WHERE lot_id >= 'LOT-5'")
+                conn.execute("INSERT INTO store.lots SELECT * FROM moved")
+                conn.execute("UPDATE pg_index SET indisready = true WHERE indexrelid = 'store.lots_by_lot'::regclass")
+            _method, problems = store.integrity_problems()
+            assert len(problems) == 1 and problems[0].startswith("index lots_by_lot of lots: "), problems
+        finally:
+            store.close()
+    finally:
+        with admin_connection() as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(database)))
 
 
 # -- both stores, one story ------------------------------------------------------
