@@ -10,7 +10,7 @@ import re
 import pytest
 
 EXIT_ERROR, EXIT_USAGE = 1, 2
-OUR_COMMANDS = ("ingest", "project", "whereabouts", "alerts", "rejects", "replay", "schema", "demo")
+OUR_COMMANDS = ("ingest", "project", "whereabouts", "alerts", "rejects", "replay", "schema", "demo", "verify")
 
 
 def one_line(stderr: str) -> str:
