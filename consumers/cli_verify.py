@@ -47,14 +47,14 @@ exit status:
 
 
 def register(cli: Any) -> None:
+    global _cli
+    _cli = cli
     p = cli.command("verify", "Check the log's digests and offsets, the store's integrity, and that they belong "
                               "together.", _cmd_verify, epilog=VERIFY_EPILOG)
     p.add_argument("--json", action="store_true", help="the findings as JSON (default: text)")
     p.add_argument("--progress", action="store_true",
                    help="progress lines on stderr even when it is not a terminal (default: only on a terminal)")
     cli.storage(p)
-    global _cli
-    _cli = cli
 
 
 _cli: Any = None

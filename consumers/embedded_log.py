@@ -99,7 +99,9 @@ class EmbeddedLog(EventLog):
     def append(self, records: Sequence[tuple[str, str, str, bytes]]) -> list[AppendReceipt]:
         try:
             return self._append(records)
-        except sqlite3.Error as error:  # a full disk, an I/O error: nothing of this batch is written
+        except sqlite3.IntegrityError:
+            raise  # a record that breaks the table's rules: the caller's error, not the log's
+        except sqlite3.DatabaseError as error:  # a full disk, an I/O error: nothing of this batch is written
             raise self._unwritable(error) from error
 
     def _unwritable(self, error: sqlite3.Error) -> LogUnavailable:
@@ -198,7 +200,9 @@ class EmbeddedLog(EventLog):
                 before = self._db.total_changes
                 self._db.executemany("INSERT OR IGNORE INTO rejects VALUES (?, ?, ?, ?, ?)", rejects)
                 return self._db.total_changes - before
-        except sqlite3.Error as error:
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as error:
             raise self._unwritable(error) from error
 
     def rejects(self, limit: int = 1000) -> list[tuple[str, int, str, str, str]]:

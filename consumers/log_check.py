@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from consumers.embedded_log import HEADER_DIGEST  # the same header name on Kafka (consumers/kafka/log.py)
 from ledger.events import content_digest, parse_event
 from ledger.ports import EventLog, LogRecord
 
-__all__ = ["LogMismatch", "LogCheck", "check_store_belongs", "store_belongs_problem", "verify_log", "HEADER_DIGEST",
+__all__ = ["LogMismatch", "LogCheck", "check_store_belongs", "store_belongs_problem", "verify_log",
            "VERIFY_READ_RECORDS", "PROBLEMS_KEPT_MAX"]
 
-HEADER_DIGEST = "digest"  # the header each read record carries its stored content digest in
 VERIFY_READ_RECORDS = 5_000  # records per read while verifying
 PROBLEMS_KEPT_MAX = 100  # problems described in full; the rest are counted
 

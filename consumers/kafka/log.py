@@ -422,7 +422,7 @@ def _topic_identity(admin: KafkaAdminClient, topic: str) -> str | None:
     (an all-zero id: brokers before 2.8, Tansu) or cannot say."""
     try:
         [described] = admin.describe_topics([topic])
-    except (KafkaError, ValueError):
+    except Exception:  # noqa: BLE001 - an identity is optional: a broker that cannot say must not stop the log
         return None
     topic_id = str(described.get("topic_id") or "")
     if not topic_id or set(topic_id) <= {"0", "-"} or topic_id == "AAAAAAAAAAAAAAAAAAAAAA":
