@@ -180,3 +180,20 @@ def test_verify_help_has_examples_and_exit_statuses(ledger):
     text = ledger("verify", "--help").stdout
     assert "examples:\n  ledger verify\n" in text
     assert "0 all three checks passed;  4 damage found" in text
+
+
+def test_verify_checks_a_postgresql_store_and_refuses_it_for_another_log(ledger, postgres_url, tmp_path):
+    ledger.env["LEDGER_STORE"] = postgres_url
+    story = str(Path(__file__).parents[2] / "examples" / "story-2019.jsonl")
+    assert ledger("ingest", story).returncode == EXIT_OK
+    report = json.loads(ledger("verify", "--json").stdout)
+    assert report["whole"] is True
+    assert report["store"]["method"].startswith("PostgreSQL ")
+    assert report["belongs"]["store_log_identity"] == report["belongs"]["log_identity"]
+
+    ledger.log_db.unlink()  # the log is lost; the PostgreSQL store is kept
+    result = ledger("ingest", write_jsonl(tmp_path / "one.jsonl", payload(exported("NEW-1"))))
+    assert result.returncode == EXIT_ERROR
+    assert one_line(result.stderr).startswith(
+        f"ledger ingest: projection store '{postgres_url.replace('postgresql://postgres@', 'postgresql://')}' "
+        f"was built from another log")
