@@ -8,10 +8,10 @@ service functions, print.  Exit status: 0 ok; 1 error; 2 usage error;
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import io
 import json
-import errno
 import os
 import sqlite3
 import sys
