@@ -8,10 +8,12 @@ service functions, print.  Exit status: 0 ok; 1 error; 2 usage error;
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import io
 import json
 import os
+import sqlite3
 import sys
 import textwrap
 import time
@@ -21,8 +23,11 @@ from datetime import datetime, time as dtime, timezone
 from pathlib import Path
 from typing import Any
 
+from eventsourcing.persistence import PersistenceError
+
 from consumers import bootstrap
 from consumers.ingest import IngestReport, Reject, ingest_lines
+from consumers.log_check import LogMismatch, verify_log
 from consumers.projector import CatchUp, catch_up, rebuild, utc_now
 from consumers.render import colour_enabled, fmt_amount, severity_colour, table, terminal_width
 from ledger.alerts import ALERT_KINDS
@@ -34,11 +39,11 @@ from projections.store import StoreUnavailable
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED, EXIT_DAMAGED = 0, 1, 2, 3, 4
 
 # Modules that add subcommands: each defines register(cli) where ``cli`` is
 # this module's CommandSet (command(), storage(), as_of(), Ledger, Progress).
-EXTENSIONS: tuple[str, ...] = ("consumers.cli_compliance", "consumers.cli_kafka")
+EXTENSIONS: tuple[str, ...] = ("consumers.cli_compliance", "consumers.cli_kafka", "consumers.cli_verify")
 PROGRESS_INTERVAL_S = 1.0
 REJECTS_SHOWN_DEFAULT = 1000
 STORE_OPEN_ATTEMPTS, STORE_OPEN_BACKOFF_S = 5, 0.2
@@ -63,6 +68,7 @@ and raises alerts for quantities nobody accounts for.
   ledger audit --trace TR-PR-2019-0003          CSV, XLSX and HTML for an auditor
   ledger kafka project --log kafka://HOST:9092/ledger   the consumer-group projector
   ledger replay                                 rebuild and compare projections
+  ledger verify                                 the log's digests, the store's integrity, and that they match
   ledger schema > ledger-event.schema.json      the contract for integrators
 
 `ledger COMMAND --help` shows a command's options, examples and exit status.
@@ -200,12 +206,20 @@ the live one, and compares a digest of each (reports, lots, alert steps,
 licenses).  The alert journal is history, not state, and is not compared.
 The scratch store is removed afterwards.
 
+Before it rebuilds, every report in the log is checked against the digest
+stored with it when it was recorded: a log with a report changed since is
+not replayed (and nothing is replaced); `ledger verify` names each one.
+The live store's own integrity check (SQLite PRAGMA integrity_check) is
+part of the comparison: a damaged index reads differently through the
+index than a full scan does, so a damaged store is never "identical".
+
 examples:
   ledger replay
   ledger replay --replace          adopt the rebuilt projections if they differ
 
 exit status:
-  0 identical;  1 different, or storage could not be opened;  2 usage error.
+  0 identical;  1 different, or storage could not be opened;  2 usage error;
+  4 the log is damaged: refused, nothing replaced (see `ledger verify`).
 """
 
 SCHEMA_EPILOG = """\
@@ -254,15 +268,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"for `ledger {args.command}` write -o json")
     try:
         return args.run(args)
-    except (CliError, NotFound, PolicyError, bootstrap.ConfigError, LogUnavailable, StoreUnavailable) as error:
+    except (CliError, NotFound, PolicyError, bootstrap.ConfigError, LogUnavailable, StoreUnavailable,
+            LogMismatch) as error:
         print(f"ledger {args.command}: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        return getattr(error, "exit_status", EXIT_ERROR)
     except KeyboardInterrupt:
         print(f"ledger {args.command}: interrupted; what was committed is kept, re-run to resume",
               file=sys.stderr)
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except (OSError, sqlite3.Error, PersistenceError) as error:
+        # Storage failing under a command (a full disk, an I/O error, a file
+        # damaged while in use): one line saying what and what to do.
+        print(f"ledger {args.command}: {_storage_failure(error)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _storage_failure(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, OSError) and error.filename is not None:
+        text = f"{error.strerror or text}: {str(error.filename)!r}"
+    full = (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or "disk is full" in text
+    if full:
+        return (f"{text}: the disk is full; free some space and run the same command again (every batch "
+                f"already committed is kept, and nothing is counted twice)")
+    if "malformed" in text or "not a database" in text:
+        return f"{text}: a file of the ledger is damaged; `ledger verify` says which"
+    return text
 
 
 # -- arguments ------------------------------------------------------------------
@@ -460,6 +493,9 @@ class _Ledger:
     def log(self):  # type: ignore[no-untyped-def]
         if self._log is None:
             self._check_exists(self.log_url, "event log")
+            self._check_not_empty(self.log_url, "event log",
+                                  "if the log was lost, restore it from a backup; to start a new ledger, "
+                                  "remove the file (its projection store will then refuse it)")
             self._log = bootstrap.open_log(self.log_url)
         return self._log
 
@@ -480,6 +516,17 @@ class _Ledger:
                     time.sleep(STORE_OPEN_BACKOFF_S)
         return self._store
 
+    @staticmethod
+    def _check_not_empty(url: str, what: str, advice: str) -> None:
+        """A 0-byte file is not an empty ledger: SQLite would take it for a
+        new database and answer "no alerts" from it, or start a new log in
+        place of a lost one."""
+        if not url.startswith("sqlite:///"):
+            return
+        path = Path(url[len("sqlite:///"):])
+        if path.is_file() and path.stat().st_size == 0:
+            raise CliError(f"{what} {str(path)!r} is empty (0 bytes), not a database: {advice}")
+
     def _check_exists(self, url: str, what: str) -> None:
         if not self.must_exist or not url.startswith("sqlite:///"):
             return
@@ -492,6 +539,8 @@ class _Ledger:
         if not path.is_file():
             raise CliError(f"no {what} at {str(path)!r}: nothing has been recorded there "
                            f"(check LEDGER_HOME, or run `ledger ingest FILE` first)")
+        if what == "projection store":
+            self._check_not_empty(url, what, "rebuild it from the log: remove the file and run `ledger project`")
 
     def close(self) -> None:
         for part in (self._log, self._store):
@@ -796,15 +845,36 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     ledger = _Ledger(args)
     try:
+        damaged = verify_log(ledger.log)
+        if damaged.problem_count:
+            for problem in damaged.problems:
+                print(f"  {problem}", file=sys.stderr)
+            raise _Refused(
+                f"the log has {damaged.problem_count} damaged record(s) (listed above; first: "
+                f"{damaged.problems[0]}); nothing was replayed or replaced: restore the log from a backup, "
+                f"or see docs/OPERATIONS.md, 'ledger verify'")
         live = ledger.store
         live_fp = live.fingerprint()
+        # The store's own check is part of the comparison: a full scan reads
+        # every row even when an index has lost some, so the digests above
+        # can agree while a query through the index answers otherwise.
+        _method, integrity = live.integrity_problems()
+        live_fp["integrity"] = "ok" if not integrity else "damaged: " + "; ".join(integrity)
         rebuilt_path = _rebuild_path(ledger.store_url)
         for suffix in ("", "-wal", "-shm"):
             Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
         rebuilt = SQLiteProjectionStore(rebuilt_path)
-        progress = _Progress("replayed records", False)
-        totals = rebuild(ledger.log, rebuilt, policy=ledger.policy, progress=lambda t: progress(t.records))
-        rebuilt_fp = rebuilt.fingerprint()
+        try:
+            progress = _Progress("replayed records", False)
+            totals = rebuild(ledger.log, rebuilt, policy=ledger.policy, progress=lambda t: progress(t.records))
+            rebuilt_fp = rebuilt.fingerprint()
+            _method, integrity = rebuilt.integrity_problems()
+            rebuilt_fp["integrity"] = "ok" if not integrity else "damaged: " + "; ".join(integrity)
+        except BaseException:
+            rebuilt.close()  # a failed rebuild (a full disk) leaves no scratch store behind
+            for suffix in ("", "-wal", "-shm", ".lock"):
+                Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
+            raise
         rebuilt.close()
     finally:
         ledger.close()
@@ -825,11 +895,16 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         print(f"replayed {totals.records} records from position 0")
         for name in sorted(live_fp):
             verdict = "identical" if live_fp[name] == rebuilt_fp.get(name) else "DIFFERENT"
-            print(f"  {name:<12} {verdict}  {rebuilt_fp.get(name, '')[:16]}")
+            shown = live_fp[name] if name == "integrity" else rebuilt_fp.get(name, "")[:16]
+            print(f"  {name:<12} {verdict}  {shown}")
         print("replay: identical" if same else
               "replay: DIFFERENT" + (" (live store replaced by the rebuilt one)" if args.replace else
                                      " (run `ledger replay --replace` to adopt the rebuilt projections)"))
     return EXIT_OK if same else EXIT_ERROR
+
+
+class _Refused(CliError):
+    exit_status = EXIT_DAMAGED
 
 
 def _rebuild_path(store_url: str) -> Path:

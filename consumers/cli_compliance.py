@@ -197,6 +197,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if unknown or not formats:
         raise _cli.CliError(f"--format {args.format!r}: choose from {', '.join(AUDIT_FORMATS)}")
     period = _period(args.period)
+    out = _out_directory(args.out)  # before the work: a bad --out is said at once
     started = time.monotonic()
     ledger = _cli.Ledger(args)
     try:
@@ -209,18 +210,21 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         progress.done(len(data.events), f"({len(trace_ids):,} traces)")
     finally:
         ledger.close()
-    out = Path(args.out)
     written: list[Path] = []
     writing = _cli.Progress("audit: writing", args.progress)
-    if "csv" in formats:
-        writing.announce(f"CSV files into {out}/")
-        written.extend(audit.write_csv(data, out))
-    if "xlsx" in formats:
-        writing.announce(f"{out / 'audit.xlsx'}")
-        written.append(audit.write_xlsx(data, out / "audit.xlsx"))
-    if "html" in formats:
-        writing.announce(f"{out / 'report.html'}")
-        written.append(audit.write_html(data, out / "report.html", fmt=fmt_amount))
+    try:
+        if "csv" in formats:
+            writing.announce(f"CSV files into {out}/")
+            written.extend(audit.write_csv(data, out))
+        if "xlsx" in formats:
+            writing.announce(f"{out / 'audit.xlsx'}")
+            written.append(audit.write_xlsx(data, out / "audit.xlsx"))
+        if "html" in formats:
+            writing.announce(f"{out / 'report.html'}")
+            written.append(audit.write_html(data, out / "report.html", fmt=fmt_amount))
+    except OSError as error:
+        raise _cli.CliError(f"--out {args.out!r}: cannot write {error.filename or out}: "
+                            f"{error.strerror or error}; name a directory you can write to") from None
     elapsed_s = time.monotonic() - started
     summary = {"selection": selection, "traces": len(data.trace_ids), "events": len(data.events),
                "lots": len(data.balances), "alerts": len(data.alerts), "files": [str(p) for p in written],
@@ -233,6 +237,21 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     for path in written:
         print(f"  {path}")
     return EXIT_OK
+
+
+def _out_directory(text: str) -> Path:
+    """The --out directory, made if missing; a clear error if it cannot be one."""
+    out = Path(text)
+    try:
+        if out.exists() and not out.is_dir():
+            kind = "a file" if out.is_file() else "not a directory (a device or a socket)"
+            raise _cli.CliError(f"--out {text!r} is {kind}: name a directory (new or existing); the export "
+                                f"writes events.csv, balances.csv, ..., audit.xlsx and report.html into it")
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _cli.CliError(f"--out {text!r}: cannot make that directory: {error.strerror or error}; "
+                            f"name a directory you can write to") from None
+    return out
 
 
 def _iso(value: Any) -> str | None:

@@ -9,6 +9,7 @@ event id and other content is kept and reported as "conflict".
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -53,6 +54,8 @@ _SCHEMA = [
 
 class EmbeddedLog(EventLog):
     name = "embedded"
+    first_offset = 1  # AUTOINCREMENT's first; never reused, never skipped (consumers/log_check.py)
+    validated_on_append = True  # only ingest and the SDK append, after validating (consumers/log_check.py)
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -83,8 +86,31 @@ class EmbeddedLog(EventLog):
                 f"embedded log {str(self.path)!r} has schema version {row[0]}, "
                 f"this ledger reads version {LOG_SCHEMA_VERSION}"
             )
+        # The log's identity, written once when the file is made (or, for a
+        # log made before identities, when this ledger first opens it).  A
+        # store records it at its first projection: a log lost and made
+        # again gets another one, and the store refuses it.
+        self._db.execute("INSERT OR IGNORE INTO log_meta VALUES ('log_id', ?)", (uuid.uuid4().hex,))
+        self._identity = self._db.execute("SELECT value FROM log_meta WHERE key='log_id'").fetchone()[0]
+
+    def identity(self) -> str | None:
+        return self._identity
 
     def append(self, records: Sequence[tuple[str, str, str, bytes]]) -> list[AppendReceipt]:
+        try:
+            return self._append(records)
+        except sqlite3.IntegrityError:
+            raise  # a record that breaks the table's rules: the caller's error, not the log's
+        except sqlite3.DatabaseError as error:  # a full disk, an I/O error: nothing of this batch is written
+            raise self._unwritable(error) from error
+
+    def _unwritable(self, error: sqlite3.Error) -> LogUnavailable:
+        advice = ("free some space and run the same command again: every batch already appended is kept, "
+                  "and a report appended twice is a no-op" if "full" in str(error) else
+                  "`ledger verify` checks the log")
+        return LogUnavailable(f"embedded log {str(self.path)!r}: cannot append: {error}; {advice}")
+
+    def _append(self, records: Sequence[tuple[str, str, str, bytes]]) -> list[AppendReceipt]:
         receipts = []
         with self._transaction():
             # What the log already holds under these event ids, looked up once
@@ -169,10 +195,15 @@ class EmbeddedLog(EventLog):
 
     def keep_rejects(self, rejects: Sequence[tuple[str, int, str, str, str]]) -> int:
         """Keep (source, line, raw, problems, rejected_at); a re-run adds no copies."""
-        with self._transaction():
-            before = self._db.total_changes
-            self._db.executemany("INSERT OR IGNORE INTO rejects VALUES (?, ?, ?, ?, ?)", rejects)
-            return self._db.total_changes - before
+        try:
+            with self._transaction():
+                before = self._db.total_changes
+                self._db.executemany("INSERT OR IGNORE INTO rejects VALUES (?, ?, ?, ?, ?)", rejects)
+                return self._db.total_changes - before
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as error:
+            raise self._unwritable(error) from error
 
     def rejects(self, limit: int = 1000) -> list[tuple[str, int, str, str, str]]:
         return self._db.execute(

@@ -15,6 +15,7 @@ import time
 
 from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
 
+from consumers.log_check import check_store_belongs
 from ledger.policy import Policy
 from ledger.ports import EventLog, LogRecord
 from projections.store import ProjectedBatch, ProjectionStore
@@ -104,7 +105,11 @@ def catch_up(
     so a restart resumes after the last committed batch.  Safe to run twice
     at once: when another projector has committed a batch first, the store
     refuses ours whole, and this one resumes after the other's.
+
+    A store built from another log is refused before anything is read
+    (consumers/log_check.py ``LogMismatch``).
     """
+    check_store_belongs(log, store)
     with collecting_less():
         return _catch_up(log, store, policy=policy, clock=clock, batch_max=batch_max, progress=progress)
 
@@ -181,6 +186,7 @@ def rebuild(
 
     Any other log, or a store that already tracks this log, is caught up.
     """
+    check_store_belongs(log, store)
     if not log.reads_by_key or store.tracked_offsets(log.name):
         return catch_up(log, store, policy=policy, clock=clock, progress=progress)
     with collecting_less():

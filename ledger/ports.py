@@ -121,5 +121,13 @@ class EventLog(ABC):
     def end_offsets(self) -> dict[int, int]:
         """For each partition, the offset the next appended record will get."""
 
+    def identity(self) -> str | None:
+        """A value naming this log for as long as it lives, and no other log
+        (the embedded log: a random id written when the file is created).  A
+        projection store records it at its first projection and refuses to
+        project another log (consumers/log_check.py).  None: this log cannot
+        name itself, and only the offsets are checked."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections.  Idempotent."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,6 +50,16 @@ ALERT_COLUMNS = ("alert_id", "severity", "kind", "trace_id", "lot_id", "party", 
 TOTAL_COLUMNS = ("trace_id", "unit", "shipped", "in_transit", "consumed", "lost", "on_hand", "unaccounted",
                  "balance_check")  # fmt: skip
 HTML_EVENTS_MAX = 20_000  # the CSV and XLSX hold them all
+# A CSV cell a spreadsheet would read as a formula (OWASP, "CSV injection"):
+# it starts with one of these.  Such a cell is written with a single quote
+# before it, which spreadsheets show as text and do not evaluate.
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A number in a number column ("-30" unaccounted, over-accounted) is not a
+# formula: it is written as it is, so a spreadsheet still reads a number.
+_CSV_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+# Control characters have no place in a page a person reads (a report's free
+# text may carry them): each is shown as its code, e.g. \x07, never raw.
+_HTML_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 TRACES_QUERIED_ONE_BY_ONE_MAX = 50  # beyond, one scan of all lots is cheaper than a query per trace
 
 
@@ -276,8 +287,24 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
+def csv_cell(column: str, value: Any) -> Any:
+    """What goes into a CSV cell: text a spreadsheet would evaluate as a
+    formula gets a leading single quote (``=HYPERLINK(...)`` -> ``'=HYPERLINK(...)``);
+    a number in a number column (``_NUMERIC``) is left a number, a negative
+    one included.  None stays None (csv writes an empty field)."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else _cell_text(value)
+    if not text.startswith(CSV_FORMULA_STARTS):
+        return value
+    if column in _NUMERIC and _CSV_NUMBER.fullmatch(text):
+        return value
+    return "'" + text
+
+
 def write_csv(data: AuditData, directory: Path) -> list[Path]:
-    """One CSV per sheet (events.csv, balances.csv, ...); decimals as exact text."""
+    """One CSV per sheet (events.csv, balances.csv, ...); decimals as exact
+    text; text that would start a formula neutralised (``csv_cell``)."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, columns, rows in _sheets(data):
@@ -286,7 +313,7 @@ def write_csv(data: AuditData, directory: Path) -> list[Path]:
             writer = csv.writer(out)
             writer.writerow(columns)
             # csv writes None as an empty field; every other value here is text.
-            writer.writerows([r.get(c) for c in columns] for r in rows)
+            writer.writerows([csv_cell(c, r.get(c)) for c in columns] for r in rows)
         paths.append(path)
     return paths
 
@@ -410,7 +437,7 @@ table{border-collapse:collapse;margin:1em 0;font-size:13px}
 th,td{border:1px solid #ccc;padding:3px 6px;vertical-align:top}
 th{background:#f3f3f3;text-align:left} td.n{text-align:right;font-variant-numeric:tabular-nums}
 .high{color:#a00;font-weight:bold} .medium{color:#b60} .low{color:#555}
-pre{background:#f8f8f8;padding:1em;overflow-x:auto} .muted{color:#777}
+pre{background:#f8f8f8;padding:1em;overflow-x:auto} .muted{color:#777} .ctl{color:#a00}
 .wide{overflow-x:auto;max-width:100%} td.digest{font-family:monospace;font-size:11px;word-break:break-all;min-width:12em}
 thead{display:table-header-group}
 @media print{
@@ -426,9 +453,21 @@ thead{display:table-header-group}
 """
 
 
+def html_text(value: str) -> str:
+    """``html.escape``, and every control character shown as its code (\\x1b),
+    never written raw: a terminal escape or a NUL in a report's free text
+    must not reach the page an auditor reads."""
+    return _HTML_CONTROL.sub(lambda m: f"<span class='ctl'>\\x{ord(m.group()):02x}</span>", html.escape(value))
+
+
+def html_attribute(value: str) -> str:
+    """``html_text`` for an attribute value: the codes without markup."""
+    return _HTML_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", html.escape(value))
+
+
 def write_html(data: AuditData, path: Path, *, fmt: Any = str) -> Path:
     """A report a person can read: open alerts first, then lineage, balances, events."""
-    e = html.escape
+    e = html_text
     out: list[str] = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>Audit report: {e(data.selection)}</title><style>{_CSS}</style></head><body>",
@@ -442,10 +481,10 @@ def write_html(data: AuditData, path: Path, *, fmt: Any = str) -> Path:
         out.append("<table><tr><th>severity</th><th>kind</th><th>trace</th><th>lot</th><th>party</th>"
                    "<th>quantity</th><th>since</th><th>what</th><th>cites</th></tr>")
         for a in data.alerts:
-            cites = " ".join(f"<a href='#ev-{e(i)}'>{e(i)}</a>" for i in a["event_ids"].split())
+            cites = " ".join(f"<a href='#ev-{html_attribute(i)}'>{e(i)}</a>" for i in a["event_ids"].split())
             qty = f"{fmt(a['quantity'])} {a['unit']}" if a["quantity"] is not None else ""
             out.append(
-                f"<tr><td class='{e(a['severity'])}'>{e(a['severity'])}</td><td>{e(a['kind'])}</td>"
+                f"<tr><td class='{html_attribute(a['severity'])}'>{e(a['severity'])}</td><td>{e(a['kind'])}</td>"
                 f"<td>{e(a['trace_id'])}</td><td>{e(a['lot_id'])}</td><td>{e(a['party'])}</td>"
                 f"<td class='n'>{e(qty)}</td><td>{e(a['due_at'][:10])}</td><td>{e(a['message'])}</td>"
                 f"<td>{cites}</td></tr>"
@@ -479,14 +518,14 @@ def write_html(data: AuditData, path: Path, *, fmt: Any = str) -> Path:
 
 def _html_table(columns: Iterable[str], rows: list[dict[str, Any]], fmt: Any, *, anchor: str | None = None) -> str:
     columns = tuple(columns)
-    e = html.escape
+    e = html_text
     # On screen a wide table scrolls in its own box; on paper (A4 landscape)
     # every column is laid out in the page width and long values wrap, so no
     # column is cut off (the print rules in _CSS).
     parts = ["<div class='wide'><table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in columns)
              + "</tr></thead><tbody>"]
     for row in rows:
-        row_id = f" id='ev-{e(str(row[anchor]))}'" if anchor else ""
+        row_id = f" id='ev-{html_attribute(str(row[anchor]))}'" if anchor else ""
         cells = []
         for c in columns:
             value = row.get(c)

@@ -66,6 +66,10 @@ RETRY_WAIT_S = 0.5  # wait before the second try, doubled before each further on
 LOCK_TIMEOUT_S = 30  # a statement waiting longer for a lock fails (and is retried)
 POOL_SIZE = 2  # connections per store object; a projector uses one at a time
 ANY_MAX = 1000  # ids per "= ANY(%s)" statement: keeps statements bounded
+LOG_IDENTITY_KEY = "log_identity:"  # store_meta key prefix, then the log's name
+# The read models whose indexes the integrity check compares with the tables.
+CHECKED_TABLES = ("store_meta", "reports", "lots", "alert_steps", "licenses", "alert_status",
+                  "alert_journal", "dead_letters", "tracking")
 
 _log = logging.getLogger(__name__)
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -575,6 +579,82 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
             return out
 
         return self._retrying("fingerprint the read models", read)
+
+    def log_identity(self, log_name: str) -> str | None:
+        rows = self._read("read the log identity", "SELECT value FROM store_meta WHERE key = %s",
+                          (LOG_IDENTITY_KEY + log_name,))
+        return rows[0][0] if rows else None
+
+    def record_log_identity(self, log_name: str, identity: str) -> str:
+        def write() -> str:
+            with self._transaction(commit=True) as c:
+                c.execute("INSERT INTO store_meta VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+                          (LOG_IDENTITY_KEY + log_name, identity))
+                c.execute("SELECT value FROM store_meta WHERE key = %s", (LOG_IDENTITY_KEY + log_name,))
+                return c.fetchone()[0]
+
+        return self._retrying("record the log identity", write)
+
+    def integrity_problems(self) -> tuple[str, list[str]]:
+        """With the amcheck extension installed in the database (a superuser
+        runs ``CREATE EXTENSION amcheck`` once; this check never installs
+        anything), every B-tree index of the store's tables is checked
+        against its table: ``bt_index_check(index, heapallindexed => true)``.
+        Without it, a weaker check that needs no privilege and rewrites
+        nothing (no REINDEX): each table counted by a sequential scan and by
+        an index-only scan of each of its indexes must agree."""
+
+        def read() -> tuple[str, list[str]]:
+            problems: list[str] = []
+            with self._transaction(commit=False) as c:
+                # Installed in some schema of the database, not the store's:
+                # its functions are called by their qualified name.
+                c.execute("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'amcheck'")
+                row = c.fetchone()
+                amcheck = row is not None
+                check = sql.SQL("SELECT {}.bt_index_check(%s::regclass, true)").format(
+                    sql.Identifier(row[0].strip('"'))) if row else None
+                c.execute(
+                    "SELECT t.relname, i.relname, "
+                    "array_to_string(array(SELECT quote_ident(a.attname) FROM unnest(x.indkey) k "
+                    "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k), ',') "
+                    "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+                    "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_am m ON m.oid = i.relam "
+                    "WHERE t.relnamespace = current_schema()::regnamespace AND m.amname = 'btree' "
+                    "AND t.relname = ANY(%s) ORDER BY 1, 2",
+                    (list(CHECKED_TABLES),),
+                )
+                indexes = c.fetchall()
+                for table_name, index_name, columns in indexes:
+                    if amcheck:
+                        c.execute("SAVEPOINT index_check")
+                        try:
+                            c.execute(check, (index_name,))
+                            c.execute("RELEASE SAVEPOINT index_check")
+                        except psycopg.Error as error:
+                            c.execute("ROLLBACK TO SAVEPOINT index_check")
+                            problems.append(f"index {index_name} of {table_name}: {_one_line(error)}")
+                        continue
+                    table = sql.Identifier(table_name)
+                    c.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_indexonlyscan = off; "
+                              "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = on")
+                    c.execute(sql.SQL("SELECT count(*) FROM {}").format(table))
+                    by_scan = c.fetchone()[0]
+                    c.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = on; "
+                              "SET LOCAL enable_indexonlyscan = on")
+                    # Ordered by the index's columns, with the index the only way there.
+                    c.execute(sql.SQL("SELECT count(*) FROM (SELECT {cols} FROM {t} ORDER BY {cols}) s")
+                              .format(cols=sql.SQL(columns), t=table))
+                    by_index = c.fetchone()[0]
+                    if by_scan != by_index:
+                        problems.append(f"index {index_name} of {table_name}: {by_index} rows through the "
+                                        f"index, {by_scan} in the table")
+            method = ("PostgreSQL amcheck bt_index_check(heapallindexed) on every B-tree index" if amcheck
+                      else "PostgreSQL counts through each index against a table scan (install amcheck "
+                           "for the full check)")
+            return method, problems
+
+        return self._retrying("check the store's integrity", read)
 
     def _read(self, what: str, query: str, params: Any) -> list[Any]:
         def read() -> list[Any]:

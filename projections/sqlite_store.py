@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import OperationalError, Tracking
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore, SQLiteTrackingRecorder
 
 from projections.sql_common import CLAIMS_INDEX, filters, group_claims, step_dict, sweep_due, value_marks
@@ -32,6 +32,8 @@ LOCK_TIMEOUT_S = 30
 # (projections/wal_checkpointer.py): 40 MB of WAL at most between checkpoints.
 WAL_CHECKPOINT_PAGES = 10_000
 IN_CLAUSE_MAX = 500  # SQLite's bound on host parameters is far above; keep statements small
+INTEGRITY_PROBLEMS_MAX = 100  # PRAGMA integrity_check(N): lines reported at most
+LOG_IDENTITY_KEY = "log_identity:"  # store_meta key prefix, then the log's name
 
 _LOT_DDL = ", ".join(f"{c} TEXT" for c in LOT_COLUMNS)
 _STEP_DDL = ", ".join(f"{c} TEXT" for c in STEP_COLUMNS)
@@ -121,7 +123,11 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
         except StoreUnavailable:
             raise
         except Exception as error:  # sqlite3 errors arrive wrapped by the library
-            raise StoreUnavailable(f"projection store {self.path!r}: {error}") from error
+            advice = ""
+            if "not a database" in str(error) or "malformed" in str(error):
+                advice = (": it is not a projection store, or it is damaged; rebuild it from the log "
+                          "(move it aside and run `ledger project`)")
+            raise StoreUnavailable(f"projection store {self.path!r}: {error}{advice}") from error
 
     def construct_create_table_statements(self) -> list[str]:
         return super().construct_create_table_statements() + _TABLES
@@ -176,6 +182,17 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
         return group_claims(rows)
 
     def commit_batch(self, batch: ProjectedBatch, trackings: list[Tracking], clock: datetime) -> None:
+        try:
+            self._commit_batch(batch, trackings, clock)
+        except OperationalError as error:
+            if "full" not in str(error):
+                raise  # "locked": the projector retries (consumers/projector.py)
+            raise StoreUnavailable(
+                f"projection store {self.path!r}: cannot commit: {error}; free some space and run the same "
+                f"command again (every batch already committed is kept, and nothing is counted twice)"
+            ) from error
+
+    def _commit_batch(self, batch: ProjectedBatch, trackings: list[Tracking], clock: datetime) -> None:
         with self.datastore.transaction(commit=True) as c:
             _take_write_lock(c)
             touched_alerts: set[str] = set()
@@ -410,6 +427,27 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
                     digest.update(b"\n")
                 out[name] = digest.hexdigest()
         return out
+
+    def log_identity(self, log_name: str) -> str | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT value FROM store_meta WHERE key = ?", (LOG_IDENTITY_KEY + log_name,))
+            row = c.fetchone()
+            return row[0] if row else None
+
+    def record_log_identity(self, log_name: str, identity: str) -> str:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("INSERT OR IGNORE INTO store_meta VALUES (?, ?)", (LOG_IDENTITY_KEY + log_name, identity))
+            c.execute("SELECT value FROM store_meta WHERE key = ?", (LOG_IDENTITY_KEY + log_name,))
+            return c.fetchone()[0]
+
+    def integrity_problems(self) -> tuple[str, list[str]]:
+        # integrity_check, not quick_check: only the full check compares
+        # every index with its table (a row missing from an index reads as
+        # absent through that index, while a full scan still finds it).
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"PRAGMA integrity_check({INTEGRITY_PROBLEMS_MAX})")
+            found = [str(row[0]) for row in c.fetchall()]
+        return "SQLite PRAGMA integrity_check", [] if found == ["ok"] else found
 
     def close(self) -> None:
         self._stop_checkpointer()

@@ -160,5 +160,25 @@ class ProjectionStore(ABC):
         """A digest per read model, for replay comparison (journal excluded:
         it records when alerts were published, which is history, not state)."""
 
+    # -- which log, and is it whole (consumers/log_check.py, `ledger verify`) -----
+
+    @abstractmethod
+    def log_identity(self, log_name: str) -> str | None:
+        """The identity of the log ``log_name`` this store was first projected
+        from (``EventLog.identity``), or None if none was recorded."""
+
+    @abstractmethod
+    def record_log_identity(self, log_name: str, identity: str) -> str:
+        """Record ``identity`` for ``log_name`` unless one is recorded already;
+        returns the one recorded (the first wins: two projectors starting
+        together agree)."""
+
+    @abstractmethod
+    def integrity_problems(self) -> tuple[str, list[str]]:
+        """(how it was checked, what it found: [] if the store's files and
+        indexes are whole).  Reads every page; a command an operator runs,
+        and `ledger replay` before it trusts a fingerprint (a damaged index
+        reads as a different table than a full scan does)."""
+
     def close(self) -> None:  # noqa: B027
         """Release connections.  Idempotent."""

@@ -45,6 +45,7 @@ docs/KAFKA.md says what each does.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -60,6 +61,7 @@ from kafka.errors import KafkaError
 
 from consumers.kafka.alert_publisher import AlertPublisher, published_seq
 from consumers.kafka.log import CONNECT_TIMEOUT_S, KafkaLog
+from consumers.log_check import check_store_belongs
 from consumers.projector import BatchCounts, collecting_less, utc_now
 from ledger.policy import Policy
 from ledger.ports import LogRecord, LogUnavailable
@@ -69,13 +71,25 @@ from projections.trace_projection import project_batch
 from projections.warm_traces import WarmTraces
 
 __all__ = ["GroupProjector", "GroupTotals", "GROUP_CONSUMER_SETTINGS", "POLL_RECORDS_MAX",
-           "dead_letter_tracking_name", "publish_dead_letters", "exclusive", "path_lock"]
+           "dead_letter_tracking_name", "publish_dead_letters", "dead_letter_message", "exclusive", "path_lock",
+           "DEAD_LETTER_COPY_BYTES_MAX", "DEAD_LETTER_PREFIX_BYTES", "DEAD_LETTER_ERROR_CHARS_MAX"]
 
 POLL_RECORDS_MAX = 500  # records per poll, and so per store transaction
 POLL_TIMEOUT_MS = 200  # one poll; also how often a stop request is noticed
 JOIN_WAIT_MAX_S = 30.0  # with max_idle_s: a member never given a partition stops after this
 SWEEP_INTERVAL_S = 1.0  # deadlines pass without any report: check them this often
 PUBLISHER_PARTITION = 0  # the member holding this partition publishes the alert journal
+# A dead letter is sent as a copy of the original record (key, value,
+# headers) only while the copy stays this small: half of Apache Kafka's
+# default message.max.bytes (1,048,588) and of the producer's
+# max_request_size (1,048,576).  A record the broker accepted can be up to
+# that size, and its copy, with our headers, would not be: the broker would
+# refuse it on every restart and the projector would never go on.  Beyond
+# this bound the letter names the record instead (dead_letter_message); the
+# store keeps the whole record either way.
+DEAD_LETTER_COPY_BYTES_MAX = 512 * 1024
+DEAD_LETTER_PREFIX_BYTES = 1024  # of the original value, in a letter by reference
+DEAD_LETTER_ERROR_CHARS_MAX = 2000  # of the error, in a header (a validation error can quote a huge value)
 
 # kafka-python KafkaConsumer settings for the group (docs/KAFKA.md).
 GROUP_CONSUMER_SETTINGS: dict[str, Any] = {
@@ -151,6 +165,7 @@ class GroupProjector:
 
     def _run(self, *, max_idle_s: float | None, stop: Callable[[], bool],
              progress: Callable[[GroupTotals], None] | None) -> GroupTotals:
+        check_store_belongs(self.log, self.store)  # a store built from another log is refused
         try:
             consumer = KafkaConsumer(
                 bootstrap_servers=self.log.bootstrap.split(","), group_id=self.group,
@@ -322,13 +337,7 @@ def publish_dead_letters(store: ProjectionStore, log: KafkaLog) -> int:
     if not pending:
         return 0
     pending.sort(key=lambda d: (d["partition"], d["offset"]))
-    log.send(log.dead_letters_topic, [
-        (d["key"] or "", bytes(d["value"] or b""),
-         [("reason", b"not-applicable"), ("original_topic", log.events_topic.encode()),
-          ("original_partition", str(d["partition"]).encode()),
-          ("original_offset", str(d["offset"]).encode()), ("error", d["error"].encode())])
-        for d in pending
-    ])
+    log.send(log.dead_letters_topic, [dead_letter_message(d, log.events_topic) for d in pending])
     last: dict[int, int] = {}
     for d in pending:
         last[d["partition"]] = d["offset"]
@@ -338,6 +347,40 @@ def publish_dead_letters(store: ProjectionStore, log: KafkaLog) -> int:
         except IntegrityError:
             pass  # recorded by another member first
     return len(pending)
+
+
+def dead_letter_message(letter: dict[str, Any], topic: str) -> tuple[str, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of the dead-letter message for one stored dead letter.
+
+    Headers: reason, original_topic, original_partition, original_offset,
+    error (at most DEAD_LETTER_ERROR_CHARS_MAX characters) and copy: "whole"
+    when the value is the original bytes, "by-reference" when the original
+    was too large to copy (DEAD_LETTER_COPY_BYTES_MAX).  A letter by
+    reference carries JSON: the original's topic, partition, offset, key,
+    size, SHA-256 of its bytes and its first DEAD_LETTER_PREFIX_BYTES bytes
+    (as UTF-8 text, undecodable bytes replaced), for reading; the record
+    itself stays in the events topic and in the store's dead_letters table.
+    """
+    key = letter["key"] or ""
+    value = bytes(letter["value"] or b"")
+    error = letter["error"]
+    if len(error) > DEAD_LETTER_ERROR_CHARS_MAX:
+        error = error[:DEAD_LETTER_ERROR_CHARS_MAX] + f"... ({len(letter['error'])} characters)"
+    headers = [("reason", b"not-applicable"), ("original_topic", topic.encode()),
+               ("original_partition", str(letter["partition"]).encode()),
+               ("original_offset", str(letter["offset"]).encode()), ("error", error.encode())]
+    size = len(key.encode()) + len(value) + sum(len(k) + len(v) for k, v in headers)
+    if size <= DEAD_LETTER_COPY_BYTES_MAX:
+        return key, value, [*headers, ("copy", b"whole")]
+    reference = {
+        "by_reference": True, "original_topic": topic, "original_partition": letter["partition"],
+        "original_offset": letter["offset"], "key": letter["key"], "bytes": len(value),
+        "sha256": hashlib.sha256(value).hexdigest(),
+        "prefix": value[:DEAD_LETTER_PREFIX_BYTES].decode("utf-8", errors="replace"),
+        "prefix_bytes": min(len(value), DEAD_LETTER_PREFIX_BYTES), "error": error,
+    }
+    # The key too is bounded: it came from the same producer as the value.
+    return key[:DEAD_LETTER_PREFIX_BYTES], json.dumps(reference).encode(), [*headers, ("copy", b"by-reference")]
 
 
 def print_summary(totals: GroupTotals, *, as_json: bool) -> None:

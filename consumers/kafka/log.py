@@ -122,6 +122,7 @@ class KafkaLog(EventLog):
         self._reader: KafkaConsumer | None = None
         self._partitions: list[int] | None = None
         self._latest_pending: PendingAppend | None = None  # the last begin_append not yet flushed
+        self._identity: str | None = None  # the events topic's id (ensure_topics)
         self.ensure_topics()
 
     @classmethod
@@ -176,8 +177,17 @@ class KafkaLog(EventLog):
                     pass  # another process created it in between
         except KafkaError as error:
             raise self._unavailable("create topics", error) from error
+        try:
+            self._identity = _topic_identity(admin, self.events_topic)
         finally:
             admin.close()
+
+    def identity(self) -> str | None:
+        """The events topic's id (Kafka 2.8+ gives every topic a UUID; a topic
+        deleted and made again gets another), or None where the broker gives
+        none: a store projected from a lost topic is then refused
+        (consumers/log_check.py)."""
+        return self._identity
 
     # -- writing ----------------------------------------------------------------
 
@@ -415,6 +425,19 @@ class PendingAppend(AppendInFlight):
         placed = log._placed(log.events_topic, self._futures)
         return [AppendReceipt(event_id, "accepted", partition, offset)
                 for event_id, (partition, offset) in zip(self._event_ids, placed)]
+
+
+def _topic_identity(admin: KafkaAdminClient, topic: str) -> str | None:
+    """``kafka-topic-id:<uuid>`` of ``topic``, or None if the broker names no id
+    (an all-zero id: brokers before 2.8, Tansu) or cannot say."""
+    try:
+        [described] = admin.describe_topics([topic])
+    except Exception:  # noqa: BLE001 - an identity is optional: a broker that cannot say must not stop the log
+        return None
+    topic_id = str(described.get("topic_id") or "")
+    if not topic_id or set(topic_id) <= {"0", "-"} or topic_id == "AAAAAAAAAAAAAAAAAAAAAA":
+        return None
+    return f"kafka-topic-id:{topic_id}"
 
 
 def _event_headers(event_id: str, digest: str, value: bytes) -> list[tuple[str, bytes]]:

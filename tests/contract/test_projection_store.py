@@ -12,18 +12,21 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 from psycopg import sql
 
 from consumers.embedded_log import EmbeddedLog
+from damage import empty_sqlite_index
 from consumers.ingest import ingest_lines
 from consumers.projector import catch_up
-from fixtures_postgres import admin_connection, postgres_schema_url
+from fixtures_postgres import admin_connection, postgres_schema_url, postgres_server_url
 from ledger.policy import Policy
 from projections import sql_common
 from projections.postgres_store import PostgresProjectionStore
@@ -349,6 +352,36 @@ class ProjectionStoreContract:
         assert "version 1" in message
 
 
+    # -- which log, and is the store whole -------------------------------------------
+
+    def test_the_first_log_identity_recorded_is_the_one_kept(self, store: ProjectionStore) -> None:
+        assert store.log_identity(LOG) is None
+        assert store.record_log_identity(LOG, "log-a") == "log-a"
+        assert store.record_log_identity(LOG, "log-b") == "log-a"
+        assert store.log_identity(LOG) == "log-a"
+        assert store.log_identity("another-log") is None
+
+    def test_a_whole_store_passes_its_integrity_check(self, store: ProjectionStore) -> None:
+        store.commit_batch(batch(traced("TR-1", versions=[version("e1")], lots=[lot("TR-1", "LOT-1")])),
+                           [Tracking(f"{LOG}#0", 0)], JULY)
+        method, problems = store.integrity_problems()
+        assert method
+        assert problems == []
+
+    def test_an_index_that_lost_rows_fails_the_integrity_check(
+        self, open_store: OpenStore, lose_index_rows: Callable[[str, str], None]
+    ) -> None:
+        store = open_store("damaged")
+        store.commit_batch(batch(*(traced(f"TR-{n}", lots=[lot(f"TR-{n}", f"LOT-{n}")]) for n in range(20))),
+                           [Tracking(f"{LOG}#0", 0)], JULY)
+        store.close()
+        lose_index_rows("damaged", "lots_by_lot")
+        store = open_store("damaged")
+        assert store.lots(lot_id="LOT-7") == []  # the damage is real: the lookup goes through the index
+        _method, problems = store.integrity_problems()
+        assert any("lots_by_lot" in p for p in problems), problems
+
+
 class TestSQLiteProjectionStore(ProjectionStoreContract):
     @pytest.fixture
     def open_store(self, tmp_path: Path) -> Iterator[OpenStore]:
@@ -374,6 +407,10 @@ class TestSQLiteProjectionStore(ProjectionStoreContract):
     @pytest.fixture
     def identity(self, tmp_path: Path) -> Callable[[str], str]:
         return lambda name: str(tmp_path / f"{name}.db")
+
+    @pytest.fixture
+    def lose_index_rows(self, tmp_path: Path) -> Callable[[str, str], None]:
+        return lambda name, index: empty_sqlite_index(tmp_path / f"{name}.db", index)
 
 
 class TestPostgresProjectionStore(ProjectionStoreContract):
@@ -420,6 +457,57 @@ class TestPostgresProjectionStore(ProjectionStoreContract):
     @pytest.fixture
     def identity(self, schemas: Callable[[str], str]) -> Callable[[str], str]:
         return lambda name: f"schema={schemas(name)}"
+
+    @pytest.fixture
+    def lose_index_rows(self, schemas: Callable[[str], str]) -> Callable[[str, str], None]:
+        """Rows written while the index is marked not ready never reach it
+        (a superuser's catalog edit; what a failed CREATE INDEX CONCURRENTLY
+        or a torn page can leave): half the table's rows go missing from it."""
+
+        def lose(name: str, index: str) -> None:
+            schema = sql.Identifier(schemas(name))
+            qualified = f"{schemas(name)}.{index}"
+            with admin_connection() as admin:
+                admin.execute("UPDATE pg_index SET indisready = false WHERE indexrelid = %s::regclass", (qualified,))
+                admin.execute(sql.SQL("CREATE TEMP TABLE moved AS SELECT * FROM {}.lots WHERE lot_id >= 'LOT-5'")
+                              .format(schema))
+                admin.execute(sql.SQL("DELETE FROM {}.lots WHERE lot_id >= 'LOT-5'").format(schema))
+                admin.execute(sql.SQL("INSERT INTO {}.lots SELECT * FROM moved").format(schema))
+                admin.execute("UPDATE pg_index SET indisready = true WHERE indexrelid = %s::regclass", (qualified,))
+
+        return lose
+
+
+def test_postgres_integrity_check_uses_amcheck_where_the_database_has_it(tmp_path: Path) -> None:
+    """amcheck's bt_index_check(heapallindexed) finds an index that lost rows.
+    A database of its own: installing an extension is database-wide."""
+    database = f"ledger_amcheck_{uuid.uuid4().hex[:8]}"
+    with admin_connection() as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    server = postgres_server_url().rsplit("/", 1)[0]
+    try:
+        with psycopg.connect(f"{server}/{database}", autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION amcheck")
+        store = PostgresProjectionStore.from_url(f"{server}/{database}?schema=store")
+        try:
+            store.commit_batch(batch(*(traced(f"TR-{n}", lots=[lot(f"TR-{n}", f"LOT-{n}")]) for n in range(20))),
+                               [Tracking(f"{LOG}#0", 0)], JULY)
+            method, problems = store.integrity_problems()
+            assert (method, problems) == (
+                "PostgreSQL amcheck bt_index_check(heapallindexed) on every B-tree index", [])
+            with psycopg.connect(f"{server}/{database}", autocommit=True) as conn:
+                conn.execute("UPDATE pg_index SET indisready = false WHERE indexrelid = 'store.lots_by_lot'::regclass")
+                conn.execute("CREATE TEMP TABLE moved AS SELECT * FROM store.lots WHERE lot_id >= 'LOT-5'")
+                conn.execute("DELETE FROM store.lots WHERE lot_id >= 'LOT-5'")
+                conn.execute("INSERT INTO store.lots SELECT * FROM moved")
+                conn.execute("UPDATE pg_index SET indisready = true WHERE indexrelid = 'store.lots_by_lot'::regclass")
+            _method, problems = store.integrity_problems()
+            assert len(problems) == 1 and problems[0].startswith("index lots_by_lot of lots: "), problems
+        finally:
+            store.close()
+    finally:
+        with admin_connection() as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(database)))
 
 
 # -- both stores, one story ------------------------------------------------------

@@ -10,7 +10,7 @@ import re
 import pytest
 
 EXIT_ERROR, EXIT_USAGE = 1, 2
-OUR_COMMANDS = ("ingest", "project", "whereabouts", "alerts", "rejects", "replay", "schema", "demo")
+OUR_COMMANDS = ("ingest", "project", "whereabouts", "alerts", "rejects", "replay", "schema", "demo", "verify")
 
 
 def one_line(stderr: str) -> str:
@@ -77,7 +77,9 @@ def test_a_store_that_cannot_be_opened_is_one_line_naming_it(ledger, tmp_path):
 
     result = ledger("whereabouts", "--store", f"sqlite:///{not_a_database}")
     assert result.returncode == EXIT_ERROR
-    assert one_line(result.stderr) == f"ledger whereabouts: projection store '{not_a_database}': file is not a database"
+    assert one_line(result.stderr) == (
+        f"ledger whereabouts: projection store '{not_a_database}': file is not a database: it is not a "
+        f"projection store, or it is damaged; rebuild it from the log (move it aside and run `ledger project`)")
 
     # A path under a regular file cannot be created.
     result = ledger("demo", "--store", f"sqlite:///{not_a_database}/projections.db")
