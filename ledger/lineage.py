@@ -33,11 +33,14 @@ class LotNode:
 
 
 def build_lineage(rows: Iterable[Mapping[str, Any]]) -> list[LotNode]:
-    """Root nodes (lots with no known parent), children in shipment order."""
-    nodes = {row["lot_id"]: LotNode(row) for row in rows}
+    """Root nodes (lots with no known parent), children in shipment order.
+
+    A lot id names a lot within its trace: two exporters' traces may each
+    hold a lot "LOT-1", and each is a tree of its own."""
+    nodes = {(row.get("trace_id"), row["lot_id"]): LotNode(row) for row in rows}
     roots = []
     for node in nodes.values():
-        parent = nodes.get(node.row.get("parent_lot_id"))
+        parent = nodes.get((node.row.get("trace_id"), node.row.get("parent_lot_id")))
         if parent is None or parent is node:
             roots.append(node)
         else:

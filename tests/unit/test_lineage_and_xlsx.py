@@ -42,6 +42,20 @@ def test_the_tree_runs_from_the_export_to_every_re_export_and_ship_back_in_shipm
     assert "shipped 30, in transit 0, received 30, consumed 0, re-exported 10" in lines[3]
 
 
+def test_two_exporters_traces_that_each_hold_a_lot_LOT_1_are_two_trees():
+    # JP-FLUORO's trace and US-CHEM's trace each name their first lot "LOT-1";
+    # each re-exports part of it.  Asked about "LOT-1", the ledger draws both.
+    first = [dict(r, trace_id="T-A") for r in rows_of(
+        exported("LOT-1", "100"), received("LOT-1", "100"),
+        re_exported("LOT-1", "LOT-1-CN", "30", at="2019-09-01"))]
+    second = [dict(r, trace_id="T-B") for r in rows_of(
+        exported("LOT-1", "50", at="2019-07-01", exporter="US-CHEM"), received("LOT-1", "50"),
+        re_exported("LOT-1", "LOT-1-VN", "20", to="VN-FAB", at="2019-09-02"))]
+    roots = build_lineage(first + second)
+    assert [(r.row["trace_id"], r.lot_id, [c.lot_id for c in r.children]) for r in roots] == [
+        ("T-A", "LOT-1", ["LOT-1-CN"]), ("T-B", "LOT-1", ["LOT-1-VN"])]
+
+
 def test_a_lot_whose_parent_is_missing_or_itself_becomes_a_root():
     rows = [{"lot_id": "A", "parent_lot_id": "GONE"}, {"lot_id": "B", "parent_lot_id": "B"}]
     assert sorted(n.lot_id for n in build_lineage(rows)) == ["A", "B"]
