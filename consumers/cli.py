@@ -410,7 +410,7 @@ def _parser() -> argparse.ArgumentParser:
     p = command("schema", "Write the JSON Schema of the event contract.", _cmd_schema, epilog=SCHEMA_EPILOG)
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
 
-    p = command("demo", "Run the 2019 story from DESIGN.md on the embedded log and show what surfaces.",
+    p = command("demo", "Run the 2019 story (docs/STORY.md) on the embedded log and show what surfaces.",
                 _cmd_demo, epilog=DEMO_EPILOG)
     storage(p)
 

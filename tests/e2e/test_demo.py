@@ -1,4 +1,4 @@
-"""`ledger demo`: the 2019 story from DESIGN.md, as a compliance officer sees it.
+"""`ledger demo`: the 2019 story (docs/STORY.md), as a compliance officer sees it.
 
 The demo records examples/story-2019.jsonl on a fresh embedded log, projects
 it, and prints the whereabouts, the standing alerts and a replay check.
