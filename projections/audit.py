@@ -115,9 +115,10 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, clo
     stored = store.load_versions(data.trace_ids)
     held = sorted({json.loads(p)["event_id"] for versions in stored.values() for p, _d in versions})
     claims = store.event_claims(held) if held else {}
-    # The trace that recorded each event id first (ledger/identity.py).
-    first_holder = {event_id: first[2] for event_id, on_it in claims.items()
-                    if (first := first_claim(on_it)) is not None}
+    # The trace that recorded each (reporter, event id) first (ledger/identity.py).
+    first_holder = {(reporter, event_id): first[2] for event_id, on_it in claims.items()
+                    for reporter in {by for *_x, by in on_it}
+                    if (first := first_claim(on_it, reporter=reporter)) is not None}
     for trace_id in data.trace_ids:
         # Event ids another trace recorded first: not counted here.
         elsewhere = {event_id: holder for event_id, holder in first_holder.items() if holder != trace_id}
@@ -142,7 +143,7 @@ def _amount_text(amount: dict[str, str] | None) -> str | None:
 
 
 def _event_rows(trace_id: str, stored: list[tuple[str, str]], refused: dict[str, str],
-                elsewhere: dict[str, str]) -> list[dict[str, Any]]:
+                elsewhere: dict[tuple[str, str], str]) -> list[dict[str, Any]]:
     """One row per stored report version, with what the account made of it.
 
     Read as plain JSON (the store checked each report against the contract
@@ -181,15 +182,18 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _mark_statuses(rows: list[dict[str, Any]], refused: dict[str, str], elsewhere: dict[str, str]) -> None:
-    by_id: dict[str, list[dict[str, Any]]] = {}
+def _mark_statuses(rows: list[dict[str, Any]], refused: dict[str, str],
+                   elsewhere: dict[tuple[str, str], str]) -> None:
+    # A report is named by (reporter, event id): ledger/account.py.
+    by_id: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        by_id.setdefault(row["event_id"], []).append(row)
-    live: dict[str, dict[str, Any]] = {}
-    for event_id, versions in by_id.items():
-        if event_id in elsewhere:
+        by_id.setdefault((row["reporter"], row["event_id"]), []).append(row)
+    live: dict[tuple[str, str], dict[str, Any]] = {}
+    for identity, versions in by_id.items():
+        event_id = identity[1]
+        if identity in elsewhere:
             for row in versions:
-                row["status"] = f"not used: event id first recorded in trace {elsewhere[event_id]}"
+                row["status"] = f"not used: event id first recorded in trace {elsewhere[identity]}"
             continue
         if len(versions) > 1:  # rare: parse times only here
             versions.sort(key=lambda r: (_time(r["recorded_at"] or ""), r["digest"]))
@@ -199,17 +203,19 @@ def _mark_statuses(rows: list[dict[str, Any]], refused: dict[str, str], elsewher
         if event_id in refused:
             chosen["status"] = refused[event_id]
         else:
-            live[event_id] = chosen
-    retracted: set[str] = set()
+            live[identity] = chosen
+    retracted: set[tuple[str, str]] = set()
     for row in live.values():
-        if row["type"] == "retracted" and row["refers_to"] in live:
-            retracted.add(row["refers_to"])
-            live[row["refers_to"]]["status"] = f"retracted by {row['event_id']}"
+        target_key = (row["reporter"], row["refers_to"])
+        if row["type"] == "retracted" and target_key in live:
+            retracted.add(target_key)
+            live[target_key]["status"] = f"retracted by {row['event_id']}"
     corrections = sorted((r for r in live.values() if r["type"] == "corrected"),
                          key=lambda r: (r["_at"], r["event_id"]))
     for row in corrections:
-        target = live.get(row["refers_to"])
-        if target is None or row["event_id"] in retracted or target["event_id"] in retracted:
+        target = live.get((row["reporter"], row["refers_to"]))
+        if (target is None or (row["reporter"], row["event_id"]) in retracted
+                or (target["reporter"], target["event_id"]) in retracted):
             continue
         target["status"] = f"corrected by {row['event_id']} to {row['amount']} {row['unit']}"
 

@@ -315,13 +315,14 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
 
         return self._retrying("load report versions", read)
 
-    def event_claims(self, event_ids: list[str]) -> dict[str, list[tuple[str, str, datetime]]]:
-        def read() -> dict[str, list[tuple[str, str, datetime]]]:
+    def event_claims(self, event_ids: list[str]) -> dict[str, list[tuple[str, str, datetime, str]]]:
+        def read() -> dict[str, list[tuple[str, str, datetime, str]]]:
             rows: list[Any] = []
             with self._transaction(commit=False) as c:
                 for chunk in _chunks(event_ids):
                     c.execute(
-                        "SELECT event_id, trace_id, digest, recorded_at FROM reports WHERE event_id = ANY(%s)",
+                        "SELECT event_id, trace_id, digest, recorded_at, payload::json->>'reporter' "
+                        "FROM reports WHERE event_id = ANY(%s)",
                         (chunk,),
                     )
                     rows.extend(c.fetchall())

@@ -204,7 +204,9 @@ def _rebuilt(store: ProjectionStore, versions: dict[str, list[tuple[str, str]]],
     else:
         ids = sorted({v.event_id for trace in traces.values() for v in trace.versions()})
         claims = store.event_claims(ids) if ids else {}
-    contested = {e: c for e, c in claims.items() if len({t for t, _d, _r in c}) > 1}
+    # Claims one reporter holds in more than one trace (ledger/identity.py).
+    contested = {e: c for e, c in claims.items()
+                 if any(len({t for t, _d, _r, b in c if b == by}) > 1 for by in {b for *_x, b in c})}
     return [(t, trace, contested) for t, trace in traces.items()]
 
 

@@ -74,12 +74,12 @@ def value_marks(columns: tuple[str, ...], mark: str) -> str:
 
 
 
-def group_claims(rows: Any) -> dict[str, list[tuple[str, str, datetime]]]:
-    """(event_id, trace_id, digest, recorded_at text) rows as ``event_claims`` returns them."""
-    out: dict[str, list[tuple[str, str, datetime]]] = {}
-    for event_id, trace_id, digest, recorded_at in rows:
+def group_claims(rows: Any) -> dict[str, list[tuple[str, str, datetime, str]]]:
+    """(event_id, trace_id, digest, recorded_at text, reporter) rows as ``event_claims`` returns them."""
+    out: dict[str, list[tuple[str, str, datetime, str]]] = {}
+    for event_id, trace_id, digest, recorded_at, reporter in rows:
         # The stored spelling is fixed-width UTC ("...Z"), which fromisoformat reads exactly.
-        out.setdefault(event_id, []).append((trace_id, digest, datetime.fromisoformat(recorded_at)))
+        out.setdefault(event_id, []).append((trace_id, digest, datetime.fromisoformat(recorded_at), reporter))
     for claims in out.values():
         claims.sort()
     return out

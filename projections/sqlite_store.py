@@ -164,13 +164,14 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
                     out[trace_id].append((payload, digest))
         return out
 
-    def event_claims(self, event_ids: list[str]) -> dict[str, list[tuple[str, str, datetime]]]:
+    def event_claims(self, event_ids: list[str]) -> dict[str, list[tuple[str, str, datetime, str]]]:
         rows: list[Any] = []
         with self.datastore.transaction(commit=False) as c:
             for chunk in _chunks(event_ids):
                 marks = ",".join("?" * len(chunk))
                 c.execute(
-                    f"SELECT event_id, trace_id, digest, recorded_at FROM reports WHERE event_id IN ({marks})", chunk
+                    f"SELECT event_id, trace_id, digest, recorded_at, json_extract(payload, '$.reporter') "
+                    f"FROM reports WHERE event_id IN ({marks})", chunk
                 )
                 rows.extend(c.fetchall())
         return group_claims(rows)

@@ -67,9 +67,9 @@ class ProjectionStore(ABC):
         """Stored (payload, digest) of every report version of these traces."""
 
     @abstractmethod
-    def event_claims(self, event_ids: list[str]) -> dict[str, list[tuple[str, str, datetime]]]:
+    def event_claims(self, event_ids: list[str]) -> dict[str, list[tuple[str, str, datetime, str]]]:
         """Every stored version of these event ids, in any trace: event id ->
-        sorted (trace_id, digest, recorded_at).  Ids with no version are absent.
+        sorted (trace_id, digest, recorded_at, reporter).  Ids with no version are absent.
         Indexed (reports by event_id): an event id names one report ledger-wide
         (ledger/identity.py), and the projection checks each batch's ids."""
 

@@ -58,13 +58,17 @@ def rebuild_trace(trace_id: str, stored: Sequence[tuple[str, str]]) -> Trace:
 
 
 def contested(stored: dict[str, list[Claim]], added: dict[str, list[Claim]]) -> dict[str, list[Claim]]:
-    """The claims on event ids held by more than one trace (stored and this
-    batch's together): the only ones that can change an account."""
+    """The claims on event ids one reporter holds in more than one trace
+    (stored and this batch's together): the only ones that can change an account."""
     out: dict[str, list[Claim]] = {}
     for event_id in stored.keys() | added.keys():
         on_it = [*stored.get(event_id, ()), *added.get(event_id, ())]
-        first = on_it[0][0]
-        if any(trace_id != first for trace_id, _d, _r in on_it):
+        if len(on_it) < 2:
+            continue
+        traces: dict[str, set[str]] = {}
+        for trace_id, _d, _r, reporter in on_it:
+            traces.setdefault(reporter, set()).add(trace_id)
+        if any(len(held) > 1 for held in traces.values()):
             out[event_id] = on_it
     return out
 
@@ -77,10 +81,11 @@ def claims_moved(stored: dict[str, list[Claim]], added: dict[str, list[Claim]]) 
         before = stored.get(event_id)
         if not before:
             continue
-        was = first_claim(before)
-        now = first_claim([*before, *new])
-        if was is not None and now is not None and was[2] != now[2]:
-            out.update(trace_id for trace_id, _d, _r in before)
+        for reporter in sorted({by for _t, _d, _r, by in new}):
+            was = first_claim(before, reporter=reporter)
+            now = first_claim([*before, *new], reporter=reporter)
+            if was is not None and now is not None and was[2] != now[2]:
+                out.update(trace_id for trace_id, _d, _r, by in before if by == reporter)
     return out
 
 
@@ -173,7 +178,8 @@ def _project_batch(
             outcome.conflicts += result is Outcome.CONFLICT
             outcome.accepted += result is Outcome.ACCEPTED
             new_versions.append((event.event_id, digest, ts(event.recorded_at), event.model_dump_json()))  # type: ignore[attr-defined]
-            batch_claims.setdefault(event.event_id, []).append((trace_id, digest, event.recorded_at))  # type: ignore[attr-defined]
+            batch_claims.setdefault(event.event_id, []).append(  # type: ignore[attr-defined]
+                (trace_id, digest, event.recorded_at, event.reporter))  # type: ignore[attr-defined]
         if not new_versions:
             continue  # every report was already known: nothing changes
         traces[trace_id] = trace
