@@ -37,6 +37,8 @@ ALERT_KINDS = (
     "premise_deviation",
     "license_ceiling",
     "ship_back_exemption",
+    # Who may say what (docs/COMPLIANCE.md): a report its reporter may not make.
+    "unauthorized_report",
 )
 
 SEVERITY = {
@@ -55,6 +57,7 @@ SEVERITY = {
     "premise_deviation": "high",
     "license_ceiling": "high",
     "ship_back_exemption": "medium",
+    "unauthorized_report": "high",
 }
 
 
