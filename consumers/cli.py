@@ -294,6 +294,9 @@ def _parser() -> argparse.ArgumentParser:
                 epilog=PROJECT_EPILOG)
     p.add_argument("--progress", action="store_true",
                    help="progress lines on stderr even when it is not a terminal (default: only on a terminal)")
+    p.add_argument("--trust-recorded-at", action="store_true",
+                   help="keep the recorded_at each report carries (an operator migrating a system of record); "
+                        "by default the ledger stamps it: on Kafka with the broker's append time")
     storage(p)
 
     p = command("whereabouts", "Where every unit of a lot or trace is, and since when.", _cmd_whereabouts,
@@ -486,7 +489,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     try:
         report = _ingest(ledger, args.file, progress_forced=args.progress,
                          trust_recorded_at=args.trust_recorded_at)
-        projected = None if args.no_project else _project(ledger, args.progress)
+        projected = None if args.no_project else _project(ledger, args.progress,
+                                                          trust_recorded_at=args.trust_recorded_at)
         detects_duplicates = ledger.log.detects_duplicates
     finally:
         ledger.close()
@@ -545,9 +549,9 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool,
     return report
 
 
-def _project(ledger: _Ledger, progress_forced: bool) -> CatchUp:
+def _project(ledger: _Ledger, progress_forced: bool, *, trust_recorded_at: bool = False) -> CatchUp:
     progress = _Progress("projected records", progress_forced)
-    totals = catch_up(ledger.log, ledger.store, policy=ledger.policy,
+    totals = catch_up(ledger.log, ledger.store, policy=ledger.policy, trust_recorded_at=trust_recorded_at,
                       progress=lambda t: progress(t.records))
     progress.done(totals.records)
     return totals
@@ -585,7 +589,7 @@ def _ingest_json(report: IngestReport, projected: CatchUp | None) -> dict[str, A
 def _cmd_project(args: argparse.Namespace) -> int:
     ledger = _Ledger(args)
     try:
-        totals = _project(ledger, args.progress)
+        totals = _project(ledger, args.progress, trust_recorded_at=args.trust_recorded_at)
     finally:
         ledger.close()
     # alert_transitions counts only the deadline sweep's: the store journals

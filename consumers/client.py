@@ -9,8 +9,11 @@
 Every report is validated with the pydantic contract (ledger.events) before
 anything is sent; a report the contract refuses raises ``EventRejected``
 naming the report's position, the field and the value, and nothing of that
-call is sent.  ``recorded_at`` is stamped (now, UTC) when the party left it
-out.  Reports are sent in batches of at most ``batch_max`` (on Kafka a few
+call is sent.  ``recorded_at`` is never the sender's to choose: the SDK
+stamps it (now, UTC) over whatever the report says, and on Kafka the
+projector stamps it again with the broker's append time, since any producer
+can write there.  A report dated beyond the clock skew after that stamp is
+refused (``EventRejected``; on Kafka the projector dead-letters it).  Reports are sent in batches of at most ``batch_max`` (on Kafka a few
 in flight at once); ``send`` returns once each is durable (acks=all on
 Kafka), with the partition and offset of each.  An unreachable broker
 raises ``ledger.ports.LogUnavailable`` after the producer's bounded
@@ -81,7 +84,11 @@ class LedgerClient:
             event_id = report.get("event_id") if isinstance(report, dict) else None
             raise EventRejected(index, event_id if isinstance(event_id, str) else None,
                                 describe_validation_error(error)) from None
-        return event.stamped(self.clock())
+        event = event.stamped(self.clock(), overwrite=True)
+        future = event.future_problem()
+        if future is not None:
+            raise EventRejected(index, event.event_id, [future])
+        return event
 
     def send(self, reports: Iterable[Any]) -> list[AppendReceipt]:
         """Validate every report, then send them in batches; one receipt per report, in order."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 __all__ = ["LogRecord", "AppendReceipt", "AppendInFlight", "Appended", "EventLog", "LogUnavailable"]
 
@@ -30,6 +31,13 @@ class LogRecord:
     key: str
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
+    # Whether the record's recorded_at is the ledger's own: true where only
+    # the ledger writes (the embedded log: ingest and the SDK stamp with the
+    # ledger's clock), false where any producer may write (Kafka).  The
+    # reader then stamps it: with ``appended_at``, the log's own append time
+    # (a LogAppendTime topic), or, without one, its own clock.
+    stamped_by_ledger: bool = True
+    appended_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,8 +98,15 @@ def project_batch(
     clock: datetime,
     track: bool = True,
     warm: WarmTraces | None = None,
+    trust_recorded_at: bool = False,
 ) -> BatchOutcome:
     """Apply one polled batch to the store in one transaction, with tracking.
+
+    A record whose recorded_at is not the ledger's own (Kafka: any producer
+    may write) is stamped here: with the log's append time, or ``clock``
+    when the log keeps none (``LogRecord.stamped_by_ledger``); never the
+    sender's claim, unless ``trust_recorded_at`` (an operator migrating a
+    system of record, as ``ledger ingest --trust-recorded-at``).
 
     Holds the store's batch lock from the first read to the commit
     (projections/batch_lock.py): what the batch reads cannot change under it.
@@ -110,10 +117,12 @@ def project_batch(
     """
     with exclusive(store):
         if warm is None:
-            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=None)
+            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=None,
+                                  trust_recorded_at=trust_recorded_at)
         warm.check(store.writer_mark())
         try:
-            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=warm)
+            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=warm,
+                                  trust_recorded_at=trust_recorded_at)
         except BaseException:
             warm.forget()
             raise
@@ -128,6 +137,7 @@ def _project_batch(
     clock: datetime,
     track: bool,
     warm: WarmTraces | None,
+    trust_recorded_at: bool = False,
 ) -> BatchOutcome:
     outcome = BatchOutcome(records=len(records))
     batch = ProjectedBatch()
@@ -141,10 +151,12 @@ def _project_batch(
         # neither crash the projector nor be skipped silently.
         try:
             event = parse_event(record.value)
+            if not record.stamped_by_ledger and not trust_recorded_at:
+                event = event.stamped(record.appended_at or clock, overwrite=True)
             if event.recorded_at is None:
                 raise _Unstamped(event.event_id)
             future = event.future_problem()
-            if future is not None:  # what the SDK's clock stamped, checked again
+            if future is not None:  # dated beyond the skew after the ledger's stamp
                 raise _Unstamped(event.event_id, str(future))
         except (ValidationError, _Unstamped, UnicodeDecodeError) as error:
             batch.dead_letters.append(
