@@ -27,7 +27,8 @@ from consumers.projector import CatchUp, catch_up, rebuild, utc_now
 from consumers.render import fmt_amount, table
 from ledger.alerts import ALERT_KINDS
 from ledger.events import event_json_schema
-from ledger.policy import PolicyError, load_policy
+from ledger.parties import PartyError, by_id, parties_from_json
+from ledger.policy import POLICY_ENV, PolicyError, load_policy
 from ledger.ports import LogUnavailable
 from projections.queries import NotFound, standing_alerts, whereabouts
 from projections.store import StoreUnavailable
@@ -38,7 +39,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
 # Modules that add subcommands: each defines register(cli) where ``cli`` is
 # this module's CommandSet (command(), storage(), as_of(), Ledger, Progress).
-EXTENSIONS: tuple[str, ...] = ("consumers.cli_compliance", "consumers.cli_kafka")
+EXTENSIONS: tuple[str, ...] = ("consumers.cli_compliance", "consumers.cli_kafka", "consumers.cli_parties")
 PROGRESS_INTERVAL_S = 1.0
 REJECTS_SHOWN_DEFAULT = 1000
 STORE_OPEN_ATTEMPTS, STORE_OPEN_BACKOFF_S = 5, 0.2
@@ -232,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.run(args)
-    except (CliError, NotFound, PolicyError, bootstrap.ConfigError, LogUnavailable, StoreUnavailable) as error:
+    except (CliError, NotFound, PolicyError, PartyError, bootstrap.ConfigError, LogUnavailable,
+            StoreUnavailable) as error:
         print(f"ledger {args.command}: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -539,6 +541,7 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool,
             counting(stream), log, source=source, clock=utc_now, keep_rejects=keep_rejects,
             progress=lambda r: progress(r.lines, f"({r.rejected} rejected)"),
             trust_recorded_at=trust_recorded_at,
+            parties=by_id(ledger.store.registered_parties()),
         )
     finally:
         if file == "-":
@@ -722,6 +725,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         for suffix in ("", "-wal", "-shm"):
             Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
         rebuilt = SQLiteProjectionStore(rebuilt_path)
+        # The replay refuses what the live projection refused: the same registry.
+        rebuilt.register_parties(live.registered_parties())
         progress = _Progress("replayed records", False)
         totals = rebuild(ledger.log, rebuilt, policy=ledger.policy, progress=lambda t: progress(t.records))
         rebuilt_fp = rebuilt.fingerprint()
@@ -773,10 +778,17 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     story = EXAMPLES_DIR / "story-2019.jsonl"
+    # The story carries its party registry and its licensing authorities
+    # (docs/COMPLIANCE.md, "Who may say what"), unless a policy is given.
+    if not args.policy and not os.environ.get(POLICY_ENV):
+        args.policy = str(EXAMPLES_DIR / "policy.toml")
     ledger = _Ledger(args)
     print("The 2019 story (examples/story-2019.jsonl), recorded on the embedded log")
     print(f"  log:   {ledger.log_url}\n  store: {ledger.store_url}\n")
     try:
+        parties = parties_from_json((EXAMPLES_DIR / "parties.json").read_text(encoding="utf-8"),
+                                    source="examples/parties.json")
+        ledger.store.register_parties(parties)
         report = _ingest(ledger, str(story), progress_forced=False)
         _project(ledger, False)
         _print_ingest(report, "examples/story-2019.jsonl")

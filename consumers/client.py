@@ -38,7 +38,8 @@ from pydantic import ValidationError
 from consumers.ingest import event_key
 from consumers.projector import utc_now
 from ledger.events import FieldProblem, describe_validation_error, digest_and_json, parse_event
-from ledger.ports import AppendInFlight, AppendReceipt, EventLog
+from ledger.parties import by_id, party_problems
+from ledger.ports import AppendInFlight, AppendReceipt, EventLog, PartyRegistry
 
 __all__ = ["LedgerClient", "EventRejected", "SEND_BATCH_MAX"]
 
@@ -60,7 +61,7 @@ class LedgerClient:
     """Validate, stamp and send reports to an event log given by URL or adapter."""
 
     def __init__(self, log: str | EventLog, *, clock: Callable[[], datetime] = utc_now,
-                 batch_max: int = SEND_BATCH_MAX):
+                 batch_max: int = SEND_BATCH_MAX, parties: PartyRegistry | None = None):
         if isinstance(log, str):
             from consumers.bootstrap import open_log
 
@@ -73,6 +74,10 @@ class LedgerClient:
             raise ValueError(f"batch_max={batch_max} must be at least 1")
         self.clock = clock
         self.batch_max = batch_max
+        # The party registry, to refuse a report naming an unknown party
+        # before it is sent; without one the projector refuses it (dead letter).
+        self.parties = parties
+        self._registry: dict[str, Any] = {}
 
     def validate(self, report: Any, index: int = 0) -> Any:
         """The report as a contract event, stamped; raises EventRejected."""
@@ -88,11 +93,15 @@ class LedgerClient:
         future = event.future_problem()
         if future is not None:
             raise EventRejected(index, event.event_id, [future])
+        unknown = party_problems(event, self._registry)
+        if unknown:
+            raise EventRejected(index, event.event_id, unknown)
         return event
 
     def send(self, reports: Iterable[Any]) -> list[AppendReceipt]:
         """Validate every report, then send them in batches; one receipt per report, in order."""
         records = []
+        self._registry = by_id(self.parties.registered_parties()) if self.parties is not None else {}
         for index, report in enumerate(reports):
             event = self.validate(report, index)
             digest, value = digest_and_json(event)

@@ -13,6 +13,8 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
+from ledger.ports import PartyRegistry
+
 __all__ = ["ProjectionStore", "TraceRows", "ProjectedBatch", "DeadLetter", "StoreUnavailable", "fresh_mark"]
 
 
@@ -55,8 +57,13 @@ class ProjectedBatch:
     writer_mark: str | None = None
 
 
-class ProjectionStore(ABC):
-    """Read models of the ledger, written one batch per transaction with tracking."""
+class ProjectionStore(PartyRegistry, ABC):
+    """Read models of the ledger, written one batch per transaction with tracking.
+
+    It also keeps the party registry (``PartyRegistry``): every projector,
+    the one place every report passes whatever path it came by, already
+    opens the store, and a consumer group shares one.  docs/COMPLIANCE.md
+    ("Who may say what") says why it is kept here rather than beside the log."""
 
     @abstractmethod
     def tracked_offsets(self, log_name: str) -> dict[int, int]:

@@ -28,6 +28,7 @@ from ledger.ports import LogRecord
 from ledger.trace import Outcome, Trace
 from ledger.account import TraceAccount, Version
 from ledger.identity import Claim, first_claim
+from ledger.parties import by_id, party_problems
 from projections.batch_lock import exclusive
 from projections.premises import recompute_rows
 from projections.rows import ts
@@ -141,6 +142,9 @@ def _project_batch(
 ) -> BatchOutcome:
     outcome = BatchOutcome(records=len(records))
     batch = ProjectedBatch()
+    # Who may appear in a report (ledger/parties.py): read once per batch,
+    # under the batch lock.  Empty: the ledger runs open.
+    registry = by_id(store.registered_parties())
     by_trace: dict[str, list[tuple[object, str]]] = defaultdict(list)
     license_events: list[object] = []
     last_offset: dict[int, int] = {}
@@ -158,6 +162,9 @@ def _project_batch(
             future = event.future_problem()
             if future is not None:  # dated beyond the skew after the ledger's stamp
                 raise _Unstamped(event.event_id, str(future))
+            unknown = party_problems(event, registry)
+            if unknown:  # a producer writing around ingest and the SDK
+                raise _Unstamped(event.event_id, "; ".join(str(p) for p in unknown))
         except (ValidationError, _Unstamped, UnicodeDecodeError) as error:
             batch.dead_letters.append(
                 DeadLetter(log_name, record.partition, record.offset, record.key, record.value, _why(error))
@@ -232,7 +239,8 @@ def _project_batch(
 
 
 class _Unstamped(ValueError):
-    """A record the log should never hold: unstamped, or dated after its stamp."""
+    """A record the log should never hold: unstamped, dated after its stamp,
+    or naming a party the registry does not hold."""
 
     def __init__(self, event_id: str, why: str | None = None):
         super().__init__(why or f"event {event_id!r} has no recorded_at: the log only holds stamped reports")
