@@ -250,3 +250,38 @@ def test_a_registered_party_placed_in_another_country_is_refused():
 
 def test_an_empty_registry_refuses_nothing():
     assert party_problems(exported(consignee="KR-GHOST"), {}) == []
+
+
+# -- arrival order does not matter for the authority rules either ---------------------------
+
+
+def test_any_arrival_order_gives_the_same_licenses_and_refusals():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    reporters = st.sampled_from(["JP-METI", "KR-MOTIE", "KR-EVIL", "JP-FLUORO"])
+    days = st.integers(min_value=0, max_value=60).map(lambda d: datetime(2019, 7, 1 + d % 28, tzinfo=timezone.utc))
+
+    @st.composite
+    def license_reports(draw):
+        out = []
+        for index in range(draw(st.integers(1, 6))):
+            at, by = draw(days), draw(reporters)
+            recorded = stamp(license_granted("L-1", at=at, reporter=by, event_id=f"g{index}") if draw(st.booleans())
+                             else license_revoked("L-1", at=at, reporter=by, event_id=f"r{index}"),
+                             at.replace(hour=draw(st.integers(0, 23))))
+            out.append(recorded)
+        return out
+
+    def answer(reports):
+        book = LicenseBook.from_events(reports, authorities=AUTHORITIES)
+        license = book.get("L-1")
+        return (license, sorted(license_report_steps(reports, authorities=AUTHORITIES), key=lambda a: a.alert_id))
+
+    @settings(max_examples=100, deadline=None)
+    @given(reports=license_reports(), data=st.data())
+    def check(reports, data):
+        shuffled = data.draw(st.permutations(reports))
+        assert answer(shuffled) == answer(reports)
+
+    check()
