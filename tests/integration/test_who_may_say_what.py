@@ -220,3 +220,22 @@ def test_a_ship_back_exemption_is_confirmed_by_the_licensing_authority_only(ledg
     ledger.send(dict(confirmation, event_id="motie-exm-1", reporter="KR-MOTIE"))
     ledger.project()
     assert ledger.alerts("ship_back_exemption") == []
+
+
+def test_an_operator_migrating_with_trust_recorded_at_keeps_the_times_the_reports_carry(ledger, tmp_path):
+    # `--trust-recorded-at` stays the operator's switch: ingest keeps the
+    # recorded_at a migrated file carries, and so does the projector that
+    # the operator runs with it (on Kafka, instead of the broker's append time).
+    from consumers.ingest import ingest_lines
+
+    migrated = dict(next(r for r in STORY if r["event_id"] == "semi-use-2019-0820-001"),
+                    event_id="semi-use-migrated-1", quantity={"amount": "5", "unit": "unit"},
+                    recorded_at="2019-08-21T00:00:00+00:00")
+    report = ingest_lines([json.dumps(migrated)], ledger.log, source="migration", clock=utc_now,
+                          trust_recorded_at=True)
+    assert report.rejected == 0
+    catch_up(ledger.log, ledger.store, policy=POLICY, trust_recorded_at=True)
+
+    [payload] = [p for versions in ledger.store.load_versions(["TR-HF-2019-0001"]).values() for p, _d in versions
+                 if json.loads(p)["event_id"] == "semi-use-migrated-1"]
+    assert json.loads(payload)["recorded_at"] == "2019-08-21T00:00:00Z"
