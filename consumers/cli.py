@@ -62,6 +62,7 @@ and raises alerts for quantities nobody accounts for.
   ledger trace TR-PR-2019-0003                  the lineage of a trace, with quantities
   ledger flows --period 2019 --gaps-only        shipped vs received across borders
   ledger audit --trace TR-PR-2019-0003          CSV, XLSX and HTML for an auditor
+  ledger parties add --file examples/parties.json  who may report (the registry)
   ledger kafka project --log kafka://HOST:9092/ledger   the consumer-group projector
   ledger replay                                 rebuild and compare projections
   ledger schema > ledger-event.schema.json      the contract for integrators
@@ -92,12 +93,14 @@ integer; a JSON float such as 30.5 is refused).  Times carry a zone,
 2019-07-15T14:00:00+09:00.  Blank lines are skipped.
 
 A bad line is refused with its line number, field and value on stderr, kept
-(see `ledger rejects`), and the rest of the file is still recorded.
+(see `ledger rejects`), and the rest of the file is still recorded.  Once
+parties are registered (`ledger parties`), a line naming a party the
+registry does not hold, or in another country, is refused too.
 examples/bad-reports.jsonl has one line of each kind that is refused.
 
-Re-running a file is safe: a report already recorded (same event_id, same
-content) is a no-op; the same event_id with other content is recorded as a
-conflicting report and raises an alert.  An interrupted ingest (Ctrl-C, a
+Re-running a file is safe: a report already recorded (same reporter and
+event_id, same content) is a no-op; the same reporter and event_id with
+other content is recorded as a conflicting report and raises an alert.  An interrupted ingest (Ctrl-C, a
 crash, a power cut) keeps every batch already written: run it again.
 
 examples:
