@@ -15,6 +15,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from ledger.parties import RegisteredParty
+
 __all__ = ["LogRecord", "AppendReceipt", "AppendInFlight", "Appended", "EventLog", "LogUnavailable",
            "PartyRegistry"]
 
@@ -148,12 +150,12 @@ class PartyRegistry(ABC):
     """
 
     @abstractmethod
-    def registered_parties(self) -> list["RegisteredParty"]:
+    def registered_parties(self) -> list[RegisteredParty]:
         """Every registered party, ordered by id.  Called once per ingest, SDK
         send or projected batch: a registry is small (thousands of parties)."""
 
     @abstractmethod
-    def register_parties(self, parties: Sequence["RegisteredParty"]) -> None:
+    def register_parties(self, parties: Sequence[RegisteredParty]) -> None:
         """Add these parties, or replace the entries of those already there,
         in one transaction: all or nothing."""
 
@@ -161,6 +163,3 @@ class PartyRegistry(ABC):
     def remove_party(self, party_id: str) -> bool:
         """Remove one party; False if it was not registered.  Reports already
         taken stay; later ones naming it are refused."""
-
-
-from ledger.parties import RegisteredParty  # noqa: E402  (the port's data, defined beside the rules)
