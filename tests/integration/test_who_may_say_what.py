@@ -148,14 +148,20 @@ def test_licenses_by_anyone_a_forged_revocation_and_a_self_granted_license_are_r
     # KR-EVIL revokes JP-FLUORO's license for the HF-0001 export ...
     ledger.send({"type": "license_revoked", "event_id": "evil-rev-1", "occurred_at": "2019-07-05T09:00:00+09:00",
                  "reporter": "KR-EVIL", "license_id": "JP-IND-2019-0001", "reason": "forged"})
-    # ... and KR-TRADE grants itself a license for its export to China.
+    # ... and KR-TRADE grants itself a license, and ships to China citing it.
     ledger.send({"type": "license_granted", "event_id": "trade-self-1", "occurred_at": "2019-04-01T09:00:00+09:00",
                  "reporter": "KR-TRADE", "license_id": "KR-SELF-1", "kind": "general_bulk", "exporter": "KR-TRADE",
                  "items": ["HF-UHP"], "destinations": ["CN"], "valid_from": "2019-04-01T00:00:00+09:00",
-                 "valid_until": "2022-04-01T00:00:00+09:00"})
+                 "valid_until": "2022-04-01T00:00:00+09:00"},
+                {"type": "exported", "event_id": "trade-exp-9", "occurred_at": "2019-08-01T10:00:00+09:00",
+                 "reporter": "KR-TRADE", "trace_id": "TR-HF-2019-0009", "lot_id": "HF-0009",
+                 "exporter": kr("KR-TRADE"), "consignee": {"id": "CN-CHEM", "country": "CN"}, "item": HF_UHP,
+                 "quantity": {"amount": "10", "unit": "t"}, "license_id": "KR-SELF-1"})
     ledger.project()
 
-    assert ledger.alerts("license_invalid") == []  # the export stays licensed
+    assert ledger.alerts("license_invalid") == []  # the HF-0001 export stays licensed
+    # The self-granted license licenses nothing: the shipment citing it is unlicensed.
+    assert [a["lot_id"] for a in ledger.alerts("license_unknown")] == ["HF-0009"]
     refused = {a["event_ids"][0]: a for a in ledger.alerts("unauthorized_report")}
     assert sorted(refused) == ["evil-rev-1", "trade-self-1"]
     assert (refused["evil-rev-1"]["trace_id"], refused["evil-rev-1"]["party"]) == ("license:JP-IND-2019-0001", "JP-FLUORO")
