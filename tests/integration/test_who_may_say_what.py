@@ -3,8 +3,8 @@
 The 2019 story is recorded, then a dishonest but registered party, KR-EVIL,
 tries each trick the issue lists -- through the producer SDK (which it runs
 itself, so the SDK checks nothing for the ledger) and, on Kafka, around it
-with a plain producer.  Each test runs on the embedded log and on Kafka; the
-projector is the guard every report passes.
+with a plain producer.  Each test runs on the embedded log and on Kafka (with a SQLite store, and
+with PostgreSQL); the projector is the guard every report passes.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ledger.parties import RegisteredParty, parties_from_json
 from ledger.policy import load_policy
 from projections.queries import whereabouts
 from projections.sqlite_store import SQLiteProjectionStore
+from projections.store import ProjectionStore
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 POLICY = load_policy(EXAMPLES / "policy.toml")
@@ -44,7 +45,7 @@ def kr(party_id: str) -> dict[str, str]:
 class Ledger:
     kind: str
     log: Any
-    store: SQLiteProjectionStore
+    store: ProjectionStore
 
     def send(self, *reports: dict[str, Any]) -> None:
         """What a party's own SDK sends: it checks the contract, not the registry."""
@@ -71,19 +72,26 @@ class Ledger:
         return [d["error"] for d in self.store.dead_letters()]
 
 
-@pytest.fixture(params=["embedded", "kafka"])
+@pytest.fixture(params=["embedded", "kafka", "kafka+postgresql"])
 def ledger(request, tmp_path):
-    if request.param == "kafka":
+    """The embedded default (one SQLite log, one SQLite store), Kafka with the
+    SQLite store, and Kafka with PostgreSQL (the registry kept in PostgreSQL)."""
+    if request.param.startswith("kafka"):
         from consumers.kafka.log import KafkaLog
 
         log = KafkaLog.from_url(request.getfixturevalue("kafka_url"))
     else:
         log = EmbeddedLog(tmp_path / "log.db")
-    store = SQLiteProjectionStore(tmp_path / "store.db")
+    if request.param == "kafka+postgresql":
+        from projections.postgres_store import PostgresProjectionStore
+
+        store = PostgresProjectionStore.from_url(request.getfixturevalue("postgres_url"))
+    else:
+        store = SQLiteProjectionStore(tmp_path / "store.db")
     store.register_parties(PARTIES)
     with LedgerClient(log, parties=store) as client:  # the parties' systems report the story
         client.send(STORY)
-    yield Ledger(request.param, log, store)
+    yield Ledger(request.param.split("+")[0], log, store)
     store.close()
     log.close()
 
