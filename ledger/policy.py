@@ -103,7 +103,15 @@ def load_policy(path: str | Path | None = None) -> Policy:
     except tomllib.TOMLDecodeError as error:
         raise PolicyError(f"policy file {str(path)!r} is not valid TOML: {error}") from None
     try:
-        return Policy.model_validate(data.get("policy", data))
+        body = data.get("policy", data)
+        if "policy" in data and "licensing_authorities" in data:
+            # [policy] for the deadlines beside a top-level [licensing_authorities]
+            # table: both count (TOML puts the latter outside [policy]).
+            if "licensing_authorities" in body:
+                raise PolicyError(f"policy file {str(path)!r}: licensing_authorities is given twice, "
+                                  f"in [policy] and at the top level; keep one")
+            body = {**body, "licensing_authorities": data["licensing_authorities"]}
+        return Policy.model_validate(body)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc']))} = {e.get('input')!r}: {e['msg']}"
