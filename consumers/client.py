@@ -21,6 +21,11 @@ retries (consumers/kafka/log.py): nothing is dropped silently, and
 re-sending after an error is safe, because the projection is idempotent on
 (event id, content).
 
+Given the party registry (``LedgerClient(url, parties=store)``, any
+``ledger.ports.PartyRegistry``), a report naming a party it does not hold
+is refused before anything is sent; without it the projector refuses it
+(a dead letter): docs/COMPLIANCE.md, "Who may say what".
+
 Any log URL works (``sqlite:///path`` too), so an integrator can test
 against the embedded log on a laptop.
 """
