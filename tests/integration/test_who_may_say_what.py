@@ -24,7 +24,7 @@ from consumers.projector import catch_up, utc_now
 from ledger.events import parse_event
 from ledger.parties import RegisteredParty, parties_from_json
 from ledger.policy import load_policy
-from projections.queries import whereabouts
+from projections.queries import standing_alerts, whereabouts
 from projections.sqlite_store import SQLiteProjectionStore
 from projections.store import ProjectionStore
 
@@ -174,6 +174,11 @@ def test_licenses_by_anyone_a_forged_revocation_and_a_self_granted_license_are_r
     assert sorted(refused) == ["evil-rev-1", "trade-self-1"]
     assert (refused["evil-rev-1"]["trace_id"], refused["evil-rev-1"]["party"]) == ("license:JP-IND-2019-0001", "JP-FLUORO")
     assert "'KR-TRADE' is not a licensing authority named in the policy" in refused["trade-self-1"]["message"]
+    # Asked as of a date (recomputed, not read from the stored steps), the answer is the same.
+    as_of = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    recomputed = standing_alerts(ledger.store, clock=utc_now(), policy=POLICY, as_of=as_of)
+    assert sorted(a["event_ids"][0] for a in recomputed if a["kind"] == "unauthorized_report") == sorted(refused)
+    assert [a["lot_id"] for a in recomputed if a["kind"] == "license_unknown"] == ["HF-0009"]
 
 
 def test_times_chosen_by_the_sender_a_backdated_second_version_does_not_win(ledger):
