@@ -13,7 +13,7 @@ order first, so the same reports in any arrival order give the same account.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -35,7 +35,7 @@ from ledger.events import (
 )
 from ledger.quantity import canonical_decimal, convert, same_dimension, unit_dimension
 
-__all__ = ["Version", "LotAccount", "Finding", "TraceAccount", "build_account"]
+__all__ = ["Version", "LotAccount", "Finding", "TraceAccount", "build_account", "named_by_reporter"]
 
 ZERO = Decimal(0)
 
@@ -75,6 +75,10 @@ class Finding:
     at: datetime
     message: str
     event_ids: tuple[str, ...]
+    # The reporter of the report cited, set only where two parties use its
+    # event id in one trace (a report is named by reporter and event id), so
+    # the two findings are two alerts.  Empty: the event id says which.
+    by: str = ""
 
 
 @dataclass(slots=True)
@@ -191,9 +195,27 @@ def build_account(
         findings = [f for f in findings if f.at <= as_of]
     lots = _open_lots(trace_id, live, findings, owners)
     _post_movements(lots, live, findings)
+    if findings:
+        findings = named_by_reporter(canonical, findings)
     if len(findings) > 1:
-        findings.sort(key=lambda f: (f.at, f.kind, f.lot_id, f.event_ids))
+        findings.sort(key=lambda f: (f.at, f.kind, f.lot_id, f.event_ids, f.by))
     return TraceAccount(trace_id=trace_id, lots=lots, findings=findings)
+
+
+def named_by_reporter(canonical: Iterable[Version], findings: list[Finding]) -> list[Finding]:
+    """Findings citing an event id two parties use in this trace, with the
+    reporter of the report each cites (``Finding.by``)."""
+    reporters: dict[str, str] = {}
+    shared: set[str] = set()
+    for version in canonical:
+        event = version.event
+        first = reporters.setdefault(event.event_id, event.reporter)
+        if first != event.reporter:
+            shared.add(event.event_id)
+    if not shared:
+        return findings
+    return [replace(f, by=f.by or f.party) if not f.by and shared.intersection(f.event_ids) else f
+            for f in findings]
 
 
 def _choose_versions(
@@ -446,7 +468,7 @@ def _open_one(trace_id: str, lot_id: str, valid: list[LotEvent], lots: dict[str,
                     f"{event.type} {event.event_id!r} by {event.reporter!r} would open lot {lot_id!r}, "
                     f"which {owner!r} opened{opened}, recorded first: only {owner!r} may report the "
                     f"lot's shipment, so this report is refused, however early it is dated; "
-                    f"{holder!r} holds the lot", (event.event_id,))
+                    f"{holder!r} holds the lot", (event.event_id,), by=event.reporter)
         )
 
 

@@ -18,7 +18,7 @@ from enum import Enum
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.account import TraceAccount, Version, build_account
+from ledger.account import TraceAccount, Version, build_account, named_by_reporter
 from ledger.alerts import Alert, alert_steps, alerts_as_of
 from ledger.events import LotEvent, content_digest
 from ledger.identity import Claims, standing_versions
@@ -141,7 +141,10 @@ class Trace(Aggregate):
             lost = [f for f in lost if f.at <= as_of]
         if not lost:
             return account
-        findings = sorted([*account.findings, *lost], key=lambda f: (f.at, f.kind, f.lot_id, f.event_ids))
+        # Two parties' reports under one event id, both lost to other traces:
+        # two alerts, named by reporter (as within a trace).
+        merged = named_by_reporter(self.versions(), [*account.findings, *lost])
+        findings = sorted(merged, key=lambda f: (f.at, f.kind, f.lot_id, f.event_ids, f.by))
         return replace(account, findings=findings)
 
     def alert_steps(self, policy: Policy, claims: Claims | None = None) -> list[Alert]:

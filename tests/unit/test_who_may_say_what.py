@@ -113,6 +113,31 @@ def test_another_partys_use_of_an_event_id_in_the_same_trace_does_not_shadow_the
     assert "conflicting_report" not in [f.kind for f in account.findings]
 
 
+def test_two_parties_reports_under_one_event_id_refused_alike_are_two_alerts():
+    # Found by the arrival-order property test: two findings with one alert id
+    # and one due time made the store refuse the batch forever.
+    from ledger.identity import claims_of
+
+    def receipts(trace, lot, at):
+        return [stamp(exported(lot=lot, trace=trace), "2019-07-10"),
+                stamp(received(lot=lot, trace=trace, event_id="X"), at),
+                stamp(received(lot=lot, trace=trace, event_id="X", by="KR-EVIL"), at)]
+
+    # Within a trace, both are refused (there is no lot yet): two unknown_lot alerts.
+    alone = trace_of(*receipts("TR-A", "LA", "2019-07-15")[1:])
+    steps = [s for s in alert_steps(alone.account(), POLICY) if s.kind == "unknown_lot"]
+    assert sorted(s.party for s in steps) == ["KR-EVIL", "KR-SEMI"] and len({s.alert_id for s in steps}) == 2
+
+    # Across traces, both lose to the versions recorded earlier elsewhere: two conflicts.
+    first, later = trace_of(*receipts("TR-A", "LA", "2019-07-15")), trace_of(*receipts("TR-B", "LB", "2019-07-20"))
+    claims: dict = {}
+    for trace_id, trace in (("TR-A", first), ("TR-B", later)):
+        for event_id, on_it in claims_of(trace_id, trace.versions()).items():
+            claims.setdefault(event_id, []).extend(on_it)
+    steps = [s for s in alert_steps(later.account(claims=claims), POLICY) if s.kind == "conflicting_report"]
+    assert sorted(s.party for s in steps) == ["KR-EVIL", "KR-SEMI"] and len({s.alert_id for s in steps}) == 2
+
+
 # -- licenses: only the licensing authority of the issuing country ------------------------
 
 
