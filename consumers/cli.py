@@ -32,7 +32,8 @@ from consumers.projector import CatchUp, catch_up, rebuild, utc_now
 from consumers.render import colour_enabled, fmt_amount, severity_colour, table, terminal_width
 from ledger.alerts import ALERT_KINDS
 from ledger.events import event_json_schema
-from ledger.policy import PolicyError, load_policy
+from ledger.parties import PartyError, by_id, parties_from_json
+from ledger.policy import POLICY_ENV, PolicyError, load_policy
 from ledger.ports import LogUnavailable
 from projections.queries import NotFound, standing_alerts, whereabouts
 from projections.store import StoreUnavailable
@@ -43,7 +44,8 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED, EXIT_DAMAGED = 0, 1, 2, 3, 4
 
 # Modules that add subcommands: each defines register(cli) where ``cli`` is
 # this module's CommandSet (command(), storage(), as_of(), Ledger, Progress).
-EXTENSIONS: tuple[str, ...] = ("consumers.cli_compliance", "consumers.cli_kafka", "consumers.cli_verify")
+EXTENSIONS: tuple[str, ...] = ("consumers.cli_compliance", "consumers.cli_kafka", "consumers.cli_verify",
+                               "consumers.cli_parties")
 PROGRESS_INTERVAL_S = 1.0
 REJECTS_SHOWN_DEFAULT = 1000
 STORE_OPEN_ATTEMPTS, STORE_OPEN_BACKOFF_S = 5, 0.2
@@ -66,6 +68,7 @@ and raises alerts for quantities nobody accounts for.
   ledger trace TR-PR-2019-0003                  the lineage of a trace, with quantities
   ledger flows --period 2019 --gaps-only        shipped vs received across borders
   ledger audit --trace TR-PR-2019-0003          CSV, XLSX and HTML for an auditor
+  ledger parties add --file examples/parties.json  who may report (the registry)
   ledger kafka project --log kafka://HOST:9092/ledger   the consumer-group projector
   ledger replay                                 rebuild and compare projections
   ledger verify                                 the log's digests, the store's integrity, and that they match
@@ -97,12 +100,14 @@ integer; a JSON float such as 30.5 is refused).  Times carry a zone,
 2019-07-15T14:00:00+09:00.  Blank lines are skipped.
 
 A bad line is refused with its line number, field and value on stderr, kept
-(see `ledger rejects`), and the rest of the file is still recorded.
+(see `ledger rejects`), and the rest of the file is still recorded.  Once
+parties are registered (`ledger parties`), a line naming a party the
+registry does not hold, or in another country, is refused too.
 examples/bad-reports.jsonl has one line of each kind that is refused.
 
-Re-running a file is safe: a report already recorded (same event_id, same
-content) is a no-op; the same event_id with other content is recorded as a
-conflicting report and raises an alert.  An interrupted ingest (Ctrl-C, a
+Re-running a file is safe: a report already recorded (same reporter and
+event_id, same content) is a no-op; the same reporter and event_id with
+other content is recorded as a conflicting report and raises an alert.  An interrupted ingest (Ctrl-C, a
 crash, a power cut) keeps every batch already written: run it again.
 
 examples:
@@ -268,8 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"for `ledger {args.command}` write -o json")
     try:
         return args.run(args)
-    except (CliError, NotFound, PolicyError, bootstrap.ConfigError, LogUnavailable, StoreUnavailable,
-            LogMismatch) as error:
+    except (CliError, NotFound, PolicyError, PartyError, bootstrap.ConfigError, LogUnavailable,
+            StoreUnavailable, LogMismatch) as error:
         print(f"ledger {args.command}: {error}", file=sys.stderr)
         return getattr(error, "exit_status", EXIT_ERROR)
     except KeyboardInterrupt:
@@ -363,6 +368,9 @@ def _parser() -> argparse.ArgumentParser:
                 epilog=PROJECT_EPILOG)
     p.add_argument("--progress", action="store_true",
                    help="progress lines on stderr even when it is not a terminal (default: only on a terminal)")
+    p.add_argument("--trust-recorded-at", action="store_true",
+                   help="keep the recorded_at each report carries (an operator migrating a system of record); "
+                        "by default the ledger stamps it: on Kafka with the broker's append time")
     storage(p)
 
     p = command("whereabouts", "Where every unit of a lot or trace is, and since when.", _cmd_whereabouts,
@@ -586,7 +594,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     try:
         report = _ingest(ledger, args.file, progress_forced=args.progress,
                          trust_recorded_at=args.trust_recorded_at)
-        projected = None if args.no_project else _project(ledger, args.progress)
+        projected = None if args.no_project else _project(ledger, args.progress,
+                                                          trust_recorded_at=args.trust_recorded_at)
         detects_duplicates = ledger.log.detects_duplicates
     finally:
         ledger.close()
@@ -635,6 +644,7 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool,
             counting(stream), log, source=source, clock=utc_now, keep_rejects=keep_rejects,
             progress=lambda r: progress(r.lines, f"({r.rejected} rejected)"),
             trust_recorded_at=trust_recorded_at,
+            parties=by_id(ledger.store.registered_parties()),
         )
     finally:
         if file == "-":
@@ -645,9 +655,9 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool,
     return report
 
 
-def _project(ledger: _Ledger, progress_forced: bool) -> CatchUp:
+def _project(ledger: _Ledger, progress_forced: bool, *, trust_recorded_at: bool = False) -> CatchUp:
     progress = _Progress("projected records", progress_forced)
-    totals = catch_up(ledger.log, ledger.store, policy=ledger.policy,
+    totals = catch_up(ledger.log, ledger.store, policy=ledger.policy, trust_recorded_at=trust_recorded_at,
                       progress=lambda t: progress(t.records))
     progress.done(totals.records)
     return totals
@@ -685,7 +695,7 @@ def _ingest_json(report: IngestReport, projected: CatchUp | None) -> dict[str, A
 def _cmd_project(args: argparse.Namespace) -> int:
     ledger = _Ledger(args)
     try:
-        totals = _project(ledger, args.progress)
+        totals = _project(ledger, args.progress, trust_recorded_at=args.trust_recorded_at)
     finally:
         ledger.close()
     # alert_transitions counts only the deadline sweep's: the store journals
@@ -865,6 +875,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
         rebuilt = SQLiteProjectionStore(rebuilt_path)
         try:
+            # The replay refuses what the live projection refused: the same registry.
+            rebuilt.register_parties(live.registered_parties())
             progress = _Progress("replayed records", False)
             totals = rebuild(ledger.log, rebuilt, policy=ledger.policy, progress=lambda t: progress(t.records))
             rebuilt_fp = rebuilt.fingerprint()
@@ -928,10 +940,17 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     story = EXAMPLES_DIR / "story-2019.jsonl"
+    # The story carries its party registry and its licensing authorities
+    # (docs/COMPLIANCE.md, "Who may say what"), unless a policy is given.
+    if not args.policy and not os.environ.get(POLICY_ENV):
+        args.policy = str(EXAMPLES_DIR / "policy.toml")
     ledger = _Ledger(args)
     print("The 2019 story (examples/story-2019.jsonl), recorded on the embedded log")
     print(f"  log:   {ledger.log_url}\n  store: {ledger.store_url}\n")
     try:
+        parties = parties_from_json((EXAMPLES_DIR / "parties.json").read_text(encoding="utf-8"),
+                                    source="examples/parties.json")
+        ledger.store.register_parties(parties)
         report = _ingest(ledger, str(story), progress_forced=False)
         _project(ledger, False)
         _print_ingest(report, "examples/story-2019.jsonl")

@@ -89,6 +89,9 @@ def register(cli: Any) -> None:
     q.add_argument("--no-publish", action="store_true",
                    help="do not publish alerts and dead letters (default: publish after each batch)")
     q.add_argument("--json", action="store_true", help="the closing summary as JSON (default: text)")
+    q.add_argument("--trust-recorded-at", action="store_true",
+                   help="keep the recorded_at each report carries (an operator migrating a system of record); "
+                        "by default the ledger stamps it: on Kafka with the broker's append time")
     cli.storage(q)
 
     q = subcommand("publish-alerts", "Publish the store's unpublished alert transitions.", _cmd_publish,
@@ -143,6 +146,7 @@ def _cmd_project(args: argparse.Namespace) -> int:
             log, store, group=args.group, policy=ledger.policy,
             batch_max=args.batch_max or POLL_RECORDS_MAX, publish=not args.no_publish,
             say=lambda message: print(f"ledger kafka project: {message}", file=sys.stderr, flush=True),
+            trust_recorded_at=args.trust_recorded_at,
         )
         # SIGTERM (docker stop, systemd) finishes the batch in hand, then stops.
         stopping: list[int] = []

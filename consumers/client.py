@@ -9,14 +9,22 @@
 Every report is validated with the pydantic contract (ledger.events) before
 anything is sent; a report the contract refuses raises ``EventRejected``
 naming the report's position, the field and the value, and nothing of that
-call is sent.  ``recorded_at`` is stamped (now, UTC) when the party left it
-out.  Reports are sent in batches of at most ``batch_max`` (on Kafka a few
+call is sent.  ``recorded_at`` is never the sender's to choose: the SDK
+stamps it (now, UTC) over whatever the report says, and on Kafka the
+projector stamps it again with the broker's append time, since any producer
+can write there.  A report dated beyond the clock skew after that stamp is
+refused (``EventRejected``; on Kafka the projector dead-letters it).  Reports are sent in batches of at most ``batch_max`` (on Kafka a few
 in flight at once); ``send`` returns once each is durable (acks=all on
 Kafka), with the partition and offset of each.  An unreachable broker
 raises ``ledger.ports.LogUnavailable`` after the producer's bounded
 retries (consumers/kafka/log.py): nothing is dropped silently, and
 re-sending after an error is safe, because the projection is idempotent on
 (event id, content).
+
+Given the party registry (``LedgerClient(url, parties=store)``, any
+``ledger.ports.PartyRegistry``), a report naming a party it does not hold
+is refused before anything is sent; without it the projector refuses it
+(a dead letter): docs/COMPLIANCE.md, "Who may say what".
 
 Any log URL works (``sqlite:///path`` too), so an integrator can test
 against the embedded log on a laptop.
@@ -35,7 +43,8 @@ from pydantic import ValidationError
 from consumers.ingest import event_key
 from consumers.projector import utc_now
 from ledger.events import FieldProblem, describe_validation_error, digest_and_json, parse_event
-from ledger.ports import AppendInFlight, AppendReceipt, EventLog
+from ledger.parties import by_id, party_problems
+from ledger.ports import AppendInFlight, AppendReceipt, EventLog, PartyRegistry
 
 __all__ = ["LedgerClient", "EventRejected", "SEND_BATCH_MAX"]
 
@@ -57,7 +66,7 @@ class LedgerClient:
     """Validate, stamp and send reports to an event log given by URL or adapter."""
 
     def __init__(self, log: str | EventLog, *, clock: Callable[[], datetime] = utc_now,
-                 batch_max: int = SEND_BATCH_MAX):
+                 batch_max: int = SEND_BATCH_MAX, parties: PartyRegistry | None = None):
         if isinstance(log, str):
             from consumers.bootstrap import open_log
 
@@ -70,6 +79,10 @@ class LedgerClient:
             raise ValueError(f"batch_max={batch_max} must be at least 1")
         self.clock = clock
         self.batch_max = batch_max
+        # The party registry, to refuse a report naming an unknown party
+        # before it is sent; without one the projector refuses it (dead letter).
+        self.parties = parties
+        self._registry: dict[str, Any] = {}
 
     def validate(self, report: Any, index: int = 0) -> Any:
         """The report as a contract event, stamped; raises EventRejected."""
@@ -81,11 +94,19 @@ class LedgerClient:
             event_id = report.get("event_id") if isinstance(report, dict) else None
             raise EventRejected(index, event_id if isinstance(event_id, str) else None,
                                 describe_validation_error(error)) from None
-        return event.stamped(self.clock())
+        event = event.stamped(self.clock(), overwrite=True)
+        future = event.future_problem()
+        if future is not None:
+            raise EventRejected(index, event.event_id, [future])
+        unknown = party_problems(event, self._registry)
+        if unknown:
+            raise EventRejected(index, event.event_id, unknown)
+        return event
 
     def send(self, reports: Iterable[Any]) -> list[AppendReceipt]:
         """Validate every report, then send them in batches; one receipt per report, in order."""
         records = []
+        self._registry = by_id(self.parties.registered_parties()) if self.parties is not None else {}
         for index, report in enumerate(reports):
             event = self.validate(report, index)
             digest, value = digest_and_json(event)

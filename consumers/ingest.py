@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -33,6 +33,7 @@ from ledger.events import (
     digest_and_json,
     parse_event,
 )
+from ledger.parties import RegisteredParty, party_problems
 from ledger.ports import AppendInFlight, AppendReceipt, EventLog
 
 __all__ = ["ingest_lines", "IngestReport", "Reject", "INGEST_BATCH_MAX", "LINE_LENGTH_MAX", "event_key"]
@@ -83,8 +84,12 @@ def ingest_lines(
     progress: Callable[[IngestReport], None] | None = None,
     batch_max: int = INGEST_BATCH_MAX,
     trust_recorded_at: bool = False,
+    parties: Mapping[str, RegisteredParty] | None = None,
 ) -> IngestReport:
     """Validate, stamp and append every line; refuse bad ones with reasons.
+
+    ``parties`` (the registry, by id): a line naming a party it does not
+    hold, or in another country, is refused (ledger/parties.py).
 
     The ledger stamps ``recorded_at`` with its own clock, replacing whatever
     the sender wrote, unless ``trust_recorded_at`` (a migration from a
@@ -130,6 +135,10 @@ def ingest_lines(
             future = event.future_problem()
             if future is not None:
                 event, problems = None, [future]
+            elif parties:
+                problems = party_problems(event, parties)
+                if problems:
+                    event = None
         if event is None:
             reject = Reject(source, number, _storable(text[:10_000]), problems)
             report.rejected += 1

@@ -98,8 +98,12 @@ def catch_up(
     clock: Callable[[], datetime] = utc_now,
     batch_max: int = POLL_RECORDS_MAX,
     progress: Callable[[CatchUp], None] | None = None,
+    trust_recorded_at: bool = False,
 ) -> CatchUp:
     """Apply everything in ``log`` beyond the store's tracked offsets.
+
+    ``trust_recorded_at``: keep the recorded_at a Kafka producer wrote (an
+    operator's migration switch; project_batch).
 
     Safe to interrupt anywhere: each batch and its offsets commit together,
     so a restart resumes after the last committed batch.  Safe to run twice
@@ -111,7 +115,8 @@ def catch_up(
     """
     check_store_belongs(log, store)
     with collecting_less():
-        return _catch_up(log, store, policy=policy, clock=clock, batch_max=batch_max, progress=progress)
+        return _catch_up(log, store, policy=policy, clock=clock, batch_max=batch_max, progress=progress,
+                         trust_recorded_at=trust_recorded_at)
 
 
 def _catch_up(
@@ -122,6 +127,7 @@ def _catch_up(
     clock: Callable[[], datetime],
     batch_max: int,
     progress: Callable[[CatchUp], None] | None,
+    trust_recorded_at: bool = False,
 ) -> CatchUp:
     totals = CatchUp()
     busy_retries = 0
@@ -134,7 +140,8 @@ def _catch_up(
             if not records:
                 break
             try:
-                outcome = project_batch(store, log.name, records, policy=policy, clock=clock(), warm=warm)
+                outcome = project_batch(store, log.name, records, policy=policy, clock=clock(), warm=warm,
+                                        trust_recorded_at=trust_recorded_at)
             except IntegrityError:
                 overtaken = store.tracked_offsets(log.name).get(partition, -1) + 1
                 if overtaken <= start:

@@ -13,15 +13,17 @@ order first, so the same reports in any arrival order give the same account.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import ValidationError
 
 from ledger.events import (
     Consumed,
     Corrected,
+    ExemptionConfirmed,
     Exported,
     LotEvent,
     Lost,
@@ -33,7 +35,7 @@ from ledger.events import (
 )
 from ledger.quantity import canonical_decimal, convert, same_dimension, unit_dimension
 
-__all__ = ["Version", "LotAccount", "Finding", "TraceAccount", "build_account"]
+__all__ = ["Version", "LotAccount", "Finding", "TraceAccount", "build_account", "named_by_reporter"]
 
 ZERO = Decimal(0)
 
@@ -50,6 +52,12 @@ class Version:
         return self.event.event_id
 
     @property
+    def identity(self) -> tuple[str, str]:
+        """(reporter, event id): what names one report.  Parties choose their
+        own event ids, so one party's id never shadows another's."""
+        return (self.event.reporter, self.event.event_id)
+
+    @property
     def recorded_at(self) -> datetime:
         recorded_at = self.event.recorded_at
         if recorded_at is None:
@@ -61,12 +69,16 @@ class Version:
 class Finding:
     """A report the account could not use, or two reports that disagree."""
 
-    kind: str  # "conflicting_report" | "invalid_report" | "unknown_lot"
+    kind: str  # "conflicting_report" | "invalid_report" | "unknown_lot" | "unauthorized_report"
     lot_id: str
     party: str
     at: datetime
     message: str
     event_ids: tuple[str, ...]
+    # The reporter of the report cited, set only where two parties use its
+    # event id in one trace (a report is named by reporter and event id), so
+    # the two findings are two alerts.  Empty: the event id says which.
+    by: str = ""
 
 
 @dataclass(slots=True)
@@ -108,6 +120,9 @@ class LotAccount:
     outflow_event_ids: list[str] = field(default_factory=list)
     over_accounted_since: tuple[datetime, str] | None = None
     over_received_since: tuple[datetime, str] | None = None
+    # Ship-backs: (reporter, event id) of each report confirming the return
+    # exemption; the premise rule decides whose confirmation counts.
+    exemption_confirmations: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def in_transit(self) -> Decimal:
@@ -141,12 +156,12 @@ class TraceAccount:
     findings: list[Finding]
 
 
-def _order(version: Version) -> tuple[datetime, int, str]:
+def _order(version: Version) -> tuple[datetime, int, str, str]:
     # At one instant (parties often report dates only, all at midnight),
     # movements come before a stock declaration: the declaration attests
     # what is left at the end of that instant, whatever the event ids.
     event = version.event
-    return (event.occurred_at, isinstance(event, StockDeclared), event.event_id)
+    return (event.occurred_at, isinstance(event, StockDeclared), event.event_id, event.reporter)
 
 
 def build_account(
@@ -170,27 +185,51 @@ def build_account(
     # report withdrawn later is gone from every as-of date too, and the
     # as-of answer agrees with the stored steps.
     live = _apply_corrections(_apply_retractions(canonical, findings), findings)
+    owners = None
     if as_of is not None:
+        # Who owns each lot id is decided by everything known, whenever it
+        # occurred: an earlier-dated report cannot take a lot over as of a
+        # date before its rightful opening.
+        owners = _lot_owners(trace_id, live)
         live = [e for e in live if e.occurred_at <= as_of]
         findings = [f for f in findings if f.at <= as_of]
-    lots = _open_lots(trace_id, live, findings)
+    lots = _open_lots(trace_id, live, findings, owners)
     _post_movements(lots, live, findings)
+    if findings:
+        findings = named_by_reporter(canonical, findings)
     if len(findings) > 1:
-        findings.sort(key=lambda f: (f.at, f.kind, f.lot_id, f.event_ids))
+        findings.sort(key=lambda f: (f.at, f.kind, f.lot_id, f.event_ids, f.by))
     return TraceAccount(trace_id=trace_id, lots=lots, findings=findings)
+
+
+def named_by_reporter(canonical: Iterable[Version], findings: list[Finding]) -> list[Finding]:
+    """Findings citing an event id two parties use in this trace, with the
+    reporter of the report each cites (``Finding.by``)."""
+    reporters: dict[str, str] = {}
+    shared: set[str] = set()
+    for version in canonical:
+        event = version.event
+        first = reporters.setdefault(event.event_id, event.reporter)
+        if first != event.reporter:
+            shared.add(event.event_id)
+    if not shared:
+        return findings
+    return [replace(f, by=f.by or f.party) if not f.by and shared.intersection(f.event_ids) else f
+            for f in findings]
 
 
 def _choose_versions(
     versions: Iterable[Version], known_at: datetime | None, findings: list[Finding]
 ) -> list[Version]:
-    """One version per event id: the first recorded wins, ties by digest.
+    """One version per report identity (reporter, event id): the first
+    recorded wins, ties by digest.
 
     That choice depends only on the versions, never on arrival order, so the
     account is deterministic even when two parties send one event id with
     different content.  The loser is kept in history and raises an alert.
     """
-    by_id: dict[str, Version] = {}  # the only version of an event id, or the first of several
-    more: dict[str, list[Version]] = {}  # event id -> every version, when it has several
+    by_id: dict[tuple[str, str], Version] = {}  # the only version of a report, or the first of several
+    more: dict[tuple[str, str], list[Version]] = {}  # (reporter, event id) -> every version, when several
     for version in versions:
         event = version.event
         recorded_at = event.recorded_at
@@ -198,21 +237,22 @@ def _choose_versions(
             version.recorded_at  # raises: a stored version is stamped
         if known_at is not None and recorded_at > known_at:
             continue
-        event_id = event.event_id
-        if event_id not in by_id:
-            by_id[event_id] = version
-        elif event_id in more:
-            more[event_id].append(version)
+        key = (event.reporter, event.event_id)
+        if key not in by_id:
+            by_id[key] = version
+        elif key in more:
+            more[key].append(version)
         else:
-            more[event_id] = [by_id[event_id], version]
+            more[key] = [by_id[key], version]
     if not more:
         return list(by_id.values())
     chosen = []
-    for event_id, only in by_id.items():
-        if event_id not in more:
+    for key, only in by_id.items():
+        if key not in more:
             chosen.append(only)
             continue
-        candidates = more[event_id]
+        event_id = key[1]
+        candidates = more[key]
         candidates.sort(key=lambda v: (v.recorded_at, v.digest))
         winner = candidates[0]
         chosen.append(winner)
@@ -244,13 +284,15 @@ def _apply_retractions(effective: list[Version], findings: list[Finding]) -> lis
     events = [v.event for v in effective]
     if not any(isinstance(e, Retracted) for e in events):
         return events
-    by_id = {e.event_id: e for e in events}
-    retracted: set[str] = set()
+    by_id = {(e.reporter, e.event_id): e for e in events}
+    others = {e.event_id: e for e in events}  # any reporter's, to say whose it is
+    retracted: set[tuple[str, str]] = set()
     for version in effective:
         event = version.event
         if not isinstance(event, Retracted):
             continue
-        target = by_id.get(event.retracted_event_id)
+        # A reporter's event ids are its own: the retraction names one of them.
+        target = by_id.get((event.reporter, event.retracted_event_id)) or others.get(event.retracted_event_id)
         problem = None
         if target is None:
             problem = (
@@ -271,11 +313,11 @@ def _apply_retractions(effective: list[Version], findings: list[Finding]) -> lis
                         problem, (event.event_id,))
             )
             continue
-        retracted.add(event.retracted_event_id)
+        retracted.add((event.reporter, event.retracted_event_id))
     return [
         v.event
         for v in effective
-        if v.event_id not in retracted and not isinstance(v.event, Retracted)
+        if (v.event.reporter, v.event_id) not in retracted and not isinstance(v.event, Retracted)
     ]
 
 
@@ -289,13 +331,15 @@ def _apply_corrections(live: list[LotEvent], findings: list[Finding]) -> list[Lo
     """
     if not any(isinstance(e, Corrected) for e in live):
         return live
-    by_id = {e.event_id: e for e in live}
-    replaced: dict[str, LotEvent] = {}
+    by_id = {(e.reporter, e.event_id): e for e in live}
+    others = {e.event_id: e for e in live}  # any reporter's, to say whose it is
+    replaced: dict[tuple[str, str], LotEvent] = {}
     for event in live:
         if not isinstance(event, Corrected):
             continue
         target_id = event.corrected_event_id
-        target = replaced.get(target_id) or by_id.get(target_id)
+        key = (event.reporter, target_id)
+        target = replaced.get(key) or by_id.get(key) or others.get(target_id)
         problem = None
         new = None
         if target is None:
@@ -310,6 +354,9 @@ def _apply_corrections(live: list[LotEvent], findings: list[Finding]) -> list[Lo
                 f"correction {event.event_id!r} by {event.reporter!r} refused: event {target_id!r} was "
                 f"reported by {target.reporter!r}, and only the original reporter may correct it"
             )
+        elif getattr(target, "quantity", None) is None:
+            problem = (f"correction {event.event_id!r} names {target.type} {target_id!r}, which has no "
+                       f"quantity; retract it instead")
         else:
             old_unit, new_unit = target.quantity.unit, event.quantity.unit  # type: ignore[union-attr]
             if unit_dimension(old_unit) is not unit_dimension(new_unit):
@@ -335,19 +382,28 @@ def _apply_corrections(live: list[LotEvent], findings: list[Finding]) -> list[Lo
                         problem or "correction refused", (event.event_id,))
             )
             continue
-        replaced[target_id] = new
-    return [replaced.get(e.event_id, e) for e in live if not isinstance(e, Corrected)]
+        replaced[key] = new
+    return [replaced.get((e.reporter, e.event_id), e) for e in live if not isinstance(e, Corrected)]
 
 
-def _open_lots(trace_id: str, live: list[LotEvent], findings: list[Finding]) -> dict[str, LotAccount]:
+def _open_lots(trace_id: str, live: list[LotEvent], findings: list[Finding],
+               owners: dict[str, str] | None = None) -> dict[str, LotAccount]:
     """Open every lot: exports first, then child lots whose parent is open.
 
-    Each lot id has one designated opener, the first opening report in
-    canonical order; any other report that claims to open it is refused.
+    A lot id belongs to the party whose valid opening report (an export, or
+    a re-export or ship-back by the parent's holder) the ledger recorded
+    first: recording times are the ledger's own, so no party can choose
+    them.  Of that party's opening reports the first in canonical order
+    opens the lot, and its others are refused as re-openings
+    (``invalid_report``).  Another party's opening report is refused as an
+    attempt to take the lot over (``unauthorized_report``, addressed to the
+    lot's rightful holder), however early it is dated.  ``owners`` (lot id
+    -> party) fixes the owners, for an as-of answer that decides them by
+    everything known.
     """
-    openers: dict[str, LotEvent] = {}
+    candidates: dict[str, list[LotEvent]] = {}
     posting = _POSTING
-    for event in live:  # canonical order, so the first opener wins
+    for event in live:  # canonical order
         kind = posting.get(type(event)) or _posting(type(event))
         if kind is _OPENS:
             lot_id = event.lot_id
@@ -355,36 +411,74 @@ def _open_lots(trace_id: str, live: list[LotEvent], findings: list[Finding]) -> 
             lot_id = event.child_lot_id  # type: ignore[union-attr]
         else:
             continue
-        if lot_id in openers:
-            findings.append(
-                Finding("invalid_report", lot_id, event.reporter, event.occurred_at,
-                        f"event {event.event_id!r} opens lot {lot_id!r}, already opened by "
-                        f"{openers[lot_id].event_id!r}", (event.event_id,))
-            )
-            continue
-        openers[lot_id] = event
+        candidates.setdefault(lot_id, []).append(event)
 
     lots: dict[str, LotAccount] = {}
-    pending = dict(openers)
+    pending = dict(candidates)
     progress = True
     while pending and progress:  # child lots open once their parent is open
         progress = False
-        for lot_id, event in sorted(pending.items(), key=lambda kv: (kv[1].occurred_at, kv[1].event_id)):
-            if isinstance(event, Exported):
-                lots[lot_id] = _export_lot(trace_id, event)
-            else:
-                parent = lots.get(event.lot_id)
-                if parent is None:
-                    continue
-                if _check_reporter(parent, event) or _check_dimension(parent, event):
-                    # Refused as a movement of the parent (a finding is
-                    # raised there), so it opens nothing either.
-                    del pending[lot_id]
-                    continue
-                lots[lot_id] = _child_lot(trace_id, parent, event)
+        for lot_id, events in sorted(pending.items(), key=lambda kv: (kv[1][0].occurred_at, kv[1][0].event_id)):
+            # Decided once every candidate's parent is settled (open, or
+            # refused, or never opened in this trace).
+            if any(not isinstance(e, Exported) and e.lot_id not in lots and e.lot_id in pending for e in events):
+                continue
             del pending[lot_id]
             progress = True
+            valid = []
+            for event in events:
+                if not isinstance(event, Exported):
+                    parent = lots.get(event.lot_id)
+                    if parent is None or _check_reporter(parent, event) or _check_dimension(parent, event):
+                        # Refused as a movement of the parent (a finding is
+                        # raised there), so it opens nothing either.
+                        continue
+                valid.append(event)
+            if valid:
+                _open_one(trace_id, lot_id, valid, lots, findings, owners)
     return lots
+
+
+def _open_one(trace_id: str, lot_id: str, valid: list[LotEvent], lots: dict[str, LotAccount],
+              findings: list[Finding], owners: dict[str, str] | None) -> None:
+    owner = owners.get(lot_id) if owners is not None else None
+    if owner is None:
+        owner = min(valid, key=_recorded_order).reporter
+    opener = next((e for e in valid if e.reporter == owner), None)
+    if opener is not None:
+        if isinstance(opener, Exported):
+            lots[lot_id] = _export_lot(trace_id, opener)
+        else:
+            lots[lot_id] = _child_lot(trace_id, lots[opener.lot_id], opener)  # type: ignore[arg-type]
+    for event in valid:
+        if event is opener:
+            continue
+        if event.reporter == owner and opener is not None:
+            findings.append(
+                Finding("invalid_report", lot_id, event.reporter, event.occurred_at,
+                        f"event {event.event_id!r} opens lot {lot_id!r}, already opened by "
+                        f"{opener.event_id!r}", (event.event_id,))
+            )
+            continue
+        holder = lots[lot_id].holder if opener is not None else owner
+        at = max(event.occurred_at, opener.occurred_at) if opener is not None else event.occurred_at
+        opened = f" (event {opener.event_id!r})" if opener is not None else ""
+        findings.append(
+            Finding("unauthorized_report", lot_id, holder, at,
+                    f"{event.type} {event.event_id!r} by {event.reporter!r} would open lot {lot_id!r}, "
+                    f"which {owner!r} opened{opened}, recorded first: only {owner!r} may report the "
+                    f"lot's shipment, so this report is refused, however early it is dated; "
+                    f"{holder!r} holds the lot", (event.event_id,), by=event.reporter)
+        )
+
+
+def _recorded_order(event: LotEvent) -> tuple[Any, ...]:
+    return (event.recorded_at, event.occurred_at, event.event_id, event.reporter)
+
+
+def _lot_owners(trace_id: str, live: list[LotEvent]) -> dict[str, str]:
+    """Lot id -> the party that owns it, by everything in ``live``."""
+    return {lot_id: lot.shipper for lot_id, lot in _open_lots(trace_id, live, []).items()}
 
 
 def _export_lot(trace_id: str, event: Exported) -> LotAccount:
@@ -411,7 +505,7 @@ def _export_lot(trace_id: str, event: Exported) -> LotAccount:
 
 def _child_lot(trace_id: str, parent: LotAccount, event: ReExported | Returned) -> LotAccount:
     end_user = event.end_user.id if isinstance(event, ReExported) and event.end_user else None
-    license_id = event.license_id if isinstance(event, ReExported) else None
+    license_id = event.license_id
     return LotAccount(
         trace_id=trace_id,
         lot_id=event.child_lot_id,
@@ -442,6 +536,10 @@ def _post_movements(lots: dict[str, LotAccount], live: list[LotEvent], findings:
         if kind is _OPENS:
             continue
         lot = lots.get(event.lot_id)
+        if kind is _CONFIRMS and lot is not None:
+            # Not a movement: the premise rule decides whose confirmation counts.
+            lot.exemption_confirmations.append((event.reporter, event.event_id))
+            continue
         if lot is None:
             findings.append(
                 Finding("unknown_lot", event.lot_id, event.reporter, event.occurred_at,
@@ -512,14 +610,15 @@ def _post_movements(lots: dict[str, LotAccount], live: list[LotEvent], findings:
 
 
 # How a report posts, by its class (decided by isinstance once per class).
-_OPENS, _RECEIVED, _DECLARED, _CONSUMED, _RE_EXPORTED, _RETURNED, _LOST, _OTHER = (
-    "opens", "received", "declared", "consumed", "re_exported", "returned", "lost", "other")
+_OPENS, _RECEIVED, _DECLARED, _CONSUMED, _RE_EXPORTED, _RETURNED, _LOST, _CONFIRMS, _OTHER = (
+    "opens", "received", "declared", "consumed", "re_exported", "returned", "lost", "confirms", "other")
 _POSTING: dict[type, str] = {}
 
 
 def _posting(cls: type) -> str:
     for base, kind in ((Exported, _OPENS), (Received, _RECEIVED), (StockDeclared, _DECLARED),
-                       (Consumed, _CONSUMED), (ReExported, _RE_EXPORTED), (Returned, _RETURNED), (Lost, _LOST)):
+                       (Consumed, _CONSUMED), (ReExported, _RE_EXPORTED), (Returned, _RETURNED), (Lost, _LOST),
+                      (ExemptionConfirmed, _CONFIRMS)):
         if issubclass(cls, base):
             break
     else:

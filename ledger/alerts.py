@@ -37,6 +37,8 @@ ALERT_KINDS = (
     "premise_deviation",
     "license_ceiling",
     "ship_back_exemption",
+    # Who may say what (docs/COMPLIANCE.md): a report its reporter may not make.
+    "unauthorized_report",
 )
 
 SEVERITY = {
@@ -55,6 +57,7 @@ SEVERITY = {
     "premise_deviation": "high",
     "license_ceiling": "high",
     "ship_back_exemption": "medium",
+    "unauthorized_report": "high",
 }
 
 
@@ -233,8 +236,11 @@ def _over_accounting(lot: LotAccount, subject: str, since: tuple[datetime, str],
 
 
 def _finding_step(trace_id: str, finding: Finding) -> Alert:
+    subject = ",".join(finding.event_ids)
+    if finding.by:  # two parties' reports under one event id: two alerts
+        subject += "/" + finding.by
     return Alert(
-        alert_id=alert_id(finding.kind, trace_id, finding.lot_id, ",".join(finding.event_ids)),
+        alert_id=alert_id(finding.kind, trace_id, finding.lot_id, subject),
         kind=finding.kind,
         trace_id=trace_id,
         lot_id=finding.lot_id,

@@ -49,6 +49,7 @@ __all__ = [
     "Corrected",
     "LicenseGranted",
     "LicenseRevoked",
+    "ExemptionConfirmed",
     "LedgerEvent",
     "LotEvent",
     "parse_event",
@@ -302,6 +303,17 @@ class Returned(_LotEvent):
     child_lot_id: Identifier
     consignee: Party = Field(description="The addressee of the ship-back.")
     reason: Text
+    license_id: Identifier | None = Field(
+        default=None, description="The license the material left under, which covers its return."
+    )
+
+
+class ExemptionConfirmed(_LotEvent):
+    """The licensing authority of the country a ship-back leaves confirms
+    that the return exemption applies to it (``lot_id``: the ship-back's lot)."""
+
+    type: Literal["exemption_confirmed"] = "exemption_confirmed"
+    reference: Text = Field(description="The authority's decision or file reference.")
 
 
 class StockDeclared(_LotEvent):
@@ -376,7 +388,8 @@ class LicenseRevoked(_Event):
 
 
 LotEvent = Union[
-    Exported, Received, Consumed, ReExported, Returned, StockDeclared, Lost, Retracted, Corrected
+    Exported, Received, Consumed, ReExported, Returned, StockDeclared, Lost, Retracted, Corrected,
+    ExemptionConfirmed,
 ]
 LedgerEvent = Annotated[
     Union[
@@ -391,6 +404,7 @@ LedgerEvent = Annotated[
         Corrected,
         LicenseGranted,
         LicenseRevoked,
+        ExemptionConfirmed,
     ],
     Field(discriminator="type"),
 ]
@@ -406,6 +420,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "corrected",
     "license_granted",
     "license_revoked",
+    "exemption_confirmed",
 )
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(LedgerEvent)

@@ -1,4 +1,4 @@
-"""Event identity across traces: an event id names one report, ledger-wide.
+"""Report identity across traces: (reporter, event id) names one report, ledger-wide.
 
 Within one trace the fold already settles two versions of one event id (the
 first recorded wins, ties by digest: ledger/account.py ``_choose_versions``).
@@ -6,13 +6,17 @@ Across traces each trace is folded alone, so this module decides, for one
 trace, which of its versions stand given the claims other traces hold on the
 same event ids.
 
-The rule: of every version of event id E anywhere in the ledger, the first
+Each party chooses its own event ids, so the identity of a report is
+(reporter, event id): one party's ids never shadow another's.  The rule: of
+every version of party R's event id E anywhere in the ledger, the first
 recorded wins, compared by ``(recorded_at, digest, trace_id)`` (a total
 order).  A trace that does not hold that first version does not count any
-of its versions of E; each of them (one per recording instant, as within a
-trace) raises a ``conflicting_report`` finding on that trace, naming the
-event id and the trace that holds the first recorded report.  A trace that
-holds it keeps all its versions of E (its own fold then chooses among them).
+of its versions of (R, E); each of them (one per recording instant, as
+within a trace) raises a ``conflicting_report`` finding on that trace,
+naming the event id and the trace that holds the first recorded report: one
+party reusing an id in two traces is a conflict, not two movements.  A
+trace that holds it keeps all its versions of (R, E) (its own fold then
+chooses among them).  Another party's E, in any trace, is another report.
 
 Pure: the same versions and claims give the same answer, whatever the
 arrival order.  With ``known_at`` only the claims recorded by then count;
@@ -29,17 +33,20 @@ from ledger.account import Finding, Version
 
 __all__ = ["Claim", "Claims", "standing_versions", "first_claim", "claims_of"]
 
-# (trace_id, digest, recorded_at): one version of an event id held by a trace.
-Claim = tuple[str, str, datetime]
+# (trace_id, digest, recorded_at, reporter): one version of an event id held by a trace.
+Claim = tuple[str, str, datetime, str]
 Claims = Mapping[str, Iterable[Claim]]
 
 
 def first_claim(claims: Iterable[Claim], *, known_at: datetime | None = None,
-                excluding: str | None = None) -> tuple[datetime, str, str] | None:
-    """The first recorded claim, as ``(recorded_at, digest, trace_id)``, or None."""
+                excluding: str | None = None, reporter: str | None = None) -> tuple[datetime, str, str] | None:
+    """The first recorded claim (of ``reporter``'s, when given), as
+    ``(recorded_at, digest, trace_id)``, or None."""
     best = None
-    for trace_id, digest, recorded_at in claims:
+    for trace_id, digest, recorded_at, by in claims:
         if trace_id == excluding or (known_at is not None and recorded_at > known_at):
+            continue
+        if reporter is not None and by != reporter:
             continue
         key = (recorded_at, digest, trace_id)
         if best is None or key < best:
@@ -51,7 +58,8 @@ def claims_of(trace_id: str, versions: Iterable[Version]) -> dict[str, list[Clai
     """The claims one trace's versions make, by event id."""
     out: dict[str, list[Claim]] = {}
     for version in versions:
-        out.setdefault(version.event_id, []).append((trace_id, version.digest, version.recorded_at))
+        out.setdefault(version.event_id, []).append(
+            (trace_id, version.digest, version.recorded_at, version.event.reporter))
     return out
 
 
@@ -70,41 +78,43 @@ def standing_versions(
     versions = list(versions)
     if not claims:
         return versions, []
-    rivals: dict[str, tuple[datetime, str, str]] = {}
+    rivals: dict[tuple[str, str], tuple[datetime, str, str]] = {}  # (reporter, event id) -> first elsewhere
     for event_id, on_it in claims.items():
-        rival = first_claim(on_it, known_at=known_at, excluding=trace_id)
-        if rival is not None:
-            rivals[event_id] = rival
+        on_it = list(on_it)
+        for reporter in sorted({by for _t, _d, _r, by in on_it}):
+            rival = first_claim(on_it, known_at=known_at, excluding=trace_id, reporter=reporter)
+            if rival is not None:
+                rivals[(reporter, event_id)] = rival
     if not rivals:
         return versions, []
-    own: dict[str, tuple[datetime, str, str]] = {}
+    own: dict[tuple[str, str], tuple[datetime, str, str]] = {}
     for version in versions:
-        event_id = version.event_id
-        if event_id not in rivals:
+        identity = version.identity
+        if identity not in rivals:
             continue
         recorded_at = version.recorded_at
         if known_at is not None and recorded_at > known_at:
             continue
         key = (recorded_at, version.digest, trace_id)
-        if event_id not in own or key < own[event_id]:
-            own[event_id] = key
-    losing = {event_id for event_id, key in own.items() if rivals[event_id] < key}
+        if identity not in own or key < own[identity]:
+            own[identity] = key
+    losing = {identity for identity, key in own.items() if rivals[identity] < key}
     if not losing:
         return versions, []
     kept: list[Version] = []
-    # One finding per event id and recording instant, as within a trace (the
+    # One finding per report and recording instant, as within a trace (the
     # store keys alert steps by alert id and due time).
-    lost: dict[tuple[str, datetime], list[Version]] = {}
+    lost: dict[tuple[str, str, datetime], list[Version]] = {}
     for version in versions:
-        if version.event_id not in losing:
+        if version.identity not in losing:
             kept.append(version)
         elif known_at is None or version.recorded_at <= known_at:
-            lost.setdefault((version.event_id, version.recorded_at), []).append(version)
+            lost.setdefault((version.event_id, version.event.reporter, version.recorded_at), []).append(version)
     findings = []
-    for (event_id, at), same_instant in sorted(lost.items()):
+    for (event_id, reporter, at), same_instant in sorted(lost.items()):
         same_instant.sort(key=lambda v: v.digest)
         loser = same_instant[0]
-        winner_trace = rivals[event_id][2]
+        winner_trace = rivals[(reporter, event_id)][2]
         findings.append(
             Finding(
                 kind="conflicting_report",
@@ -112,7 +122,7 @@ def standing_versions(
                 party=loser.event.reporter,
                 at=at,
                 message=(
-                    f"event {event_id!r} was first recorded in trace {winner_trace!r}; "
+                    f"event {event_id!r} of {reporter!r} was first recorded in trace {winner_trace!r}; "
                     f"this report of it in trace {trace_id!r} "
                     f"(digest {', '.join(v.digest[:12] for v in same_instant)}) is not counted: "
                     f"the first recorded report is used"

@@ -26,7 +26,16 @@ The rules, in the words of a compliance officer:
   grant re-sent with another ceiling or validity) are resolved as for lot
   reports, the first recorded wins, and raise a ``conflicting_report`` on the
   license (``license_conflict_steps``), naming the version used and the one
-  not used.
+  not used;
+- only the licensing authority of a country (named in the policy) grants,
+  amends and revokes that country's licenses; a license is issued by the
+  country whose authority's grant of it was recorded first, and covers
+  shipments leaving that country.  Any other license report is refused
+  (``authorized``) and raises ``unauthorized_report`` on the license
+  (``license_report_steps``);
+- a ship-back that cites the license its material left under, or whose
+  return exemption the licensing authority of the country it leaves
+  confirmed (``exemption_confirmed``), raises no ``ship_back_exemption``.
 
 The end user of a lot is the party the report names as end user, or the
 consignee when it names none.
@@ -34,7 +43,7 @@ consignee when it names none.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -53,6 +62,9 @@ __all__ = [
     "ceiling_steps",
     "ceiling_trace_id",
     "license_conflict_steps",
+    "license_report_steps",
+    "authorized",
+    "uses_license",
 ]
 
 PREMISE_KINDS = (
@@ -92,6 +104,8 @@ class License:
     granted_at: datetime | None = None  # when that grant occurred
     revoked_at: datetime | None = None
     revoked_by: str | None = None
+    # The country whose licensing authority issued it (None: the policy names no authorities).
+    issuing_country: str | None = None
 
     def describe_premise(self) -> str:
         text = f"destinations {', '.join(sorted(self.destinations))}"
@@ -123,9 +137,13 @@ class LicenseBook:
     """
 
     def __init__(self, licenses: dict[str, License],
-                 history: dict[str, tuple[list[LicenseGranted], list[LicenseRevoked]]] | None = None):
+                 history: dict[str, tuple[list[LicenseGranted], list[LicenseRevoked]]] | None = None,
+                 *, authorities: Mapping[str, str] | None = None, issuing: Mapping[str, str] | None = None):
         self._licenses = dict(licenses)
         self._history = dict(history or {})
+        # country -> its licensing authority's party id (Policy.licensing_authorities)
+        self.authorities: dict[str, str] = dict(authorities or {})
+        self._issuing = dict(issuing or {})
         # (license id, grant index, revocation index or -1) -> the License they
         # make: most shipments citing a license are judged by one grant.
         self._made: dict[tuple[str, int, int], License] = {}
@@ -137,13 +155,19 @@ class LicenseBook:
         *,
         as_of: datetime | None = None,
         known_at: datetime | None = None,
+        authorities: Mapping[str, str] | None = None,
     ) -> LicenseBook:
+        """The licenses the reports make.  With ``authorities`` (country ->
+        its licensing authority), only the reports ``authorized`` takes."""
         grants: dict[str, list[LicenseGranted]] = {}
         revocations: dict[str, list[LicenseRevoked]] = {}
-        for event in _one_version_each(events):
+        known = [e for e in _one_version_each(events)
+                 if known_at is None or e.recorded_at is None or e.recorded_at <= known_at]
+        # Who may say it is decided by everything known, whenever it occurred.
+        issuing = _issuing_countries(known, authorities)
+        accepted, _refused = authorized(known, authorities, issuing=issuing)
+        for event in accepted:
             if as_of is not None and event.occurred_at > as_of:
-                continue
-            if known_at is not None and event.recorded_at is not None and event.recorded_at > known_at:
                 continue
             if isinstance(event, LicenseGranted):
                 grants.setdefault(event.license_id, []).append(event)
@@ -154,7 +178,7 @@ class LicenseBook:
             license_id: (sorted(granted, key=order), sorted(revocations.get(license_id, []), key=order))
             for license_id, granted in grants.items()
         }
-        book = cls({}, history)
+        book = cls({}, history, authorities=authorities, issuing=issuing)
         book._licenses = {license_id: book._in_force(license_id, *h, None) for license_id, h in history.items()}
         return book
 
@@ -175,7 +199,8 @@ class LicenseBook:
         license = self._made.get(key)
         if license is None:
             revoked = revocations[revocation_index] if revocation_index >= 0 else None
-            license = self._made[key] = _license(license_id, grants[grant_index], revoked)
+            license = self._made[key] = _license(license_id, grants[grant_index], revoked,
+                                                 self._issuing.get(license_id))
         return license
 
     def __contains__(self, license_id: str) -> bool:
@@ -197,7 +222,7 @@ def premise_steps(account: TraceAccount, book: LicenseBook) -> list[Alert]:
     for lot_id in sorted(account.lots):
         lot = account.lots[lot_id]
         if lot.origin == "ship_back":
-            steps.append(_ship_back_step(lot, account))
+            steps.extend(_ship_back_steps(lot, account, book))
             continue
         if lot.origin == "export" and lot.license_id is None:
             steps.append(_missing_step(lot))
@@ -269,6 +294,8 @@ def _own_license_steps(lot: LotAccount, license: License | None) -> list[Alert]:
                   f"{_what(lot)} cites license {license.license_id}, which {invalid}", cites)
         )
     reasons = []
+    if license.issuing_country is not None and license.issuing_country != lot.shipper_country:
+        reasons.append(f"it was issued by {license.issuing_country}, and the shipment leaves {lot.shipper_country}")
     if license.exporter != lot.shipper:
         reasons.append(f"it was granted to {license.exporter}, not {lot.shipper}")
     if lot.item_id not in license.items:
@@ -338,19 +365,71 @@ def _origin_premise_step(lot: LotAccount, account: TraceAccount, book: LicenseBo
     )
 
 
-def _ship_back_step(lot: LotAccount, account: TraceAccount) -> Alert:
+def _ship_back_steps(lot: LotAccount, account: TraceAccount, book: LicenseBook) -> list[Alert]:
+    """A ship-back needs its exemption confirmed, unless it cites the license
+    its material left under.  The licensing authority of the country it
+    leaves confirms it (``exemption_confirmed``); anyone else's confirmation
+    is refused (``unauthorized_report``, addressed to the shipper)."""
+    steps: list[Alert] = []
+    authority = book.authorities.get(lot.shipper_country)
+    confirmed_by = None
+    for reporter, event_id in lot.exemption_confirmations:
+        if authority is not None and reporter == authority:
+            confirmed_by = confirmed_by or event_id
+            continue
+        who = (f"only {authority}, the licensing authority of {lot.shipper_country}, may confirm it"
+               if authority is not None else
+               f"the policy names no licensing authority of {lot.shipper_country} to confirm it")
+        steps.append(Alert(
+            alert_id=alert_id("unauthorized_report", lot.trace_id, lot.lot_id, f"{reporter}/{event_id}"),
+            kind="unauthorized_report", trace_id=lot.trace_id, lot_id=lot.lot_id, party=lot.shipper,
+            due_at=lot.shipped_at, quantity=None, unit=None,
+            message=(f"exemption_confirmed {event_id!r} by {reporter!r} for ship-back lot {lot.lot_id} "
+                     f"refused: {who}"),
+            event_ids=(event_id,),
+        ))
     parent = account.lots.get(lot.parent_lot_id or "")
+    left_under = _left_under(lot, account)
+    if confirmed_by is not None or (lot.license_id is not None and lot.license_id == left_under):
+        return steps
+    if lot.license_id is None:
+        cites = "cites no export license"
+    else:
+        cites = (f"cites license {lot.license_id}, not the license its material left under "
+                 f"({left_under or 'none cited'})")
     message = (
         f"ship-back of {_q(lot.shipped, lot.unit)} {lot.item_id} (lot {lot.lot_id}) from {lot.shipper} "
         f"({lot.shipper_country}) to {lot.holder} ({lot.holder_country}) on {lot.shipped_at.date().isoformat()} "
-        f"cites no export license; many regimes exempt ship-backs: confirm the exemption applies"
+        f"{cites}; many regimes exempt ship-backs: confirm the exemption applies"
     )
     if parent is not None and parent.shipper != lot.holder:
         message += f" (note: {lot.holder} is not the party that shipped lot {parent.lot_id}, {parent.shipper})"
-    return _step("ship_back_exemption", lot, "", message, (lot.opened_by,))
+    steps.append(_step("ship_back_exemption", lot, "", message, (lot.opened_by,)))
+    return steps
+
+
+def _left_under(lot: LotAccount, account: TraceAccount) -> str | None:
+    """The license the material of a ship-back left under: the nearest
+    lot up its lineage (not itself a ship-back) that cites one."""
+    current = lot
+    for _ in range(LINEAGE_DEPTH_MAX):
+        parent = account.lots.get(current.parent_lot_id or "")
+        if parent is None:
+            return None
+        if parent.origin != "ship_back" and parent.license_id is not None:
+            return parent.license_id
+        current = parent
+    return None
 
 
 # -- cross-trace rule: the ceiling ----------------------------------------------------
+
+
+def uses_license(origin: str) -> bool:
+    """Whether a lot of this origin uses the license it cites (counts against
+    its ceiling).  A ship-back cites the license its material left under,
+    which covers the return: it uses nothing more of it."""
+    return origin != "ship_back"
 
 
 def ceiling_steps(license: License, uses: Iterable[LicenseUse]) -> list[Alert]:
@@ -474,6 +553,103 @@ def license_conflict_steps(
     return steps
 
 
+# -- who may grant, amend and revoke ------------------------------------------------------
+
+
+def _issuing_countries(events: Iterable[LicenseGranted | LicenseRevoked],
+                       authorities: Mapping[str, str] | None) -> dict[str, str]:
+    """License id -> the country whose licensing authority's grant of it the
+    ledger recorded first (recording times are the ledger's own: no party
+    can choose them).  Empty without authorities."""
+    if not authorities:
+        return {}
+    country_of = {party: country for country, party in authorities.items()}
+    far_future = datetime.max.replace(tzinfo=timezone.utc)
+    first: dict[str, tuple[datetime, datetime, str, str]] = {}
+    for event in events:
+        if isinstance(event, LicenseGranted) and event.reporter in country_of:
+            key = (event.recorded_at or far_future, event.occurred_at, event.event_id, country_of[event.reporter])
+            if event.license_id not in first or key < first[event.license_id]:
+                first[event.license_id] = key
+    return {license_id: key[3] for license_id, key in first.items()}
+
+
+def authorized(
+    events: Iterable[LicenseGranted | LicenseRevoked],
+    authorities: Mapping[str, str] | None,
+    *,
+    issuing: Mapping[str, str] | None = None,
+) -> tuple[list[LicenseGranted | LicenseRevoked], list[tuple[LicenseGranted | LicenseRevoked, str]]]:
+    """The license reports their reporters may make, and the others with why.
+
+    Only the licensing authority of a country (``authorities``: country ->
+    party id, from the policy) grants, amends and revokes that country's
+    licenses; a license id belongs to the country whose authority's grant of
+    it was recorded first.  Without authorities every report is taken (the
+    policy names none: the ledger cannot tell)."""
+    events = list(events)
+    if not authorities:
+        return events, []
+    country_of = {party: country for country, party in authorities.items()}
+    if issuing is None:
+        issuing = _issuing_countries(events, authorities)
+    named = ", ".join(f"{party} ({country})" for country, party in sorted(authorities.items()))
+    accepted: list[LicenseGranted | LicenseRevoked] = []
+    refused: list[tuple[LicenseGranted | LicenseRevoked, str]] = []
+    for event in events:
+        country = country_of.get(event.reporter)
+        issuer = issuing.get(event.license_id)
+        if country is None:
+            refused.append((event, f"{event.reporter!r} is not a licensing authority named in the policy "
+                                   f"({named}); only the issuing country's authority grants, amends or "
+                                   f"revokes a license"))
+        elif issuer is not None and issuer != country:
+            refused.append((event, f"{event.reporter!r} is the licensing authority of {country}, but license "
+                                   f"{event.license_id} was issued by {issuer} ({authorities.get(issuer)}); "
+                                   f"only it may amend or revoke it"))
+        else:
+            accepted.append(event)
+    return accepted, refused
+
+
+def license_report_steps(
+    events: Iterable[LicenseGranted | LicenseRevoked],
+    *,
+    authorities: Mapping[str, str] | None = None,
+    known_at: datetime | None = None,
+) -> list[Alert]:
+    """Every alert on license reports themselves, on the license's pseudo
+    trace: two versions of one report (``license_conflict_steps``), and each
+    report its reporter may not make (``unauthorized_report``, due when it
+    occurred, addressed to the license's holder as the authority's grant
+    names it, else to the exporter the report names)."""
+    events = [e for e in events if known_at is None or e.recorded_at is None or e.recorded_at <= known_at]
+    steps = license_conflict_steps(events)
+    known = _one_version_each(events)
+    _accepted, refused = authorized(known, authorities)
+    if not refused:
+        return steps
+    holders: dict[str, str] = {}
+    for event in _accepted:
+        if isinstance(event, LicenseGranted):
+            holders[event.license_id] = event.exporter
+    by_key: dict[tuple[str, datetime], Alert] = {}
+    for event, why in refused:
+        trace_id = ceiling_trace_id(event.license_id)
+        party = holders.get(event.license_id) or getattr(event, "exporter", None) or event.reporter
+        step = Alert(
+            alert_id=alert_id("unauthorized_report", trace_id, "", f"{event.reporter}/{event.event_id}"),
+            kind="unauthorized_report", trace_id=trace_id, lot_id="", party=party, due_at=event.occurred_at,
+            quantity=None, unit=None,
+            message=f"{event.type} {event.event_id!r} of license {event.license_id} by {event.reporter!r} "
+                    f"refused: {why}",
+            event_ids=(event.event_id,),
+        )
+        by_key.setdefault((step.alert_id, step.due_at), step)  # the store keys steps so
+    steps.extend(by_key[k] for k in sorted(by_key))
+    return steps
+
+
 def _utc(at: datetime | None) -> str:
     return at.astimezone(timezone.utc).isoformat() if at is not None else "an unknown time"
 
@@ -486,7 +662,7 @@ def _in_force(license_id: str, grants: list[LicenseGranted], revocations: list[L
     ``granted_at`` then shows it was granted after the fact."""
     grant_index, revocation_index = _in_force_indexes(grants, revocations, at)
     return _license(license_id, grants[grant_index],
-                    revocations[revocation_index] if revocation_index >= 0 else None)
+                    revocations[revocation_index] if revocation_index >= 0 else None)  # no issuer: test helper
 
 
 def _in_force_indexes(grants: list[LicenseGranted], revocations: list[LicenseRevoked],
@@ -509,7 +685,8 @@ def _in_force_indexes(grants: list[LicenseGranted], revocations: list[LicenseRev
     return grant_index, -1
 
 
-def _license(license_id: str, grant: LicenseGranted, revoked: LicenseRevoked | None) -> License:
+def _license(license_id: str, grant: LicenseGranted, revoked: LicenseRevoked | None,
+             issuing_country: str | None = None) -> License:
     return License(
         license_id=license_id,
         kind=grant.kind,
@@ -524,6 +701,7 @@ def _license(license_id: str, grant: LicenseGranted, revoked: LicenseRevoked | N
         granted_at=grant.occurred_at,
         revoked_at=revoked.occurred_at if revoked else None,
         revoked_by=revoked.event_id if revoked else None,
+        issuing_country=issuing_country,
     )
 
 

@@ -1,5 +1,9 @@
 """Ports: what the domain needs from the outside, with no I/O of its own.
 
+The party registry (``PartyRegistry``) is kept by the projection store
+(projections/sqlite_store.py, postgres_store.py; docs/COMPLIANCE.md says
+why); tests/contract/test_party_registry.py runs on both.
+
 The event log has two adapters (consumers/embedded_log.py on one SQLite file,
 consumers/kafka/ on Apache Kafka); both pass tests/contract/test_event_log.py.
 """
@@ -9,8 +13,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-__all__ = ["LogRecord", "AppendReceipt", "AppendInFlight", "Appended", "EventLog", "LogUnavailable"]
+from ledger.parties import RegisteredParty
+
+__all__ = ["LogRecord", "AppendReceipt", "AppendInFlight", "Appended", "EventLog", "LogUnavailable",
+           "PartyRegistry"]
 
 
 class LogUnavailable(RuntimeError):
@@ -30,6 +38,13 @@ class LogRecord:
     key: str
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
+    # Whether the record's recorded_at is the ledger's own: true where only
+    # the ledger writes (the embedded log: ingest and the SDK stamp with the
+    # ledger's clock), false where any producer may write (Kafka).  The
+    # reader then stamps it: with ``appended_at``, the log's own append time
+    # (a LogAppendTime topic), or, without one, its own clock.
+    stamped_by_ledger: bool = True
+    appended_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,3 +146,28 @@ class EventLog(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections.  Idempotent."""
+
+
+class PartyRegistry(ABC):
+    """The parties the operator registered (ledger/parties.py): id, country, roles.
+
+    Read by ingest, the SDK and the projector before a report is taken
+    (``ledger.parties.party_problems``); written only by the operator
+    (``ledger parties add/remove``).  The HTTP API's credentials will bind
+    to these ids.
+    """
+
+    @abstractmethod
+    def registered_parties(self) -> list[RegisteredParty]:
+        """Every registered party, ordered by id.  Called once per ingest, SDK
+        send or projected batch: a registry is small (thousands of parties)."""
+
+    @abstractmethod
+    def register_parties(self, parties: Sequence[RegisteredParty]) -> None:
+        """Add these parties, or replace the entries of those already there,
+        in one transaction: all or nothing."""
+
+    @abstractmethod
+    def remove_party(self, party_id: str) -> bool:
+        """Remove one party; False if it was not registered.  Reports already
+        taken stay; later ones naming it are refused."""

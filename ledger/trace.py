@@ -18,7 +18,7 @@ from enum import Enum
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.account import TraceAccount, Version, build_account
+from ledger.account import TraceAccount, Version, build_account, named_by_reporter
 from ledger.alerts import Alert, alert_steps, alerts_as_of
 from ledger.events import LotEvent, content_digest
 from ledger.identity import Claims, standing_versions
@@ -31,8 +31,8 @@ _TRACE_NAMESPACE = uuid.UUID("6f1e0c1e-5a31-4a43-9d0a-2e8a4c1f7b10")
 
 class Outcome(str, Enum):
     ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"  # same event id, same content: a no-op
-    CONFLICT = "conflict"  # same event id, other content: kept, alerted
+    DUPLICATE = "duplicate"  # same reporter and event id, same content: a no-op
+    CONFLICT = "conflict"  # same reporter and event id, other content: kept, alerted
     # Same event id and content, recorded earlier than the copy held: the
     # earlier copy replaces it, so which copy arrived first never matters.
     EARLIER_COPY = "earlier_copy"
@@ -57,7 +57,9 @@ class Trace(Aggregate):
 
     def __init__(self, trace_id: str):
         self.trace_id = trace_id
-        self._versions: dict[str, dict[str, Version]] = {}
+        # (reporter, event id) -> digest -> version: a report is named by its
+        # reporter and event id (ledger/account.py ``Version.identity``).
+        self._versions: dict[tuple[str, str], dict[str, Version]] = {}
 
     @classmethod
     def restored(cls, trace_id: str, held: Iterable[Version]) -> "Trace":
@@ -74,7 +76,7 @@ class Trace(Aggregate):
         for version in held:
             trace.check_belongs(version.event)
             trace.check_stamped(version.event)
-            known = trace._versions.setdefault(version.event_id, {})
+            known = trace._versions.setdefault(version.identity, {})
             copy = known.get(version.digest)
             if copy is None or version.recorded_at < copy.recorded_at:
                 known[version.digest] = version
@@ -87,7 +89,7 @@ class Trace(Aggregate):
         self.check_belongs(report)
         self.check_stamped(report)
         digest = digest or content_digest(report)
-        known = self._versions.get(report.event_id, {})
+        known = self._versions.get((report.reporter, report.event_id), {})
         if digest in known:
             if report.recorded_at >= known[digest].recorded_at:  # type: ignore[operator]
                 return Outcome.DUPLICATE
@@ -98,7 +100,7 @@ class Trace(Aggregate):
 
     @event("ReportRecorded")
     def _report_recorded(self, report: LotEvent, digest: str) -> None:
-        self._versions.setdefault(report.event_id, {})[digest] = Version(report, digest)
+        self._versions.setdefault((report.reporter, report.event_id), {})[digest] = Version(report, digest)
 
     # -- rules --------------------------------------------------------------
 
@@ -139,7 +141,10 @@ class Trace(Aggregate):
             lost = [f for f in lost if f.at <= as_of]
         if not lost:
             return account
-        findings = sorted([*account.findings, *lost], key=lambda f: (f.at, f.kind, f.lot_id, f.event_ids))
+        # Two parties' reports under one event id, both lost to other traces:
+        # two alerts, named by reporter (as within a trace).
+        merged = named_by_reporter(self.versions(), [*account.findings, *lost])
+        findings = sorted(merged, key=lambda f: (f.at, f.kind, f.lot_id, f.event_ids, f.by))
         return replace(account, findings=findings)
 
     def alert_steps(self, policy: Policy, claims: Claims | None = None) -> list[Alert]:

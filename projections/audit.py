@@ -127,9 +127,10 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, clo
     stored = store.load_versions(data.trace_ids)
     held = sorted({json.loads(p)["event_id"] for versions in stored.values() for p, _d in versions})
     claims = store.event_claims(held) if held else {}
-    # The trace that recorded each event id first (ledger/identity.py).
-    first_holder = {event_id: first[2] for event_id, on_it in claims.items()
-                    if (first := first_claim(on_it)) is not None}
+    # The trace that recorded each (reporter, event id) first (ledger/identity.py).
+    first_holder = {(reporter, event_id): first[2] for event_id, on_it in claims.items()
+                    for reporter in {by for *_x, by in on_it}
+                    if (first := first_claim(on_it, reporter=reporter)) is not None}
     for trace_id in data.trace_ids:
         # Event ids another trace recorded first are not counted here: looked up
         # per event id, so the export stays linear in the reports selected.
@@ -155,7 +156,7 @@ def _amount_text(amount: dict[str, str] | None) -> str | None:
 
 
 def _event_rows(trace_id: str, stored: list[tuple[str, str]], refused: dict[str, str],
-                first_holder: dict[str, str]) -> list[dict[str, Any]]:
+                first_holder: dict[tuple[str, str], str]) -> list[dict[str, Any]]:
     """One row per stored report version, with what the account made of it.
 
     Read as plain JSON (the store checked each report against the contract
@@ -194,14 +195,17 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _mark_statuses(rows: list[dict[str, Any]], refused: dict[str, str], first_holder: dict[str, str]) -> None:
-    """``first_holder``: event id -> the trace that recorded it first (any trace)."""
-    by_id: dict[str, list[dict[str, Any]]] = {}
+def _mark_statuses(rows: list[dict[str, Any]], refused: dict[str, str],
+                   first_holder: dict[tuple[str, str], str]) -> None:
+    """``first_holder``: (reporter, event id) -> the trace that recorded it first (any trace).
+    A report is named by (reporter, event id): ledger/account.py."""
+    by_id: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        by_id.setdefault(row["event_id"], []).append(row)
-    live: dict[str, dict[str, Any]] = {}
-    for event_id, versions in by_id.items():
-        holder = first_holder.get(event_id)
+        by_id.setdefault((row["reporter"], row["event_id"]), []).append(row)
+    live: dict[tuple[str, str], dict[str, Any]] = {}
+    for identity, versions in by_id.items():
+        event_id = identity[1]
+        holder = first_holder.get(identity)
         if holder is not None and holder != versions[0]["trace_id"]:
             for row in versions:
                 row["status"] = f"not used: event id first recorded in trace {holder}"
@@ -214,17 +218,19 @@ def _mark_statuses(rows: list[dict[str, Any]], refused: dict[str, str], first_ho
         if event_id in refused:
             chosen["status"] = refused[event_id]
         else:
-            live[event_id] = chosen
-    retracted: set[str] = set()
+            live[identity] = chosen
+    retracted: set[tuple[str, str]] = set()
     for row in live.values():
-        if row["type"] == "retracted" and row["refers_to"] in live:
-            retracted.add(row["refers_to"])
-            live[row["refers_to"]]["status"] = f"retracted by {row['event_id']}"
+        target_key = (row["reporter"], row["refers_to"])
+        if row["type"] == "retracted" and target_key in live:
+            retracted.add(target_key)
+            live[target_key]["status"] = f"retracted by {row['event_id']}"
     corrections = sorted((r for r in live.values() if r["type"] == "corrected"),
                          key=lambda r: (r["_at"], r["event_id"]))
     for row in corrections:
-        target = live.get(row["refers_to"])
-        if target is None or row["event_id"] in retracted or target["event_id"] in retracted:
+        target = live.get((row["reporter"], row["refers_to"]))
+        if (target is None or (row["reporter"], row["event_id"]) in retracted
+                or (target["reporter"], target["event_id"]) in retracted):
             continue
         target["status"] = f"corrected by {row['event_id']} to {row['amount']} {row['unit']}"
 

@@ -31,7 +31,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -43,7 +43,17 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from projections.sql_common import CLAIMS_INDEX, filters, group_claims, step_dict, sweep_due, value_marks
+from ledger.parties import RegisteredParty
+from projections.sql_common import (
+    CLAIMS_INDEX,
+    filters,
+    group_claims,
+    party_from_row,
+    party_row,
+    step_dict,
+    sweep_due,
+    value_marks,
+)
 from projections.journal import Status, journal_row, status_row, transitions
 from projections.rows import LOT_COLUMNS, STEP_COLUMNS, ts
 from projections.store import ProjectedBatch, ProjectionStore, StoreUnavailable, fresh_mark
@@ -111,6 +121,9 @@ _TABLES = [
         log_name {_T} NOT NULL, partition INTEGER NOT NULL, "offset" BIGINT NOT NULL,
         key TEXT, value BYTEA, error TEXT NOT NULL,
         PRIMARY KEY (log_name, partition, "offset"))""",
+    # The party registry (ledger/parties.py): roles space-separated.
+    f"""CREATE TABLE IF NOT EXISTS parties (
+        party_id {_T} PRIMARY KEY, country {_T} NOT NULL, roles {_T} NOT NULL, name TEXT)""",
 ]
 
 _JOURNAL_KEYS = ("seq", "transition_id", "alert_id", "transition", "at", "kind", "severity",
@@ -319,13 +332,14 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
 
         return self._retrying("load report versions", read)
 
-    def event_claims(self, event_ids: list[str]) -> dict[str, list[tuple[str, str, datetime]]]:
-        def read() -> dict[str, list[tuple[str, str, datetime]]]:
+    def event_claims(self, event_ids: list[str]) -> dict[str, list[tuple[str, str, datetime, str]]]:
+        def read() -> dict[str, list[tuple[str, str, datetime, str]]]:
             rows: list[Any] = []
             with self._transaction(commit=False) as c:
                 for chunk in _chunks(event_ids):
                     c.execute(
-                        "SELECT event_id, trace_id, digest, recorded_at FROM reports WHERE event_id = ANY(%s)",
+                        "SELECT event_id, trace_id, digest, recorded_at, payload::json->>'reporter' "
+                        "FROM reports WHERE event_id = ANY(%s)",
                         (chunk,),
                     )
                     rows.extend(c.fetchall())
@@ -542,6 +556,32 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
             (after_seq, limit),
         )
         return [dict(zip(_JOURNAL_KEYS, row)) for row in rows]
+
+    # -- the party registry (ledger.ports.PartyRegistry) ---------------------------
+
+    def registered_parties(self) -> list[RegisteredParty]:
+        rows = self._read("read the party registry",
+                          "SELECT party_id, country, roles, name FROM parties ORDER BY party_id", ())
+        return [party_from_row(row) for row in rows]
+
+    def register_parties(self, parties: Sequence[RegisteredParty]) -> None:
+        def write() -> None:
+            with self._transaction(commit=True) as c:
+                c.executemany(
+                    "INSERT INTO parties VALUES (%s, %s, %s, %s) ON CONFLICT (party_id) DO UPDATE SET "
+                    "country = excluded.country, roles = excluded.roles, name = excluded.name",
+                    [party_row(p) for p in parties],
+                )
+
+        self._retrying("register parties", write)
+
+    def remove_party(self, party_id: str) -> bool:
+        def write() -> bool:
+            with self._transaction(commit=True) as c:
+                c.execute("DELETE FROM parties WHERE party_id = %s RETURNING party_id", (party_id,))
+                return bool(c.fetchall())
+
+        return self._retrying("remove a party", write)
 
     def dead_letters(self) -> list[dict[str, Any]]:
         rows = self._read(

@@ -34,7 +34,7 @@ from typing import Any
 from ledger.account import TraceAccount
 from ledger.alerts import Alert, alert_steps
 from ledger.events import parse_event
-from ledger.licenses import LicenseBook, LicenseUse, ceiling_steps, ceiling_trace_id, license_conflict_steps
+from ledger.licenses import LicenseBook, LicenseUse, ceiling_steps, ceiling_trace_id, license_report_steps, uses_license
 from ledger.policy import Policy
 from projections.rows import lot_row, parse_ts, step_row
 from projections.store import ProjectionStore, TraceRows
@@ -77,9 +77,9 @@ def recompute_rows(
     before = {r["license_id"] for r in (store.trace_lots(changed) if changed else []) if r["license_id"]}
     concerned = sorted(cited | before | set(touched))
     events = [*(parse_event(p) for p, _d in (store.load_licenses(concerned) if concerned else [])), *license_events]
-    book = LicenseBook.from_events(events)
+    book = LicenseBook.from_events(events, authorities=policy.licensing_authorities)
     conflicts: dict[str, list[Alert]] = {}
-    for step in license_conflict_steps(events):
+    for step in license_report_steps(events, authorities=policy.licensing_authorities):
         conflicts.setdefault(step.trace_id, []).append(step)
 
     rows = []
@@ -110,15 +110,15 @@ def _ceiling_rows(store: ProjectionStore, accounts: dict[str, TraceAccount], boo
     with_ceiling = [i for i in license_ids if (book.get(i) is not None and book.get(i).ceiling is not None)]
     uses: dict[str, list[LicenseUse]] = {i: [] for i in with_ceiling}
     for row in store.license_lots(with_ceiling) if with_ceiling else []:
-        if row["trace_id"] in accounts:
-            continue  # stale: recomputed in this batch
+        if row["trace_id"] in accounts or not uses_license(row["origin"]):
+            continue  # stale: recomputed in this batch; or a ship-back
         uses[row["license_id"]].append(
             LicenseUse(row["trace_id"], row["lot_id"], row["opened_by"], parse_ts(row["shipped_at"]),
                        Decimal(row["shipped"]), row["unit"])
         )
     for trace_id, account in accounts.items():
         for lot in account.lots.values():
-            if lot.license_id in uses:
+            if lot.license_id in uses and uses_license(lot.origin):
                 uses[lot.license_id].append(
                     LicenseUse(trace_id, lot.lot_id, lot.opened_by, lot.shipped_at, lot.shipped, lot.unit)
                 )

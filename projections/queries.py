@@ -15,7 +15,7 @@ from ledger.account import TraceAccount
 from ledger.alerts import Alert, alert_steps, alerts_as_of
 from ledger.events import parse_event
 from ledger.identity import Claim, claims_of
-from ledger.licenses import LicenseBook, LicenseUse, ceiling_steps, ceiling_trace_id, license_conflict_steps
+from ledger.licenses import LicenseBook, LicenseUse, ceiling_steps, ceiling_trace_id, license_report_steps, uses_license
 from ledger.trace import Trace
 from ledger.policy import Policy
 from projections.rows import LOT_COLUMNS, dec, lot_row, step_row
@@ -110,14 +110,15 @@ def standing_alerts(
     else:
         stored = store.load_licenses(cited) if cited else []
     events = [parse_event(payload) for payload, _digest in stored]
-    book = LicenseBook.from_events(events, as_of=when, known_at=known_at)
+    book = LicenseBook.from_events(events, as_of=when, known_at=known_at, authorities=policy.licensing_authorities)
     alerts = [a for account in accounts.values() for a in alerts_as_of(alert_steps(account, policy, book), when)]
     alerts.extend(_ceiling_alerts(store, accounts, book, cited, as_of=when, known_at=known_at,
                                   every_trace=trace_id is None))
     # Conflicting versions of those license reports.  Not filtered by
     # ``as_of`` on when the grant occurred: the conflict is due when the
     # ledger learned of it.
-    alerts.extend(alerts_as_of(license_conflict_steps(events, known_at=known_at), when))
+    alerts.extend(alerts_as_of(license_report_steps(events, authorities=policy.licensing_authorities,
+                                                    known_at=known_at), when))
     alerts.sort(key=lambda a: (a.trace_id, a.lot_id, a.kind, a.alert_id))  # as the store orders them
     out = []
     for alert in alerts:
@@ -165,7 +166,7 @@ def _ceiling_alerts(
     uses: dict[str, list[LicenseUse]] = {i: [] for i in with_ceiling}
     for tid, account in accounts.items():
         for lot in account.lots.values():
-            if lot.license_id in uses:
+            if lot.license_id in uses and uses_license(lot.origin):
                 uses[lot.license_id].append(
                     LicenseUse(tid, lot.lot_id, lot.opened_by, lot.shipped_at, lot.shipped, lot.unit))
     out: list[Alert] = []
@@ -204,7 +205,9 @@ def _rebuilt(store: ProjectionStore, versions: dict[str, list[tuple[str, str]]],
     else:
         ids = sorted({v.event_id for trace in traces.values() for v in trace.versions()})
         claims = store.event_claims(ids) if ids else {}
-    contested = {e: c for e, c in claims.items() if len({t for t, _d, _r in c}) > 1}
+    # Claims one reporter holds in more than one trace (ledger/identity.py).
+    contested = {e: c for e, c in claims.items()
+                 if any(len({t for t, _d, _r, b in c if b == by}) > 1 for by in {b for *_x, b in c})}
     return [(t, trace, contested) for t, trace in traces.items()]
 
 

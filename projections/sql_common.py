@@ -3,15 +3,16 @@ parameter mark ("?" for SQLite, "%s" for psycopg)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import json
-
+from ledger.parties import RegisteredParty
 from projections.rows import STEP_COLUMNS, ts
 
-__all__ = ["sweep_due", "step_dict", "filters", "value_marks", "group_claims", "CLAIMS_INDEX"]
+__all__ = ["sweep_due", "step_dict", "filters", "value_marks", "group_claims", "CLAIMS_INDEX",
+           "party_row", "party_from_row"]
 
 # Existing stores gain it on open (CREATE INDEX IF NOT EXISTS): no new schema version.
 CLAIMS_INDEX = "CREATE INDEX IF NOT EXISTS reports_by_event ON reports (event_id)"
@@ -74,12 +75,23 @@ def value_marks(columns: tuple[str, ...], mark: str) -> str:
 
 
 
-def group_claims(rows: Any) -> dict[str, list[tuple[str, str, datetime]]]:
-    """(event_id, trace_id, digest, recorded_at text) rows as ``event_claims`` returns them."""
-    out: dict[str, list[tuple[str, str, datetime]]] = {}
-    for event_id, trace_id, digest, recorded_at in rows:
+def group_claims(rows: Any) -> dict[str, list[tuple[str, str, datetime, str]]]:
+    """(event_id, trace_id, digest, recorded_at text, reporter) rows as ``event_claims`` returns them."""
+    out: dict[str, list[tuple[str, str, datetime, str]]] = {}
+    for event_id, trace_id, digest, recorded_at, reporter in rows:
         # The stored spelling is fixed-width UTC ("...Z"), which fromisoformat reads exactly.
-        out.setdefault(event_id, []).append((trace_id, digest, datetime.fromisoformat(recorded_at)))
+        out.setdefault(event_id, []).append((trace_id, digest, datetime.fromisoformat(recorded_at), reporter))
     for claims in out.values():
         claims.sort()
     return out
+
+
+def party_row(party: RegisteredParty) -> tuple[str, str, str, str | None]:
+    """A registered party as both stores keep it (roles space-separated)."""
+    return (party.party_id, party.country, " ".join(party.roles), party.name)
+
+
+def party_from_row(row: Any) -> RegisteredParty:
+    """A stored party, checked again as it is read (ledger/parties.py)."""
+    party_id, country, roles, name = row
+    return RegisteredParty(party_id, country, tuple(roles.split()), name)

@@ -13,12 +13,23 @@ import json
 import weakref
 from datetime import datetime
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import OperationalError, Tracking
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore, SQLiteTrackingRecorder
 
-from projections.sql_common import CLAIMS_INDEX, filters, group_claims, step_dict, sweep_due, value_marks
+from ledger.parties import RegisteredParty
+from projections.sql_common import (
+    CLAIMS_INDEX,
+    filters,
+    group_claims,
+    party_from_row,
+    party_row,
+    step_dict,
+    sweep_due,
+    value_marks,
+)
 from projections.journal import Status, journal_row, status_row, transitions
 from projections.rows import LOT_COLUMNS, STEP_COLUMNS, ts
 from projections.store import ProjectedBatch, ProjectionStore, StoreUnavailable, fresh_mark
@@ -70,6 +81,9 @@ _TABLES = [
         log_name TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
         key TEXT, value BLOB, error TEXT NOT NULL,
         PRIMARY KEY (log_name, partition, offset)) WITHOUT ROWID""",
+    # The party registry (ledger/parties.py): roles space-separated.
+    """CREATE TABLE IF NOT EXISTS parties (
+        party_id TEXT PRIMARY KEY, country TEXT NOT NULL, roles TEXT NOT NULL, name TEXT) WITHOUT ROWID""",
 ]
 
 
@@ -170,13 +184,14 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
                     out[trace_id].append((payload, digest))
         return out
 
-    def event_claims(self, event_ids: list[str]) -> dict[str, list[tuple[str, str, datetime]]]:
+    def event_claims(self, event_ids: list[str]) -> dict[str, list[tuple[str, str, datetime, str]]]:
         rows: list[Any] = []
         with self.datastore.transaction(commit=False) as c:
             for chunk in _chunks(event_ids):
                 marks = ",".join("?" * len(chunk))
                 c.execute(
-                    f"SELECT event_id, trace_id, digest, recorded_at FROM reports WHERE event_id IN ({marks})", chunk
+                    f"SELECT event_id, trace_id, digest, recorded_at, json_extract(payload, '$.reporter') "
+                    f"FROM reports WHERE event_id IN ({marks})", chunk
                 )
                 rows.extend(c.fetchall())
         return group_claims(rows)
@@ -402,6 +417,26 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
             keys = ("seq", "transition_id", "alert_id", "transition", "at", "kind", "severity",
                     "trace_id", "lot_id", "party", "quantity", "unit", "message", "due_at")
             return [dict(zip(keys, row)) for row in c.fetchall()]
+
+    # -- the party registry (ledger.ports.PartyRegistry) ---------------------------
+
+    def registered_parties(self) -> list[RegisteredParty]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT party_id, country, roles, name FROM parties ORDER BY party_id")
+            return [party_from_row(row) for row in c.fetchall()]
+
+    def register_parties(self, parties: Sequence[RegisteredParty]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(
+                "INSERT INTO parties VALUES (?, ?, ?, ?) ON CONFLICT (party_id) DO UPDATE SET "
+                "country = excluded.country, roles = excluded.roles, name = excluded.name",
+                [party_row(p) for p in parties],
+            )
+
+    def remove_party(self, party_id: str) -> bool:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("DELETE FROM parties WHERE party_id = ? RETURNING party_id", (party_id,))
+            return bool(c.fetchall())
 
     def dead_letters(self) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as c:

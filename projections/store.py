@@ -13,6 +13,8 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
+from ledger.ports import PartyRegistry
+
 __all__ = ["ProjectionStore", "TraceRows", "ProjectedBatch", "DeadLetter", "StoreUnavailable", "fresh_mark"]
 
 
@@ -55,8 +57,13 @@ class ProjectedBatch:
     writer_mark: str | None = None
 
 
-class ProjectionStore(ABC):
-    """Read models of the ledger, written one batch per transaction with tracking."""
+class ProjectionStore(PartyRegistry, ABC):
+    """Read models of the ledger, written one batch per transaction with tracking.
+
+    It also keeps the party registry (``PartyRegistry``): every projector,
+    the one place every report passes whatever path it came by, already
+    opens the store, and a consumer group shares one.  docs/COMPLIANCE.md
+    ("Who may say what") says why it is kept here rather than beside the log."""
 
     @abstractmethod
     def tracked_offsets(self, log_name: str) -> dict[int, int]:
@@ -67,9 +74,9 @@ class ProjectionStore(ABC):
         """Stored (payload, digest) of every report version of these traces."""
 
     @abstractmethod
-    def event_claims(self, event_ids: list[str]) -> dict[str, list[tuple[str, str, datetime]]]:
+    def event_claims(self, event_ids: list[str]) -> dict[str, list[tuple[str, str, datetime, str]]]:
         """Every stored version of these event ids, in any trace: event id ->
-        sorted (trace_id, digest, recorded_at).  Ids with no version are absent.
+        sorted (trace_id, digest, recorded_at, reporter).  Ids with no version are absent.
         Indexed (reports by event_id): an event id names one report ledger-wide
         (ledger/identity.py), and the projection checks each batch's ids."""
 

@@ -28,6 +28,7 @@ from ledger.ports import LogRecord
 from ledger.trace import Outcome, Trace
 from ledger.account import TraceAccount, Version
 from ledger.identity import Claim, first_claim
+from ledger.parties import by_id, party_problems
 from projections.batch_lock import exclusive
 from projections.premises import recompute_rows
 from projections.rows import ts
@@ -58,13 +59,17 @@ def rebuild_trace(trace_id: str, stored: Sequence[tuple[str, str]]) -> Trace:
 
 
 def contested(stored: dict[str, list[Claim]], added: dict[str, list[Claim]]) -> dict[str, list[Claim]]:
-    """The claims on event ids held by more than one trace (stored and this
-    batch's together): the only ones that can change an account."""
+    """The claims on event ids one reporter holds in more than one trace
+    (stored and this batch's together): the only ones that can change an account."""
     out: dict[str, list[Claim]] = {}
     for event_id in stored.keys() | added.keys():
         on_it = [*stored.get(event_id, ()), *added.get(event_id, ())]
-        first = on_it[0][0]
-        if any(trace_id != first for trace_id, _d, _r in on_it):
+        if len(on_it) < 2:
+            continue
+        traces: dict[str, set[str]] = {}
+        for trace_id, _d, _r, reporter in on_it:
+            traces.setdefault(reporter, set()).add(trace_id)
+        if any(len(held) > 1 for held in traces.values()):
             out[event_id] = on_it
     return out
 
@@ -77,10 +82,11 @@ def claims_moved(stored: dict[str, list[Claim]], added: dict[str, list[Claim]]) 
         before = stored.get(event_id)
         if not before:
             continue
-        was = first_claim(before)
-        now = first_claim([*before, *new])
-        if was is not None and now is not None and was[2] != now[2]:
-            out.update(trace_id for trace_id, _d, _r in before)
+        for reporter in sorted({by for _t, _d, _r, by in new}):
+            was = first_claim(before, reporter=reporter)
+            now = first_claim([*before, *new], reporter=reporter)
+            if was is not None and now is not None and was[2] != now[2]:
+                out.update(trace_id for trace_id, _d, _r, by in before if by == reporter)
     return out
 
 
@@ -93,8 +99,15 @@ def project_batch(
     clock: datetime,
     track: bool = True,
     warm: WarmTraces | None = None,
+    trust_recorded_at: bool = False,
 ) -> BatchOutcome:
     """Apply one polled batch to the store in one transaction, with tracking.
+
+    A record whose recorded_at is not the ledger's own (Kafka: any producer
+    may write) is stamped here: with the log's append time, or ``clock``
+    when the log keeps none (``LogRecord.stamped_by_ledger``); never the
+    sender's claim, unless ``trust_recorded_at`` (an operator migrating a
+    system of record, as ``ledger ingest --trust-recorded-at``).
 
     Holds the store's batch lock from the first read to the commit
     (projections/batch_lock.py): what the batch reads cannot change under it.
@@ -105,10 +118,12 @@ def project_batch(
     """
     with exclusive(store):
         if warm is None:
-            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=None)
+            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=None,
+                                  trust_recorded_at=trust_recorded_at)
         warm.check(store.writer_mark())
         try:
-            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=warm)
+            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=warm,
+                                  trust_recorded_at=trust_recorded_at)
         except BaseException:
             warm.forget()
             raise
@@ -123,9 +138,13 @@ def _project_batch(
     clock: datetime,
     track: bool,
     warm: WarmTraces | None,
+    trust_recorded_at: bool = False,
 ) -> BatchOutcome:
     outcome = BatchOutcome(records=len(records))
     batch = ProjectedBatch()
+    # Who may appear in a report (ledger/parties.py): read once per batch,
+    # under the batch lock.  Empty: the ledger runs open.
+    registry = by_id(store.registered_parties())
     by_trace: dict[str, list[tuple[object, str]]] = defaultdict(list)
     license_events: list[object] = []
     last_offset: dict[int, int] = {}
@@ -136,11 +155,16 @@ def _project_batch(
         # neither crash the projector nor be skipped silently.
         try:
             event = parse_event(record.value)
+            if not record.stamped_by_ledger and not trust_recorded_at:
+                event = event.stamped(record.appended_at or clock, overwrite=True)
             if event.recorded_at is None:
                 raise _Unstamped(event.event_id)
             future = event.future_problem()
-            if future is not None:  # what the SDK's clock stamped, checked again
+            if future is not None:  # dated beyond the skew after the ledger's stamp
                 raise _Unstamped(event.event_id, str(future))
+            unknown = party_problems(event, registry)
+            if unknown:  # a producer writing around ingest and the SDK
+                raise _Unstamped(event.event_id, "; ".join(str(p) for p in unknown))
         except (ValidationError, _Unstamped, UnicodeDecodeError) as error:
             batch.dead_letters.append(
                 DeadLetter(log_name, record.partition, record.offset, record.key, record.value, _why(error))
@@ -173,7 +197,8 @@ def _project_batch(
             outcome.conflicts += result is Outcome.CONFLICT
             outcome.accepted += result is Outcome.ACCEPTED
             new_versions.append((event.event_id, digest, ts(event.recorded_at), event.model_dump_json()))  # type: ignore[attr-defined]
-            batch_claims.setdefault(event.event_id, []).append((trace_id, digest, event.recorded_at))  # type: ignore[attr-defined]
+            batch_claims.setdefault(event.event_id, []).append(  # type: ignore[attr-defined]
+                (trace_id, digest, event.recorded_at, event.reporter))  # type: ignore[attr-defined]
         if not new_versions:
             continue  # every report was already known: nothing changes
         traces[trace_id] = trace
@@ -214,7 +239,8 @@ def _project_batch(
 
 
 class _Unstamped(ValueError):
-    """A record the log should never hold: unstamped, or dated after its stamp."""
+    """A record the log should never hold: unstamped, dated after its stamp,
+    or naming a party the registry does not hold."""
 
     def __init__(self, event_id: str, why: str | None = None):
         super().__init__(why or f"event {event_id!r} has no recorded_at: the log only holds stamped reports")

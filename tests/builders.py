@@ -50,6 +50,7 @@ __all__ = [
     "corrected",
     "license_granted",
     "license_revoked",
+    "exemption_confirmed",
     "stamp",
     "versions",
     "trace_of",
@@ -270,6 +271,16 @@ def license_revoked(license_id: str = "JP-IND-2019-0001", at: str | datetime = "
         "license_id": license_id,
         "reason": reason,
     }
+    return _build(body, recorded_at, overrides)
+
+
+def exemption_confirmed(lot: str = "L1-R", at: str | datetime = "2019-09-05", *, by: str = "KR-MOTIE",
+                        trace: str = TRACE, reference: str = "return to the manufacturer, exempt",
+                        event_id: str | None = None, recorded_at: str | datetime | None = None,
+                        **overrides: Any) -> Any:
+    """The licensing authority (KR-MOTIE by default) confirms a ship-back's exemption."""
+    body = _lot_event("exemption_confirmed", lot, at, by, trace, event_id, by)
+    body["reference"] = reference
     return _build(body, recorded_at, overrides)
 
 

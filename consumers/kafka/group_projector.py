@@ -60,7 +60,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
 from consumers.kafka.alert_publisher import AlertPublisher, published_seq
-from consumers.kafka.log import CONNECT_TIMEOUT_S, KafkaLog
+from consumers.kafka.log import CONNECT_TIMEOUT_S, KafkaLog, log_record
 from consumers.log_check import check_store_belongs
 from consumers.projector import BatchCounts, collecting_less, utc_now
 from ledger.policy import Policy
@@ -135,8 +135,11 @@ class GroupProjector:
     def __init__(self, log: KafkaLog, store: ProjectionStore, *, group: str, policy: Policy,
                  clock: Callable[[], datetime] = utc_now, batch_max: int = POLL_RECORDS_MAX,
                  publish: bool = True, say: Callable[[str], None] | None = None,
-                 consumer_settings: dict[str, Any] | None = None):
+                 consumer_settings: dict[str, Any] | None = None, trust_recorded_at: bool = False):
         self.log = log
+        # Keep the recorded_at producers wrote: an operator's migration switch
+        # (never by default: the broker's append time is the ledger's).
+        self.trust_recorded_at = trust_recorded_at
         self.store = store
         self.group = group
         self.policy = policy
@@ -245,7 +248,8 @@ class GroupProjector:
                 return
             try:
                 outcome = project_batch(self.store, self.log.name, fresh, policy=self.policy,
-                                        clock=self.clock(), warm=self.warm)
+                                        clock=self.clock(), warm=self.warm,
+                                        trust_recorded_at=self.trust_recorded_at)
             except IntegrityError:
                 # Stale tracking: another member committed these offsets
                 # first.  Nothing of ours was written; read on from the store.
@@ -313,8 +317,7 @@ class _SeekToStore(ConsumerRebalanceListener):
 
 
 def _log_record(r: Any) -> LogRecord:
-    return LogRecord(r.partition, r.offset, (r.key or b"").decode(errors="replace"), r.value or b"",
-                     tuple((k, v or b"") for k, v in (r.headers or [])))
+    return log_record(r)
 
 
 # -- dead letters: the store's dead_letters table is the outbox -----------------

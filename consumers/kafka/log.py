@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -73,6 +74,22 @@ HEADER_DIGEST = "digest"
 # Unlimited retention: the event log is the log of record.  (A broker that
 # ignores topic configs -- Tansu does -- keeps everything anyway.)
 RETAIN_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
+# The broker stamps each record with its append time: the ledger's recorded_at
+# on Kafka, which no producer can choose (docs/COMPLIANCE.md, "Who may say what").
+APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
+LOG_APPEND_TIME = 1  # ConsumerRecord.timestamp_type of a LogAppendTime topic
+
+
+def log_record(r: Any) -> LogRecord:
+    """A consumed Kafka record as the projector reads it: a producer may write
+    anything, so its recorded_at is never the ledger's; the broker's append
+    time is, when the topic keeps one."""
+    appended_at = None
+    if getattr(r, "timestamp_type", None) == LOG_APPEND_TIME and r.timestamp is not None and r.timestamp >= 0:
+        appended_at = datetime.fromtimestamp(r.timestamp / 1000, timezone.utc)
+    return LogRecord(r.partition, r.offset, (r.key or b"").decode(errors="replace"), r.value or b"",
+                     tuple((k, v or b"") for k, v in (r.headers or [])),
+                     stamped_by_ledger=False, appended_at=appended_at)
 
 
 def producer_settings(bootstrap: str, *, send_timeout_s: float = SEND_TIMEOUT_S) -> dict[str, Any]:
@@ -172,7 +189,8 @@ class KafkaLog(EventLog):
                        if t not in existing]
             for topic in missing:
                 try:
-                    admin.create_topics([NewTopic(topic, self.partition_count, 1, topic_configs=RETAIN_FOREVER)])
+                    configs = {**RETAIN_FOREVER, **(APPEND_TIME if topic == self.events_topic else {})}
+                    admin.create_topics([NewTopic(topic, self.partition_count, 1, topic_configs=configs)])
                 except TopicAlreadyExistsError:
                     pass  # another process created it in between
         except KafkaError as error:
@@ -340,8 +358,7 @@ class KafkaLog(EventLog):
                 for r in polled.get(tp, []):
                     if r.offset < start_offset:
                         continue  # an out-of-range seek was reset to the start: not what was asked
-                    out.append(LogRecord(r.partition, r.offset, (r.key or b"").decode(errors="replace"),
-                                         r.value or b"", tuple((k, v or b"") for k, v in (r.headers or []))))
+                    out.append(log_record(r))
                 highwater = reader.highwater(tp)
                 if highwater is not None and reader.position(tp) >= highwater:
                     break  # at the end of the partition

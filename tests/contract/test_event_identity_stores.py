@@ -32,9 +32,9 @@ POLICY = Policy()
 CLOCK = datetime(2021, 1, 1, tzinfo=timezone.utc)
 SHARED = "RCV-SHARED-1"
 EXPORT_A = stamp(exported(lot="LA", trace="TR-A", event_id="EXP-A"), "2019-07-10T12:00:00Z")
-EXPORT_B = stamp(exported(lot="LB", trace="TR-B", event_id="EXP-B", consignee="KR-OTHER"), "2019-07-10T12:00:00Z")
+EXPORT_B = stamp(exported(lot="LB", trace="TR-B", event_id="EXP-B"), "2019-07-10T12:00:00Z")
 RECEIPT_A = stamp(received(lot="LA", trace="TR-A", event_id=SHARED), "2019-07-15T12:00:00Z")
-RECEIPT_B = stamp(received(lot="LB", trace="TR-B", event_id=SHARED, by="KR-OTHER"), "2019-07-16T12:00:00Z")
+RECEIPT_B = stamp(received(lot="LB", trace="TR-B", event_id=SHARED), "2019-07-16T12:00:00Z")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -91,10 +91,10 @@ def test_event_claims_finds_every_version_of_an_event_id_in_any_trace(open_store
     claims = store.event_claims([SHARED, "EXP-A", "nobody-reported-this"])
 
     assert sorted(claims) == ["EXP-A", SHARED]
-    assert [(t, r) for t, _d, r in claims[SHARED]] == [
-        ("TR-A", RECEIPT_A.recorded_at), ("TR-B", RECEIPT_B.recorded_at)]
-    assert all(len(d) == 64 for _t, d, _r in claims[SHARED])
-    assert [t for t, _d, _r in claims["EXP-A"]] == ["TR-A"]
+    assert [(t, r, by) for t, _d, r, by in claims[SHARED]] == [
+        ("TR-A", RECEIPT_A.recorded_at, "KR-SEMI"), ("TR-B", RECEIPT_B.recorded_at, "KR-SEMI")]
+    assert all(len(d) == 64 for _t, d, _r, _by in claims[SHARED])
+    assert [(t, by) for t, _d, _r, by in claims["EXP-A"]] == [("TR-A", "JP-FLUORO")]
     assert store.event_claims([]) == {}
 
 
@@ -124,5 +124,5 @@ def test_one_event_id_in_two_traces_through_the_store(open_store, tmp_path, orde
     assert lots == {"LA": ("100", "0"), "LB": ("0", "100")}
     conflicts = [a for a in store.standing_alerts(CLOCK) if a["kind"] == "conflicting_report"]
     assert [(a["trace_id"], a["lot_id"], a["party"], a["event_ids"]) for a in conflicts] == [
-        ("TR-B", "LB", "KR-OTHER", [SHARED])]
+        ("TR-B", "LB", "KR-SEMI", [SHARED])]
     assert "'TR-A'" in conflicts[0]["message"]

@@ -57,7 +57,12 @@ def test_two_projector_processes_share_one_postgresql_store(kafka_url, postgres_
     catch_up(embedded_log, embedded, policy=load_policy(None), clock=fixed_clock)
     store = PostgresProjectionStore.from_url(postgres_url)
     try:
-        assert store.fingerprint() == embedded.fingerprint()
+        # recorded_at on Kafka is the broker's append time (issue 15), not the
+        # SDK's clock: the same reports (digests) make the same rows.
+        for model in ("lots", "alert_steps"):
+            assert store.fingerprint()[model] == embedded.fingerprint()[model]
+        assert sorted(d for vs in store.all_versions().values() for _p, d in vs) == sorted(
+            d for vs in embedded.all_versions().values() for _p, d in vs)
         assert store.lots() == embedded.lots()
         journaled = len(store.journal())
     finally:

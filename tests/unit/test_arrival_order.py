@@ -3,7 +3,10 @@
 Parties report late and out of order.  For generated lot histories -- an
 export, partial receipts, consumptions, a re-export to a child lot and its
 receipts, a ship-back, a stock declaration, a loss, retractions (allowed and
-refused), a re-sent report and a conflicting version -- every permutation of
+refused), a re-sent report and a conflicting version; and the attempts of
+issue 15: another party's earlier-dated opening of a lot, another party
+reusing an event id, ship-back exemptions confirmed by the authority or by
+someone else, a ship-back citing a license -- every permutation of
 the same reports must give the same whereabouts and the same alert steps,
 whether folded in memory or fed to the real projection store in batches of
 any size.
@@ -22,7 +25,9 @@ from hypothesis import strategies as st
 from builders import (
     consumed,
     corrected,
+    exemption_confirmed,
     exported,
+    license_granted,
     lost,
     re_exported,
     received,
@@ -33,16 +38,22 @@ from builders import (
     trace_of,
 )
 from ledger.alerts import alert_steps, alerts_as_of
+from ledger.licenses import LicenseBook
 from ledger.policy import Policy
 from ledger.ports import LogRecord
 from projections.rows import lot_row, step_row
 from projections.sqlite_store import SQLiteProjectionStore
 from projections.trace_projection import project_batch
 
-POLICY = Policy()
+# With licensing authorities, so the ship-back confirmation rule runs too.
+POLICY = Policy(licensing_authorities={"JP": "JP-METI", "KR": "KR-MOTIE"})
 START = datetime(2019, 7, 1, tzinfo=timezone.utc)
 CLOCK = datetime(2021, 1, 1, tzinfo=timezone.utc)
 LOG = "embedded"
+
+# The license the generated ship-backs may cite (premise rules run with it).
+BOOK = LicenseBook.from_events([stamp(license_granted("JP-IND-1", at="2019-06-01"))],
+                               authorities=POLICY.licensing_authorities)
 
 # Exact conversions of a kilogram amount into each mass unit.
 KG_IN = {"kg": Decimal(1), "g": Decimal(1000), "t": Decimal("0.001")}
@@ -98,11 +109,20 @@ def lot_histories(draw, trace: str = "TR-A") -> list:
             add(consumed(lot="L1-A", qty=str(qty()), unit="kg", at=at(), by="CN-SEMI-XIAN",
                          trace=trace, event_id=eid("useA")))
     if draw(st.booleans()):  # ship-back, partly confirmed
+        cites = draw(st.sampled_from([{}, {"license_id": "JP-IND-1"}]))
         add(returned(lot="L1", child="L1-R", qty=str(qty()), unit="kg", at=at(), trace=trace,
-                     event_id=eid("ret")))
+                     event_id=eid("ret"), **cites))
         if draw(st.booleans()):
             add(received(lot="L1-R", qty=str(qty()), unit="kg", at=at(), by="JP-FLUORO",
                          trace=trace, event_id=eid("rcvR")))
+        for confirmer in draw(st.sampled_from([[], ["KR-MOTIE"], ["KR-EVIL"], ["KR-EVIL", "KR-MOTIE"]])):
+            add(exemption_confirmed(lot="L1-R", at=at(), by=confirmer, trace=trace, event_id=eid("exm")))
+    if draw(st.booleans()):  # another party opens the lot (or a child lot), often dated earlier
+        add(exported(lot=draw(st.sampled_from(["L1", "L1-A"])), qty=str(qty()), unit="kg", at=at(),
+                     exporter="KR-EVIL", consignee="KR-EVIL", trace=trace, event_id=eid("hijack")))
+    if draw(st.booleans()):  # another party reuses an event id the holder uses
+        add(consumed(lot="L1", qty=str(qty()), unit="kg", at=at(), by="KR-EVIL", trace=trace,
+                     event_id=draw(st.sampled_from(uses)).event_id if uses else eid("squat")))
     if draw(st.booleans()):
         add(stock_declared(lot="L1", qty=str(draw(st.integers(0, 120))), unit="kg", at=at(),
                            trace=trace, event_id=eid("stock")))
@@ -158,7 +178,7 @@ def whereabouts_and_alerts(reports: list) -> dict:
         account = trace.account()
         out[trace_id] = (
             [lot_row(account.lots[k]) for k in sorted(account.lots)],
-            [step_row(s) for s in alert_steps(account, POLICY)],
+            [step_row(s) for s in alert_steps(account, POLICY, BOOK)],
         )
     return out
 
@@ -170,7 +190,8 @@ def test_no_two_steps_of_one_alert_fall_due_at_the_same_instant_in_the_generated
     @given(reports=ledgers())
     def check(reports):
         for trace_id in sorted({r.trace_id for r in reports}):
-            steps = trace_of(*[r for r in reports if r.trace_id == trace_id]).alert_steps(POLICY)
+            account = trace_of(*[r for r in reports if r.trace_id == trace_id]).account()
+            steps = alert_steps(account, POLICY, BOOK)
             keys = [(s.alert_id, s.due_at) for s in steps]
             assert len(keys) == len(set(keys)), steps
 
@@ -184,7 +205,7 @@ def as_of_answers(reports: list, as_of: datetime, known_at: datetime) -> dict:
         account = trace.account(as_of=as_of, known_at=known_at)
         out[trace_id] = (
             [lot_row(account.lots[k]) for k in sorted(account.lots)],
-            alerts_as_of(alert_steps(account, POLICY), as_of),
+            alerts_as_of(alert_steps(account, POLICY, BOOK), as_of),
         )
     return out
 

@@ -1,5 +1,6 @@
-"""The audit export says of a report whose event id another trace recorded
-first that it is not used, naming that trace -- as the account does."""
+"""The audit export says of a report whose event id its reporter used first
+in another trace that it is not used, naming that trace -- as the account
+does.  Another party's report under the same id is its own report."""
 
 from __future__ import annotations
 
@@ -17,9 +18,13 @@ CLOCK = datetime(2021, 1, 1, tzinfo=timezone.utc)
 SHARED = "RCV-SHARED-1"
 REPORTS = [
     stamp(exported(lot="LA", trace="TR-A", event_id="EXP-A"), "2019-07-10T12:00:00Z"),
-    stamp(exported(lot="LB", trace="TR-B", event_id="EXP-B", consignee="KR-OTHER"), "2019-07-10T12:00:00Z"),
+    stamp(exported(lot="LB", trace="TR-B", event_id="EXP-B"), "2019-07-10T12:00:00Z"),
+    stamp(exported(lot="LC", trace="TR-C", event_id="EXP-C", consignee="KR-OTHER"), "2019-07-10T12:00:00Z"),
     stamp(received(lot="LA", trace="TR-A", event_id=SHARED), "2019-07-15T12:00:00Z"),
-    stamp(received(lot="LB", trace="TR-B", event_id=SHARED, by="KR-OTHER"), "2019-07-16T12:00:00Z"),
+    # KR-SEMI uses its id again in another trace: a conflict, not a second receipt.
+    stamp(received(lot="LB", trace="TR-B", event_id=SHARED), "2019-07-16T12:00:00Z"),
+    # KR-OTHER happens to choose the same id: its own report (issue 15).
+    stamp(received(lot="LC", trace="TR-C", event_id=SHARED, by="KR-OTHER"), "2019-07-15T06:00:00Z"),
 ]
 
 
@@ -28,10 +33,11 @@ def test_a_report_whose_event_id_another_trace_recorded_first_is_listed_as_not_u
     records = [LogRecord(0, i, r.trace_id, r.model_dump_json().encode()) for i, r in enumerate(REPORTS)]
     project_batch(store, "embedded", records, policy=POLICY, clock=CLOCK)
 
-    data = collect(store, "both traces", ["TR-A", "TR-B"], clock=CLOCK, policy=POLICY)
+    data = collect(store, "three traces", ["TR-A", "TR-B", "TR-C"], clock=CLOCK, policy=POLICY)
     status = {(e["trace_id"], e["event_id"]): e["status"] for e in data.events}
 
     assert status[("TR-A", SHARED)] == "in effect"
     assert status[("TR-B", SHARED)] == "not used: event id first recorded in trace TR-A"
     assert status[("TR-B", "EXP-B")] == "in effect"
+    assert status[("TR-C", SHARED)] == "in effect"
     store.close()

@@ -1,6 +1,6 @@
-"""An event id names one report, ledger-wide (ledger/identity.py).
+"""A party's event id names one report, ledger-wide (ledger/identity.py).
 
-The same event id reported in two traces: of all its versions the first
+The same event id reported by one party in two traces: of all its versions the first
 recorded wins (ties by digest, then trace id).  The other trace does not
 count its version -- its lot does not move -- and carries a
 ``conflicting_report`` alert naming the event id and the trace that holds
@@ -35,9 +35,9 @@ SHARED = "RCV-SHARED-1"
 
 # Trace A's receipt is recorded first; trace B's, with the same event id, a day later.
 EXPORT_A = stamp(exported(lot="LA", trace="TR-A", event_id="EXP-A"), "2019-07-10T12:00:00Z")
-EXPORT_B = stamp(exported(lot="LB", trace="TR-B", event_id="EXP-B", consignee="KR-OTHER"), "2019-07-10T12:00:00Z")
+EXPORT_B = stamp(exported(lot="LB", trace="TR-B", event_id="EXP-B"), "2019-07-10T12:00:00Z")
 RECEIPT_A = stamp(received(lot="LA", trace="TR-A", event_id=SHARED), "2019-07-15T12:00:00Z")
-RECEIPT_B = stamp(received(lot="LB", trace="TR-B", event_id=SHARED, by="KR-OTHER"), "2019-07-16T12:00:00Z")
+RECEIPT_B = stamp(received(lot="LB", trace="TR-B", event_id=SHARED), "2019-07-16T12:00:00Z")
 HISTORY = [EXPORT_A, EXPORT_B, RECEIPT_A, RECEIPT_B]
 
 
@@ -82,7 +82,7 @@ def test_only_the_first_recorded_version_of_an_event_id_counts_ledger_wide(tmp_p
     assert [a["kind"] for a in store.standing_alerts(CLOCK) if a["kind"] in ("invalid_report", "unknown_lot")] == []
     conflicts = _conflicts(store)
     assert [(a["trace_id"], a["lot_id"], a["party"], a["due_at"]) for a in conflicts] == [
-        ("TR-B", "LB", "KR-OTHER", "2019-07-16T12:00:00.000000Z")
+        ("TR-B", "LB", "KR-SEMI", "2019-07-16T12:00:00.000000Z")
     ]
     message = conflicts[0]["message"]
     assert SHARED in message and "'TR-A'" in message and "first recorded report is used" in message
@@ -126,14 +126,14 @@ def test_ties_at_one_instant_go_to_the_smaller_digest_then_the_trace_id():
     b = Version(stamp(received(lot="LB", trace="TR-B", event_id=SHARED), at), "")
     a = Version(a.event, content_digest(a.event))
     b = Version(b.event, content_digest(b.event))
-    claims = {SHARED: [("TR-A", a.digest, a.recorded_at), ("TR-B", b.digest, b.recorded_at)]}
+    claims = {SHARED: [("TR-A", a.digest, a.recorded_at, "KR-SEMI"), ("TR-B", b.digest, b.recorded_at, "KR-SEMI")]}
     kept_a, lost_a = standing_versions("TR-A", [a], claims)
     kept_b, lost_b = standing_versions("TR-B", [b], claims)
     winner = "TR-A" if a.digest < b.digest else "TR-B"
     assert (bool(kept_a), bool(kept_b)) == (winner == "TR-A", winner == "TR-B")
     assert len(lost_a) + len(lost_b) == 1
     # The same digest in both (the identical body): the trace id decides.
-    same = {SHARED: [("TR-A", "d", a.recorded_at), ("TR-B", "d", a.recorded_at)]}
+    same = {SHARED: [("TR-A", "d", a.recorded_at, "KR-SEMI"), ("TR-B", "d", a.recorded_at, "KR-SEMI")]}
     assert standing_versions("TR-A", [Version(a.event, "d")], same)[1] == []
     assert len(standing_versions("TR-B", [Version(b.event, "d")], same)[1]) == 1
 
@@ -141,12 +141,12 @@ def test_ties_at_one_instant_go_to_the_smaller_digest_then_the_trace_id():
 def test_the_trace_holding_the_first_version_keeps_its_own_later_versions_for_its_own_fold():
     # B's first version precedes A's, B's second (other content) follows it:
     # B wins ledger-wide; its second version loses within B, as before.
-    first_b = stamp(received(lot="LB", trace="TR-B", event_id=SHARED, qty="60", by="KR-OTHER"), "2019-07-14T12:00:00Z")
-    second_b = stamp(received(lot="LB", trace="TR-B", event_id=SHARED, qty="70", by="KR-OTHER"), "2019-07-17T12:00:00Z")
+    first_b = stamp(received(lot="LB", trace="TR-B", event_id=SHARED, qty="60"), "2019-07-14T12:00:00Z")
+    second_b = stamp(received(lot="LB", trace="TR-B", event_id=SHARED, qty="70"), "2019-07-17T12:00:00Z")
     trace_b = Trace("TR-B")
     for report in (EXPORT_B, first_b, second_b):
         trace_b.record(report)
-    claims = {SHARED: [("TR-A", content_digest(RECEIPT_A), RECEIPT_A.recorded_at)]}
+    claims = {SHARED: [("TR-A", content_digest(RECEIPT_A), RECEIPT_A.recorded_at, "KR-SEMI")]}
     account = trace_b.account(claims=claims)
     assert account.lots["LB"].received == 60
     assert [f.message for f in account.findings if "first recorded in trace" in f.message] == []
@@ -165,10 +165,10 @@ def test_the_alert_is_an_alert_step_of_the_losing_trace():
     trace_b = Trace("TR-B")
     for report in (EXPORT_B, RECEIPT_B):
         trace_b.record(report)
-    claims = {SHARED: [("TR-A", content_digest(RECEIPT_A), RECEIPT_A.recorded_at)]}
+    claims = {SHARED: [("TR-A", content_digest(RECEIPT_A), RECEIPT_A.recorded_at, "KR-SEMI")]}
     steps = [s for s in alert_steps(trace_b.account(claims=claims), POLICY) if s.kind == "conflicting_report"]
     assert [(s.trace_id, s.lot_id, s.party, s.due_at, s.event_ids) for s in steps] == [
-        ("TR-B", "LB", "KR-OTHER", RECEIPT_B.recorded_at, (SHARED,))
+        ("TR-B", "LB", "KR-SEMI", RECEIPT_B.recorded_at, (SHARED,))
     ]
 
 
@@ -218,6 +218,6 @@ def test_a_version_recorded_first_counts_though_another_trace_reports_the_id_lat
     trace_b = Trace("TR-B")
     for report in (EXPORT_B, RECEIPT_B):
         trace_b.record(report)
-    claims = {SHARED: [("TR-A", content_digest(late_a), late_a.recorded_at)]}
+    claims = {SHARED: [("TR-A", content_digest(late_a), late_a.recorded_at, "KR-SEMI")]}
     assert trace_b.account(claims=claims).lots["LB"].received == 100
     assert trace_b.account(claims=claims).findings == []

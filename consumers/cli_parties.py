@@ -1,0 +1,128 @@
+"""`ledger parties add/list/remove`: the party registry the operator manages.
+
+Registered through consumers.cli.EXTENSIONS.  The registry is kept in the
+projection store (``--store``; ledger.ports.PartyRegistry), where every
+projector reads it; docs/COMPLIANCE.md ("Who may say what") says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from consumers.render import table
+from ledger.parties import ROLES, PartyError, RegisteredParty, parties_from_json
+
+__all__ = ["register"]
+
+EXIT_OK = 0
+EXIT_NOT_FOUND = 1
+_cli: Any = None
+
+EPILOG = """\
+Every party a report names (reporter, exporter, consignee, end user, a
+license's exporter and end users) must be registered, in the country the
+report says; otherwise ingest rejects the line, the SDK refuses it and the
+projector dead-letters it.  An empty registry refuses nothing (the ledger
+runs open until the first party is registered).
+
+  ledger parties add KR-SEMI --country KR --role consignee --role exporter
+  ledger parties add --file examples/parties.json
+  ledger parties list
+  ledger parties remove KR-EVIL
+"""
+
+
+def register(cli: Any) -> None:
+    global _cli
+    _cli = cli
+    p = cli.command("parties", "The party registry: who may report, and where each party is.",
+                    _cmd_help, epilog=EPILOG)
+    sub = p.add_subparsers(dest="parties_command", metavar="SUBCOMMAND")
+
+    def subcommand(name: str, help_text: str, run: Any) -> argparse.ArgumentParser:
+        q = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        q.set_defaults(run=run)
+        return q
+
+    q = subcommand("add", "Register parties (or replace their entries).", _cmd_add)
+    q.add_argument("party_id", nargs="?", metavar="ID", help="the party id reports use")
+    q.add_argument("--country", metavar="CC", help="ISO 3166-1 alpha-2 country code")
+    q.add_argument("--role", action="append", choices=ROLES, default=[],
+                   help="what the party does; repeat for several")
+    q.add_argument("--name", help="a name for people (optional)")
+    q.add_argument("--file", metavar="FILE",
+                   help='JSON list of {"id", "country", "roles", "name"} (examples/parties.json) instead of ID')
+    cli.storage(q)
+
+    q = subcommand("list", "The registered parties.", _cmd_list)
+    q.add_argument("--json", action="store_true", help="JSON for scripts (default: a table)")
+    cli.storage(q)
+
+    q = subcommand("remove", "Remove a party: later reports naming it are refused.", _cmd_remove)
+    q.add_argument("party_id", metavar="ID")
+    cli.storage(q)
+
+
+def _cmd_help(args: argparse.Namespace) -> int:
+    raise _cli.CliError("name a subcommand: add, list or remove (ledger parties --help)")
+
+
+def _cmd_add(args: argparse.Namespace) -> int:
+    if args.file:
+        if args.party_id or args.country or args.role or args.name:
+            raise _cli.CliError("--file registers the parties the file lists; give no ID, --country, --role "
+                                "or --name with it")
+        path = Path(args.file)
+        if not path.is_file():
+            raise _cli.CliError(f"--file {args.file!r} is not a readable file")
+        try:
+            parties = parties_from_json(path.read_text(encoding="utf-8"), source=args.file)
+        except PartyError as error:
+            raise _cli.CliError(str(error)) from None
+    else:
+        if not args.party_id or not args.country or not args.role:
+            raise _cli.CliError("give ID, --country CC and at least one --role (or --file FILE)")
+        try:
+            parties = [RegisteredParty(args.party_id, args.country, tuple(args.role), args.name)]
+        except PartyError as error:
+            raise _cli.CliError(str(error)) from None
+    ledger = _cli.Ledger(args)
+    try:
+        ledger.store.register_parties(parties)
+    finally:
+        ledger.close()
+    print(f"registered {len(parties)} part{'y' if len(parties) == 1 else 'ies'}: "
+          + ", ".join(p.party_id for p in parties))
+    return EXIT_OK
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    ledger = _cli.Ledger(args, must_exist=True)
+    try:
+        parties = ledger.store.registered_parties()
+    finally:
+        ledger.close()
+    if args.json:
+        print(json.dumps([p.as_dict() for p in parties], indent=2))
+    elif not parties:
+        print("no party registered: every party name is accepted (register one to close the ledger)")
+    else:
+        print(table(("ID", "COUNTRY", "ROLES", "NAME"),
+                    [(p.party_id, p.country, " ".join(p.roles), p.name or "") for p in parties]))
+    return EXIT_OK
+
+
+def _cmd_remove(args: argparse.Namespace) -> int:
+    ledger = _cli.Ledger(args, must_exist=True)
+    try:
+        removed = ledger.store.remove_party(args.party_id)
+    finally:
+        ledger.close()
+    if not removed:
+        raise _cli.CliError(f"party {args.party_id!r} is not registered (ledger parties list)")
+    print(f"removed {args.party_id}: later reports naming it are refused")
+    return EXIT_OK
