@@ -89,7 +89,8 @@ storage:
 
 exit status:
   0 ok;  1 error (one line on stderr says what and where);  2 usage error;
-  3 some input was rejected (the rest was recorded).
+  3 some input was rejected (the rest was recorded);
+  4 damage found (`ledger verify`, `ledger replay`: the log or the store).
 """
 
 
@@ -175,8 +176,10 @@ examples:
   ledger alerts --json                             for scripts and dashboards
   ledger alerts -o csv > alerts.csv                every field, for a spreadsheet
 
-On a terminal the table fits its width (the message wraps) and severity is
-coloured; piped, lines are whole and plain.  NO_COLOR=1 turns colour off.
+On a terminal the table fits its width: the message wraps under its column,
+or, where even that does not fit, each alert is printed as a block of
+"HEADER value" pairs; severity is coloured.  Piped, lines are whole and
+plain.  NO_COLOR=1 turns colour off.
 
 exit status:
   0 ok (standing alerts are an answer, not an error);  1 the store could not
@@ -796,6 +799,10 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
                 raise NotFound(f"{args.trace!r} is a lot, not a trace; its trace is {', '.join(traces)}")
             if not traces:
                 raise NotFound(f"no trace {args.trace!r} is known (`ledger whereabouts` lists them)")
+        # A mistyped party must not read as an all-clear either.
+        if args.party is not None and not _party_known(ledger.store, args.party):
+            raise NotFound(f"no party {args.party!r} is registered or named in any lot "
+                           f"(ids are case-sensitive; `ledger parties list` shows the registry)")
         alerts = standing_alerts(ledger.store, clock=utc_now(), policy=ledger.policy, as_of=args.as_of,
                                  known_at=args.known_at, party=args.party, trace_id=args.trace)
     finally:
@@ -813,6 +820,13 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(_alerts_table(alerts))
     return EXIT_OK
+
+
+def _party_known(store: Any, party: str) -> bool:
+    """Registered, or named by a lot as its shipper, holder or end user."""
+    if any(p.party_id == party for p in store.registered_parties()):
+        return True
+    return any(party in (r["shipper"], r["holder"], r["end_user"]) for r in store.lots())
 
 
 def _alerts_table(alerts: list[dict[str, Any]]) -> str:

@@ -411,7 +411,9 @@ def write_xlsx(data: AuditData, path: Path) -> Path:
     sheets: list[tuple[str, list[list[Any]], list[str]]] = [
         ("about", [["field", "value"], ["selection", data.selection],
                    ["generated_at", data.generated_at.isoformat()],
-                   ["traces", str(len(data.trace_ids))], ["events", str(len(data.events))]],
+                   ["traces", str(len(data.trace_ids))], ["events", str(len(data.events))],
+                   ["times", "every date-time cell is in UTC (the CSV files and report.html keep each "
+                             "report's own offset)"]],
          [xlsx.TEXT, xlsx.TEXT]),
     ]
     explained: list[list[Any]] = [["sheet", "column", "meaning"]]
@@ -480,7 +482,8 @@ def write_html(data: AuditData, path: Path, *, fmt: Any = str) -> Path:
         f"<h1>Audit report: {e(data.selection)}</h1>",
         f"<p class='muted'>Generated at {e(data.generated_at.isoformat())} from {len(data.events)} report "
         f"versions in {len(data.trace_ids)} trace(s). Every figure below is computed from the reports "
-        f"listed in the last table; alerts cite them by event id.</p>",
+        f"listed under Reports and Licenses cited; alerts cite them by event id (each a link). "
+        f"Times are as reported, with their UTC offset.</p>",
         f"<h2>Open alerts ({len(data.alerts)})</h2>",
     ]
     if data.alerts:
@@ -510,7 +513,7 @@ def write_html(data: AuditData, path: Path, *, fmt: Any = str) -> Path:
     out.append(_html_table(columns, data.balances, fmt))
     if data.licenses:
         out.append("<h2>Licenses cited</h2>")
-        out.append(_html_table(tuple(data.licenses[0]), data.licenses, fmt))
+        out.append(_html_table(tuple(data.licenses[0]), data.licenses, fmt, anchor="event_id"))
     shown = data.events[:HTML_EVENTS_MAX]
     out.append(f"<h2>Reports ({len(data.events)})</h2>")
     if len(shown) < len(data.events):

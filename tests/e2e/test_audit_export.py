@@ -191,3 +191,16 @@ def test_the_workbook_is_ready_for_an_auditor_header_filter_widths_utc_times_and
     for name in ("events", "balances", "totals", "alerts", "licenses"):
         for title in (c.value for c in book[name][1]):
             assert (name, title) in explained, (name, title)
+
+
+def test_every_event_id_an_alert_cites_in_the_html_report_links_to_its_row(ledger, tmp_path):
+    import re
+
+    assert ledger("demo").returncode == 0
+    out = tmp_path / "audit"
+    assert ledger("audit", "--trace", "TR-PR-2019-0003", "--out", str(out), "--format", "html").returncode == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    links = set(re.findall(r"href='#(ev-[^']+)'", page)) | set(re.findall(r'href="#(ev-[^"]+)"', page))
+    anchors = set(re.findall(r"id='(ev-[^']+)'", page)) | set(re.findall(r'id="(ev-[^"]+)"', page))
+    assert links and "ev-meti-lic-2019-0002" in links  # the license an alert cites...
+    assert links <= anchors  # ...and every cited report has a row to land on

@@ -156,3 +156,12 @@ def test_every_command_help_has_examples_defaults_and_exit_status(ledger, comman
     for option in ("--as-of", "--known-at", "--store", "--log", "--policy", "--progress", "--no-project"):
         if option in entries:
             assert "default" in entries[option], (command, entries[option])
+
+
+def test_a_mistyped_party_is_not_an_all_clear(ledger):
+    assert ledger("demo").returncode == 0
+    assert "Alerts (" in ledger("alerts", "--party", "KR-SEMI").stdout
+    for typo in ("kr-semi", "NOBODY"):
+        result = ledger("alerts", "--party", typo)
+        assert result.returncode == 1, typo
+        assert f"no party '{typo}' is registered or named in any lot" in result.stderr
