@@ -443,11 +443,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench.generate import SIZES, data_paths, write
     from bench.run import Paths, emit
 
-    label = args.size if args.events is None else str(args.events)
-    paths = Paths(args.data, label, args.seed, args.tag)
-    jsonl, expected = data_paths(args.data, label, args.seed)
-    if not (jsonl.exists() and expected.exists()):
-        write(args.events or SIZES[args.size], args.seed, jsonl, expected)
+    if args.file is not None:  # any history, e.g. a hand-written one (tests/e2e/test_bench_smoke.py)
+        label, jsonl = args.file.stem, args.file
+        paths = Paths(args.data, label, args.seed, args.tag)
+    else:
+        label = args.size if args.events is None else str(args.events)
+        paths = Paths(args.data, label, args.seed, args.tag)
+        jsonl, expected = data_paths(args.data, label, args.seed)
+        if not (jsonl.exists() and expected.exists()):
+            write(args.events or SIZES[args.size], args.seed, jsonl, expected)
+    args.data.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f"duckdb-baseline-{label}-", dir=args.data))
     try:
         ledger = ledger_accounts(jsonl, scratch / "home", replay=not args.no_replay)
@@ -507,6 +512,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--size", choices=list(SIZES), default="100k")
     p.add_argument("--events", type=int, help="a history of about N reports (overrides --size), "
                                               "as `bench.generate --events N`")
+    p.add_argument("--file", type=Path, help="any JSON Lines history instead of a generated one "
+                                            "(results named after its stem)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--data", type=Path, default=ROOT / "bench" / "data")
     p.add_argument("--tag", default="", help="suffix of the results file name")
