@@ -1177,6 +1177,8 @@ def main(argv: list[str] | None = None) -> int:
                                               "(the schema is dropped first)")
             p.add_argument("--postgres-keep", action="store_true",
                            help="keep the schema and only catch it up (the queries of a store replayed earlier)")
+    # Listed for --help; handled above, before parsing (bench/duckdb_baseline.py has its own options).
+    sub.add_parser("duckdb", help="every lot's account in DuckDB SQL against the ledger's (issue 18)")
     args = parser.parse_args(argv)
     result = args.run(args)
     if args.figure == "replay" and result["alerts"]["match"] is False:
