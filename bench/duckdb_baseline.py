@@ -91,7 +91,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ACCOUNT_SQL", "duckdb_accounts", "ledger_accounts", "compare_lots", "main"]
+__all__ = ["REPORTS_SQL", "ACCOUNT_SQL", "DIGEST_SQL", "duckdb_accounts", "ledger_accounts", "compare_lots",
+           "check_digests", "one_report_update", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 QUANTITY_COLUMNS = ("shipped", "in_transit", "received", "consumed", "re_exported", "returned", "lost",
