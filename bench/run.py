@@ -8,6 +8,8 @@ baseline in the same run, and each checking the ledger's answer.
     python -m bench.run query    --size 100k     # (4) whereabouts / open alerts p50, p99
     python -m bench.run growth   --sizes 100k,1M # (5) time and peak RSS per size
     python -m bench.run all      --size 100k     # generate, 1-4, in one process each
+    python -m bench.run duckdb   --size 100k     # every lot's account in DuckDB SQL vs the ledger's
+                                                 # (bench/duckdb_baseline.py, issue 18)
 
 Every subcommand prints one JSON object and writes it to
 ``<data>/results-<size>-seed<seed>-<figure>.json``.  ``replay`` compares the
@@ -1123,6 +1125,11 @@ def cmd_all(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["duckdb"]:  # its own options: bench/duckdb_baseline.py
+        from bench.duckdb_baseline import main as duckdb_main
+
+        return duckdb_main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="figure", required=True)
     for name, run in (("generate", cmd_generate), ("ingest", cmd_ingest), ("replay", cmd_replay),
@@ -1170,6 +1177,8 @@ def main(argv: list[str] | None = None) -> int:
                                               "(the schema is dropped first)")
             p.add_argument("--postgres-keep", action="store_true",
                            help="keep the schema and only catch it up (the queries of a store replayed earlier)")
+    # Listed for --help; handled above, before parsing (bench/duckdb_baseline.py has its own options).
+    sub.add_parser("duckdb", help="every lot's account in DuckDB SQL against the ledger's (issue 18)")
     args = parser.parse_args(argv)
     result = args.run(args)
     if args.figure == "replay" and result["alerts"]["match"] is False:
