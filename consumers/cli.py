@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import io
 import json
 import os
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from consumers import bootstrap
-from consumers.ingest import IngestReport, Reject, ingest_lines
+from consumers.ingest import IngestReport, LongLine, Reject, ingest_lines, read_lines
 from consumers.projector import CatchUp, catch_up, rebuild, utc_now
 from consumers.render import fmt_amount, table
 from ledger.alerts import ALERT_KINDS
@@ -507,19 +506,21 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool,
             keep([(r.source, r.line, r.raw, "; ".join(str(p) for p in r.problems), at.isoformat())
                   for r in rejects])
 
-    # Reports are UTF-8.  utf-8-sig: a byte-order mark (spreadsheet exports
-    # write one) is not part of line 1.  surrogateescape: a byte that is not
-    # UTF-8 (a Shift_JIS or EUC-KR file) reaches ingest_lines, which refuses
-    # that line by number, rather than being silently replaced or crashing.
+    # Reports are UTF-8, read as bytes (read_lines) so the line limit is
+    # checked in bytes while reading and a huge line is never held whole.
+    # A byte-order mark (spreadsheet exports write one) is not part of line 1
+    # (ingest_lines drops it).  A byte that is not UTF-8 (a Shift_JIS or
+    # EUC-KR file) reaches ingest_lines as a surrogate, which refuses that
+    # line by number, rather than being silently replaced or crashing.
     if file == "-":
-        stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape")
+        stream = sys.stdin.buffer
         source, size = "<stdin>", None
     else:
         path = Path(file)
         if not path.is_file():
             raise CliError(f"{file!r} is not a readable file")
         try:
-            stream = path.open(encoding="utf-8-sig", errors="surrogateescape")
+            stream = path.open("rb")
         except OSError as error:
             raise CliError(f"{file!r} cannot be read: {error.strerror}") from None
         source, size = str(path.resolve()), path.stat().st_size
@@ -527,19 +528,21 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool,
 
     def counting(lines):  # type: ignore[no-untyped-def]
         for line in lines:
-            progress.bytes_read += len(line) if line.isascii() else len(line.encode("utf-8", "surrogateescape"))
+            if isinstance(line, LongLine):
+                progress.bytes_read += line.length_bytes
+            else:
+                progress.bytes_read += (len(line) if line.isascii()
+                                        else len(line.encode("utf-8", "surrogateescape")))
             yield line
 
     try:
         report = ingest_lines(
-            counting(stream), log, source=source, clock=utc_now, keep_rejects=keep_rejects,
+            counting(read_lines(stream)), log, source=source, clock=utc_now, keep_rejects=keep_rejects,
             progress=lambda r: progress(r.lines, f"({r.rejected} rejected)"),
             trust_recorded_at=trust_recorded_at,
         )
     finally:
-        if file == "-":
-            stream.detach()  # leave standard input to the interpreter
-        else:
+        if file != "-":
             stream.close()
     progress.done(report.lines, f"({report.rejected} rejected)")
     return report

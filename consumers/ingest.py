@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -35,12 +36,49 @@ from ledger.events import (
 )
 from ledger.ports import AppendInFlight, AppendReceipt, EventLog
 
-__all__ = ["ingest_lines", "IngestReport", "Reject", "INGEST_BATCH_MAX", "LINE_LENGTH_MAX", "event_key"]
+__all__ = ["ingest_lines", "read_lines", "LongLine", "IngestReport", "Reject", "INGEST_BATCH_MAX",
+           "LINE_LENGTH_MAX", "event_key"]
 
 INGEST_BATCH_MAX = 500
 LINE_LENGTH_MAX = 1_000_000  # bytes; a report is a few hundred
 REJECTS_IN_REPORT_MAX = 1000
 BOM = "\ufeff"
+# A line longer than LINE_LENGTH_MAX is read past in pieces of this many
+# bytes, never held whole: a 200 MB line costs one piece of memory.
+LONG_LINE_CHUNK_BYTES = 1 << 20
+LONG_LINE_HEAD_BYTES = 200  # what a reject keeps of a too-long line
+
+
+@dataclass(frozen=True, slots=True)
+class LongLine:
+    """A line longer than LINE_LENGTH_MAX bytes, as ``read_lines`` passes it
+    on: its length and its first bytes, not the line."""
+
+    length_bytes: int
+    head: str
+
+
+def read_lines(stream: BinaryIO) -> Iterator[str | LongLine]:
+    """The lines of a binary stream as UTF-8 text (bytes that are not UTF-8
+    kept as surrogates, for ingest to refuse by line number), checking the
+    length in bytes while reading: a line longer than LINE_LENGTH_MAX is
+    passed on as a LongLine, read past in LONG_LINE_CHUNK_BYTES pieces."""
+    while True:
+        raw = stream.readline(LINE_LENGTH_MAX + 2)  # room for the line's own "\r\n"
+        if not raw:
+            return
+        complete = raw.endswith(b"\n") or len(raw) < LINE_LENGTH_MAX + 2
+        length = len(raw.rstrip(b"\r\n"))
+        if complete and length <= LINE_LENGTH_MAX:
+            yield raw.decode("utf-8", "surrogateescape")
+            continue
+        head = raw[:LONG_LINE_HEAD_BYTES].decode("utf-8", "replace")
+        del raw
+        while not complete:
+            piece = stream.readline(LONG_LINE_CHUNK_BYTES)
+            length += len(piece.rstrip(b"\r\n"))
+            complete = not piece or piece.endswith(b"\n")
+        yield LongLine(length, head)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +112,7 @@ def event_key(event: object) -> str:
 
 
 def ingest_lines(
-    lines: Iterable[str],
+    lines: Iterable[str | LongLine],
     log: EventLog,
     *,
     source: str,
@@ -119,12 +157,16 @@ def ingest_lines(
 
     for number, line in enumerate(lines, start=1):
         report.lines = number
-        text = line.strip()
-        if number == 1:
-            text = text.removeprefix(BOM)  # spreadsheet exports often start with one
-        if not text:
-            continue
-        event, problems = _parse_line(text)
+        if isinstance(line, LongLine):
+            text = line.head
+            event, problems = None, [_too_long(line.length_bytes)]
+        else:
+            text = line.strip()
+            if number == 1:
+                text = text.removeprefix(BOM)  # spreadsheet exports often start with one
+            if not text:
+                continue
+            event, problems = _parse_line(text)
         if event is not None:
             event = event.stamped(clock(), overwrite=not trust_recorded_at)
             future = event.future_problem()
@@ -154,9 +196,11 @@ def _parse_line(text: str) -> tuple[object | None, list[FieldProblem]]:
     line is looked at again, with the json module, to say precisely why when
     it is not JSON or not an object (pydantic says only "invalid JSON").
     """
-    if len(text) > LINE_LENGTH_MAX:
-        return None, [FieldProblem(field="(line)", value=f"{len(text)} bytes",
-                                   message=f"longer than {LINE_LENGTH_MAX} bytes")]
+    # A character is at most 4 bytes of UTF-8: only a long text needs encoding to count.
+    if len(text) > LINE_LENGTH_MAX // 4:
+        length_bytes = len(text.encode("utf-8", "surrogateescape"))
+        if length_bytes > LINE_LENGTH_MAX:
+            return None, [_too_long(length_bytes)]
     if not text.isascii():
         undecodable = _UNDECODABLE.search(text)
         if undecodable:
@@ -166,13 +210,59 @@ def _parse_line(text: str) -> tuple[object | None, list[FieldProblem]]:
                 message="not UTF-8; reports are UTF-8 (save the file as UTF-8)",
             )]
     try:
-        return parse_event(text), []
+        event = parse_event(text)
     except ValidationError as error:
         if any(d["type"] in _NOT_AN_OBJECT and not d["loc"] for d in error.errors(include_url=False)):
             problems = _check_line(text)
             if problems:
                 return None, problems
-        return None, describe_validation_error(error)
+        return None, _duplicate_keys(text) + describe_validation_error(error, text)
+    duplicates = _duplicate_keys(text)
+    if duplicates:
+        return None, duplicates
+    return event, []
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str, value: object):
+        super().__init__(key)
+        self.key, self.value = key, value
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key, value)
+        out[key] = value
+    return out
+
+
+def _duplicate_keys(text: str) -> list[FieldProblem]:
+    """A problem naming the first key said twice in one object of ``text``, or [].
+
+    pydantic's JSON parser keeps the last of two equal keys; a reviewer reading
+    the line sees the first ({"type": "teleported", ..., "type": "received"}),
+    so a report must say each field once.
+    """
+    try:
+        json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as duplicate:
+        return [FieldProblem(field=duplicate.key, value=_shown(duplicate.value),
+                             message="appears twice in one object; a report names each field once")]
+    except (ValueError, RecursionError):
+        pass  # not JSON, nested too deep, a number too long: pydantic's error says where
+    return []
+
+
+def _shown(value: object) -> str:
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _too_long(length_bytes: int) -> FieldProblem:
+    return FieldProblem(field="(line)", value=f"{length_bytes} bytes",
+                        message=f"longer than {LINE_LENGTH_MAX} bytes")
 
 
 # A byte that was not UTF-8, as the surrogateescape error handler passes it on.
@@ -196,6 +286,10 @@ def _check_line(text: str) -> list[FieldProblem]:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         return [FieldProblem(field="(line)", value=repr(text[:60]), message=f"not JSON: {error}")]
+    except (ValueError, RecursionError):
+        # Nested deeper than the parser goes, or an integer longer than
+        # int() reads (4,300 digits): pydantic's error names where.
+        return []
     if not isinstance(value, dict):
         return [FieldProblem(field="(line)", value=repr(text[:60]),
                              message="must be a JSON object (one report per line)")]
