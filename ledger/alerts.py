@@ -37,6 +37,8 @@ ALERT_KINDS = (
     "premise_deviation",
     "license_ceiling",
     "ship_back_exemption",
+    # A trace the projection could not compute (projections/trace_projection.py)
+    "quarantined",
 )
 
 SEVERITY = {
@@ -55,6 +57,7 @@ SEVERITY = {
     "premise_deviation": "high",
     "license_ceiling": "high",
     "ship_back_exemption": "medium",
+    "quarantined": "high",
 }
 
 

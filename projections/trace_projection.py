@@ -8,12 +8,13 @@ makes late and out-of-order reports land exactly where they belong.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import PersistenceError, Tracking
 from pydantic import ValidationError
 
 from ledger.events import (
@@ -27,14 +28,26 @@ from ledger.policy import Policy
 from ledger.ports import LogRecord
 from ledger.trace import Outcome, Trace
 from ledger.account import TraceAccount, Version
+from ledger.alerts import Alert, alert_id
+from ledger.events import YEAR_MIN
 from ledger.identity import Claim, first_claim
 from projections.batch_lock import exclusive
 from projections.premises import recompute_rows
-from projections.rows import ts
-from projections.store import DeadLetter, ProjectedBatch, ProjectionStore
+from projections.rows import step_row, ts
+from projections.store import DeadLetter, ProjectedBatch, ProjectionStore, StoreUnavailable, TraceRows
 from projections.warm_traces import WarmTraces
 
-__all__ = ["project_batch", "BatchOutcome", "rebuild_trace", "tracking_name"]
+__all__ = ["project_batch", "BatchOutcome", "rebuild_trace", "tracking_name", "QUARANTINED", "quarantine_step"]
+
+# The alert kind of a trace the projection could not compute (see project_batch).
+QUARANTINED = "quarantined"
+# A quarantine stands from the earliest time a report may carry, so every
+# as-of answer shows it: the trace cannot be computed at any time.
+QUARANTINED_SINCE = datetime(YEAR_MIN, 1, 1, tzinfo=timezone.utc)
+QUARANTINE_REASON_LENGTH_MAX = 500
+# Errors of the store or the machine, not of a record: never quarantined,
+# they stop the batch (nothing of it is committed) as before.
+_NOT_A_RECORDS_FAULT = (PersistenceError, StoreUnavailable, OSError, sqlite3.Error, MemoryError)
 
 
 def tracking_name(log_name: str, partition: int) -> str:
@@ -102,16 +115,108 @@ def project_batch(
     log in another order than its offsets and records them at its end.
     ``warm`` keeps the traces folded between batches
     (projections/warm_traces.py), for a projector that polls again and again.
+
+    Quarantine, not stop: when computing the batch fails for a reason in
+    the records (any error but the store's or the machine's), each trace of
+    the batch is computed alone, without committing, and every trace that
+    fails alone is quarantined: its new reports are stored as usual (the
+    trace stays the set of its reports, so replay and any arrival order
+    give the same answer), its lots are left out, it gets one
+    ``quarantined`` alert naming the error, and the batch's records of it
+    are dead-lettered with the error.  The rest of the batch is committed
+    and the log goes on.  A quarantined trace is recomputed, and stays
+    quarantined or is released, whenever a later batch brings a report
+    for it.
     """
     with exclusive(store):
-        if warm is None:
-            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=None)
-        warm.check(store.writer_mark())
+        if warm is not None:
+            warm.check(store.writer_mark())
         try:
             return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=warm)
-        except BaseException:
-            warm.forget()
+        except _NOT_A_RECORDS_FAULT:
+            if warm is not None:
+                warm.forget()
             raise
+        except Exception as error:
+            if warm is not None:
+                warm.forget()
+            quarantine = _failing_traces(store, log_name, records, policy=policy, clock=clock)
+            if not quarantine:
+                raise error  # no trace fails alone: not a record's fault
+        try:
+            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=None,
+                                  quarantine=quarantine)
+        except _NOT_A_RECORDS_FAULT:
+            raise
+        except Exception as error:
+            # The traces fail together though none of the others fails
+            # alone: quarantine every trace of the batch, with this error.
+            everything = dict.fromkeys(_batch_keys(records), _reason(error))
+            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=None,
+                                  quarantine={**everything, **quarantine})
+
+
+def _batch_keys(records: Sequence[LogRecord]) -> list[str]:
+    """The trace ids (``license:<id>`` for license reports) of the records that parse."""
+    keys = set()
+    for record in records:
+        try:
+            event = parse_event(record.value)
+        except (ValidationError, UnicodeDecodeError):
+            continue
+        keys.add(_key(event))
+    return sorted(keys)
+
+
+def _key(event: object) -> str:
+    if isinstance(event, (LicenseGranted, LicenseRevoked)):
+        return f"license:{event.license_id}"
+    return event.trace_id  # type: ignore[attr-defined]
+
+
+def _failing_traces(store: ProjectionStore, log_name: str, records: Sequence[LogRecord], *,
+                    policy: Policy, clock: datetime) -> dict[str, str]:
+    """Trace id -> why, for every trace of the batch whose records, computed
+    alone against the store (nothing committed), fail."""
+    by_key: dict[str, list[LogRecord]] = defaultdict(list)
+    for record in records:
+        try:
+            by_key[_key(parse_event(record.value))].append(record)
+        except (ValidationError, UnicodeDecodeError):
+            continue
+    failing = {}
+    for key in sorted(by_key):
+        try:
+            _project_batch(store, log_name, by_key[key], policy=policy, clock=clock, track=False, warm=None,
+                           commit=False)
+        except _NOT_A_RECORDS_FAULT:
+            raise
+        except Exception as error:
+            failing[key] = _reason(error)
+    return failing
+
+
+def _reason(error: Exception) -> str:
+    text = f"{type(error).__name__}: {error}"
+    if len(text) > QUARANTINE_REASON_LENGTH_MAX:
+        text = text[: QUARANTINE_REASON_LENGTH_MAX - 3] + "..."
+    return text
+
+
+def quarantine_step(trace_id: str, reason: str) -> Alert:
+    """The alert a quarantined trace carries, standing at every as-of time."""
+    return Alert(
+        alert_id=alert_id(QUARANTINED, trace_id, ""),
+        kind=QUARANTINED,
+        trace_id=trace_id,
+        lot_id="",
+        party="",
+        due_at=QUARANTINED_SINCE,
+        quantity=None,
+        unit=None,
+        message=(f"trace {trace_id!r} could not be projected and is quarantined: its reports are kept, "
+                 f"its lots are not shown; {reason}"),
+    )
 
 
 def _project_batch(
@@ -123,7 +228,11 @@ def _project_batch(
     clock: datetime,
     track: bool,
     warm: WarmTraces | None,
+    quarantine: dict[str, str] | None = None,
+    commit: bool = True,
 ) -> BatchOutcome:
+    quarantine = quarantine or {}
+    quarantined: dict[str, list[tuple[LogRecord, object, str]]] = defaultdict(list)
     outcome = BatchOutcome(records=len(records))
     batch = ProjectedBatch()
     by_trace: dict[str, list[tuple[object, str]]] = defaultdict(list)
@@ -147,6 +256,9 @@ def _project_batch(
             )
             continue
         digest = content_digest(event)
+        if _key(event) in quarantine:
+            quarantined[_key(event)].append((record, event, digest))
+            continue
         if isinstance(event, (LicenseGranted, LicenseRevoked)):
             batch.licenses.append((event.license_id, event.event_id, digest, event.model_dump_json()))
             license_events.append(event)
@@ -154,6 +266,10 @@ def _project_batch(
             continue
         by_trace[event.trace_id].append((event, digest))
 
+    for key in sorted(quarantined):
+        for record, _event, _digest in quarantined[key]:
+            batch.dead_letters.append(DeadLetter(log_name, record.partition, record.offset, record.key,
+                                                 record.value, f"quarantined: {quarantine[key]}"))
     kept = warm.take(sorted(by_trace)) if warm is not None else {}
     stored = store.load_versions(sorted(set(by_trace) - set(kept)))
     held: dict[str, Trace] = {}  # every trace of the batch, as it stands after it
@@ -186,6 +302,12 @@ def _project_batch(
     fresh: dict[str, tuple[list[tuple[str, str, str, str]], TraceAccount]] = {
         trace_id: (new_by_trace[trace_id], trace.account(claims=claims)) for trace_id, trace in traces.items()
     }
+    # A quarantined trace: its reports stored, an account with no lots (so
+    # its old lot rows go, and the ceilings they counted are recounted).
+    for trace_id in sorted(k for k in quarantined if not k.startswith("license:")):
+        versions = [(event.event_id, digest, ts(event.recorded_at), event.model_dump_json())  # type: ignore[attr-defined]
+                    for _record, event, digest in quarantined[trace_id]]
+        fresh[trace_id] = (versions, TraceAccount(trace_id, {}, []))
     # Traces not in this batch whose claims it changed: the batch's version
     # of an event id was recorded before theirs (or it moves which trace
     # holds the first).
@@ -202,10 +324,15 @@ def _project_batch(
     # this batch's license reports affect (projections/premises.py).
     batch.traces.extend(recompute_rows(store, fresh, license_events, policy=policy, accounts_for=accounts_for,
                                        also=moved))
+    for rows in batch.traces:
+        if rows.trace_id in quarantined:
+            rows.steps.append(step_row(quarantine_step(rows.trace_id, quarantine[rows.trace_id])))
     outcome.traces = len(batch.traces)
     outcome.dead_letters = len(batch.dead_letters)
     outcome.dead = batch.dead_letters
     trackings = [Tracking(tracking_name(log_name, p), o) for p, o in sorted(last_offset.items()) if track]
+    if not commit:
+        return outcome
     batch.writer_mark = warm.next_mark() if warm is not None else None
     store.commit_batch(batch, trackings, clock)
     if warm is not None:
