@@ -105,9 +105,16 @@ examples:
   ledger ingest --no-project day.jsonl && ledger project
   ledger ingest --json reports.jsonl               the summary as JSON
 
+Times are ISO 8601 text in the years 1900 to 2199 (UTC); free text has no
+control characters; a key is said once per object; a line is at most
+1,000,000 bytes (docs/EVENTS.md).
+
 exit status:
-  0 every line recorded (or already recorded);  3 some lines rejected;
-  1 the file, log or store could not be opened;  2 usage error.
+  0 every line recorded (or already recorded);
+  3 some lines rejected: each named on stderr, every other line recorded;
+  1 the ledger failed: the file, log or store could not be opened or
+    written (what was committed is kept: re-run to resume);
+  2 usage error.
 """
 
 PROJECT_EPILOG = """\
