@@ -43,7 +43,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from projections.sql_common import CLAIMS_INDEX, filters, group_claims, step_dict, sweep_due, value_marks
+from projections.sql_common import CLAIMS_INDEX, filters, group_claims, group_unread, step_dict, sweep_due, value_marks
 from projections.journal import Status, journal_row, status_row, transitions
 from projections.rows import LOT_COLUMNS, STEP_COLUMNS, ts
 from projections.store import ProjectedBatch, ProjectionStore, StoreUnavailable, fresh_mark
@@ -107,6 +107,7 @@ _TABLES = [
         log_name {_T} NOT NULL, partition INTEGER NOT NULL, "offset" BIGINT NOT NULL,
         key TEXT, value BYTEA, error TEXT NOT NULL,
         PRIMARY KEY (log_name, partition, "offset"))""",
+    "CREATE INDEX IF NOT EXISTS dead_letters_by_key ON dead_letters (key)",
 ]
 
 _JOURNAL_KEYS = ("seq", "transition_id", "alert_id", "transition", "at", "kind", "severity",
@@ -547,6 +548,18 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
             (),
         )
         return [dict(zip(_DEAD_KEYS, row)) for row in rows]
+
+    def unread_records(self, keys: list[str]) -> dict[str, list[tuple[str, int, int, str]]]:
+        def read() -> dict[str, list[tuple[str, int, int, str]]]:
+            rows: list[Any] = []
+            with self._transaction(commit=False) as c:
+                for chunk in _chunks(keys):
+                    c.execute('SELECT key, log_name, partition, "offset", error FROM dead_letters '
+                              "WHERE key = ANY(%s) AND error NOT LIKE 'quarantined:%%'", (chunk,))
+                    rows.extend(c.fetchall())
+            return group_unread(rows)
+
+        return self._retrying("load dead letters", read)
 
     def fingerprint(self) -> dict[str, str]:
         # The same statements and the same row encoding as the SQLite store,

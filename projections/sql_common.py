@@ -11,7 +11,7 @@ import json
 
 from projections.rows import STEP_COLUMNS, ts
 
-__all__ = ["sweep_due", "step_dict", "filters", "value_marks", "group_claims", "CLAIMS_INDEX"]
+__all__ = ["sweep_due", "step_dict", "filters", "value_marks", "group_claims", "group_unread", "CLAIMS_INDEX"]
 
 # Existing stores gain it on open (CREATE INDEX IF NOT EXISTS): no new schema version.
 CLAIMS_INDEX = "CREATE INDEX IF NOT EXISTS reports_by_event ON reports (event_id)"
@@ -82,4 +82,14 @@ def group_claims(rows: Any) -> dict[str, list[tuple[str, str, datetime]]]:
         out.setdefault(event_id, []).append((trace_id, digest, datetime.fromisoformat(recorded_at)))
     for claims in out.values():
         claims.sort()
+    return out
+
+
+def group_unread(rows: Any) -> dict[str, list[tuple[str, int, int, str]]]:
+    """(key, log_name, partition, offset, error) rows as ``unread_records`` returns them."""
+    out: dict[str, list[tuple[str, int, int, str]]] = {}
+    for key, log_name, partition, offset, error in rows:
+        out.setdefault(key, []).append((log_name, int(partition), int(offset), error))
+    for unread in out.values():
+        unread.sort()
     return out

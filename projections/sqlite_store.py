@@ -18,7 +18,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore, SQLiteTrackingRecorder
 
-from projections.sql_common import CLAIMS_INDEX, filters, group_claims, step_dict, sweep_due, value_marks
+from projections.sql_common import CLAIMS_INDEX, filters, group_claims, group_unread, step_dict, sweep_due, value_marks
 from projections.journal import Status, journal_row, status_row, transitions
 from projections.rows import LOT_COLUMNS, STEP_COLUMNS, ts
 from projections.store import ProjectedBatch, ProjectionStore, StoreUnavailable, fresh_mark
@@ -68,6 +68,7 @@ _TABLES = [
         log_name TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
         key TEXT, value BLOB, error TEXT NOT NULL,
         PRIMARY KEY (log_name, partition, offset)) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS dead_letters_by_key ON dead_letters (key)",
 ]
 
 
@@ -392,6 +393,16 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
                       "ORDER BY log_name, partition, offset")
             keys = ("log_name", "partition", "offset", "key", "value", "error")
             return [dict(zip(keys, row)) for row in c.fetchall()]
+
+    def unread_records(self, keys: list[str]) -> dict[str, list[tuple[str, int, int, str]]]:
+        rows: list[Any] = []
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks(keys):
+                marks = ",".join("?" * len(chunk))
+                c.execute(f"SELECT key, log_name, partition, offset, error FROM dead_letters WHERE key IN ({marks}) "
+                          f"AND error NOT LIKE 'quarantined:%'", chunk)
+                rows.extend(c.fetchall())
+        return group_unread(rows)
 
     def fingerprint(self) -> dict[str, str]:
         queries = {

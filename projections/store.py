@@ -156,6 +156,15 @@ class ProjectionStore(ABC):
     def dead_letters(self) -> list[dict[str, Any]]: ...
 
     @abstractmethod
+    def unread_records(self, keys: list[str]) -> dict[str, list[tuple[str, int, int, str]]]:
+        """The dead letters keyed by these keys that are records the
+        projection could not read (not those of a quarantined trace, whose
+        error starts with ``quarantined:``): key -> sorted (log_name,
+        partition, offset, error).  Keys with none are absent.  Called for
+        the traces of each batch, so each carries an alert for every record
+        about it that was dead-lettered (projections/trace_projection.py)."""
+
+    @abstractmethod
     def fingerprint(self) -> dict[str, str]:
         """A digest per read model, for replay comparison (journal excluded:
         it records when alerts were published, which is history, not state)."""

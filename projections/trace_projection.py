@@ -37,7 +37,8 @@ from projections.rows import step_row, ts
 from projections.store import DeadLetter, ProjectedBatch, ProjectionStore, StoreUnavailable, TraceRows
 from projections.warm_traces import WarmTraces
 
-__all__ = ["project_batch", "BatchOutcome", "rebuild_trace", "tracking_name", "QUARANTINED", "quarantine_step"]
+__all__ = ["project_batch", "BatchOutcome", "rebuild_trace", "tracking_name", "QUARANTINED", "quarantine_step",
+           "unread_step"]
 
 # The alert kind of a trace the projection could not compute (see project_batch).
 QUARANTINED = "quarantined"
@@ -183,7 +184,8 @@ def _failing_traces(store: ProjectionStore, log_name: str, records: Sequence[Log
         try:
             by_key[_key(parse_event(record.value))].append(record)
         except (ValidationError, UnicodeDecodeError):
-            continue
+            if record.key:  # its trace is recomputed to carry its alert
+                by_key[record.key].append(record)
     failing = {}
     for key in sorted(by_key):
         try:
@@ -201,6 +203,26 @@ def _reason(error: Exception) -> str:
     if len(text) > QUARANTINE_REASON_LENGTH_MAX:
         text = text[: QUARANTINE_REASON_LENGTH_MAX - 3] + "..."
     return text
+
+
+def unread_step(trace_id: str, log_name: str, partition: int, offset: int, error: str) -> Alert:
+    """The alert a trace carries for a record about it (by its log key) that
+    could not be read and is in the dead letters."""
+    where = f"{log_name}#{partition}:{offset}"
+    if len(error) > QUARANTINE_REASON_LENGTH_MAX:
+        error = error[: QUARANTINE_REASON_LENGTH_MAX - 3] + "..."
+    return Alert(
+        alert_id=alert_id(QUARANTINED, trace_id, "", where),
+        kind=QUARANTINED,
+        trace_id=trace_id,
+        lot_id="",
+        party="",
+        due_at=QUARANTINED_SINCE,
+        quantity=None,
+        unit=None,
+        message=(f"a record about trace {trace_id!r} (log {where}) could not be read and is quarantined "
+                 f"in the dead letters: {error}"),
+    )
 
 
 def quarantine_step(trace_id: str, reason: str) -> Alert:
@@ -233,6 +255,9 @@ def _project_batch(
 ) -> BatchOutcome:
     quarantine = quarantine or {}
     quarantined: dict[str, list[tuple[LogRecord, object, str]]] = defaultdict(list)
+    # Records that could not be read, by their log key (a trace id): each
+    # raises an alert on that trace, which is recomputed to carry it.
+    unread: dict[str, list[tuple[str, int, int, str]]] = defaultdict(list)
     outcome = BatchOutcome(records=len(records))
     batch = ProjectedBatch()
     by_trace: dict[str, list[tuple[object, str]]] = defaultdict(list)
@@ -251,9 +276,10 @@ def _project_batch(
             if future is not None:  # what the SDK's clock stamped, checked again
                 raise _Unstamped(event.event_id, str(future))
         except (ValidationError, _Unstamped, UnicodeDecodeError) as error:
-            batch.dead_letters.append(
-                DeadLetter(log_name, record.partition, record.offset, record.key, record.value, _why(error))
-            )
+            dead = DeadLetter(log_name, record.partition, record.offset, record.key, record.value, _why(error))
+            batch.dead_letters.append(dead)
+            if record.key and not record.key.startswith("license:"):
+                unread[record.key].append((log_name, record.partition, record.offset, dead.error))
             continue
         digest = content_digest(event)
         if _key(event) in quarantine:
@@ -311,7 +337,7 @@ def _project_batch(
     # Traces not in this batch whose claims it changed: the batch's version
     # of an event id was recorded before theirs (or it moves which trace
     # holds the first).
-    moved = sorted(claims_moved(stored_claims, batch_claims) - set(fresh))
+    moved = sorted((claims_moved(stored_claims, batch_claims) | set(unread)) - set(fresh))
 
     def accounts_for(trace_ids: list[str]) -> dict[str, TraceAccount]:
         held = store.load_versions(trace_ids)
@@ -324,7 +350,15 @@ def _project_batch(
     # this batch's license reports affect (projections/premises.py).
     batch.traces.extend(recompute_rows(store, fresh, license_events, policy=policy, accounts_for=accounts_for,
                                        also=moved))
+    # Every trace written carries an alert per record about it in the dead
+    # letters (stored, and this batch's), and one if it is quarantined.
+    written = sorted({rows.trace_id for rows in batch.traces if not rows.trace_id.startswith("license:")})
+    dead_by_trace = store.unread_records(written) if written else {}
     for rows in batch.traces:
+        if rows.trace_id.startswith("license:"):
+            continue
+        for where in sorted({*dead_by_trace.get(rows.trace_id, ()), *unread.get(rows.trace_id, ())}):
+            rows.steps.append(step_row(unread_step(rows.trace_id, *where)))
         if rows.trace_id in quarantined:
             rows.steps.append(step_row(quarantine_step(rows.trace_id, quarantine[rows.trace_id])))
     outcome.traces = len(batch.traces)

@@ -52,6 +52,29 @@ def test_a_record_the_contract_refuses_in_the_log_is_dead_lettered_and_the_log_g
     assert "years 1900 to 2199" in dead["error"]
     [lot] = store.lots()
     assert (lot["trace_id"], lot["received"]) == ("TR-GOOD", "100")
+    # The trace the record is about (its log key) is flagged for the operator.
+    [alert] = store.standing_alerts(NOW, trace_id="TR-Q1")
+    assert (alert["kind"], alert["severity"]) == ("quarantined", "high")
+    assert alert["message"].startswith("a record about trace 'TR-Q1' (log ")
+    assert "could not be read and is quarantined in the dead letters: field 'occurred_at'" in alert["message"]
+
+
+def test_a_record_that_cannot_be_read_flags_its_trace_in_any_batching_and_on_replay(tmp_path):
+    log = EmbeddedLog(tmp_path / "log.db")
+    append(log, exported("Q1", trace="TR-Q1"), exported("G1", trace="TR-GOOD"))
+    log.append([("q-rcv-1", "0" * 64, "TR-Q1", POISON)])
+    append(log, received("Q1", qty="40", trace="TR-Q1"), received("G1", trace="TR-GOOD"))
+    stores = [SQLiteProjectionStore(tmp_path / f"{name}.db") for name in ("one", "all", "rebuilt")]
+    catch_up(log, stores[0], policy=POLICY, clock=lambda: NOW, batch_max=1)
+    catch_up(log, stores[1], policy=POLICY, clock=lambda: NOW)
+    rebuild(log, stores[2], policy=POLICY, clock=lambda: NOW)
+
+    assert stores[0].fingerprint() == stores[1].fingerprint() == stores[2].fingerprint()
+    for store in stores:
+        # The trace is still computed from the reports that could be read.
+        assert [(lot["lot_id"], lot["received"]) for lot in store.lots(trace_id="TR-Q1")] == [("Q1", "40")]
+        assert "quarantined" in {a["kind"] for a in store.standing_alerts(NOW, trace_id="TR-Q1")}
+        assert "quarantined" not in {a["kind"] for a in store.standing_alerts(NOW, trace_id="TR-GOOD")}
 
 
 def _store_holding_an_old_version(path) -> SQLiteProjectionStore:
