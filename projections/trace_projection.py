@@ -199,7 +199,8 @@ def _failing_traces(store: ProjectionStore, log_name: str, records: Sequence[Log
 
 
 def _reason(error: Exception) -> str:
-    text = f"{type(error).__name__}: {error}"
+    """Why a trace is quarantined: one line, bounded (it is shown in alert tables)."""
+    text = " ".join(f"{type(error).__name__}: {_why(error)}".split())
     if len(text) > QUARANTINE_REASON_LENGTH_MAX:
         text = text[: QUARANTINE_REASON_LENGTH_MAX - 3] + "..."
     return text

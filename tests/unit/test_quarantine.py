@@ -107,7 +107,9 @@ def test_a_trace_that_cannot_be_computed_is_quarantined_and_the_rest_of_the_batc
     quarantined = [a for a in store.standing_alerts(NOW) if a["kind"] == "quarantined"]
     assert [(a["trace_id"], a["severity"]) for a in quarantined] == [("TR-Q1", "high")]
     assert "could not be projected and is quarantined" in quarantined[0]["message"]
-    assert "ValidationError" in quarantined[0]["message"]
+    assert ("ValidationError: field 'occurred_at' value '0001-01-01T00:00:00+14:00': must be in the years 1900 "
+            "to 2199 (UTC)") in quarantined[0]["message"]
+    assert "\n" not in quarantined[0]["message"]
     # It stands at every as-of time: the trace cannot be computed at any.
     assert [a["kind"] for a in store.standing_alerts(datetime(1990, 1, 1, tzinfo=timezone.utc))] == ["quarantined"]
     dead = store.dead_letters()
