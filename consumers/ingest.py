@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from ledger.events import (
     FieldProblem,
+    duplicate_keys,
     LicenseGranted,
     LicenseRevoked,
     describe_validation_error,
@@ -216,48 +217,11 @@ def _parse_line(text: str) -> tuple[object | None, list[FieldProblem]]:
             problems = _check_line(text)
             if problems:
                 return None, problems
-        return None, _duplicate_keys(text) + describe_validation_error(error, text)
-    duplicates = _duplicate_keys(text)
+        return None, duplicate_keys(text) + describe_validation_error(error, text)
+    duplicates = duplicate_keys(text)
     if duplicates:
         return None, duplicates
     return event, []
-
-
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str, value: object):
-        super().__init__(key)
-        self.key, self.value = key, value
-
-
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key, value)
-        out[key] = value
-    return out
-
-
-def _duplicate_keys(text: str) -> list[FieldProblem]:
-    """A problem naming the first key said twice in one object of ``text``, or [].
-
-    pydantic's JSON parser keeps the last of two equal keys; a reviewer reading
-    the line sees the first ({"type": "teleported", ..., "type": "received"}),
-    so a report must say each field once.
-    """
-    try:
-        json.loads(text, object_pairs_hook=_unique_keys)
-    except _DuplicateKey as duplicate:
-        return [FieldProblem(field=duplicate.key, value=_shown(duplicate.value),
-                             message="appears twice in one object; a report names each field once")]
-    except (ValueError, RecursionError):
-        pass  # not JSON, nested too deep, a number too long: pydantic's error says where
-    return []
-
-
-def _shown(value: object) -> str:
-    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _too_long(length_bytes: int) -> FieldProblem:

@@ -58,6 +58,7 @@ __all__ = [
     "digest_and_json",
     "FieldProblem",
     "describe_validation_error",
+    "duplicate_keys",
     "Timestamp",
     "YEAR_MIN",
     "YEAR_MAX",
@@ -611,6 +612,41 @@ def describe_validation_error(error: ValidationError, text: str | None = None) -
             message = "required; one of: " + ", ".join(EVENT_TYPES)
         problems.append(FieldProblem(field=field, value=shown, message=message))
     return problems
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str, value: object):
+        super().__init__(key)
+        self.key, self.value = key, value
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key, value)
+        out[key] = value
+    return out
+
+
+def duplicate_keys(text: str | bytes) -> list[FieldProblem]:
+    """A problem naming the first key said twice in one object of ``text``, or [].
+
+    pydantic's JSON parser keeps the last of two equal keys; a reviewer
+    reading the line sees the first ({"type": "teleported", ..., "type":
+    "received"}), so a report says each field once.  Ingest checks every
+    line, the projector every record (a producer may bypass ingest).
+    """
+    try:
+        json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as duplicate:
+        value = duplicate.value
+        shown = _preview(repr(value)) if isinstance(value, str) else _preview(_shown(value))
+        return [FieldProblem(field=duplicate.key, value=shown,
+                             message="appears twice in one object; a report names each field once")]
+    except (ValueError, RecursionError):
+        pass  # not JSON, nested too deep, a number too long: pydantic's error says where
+    return []
 
 
 def _shown(value: Any) -> str:

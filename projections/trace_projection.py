@@ -22,6 +22,7 @@ from ledger.events import (
     LicenseRevoked,
     content_digest,
     describe_validation_error,
+    duplicate_keys,
     parse_event,
 )
 from ledger.policy import Policy
@@ -271,6 +272,9 @@ def _project_batch(
         # neither crash the projector nor be skipped silently.
         try:
             event = parse_event(record.value)
+            duplicate = duplicate_keys(record.value)
+            if duplicate:
+                raise _Unstamped(event.event_id, str(duplicate[0]))
             if event.recorded_at is None:
                 raise _Unstamped(event.event_id)
             future = event.future_problem()
@@ -376,7 +380,8 @@ def _project_batch(
 
 
 class _Unstamped(ValueError):
-    """A record the log should never hold: unstamped, or dated after its stamp."""
+    """A record the log should never hold: unstamped, dated after its stamp,
+    or naming a key twice."""
 
     def __init__(self, event_id: str, why: str | None = None):
         super().__init__(why or f"event {event_id!r} has no recorded_at: the log only holds stamped reports")

@@ -22,7 +22,8 @@ if str(ROOT) not in sys.path:  # bench/ is a folder of scripts, not an installed
 
 from bench.fuzz import BAD_KINDS, GOOD_KINDS, judge, main, make_line  # noqa: E402
 from consumers.embedded_log import EmbeddedLog  # noqa: E402
-from consumers.ingest import ingest_lines, read_lines  # noqa: E402
+from consumers.ingest import event_key, ingest_lines, read_lines  # noqa: E402
+from ledger.events import digest_and_json, parse_event  # noqa: E402
 from consumers.projector import catch_up  # noqa: E402
 from ledger.policy import Policy  # noqa: E402
 from projections.sqlite_store import SQLiteProjectionStore  # noqa: E402
@@ -53,6 +54,37 @@ def test_no_crash_no_good_line_lost_no_bad_line_accepted(picks, with_a_long_line
     assert (report.lines, report.accepted, report.rejected) == (len(lines), result.good, result.bad)
     assert all(p.field != "(event)" for r in report.rejects for p in r.problems)
     assert (projected.records, projected.dead_letters) == (result.good, 0)
+    store.close()
+    log.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 2**32)), min_size=1, max_size=30))
+def test_the_projector_dead_letters_every_bad_record_in_the_log_and_applies_every_good_one(picks):
+    # A producer that bypasses ingest (Kafka does not validate) writes the
+    # same lines to the log: the good ones stamped, the bad ones as they are.
+    lines = [make_line(kind, random.Random(seed), number) for number, (kind, seed) in enumerate(picks, 1)]
+    home = Path(tempfile.mkdtemp())
+    log = EmbeddedLog(home / "log.db")
+    store = SQLiteProjectionStore(home / "projections.db")
+    for item in lines:
+        if item.good:
+            event = parse_event(item.text.strip()).stamped(NOW)
+            digest, value = digest_and_json(event)
+            log.append([(item.event_id, digest, event_key(event), value)])
+        else:  # stamped too, so only what is wrong with it can refuse it
+            text = item.text.strip()
+            if text.startswith(b"{"):
+                text = b'{"recorded_at": "2025-12-31T00:00:00Z", ' + text[1:]
+            log.append([(item.event_id, "0" * 64, f"TR-{item.event_id}", text)])
+
+    projected = catch_up(log, store, policy=Policy(), clock=lambda: NOW)
+
+    good = sum(item.good for item in lines)
+    assert (projected.records, projected.dead_letters) == (len(lines), len(lines) - good)
+    assert len(store.all_versions()) == good  # every good report is a trace of its own
+    flagged = {a["trace_id"] for a in store.standing_alerts(NOW) if a["kind"] == "quarantined"}
+    assert flagged == {f"TR-{item.event_id}" for item in lines if not item.good}
     store.close()
     log.close()
 
