@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import datetime, timezone
 import os
 import random
 import sqlite3
@@ -33,7 +34,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FuzzLine", "FuzzResult", "GOOD_KINDS", "BAD_KINDS", "make_line", "fuzz_lines", "judge", "main"]
+from consumers.embedded_log import EmbeddedLog
+from consumers.ingest import event_key
+from ledger.events import digest_and_json, parse_event
+
+__all__ = ["FuzzLine", "FuzzResult", "GOOD_KINDS", "BAD_KINDS", "make_line", "fuzz_lines", "judge", "log_record",
+           "main"]
 
 LINE_LENGTH_MAX = 1_000_000  # consumers.ingest.LINE_LENGTH_MAX, bytes
 # Over-long lines cost a megabyte each to write and read: a few per run.
@@ -227,6 +233,21 @@ def judge(lines: Iterable[FuzzLine], recorded: set[str], crashes: int) -> FuzzRe
                       dict(lost), dict(accepted))
 
 
+def log_record(item: FuzzLine, recorded_at: datetime) -> tuple[str, str, str, bytes]:
+    """``item`` as a producer that bypasses ingest writes it to the log (Kafka
+    does not validate): a good report stamped as ingest would, a bad one as
+    it is with a ``recorded_at`` added, so only what is wrong with it can
+    refuse it.  Keyed by the trace it names."""
+    if item.good:
+        event = parse_event(item.text.strip()).stamped(recorded_at)
+        digest, value = digest_and_json(event)
+        return item.event_id, digest, event_key(event), value
+    text = item.text.strip()
+    if text.startswith(b"{"):
+        text = b'{"recorded_at": "' + recorded_at.isoformat().encode() + b'", ' + text[1:]
+    return item.event_id, "0" * 64, f"TR-{item.event_id}", text
+
+
 def recorded_event_ids(log_db: Path) -> set[str]:
     with sqlite3.connect(log_db) as db:
         return {row[0] for row in db.execute("SELECT event_id FROM events")}
@@ -257,10 +278,48 @@ def main(argv: list[str] | None = None) -> int:
     if crashed:
         print(done.stderr[-2000:], file=sys.stderr)
     print("lines by kind: " + ", ".join(f"{k} {n:,}" for k, n in sorted(kinds.items())))
-    print(result)
+    print(f"ledger ingest: {result}")
     if result.lost_kinds or result.accepted_kinds:
         print(f"lost by kind {result.lost_kinds}; accepted by kind {result.accepted_kinds}")
-    return 0 if (result.crashes, result.good_lost, result.bad_accepted) == (0, 0, 0) else 1
+    projector = _fuzz_projector(args.seed, args.records, data / "home-projector", ledger)
+    print(f"ledger project: {projector}")
+    if projector.lost_kinds or projector.accepted_kinds:
+        print(f"lost by kind {projector.lost_kinds}; accepted by kind {projector.accepted_kinds}")
+    failures = (result.crashes, result.good_lost, result.bad_accepted,
+                projector.crashes, projector.good_lost, projector.bad_accepted)
+    return 0 if failures == (0,) * 6 else 1
+
+
+APPEND_BATCH_RECORDS = 1000
+
+
+def _fuzz_projector(seed: int, count: int, home: Path, ledger: Path) -> FuzzResult:
+    """The same lines written straight to a log (log_record), then `ledger
+    project`: a good report lost is one the store does not hold; a bad one
+    accepted is one it holds (every bad one must be a dead letter)."""
+    home.mkdir(parents=True, exist_ok=True)
+    log = EmbeddedLog(home / "log.db")
+    stamp = datetime.now(timezone.utc)
+    batch: list[tuple[str, str, str, bytes]] = []
+    for item in fuzz_lines(seed, count):
+        batch.append(log_record(item, stamp))
+        if len(batch) >= APPEND_BATCH_RECORDS:
+            log.append(batch)
+            batch = []
+    log.append(batch)
+    log.close()
+    done = subprocess.run([str(ledger), "project"], capture_output=True, text=True,
+                          env={**os.environ, "LEDGER_HOME": str(home)}, timeout=INGEST_TIMEOUT_S)
+    crashed = done.returncode != EXIT_OK or "Traceback" in done.stderr
+    if crashed:
+        print(done.stderr[-2000:], file=sys.stderr)
+    with sqlite3.connect(home / "projections.db") as db:
+        held = {row[0] for row in db.execute("SELECT event_id FROM reports")}
+        dead = {row[0] for row in db.execute("SELECT key FROM dead_letters")}
+    # A bad record is accepted if the store holds it, or it escaped the dead letters.
+    bad_missing = {f"TR-{item.event_id}" for item in fuzz_lines(seed, count) if not item.good} - dead
+    result = judge(fuzz_lines(seed, count), held | {key[3:] for key in bad_missing}, int(crashed))
+    return result
 
 
 if __name__ == "__main__":
