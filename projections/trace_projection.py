@@ -18,6 +18,7 @@ from eventsourcing.persistence import PersistenceError, Tracking
 from pydantic import ValidationError
 
 from ledger.events import (
+    YEAR_MIN,
     LicenseGranted,
     LicenseRevoked,
     content_digest,
@@ -30,7 +31,6 @@ from ledger.ports import LogRecord
 from ledger.trace import Outcome, Trace
 from ledger.account import TraceAccount, Version
 from ledger.alerts import Alert, alert_id
-from ledger.events import YEAR_MIN
 from ledger.identity import Claim, first_claim
 from projections.batch_lock import exclusive
 from projections.premises import recompute_rows

@@ -142,3 +142,18 @@ def test_a_trace_without_a_fault_is_not_quarantined(tmp_path):
     assert "quarantined" not in {a["kind"] for a in store.standing_alerts(NOW)}
     assert store.dead_letters() == []
     assert sorted({lot["trace_id"] for lot in store.lots()}) == ["TR-GOOD", "TR-GOOD-2", "TR-Q1"]
+
+
+def test_as_of_answers_show_the_quarantine_and_leave_the_trace_out_as_the_projection_does(tmp_path):
+    from projections.queries import standing_alerts, whereabouts
+
+    log = _log_for_poisoned_trace(tmp_path)
+    store = _store_holding_an_old_version(tmp_path / "projections.db")
+    catch_up(log, store, policy=POLICY, clock=lambda: NOW)
+    then = datetime(2019, 12, 1, tzinfo=timezone.utc)
+
+    alerts = standing_alerts(store, clock=NOW, policy=POLICY, as_of=then)
+    assert [a["trace_id"] for a in alerts if a["kind"] == "quarantined"] == ["TR-Q1"]
+    assert {a["trace_id"] for a in alerts if a["kind"] != "quarantined"} <= {"TR-GOOD", "TR-GOOD-2"}
+    rows = whereabouts(store, None, clock=NOW, policy=POLICY, as_of=then)
+    assert sorted({r["trace_id"] for r in rows}) == ["TR-GOOD", "TR-GOOD-2"]
