@@ -270,7 +270,9 @@ class _Event(_Model):
 
     event_id: Identifier = Field(description="Globally unique; the idempotency key.")
     schema_version: Literal[1] = SCHEMA_VERSION
-    occurred_at: Timestamp = Field(description="When it happened (timezone required).")
+    occurred_at: Timestamp = Field(
+        description=f"When it happened: ISO 8601 text with a zone, in the years {YEAR_MIN} to {YEAR_MAX} (UTC)."
+    )
     recorded_at: Timestamp | None = Field(
         default=None,
         description="When the ledger learned it: stamped by the ledger on ingest (a sent value is replaced unless the ingest trusts it, for migrations).",
