@@ -34,7 +34,7 @@ from pydantic import ValidationError
 
 from consumers.ingest import event_key
 from consumers.projector import utc_now
-from ledger.events import FieldProblem, describe_validation_error, digest_and_json, parse_event
+from ledger.events import FieldProblem, describe_validation_error, digest_and_json, duplicate_keys, parse_event
 from ledger.ports import AppendInFlight, AppendReceipt, EventLog
 
 __all__ = ["LedgerClient", "EventRejected", "SEND_BATCH_MAX"]
@@ -80,7 +80,11 @@ class LedgerClient:
         except ValidationError as error:
             event_id = report.get("event_id") if isinstance(report, dict) else None
             raise EventRejected(index, event_id if isinstance(event_id, str) else None,
-                                describe_validation_error(error)) from None
+                                describe_validation_error(error, report if isinstance(report, str) else None)) from None
+        if isinstance(report, (str, bytes)):
+            duplicates = duplicate_keys(report)  # the projector would dead-letter it
+            if duplicates:
+                raise EventRejected(index, event.event_id, duplicates)
         return event.stamped(self.clock())
 
     def send(self, reports: Iterable[Any]) -> list[AppendReceipt]:

@@ -88,8 +88,9 @@ def test_every_time_field_is_limited():
 
 @pytest.mark.parametrize("value", [1563166800, 1563166800.0, "1563166800", True, "2019-07-15", "15.07.2019 14:00"])
 def test_a_time_is_iso_text_never_a_number(value):
-    assert problems(json.dumps(changed(received(), "occurred_at", value)))[0]["field"] == "occurred_at"
-    assert "must be an ISO 8601 time with zone" in problems(json.dumps(changed(received(), "occurred_at", value)))[0]["message"]
+    [problem] = problems(json.dumps(changed(received(), "occurred_at", value)))
+    assert problem["field"] == "occurred_at"
+    assert problem["message"].startswith("must be an ISO 8601 time with zone")
 
 
 def test_an_iso_time_with_zone_is_accepted_as_before():
@@ -207,3 +208,15 @@ def test_a_huge_line_is_read_past_without_holding_it(tmp_path):
     assert peak < 4 * LINE_LENGTH_MAX  # a few pieces, not the 30 MB line
     report, _ = ingest(lines)
     assert (report.accepted, report.rejected) == (2, 1)
+
+
+def test_the_sdk_refuses_a_key_said_twice_as_ingest_does(tmp_path):
+    from consumers.client import EventRejected, LedgerClient
+
+    client = LedgerClient(EmbeddedLog(tmp_path / "log.db"), clock=lambda: NOW)
+    good = line(received())
+    with pytest.raises(EventRejected) as caught:
+        client.validate('{"type": "teleported", ' + good[1:])
+    assert [(p.field, p.message) for p in caught.value.problems] == [
+        ("type", "appears twice in one object; a report names each field once")]
+    assert client.validate(good).event_id == received().event_id
