@@ -670,7 +670,9 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
             traces = ledger.store.trace_ids_for(lot_or_trace=args.trace)
             if traces and args.trace not in traces:
                 raise NotFound(f"{args.trace!r} is a lot, not a trace; its trace is {', '.join(traces)}")
-            if not traces:
+            # A trace known only by a record the projection could not read
+            # has no reports, only its quarantine alert: that is an answer.
+            if not traces and not ledger.store.standing_alerts(utc_now(), trace_id=args.trace):
                 raise NotFound(f"no trace {args.trace!r} is known (`ledger whereabouts` lists them)")
         alerts = standing_alerts(ledger.store, clock=utc_now(), policy=ledger.policy, as_of=args.as_of,
                                  known_at=args.known_at, party=args.party, trace_id=args.trace)

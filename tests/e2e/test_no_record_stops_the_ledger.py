@@ -59,3 +59,27 @@ def test_a_ledger_that_fails_exits_1_even_when_lines_were_also_rejected(ledger, 
 
     assert result.returncode == EXIT_ERROR
     assert "Traceback" not in result.stderr
+
+
+def test_a_log_holding_the_overflowing_report_is_projected_and_replayed_with_the_trace_flagged(ledger):
+    # The log an older ledger wrote, with the report it let through: every
+    # later project and replay once exited 1 with OverflowError.
+    from pathlib import Path
+
+    from consumers.embedded_log import EmbeddedLog
+
+    story = Path(__file__).resolve().parents[2] / "examples" / "story-2019.jsonl"
+    assert ledger("ingest", str(story)).returncode == EXIT_OK
+    stamped = OVERFLOWING[:-1] + ',"recorded_at":"2019-12-01T00:00:00+00:00"}'
+    log = EmbeddedLog(ledger.log_db)
+    log.append([("q-rcv-1", "0" * 64, "TR-Q1", stamped.encode())])
+    log.close()
+
+    projected = ledger("project")
+    assert projected.returncode == EXIT_OK, projected.stderr
+    assert "1 dead letters" in projected.stdout
+    alerts = json.loads(ledger("alerts", "--json", "--trace", "TR-Q1").stdout)["alerts"]
+    assert [(a["kind"], a["severity"]) for a in alerts] == [("quarantined", "high")]
+    assert "field 'occurred_at' value '0001-01-01T00:00:00+14:00'" in alerts[0]["message"]
+    replayed = ledger("replay")
+    assert replayed.returncode == EXIT_OK and "replay: identical" in replayed.stdout
