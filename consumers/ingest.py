@@ -20,18 +20,18 @@ import json
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import BinaryIO
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import BinaryIO
 
 from pydantic import ValidationError
 
 from ledger.events import (
     FieldProblem,
-    duplicate_keys,
     LicenseGranted,
     LicenseRevoked,
     describe_validation_error,
+    duplicate_keys,
     digest_and_json,
     parse_event,
 )
@@ -74,12 +74,14 @@ def read_lines(stream: BinaryIO) -> Iterator[str | LongLine]:
             yield raw.decode("utf-8", "surrogateescape")
             continue
         head = raw[:LONG_LINE_HEAD_BYTES].decode("utf-8", "replace")
+        length, last = len(raw), raw[-2:]
         del raw
         while not complete:
             piece = stream.readline(LONG_LINE_CHUNK_BYTES)
-            length += len(piece.rstrip(b"\r\n"))
+            length += len(piece)
+            last = (last + piece)[-2:]
             complete = not piece or piece.endswith(b"\n")
-        yield LongLine(length, head)
+        yield LongLine(length - (len(last) - len(last.rstrip(b"\r\n"))), head)
 
 
 @dataclass(frozen=True, slots=True)
