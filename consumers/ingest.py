@@ -44,9 +44,10 @@ INGEST_BATCH_MAX = 500
 LINE_LENGTH_MAX = 1_000_000  # bytes; a report is a few hundred
 REJECTS_IN_REPORT_MAX = 1000
 BOM = "\ufeff"
-# A line longer than LINE_LENGTH_MAX is read past in pieces of this many
-# bytes, never held whole: a 200 MB line costs one piece of memory.
-LONG_LINE_CHUNK_BYTES = 1 << 20
+# Input is read in pieces of this many bytes; a line longer than
+# LINE_LENGTH_MAX is read past, never held whole: a 200 MB line costs at
+# most LINE_LENGTH_MAX plus one piece of memory.
+READ_CHUNK_BYTES = 1 << 16
 LONG_LINE_HEAD_BYTES = 200  # what a reject keeps of a too-long line
 
 
@@ -63,25 +64,41 @@ def read_lines(stream: BinaryIO) -> Iterator[str | LongLine]:
     """The lines of a binary stream as UTF-8 text (bytes that are not UTF-8
     kept as surrogates, for ingest to refuse by line number), checking the
     length in bytes while reading: a line longer than LINE_LENGTH_MAX is
-    passed on as a LongLine, read past in LONG_LINE_CHUNK_BYTES pieces."""
+    passed on as a LongLine and read past, never held whole.  Lines end at
+    "\n", "\r\n" or a lone "\r", as Python's text files read them."""
+    buffer = b""
+    long_head: str | None = None  # a too-long line being read past
+    long_length = 0
     while True:
-        raw = stream.readline(LINE_LENGTH_MAX + 2)  # room for the line's own "\r\n"
-        if not raw:
+        chunk = stream.read(READ_CHUNK_BYTES)
+        at_end = not chunk
+        # bytes.splitlines ends lines at "\n", "\r\n" and "\r" only.
+        parts = (buffer + chunk).splitlines(keepends=True)
+        buffer = b""
+        if parts and not at_end and not parts[-1].endswith(b"\n"):
+            buffer = parts.pop()  # no line end yet, or a "\r" perhaps followed by "\n"
+        for part in parts:
+            line = part.rstrip(b"\r\n")
+            if long_head is not None:
+                yield LongLine(long_length + len(line), long_head)
+                long_head = None
+            elif len(line) > LINE_LENGTH_MAX:
+                yield LongLine(len(line), line[:LONG_LINE_HEAD_BYTES].decode("utf-8", "replace"))
+            else:
+                yield line.decode("utf-8", "surrogateescape")
+        if at_end:
+            if long_head is not None:  # the file ends inside a too-long line
+                yield LongLine(long_length, long_head)
             return
-        complete = raw.endswith(b"\n") or len(raw) < LINE_LENGTH_MAX + 2
-        length = len(raw.rstrip(b"\r\n"))
-        if complete and length <= LINE_LENGTH_MAX:
-            yield raw.decode("utf-8", "surrogateescape")
-            continue
-        head = raw[:LONG_LINE_HEAD_BYTES].decode("utf-8", "replace")
-        length, last = len(raw), raw[-2:]
-        del raw
-        while not complete:
-            piece = stream.readline(LONG_LINE_CHUNK_BYTES)
-            length += len(piece)
-            last = (last + piece)[-2:]
-            complete = not piece or piece.endswith(b"\n")
-        yield LongLine(length - (len(last) - len(last.rstrip(b"\r\n"))), head)
+        # No line end in sight: past the limit, keep only the count.
+        keep = 1 if buffer.endswith(b"\r") else 0
+        if long_head is not None:
+            long_length += len(buffer) - keep
+            buffer = buffer[len(buffer) - keep :]
+        elif len(buffer) - keep > LINE_LENGTH_MAX:
+            long_head = buffer[:LONG_LINE_HEAD_BYTES].decode("utf-8", "replace")
+            long_length = len(buffer) - keep
+            buffer = buffer[len(buffer) - keep :]
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from builders import consumed, exported, license_granted, line, payload, received
 from consumers.embedded_log import EmbeddedLog
-from consumers.ingest import LINE_LENGTH_MAX, LongLine, ingest_lines, read_lines
+from consumers.ingest import LINE_LENGTH_MAX, READ_CHUNK_BYTES, LongLine, ingest_lines, read_lines
 from ledger.events import YEAR_MAX, YEAR_MIN, content_digest, describe_validation_error, parse_event
 
 NOW = datetime(2019, 12, 1, tzinfo=timezone.utc)
@@ -185,11 +185,19 @@ def test_the_line_limit_is_in_bytes_both_sides_of_it():
     assert len(at_limit) == LINE_LENGTH_MAX
     over = at_limit + b" "  # one byte longer
     [first, second] = _lines(at_limit + b"\r\n" + over + b"\n")
-    assert isinstance(first, str) and first.endswith("\r\n")
+    assert first == at_limit.decode()
     assert second == LongLine(LINE_LENGTH_MAX + 1, second.head)
     report, rejects = ingest([first, second])
     assert rejects[1] == [("(line)", "must be a JSON object (one report per line)")]
     assert rejects[2] == [("(line)", f"longer than {LINE_LENGTH_MAX} bytes")]
+
+
+def test_lines_end_at_newline_crlf_or_a_lone_cr_as_text_files_read_them():
+    assert _lines(b"a\nb\r\nc\rd") == ["a", "b", "c", "d"]
+    assert _lines(b"a\n\nb\n") == ["a", "", "b"]  # a blank line keeps its number
+    # "\r\n" split between two pieces of the read is one line end.
+    split = b"x" * (READ_CHUNK_BYTES - 1) + b"\r\ny\n"
+    assert _lines(split) == ["x" * (READ_CHUNK_BYTES - 1), "y"]
 
 
 def test_a_huge_line_is_read_past_without_holding_it(tmp_path):
