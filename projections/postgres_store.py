@@ -549,12 +549,12 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         )
         return [dict(zip(_DEAD_KEYS, row)) for row in rows]
 
-    def unread_records(self, keys: list[str]) -> dict[str, list[tuple[str, int, int, str]]]:
-        def read() -> dict[str, list[tuple[str, int, int, str]]]:
+    def unread_records(self, keys: list[str]) -> dict[str, list[tuple[str, str]]]:
+        def read() -> dict[str, list[tuple[str, str]]]:
             rows: list[Any] = []
             with self._transaction(commit=False) as c:
                 for chunk in _chunks(keys):
-                    c.execute('SELECT key, log_name, partition, "offset", error FROM dead_letters '
+                    c.execute("SELECT key, value, error FROM dead_letters "
                               "WHERE key = ANY(%s) AND error NOT LIKE 'quarantined:%%'", (chunk,))
                     rows.extend(c.fetchall())
             return group_unread(rows)

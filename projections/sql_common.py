@@ -3,6 +3,7 @@ parameter mark ("?" for SQLite, "%s" for psycopg)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -85,11 +86,9 @@ def group_claims(rows: Any) -> dict[str, list[tuple[str, str, datetime]]]:
     return out
 
 
-def group_unread(rows: Any) -> dict[str, list[tuple[str, int, int, str]]]:
-    """(key, log_name, partition, offset, error) rows as ``unread_records`` returns them."""
-    out: dict[str, list[tuple[str, int, int, str]]] = {}
-    for key, log_name, partition, offset, error in rows:
-        out.setdefault(key, []).append((log_name, int(partition), int(offset), error))
-    for unread in out.values():
-        unread.sort()
-    return out
+def group_unread(rows: Any) -> dict[str, list[tuple[str, str]]]:
+    """(key, value, error) rows as ``unread_records`` returns them."""
+    out: dict[str, set[tuple[str, str]]] = {}
+    for key, value, error in rows:
+        out.setdefault(key, set()).add((hashlib.sha256(bytes(value or b"")).hexdigest(), error))
+    return {key: sorted(unread) for key, unread in out.items()}

@@ -394,12 +394,12 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
             keys = ("log_name", "partition", "offset", "key", "value", "error")
             return [dict(zip(keys, row)) for row in c.fetchall()]
 
-    def unread_records(self, keys: list[str]) -> dict[str, list[tuple[str, int, int, str]]]:
+    def unread_records(self, keys: list[str]) -> dict[str, list[tuple[str, str]]]:
         rows: list[Any] = []
         with self.datastore.transaction(commit=False) as c:
             for chunk in _chunks(keys):
                 marks = ",".join("?" * len(chunk))
-                c.execute(f"SELECT key, log_name, partition, offset, error FROM dead_letters WHERE key IN ({marks}) "
+                c.execute(f"SELECT key, value, error FROM dead_letters WHERE key IN ({marks}) "
                           f"AND error NOT LIKE 'quarantined:%'", chunk)
                 rows.extend(c.fetchall())
         return group_unread(rows)

@@ -156,13 +156,15 @@ class ProjectionStore(ABC):
     def dead_letters(self) -> list[dict[str, Any]]: ...
 
     @abstractmethod
-    def unread_records(self, keys: list[str]) -> dict[str, list[tuple[str, int, int, str]]]:
+    def unread_records(self, keys: list[str]) -> dict[str, list[tuple[str, str]]]:
         """The dead letters keyed by these keys that are records the
         projection could not read (not those of a quarantined trace, whose
-        error starts with ``quarantined:``): key -> sorted (log_name,
-        partition, offset, error).  Keys with none are absent.  Called for
-        the traces of each batch, so each carries an alert for every record
-        about it that was dead-lettered (projections/trace_projection.py)."""
+        error starts with ``quarantined:``): key -> sorted, distinct
+        (SHA-256 of the record's value, error).  Keys with none are absent.
+        Called for the traces of each batch, so each carries an alert for
+        every record about it that was dead-lettered
+        (projections/trace_projection.py).  By content, not position: the
+        same records in another arrival order give the same alerts."""
 
     @abstractmethod
     def fingerprint(self) -> dict[str, str]:

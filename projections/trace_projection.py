@@ -8,6 +8,7 @@ makes late and out-of-order reports land exactly where they belong.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
@@ -216,14 +217,14 @@ def _reason(error: Exception) -> str:
     return text
 
 
-def unread_step(trace_id: str, log_name: str, partition: int, offset: int, error: str) -> Alert:
+def unread_step(trace_id: str, value_digest: str, error: str) -> Alert:
     """The alert a trace carries for a record about it (by its log key) that
-    could not be read and is in the dead letters."""
-    where = f"{log_name}#{partition}:{offset}"
+    could not be read and is in the dead letters; named by the SHA-256 of
+    its bytes, not its log position, so arrival order does not matter."""
     if len(error) > QUARANTINE_REASON_LENGTH_MAX:
         error = error[: QUARANTINE_REASON_LENGTH_MAX - 3] + "..."
     return Alert(
-        alert_id=alert_id(QUARANTINED, trace_id, "", where),
+        alert_id=alert_id(QUARANTINED, trace_id, "", value_digest),
         kind=QUARANTINED,
         trace_id=trace_id,
         lot_id="",
@@ -231,8 +232,8 @@ def unread_step(trace_id: str, log_name: str, partition: int, offset: int, error
         due_at=QUARANTINED_SINCE,
         quantity=None,
         unit=None,
-        message=(f"a record about trace {trace_id!r} (log {where}) could not be read and is quarantined "
-                 f"in the dead letters: {error}"),
+        message=(f"a record about trace {trace_id!r} (sha256 {value_digest[:16]}) could not be read and is "
+                 f"quarantined in the dead letters: {error}"),
     )
 
 
@@ -268,7 +269,7 @@ def _project_batch(
     quarantined: dict[str, list[tuple[LogRecord, object, str]]] = defaultdict(list)
     # Records that could not be read, by their log key (a trace id): each
     # raises an alert on that trace, which is recomputed to carry it.
-    unread: dict[str, list[tuple[str, int, int, str]]] = defaultdict(list)
+    unread: dict[str, list[tuple[str, str]]] = defaultdict(list)
     outcome = BatchOutcome(records=len(records))
     batch = ProjectedBatch()
     by_trace: dict[str, list[tuple[object, str]]] = defaultdict(list)
@@ -293,7 +294,7 @@ def _project_batch(
             dead = DeadLetter(log_name, record.partition, record.offset, record.key, record.value, _why(error))
             batch.dead_letters.append(dead)
             if record.key and not record.key.startswith("license:"):
-                unread[record.key].append((log_name, record.partition, record.offset, dead.error))
+                unread[record.key].append((hashlib.sha256(record.value).hexdigest(), dead.error))
             continue
         digest = content_digest(event)
         if _key(event) in quarantine:
