@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
-import io
 import json
 import os
 import sqlite3
@@ -26,7 +25,7 @@ from typing import Any
 from eventsourcing.persistence import PersistenceError
 
 from consumers import bootstrap
-from consumers.ingest import IngestReport, Reject, ingest_lines
+from consumers.ingest import IngestReport, LongLine, Reject, ingest_lines, read_lines
 from consumers.log_check import LogMismatch, verify_log
 from consumers.projector import CatchUp, catch_up, rebuild, utc_now
 from consumers.render import colour_enabled, fmt_amount, severity_colour, table, terminal_width
@@ -118,9 +117,16 @@ examples:
   ledger ingest --no-project day.jsonl && ledger project
   ledger ingest --json reports.jsonl               the summary as JSON
 
+Times are ISO 8601 text in the years 1900 to 2199 (UTC); free text has no
+control characters; a key is said once per object; a line is at most
+1,000,000 bytes (docs/EVENTS.md).
+
 exit status:
-  0 every line recorded (or already recorded);  3 some lines rejected;
-  1 the file, log or store could not be opened;  2 usage error.
+  0 every line recorded (or already recorded);
+  3 some lines rejected: each named on stderr, every other line recorded;
+  1 the ledger failed: the file, log or store could not be opened or
+    written (what was committed is kept: re-run to resume);
+  2 usage error.
 """
 
 PROJECT_EPILOG = """\
@@ -619,19 +625,21 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool,
             keep([(r.source, r.line, r.raw, "; ".join(str(p) for p in r.problems), at.isoformat())
                   for r in rejects])
 
-    # Reports are UTF-8.  utf-8-sig: a byte-order mark (spreadsheet exports
-    # write one) is not part of line 1.  surrogateescape: a byte that is not
-    # UTF-8 (a Shift_JIS or EUC-KR file) reaches ingest_lines, which refuses
-    # that line by number, rather than being silently replaced or crashing.
+    # Reports are UTF-8, read as bytes (read_lines) so the line limit is
+    # checked in bytes while reading and a huge line is never held whole.
+    # A byte-order mark (spreadsheet exports write one) is not part of line 1
+    # (ingest_lines drops it).  A byte that is not UTF-8 (a Shift_JIS or
+    # EUC-KR file) reaches ingest_lines as a surrogate, which refuses that
+    # line by number, rather than being silently replaced or crashing.
     if file == "-":
-        stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape")
+        stream = sys.stdin.buffer
         source, size = "<stdin>", None
     else:
         path = Path(file)
         if not path.is_file():
             raise CliError(f"{file!r} is not a readable file")
         try:
-            stream = path.open(encoding="utf-8-sig", errors="surrogateescape")
+            stream = path.open("rb")
         except OSError as error:
             raise CliError(f"{file!r} cannot be read: {error.strerror}") from None
         source, size = str(path.resolve()), path.stat().st_size
@@ -639,20 +647,22 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool,
 
     def counting(lines):  # type: ignore[no-untyped-def]
         for line in lines:
-            progress.bytes_read += len(line) if line.isascii() else len(line.encode("utf-8", "surrogateescape"))
+            if isinstance(line, LongLine):
+                progress.bytes_read += line.length_bytes
+            else:
+                progress.bytes_read += (len(line) if line.isascii()
+                                        else len(line.encode("utf-8", "surrogateescape")))
             yield line
 
     try:
         report = ingest_lines(
-            counting(stream), log, source=source, clock=utc_now, keep_rejects=keep_rejects,
+            counting(read_lines(stream)), log, source=source, clock=utc_now, keep_rejects=keep_rejects,
             progress=lambda r: progress(r.lines, f"({r.rejected} rejected)"),
             trust_recorded_at=trust_recorded_at,
             parties=by_id(ledger.store.registered_parties()),
         )
     finally:
-        if file == "-":
-            stream.detach()  # leave standard input to the interpreter
-        else:
+        if file != "-":
             stream.close()
     progress.done(report.lines, f"({report.rejected} rejected)")
     return report
@@ -797,7 +807,9 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
             traces = ledger.store.trace_ids_for(lot_or_trace=args.trace)
             if traces and args.trace not in traces:
                 raise NotFound(f"{args.trace!r} is a lot, not a trace; its trace is {', '.join(traces)}")
-            if not traces:
+            # A trace known only by a record the projection could not read
+            # has no reports, only its quarantine alert: that is an answer.
+            if not traces and not ledger.store.standing_alerts(utc_now(), trace_id=args.trace):
                 raise NotFound(f"no trace {args.trace!r} is known (`ledger whereabouts` lists them)")
         # A mistyped party must not read as an all-clear either.
         if args.party is not None and not _party_known(ledger.store, args.party):

@@ -42,7 +42,7 @@ from pydantic import ValidationError
 
 from consumers.ingest import event_key
 from consumers.projector import utc_now
-from ledger.events import FieldProblem, describe_validation_error, digest_and_json, parse_event
+from ledger.events import FieldProblem, describe_validation_error, digest_and_json, duplicate_keys, parse_event
 from ledger.parties import by_id, party_problems
 from ledger.ports import AppendInFlight, AppendReceipt, EventLog, PartyRegistry
 
@@ -93,7 +93,11 @@ class LedgerClient:
         except ValidationError as error:
             event_id = report.get("event_id") if isinstance(report, dict) else None
             raise EventRejected(index, event_id if isinstance(event_id, str) else None,
-                                describe_validation_error(error)) from None
+                                describe_validation_error(error, report if isinstance(report, str) else None)) from None
+        if isinstance(report, (str, bytes)):
+            duplicates = duplicate_keys(report)  # the projector would dead-letter it
+            if duplicates:
+                raise EventRejected(index, event.event_id, duplicates)
         event = event.stamped(self.clock(), overwrite=True)
         future = event.future_problem()
         if future is not None:

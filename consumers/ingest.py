@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import BinaryIO
 
 from pydantic import ValidationError
 
@@ -30,18 +31,75 @@ from ledger.events import (
     LicenseGranted,
     LicenseRevoked,
     describe_validation_error,
+    duplicate_keys,
     digest_and_json,
     parse_event,
 )
 from ledger.parties import RegisteredParty, party_problems
 from ledger.ports import AppendInFlight, AppendReceipt, EventLog
 
-__all__ = ["ingest_lines", "IngestReport", "Reject", "INGEST_BATCH_MAX", "LINE_LENGTH_MAX", "event_key"]
+__all__ = ["ingest_lines", "read_lines", "LongLine", "IngestReport", "Reject", "INGEST_BATCH_MAX",
+           "LINE_LENGTH_MAX", "event_key"]
 
 INGEST_BATCH_MAX = 500
 LINE_LENGTH_MAX = 1_000_000  # bytes; a report is a few hundred
 REJECTS_IN_REPORT_MAX = 1000
 BOM = "\ufeff"
+# Input is read in pieces of this many bytes; a line longer than
+# LINE_LENGTH_MAX is read past, never held whole: a 200 MB line costs at
+# most LINE_LENGTH_MAX plus one piece of memory.
+READ_CHUNK_BYTES = 1 << 16
+LONG_LINE_HEAD_BYTES = 200  # what a reject keeps of a too-long line
+
+
+@dataclass(frozen=True, slots=True)
+class LongLine:
+    """A line longer than LINE_LENGTH_MAX bytes, as ``read_lines`` passes it
+    on: its length and its first bytes, not the line."""
+
+    length_bytes: int
+    head: str
+
+
+def read_lines(stream: BinaryIO) -> Iterator[str | LongLine]:
+    """The lines of a binary stream as UTF-8 text (bytes that are not UTF-8
+    kept as surrogates, for ingest to refuse by line number), checking the
+    length in bytes while reading: a line longer than LINE_LENGTH_MAX is
+    passed on as a LongLine and read past, never held whole.  Lines end at
+    "\n", "\r\n" or a lone "\r", as Python's text files read them."""
+    buffer = b""
+    long_head: str | None = None  # a too-long line being read past
+    long_length = 0
+    while True:
+        chunk = stream.read(READ_CHUNK_BYTES)
+        at_end = not chunk
+        # bytes.splitlines ends lines at "\n", "\r\n" and "\r" only.
+        parts = (buffer + chunk).splitlines(keepends=True)
+        buffer = b""
+        if parts and not at_end and not parts[-1].endswith(b"\n"):
+            buffer = parts.pop()  # no line end yet, or a "\r" perhaps followed by "\n"
+        for part in parts:
+            line = part.rstrip(b"\r\n")
+            if long_head is not None:
+                yield LongLine(long_length + len(line), long_head)
+                long_head = None
+            elif len(line) > LINE_LENGTH_MAX:
+                yield LongLine(len(line), line[:LONG_LINE_HEAD_BYTES].decode("utf-8", "replace"))
+            else:
+                yield line.decode("utf-8", "surrogateescape")
+        if at_end:
+            if long_head is not None:  # the file ends inside a too-long line
+                yield LongLine(long_length, long_head)
+            return
+        # No line end in sight: past the limit, keep only the count.
+        keep = 1 if buffer.endswith(b"\r") else 0
+        if long_head is not None:
+            long_length += len(buffer) - keep
+            buffer = buffer[len(buffer) - keep :]
+        elif len(buffer) - keep > LINE_LENGTH_MAX:
+            long_head = buffer[:LONG_LINE_HEAD_BYTES].decode("utf-8", "replace")
+            long_length = len(buffer) - keep
+            buffer = buffer[len(buffer) - keep :]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +133,7 @@ def event_key(event: object) -> str:
 
 
 def ingest_lines(
-    lines: Iterable[str],
+    lines: Iterable[str | LongLine],
     log: EventLog,
     *,
     source: str,
@@ -124,12 +182,16 @@ def ingest_lines(
 
     for number, line in enumerate(lines, start=1):
         report.lines = number
-        text = line.strip()
-        if number == 1:
-            text = text.removeprefix(BOM)  # spreadsheet exports often start with one
-        if not text:
-            continue
-        event, problems = _parse_line(text)
+        if isinstance(line, LongLine):
+            text = line.head
+            event, problems = None, [_too_long(line.length_bytes)]
+        else:
+            text = line.strip()
+            if number == 1:
+                text = text.removeprefix(BOM)  # spreadsheet exports often start with one
+            if not text:
+                continue
+            event, problems = _parse_line(text)
         if event is not None:
             event = event.stamped(clock(), overwrite=not trust_recorded_at)
             future = event.future_problem()
@@ -163,9 +225,11 @@ def _parse_line(text: str) -> tuple[object | None, list[FieldProblem]]:
     line is looked at again, with the json module, to say precisely why when
     it is not JSON or not an object (pydantic says only "invalid JSON").
     """
-    if len(text) > LINE_LENGTH_MAX:
-        return None, [FieldProblem(field="(line)", value=f"{len(text)} bytes",
-                                   message=f"longer than {LINE_LENGTH_MAX} bytes")]
+    # A character is at most 4 bytes of UTF-8: only a long text needs encoding to count.
+    if len(text) > LINE_LENGTH_MAX // 4:
+        length_bytes = len(text.encode("utf-8", "surrogateescape"))
+        if length_bytes > LINE_LENGTH_MAX:
+            return None, [_too_long(length_bytes)]
     if not text.isascii():
         undecodable = _UNDECODABLE.search(text)
         if undecodable:
@@ -175,13 +239,22 @@ def _parse_line(text: str) -> tuple[object | None, list[FieldProblem]]:
                 message="not UTF-8; reports are UTF-8 (save the file as UTF-8)",
             )]
     try:
-        return parse_event(text), []
+        event = parse_event(text)
     except ValidationError as error:
         if any(d["type"] in _NOT_AN_OBJECT and not d["loc"] for d in error.errors(include_url=False)):
             problems = _check_line(text)
             if problems:
                 return None, problems
-        return None, describe_validation_error(error)
+        return None, duplicate_keys(text) + describe_validation_error(error, text)
+    duplicates = duplicate_keys(text)
+    if duplicates:
+        return None, duplicates
+    return event, []
+
+
+def _too_long(length_bytes: int) -> FieldProblem:
+    return FieldProblem(field="(line)", value=f"{length_bytes} bytes",
+                        message=f"longer than {LINE_LENGTH_MAX} bytes")
 
 
 # A byte that was not UTF-8, as the surrogateescape error handler passes it on.
@@ -205,6 +278,10 @@ def _check_line(text: str) -> list[FieldProblem]:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         return [FieldProblem(field="(line)", value=repr(text[:60]), message=f"not JSON: {error}")]
+    except (ValueError, RecursionError):
+        # Nested deeper than the parser goes, or an integer longer than
+        # int() reads (4,300 digits): pydantic's error names where.
+        return []
     if not isinstance(value, dict):
         return [FieldProblem(field="(line)", value=repr(text[:60]),
                              message="must be a JSON object (one report per line)")]

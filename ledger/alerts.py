@@ -39,6 +39,8 @@ ALERT_KINDS = (
     "ship_back_exemption",
     # Who may say what (docs/COMPLIANCE.md): a report its reporter may not make.
     "unauthorized_report",
+    # A trace the projection could not compute (projections/trace_projection.py)
+    "quarantined",
 )
 
 SEVERITY = {
@@ -58,6 +60,7 @@ SEVERITY = {
     "license_ceiling": "high",
     "ship_back_exemption": "medium",
     "unauthorized_report": "high",
+    "quarantined": "high",
 }
 
 

@@ -11,7 +11,7 @@ import hashlib
 import re
 import json
 import json.encoder
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
@@ -19,6 +19,7 @@ import pycountry
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    BeforeValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -58,6 +59,10 @@ __all__ = [
     "digest_and_json",
     "FieldProblem",
     "describe_validation_error",
+    "duplicate_keys",
+    "Timestamp",
+    "YEAR_MIN",
+    "YEAR_MAX",
 ]
 
 SCHEMA_VERSION = 1
@@ -90,7 +95,67 @@ def _iso_country(value: str) -> str:
 CountryCode = Annotated[
     str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2"), AfterValidator(_iso_country)
 ]
-Text = Annotated[str, Field(min_length=1, max_length=TEXT_LENGTH_MAX)]
+# Times a report may carry, in UTC: the years 1900 through 2199.  Nothing
+# the ledger keeps account of happened before 1900 (export control lists
+# start in 1949), and 2199 leaves a license valid for decades plus every
+# policy deadline (DAYS_MAX, ten years) inside four-digit years and inside
+# what datetime can hold.  So every stored time is one fixed-width, sortable
+# spelling (projections/rows.py), and no time zone or deadline arithmetic
+# can overflow: a report dated 0001-01-01T00:00:00+14:00 once stopped all
+# projection (issue 14).
+YEAR_MIN = 1900
+YEAR_MAX = 2199
+_TIME_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
+
+
+def _time_text(value: Any) -> Any:
+    """A time is ISO 8601 text, never a number (pydantic would read
+    1563166800 or "1563166800" as seconds since 1970).  A datetime is one
+    too: only Python code (the SDK, tests) can pass one, never JSON."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(
+            "must be an ISO 8601 time with zone as a string, such as \"2019-07-15T14:00:00+09:00\""
+        )
+    if not _TIME_TEXT.match(value):
+        raise ValueError(
+            "must be an ISO 8601 time with zone, such as \"2019-07-15T14:00:00+09:00\""
+        )
+    return value
+
+
+def _sane_year(value: datetime) -> datetime:
+    # The local year first: converting 0001-01-01T00:00+14:00 to UTC overflows.
+    if not YEAR_MIN - 1 <= value.year <= YEAR_MAX + 1 or not (
+        YEAR_MIN <= value.astimezone(timezone.utc).year <= YEAR_MAX
+    ):
+        raise ValueError(f"must be in the years {YEAR_MIN} to {YEAR_MAX} (UTC)")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_time_text), AfterValidator(_sane_year)]
+
+# Control characters (C0, DEL, C1: NUL, BEL, ESC, CR, LF, TAB, ...) in free
+# text: none.  A report is one line; what it says is shown in terminals,
+# CSV and HTML, where a raw ESC or NUL changes what a reviewer sees.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(value: str | None) -> str | None:
+    if value is None:
+        return value
+    found = _CONTROL.search(value)
+    if found:
+        raise ValueError(
+            f"contains the control character U+{ord(found.group()):04X} at character "
+            f"{found.start() + 1}; free text must be printable"
+        )
+    return value
+
+
+Text = Annotated[str, Field(min_length=1, max_length=TEXT_LENGTH_MAX), AfterValidator(_printable)]
+Name = Annotated[str | None, Field(default=None, max_length=TEXT_LENGTH_MAX), AfterValidator(_printable)]
 
 
 def _refuse(field: str, value: str, message: str) -> PydanticCustomError:
@@ -113,14 +178,14 @@ class Party(_Model):
 
     id: Identifier
     country: CountryCode
-    name: str | None = Field(default=None, max_length=TEXT_LENGTH_MAX)
+    name: Name = None
 
 
 class Item(_Model):
     """What moves, with its export-control classification."""
 
     id: Identifier
-    name: str | None = Field(default=None, max_length=TEXT_LENGTH_MAX)
+    name: Name = None
     classification: Text = Field(
         description="Control-list entry, e.g. 'AG 1C350.51' or 'Wassenaar 3C006'."
     )
@@ -206,12 +271,21 @@ class _Event(_Model):
 
     event_id: Identifier = Field(description="Globally unique; the idempotency key.")
     schema_version: Literal[1] = SCHEMA_VERSION
-    occurred_at: AwareDatetime = Field(description="When it happened (timezone required).")
-    recorded_at: AwareDatetime | None = Field(
+    occurred_at: Timestamp = Field(
+        description=f"When it happened: ISO 8601 text with a zone, in the years {YEAR_MIN} to {YEAR_MAX} (UTC)."
+    )
+    recorded_at: Timestamp | None = Field(
         default=None,
         description="When the ledger learned it: stamped by the ledger on ingest (a sent value is replaced unless the ingest trusts it, for migrations).",
     )
     reporter: Identifier = Field(description="Party id of who reports this fact.")
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _integer_version(cls, value: Any) -> Any:
+        if type(value) is not int:  # true == 1 in Python; a version is not a boolean
+            raise ValueError(f"must be the integer {SCHEMA_VERSION}")
+        return value
 
     def stamped(self, recorded_at: datetime, *, overwrite: bool = False) -> "_Event":
         """This report with ``recorded_at`` set: if the reporter left it out,
@@ -367,8 +441,8 @@ class LicenseGranted(_Event):
         description="Permitted end users; empty means the license names none.",
     )
     ceiling: PositiveAmount | None = None
-    valid_from: AwareDatetime
-    valid_until: AwareDatetime
+    valid_from: Timestamp
+    valid_until: Timestamp
 
     @model_validator(mode="after")
     def _window(self) -> "LicenseGranted":
@@ -519,7 +593,10 @@ class FieldProblem(BaseModel):
 VALUE_PREVIEW_LENGTH_MAX = 80
 
 
-def describe_validation_error(error: ValidationError) -> list[FieldProblem]:
+def describe_validation_error(error: ValidationError, text: str | None = None) -> list[FieldProblem]:
+    """One FieldProblem per error.  ``text``, the JSON the report was read
+    from, lets an error in the JSON itself (a number out of range, nesting
+    too deep) name the field it is in."""
     problems = []
     for detail in error.errors(include_url=False):
         loc = [str(part) for part in detail["loc"]]
@@ -528,14 +605,16 @@ def describe_validation_error(error: ValidationError) -> list[FieldProblem]:
         # path without it.
         if loc and loc[0] in EVENT_TYPES:
             loc = loc[1:]
-        field = ".".join(loc) or "(event)"
+        field = ".".join(loc) or "(line)"
         value = detail.get("input")
+        if detail["type"] == "json_invalid" and text is not None:
+            field, value = _field_at(text, detail["msg"])
         if detail["type"] == "missing":
             shown = "(missing)"
         elif isinstance(value, str):
             shown = _preview(repr(value))
         else:
-            shown = _preview(json.dumps(value, default=str))
+            shown = _preview(_shown(value))
         message = detail["msg"]
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
@@ -550,6 +629,69 @@ def describe_validation_error(error: ValidationError) -> list[FieldProblem]:
             message = "required; one of: " + ", ".join(EVENT_TYPES)
         problems.append(FieldProblem(field=field, value=shown, message=message))
     return problems
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str, value: object):
+        super().__init__(key)
+        self.key, self.value = key, value
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key, value)
+        out[key] = value
+    return out
+
+
+def duplicate_keys(text: str | bytes) -> list[FieldProblem]:
+    """A problem naming the first key said twice in one object of ``text``, or [].
+
+    pydantic's JSON parser keeps the last of two equal keys; a reviewer
+    reading the line sees the first ({"type": "teleported", ..., "type":
+    "received"}), so a report says each field once.  Ingest checks every
+    line, the projector every record (a producer may bypass ingest).
+    """
+    try:
+        json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as duplicate:
+        value = duplicate.value
+        shown = _preview(repr(value)) if isinstance(value, str) else _preview(_shown(value))
+        return [FieldProblem(field=duplicate.key, value=shown,
+                             message="appears twice in one object; a report names each field once")]
+    except (ValueError, RecursionError):
+        pass  # not JSON, nested too deep, a number too long: pydantic's error says where
+    return []
+
+
+def _shown(value: Any) -> str:
+    """``value`` as JSON; an integer too long for int-to-text (4,300 digits)
+    by its length."""
+    try:
+        return json.dumps(value, default=str)
+    except ValueError:
+        return f"(an integer of more than {VALUE_PREVIEW_LENGTH_MAX} digits)"
+
+
+_JSON_COLUMN = re.compile(r"at line [0-9]+ column ([0-9]+)")
+_JSON_KEY = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:')
+
+
+def _field_at(text: str, message: str) -> tuple[str, str]:
+    """(the key nearest before the column the JSON parser stopped at, the
+    text from there): "quantity" for {"quantity": 1e999}; "(line)" and the
+    line when the parser names no column or no key precedes it."""
+    found = _JSON_COLUMN.search(message)
+    if found is None:
+        return "(line)", text
+    column = int(found.group(1))
+    before = text[: column - 1]
+    keys = list(_JSON_KEY.finditer(before))
+    if not keys:
+        return "(line)", text
+    return keys[-1].group(1), text[keys[-1].end() : column]
 
 
 def _preview(text: str) -> str:

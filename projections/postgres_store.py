@@ -48,6 +48,7 @@ from projections.sql_common import (
     CLAIMS_INDEX,
     filters,
     group_claims,
+    group_unread,
     party_from_row,
     party_row,
     step_dict,
@@ -124,6 +125,7 @@ _TABLES = [
     # The party registry (ledger/parties.py): roles space-separated.
     f"""CREATE TABLE IF NOT EXISTS parties (
         party_id {_T} PRIMARY KEY, country {_T} NOT NULL, roles {_T} NOT NULL, name TEXT)""",
+    "CREATE INDEX IF NOT EXISTS dead_letters_by_key ON dead_letters (key)",
 ]
 
 _JOURNAL_KEYS = ("seq", "transition_id", "alert_id", "transition", "at", "kind", "severity",
@@ -591,6 +593,18 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
             (),
         )
         return [dict(zip(_DEAD_KEYS, row)) for row in rows]
+
+    def unread_records(self, keys: list[str]) -> dict[str, list[tuple[str, str]]]:
+        def read() -> dict[str, list[tuple[str, str]]]:
+            rows: list[Any] = []
+            with self._transaction(commit=False) as c:
+                for chunk in _chunks(keys):
+                    c.execute("SELECT key, value, error FROM dead_letters "
+                              "WHERE key = ANY(%s) AND error NOT LIKE 'quarantined:%%'", (chunk,))
+                    rows.extend(c.fetchall())
+            return group_unread(rows)
+
+        return self._retrying("load dead letters", read)
 
     def fingerprint(self) -> dict[str, str]:
         # The same statements and the same row encoding as the SQLite store,

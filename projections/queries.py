@@ -11,6 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
+
 from ledger.account import TraceAccount
 from ledger.alerts import Alert, alert_steps, alerts_as_of
 from ledger.events import parse_event
@@ -20,7 +22,7 @@ from ledger.trace import Trace
 from ledger.policy import Policy
 from projections.rows import LOT_COLUMNS, dec, lot_row, step_row
 from projections.store import ProjectionStore
-from projections.trace_projection import rebuild_trace
+from projections.trace_projection import QUARANTINED, rebuild_trace
 
 __all__ = ["whereabouts", "standing_alerts", "NotFound"]
 
@@ -128,7 +130,11 @@ def standing_alerts(
                         "quantity", "unit", "message", "event_ids"), step_row(alert)))
         row["event_ids"] = list(alert.event_ids)
         out.append(row)
-    return out
+    # Quarantines are about the ledger's data, not a date: an answer as of
+    # any date shows those standing now (a quarantined trace is left out of
+    # the recomputation above, as the projection leaves out its lots).
+    quarantined = [a for a in store.standing_alerts(clock, party=party, trace_id=trace_id) if a["kind"] == QUARANTINED]
+    return sorted([*out, *quarantined], key=lambda a: (a["trace_id"], a["lot_id"], a["kind"], a["alert_id"]))
 
 
 def _ceiling_alerts(
@@ -196,7 +202,14 @@ def _traces(store: ProjectionStore, ident: str | None) -> list[tuple[str, Trace,
 
 def _rebuilt(store: ProjectionStore, versions: dict[str, list[tuple[str, str]]],
              *, every_trace: bool) -> list[tuple[str, Trace, dict[str, list[Claim]]]]:
-    traces = {t: rebuild_trace(t, stored) for t, stored in sorted(versions.items())}
+    traces = {}
+    for t, stored in sorted(versions.items()):
+        try:
+            traces[t] = rebuild_trace(t, stored)
+        except ValidationError:
+            # A version the contract now refuses (a store an older ledger
+            # wrote): the projection quarantined this trace; so does this.
+            continue
     if every_trace:  # every trace is here: the claims are theirs
         claims: dict[str, list[Claim]] = {}
         for trace_id, trace in traces.items():

@@ -30,8 +30,10 @@ def ts(value: datetime | None) -> str | None:
         return text
     utc = value.astimezone(timezone.utc)
     if value.tzinfo is None or type(value) is not datetime or utc.year < 1000:
-        # Naive (local time), a subclass, or a year strftime writes unpadded.
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        # Naive (local time), a subclass, or a year strftime writes unpadded
+        # ("999-01-31": text order would no longer be time order, issue 14):
+        # the year is padded to four digits here, whatever the platform.
+        return f"{utc.year:04d}" + utc.strftime("-%m-%dT%H:%M:%S.%fZ")
     text = utc.isoformat(timespec="microseconds")[:-6] + "Z"  # the strftime spelling, minus "+00:00"
     if len(_SPELLED) >= _SPELLED_MAX:
         _SPELLED.clear()

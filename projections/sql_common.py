@@ -3,6 +3,7 @@ parameter mark ("?" for SQLite, "%s" for psycopg)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -11,7 +12,7 @@ from typing import Any
 from ledger.parties import RegisteredParty
 from projections.rows import STEP_COLUMNS, ts
 
-__all__ = ["sweep_due", "step_dict", "filters", "value_marks", "group_claims", "CLAIMS_INDEX",
+__all__ = ["sweep_due", "step_dict", "filters", "value_marks", "group_claims", "group_unread", "CLAIMS_INDEX",
            "party_row", "party_from_row"]
 
 # Existing stores gain it on open (CREATE INDEX IF NOT EXISTS): no new schema version.
@@ -95,3 +96,11 @@ def party_from_row(row: Any) -> RegisteredParty:
     """A stored party, checked again as it is read (ledger/parties.py)."""
     party_id, country, roles, name = row
     return RegisteredParty(party_id, country, tuple(roles.split()), name)
+
+
+def group_unread(rows: Any) -> dict[str, list[tuple[str, str]]]:
+    """(key, value, error) rows as ``unread_records`` returns them."""
+    out: dict[str, set[tuple[str, str]]] = {}
+    for key, value, error in rows:
+        out.setdefault(key, set()).add((hashlib.sha256(bytes(value or b"")).hexdigest(), error))
+    return {key: sorted(unread) for key, unread in out.items()}

@@ -24,6 +24,7 @@ from projections.sql_common import (
     CLAIMS_INDEX,
     filters,
     group_claims,
+    group_unread,
     party_from_row,
     party_row,
     step_dict,
@@ -84,6 +85,7 @@ _TABLES = [
     # The party registry (ledger/parties.py): roles space-separated.
     """CREATE TABLE IF NOT EXISTS parties (
         party_id TEXT PRIMARY KEY, country TEXT NOT NULL, roles TEXT NOT NULL, name TEXT) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS dead_letters_by_key ON dead_letters (key)",
 ]
 
 
@@ -444,6 +446,16 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
                       "ORDER BY log_name, partition, offset")
             keys = ("log_name", "partition", "offset", "key", "value", "error")
             return [dict(zip(keys, row)) for row in c.fetchall()]
+
+    def unread_records(self, keys: list[str]) -> dict[str, list[tuple[str, str]]]:
+        rows: list[Any] = []
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks(keys):
+                marks = ",".join("?" * len(chunk))
+                c.execute(f"SELECT key, value, error FROM dead_letters WHERE key IN ({marks}) "
+                          f"AND error NOT LIKE 'quarantined:%'", chunk)
+                rows.extend(c.fetchall())
+        return group_unread(rows)
 
     def fingerprint(self) -> dict[str, str]:
         queries = {

@@ -163,6 +163,17 @@ class ProjectionStore(PartyRegistry, ABC):
     def dead_letters(self) -> list[dict[str, Any]]: ...
 
     @abstractmethod
+    def unread_records(self, keys: list[str]) -> dict[str, list[tuple[str, str]]]:
+        """The dead letters keyed by these keys that are records the
+        projection could not read (not those of a quarantined trace, whose
+        error starts with ``quarantined:``): key -> sorted, distinct
+        (SHA-256 of the record's value, error).  Keys with none are absent.
+        Called for the traces of each batch, so each carries an alert for
+        every record about it that was dead-lettered
+        (projections/trace_projection.py).  By content, not position: the
+        same records in another arrival order give the same alerts."""
+
+    @abstractmethod
     def fingerprint(self) -> dict[str, str]:
         """A digest per read model, for replay comparison (journal excluded:
         it records when alerts were published, which is history, not state)."""

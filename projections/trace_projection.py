@@ -8,34 +8,50 @@ makes late and out-of-order reports land exactly where they belong.
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import PersistenceError, Tracking
 from pydantic import ValidationError
 
 from ledger.events import (
+    YEAR_MIN,
     LicenseGranted,
     LicenseRevoked,
     content_digest,
     describe_validation_error,
+    duplicate_keys,
     parse_event,
 )
 from ledger.policy import Policy
 from ledger.ports import LogRecord
 from ledger.trace import Outcome, Trace
 from ledger.account import TraceAccount, Version
+from ledger.alerts import Alert, alert_id
 from ledger.identity import Claim, first_claim
 from ledger.parties import by_id, party_problems
 from projections.batch_lock import exclusive
 from projections.premises import recompute_rows
-from projections.rows import ts
-from projections.store import DeadLetter, ProjectedBatch, ProjectionStore
+from projections.rows import step_row, ts
+from projections.store import DeadLetter, ProjectedBatch, ProjectionStore, StoreUnavailable, TraceRows
 from projections.warm_traces import WarmTraces
 
-__all__ = ["project_batch", "BatchOutcome", "rebuild_trace", "tracking_name"]
+__all__ = ["project_batch", "BatchOutcome", "rebuild_trace", "tracking_name", "QUARANTINED", "quarantine_step",
+           "unread_step"]
+
+# The alert kind of a trace the projection could not compute (see project_batch).
+QUARANTINED = "quarantined"
+# A quarantine stands from the earliest time a report may carry, so every
+# as-of answer shows it: the trace cannot be computed at any time.
+QUARANTINED_SINCE = datetime(YEAR_MIN, 1, 1, tzinfo=timezone.utc)
+QUARANTINE_REASON_LENGTH_MAX = 500
+# Errors of the store or the machine, not of a record: never quarantined,
+# they stop the batch (nothing of it is committed) as before.
+_NOT_A_RECORDS_FAULT = (PersistenceError, StoreUnavailable, OSError, sqlite3.Error, MemoryError)
 
 
 def tracking_name(log_name: str, partition: int) -> str:
@@ -115,18 +131,141 @@ def project_batch(
     log in another order than its offsets and records them at its end.
     ``warm`` keeps the traces folded between batches
     (projections/warm_traces.py), for a projector that polls again and again.
+
+    Quarantine, not stop: when computing the batch fails for a reason in
+    the records (any error but the store's or the machine's), each trace of
+    the batch is computed alone, without committing, and every trace that
+    fails alone is quarantined: its new reports are stored as usual (the
+    trace stays the set of its reports, so replay and any arrival order
+    give the same answer), its lots are left out, it gets one
+    ``quarantined`` alert naming the error, and the batch's records of it
+    are dead-lettered with the error.  The rest of the batch is committed
+    and the log goes on.  A quarantined trace is recomputed, and stays
+    quarantined or is released, whenever a later batch brings a report
+    for it.
     """
     with exclusive(store):
-        if warm is None:
-            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=None,
-                                  trust_recorded_at=trust_recorded_at)
-        warm.check(store.writer_mark())
+        if warm is not None:
+            warm.check(store.writer_mark())
         try:
             return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=warm,
                                   trust_recorded_at=trust_recorded_at)
-        except BaseException:
-            warm.forget()
+        except _NOT_A_RECORDS_FAULT:
+            if warm is not None:
+                warm.forget()
             raise
+        except Exception as error:
+            if warm is not None:
+                warm.forget()
+            quarantine = _failing_traces(store, log_name, records, policy=policy, clock=clock,
+                                         trust_recorded_at=trust_recorded_at)
+            if not quarantine:
+                raise error  # no trace fails alone: not a record's fault
+        try:
+            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=None,
+                                  quarantine=quarantine, trust_recorded_at=trust_recorded_at)
+        except _NOT_A_RECORDS_FAULT:
+            raise
+        except Exception as error:
+            # The traces fail together though none of the others fails
+            # alone: quarantine every trace of the batch, with this error.
+            everything = dict.fromkeys(_batch_keys(records), _reason(error))
+            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=None,
+                                  quarantine={**everything, **quarantine}, trust_recorded_at=trust_recorded_at)
+
+
+def _batch_keys(records: Sequence[LogRecord]) -> list[str]:
+    """The trace ids (``license:<id>`` for license reports) of the records that parse."""
+    keys = set()
+    for record in records:
+        try:
+            event = parse_event(record.value)
+        except (ValidationError, UnicodeDecodeError):
+            continue
+        keys.add(_key(event))
+    return sorted(keys)
+
+
+def _key(event: object) -> str:
+    if isinstance(event, (LicenseGranted, LicenseRevoked)):
+        return f"license:{event.license_id}"
+    return event.trace_id  # type: ignore[attr-defined]
+
+
+def _failing_traces(store: ProjectionStore, log_name: str, records: Sequence[LogRecord], *,
+                    policy: Policy, clock: datetime, trust_recorded_at: bool = False) -> dict[str, str]:
+    """Trace id -> why, for every trace of the batch whose records, computed
+    alone against the store (nothing committed), fail.
+
+    Found by halving: a group of traces that computes is not searched
+    further, so a batch of thousands of traces with one poisoned trace
+    costs a few dozen dry runs, not thousands."""
+    by_key: dict[str, list[LogRecord]] = defaultdict(list)
+    for record in records:
+        try:
+            by_key[_key(parse_event(record.value))].append(record)
+        except (ValidationError, UnicodeDecodeError):
+            if record.key:  # its trace is recomputed to carry its alert
+                by_key[record.key].append(record)
+
+    def failing(keys: list[str]) -> dict[str, str]:
+        try:
+            _project_batch(store, log_name, [r for k in keys for r in by_key[k]], policy=policy, clock=clock,
+                           track=False, warm=None, commit=False, trust_recorded_at=trust_recorded_at)
+            return {}
+        except _NOT_A_RECORDS_FAULT:
+            raise
+        except Exception as error:
+            if len(keys) == 1:
+                return {keys[0]: _reason(error)}
+        half = len(keys) // 2
+        return {**failing(keys[:half]), **failing(keys[half:])}
+
+    return failing(sorted(by_key)) if by_key else {}
+
+
+def _reason(error: Exception) -> str:
+    """Why a trace is quarantined: one line, bounded (it is shown in alert tables)."""
+    text = " ".join(f"{type(error).__name__}: {_why(error)}".split())
+    if len(text) > QUARANTINE_REASON_LENGTH_MAX:
+        text = text[: QUARANTINE_REASON_LENGTH_MAX - 3] + "..."
+    return text
+
+
+def unread_step(trace_id: str, value_digest: str, error: str) -> Alert:
+    """The alert a trace carries for a record about it (by its log key) that
+    could not be read and is in the dead letters; named by the SHA-256 of
+    its bytes, not its log position, so arrival order does not matter."""
+    if len(error) > QUARANTINE_REASON_LENGTH_MAX:
+        error = error[: QUARANTINE_REASON_LENGTH_MAX - 3] + "..."
+    return Alert(
+        alert_id=alert_id(QUARANTINED, trace_id, "", value_digest),
+        kind=QUARANTINED,
+        trace_id=trace_id,
+        lot_id="",
+        party="",
+        due_at=QUARANTINED_SINCE,
+        quantity=None,
+        unit=None,
+        message=(f"a record about trace {trace_id!r} (sha256 {value_digest[:16]}) could not be read and is "
+                 f"quarantined in the dead letters: {error}"),
+    )
+
+
+def quarantine_step(trace_id: str, reason: str) -> Alert:
+    """The alert a quarantined trace carries, standing at every as-of time."""
+    return Alert(
+        alert_id=alert_id(QUARANTINED, trace_id, ""),
+        kind=QUARANTINED,
+        trace_id=trace_id,
+        lot_id="",
+        party="",
+        due_at=QUARANTINED_SINCE,
+        quantity=None,
+        unit=None,
+        message=(f"trace {trace_id!r} could not be projected and is quarantined: its reports are kept, "
+                 f"its lots are not shown; {reason}"),
+    )
 
 
 def _project_batch(
@@ -139,7 +278,14 @@ def _project_batch(
     track: bool,
     warm: WarmTraces | None,
     trust_recorded_at: bool = False,
+    quarantine: dict[str, str] | None = None,
+    commit: bool = True,
 ) -> BatchOutcome:
+    quarantine = quarantine or {}
+    quarantined: dict[str, list[tuple[LogRecord, object, str]]] = defaultdict(list)
+    # Records that could not be read, by their log key (a trace id): each
+    # raises an alert on that trace, which is recomputed to carry it.
+    unread: dict[str, list[tuple[str, str]]] = defaultdict(list)
     outcome = BatchOutcome(records=len(records))
     batch = ProjectedBatch()
     # Who may appear in a report (ledger/parties.py): read once per batch,
@@ -155,6 +301,9 @@ def _project_batch(
         # neither crash the projector nor be skipped silently.
         try:
             event = parse_event(record.value)
+            duplicate = duplicate_keys(record.value)
+            if duplicate:
+                raise _Unstamped(event.event_id, str(duplicate[0]))
             if not record.stamped_by_ledger and not trust_recorded_at:
                 event = event.stamped(record.appended_at or clock, overwrite=True)
             if event.recorded_at is None:
@@ -166,11 +315,15 @@ def _project_batch(
             if unknown:  # a producer writing around ingest and the SDK
                 raise _Unstamped(event.event_id, "; ".join(str(p) for p in unknown))
         except (ValidationError, _Unstamped, UnicodeDecodeError) as error:
-            batch.dead_letters.append(
-                DeadLetter(log_name, record.partition, record.offset, record.key, record.value, _why(error))
-            )
+            dead = DeadLetter(log_name, record.partition, record.offset, record.key, record.value, _why(error))
+            batch.dead_letters.append(dead)
+            if record.key and not record.key.startswith("license:"):
+                unread[record.key].append((hashlib.sha256(record.value).hexdigest(), dead.error))
             continue
         digest = content_digest(event)
+        if _key(event) in quarantine:
+            quarantined[_key(event)].append((record, event, digest))
+            continue
         if isinstance(event, (LicenseGranted, LicenseRevoked)):
             batch.licenses.append((event.license_id, event.event_id, digest, event.model_dump_json()))
             license_events.append(event)
@@ -178,6 +331,10 @@ def _project_batch(
             continue
         by_trace[event.trace_id].append((event, digest))
 
+    for key in sorted(quarantined):
+        for record, _event, _digest in quarantined[key]:
+            batch.dead_letters.append(DeadLetter(log_name, record.partition, record.offset, record.key,
+                                                 record.value, f"quarantined: {quarantine[key]}"))
     kept = warm.take(sorted(by_trace)) if warm is not None else {}
     stored = store.load_versions(sorted(set(by_trace) - set(kept)))
     held: dict[str, Trace] = {}  # every trace of the batch, as it stands after it
@@ -211,10 +368,16 @@ def _project_batch(
     fresh: dict[str, tuple[list[tuple[str, str, str, str]], TraceAccount]] = {
         trace_id: (new_by_trace[trace_id], trace.account(claims=claims)) for trace_id, trace in traces.items()
     }
+    # A quarantined trace: its reports stored, an account with no lots (so
+    # its old lot rows go, and the ceilings they counted are recounted).
+    for trace_id in sorted(k for k in quarantined if not k.startswith("license:")):
+        versions = [(event.event_id, digest, ts(event.recorded_at), event.model_dump_json())  # type: ignore[attr-defined]
+                    for _record, event, digest in quarantined[trace_id]]
+        fresh[trace_id] = (versions, TraceAccount(trace_id, {}, []))
     # Traces not in this batch whose claims it changed: the batch's version
     # of an event id was recorded before theirs (or it moves which trace
     # holds the first).
-    moved = sorted(claims_moved(stored_claims, batch_claims) - set(fresh))
+    moved = sorted((claims_moved(stored_claims, batch_claims) | set(unread)) - set(fresh))
 
     def accounts_for(trace_ids: list[str]) -> dict[str, TraceAccount]:
         held = store.load_versions(trace_ids)
@@ -227,10 +390,23 @@ def _project_batch(
     # this batch's license reports affect (projections/premises.py).
     batch.traces.extend(recompute_rows(store, fresh, license_events, policy=policy, accounts_for=accounts_for,
                                        also=moved))
+    # Every trace written carries an alert per record about it in the dead
+    # letters (stored, and this batch's), and one if it is quarantined.
+    written = sorted({rows.trace_id for rows in batch.traces if not rows.trace_id.startswith("license:")})
+    dead_by_trace = store.unread_records(written) if written else {}
+    for rows in batch.traces:
+        if rows.trace_id.startswith("license:"):
+            continue
+        for where in sorted({*dead_by_trace.get(rows.trace_id, ()), *unread.get(rows.trace_id, ())}):
+            rows.steps.append(step_row(unread_step(rows.trace_id, *where)))
+        if rows.trace_id in quarantined:
+            rows.steps.append(step_row(quarantine_step(rows.trace_id, quarantine[rows.trace_id])))
     outcome.traces = len(batch.traces)
     outcome.dead_letters = len(batch.dead_letters)
     outcome.dead = batch.dead_letters
     trackings = [Tracking(tracking_name(log_name, p), o) for p, o in sorted(last_offset.items()) if track]
+    if not commit:
+        return outcome
     batch.writer_mark = warm.next_mark() if warm is not None else None
     store.commit_batch(batch, trackings, clock)
     if warm is not None:
@@ -240,7 +416,7 @@ def _project_batch(
 
 class _Unstamped(ValueError):
     """A record the log should never hold: unstamped, dated after its stamp,
-    or naming a party the registry does not hold."""
+    or naming a party the registry does not hold, or naming a key twice."""
 
     def __init__(self, event_id: str, why: str | None = None):
         super().__init__(why or f"event {event_id!r} has no recorded_at: the log only holds stamped reports")

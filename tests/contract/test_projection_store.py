@@ -331,6 +331,25 @@ class ProjectionStoreContract:
              "error": "value is not UTF-8"},
         ]
 
+    def test_unread_records_are_found_by_key_without_a_quarantined_traces_own(self, store: ProjectionStore) -> None:
+        letters = [DeadLetter(LOG, 1, 7, "TR-9", b"{", "not JSON"),
+                   DeadLetter(LOG, 0, 3, "TR-9", b"{}", "event_id: field required"),
+                   DeadLetter(LOG, 0, 4, "TR-9", b"{}", "quarantined: OverflowError: date value out of range"),
+                   DeadLetter(LOG, 0, 5, "TR-8", b"[]", "not an object"),
+                   DeadLetter(LOG, 0, 6, None, b"[]", "not an object")]  # type: ignore[arg-type]
+        store.commit_batch(batch(dead_letters=letters), [Tracking(f"{LOG}#0", 6), Tracking(f"{LOG}#1", 7)], JULY)
+        def sha(value: bytes) -> str:
+            return hashlib.sha256(value).hexdigest()
+
+        assert store.unread_records(["TR-9", "TR-7"]) == {
+            "TR-9": sorted([(sha(b"{}"), "event_id: field required"), (sha(b"{"), "not JSON")])}
+        assert store.unread_records(["TR-8"]) == {"TR-8": [(sha(b"[]"), "not an object")]}
+        assert store.unread_records(["TR-7"]) == {}
+        # The same bytes dead-lettered twice (a re-sent record) are one.
+        again = [DeadLetter(LOG, 0, 9, "TR-8", b"[]", "not an object")]
+        store.commit_batch(batch(dead_letters=again), [Tracking(f"{LOG}#0", 9)], JULY)
+        assert store.unread_records(["TR-8"]) == {"TR-8": [(sha(b"[]"), "not an object")]}
+
     def test_licenses_are_found_by_id(self, store: ProjectionStore) -> None:
         store.commit_batch(batch(licenses=[("LIC-2", "e2", "d2", '{"b": 2}'), ("LIC-1", "e1", "d1", '{"a": 1}'),
                                            ("LIC-1", "e0", "d0", '{"a": 0}')]),

@@ -66,10 +66,14 @@ def test_ts_spelling_is_strftime_in_utc() -> None:
         moments.append(datetime(rng.randint(1000, 9998), rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23),
                                 rng.randint(0, 59), rng.randint(0, 59), rng.choice([0, rng.randint(0, 999_999)]),
                                 tzinfo=zone))
-    moments.append(datetime(999, 5, 1, 12, tzinfo=UTC))  # strftime writes this year unpadded
     for _ in range(2):
         for moment in moments:
             assert ts(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), moment
+    # A year below 1000 is padded to four digits (strftime writes "999"), so
+    # text order stays time order (issue 14).
+    assert ts(datetime(999, 5, 1, 12, tzinfo=UTC)) == "0999-05-01T12:00:00.000000Z"
+    assert ts(datetime(999, 5, 1, 12, tzinfo=UTC)) < ts(datetime(1000, 1, 1, tzinfo=UTC))
+    assert ts(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00.000000Z"
     # One instant in two zones: one spelling.
     instant = datetime(2020, 2, 29, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
     assert ts(instant) == ts(instant.astimezone(UTC)) == "2020-03-01T04:30:00.000000Z"

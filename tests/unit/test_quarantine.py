@@ -1,0 +1,183 @@
+"""Quarantine, not stop (issue 14): a record or a trace the projection cannot
+handle is dead-lettered with the reason, the trace is flagged with a
+``quarantined`` alert, and the rest of the batch and the log go on.  The
+answer stays a function of the set of reports: replay and any batching give
+the same rows."""
+
+from datetime import datetime, timezone
+
+from consumers.embedded_log import EmbeddedLog
+from consumers.ingest import event_key
+from consumers.projector import catch_up, rebuild
+from ledger.events import digest_and_json
+from ledger.policy import Policy
+from projections.rows import ts
+from projections.sqlite_store import SQLiteProjectionStore
+from projections.store import ProjectedBatch, TraceRows
+from tests.builders import exported, received, stamp
+
+POLICY = Policy()
+NOW = datetime(2020, 1, 2, tzinfo=timezone.utc)
+RECORDED = "2019-12-01T00:00:00+00:00"
+
+# The report from issue 14: the contract of the time let it through, and
+# converting it to UTC overflowed; every later projection then stopped.
+POISON = (b'{"type":"received","event_id":"q-rcv-1","occurred_at":"0001-01-01T00:00:00+14:00",'
+          b'"recorded_at":"2019-12-01T00:00:00+00:00","reporter":"KR-B","trace_id":"TR-Q1","lot_id":"Q1",'
+          b'"quantity":{"amount":"100","unit":"kg"}}')
+
+
+def append(log: EmbeddedLog, *events) -> None:
+    records = []
+    for event in events:
+        digest, value = digest_and_json(stamp(event, RECORDED))
+        records.append((event.event_id, digest, event_key(event), value))
+    log.append(records)
+
+
+def test_a_record_the_contract_refuses_in_the_log_is_dead_lettered_and_the_log_goes_on(tmp_path):
+    # An older ledger (or another producer) wrote the issue's report to the log.
+    log = EmbeddedLog(tmp_path / "log.db")
+    append(log, exported("G1", trace="TR-GOOD"))
+    log.append([("q-rcv-1", "0" * 64, "TR-Q1", POISON)])
+    append(log, received("G1", trace="TR-GOOD"))
+    store = SQLiteProjectionStore(tmp_path / "projections.db")
+
+    totals = catch_up(log, store, policy=POLICY, clock=lambda: NOW)
+
+    assert (totals.records, totals.dead_letters) == (3, 1)
+    [dead] = store.dead_letters()
+    assert dead["key"] == "TR-Q1"
+    assert "field 'occurred_at' value '0001-01-01T00:00:00+14:00'" in dead["error"]
+    assert "years 1900 to 2199" in dead["error"]
+    [lot] = store.lots()
+    assert (lot["trace_id"], lot["received"]) == ("TR-GOOD", "100")
+    # The trace the record is about (its log key) is flagged for the operator.
+    [alert] = store.standing_alerts(NOW, trace_id="TR-Q1")
+    assert (alert["kind"], alert["severity"]) == ("quarantined", "high")
+    assert alert["message"].startswith("a record about trace 'TR-Q1' (sha256 ")
+    assert "could not be read and is quarantined in the dead letters: field 'occurred_at'" in alert["message"]
+
+
+def test_a_record_that_cannot_be_read_flags_its_trace_in_any_batching_and_on_replay(tmp_path):
+    log = EmbeddedLog(tmp_path / "log.db")
+    append(log, exported("Q1", trace="TR-Q1"), exported("G1", trace="TR-GOOD"))
+    log.append([("q-rcv-1", "0" * 64, "TR-Q1", POISON)])
+    append(log, received("Q1", qty="40", trace="TR-Q1"), received("G1", trace="TR-GOOD"))
+    stores = [SQLiteProjectionStore(tmp_path / f"{name}.db") for name in ("one", "all", "rebuilt")]
+    catch_up(log, stores[0], policy=POLICY, clock=lambda: NOW, batch_max=1)
+    catch_up(log, stores[1], policy=POLICY, clock=lambda: NOW)
+    rebuild(log, stores[2], policy=POLICY, clock=lambda: NOW)
+
+    assert stores[0].fingerprint() == stores[1].fingerprint() == stores[2].fingerprint()
+    for store in stores:
+        # The trace is still computed from the reports that could be read.
+        assert [(lot["lot_id"], lot["received"]) for lot in store.lots(trace_id="TR-Q1")] == [("Q1", "40")]
+        assert "quarantined" in {a["kind"] for a in store.standing_alerts(NOW, trace_id="TR-Q1")}
+        assert "quarantined" not in {a["kind"] for a in store.standing_alerts(NOW, trace_id="TR-GOOD")}
+
+
+def _store_holding_an_old_version(path) -> SQLiteProjectionStore:
+    """A store an older ledger projected: it holds the issue's report as a
+    version of TR-Q1, which the contract now refuses, so every recomputation
+    of TR-Q1 fails."""
+    store = SQLiteProjectionStore(path)
+    batch = ProjectedBatch(traces=[TraceRows("TR-Q1", [("q-rcv-1", "0" * 64, ts(datetime.fromisoformat(RECORDED)),
+                                                        POISON.decode())], [], [])])
+    store.commit_batch(batch, [], NOW)
+    return store
+
+
+def _log_for_poisoned_trace(tmp_path) -> EmbeddedLog:
+    log = EmbeddedLog(tmp_path / "log.db")
+    append(log, exported("Q1", trace="TR-Q1", at="2019-07-10"), exported("G1", trace="TR-GOOD"),
+           received("G1", trace="TR-GOOD"), received("Q1", qty="40", trace="TR-Q1"),
+           exported("G2", trace="TR-GOOD-2"))
+    return log
+
+
+def test_a_trace_that_cannot_be_computed_is_quarantined_and_the_rest_of_the_batch_goes_on(tmp_path):
+    log = _log_for_poisoned_trace(tmp_path)
+    store = _store_holding_an_old_version(tmp_path / "projections.db")
+
+    totals = catch_up(log, store, policy=POLICY, clock=lambda: NOW)  # does not raise
+
+    assert totals.records == 5
+    assert sorted({lot["trace_id"] for lot in store.lots()}) == ["TR-GOOD", "TR-GOOD-2"]
+    quarantined = [a for a in store.standing_alerts(NOW) if a["kind"] == "quarantined"]
+    assert [(a["trace_id"], a["severity"]) for a in quarantined] == [("TR-Q1", "high")]
+    assert "could not be projected and is quarantined" in quarantined[0]["message"]
+    assert ("ValidationError: field 'occurred_at' value '0001-01-01T00:00:00+14:00': must be in the years 1900 "
+            "to 2199 (UTC)") in quarantined[0]["message"]
+    assert "\n" not in quarantined[0]["message"]
+    # It stands at every as-of time: the trace cannot be computed at any.
+    assert [a["kind"] for a in store.standing_alerts(datetime(1990, 1, 1, tzinfo=timezone.utc))] == ["quarantined"]
+    dead = store.dead_letters()
+    assert [d["key"] for d in dead] == ["TR-Q1", "TR-Q1"]
+    assert all(d["error"].startswith("quarantined: ValidationError") for d in dead)
+    # Its reports are kept: the trace is still the set of its reports.
+    assert len(store.all_versions()["TR-Q1"]) == 3
+
+
+def test_a_quarantined_trace_is_the_same_in_any_batching_and_on_replay(tmp_path):
+    log = _log_for_poisoned_trace(tmp_path)
+    one_by_one = _store_holding_an_old_version(tmp_path / "one.db")
+    catch_up(log, one_by_one, policy=POLICY, clock=lambda: NOW, batch_max=1)
+    together = _store_holding_an_old_version(tmp_path / "together.db")
+    catch_up(log, together, policy=POLICY, clock=lambda: NOW)
+    rebuilt = _store_holding_an_old_version(tmp_path / "rebuilt.db")
+    rebuild(log, rebuilt, policy=POLICY, clock=lambda: NOW)
+
+    assert one_by_one.fingerprint() == together.fingerprint() == rebuilt.fingerprint()
+    assert one_by_one.lots() == together.lots() == rebuilt.lots()
+
+
+def test_a_trace_without_a_fault_is_not_quarantined(tmp_path):
+    # The other side: the same reports, and a store without the old version.
+    log = _log_for_poisoned_trace(tmp_path)
+    store = SQLiteProjectionStore(tmp_path / "projections.db")
+
+    catch_up(log, store, policy=POLICY, clock=lambda: NOW)
+
+    assert "quarantined" not in {a["kind"] for a in store.standing_alerts(NOW)}
+    assert store.dead_letters() == []
+    assert sorted({lot["trace_id"] for lot in store.lots()}) == ["TR-GOOD", "TR-GOOD-2", "TR-Q1"]
+
+
+def test_as_of_answers_show_the_quarantine_and_leave_the_trace_out_as_the_projection_does(tmp_path):
+    from projections.queries import standing_alerts, whereabouts
+
+    log = _log_for_poisoned_trace(tmp_path)
+    store = _store_holding_an_old_version(tmp_path / "projections.db")
+    catch_up(log, store, policy=POLICY, clock=lambda: NOW)
+    then = datetime(2019, 12, 1, tzinfo=timezone.utc)
+
+    alerts = standing_alerts(store, clock=NOW, policy=POLICY, as_of=then)
+    assert [a["trace_id"] for a in alerts if a["kind"] == "quarantined"] == ["TR-Q1"]
+    assert {a["trace_id"] for a in alerts if a["kind"] != "quarantined"} <= {"TR-GOOD", "TR-GOOD-2"}
+    rows = whereabouts(store, None, clock=NOW, policy=POLICY, as_of=then)
+    assert sorted({r["trace_id"] for r in rows}) == ["TR-GOOD", "TR-GOOD-2"]
+
+
+def test_the_same_records_in_any_arrival_order_give_the_same_rows(tmp_path):
+    import random
+
+    good = [exported("Q1", trace="TR-Q1"), exported("G1", trace="TR-GOOD"), received("Q1", qty="40", trace="TR-Q1"),
+            received("G1", trace="TR-GOOD")]
+    records = []
+    for event in good:
+        digest, value = digest_and_json(stamp(event, RECORDED))
+        records.append((event.event_id, digest, event_key(event), value))
+    records.append(("q-rcv-1", "0" * 64, "TR-Q1", POISON))
+    fingerprints = []
+    for seed in range(4):
+        order = list(records)
+        random.Random(seed).shuffle(order)
+        log = EmbeddedLog(tmp_path / f"log-{seed}.db")
+        for record in order:
+            log.append([record])
+        store = SQLiteProjectionStore(tmp_path / f"projections-{seed}.db")
+        catch_up(log, store, policy=POLICY, clock=lambda: NOW, batch_max=2)
+        fingerprints.append(store.fingerprint())
+        assert "quarantined" in {a["kind"] for a in store.standing_alerts(NOW, trace_id="TR-Q1")}
+    assert all(fp == fingerprints[0] for fp in fingerprints)
