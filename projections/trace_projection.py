@@ -238,34 +238,21 @@ def unread_step(trace_id: str, value_digest: str, error: str) -> Alert:
     its bytes, not its log position, so arrival order does not matter."""
     if len(error) > QUARANTINE_REASON_LENGTH_MAX:
         error = error[: QUARANTINE_REASON_LENGTH_MAX - 3] + "..."
-    return Alert(
-        alert_id=alert_id(QUARANTINED, trace_id, "", value_digest),
-        kind=QUARANTINED,
-        trace_id=trace_id,
-        lot_id="",
-        party="",
-        due_at=QUARANTINED_SINCE,
-        quantity=None,
-        unit=None,
-        message=(f"a record about trace {trace_id!r} (sha256 {value_digest[:16]}) could not be read and is "
-                 f"quarantined in the dead letters: {error}"),
-    )
+    return _quarantined(trace_id, (value_digest,),
+                        f"a record about trace {trace_id!r} (sha256 {value_digest[:16]}) could not be read and "
+                        f"is quarantined in the dead letters: {error}")
 
 
 def quarantine_step(trace_id: str, reason: str) -> Alert:
     """The alert a quarantined trace carries, standing at every as-of time."""
-    return Alert(
-        alert_id=alert_id(QUARANTINED, trace_id, ""),
-        kind=QUARANTINED,
-        trace_id=trace_id,
-        lot_id="",
-        party="",
-        due_at=QUARANTINED_SINCE,
-        quantity=None,
-        unit=None,
-        message=(f"trace {trace_id!r} could not be projected and is quarantined: its reports are kept, "
-                 f"its lots are not shown; {reason}"),
-    )
+    return _quarantined(trace_id, (), f"trace {trace_id!r} could not be projected and is quarantined: its "
+                                      f"reports are kept, its lots are not shown; {reason}")
+
+
+def _quarantined(trace_id: str, key: tuple[str, ...], message: str) -> Alert:
+    """A ``quarantined`` alert on a trace: for the operator, standing from the start of time."""
+    return Alert(alert_id=alert_id(QUARANTINED, trace_id, "", *key), kind=QUARANTINED, trace_id=trace_id,
+                 lot_id="", party="", due_at=QUARANTINED_SINCE, quantity=None, unit=None, message=message)
 
 
 def _project_batch(
