@@ -68,7 +68,9 @@ def test_an_oversized_record_is_dead_lettered_by_reference_and_the_projector_goe
     totals = GroupProjector(log, store, group="poison", policy=policy, clock=fixed_clock).run(max_idle_s=1.0)
     assert totals.dead_letters == 1
     assert totals.dead_letters_published == 1
-    assert projected_alike(store, embedded)  # every report around it applied
+    assert projected_alike(store, embedded, quarantined=True)  # every report around it applied
+    flagged = [a for a in store.standing_alerts(fixed_clock()) if a["kind"] == "quarantined"]
+    assert [a["trace_id"] for a in flagged] == [TRACE]  # and the trace it was keyed by is flagged
 
     # The store keeps the whole record; the topic gets a reference to it.
     [kept] = store.dead_letters()
