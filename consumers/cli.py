@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from consumers import bootstrap
-from consumers.ingest import IngestReport, Reject, ingest_lines
+from consumers.ingest import IngestReport, Reject, ingest_lines, reject_row
 from consumers.projector import CatchUp, catch_up, rebuild, utc_now
 from consumers.render import fmt_amount, table
 from ledger.alerts import ALERT_KINDS
@@ -504,8 +504,7 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool,
 
     def keep_rejects(rejects: list[Reject], at: datetime) -> None:
         if keep is not None:
-            keep([(r.source, r.line, r.raw, "; ".join(str(p) for p in r.problems), at.isoformat())
-                  for r in rejects])
+            keep([reject_row(r, at) for r in rejects])
 
     # Reports are UTF-8.  utf-8-sig: a byte-order mark (spreadsheet exports
     # write one) is not part of line 1.  surrogateescape: a byte that is not
