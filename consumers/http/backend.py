@@ -32,7 +32,7 @@ from ledger.flows import reconcile
 from ledger.lineage import build_lineage, lineage_dict
 from ledger.policy import Policy
 from ledger.ports import EventLog
-from projections.queries import shipment_of, standing_alerts, trace_view, whereabouts
+from projections.queries import NotFound, shipment_of, standing_alerts, trace_view, whereabouts
 from projections.store import ProjectionStore
 
 __all__ = ["Backend", "Capture", "PROJECT_INTERVAL_S"]
@@ -170,6 +170,19 @@ class Backend:
         assert self.store is not None
         rows = whereabouts(self.store, ident, clock=utc_now(), policy=self.policy, as_of=as_of, known_at=known_at)
         return self._visible_lots(principal, rows)
+
+    def lot(self, principal: Principal, lot_id: str, *, as_of: datetime | None,
+            known_at: datetime | None) -> list[dict[str, Any]]:
+        """One lot's row (none if nothing about it was known or had occurred
+        by then).  Who may read it is decided on the lot as it is now."""
+        assert self.store is not None
+        current = self.store.lots(lot_id=lot_id)
+        if not current:
+            raise NotFound(f"no lot {lot_id!r} is known (a trace id? ask /v1/traces/{lot_id})")
+        if not self._visible_lots(principal, current):
+            raise _not_yours(principal, lot_id)
+        rows = whereabouts(self.store, lot_id, clock=utc_now(), policy=self.policy, as_of=as_of, known_at=known_at)
+        return [r for r in rows if r["lot_id"] == lot_id]
 
     def trace(self, principal: Principal, ident: str, *, as_of: datetime | None,
               known_at: datetime | None) -> dict[str, Any]:
