@@ -256,3 +256,37 @@ def test_alert_stream_resumes_with_last_event_id(server: Server) -> None:
     got = [int(e["id"]) for e in part + rest]
     assert got == [t["seq"] for t in everything]  # nothing lost, nothing repeated, in order
     assert [e["data"]["transition_id"] for e in part + rest] == [t["transition_id"] for t in everything]
+
+
+@pytest.mark.kafka
+@pytest.mark.postgres
+def test_kafka_deployment_appends_and_the_projector_projects(tmp_path: Path, kafka_url: str,
+                                                            postgres_url: str) -> None:
+    """With a Kafka log, `ledger serve` only appends; `ledger kafka project`,
+    its own process, projects into the PostgreSQL store the server reads."""
+    home = tmp_path / "home"
+    server = Server(home, ("--log", kafka_url, "--store", postgres_url), serve_env(home)).start()
+    try:
+        assert "appending only" in "".join(server.output)
+        dashboard = server.issue("OPS-WALL", "dashboard")
+        listener = dashboard.listen(until_seq=10**9, stop_after=1, kind="unaccounted")
+        for party, lines in sorted(story_by_reporter().items()):
+            response = server.issue(party).post("/v1/events", "\n".join(lines))
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["recorded"] == len(lines) and "projected_records" not in body
+            assert "cannot tell a re-sent report" in body["note"]
+        auditor = server.issue("METI-AUDIT", "auditor")
+        assert "ledger_projector_lag_records 24" in auditor.get("/metrics").text
+        done = server.ledger("kafka", "project", "--log", kafka_url, "--store", postgres_url, "--group",
+                             "http-test", "--max-idle", "3", "--no-publish")
+        assert done.returncode == 0, done.stderr
+        [alert] = listener.join()
+        assert (alert["data"]["lot_id"], alert["data"]["quantity"]) == ("HF-0001", "30")
+        [row] = auditor.get("/v1/lots/HF-0001").json()["lots"]
+        assert row["unaccounted"] == "30"
+        assert "ledger_projector_lag_records 0" in auditor.get("/metrics").text
+        assert Client(server.url, None).get("/readyz").json()["ready"] is True
+        assert auditor.get("/v1/rejects").status_code == 404  # Kafka keeps no rejects table: it says where they go
+    finally:
+        server.stop()
