@@ -176,6 +176,26 @@ class Listener:
         return self.events
 
 
+def post_story(server: Server) -> dict[str, Client]:
+    """Every party of the 2019 story posts its own reports with its own token,
+    in three body shapes: JSON Lines, a JSON array, single JSON objects."""
+    clients = {}
+    for n, (party, lines) in enumerate(sorted(story_by_reporter().items())):
+        client = clients[party] = server.issue(party)
+        if n % 3 == 0:
+            responses = [client.post("/v1/events", "\n".join(lines) + "\n")]
+        elif n % 3 == 1:
+            responses = [client.post("/v1/events", "[" + ",".join(lines) + "]", "application/json")]
+        else:
+            responses = [client.post("/v1/events", line, "application/json") for line in lines]
+        for response in responses:
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["recorded"] == body["reports"], body
+            assert {r["outcome"] for r in body["results"]} == {"recorded"}
+    return clients
+
+
 def serve_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("LEDGER_LOG", "LEDGER_STORE", "LEDGER_POLICY",
                                                              "LEDGER_CREDENTIALS")}

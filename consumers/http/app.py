@@ -38,6 +38,7 @@ __all__ = ["create_app", "BODY_BYTES_MAX", "REPORTS_PER_REQUEST_MAX"]
 BODY_BYTES_MAX = 32 * 1024 * 1024  # a request of 10,000 reports of ~1 kB fits with room
 REPORTS_PER_REQUEST_MAX = 10_000
 LIMIT_MAX = 100_000
+COUNT_MAX = 10**17  # a cursor or limit beyond this is a mistake (openapi.py says the same)
 SEVERITIES = ("low", "medium", "high")
 assert set(SEVERITY.values()) <= set(SEVERITIES)
 JSON_TYPES = ("application/json",)
@@ -71,8 +72,11 @@ def create_app(backend: Backend) -> Starlette:
         texts = await _report_texts(request)
         result = await backend.call(backend.capture, principal, texts, atomic=atomic, source=source_of(principal))
         body = result.body(atomic=atomic, detects_duplicates=backend.log.detects_duplicates)  # type: ignore[union-attr]
-        nothing = body["rejected"] and body["rejected"] == body["reports"]
-        return _json(body, 422 if nothing else 200)
+        if body["rejected"] and body["rejected"] == body["reports"]:
+            body["error"] = "rejected"
+            body["message"] = "every report was rejected and nothing was recorded: see each one's problems"
+            return _json(body, 422)
+        return _json(body)
 
     async def get_lots(request: Request) -> Response:
         principal = await authed(request, READ)
@@ -124,9 +128,9 @@ def create_app(backend: Backend) -> Starlette:
     async def get_flows(request: Request) -> Response:
         principal = await authed(request, READ)
         as_of, known_at = _times(request)
-        period_text = _text(request, "period")
+        period_text = request.query_params.get("period")
         try:
-            period = parse_period(period_text) if period_text else None
+            period = parse_period(period_text) if period_text is not None else None
         except PeriodError as error:
             raise _bad("period", period_text, str(error)) from None
         origin, destination, item = _text(request, "from"), _text(request, "to"), _text(request, "item")
@@ -263,9 +267,9 @@ def _text(request: Request, name: str) -> str | None:
 
 def _flag(request: Request, name: str) -> bool:
     value = request.query_params.get(name)
-    if value is None or value.lower() in ("false", "0", "no", ""):
+    if value is None or value == "false":
         return False
-    if value.lower() in ("true", "1", "yes"):
+    if value == "true":
         return True
     raise _bad(name, value, "true or false")
 
@@ -274,14 +278,14 @@ def _count(request: Request, name: str, default: int) -> int:
     value = request.query_params.get(name)
     if value is None:
         return default
-    if not value.isdigit() or len(value) > 18:
-        raise _bad(name, value, "a whole number, 0 or more")
+    if not (value.isascii() and value.isdigit()) or len(value) > 18 or int(value) > COUNT_MAX:
+        raise _bad(name, value, f"a whole number from 0 to {COUNT_MAX}")
     return int(value)
 
 
 def _when_param(request: Request, name: str) -> datetime | None:
     value = request.query_params.get(name)
-    if not value:
+    if value is None:
         return None
     try:
         return _when(value)
@@ -311,7 +315,7 @@ def _resume_point(request: Request) -> int:
     """Last-Event-ID (an EventSource reconnecting) wins over ?since=; default 0, the whole journal."""
     header = request.headers.get("last-event-id")
     if header is not None and header.strip():
-        if not header.strip().isdigit() or len(header.strip()) > 18:
+        if not (header.strip().isascii() and header.strip().isdigit()) or len(header.strip()) > 18:
             raise _bad("Last-Event-ID", header, "the id of the last event received (a journal seq)")
         return int(header.strip())
     return _count(request, "since", 0)

@@ -24,10 +24,12 @@ def _param(name: str, where: str, description: str, schema: dict[str, Any], requ
     return {"name": name, "in": where, "description": description, "required": required, "schema": schema}
 
 
+# A day (the end of it, UTC) or a time with its zone, as the CLI's --as-of takes them.
+_WHEN = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
 _AS_OF = _param("as_of", "query", "Where things stood at T, by when they happened: 2019-09-01 (the end of that "
-                "day, UTC) or 2019-09-01T12:00:00+09:00. Default: now.", {"type": "string"})
+                "day, UTC) or 2019-09-01T12:00:00+09:00. Default: now.", _WHEN)
 _KNOWN_AT = _param("known_at", "query", "Only what the ledger had been told by K (recorded_at). Default: "
-                   "everything recorded.", {"type": "string"})
+                   "everything recorded.", _WHEN)
 _PARTY = _param("party", "query", "Only alerts addressed to this party id.", {"type": "string"})
 _SEVERITY = _param("severity", "query", "Only alerts of this severity.", {"enum": ["low", "medium", "high"]})
 _KIND = _param("kind", "query", "Only alerts of this kind.", {"enum": list(ALERT_KINDS)})
@@ -123,7 +125,7 @@ def _document() -> dict[str, Any]:
                                       {"enum": ["true", "false"]})],
                 "requestBody": {"required": True, "content": {
                     "application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/LedgerEvent"},
-                                                              {"type": "array", "items": {
+                                                              {"type": "array", "minItems": 1, "items": {
                                                                   "$ref": "#/components/schemas/LedgerEvent"}}]}},
                     "application/x-ndjson": {"schema": {"type": "string",
                                                         "description": "one report per line (JSON Lines)"}},
@@ -148,7 +150,7 @@ def _document() -> dict[str, Any]:
                 "Alerts standing now (or as of T).",
                 [_PARTY, _SEVERITY, _KIND, _param("trace", "query", "Only this trace id.", {"type": "string"}),
                  _AS_OF, _KNOWN_AT],
-                _ok("Standing alerts.", {"type": "object", "properties": {"alerts": _ROWS}}), 400, 401, 403, 503),
+                _ok("Standing alerts.", {"type": "object", "properties": {"alerts": _ROWS}}), 400, 401, 403, 404, 503),
             "/v1/alerts/journal": _get(
                 "Alert transitions (raised, updated, resolved) after a cursor, oldest first.",
                 [_SINCE, _param("limit", "query", "At most this many (default and maximum 1000).",
@@ -167,7 +169,8 @@ def _document() -> dict[str, Any]:
                 [_param("from", "query", "Origin country (ISO 3166 alpha-2).", {"type": "string"}),
                  _param("to", "query", "Destination country.", {"type": "string"}),
                  _param("item", "query", "Only this item id.", {"type": "string"}),
-                 _param("period", "query", "A year (2019) or a month (2019-07).", {"type": "string"}),
+                 _param("period", "query", "A year (2019) or a month (2019-07).",
+                        {"type": "string", "pattern": "^[0-9]{4}(-(0[1-9]|1[0-2]))?$"}),
                  _param("gaps_only", "query", "Only flows whose gap is not zero.", {"enum": ["true", "false"]}),
                  _AS_OF, _KNOWN_AT],
                 _ok("Flows.", {"type": "object", "properties": {"flows": _ROWS}}), 400, 401, 403, 503),

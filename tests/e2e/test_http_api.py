@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from http_server import Client, Server, serve_env, story_by_reporter
+from http_server import Client, Server, post_story, serve_env, story_by_reporter
 
 STOCK_DECLARED_HF_0001 = {
     "type": "stock_declared", "event_id": "semi-stock-2019-1201-001", "occurred_at": "2019-12-01T10:00:00+09:00",
@@ -29,26 +29,6 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
         yield running
     finally:
         running.stop()
-
-
-def post_story(server: Server) -> dict[str, Client]:
-    """Every party of the 2019 story posts its own reports with its own token,
-    in three body shapes: JSON Lines, a JSON array, single JSON objects."""
-    clients = {}
-    for n, (party, lines) in enumerate(sorted(story_by_reporter().items())):
-        client = clients[party] = server.issue(party)
-        if n % 3 == 0:
-            responses = [client.post("/v1/events", "\n".join(lines) + "\n")]
-        elif n % 3 == 1:
-            responses = [client.post("/v1/events", "[" + ",".join(lines) + "]", "application/json")]
-        else:
-            responses = [client.post("/v1/events", line, "application/json") for line in lines]
-        for response in responses:
-            assert response.status_code == 200, response.text
-            body = response.json()
-            assert body["recorded"] == body["reports"], body
-            assert {r["outcome"] for r in body["results"]} == {"recorded"}
-    return clients
 
 
 def test_the_2019_story_over_http(server: Server) -> None:
