@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from consumers.cli import _when
@@ -174,7 +174,7 @@ def create_app(backend: Backend) -> Starlette:
         Route("/v1/flows", get_flows), Route("/v1/rejects", get_rejects),
     ]
     handlers = {
-        Refused: lambda r, e: _json(e.body(), e.status, e.status == 401),
+        Refused: lambda r, e: _json(e.body(), e.status, e.status == 401, e.headers),
         NotFound: lambda r, e: _json({"error": "not_found", "message": str(e)}, 404),
         LogUnavailable: lambda r, e: _json({"error": "unavailable", "message": f"{e}; try again later"}, 503),
         StoreUnavailable: lambda r, e: _json({"error": "unavailable", "message": f"{e}; try again later"}, 503),
@@ -324,8 +324,10 @@ def _resume_point(request: Request) -> int:
 # -- rendering ------------------------------------------------------------------------
 
 
-def _json(body: Any, status: int = 200, challenge: bool = False) -> Response:
-    headers = {"WWW-Authenticate": 'Bearer realm="ledger"'} if challenge else None
+def _json(body: Any, status: int = 200, challenge: bool = False, headers: dict[str, str] | None = None) -> Response:
+    headers = dict(headers or {})
+    if challenge:
+        headers["WWW-Authenticate"] = 'Bearer realm="ledger"'
     return Response(json.dumps(body, sort_keys=True, default=str, indent=1) + "\n", status_code=status,
                     media_type="application/json", headers=headers)
 

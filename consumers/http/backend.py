@@ -15,7 +15,7 @@ appends: the projector is its own process (`ledger kafka project`).
 from __future__ import annotations
 
 import asyncio
-import json
+import os
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -284,8 +284,6 @@ def open_credentials(url: str) -> CredentialStore:
 
 
 def default_credentials_url() -> str:
-    import os
-
     return os.environ.get("LEDGER_CREDENTIALS") or f"sqlite:///{bootstrap.ledger_home() / 'credentials.db'}"
 
 
@@ -297,6 +295,3 @@ def _not_yours(principal: Principal, ident: str) -> Refused:
     return Refused(403, "forbidden", f"{principal.party} neither holds, shipped nor exported at the origin "
                                      f"any lot of {ident!r}; a reporter reads only its own lots")
 
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)

@@ -20,19 +20,41 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from consumers.http.auth import Principal
+from consumers.http.auth import Principal, Refused
 
-__all__ = ["alert_stream", "POLL_INTERVAL_S", "KEEPALIVE_S"]
+__all__ = ["alert_stream", "POLL_INTERVAL_S", "KEEPALIVE_S", "STREAMS_MAX"]
+
+_open_streams = 0
 
 POLL_INTERVAL_S = 0.25  # how often an idle stream looks at the journal
 KEEPALIVE_S = 15.0  # a comment line this often, so proxies keep an idle stream open
 PAGE_MAX = 500  # transitions read per look
 RETRY_MS = 2000  # what an EventSource waits before reconnecting
+# Open streams at once.  Each idle stream reads the journal every
+# POLL_INTERVAL_S on the backend's one worker thread (a few hundred
+# microseconds each), so this bounds what streams can take from reports.
+STREAMS_MAX = 100
 
 
 def alert_stream(request: Request, backend: Any, principal: Principal, since: int,
                  *, keep: Callable[[dict[str, Any]], bool]) -> StreamingResponse:
+    if _open_streams >= STREAMS_MAX:
+        raise Refused(503, "unavailable", f"{STREAMS_MAX} alert streams are open, the most this server "
+                                          f"serves; retry later, or page /v1/alerts/journal with ?since=",
+                      headers={"Retry-After": "30"})
+
     async def events() -> AsyncIterator[str]:
+        # Counted from the first chunk: a response never started (the client
+        # gone first) runs no finally, and must not hold a place.
+        global _open_streams
+        _open_streams += 1
+        try:
+            async for chunk in _events():
+                yield chunk
+        finally:
+            _open_streams -= 1
+
+    async def _events() -> AsyncIterator[str]:
         cursor = since
         yield f"retry: {RETRY_MS}\n: alert transitions after seq {cursor}\n\n"
         quiet_since = time.monotonic()
