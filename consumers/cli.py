@@ -62,6 +62,8 @@ and raises alerts for quantities nobody accounts for.
   ledger flows --period 2019 --gaps-only        shipped vs received across borders
   ledger audit --trace TR-PR-2019-0003          CSV, XLSX and HTML for an auditor
   ledger kafka project --log kafka://HOST:9092/ledger   the consumer-group projector
+  ledger serve                                  the HTTP API and live alert feed (docs/API.md)
+  ledger credentials issue KR-SEMI              a party's bearer token for the HTTP API
   ledger replay                                 rebuild and compare projections
   ledger schema > ledger-event.schema.json      the contract for integrators
 

@@ -13,7 +13,7 @@ from consumers.projector import utc_now
 
 __all__ = ["register"]
 
-EXIT_OK = 0
+EXIT_OK, EXIT_USAGE = 0, 2
 DEFAULT_PORT = 8080
 GRACEFUL_SHUTDOWN_S = 3  # open alert streams are closed after this on Ctrl-C / SIGTERM
 
@@ -132,7 +132,7 @@ def _cmd_credentials(args: argparse.Namespace) -> int:
     try:
         if args.action == "issue":
             if not args.target:
-                raise _cli.CliError("issue needs the party id: ledger credentials issue PARTY [--role ROLE]")
+                return _usage("issue needs the party id: ledger credentials issue PARTY [--role ROLE]")
             try:
                 credential, token = issue(store, args.target, args.role, at=utc_now())
             except CredentialError as error:
@@ -147,7 +147,7 @@ def _cmd_credentials(args: argparse.Namespace) -> int:
             return EXIT_OK
         if args.action == "revoke":
             if bool(args.target) == bool(args.party):
-                raise _cli.CliError("revoke needs one credential id, or --party PARTY")
+                return _usage("revoke needs one credential id, or --party PARTY (not both)")
             revoked = store.revoke(credential_id=args.target or None, party=args.party, at=utc_now())
             if not revoked:
                 raise _cli.CliError(f"no active credential {'of ' + args.party if args.party else args.target!r}")
@@ -168,3 +168,8 @@ def _cmd_credentials(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         store.close()
+
+
+def _usage(message: str) -> int:
+    print(f"ledger credentials: {message}", file=sys.stderr)
+    return EXIT_USAGE
