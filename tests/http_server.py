@@ -38,6 +38,7 @@ class Server:
     env: dict[str, str]
     process: subprocess.Popen[str] | None = None
     url: str = ""
+    verify: Any = True  # an ssl.SSLContext trusting the certificate of a server with --tls-cert
     output: list[str] = field(default_factory=list)
 
     def start(self) -> "Server":
@@ -64,7 +65,7 @@ class Server:
                 self.url = line.split("listening on ", 1)[1].split()[0]
                 break
         # The lifespan opens the adapters before the first request is answered.
-        assert httpx.get(f"{self.url}/healthz", timeout=REQUEST_TIMEOUT_S).status_code == 200
+        assert httpx.get(f"{self.url}/healthz", timeout=REQUEST_TIMEOUT_S, verify=self.verify).status_code == 200
         return self
 
     def stop(self) -> int | None:

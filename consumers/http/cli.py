@@ -29,6 +29,7 @@ ingest` does.  With --log kafka://... it only appends; run the projector
 examples:
   ledger serve                                     http://127.0.0.1:8080
   ledger serve --port 0                            any free port (printed)
+  ledger serve --host 0.0.0.0 --tls-cert cert.pem --tls-key key.pem   HTTPS
   ledger serve --host 0.0.0.0 --log kafka://kafka:9092/ledger --store postgresql://ledger@db:5432/ledger
 
 exit status:
@@ -59,6 +60,8 @@ def register(cli: Any) -> None:
                     epilog=SERVE_EPILOG)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0: any free one)")
+    p.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM; with --tls-key)")
+    p.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
     p.add_argument("--no-project", action="store_true",
                    help="only append to the log, even the embedded one (default: project on the embedded log)")
     _credentials_option(p)
@@ -91,6 +94,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from consumers.http.backend import Backend, default_credentials_url
     from ledger.policy import load_policy
 
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("ledger serve: --tls-cert and --tls-key go together", file=sys.stderr)
+        return EXIT_USAGE
     backend = Backend(
         log_url=args.log or bootstrap.default_log_url(), store_url=args.store or bootstrap.default_store_url(),
         credentials_url=args.credentials or default_credentials_url(), policy=load_policy(args.policy),
@@ -111,9 +117,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     config = uvicorn.Config(create_app(backend), log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, lifespan="on")
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, lifespan="on",
+                            ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key)
+    try:
+        config.load()  # reads the certificate and key now, so a bad one is said here
+    except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+        raise _cli.CliError(f"cannot use --tls-cert {args.tls_cert!r} / --tls-key {args.tls_key!r}: {error}") from None
     server = uvicorn.Server(config)
-    print(f"ledger serve: listening on http://{shown}:{port}  (log {backend.log_url}, store {backend.store_url}, "
+    scheme = "https" if args.tls_cert else "http"
+    if scheme == "http" and not _loopback(host):
+        print(f"ledger serve: warning: listening on {host} without TLS: bearer tokens and reports travel in "
+              f"clear text; use --tls-cert/--tls-key, or a TLS-terminating proxy in front", file=sys.stderr)
+    print(f"ledger serve: listening on {scheme}://{shown}:{port}  (log {backend.log_url}, store {backend.store_url}, "
           f"{'projecting' if backend.project else 'appending only'})", flush=True)
     server.run(sockets=[sock])
     if not server.started:
@@ -173,3 +188,12 @@ def _cmd_credentials(args: argparse.Namespace) -> int:
 def _usage(message: str) -> int:
     print(f"ledger credentials: {message}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

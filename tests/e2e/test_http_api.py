@@ -5,10 +5,14 @@ PostgreSQL store.  docs/API.md shows the same requests with curl."""
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+import httpx
 
 from http_server import Client, Server, post_story, serve_env, story_by_reporter
 
@@ -270,3 +274,27 @@ def test_kafka_deployment_appends_and_the_projector_projects(tmp_path: Path, kaf
         assert auditor.get("/v1/rejects").status_code == 404  # Kafka keeps no rejects table: it says where they go
     finally:
         server.stop()
+
+
+def test_https_with_a_certificate(tmp_path: Path) -> None:
+    """--tls-cert/--tls-key: tokens do not cross the network in clear text."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out",
+                    str(cert)], check=True, capture_output=True, timeout=60)
+    home = tmp_path / "home"
+    trust = ssl.create_default_context(cafile=str(cert))
+    server = Server(home, ("--tls-cert", str(cert), "--tls-key", str(key)), serve_env(home), verify=trust)
+    server.start()
+    try:
+        assert server.url.startswith("https://127.0.0.1:")
+        token = server.issue("OPS-WALL", "dashboard").token
+        response = httpx.get(f"{server.url}/v1/alerts", headers={"Authorization": f"Bearer {token}"},
+                             verify=trust, timeout=30)
+        assert response.status_code == 200 and response.json()["alerts"] == []
+        with pytest.raises(httpx.HTTPError):  # plain HTTP to the TLS port is not answered as HTTP
+            httpx.get(server.url.replace("https://", "http://") + "/healthz", timeout=30)
+    finally:
+        server.stop()
+    unpaired = server.ledger("serve", "--port", "0", "--tls-cert", str(cert))
+    assert unpaired.returncode == 2 and "go together" in unpaired.stderr
