@@ -15,6 +15,7 @@ appends: the projector is its own process (`ledger kafka project`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 
 from consumers import bootstrap
 from consumers.http.auth import Principal, Refused, Visibility, impersonations
-from consumers.http.credentials import CredentialStore, SQLiteCredentialStore
+from consumers.http.credentials import CredentialStore, PostgresCredentialStore, SQLiteCredentialStore
 from consumers.ingest import INGEST_BATCH_MAX, Prepared, Reject, prepare_line, reject_row
 from consumers.projector import catch_up, utc_now
 from ledger.flows import reconcile
@@ -40,6 +41,7 @@ __all__ = ["Backend", "Capture", "PROJECT_INTERVAL_S"]
 PROJECT_INTERVAL_S = 5.0  # embedded log: catch up and sweep deadlines this often
 JOURNAL_PAGE_MAX = 1000
 T = TypeVar("T")
+log = logging.getLogger("ledger.http")
 
 OUTCOMES = {"accepted": "recorded", "duplicate": "already_recorded", "conflict": "conflicting"}
 
@@ -51,6 +53,7 @@ class Capture:
     outcomes: list[dict[str, Any]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     projected_records: int | None = None
+    projection_deferred: str | None = None  # why the projection after the append failed
 
     def body(self, *, atomic: bool, detects_duplicates: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -64,6 +67,9 @@ class Capture:
                            "appended; the projection drops re-sends by event id")
         if self.projected_records is not None:
             out["projected_records"] = self.projected_records
+        if self.projection_deferred is not None:
+            out["projection"] = (f"deferred: {self.projection_deferred}; the reports are recorded in the log and "
+                                 f"the server projects them within {PROJECT_INTERVAL_S:g} s of the store answering")
         return out
 
 
@@ -156,7 +162,13 @@ class Backend:
         for outcome, n in result.counts.items():
             self.reports[outcome] += n
         if self.project and good:
-            result.projected_records = self.catch_up()
+            # The reports are durable in the log: a store that fails now does
+            # not make them unrecorded, and the periodic catch-up retries.
+            try:
+                result.projected_records = self.catch_up()
+            except Exception as error:  # noqa: BLE001 - said in the answer and the server's log
+                log.warning("projection after an append failed; retrying periodically", exc_info=error)
+                result.projection_deferred = f"{type(error).__name__}: {error}"[:300]
         return result
 
     def catch_up(self) -> int:
@@ -278,8 +290,11 @@ def source_of(principal: Principal) -> str:
 
 
 def open_credentials(url: str) -> CredentialStore:
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresCredentialStore(url)
     if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
-        raise bootstrap.ConfigError(f"credentials URL {url!r}: use sqlite:///path/credentials.db")
+        raise bootstrap.ConfigError(f"credentials URL {url!r}: use sqlite:///path/credentials.db or "
+                                    f"postgresql://user@host:port/db[?schema=NAME]")
     return SQLiteCredentialStore(url[len("sqlite:///"):])
 
 

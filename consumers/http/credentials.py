@@ -1,7 +1,8 @@
 """Party credentials: bearer tokens stored only as their SHA-256.
 
-A port (``CredentialStore``) and its adapter on one SQLite file beside the
-log (``$LEDGER_HOME/credentials.db`` by default).  A token is shown once, when
+A port (``CredentialStore``) and two adapters: one SQLite file beside the
+log (``$LEDGER_HOME/credentials.db``, the default), and a PostgreSQL schema
+that several server replicas share.  A token is shown once, when
 issued; the store keeps its hash, so a stolen credentials file grants nothing.
 
 Which parties exist is asked of ``party_problem`` alone: today any well-formed
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-__all__ = ["Credential", "CredentialStore", "SQLiteCredentialStore", "ROLES", "TOKEN_PREFIX",
+__all__ = ["Credential", "CredentialStore", "SQLiteCredentialStore", "PostgresCredentialStore", "ROLES", "TOKEN_PREFIX",
            "issue", "token_hash", "party_problem", "CredentialError"]
 
 ROLES = ("reporter", "auditor", "dashboard")
@@ -166,3 +167,93 @@ class SQLiteCredentialStore(CredentialStore):
 
     def close(self) -> None:
         self._db.close()
+
+
+class PostgresCredentialStore(CredentialStore):
+    """Credentials in a PostgreSQL schema: what several `ledger serve`
+    replicas share (``--credentials postgresql://user@host:port/db[?schema=NAME]``,
+    the same URL as ``--store`` puts the table beside the projections).
+
+    One connection, used by one thread at a time (the server's worker, or a
+    CLI command); a connection the server lost is opened again once per call.
+    """
+
+    CONNECT_TIMEOUT_S = 5
+
+    def __init__(self, url: str):
+        from urllib.parse import parse_qs, urlparse
+
+        parts = urlparse(url)
+        query = parse_qs(parts.query)
+        self.schema = query.get("schema", ["public"])[-1]
+        self._conninfo = url.split("?", 1)[0]
+        self._db = None
+        try:
+            self._call(lambda db: db.execute(_PG_SCHEMA.replace("{schema}", _quoted(self.schema))))
+        except Exception as error:  # psycopg errors, a bad URL
+            raise CredentialError(f"credentials store {self._conninfo!r}: {error}") from error
+
+    def _connect(self):  # type: ignore[no-untyped-def]
+        import psycopg
+
+        db = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=self.CONNECT_TIMEOUT_S)
+        db.execute(f"CREATE SCHEMA IF NOT EXISTS {_quoted(self.schema)}")
+        db.execute(f"SET search_path TO {_quoted(self.schema)}")
+        return db
+
+    def _call(self, fn):  # type: ignore[no-untyped-def]
+        import psycopg
+
+        for attempt in (1, 2):
+            if self._db is None or self._db.closed:
+                self._db = self._connect()
+            try:
+                return fn(self._db)
+            except psycopg.OperationalError:
+                self._db.close()
+                self._db = None
+                if attempt == 2:
+                    raise
+        return None  # unreachable
+
+    def add(self, credential: Credential, hashed: str) -> None:
+        self._call(lambda db: db.execute(
+            "INSERT INTO credentials (credential_id, party, role, token_sha256, issued_at) VALUES (%s, %s, %s, %s, %s)",
+            (credential.credential_id, credential.party, credential.role, hashed, credential.issued_at)))
+
+    def find(self, hashed: str) -> Credential | None:
+        row = self._call(lambda db: db.execute(
+            "SELECT credential_id, party, role, issued_at, revoked_at FROM credentials WHERE token_sha256 = %s",
+            (hashed,)).fetchone())
+        return Credential(*row) if row else None
+
+    def revoke(self, *, credential_id: str | None = None, party: str | None = None, at: datetime) -> list[str]:
+        if (credential_id is None) == (party is None):
+            raise CredentialError("name one credential id or one party")
+        column, value = ("credential_id", credential_id) if credential_id else ("party", party)
+        rows = self._call(lambda db: db.execute(
+            f"UPDATE credentials SET revoked_at = %s WHERE {column} = %s AND revoked_at IS NULL "
+            f"RETURNING credential_id", (at.isoformat(), value)).fetchall())
+        return sorted(r[0] for r in rows)
+
+    def list(self, *, party: str | None = None) -> list[Credential]:
+        where, params = ("WHERE party = %s", (party,)) if party else ("", ())
+        rows = self._call(lambda db: db.execute(
+            f"SELECT credential_id, party, role, issued_at, revoked_at FROM credentials {where} "
+            f"ORDER BY issued_at, credential_id", params).fetchall())
+        return [Credential(*r) for r in rows]
+
+    def ping(self) -> None:
+        self._call(lambda db: db.execute("SELECT 1 FROM credentials LIMIT 1").fetchall())
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+_PG_SCHEMA = _SCHEMA.replace("CREATE TABLE IF NOT EXISTS credentials", "CREATE TABLE IF NOT EXISTS {schema}.credentials")
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'

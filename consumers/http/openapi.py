@@ -66,6 +66,8 @@ _CAPTURE = {
         "conflicting": {"type": "integer"}, "rejected": {"type": "integer"}, "atomic": {"type": "boolean"},
         "results": {"type": "array", "items": {"$ref": "#/components/schemas/Outcome"}},
         "projected_records": {"type": "integer"}, "note": {"type": "string"},
+        "projection": {"type": "string", "description": "present when projecting after the append failed: "
+                       "the reports are recorded; the server projects them when the store answers"},
     },
 }
 _ROWS = {"type": "array", "items": {"type": "object"}}

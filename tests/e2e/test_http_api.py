@@ -26,9 +26,14 @@ STOCK_DECLARED_HF_0001 = {
 @pytest.fixture(params=["sqlite", "postgres"])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     args: tuple[str, ...] = ()
+    env = serve_env(tmp_path / "home")
     if request.param == "postgres":
-        args = ("--store", request.getfixturevalue("postgres_url"))
-    running = Server(tmp_path / "home", args, serve_env(tmp_path / "home")).start()
+        # The projections and the credentials in one PostgreSQL schema
+        # (the server and `ledger credentials` both read LEDGER_CREDENTIALS).
+        url = request.getfixturevalue("postgres_url")
+        args = ("--store", url)
+        env["LEDGER_CREDENTIALS"] = url
+    running = Server(tmp_path / "home", args, env).start()
     try:
         yield running
     finally:
