@@ -4,7 +4,8 @@ Roles (``ledger credentials issue PARTY --role ...``):
 
 - reporter: sends reports whose ``reporter`` is its own party; reads only
   its own lots and alerts -- a lot it holds or shipped, every lot of a trace
-  it exported at the origin, and alerts addressed to it or on such a trace;
+  it exported at the origin, and the alerts addressed to it or about such
+  a lot;
 - auditor: reads everything, writes nothing;
 - dashboard: reads alerts (standing, journal, stream) only.
 """
@@ -126,11 +127,16 @@ class Visibility:
         party = self.principal.party
         return party in (row["holder"], row["shipper"]) or party in origins.get(row["trace_id"], ())
 
-    def alert(self, row: Mapping[str, Any], origins: Mapping[str, set[str]]) -> bool:
+    def alert(self, row: Mapping[str, Any], origins: Mapping[str, set[str]],
+              lots: Mapping[tuple[str, str], Mapping[str, Any]]) -> bool:
+        """An alert addressed to the principal, or about a lot it may read
+        (``lots``: lot rows by (trace id, lot id), of the alerts' traces)."""
         if self.everything:
             return True
-        party = self.principal.party
-        return row.get("party") == party or party in origins.get(row.get("trace_id") or "", ())
+        if row.get("party") == self.principal.party:
+            return True
+        lot = lots.get((row.get("trace_id") or "", row.get("lot_id") or ""))
+        return lot is not None and self.lot(lot, origins)
 
 
 def _article(word: str) -> str:

@@ -205,7 +205,8 @@ class Backend:
         rows = [r for r in view.rows if seeing.lot(r, origins)]
         if not rows:
             raise _not_yours(principal, ident)
-        alerts = [a for a in view.alerts if seeing.alert(a, origins)]
+        lots = {(r["trace_id"], r["lot_id"]): r for r in view.rows}
+        alerts = [a for a in view.alerts if seeing.alert(a, origins, lots)]
         return {"trace_ids": view.trace_ids, "whereabouts": rows,
                 "lineage": [lineage_dict(n) for n in build_lineage(rows)], "alerts": alerts}
 
@@ -257,8 +258,10 @@ class Backend:
             return rows
         assert self.store is not None
         traces = sorted({r["trace_id"] for r in rows if r.get("trace_id") and r.get("party") != principal.party})
-        origins = seeing.origins(self.store.trace_lots(traces)) if traces else {}
-        return [r for r in rows if seeing.alert(r, origins)]
+        lot_rows = self.store.trace_lots(traces) if traces else []
+        origins = seeing.origins(lot_rows)
+        lots = {(r["trace_id"], r["lot_id"]): r for r in lot_rows}
+        return [r for r in rows if seeing.alert(r, origins, lots)]
 
     # -- health -----------------------------------------------------------------
 

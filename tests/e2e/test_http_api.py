@@ -317,3 +317,15 @@ def test_https_with_a_certificate(tmp_path: Path) -> None:
         server.stop()
     unpaired = server.ledger("serve", "--port", "0", "--tls-cert", str(cert))
     assert unpaired.returncode == 2 and "go together" in unpaired.stderr
+
+
+def test_a_reporter_streams_only_its_own_alerts(server: Server) -> None:
+    clients = post_story(server)
+    chem = clients["CN-CHEM"]
+    mine = chem.get("/v1/alerts/journal").json()["transitions"]
+    everything = server.issue("AUDIT", "auditor").get("/v1/alerts/journal").json()["transitions"]
+    assert mine and len(mine) < len(everything)
+    # Addressed to CN-CHEM, or about HF-0004, the lot it holds.
+    assert {t["lot_id"] for t in mine} == {"HF-0004"}
+    streamed = list(chem.stream_events(until_seq=mine[-1]["seq"]))
+    assert [int(e["id"]) for e in streamed] == [t["seq"] for t in mine]

@@ -79,8 +79,14 @@ def test_which_lots_and_alerts_a_reporter_reads() -> None:
     # The exporter of origin sees the whole trace; the holder and shipper their lots.
     assert sees == {"JP-FLUORO": ["L", "L-CN"], "KR-SEMI": ["L", "L-CN"], "CN-FAB": ["L-CN"], "CN-OTHER": []}
     assert Visibility(Principal("c", "AUDIT", "auditor")).lot(child, {})
-    alert = {"trace_id": "T", "party": "CN-FAB"}
-    assert Visibility(Principal("c", "CN-FAB", "reporter")).alert(alert, origins)
-    assert Visibility(Principal("c", "JP-FLUORO", "reporter")).alert(alert, origins)
-    assert not Visibility(Principal("c", "KR-SEMI", "reporter")).alert(alert, origins)
-    assert Visibility(Principal("c", "WALL", "dashboard")).alert(alert, {})
+    lots = {("T", "L"): root, ("T", "L-CN"): child}
+    on_child = {"trace_id": "T", "lot_id": "L-CN", "party": "CN-FAB"}
+    on_root = {"trace_id": "T", "lot_id": "L", "party": "KR-SEMI"}
+    ceiling = {"trace_id": "license:JP-1", "lot_id": "L", "party": "JP-FLUORO"}
+    reads = {party: [a for a in (on_child, on_root, ceiling)
+                     if Visibility(Principal("c", party, "reporter")).alert(a, origins, lots)]
+             for party in ("JP-FLUORO", "KR-SEMI", "CN-FAB", "CN-OTHER")}
+    # Addressed to it, or about a lot it may read.
+    assert reads == {"JP-FLUORO": [on_child, on_root, ceiling], "KR-SEMI": [on_child, on_root],
+                     "CN-FAB": [on_child], "CN-OTHER": []}
+    assert Visibility(Principal("c", "WALL", "dashboard")).alert(on_child, {}, {})
