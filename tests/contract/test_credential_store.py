@@ -37,7 +37,7 @@ def test_issued_credentials_are_found_by_the_hash_of_their_token(store: Credenti
     store.ping()
 
 
-def test_refused_tokens_say_why(store: SQLiteCredentialStore) -> None:
+def test_refused_tokens_say_why(store: CredentialStore) -> None:
     credential, token = issue(store, "KR-SEMI", "reporter", at=AT)
     for header, code in ((None, "unauthenticated"), ("", "unauthenticated"), (f"Basic {token}", "unauthenticated"),
                          ("Bearer ", "unauthenticated"), ("Bearer ldg_unknown", "unauthenticated"),
@@ -54,7 +54,7 @@ def test_refused_tokens_say_why(store: SQLiteCredentialStore) -> None:
     assert store.revoke(credential_id=credential.credential_id, at=AT) == []  # already revoked
 
 
-def test_revoke_every_credential_of_a_party(store: SQLiteCredentialStore) -> None:
+def test_revoke_every_credential_of_a_party(store: CredentialStore) -> None:
     first, _ = issue(store, "KR-SEMI", "reporter", at=AT)
     second, _ = issue(store, "KR-SEMI", "dashboard", at=AT)
     other, _ = issue(store, "JP-FLUORO", "reporter", at=AT)
@@ -71,7 +71,7 @@ def test_revoke_every_credential_of_a_party(store: SQLiteCredentialStore) -> Non
     ("-KR", "reporter", "is not a party id"),
     ("K" * 129, "reporter", "is not a party id"),
 ])
-def test_what_cannot_hold_a_credential(store: SQLiteCredentialStore, party: str, role: str, why: str) -> None:
+def test_what_cannot_hold_a_credential(store: CredentialStore, party: str, role: str, why: str) -> None:
     with pytest.raises(CredentialError, match=why):
         issue(store, party, role, at=AT)
     assert store.list() == []
