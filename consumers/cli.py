@@ -25,7 +25,7 @@ from typing import Any
 from eventsourcing.persistence import PersistenceError
 
 from consumers import bootstrap
-from consumers.ingest import IngestReport, LongLine, Reject, ingest_lines, read_lines
+from consumers.ingest import IngestReport, LongLine, Reject, ingest_lines, read_lines, reject_row
 from consumers.log_check import LogMismatch, verify_log
 from consumers.projector import CatchUp, catch_up, rebuild, utc_now
 from consumers.render import colour_enabled, fmt_amount, severity_colour, table, terminal_width
@@ -44,7 +44,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED, EXIT_DAMAGED = 0, 1, 2, 3, 4
 # Modules that add subcommands: each defines register(cli) where ``cli`` is
 # this module's CommandSet (command(), storage(), as_of(), Ledger, Progress).
 EXTENSIONS: tuple[str, ...] = ("consumers.cli_compliance", "consumers.cli_kafka", "consumers.cli_verify",
-                               "consumers.cli_parties")
+                               "consumers.cli_parties", "consumers.http.cli")
 PROGRESS_INTERVAL_S = 1.0
 REJECTS_SHOWN_DEFAULT = 1000
 STORE_OPEN_ATTEMPTS, STORE_OPEN_BACKOFF_S = 5, 0.2
@@ -69,6 +69,8 @@ and raises alerts for quantities nobody accounts for.
   ledger audit --trace TR-PR-2019-0003          CSV, XLSX and HTML for an auditor
   ledger parties add --file examples/parties.json  who may report (the registry)
   ledger kafka project --log kafka://HOST:9092/ledger   the consumer-group projector
+  ledger serve                                  the HTTP API and live alert feed (docs/API.md)
+  ledger credentials issue KR-SEMI              a party's bearer token for the HTTP API
   ledger replay                                 rebuild and compare projections
   ledger verify                                 the log's digests, the store's integrity, and that they match
   ledger schema > ledger-event.schema.json      the contract for integrators
@@ -622,8 +624,7 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool,
 
     def keep_rejects(rejects: list[Reject], at: datetime) -> None:
         if keep is not None:
-            keep([(r.source, r.line, r.raw, "; ".join(str(p) for p in r.problems), at.isoformat())
-                  for r in rejects])
+            keep([reject_row(r, at) for r in rejects])
 
     # Reports are UTF-8, read as bytes (read_lines) so the line limit is
     # checked in bytes while reading and a huge line is never held whole.

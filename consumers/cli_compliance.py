@@ -10,17 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from consumers.projector import utc_now
 from consumers.render import fmt_amount, table, terminal_width
-from ledger.flows import PeriodError, Shipment, parse_period, reconcile
+from ledger.flows import PeriodError, parse_period, reconcile
 from ledger.lineage import build_lineage, lineage_dict, render_lineage
 from projections import audit
-from projections.queries import standing_alerts, whereabouts
-from projections.rows import parse_ts
+from projections.queries import shipment_of, trace_view, whereabouts
 
 __all__ = ["register"]
 
@@ -92,7 +90,7 @@ def _cmd_flows(args: argparse.Namespace) -> int:
     finally:
         ledger.close()
     flows = reconcile(
-        (_shipment(r) for r in rows), period=period, origin_country=args.origin,
+        (shipment_of(r) for r in rows), period=period, origin_country=args.origin,
         destination_country=args.destination, item_id=args.item,
     )
     if args.gaps_only:
@@ -127,15 +125,6 @@ def _lots_cell(lots: tuple[str, ...]) -> str:
     return ", ".join(lots[:LOTS_SHOWN_MAX]) + f" and {len(lots) - LOTS_SHOWN_MAX:,} more (--json lists all)"
 
 
-def _shipment(row: dict[str, Any]) -> Shipment:
-    return Shipment(
-        trace_id=row["trace_id"], lot_id=row["lot_id"], origin=row["origin"],
-        origin_country=row["shipper_country"], destination_country=row["holder_country"],
-        item_id=row["item_id"], unit=row["unit"], shipped_at=parse_ts(row["shipped_at"]),
-        shipped=Decimal(row["shipped"]), received=Decimal(row["received"]),
-    )
-
-
 def _period(text: str | None):  # type: ignore[no-untyped-def]
     if text is None:
         return None
@@ -151,22 +140,11 @@ def _period(text: str | None):  # type: ignore[no-untyped-def]
 def _cmd_trace(args: argparse.Namespace) -> int:
     ledger = _cli.Ledger(args)
     try:
-        clock = utc_now()
-        trace_ids = ledger.store.trace_ids_for(lot_or_trace=args.ident)
-        if not trace_ids:
-            raise _cli.CliError(f"no lot or trace {args.ident!r} is known")
-        rows = []
-        alerts = []
-        for trace_id in trace_ids:
-            rows.extend(whereabouts(ledger.store, trace_id, clock=clock, policy=ledger.policy,
-                                    as_of=args.as_of, known_at=args.known_at))
-            for alert in standing_alerts(ledger.store, clock=clock, policy=ledger.policy, as_of=args.as_of,
-                                         known_at=args.known_at, trace_id=trace_id):
-                # A license ceiling two of these traces cite is shown once.
-                if alert not in alerts:
-                    alerts.append(alert)
+        view = trace_view(ledger.store, args.ident, clock=utc_now(), policy=ledger.policy,
+                          as_of=args.as_of, known_at=args.known_at)  # NotFound: cli.main says so
     finally:
         ledger.close()
+    trace_ids, rows, alerts = view.trace_ids, view.rows, view.alerts
     roots = build_lineage(rows)
     if args.json:
         print(json.dumps({"as_of": _iso(args.as_of), "known_at": _iso(args.known_at),

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 
@@ -38,8 +38,8 @@ from ledger.events import (
 from ledger.parties import RegisteredParty, party_problems
 from ledger.ports import AppendInFlight, AppendReceipt, EventLog
 
-__all__ = ["ingest_lines", "read_lines", "LongLine", "IngestReport", "Reject", "INGEST_BATCH_MAX",
-           "LINE_LENGTH_MAX", "event_key"]
+__all__ = ["ingest_lines", "read_lines", "LongLine", "IngestReport", "Reject", "Prepared", "prepare_line",
+           "reject_row", "INGEST_BATCH_MAX", "LINE_LENGTH_MAX", "event_key"]
 
 INGEST_BATCH_MAX = 500
 LINE_LENGTH_MAX = 1_000_000  # bytes; a report is a few hundred
@@ -113,6 +113,57 @@ class Reject:
         return f"{self.source}:{self.line}: " + "; ".join(str(p) for p in self.problems)
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A report that passed the contract, stamped, ready to append."""
+
+    line: int
+    event: Any
+    digest: str
+    key: str
+    value: bytes
+
+    @property
+    def record(self) -> tuple[str, str, str, bytes]:
+        """(event_id, digest, key, value), as ``EventLog.append`` takes it."""
+        return (self.event.event_id, self.digest, self.key, self.value)
+
+
+def reject_row(reject: Reject, at: datetime) -> tuple[str, int, str, str, str]:
+    """The row a log's ``keep_rejects`` keeps: (source, line, raw, problems, rejected_at)."""
+    return (reject.source, reject.line, reject.raw, "; ".join(str(p) for p in reject.problems), at.isoformat())
+
+
+def prepare_line(
+    text: str,
+    number: int,
+    *,
+    source: str,
+    clock: Callable[[], datetime],
+    trust_recorded_at: bool = False,
+    parties: Mapping[str, Any] | None = None,
+) -> Prepared | Reject:
+    """One report line checked against the contract and stamped with the
+    ledger's ``recorded_at`` (unless ``trust_recorded_at``), and its parties
+    against the registry (``parties``: id -> registered party; empty: the
+    ledger runs open), or refused with its problems.  ``ingest_lines`` and
+    the HTTP API both decide here."""
+    event, problems = _parse_line(text)
+    if event is not None:
+        event = event.stamped(clock(), overwrite=not trust_recorded_at)
+        future = event.future_problem()
+        if future is not None:
+            event, problems = None, [future]
+        elif parties:
+            problems = party_problems(event, parties)
+            if problems:
+                event = None
+    if event is None:
+        return Reject(source, number, _storable(text[:10_000]), problems)
+    digest, value = digest_and_json(event)  # one dump for both
+    return Prepared(number, event, digest, event_key(event), value)
+
+
 @dataclass(slots=True)
 class IngestReport:
     lines: int = 0
@@ -183,26 +234,18 @@ def ingest_lines(
     for number, line in enumerate(lines, start=1):
         report.lines = number
         if isinstance(line, LongLine):
-            text = line.head
-            event, problems = None, [_too_long(line.length_bytes)]
+            prepared: Prepared | Reject = Reject(source, number, _storable(line.head[:10_000]),
+                                                 [_too_long(line.length_bytes)])
         else:
             text = line.strip()
             if number == 1:
                 text = text.removeprefix(BOM)  # spreadsheet exports often start with one
             if not text:
                 continue
-            event, problems = _parse_line(text)
-        if event is not None:
-            event = event.stamped(clock(), overwrite=not trust_recorded_at)
-            future = event.future_problem()
-            if future is not None:
-                event, problems = None, [future]
-            elif parties:
-                problems = party_problems(event, parties)
-                if problems:
-                    event = None
-        if event is None:
-            reject = Reject(source, number, _storable(text[:10_000]), problems)
+            prepared = prepare_line(text, number, source=source, clock=clock, trust_recorded_at=trust_recorded_at,
+                                    parties=parties)
+        if isinstance(prepared, Reject):
+            reject = prepared
             report.rejected += 1
             if len(report.rejects) < REJECTS_IN_REPORT_MAX:
                 report.rejects.append(reject)
@@ -210,8 +253,7 @@ def ingest_lines(
             if len(new_rejects) >= batch_max:
                 flush()
             continue
-        digest, value = digest_and_json(event)  # one dump for both
-        pending.append((event.event_id, digest, event_key(event), value))
+        pending.append(prepared.record)
         if len(pending) >= batch_max:
             flush()
     flush(last=True)

@@ -7,6 +7,7 @@ the same pure functions, so both paths agree by construction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -16,15 +17,16 @@ from pydantic import ValidationError
 from ledger.account import TraceAccount
 from ledger.alerts import Alert, alert_steps, alerts_as_of
 from ledger.events import parse_event
+from ledger.flows import Shipment
 from ledger.identity import Claim, claims_of
 from ledger.licenses import LicenseBook, LicenseUse, ceiling_steps, ceiling_trace_id, license_report_steps, uses_license
 from ledger.trace import Trace
 from ledger.policy import Policy
-from projections.rows import LOT_COLUMNS, dec, lot_row, step_row
+from projections.rows import LOT_COLUMNS, dec, lot_row, parse_ts, step_row
 from projections.store import ProjectionStore
 from projections.trace_projection import QUARANTINED, rebuild_trace
 
-__all__ = ["whereabouts", "standing_alerts", "NotFound"]
+__all__ = ["whereabouts", "standing_alerts", "trace_view", "TraceView", "shipment_of", "NotFound"]
 
 
 class NotFound(LookupError):
@@ -135,6 +137,51 @@ def standing_alerts(
     # the recomputation above, as the projection leaves out its lots).
     quarantined = [a for a in store.standing_alerts(clock, party=party, trace_id=trace_id) if a["kind"] == QUARANTINED]
     return sorted([*out, *quarantined], key=lambda a: (a["trace_id"], a["lot_id"], a["kind"], a["alert_id"]))
+
+
+@dataclass(frozen=True, slots=True)
+class TraceView:
+    """A trace (or the traces a lot id names): every lot, and the alerts standing."""
+
+    trace_ids: list[str]
+    rows: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+
+
+def trace_view(
+    store: ProjectionStore,
+    ident: str,
+    *,
+    clock: datetime,
+    policy: Policy,
+    as_of: datetime | None = None,
+    known_at: datetime | None = None,
+) -> TraceView:
+    """The lots and standing alerts of the traces ``ident`` names (a trace
+    id, or a lot id of one): what `ledger trace` and ``GET /v1/traces/{id}``
+    show.  A license ceiling two of these traces cite is listed once."""
+    trace_ids = store.trace_ids_for(lot_or_trace=ident)
+    if not trace_ids:
+        raise NotFound(f"no lot or trace {ident!r} is known")
+    rows: list[dict[str, Any]] = []
+    alerts: list[dict[str, Any]] = []
+    for trace_id in trace_ids:
+        rows.extend(whereabouts(store, trace_id, clock=clock, policy=policy, as_of=as_of, known_at=known_at))
+        for alert in standing_alerts(store, clock=clock, policy=policy, as_of=as_of, known_at=known_at,
+                                     trace_id=trace_id):
+            if alert not in alerts:
+                alerts.append(alert)
+    return TraceView(trace_ids, rows, alerts)
+
+
+def shipment_of(row: dict[str, Any]) -> Shipment:
+    """A whereabouts row as the cross-border reconciliation counts it (ledger/flows.py)."""
+    return Shipment(
+        trace_id=row["trace_id"], lot_id=row["lot_id"], origin=row["origin"],
+        origin_country=row["shipper_country"], destination_country=row["holder_country"],
+        item_id=row["item_id"], unit=row["unit"], shipped_at=parse_ts(row["shipped_at"]),
+        shipped=Decimal(row["shipped"]), received=Decimal(row["received"]),
+    )
 
 
 def _ceiling_alerts(

@@ -1,0 +1,331 @@
+"""The HTTP API as a client uses it: `ledger serve` started as a process,
+httpx as the client, on the embedded default (SQLite store) and on a
+PostgreSQL store.  docs/API.md shows the same requests with curl."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import httpx
+
+from http_server import LEDGER, Client, Server, post_story, serve_env, story_by_reporter
+
+PROJECTOR_CATCH_UP_MAX_S = 120  # a bound on the wait, not a measurement
+
+STOCK_DECLARED_HF_0001 = {
+    "type": "stock_declared", "event_id": "semi-stock-2019-1201-001", "occurred_at": "2019-12-01T10:00:00+09:00",
+    "reporter": "KR-SEMI", "trace_id": "TR-HF-2019-0001", "lot_id": "HF-0001",
+    "quantity": {"amount": "30", "unit": "unit"},
+}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    args: tuple[str, ...] = ()
+    env = serve_env(tmp_path / "home")
+    if request.param == "postgres":
+        # The projections and the credentials in one PostgreSQL schema
+        # (the server and `ledger credentials` both read LEDGER_CREDENTIALS).
+        url = request.getfixturevalue("postgres_url")
+        args = ("--store", url)
+        env["LEDGER_CREDENTIALS"] = url
+    running = Server(tmp_path / "home", args, env).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_the_2019_story_over_http(server: Server) -> None:
+    clients = post_story(server)
+    semi, fluoro = clients["KR-SEMI"], clients["JP-FLUORO"]
+    auditor = server.issue("METI-AUDIT", "auditor")
+
+    # HF-0001: 100 exported, 70 consumed, 30 unaccounted at KR-SEMI.
+    lot = semi.get("/v1/lots/HF-0001")
+    assert lot.status_code == 200, lot.text
+    [row] = lot.json()["lots"]
+    assert (row["holder"], row["shipped"], row["consumed"], row["unaccounted"]) == ("KR-SEMI", "100", "70", "30")
+    # The exporter of origin reads it too; as of before the receipt, it was in transit.
+    before = fluoro.get("/v1/lots/HF-0001", as_of="2019-07-12").json()["lots"][0]
+    assert (before["in_transit"], before["received"], before["unaccounted"]) == ("100", "0", "0")
+    # Known at a moment before anything was recorded: nothing.
+    assert auditor.get("/v1/lots/HF-0001", known_at="2019-01-01").json()["lots"] == []
+
+    # Re-sending is a no-op, report by report.
+    again = semi.post("/v1/events", "\n".join(story_by_reporter()["KR-SEMI"]))
+    assert again.status_code == 200
+    assert {r["outcome"] for r in again.json()["results"]} == {"already_recorded"}
+
+    trace = auditor.get("/v1/traces/TR-PR-2019-0003").json()
+    assert trace["trace_ids"] == ["TR-PR-2019-0003"]
+    [root] = trace["lineage"]
+    assert root["lot_id"] == "PR-0003"
+    assert sorted((c["lot_id"], c["shipped"]) for c in root["children"]) == [("PR-0003-WX", "300"),
+                                                                             ("PR-0003-XA", "700")]
+    assert {a["kind"] for a in trace["alerts"]} >= {"premise_deviation"}
+
+    alerts = auditor.get("/v1/alerts", kind="unaccounted").json()["alerts"]
+    assert [(a["lot_id"], a["quantity"], a["party"]) for a in alerts] == [("HF-0001", "30", "KR-SEMI")]
+    high = auditor.get("/v1/alerts", severity="high").json()["alerts"]
+    assert high and all(a["severity"] == "high" for a in high)
+    assert all(a["party"] == "KR-SEMI" for a in auditor.get("/v1/alerts", party="KR-SEMI").json()["alerts"])
+
+    page = auditor.get("/v1/alerts/journal", since=0, limit=2).json()
+    assert [t["seq"] for t in page["transitions"]] == [1, 2] and page["next"] == 2
+    rest = auditor.get("/v1/alerts/journal", since=page["next"]).json()
+    assert rest["transitions"][0]["seq"] == 3
+
+    flows = auditor.get("/v1/flows", period="2019", gaps_only="true").json()["flows"]
+    assert any((f["from"], f["to"], f["gap"]) == ("KR", "CN", "50") for f in flows), flows
+
+    assert auditor.get("/v1/rejects").json() == {"rejects": []}
+
+    metrics = auditor.get("/metrics")
+    assert metrics.status_code == 200
+    assert 'ledger_reports_total{outcome="recorded"} 24' in metrics.text
+    assert 'ledger_reports_total{outcome="already_recorded"} 5' in metrics.text
+    assert 'ledger_alerts_open{kind="unaccounted"} 1' in metrics.text
+    assert "ledger_projector_lag_records 0" in metrics.text
+
+    ready = httpx_get(server, "/readyz")
+    assert ready.status_code == 200 and ready.json() == {"credentials": "ok", "log": "ok", "ready": True,
+                                                         "store": "ok"}
+    spec = httpx_get(server, "/openapi.json").json()
+    assert spec["openapi"].startswith("3.1")
+    assert {"/v1/events", "/v1/lots/{lot_id}", "/v1/traces/{trace_id}", "/v1/alerts", "/v1/alerts/journal",
+            "/v1/alerts/stream", "/v1/flows", "/v1/rejects", "/metrics", "/readyz", "/healthz"} <= set(spec["paths"])
+
+
+def httpx_get(server: Server, path: str):  # type: ignore[no-untyped-def]
+    return Client(server.url, None).get(path)
+
+
+def test_bad_reports_are_rejected_one_by_one_unless_atomic(server: Server) -> None:
+    semi = server.issue("KR-SEMI")
+    good = dict(STOCK_DECLARED_HF_0001)
+    bad = dict(good, event_id="semi-bad-1", quantity={"amount": 30.5, "unit": "unit"}, occurred_at="2019-12-01T10:00:00")
+
+    atomic = semi.post("/v1/events", json.dumps([good, bad]), "application/json", atomic="true")
+    assert atomic.status_code == 422
+    body = atomic.json()
+    assert body["error"] == "rejected" and "nothing was recorded" in body["message"]
+    assert [r["outcome"] for r in body["results"]] == ["not_recorded", "rejected"]
+    assert {"field": "quantity.amount", "value": "30.5",
+            "message": 'must be a decimal string such as "30.5" or an integer; JSON floats are inexact and are not '
+                       "accepted"} in body["results"][1]["problems"]
+
+    mixed = semi.post("/v1/events", json.dumps(good) + "\nnot json\n" + json.dumps(bad) + "\n")
+    assert mixed.status_code == 200
+    results = mixed.json()["results"]
+    assert [(r["index"], r["outcome"]) for r in results] == [(1, "recorded"), (2, "rejected"), (3, "rejected")]
+    assert results[1]["problems"][0]["field"] == "(line)"
+
+    conflicting = semi.post("/v1/events", json.dumps(dict(good, quantity={"amount": "29", "unit": "unit"})))
+    assert conflicting.json()["results"][0]["outcome"] == "conflicting"
+
+    all_bad = semi.post("/v1/events", json.dumps(bad))
+    assert all_bad.status_code == 422 and all_bad.json()["rejected"] == 1
+
+    rejects = semi.get("/v1/rejects").json()["rejects"]
+    assert {r["line"] for r in rejects} == {1, 2, 3}
+    assert all(r["source"] == "POST /v1/events by KR-SEMI" for r in rejects)
+    # Another reporter does not see KR-SEMI's rejects; an auditor does.
+    assert server.issue("JP-FLUORO").get("/v1/rejects").json() == {"rejects": []}
+    assert len(server.issue("AUDIT", "auditor").get("/v1/rejects").json()["rejects"]) == 3
+
+    for content, ctype in (("", "application/json"), ("{", "application/json")):
+        refused = semi.post("/v1/events", content, ctype)
+        assert refused.status_code == 400 and refused.json()["problems"][0]["field"] == "(body)"
+    assert semi.get("/v1/alerts", as_of="yesterday").json()["problems"][0]["field"] == "as_of"
+    assert semi.get("/v1/alerts", kind="bogus").status_code == 400
+
+
+def test_who_may_do_what(server: Server) -> None:
+    clients = post_story(server)
+    semi, fluoro, chem = clients["KR-SEMI"], clients["JP-FLUORO"], clients["CN-CHEM"]
+    auditor = server.issue("METI-AUDIT", "auditor")
+    dashboard = server.issue("OPS-WALL", "dashboard")
+    report = json.dumps(STOCK_DECLARED_HF_0001)
+
+    # No token, a token this ledger never issued: 401, saying what to send.
+    for token in (None, "ldg_not-a-token"):
+        response = Client(server.url, token).get("/v1/alerts")
+        assert response.status_code == 401
+        assert response.json()["error"] == "unauthenticated"
+        assert "ledger credentials issue" in response.json()["message"]
+        assert response.headers["www-authenticate"].startswith("Bearer")
+
+    # Impersonation: JP-FLUORO reports a consumption as KR-SEMI. Refused whole, nothing recorded.
+    refused = fluoro.post("/v1/events", report)
+    assert refused.status_code == 403
+    body = refused.json()
+    assert body["error"] == "impersonation"
+    assert body["problems"] == [{"index": 1, "event_id": "semi-stock-2019-1201-001", "field": "reporter",
+                                 "value": "'KR-SEMI'", "message": "this credential reports as JP-FLUORO only"}]
+    assert auditor.get("/v1/alerts", kind="unaccounted").json()["alerts"], "the alert must still stand"
+
+    # An auditor reads everything and writes nothing; a dashboard reads alerts only.
+    assert auditor.post("/v1/events", report).status_code == 403
+    assert "may not write reports" in auditor.post("/v1/events", report).json()["message"]
+    assert dashboard.get("/v1/alerts").status_code == 200
+    for path in ("/v1/lots/HF-0001", "/v1/traces/TR-HF-2019-0001", "/v1/flows", "/v1/rejects", "/v1/lots"):
+        response = dashboard.get(path)
+        assert response.status_code == 403, path
+        assert "a dashboard credential (OPS-WALL) may not read lots" in response.json()["message"]
+    assert dashboard.post("/v1/events", report).status_code == 403
+
+    # A reporter reads its own lots and alerts only (holder, shipper, or exporter of origin).
+    assert chem.get("/v1/lots/HF-0001").status_code == 403
+    assert "reads only its own lots" in chem.get("/v1/lots/HF-0001").json()["message"]
+    assert chem.get("/v1/traces/TR-HF-2019-0001").status_code == 403
+    assert semi.get("/v1/lots/NO-SUCH-LOT").status_code == 404
+    semi_lots = {r["lot_id"] for r in semi.get("/v1/lots").json()["lots"]}
+    assert "HF-0001" in semi_lots and "HF-0004" not in semi_lots
+    assert {r["lot_id"] for r in auditor.get("/v1/lots").json()["lots"]} > semi_lots
+    assert {a["lot_id"] for a in chem.get("/v1/alerts").json()["alerts"]} <= {"HF-0004"}
+    assert "HF-0001" in {a["lot_id"] for a in fluoro.get("/v1/alerts").json()["alerts"]}  # exporter of origin
+
+    # The report sent with KR-SEMI's own token is recorded: the 30 units are accounted for.
+    assert semi.post("/v1/events", report).json()["recorded"] == 1
+    assert auditor.get("/v1/alerts", kind="unaccounted").json()["alerts"] == []
+
+    # Revoked while the server runs: refused at the next request.
+    done = server.ledger("credentials", "revoke", semi.credential_id)
+    assert done.returncode == 0, done.stderr
+    revoked = semi.get("/v1/alerts")
+    assert revoked.status_code == 401
+    assert revoked.json()["error"] == "revoked" and semi.credential_id in revoked.json()["message"]
+    listed = json.loads(server.ledger("credentials", "list", "--party", "KR-SEMI", "--json").stdout)
+    assert [c["revoked_at"] is not None for c in listed] == [True]
+
+
+def test_alert_stream_resumes_with_last_event_id(server: Server) -> None:
+    """An ingest raises an alert and a connected client receives it;
+    disconnect, more transitions, reconnect with Last-Event-ID: the two
+    connections together give every journal transition exactly once."""
+    dashboard = server.issue("OPS-WALL", "dashboard")
+    clients = {}
+    by_reporter = story_by_reporter()
+    # Connected before anything is recorded: the first event arrives as a report raises it.
+    first = dashboard.listen(until_seq=1)
+    clients["JP-FLUORO"] = server.issue("JP-FLUORO")
+    assert clients["JP-FLUORO"].post("/v1/events", "\n".join(by_reporter["JP-FLUORO"])).status_code == 200
+    assert [e["id"] for e in first.join()] == ["1"]
+
+    # The rest of the story, while the stream is open: it delivers the 30-unit alert.
+    listener = dashboard.listen(until_seq=10**9, stop_after=1, kind="unaccounted")
+    for party, lines in sorted(by_reporter.items()):
+        if party != "JP-FLUORO":
+            assert server.issue(party).post("/v1/events", "\n".join(lines)).status_code == 200
+    [unaccounted] = listener.join()
+    assert (unaccounted["event"], unaccounted["data"]["lot_id"], unaccounted["data"]["quantity"]) == (
+        "raised", "HF-0001", "30")
+
+    # Read part of the journal, disconnect; more transitions; resume after the last id received.
+    journal_end = dashboard.get("/v1/alerts/journal", limit=1000).json()["next"]
+    part = list(dashboard.stream_events(until_seq=journal_end, stop_after=4))
+    assert len(part) == 4
+    semi = server.issue("KR-SEMI")
+    assert semi.post("/v1/events", json.dumps(STOCK_DECLARED_HF_0001)).json()["recorded"] == 1  # resolves it
+    everything = []
+    since = 0
+    while True:  # the journal's end, known before reading the stream
+        page = dashboard.get("/v1/alerts/journal", since=since).json()
+        everything += page["transitions"]
+        if page["next"] == since:
+            break
+        since = page["next"]
+    assert any(t["transition"] == "resolved" and t["lot_id"] == "HF-0001" for t in everything)
+    rest = list(dashboard.stream_events(until_seq=everything[-1]["seq"], last_event_id=int(part[-1]["id"])))
+    got = [int(e["id"]) for e in part + rest]
+    assert got == [t["seq"] for t in everything]  # nothing lost, nothing repeated, in order
+    assert [e["data"]["transition_id"] for e in part + rest] == [t["transition_id"] for t in everything]
+
+
+@pytest.mark.kafka
+@pytest.mark.postgres
+def test_kafka_deployment_appends_and_the_projector_projects(tmp_path: Path, kafka_url: str,
+                                                            postgres_url: str) -> None:
+    """With a Kafka log, `ledger serve` only appends; `ledger kafka project`,
+    its own process, projects into the PostgreSQL store the server reads."""
+    home = tmp_path / "home"
+    server = Server(home, ("--log", kafka_url, "--store", postgres_url), serve_env(home)).start()
+    try:
+        assert "appending only" in "".join(server.output)
+        dashboard = server.issue("OPS-WALL", "dashboard")
+        listener = dashboard.listen(until_seq=10**9, stop_after=1, kind="unaccounted")
+        for party, lines in sorted(story_by_reporter().items()):
+            response = server.issue(party).post("/v1/events", "\n".join(lines))
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["recorded"] == len(lines) and "projected_records" not in body
+            assert "cannot tell a re-sent report" in body["note"]
+        auditor = server.issue("METI-AUDIT", "auditor")
+        assert "ledger_projector_lag_records 24" in auditor.get("/metrics").text
+        # The projector runs until the server says it has read everything:
+        # the end is the 24 records appended, not an idle interval (a
+        # consumer group's first join can take longer than any such interval).
+        projector = subprocess.Popen(
+            [str(LEDGER), "kafka", "project", "--log", kafka_url, "--store", postgres_url, "--group", "http-test",
+             "--no-publish"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=server.env)
+        try:
+            [alert] = listener.join()
+            assert (alert["data"]["lot_id"], alert["data"]["quantity"]) == ("HF-0001", "30")
+            deadline = time.monotonic() + PROJECTOR_CATCH_UP_MAX_S
+            while "ledger_projector_lag_records 0\n" not in auditor.get("/metrics").text:
+                assert time.monotonic() < deadline, "the projector did not catch up"
+                assert projector.poll() is None, projector.stderr.read() if projector.stderr else ""
+                time.sleep(0.2)
+        finally:
+            projector.terminate()
+            projector.wait(timeout=30)
+        [row] = auditor.get("/v1/lots/HF-0001").json()["lots"]
+        assert row["unaccounted"] == "30"
+        assert Client(server.url, None).get("/readyz").json()["ready"] is True
+        assert auditor.get("/v1/rejects").status_code == 404  # Kafka keeps no rejects table: it says where they go
+    finally:
+        server.stop()
+
+
+def test_https_with_a_certificate(tmp_path: Path) -> None:
+    """--tls-cert/--tls-key: tokens do not cross the network in clear text."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out",
+                    str(cert)], check=True, capture_output=True, timeout=60)
+    home = tmp_path / "home"
+    trust = ssl.create_default_context(cafile=str(cert))
+    server = Server(home, ("--tls-cert", str(cert), "--tls-key", str(key)), serve_env(home), verify=trust)
+    server.start()
+    try:
+        assert server.url.startswith("https://127.0.0.1:")
+        token = server.issue("OPS-WALL", "dashboard").token
+        response = httpx.get(f"{server.url}/v1/alerts", headers={"Authorization": f"Bearer {token}"},
+                             verify=trust, timeout=30)
+        assert response.status_code == 200 and response.json()["alerts"] == []
+        with pytest.raises(httpx.HTTPError):  # plain HTTP to the TLS port is not answered as HTTP
+            httpx.get(server.url.replace("https://", "http://") + "/healthz", timeout=30)
+    finally:
+        server.stop()
+    unpaired = server.ledger("serve", "--port", "0", "--tls-cert", str(cert))
+    assert unpaired.returncode == 2 and "go together" in unpaired.stderr
+
+
+def test_a_reporter_streams_only_its_own_alerts(server: Server) -> None:
+    clients = post_story(server)
+    chem = clients["CN-CHEM"]
+    mine = chem.get("/v1/alerts/journal").json()["transitions"]
+    everything = server.issue("AUDIT", "auditor").get("/v1/alerts/journal").json()["transitions"]
+    assert mine and len(mine) < len(everything)
+    # Addressed to CN-CHEM, or about HF-0004, the lot it holds.
+    assert {t["lot_id"] for t in mine} == {"HF-0004"}
+    streamed = list(chem.stream_events(until_seq=mine[-1]["seq"]))
+    assert [int(e["id"]) for e in streamed] == [t["seq"] for t in mine]
