@@ -76,6 +76,7 @@ def register(cli: Any) -> None:
     p.add_argument("--party", help="list: only this party; revoke: every active credential of this party")
     p.add_argument("--json", action="store_true", help="JSON for scripts (default: text)")
     _credentials_option(p)
+    cli.storage(p)  # issue: the party must be in the store's registry, once it keeps one
 
 
 _cli: Any = None
@@ -137,6 +138,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _registered_ids(args: argparse.Namespace) -> set[str]:
+    """The party registry's ids, from the projection store the ledger uses
+    (empty when there is no store yet or nothing is registered: open)."""
+    ledger = _cli.Ledger(args, must_exist=True)
+    try:
+        try:
+            store = ledger.store
+        except _cli.CliError:  # no store there yet: nothing is registered
+            return set()
+        return {party.party_id for party in store.registered_parties()}
+    finally:
+        ledger.close()
+
+
 def _cmd_credentials(args: argparse.Namespace) -> int:
     from consumers.http.backend import default_credentials_url, open_credentials
 
@@ -149,7 +164,8 @@ def _cmd_credentials(args: argparse.Namespace) -> int:
             if not args.target:
                 return _usage("issue needs the party id: ledger credentials issue PARTY [--role ROLE]")
             try:
-                credential, token = issue(store, args.target, args.role, at=utc_now())
+                credential, token = issue(store, args.target, args.role, at=utc_now(),
+                                          registered=_registered_ids(args))
             except CredentialError as error:
                 raise _cli.CliError(str(error)) from None
             if args.json:

@@ -18,6 +18,7 @@ import secrets
 import sqlite3
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 
@@ -54,15 +55,20 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def party_problem(party: str) -> str | None:
+def party_problem(party: str, registered: Collection[str] = ()) -> str | None:
     """Why ``party`` cannot hold a credential, or None.
 
-    The one place that decides which parties exist.  Binding credentials to
-    the party registry (issue 15) replaces this body with a registry look-up.
+    The one place that decides which parties may hold one: a well-formed id
+    and, once the operator keeps a party registry (ledger/parties.py,
+    ``ledger parties``), a party registered there.  An empty registry means
+    the ledger runs open, as the projection does.
     """
     if not _PARTY_ID.match(party):
         return (f"{party!r} is not a party id: letters, digits and . _ : / - , "
                 f"starting with a letter or digit, at most 128 characters")
+    if registered and party not in registered:
+        return (f"{party!r} is not in the party registry: register it first "
+                f"(ledger parties add {party} --country CC --role ROLE), or check the spelling")
     return None
 
 
@@ -92,11 +98,16 @@ class CredentialStore(ABC):
         """Release the connection.  Idempotent."""
 
 
-def issue(store: CredentialStore, party: str, role: str, *, at: datetime) -> tuple[Credential, str]:
-    """A new credential and its token (shown once: only the hash is kept)."""
+def issue(store: CredentialStore, party: str, role: str, *, at: datetime,
+          registered: Collection[str] = ()) -> tuple[Credential, str]:
+    """A new credential and its token (shown once: only the hash is kept).
+    ``registered``: the ids of the party registry (empty: the ledger runs
+    open).  A reporter's credential speaks for its party, so the party must be
+    registered; an auditor's or a dashboard's names who holds it (an
+    authority, an operations wall), which need not report anything."""
     if role not in ROLES:
         raise CredentialError(f"role {role!r}: choose one of {', '.join(ROLES)}")
-    problem = party_problem(party)
+    problem = party_problem(party, registered if role == "reporter" else ())
     if problem:
         raise CredentialError(problem)
     token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_SECRET_BYTES)

@@ -15,7 +15,7 @@ import pytest
 
 from consumers.http.auth import READ, READ_ALERTS, WRITE, Principal, Refused, Visibility, authenticate, \
     impersonations, require
-from consumers.http.credentials import SQLiteCredentialStore, issue
+from consumers.http.credentials import CredentialError, SQLiteCredentialStore, issue
 
 AT = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
 
@@ -37,6 +37,19 @@ def test_a_token_is_kept_only_as_its_hash(store: SQLiteCredentialStore, tmp_path
     [(stored,)] = db.execute("SELECT token_sha256 FROM credentials").fetchall()
     assert stored == hashlib.sha256(token.encode()).hexdigest()
     assert authenticate(f"Bearer {token}", store) == Principal(credential.credential_id, "KR-SEMI", "reporter")
+
+
+def test_a_reporter_credential_is_only_for_a_registered_party(store: SQLiteCredentialStore) -> None:
+    registry = {"JP-FLUORO", "KR-SEMI"}
+    issue(store, "KR-SEMI", "reporter", at=AT, registered=registry)
+    with pytest.raises(CredentialError, match=r"'KR-EVIL' is not in the party registry: register it first"):
+        issue(store, "KR-EVIL", "reporter", at=AT, registered=registry)
+    # An auditor or a dashboard reports nothing: it need not be a registered party.
+    issue(store, "JP-METI-AUDIT", "auditor", at=AT, registered=registry)
+    issue(store, "OPS-WALL", "dashboard", at=AT, registered=registry)
+    # No registry yet: the ledger runs open, for credentials as for reports.
+    issue(store, "KR-EVIL", "reporter", at=AT, registered=set())
+    assert sorted(c.party for c in store.list()) == ["JP-METI-AUDIT", "KR-EVIL", "KR-SEMI", "OPS-WALL"]
 
 
 def test_what_each_role_may_do() -> None:
