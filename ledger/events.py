@@ -507,11 +507,73 @@ def parse_event(data: str | bytes | dict[str, Any]) -> Any:
     return _ADAPTER.validate_json(data)
 
 
+# The published schema says what the validators above enforce, in JSON
+# Schema terms, so an integrator's standard validator gives the ledger's
+# verdict (tests/unit/test_published_schema.py runs jsonschema on every
+# good and bad example).  Derived from the same constants as the checks.
+SCHEMA_ID = f"urn:traceability-ledger:schema:ledger-event:{SCHEMA_VERSION}"
+_YEARS = r"(19[0-9]{2}|2[01][0-9]{2})"  # YEAR_MIN..YEAR_MAX, 1900..2199
+TIME_PATTERN = (rf"^{_YEARS}-[0-9]{{2}}-[0-9]{{2}}[Tt ][0-9]{{2}}:[0-9]{{2}}(:[0-9]{{2}}(\.[0-9]+)?)?"
+                r"([Zz]|[+-][0-9]{2}:?[0-9]{2})$")
+PRINTABLE_PATTERN = "^[^\u0000-\u001f\u007f-\u009f]*$"  # what _printable refuses
+# A plain decimal of at most AMOUNT_INTEGER_DIGITS_MAX integer digits and
+# AMOUNT_DECIMAL_PLACES_MAX decimal places once trailing zeros are dropped.
+# (No look-arounds: generators such as hypothesis's, which schemathesis uses,
+# cannot draw strings for them.)
+_FRACTION = rf"(\.[0-9]{{1,{AMOUNT_DECIMAL_PLACES_MAX}}}0*)?"
+_DECIMAL_TEXT = rf"0*[0-9]{{1,{AMOUNT_INTEGER_DIGITS_MAX}}}{_FRACTION}"
+# Greater than 0: a non-zero integer part, or a zero one and a non-zero digit
+# within the decimal places.
+_POSITIVE_DECIMAL_TEXT = (rf"(0*[1-9][0-9]{{0,{AMOUNT_INTEGER_DIGITS_MAX - 1}}}{_FRACTION}"
+                          rf"|0+\.[0-9]{{0,{AMOUNT_DECIMAL_PLACES_MAX - 1}}}[1-9]0*)")
+_AMOUNT_INTEGER_MAX = 10**AMOUNT_INTEGER_DIGITS_MAX - 1
+
+
 def event_json_schema() -> dict[str, Any]:
+    """The JSON Schema (Draft 2020-12) of a report, as strict as the contract
+    where JSON Schema can say it: times with a zone in 1900-2199, amounts as
+    plain decimal strings or integers (never floats), known units, ISO
+    country codes, no control characters in free text, ``type`` required.
+    What it cannot say (a key given twice; a year that crosses 1900 or 2199
+    only in UTC) the ledger still refuses."""
     schema = _ADAPTER.json_schema()
-    schema["title"] = "LedgerEvent"
-    schema["$comment"] = f"schema_version {SCHEMA_VERSION}"
+    defs = schema.get("$defs", {})
+    for name, definition in defs.items():
+        properties = definition.get("properties", {})
+        if "type" in properties and "const" in properties["type"]:
+            definition["required"] = sorted(set(definition.get("required", [])) | {"type"})
+        for field_schema in properties.values():
+            _strict_field(field_schema)
+        if name in ("PositiveAmount", "NonNegativeAmount"):
+            low = 1 if name == "PositiveAmount" else 0
+            text = _POSITIVE_DECIMAL_TEXT if name == "PositiveAmount" else _DECIMAL_TEXT
+            properties["amount"] = {
+                "description": "a plain decimal string such as \"30.5\", or an integer; never a JSON float",
+                "anyOf": [
+                    {"type": "integer", "minimum": low, "maximum": _AMOUNT_INTEGER_MAX},
+                    {"type": "string", "pattern": f"^{text}$"},
+                ],
+            }
+            properties["unit"] = {"type": "string", "enum": list(UNITS)}
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
+              "title": "LedgerEvent", "$comment": f"schema_version {SCHEMA_VERSION}", **schema}
     return schema
+
+
+def _strict_field(field_schema: dict[str, Any]) -> None:
+    """Tighten one property's schema in place (and the branches of an anyOf)."""
+    for branch in field_schema.get("anyOf", []):
+        _strict_field(branch)
+    if field_schema.get("format") == "date-time":
+        # The pattern says more than the format (a zone, the years), and a
+        # generator that draws date-times then filters them by the pattern
+        # (hypothesis, in schemathesis) gives up: the pattern alone.
+        del field_schema["format"]
+        field_schema["pattern"] = TIME_PATTERN
+    if field_schema.get("type") == "string" and field_schema.get("maxLength") == TEXT_LENGTH_MAX:
+        field_schema["pattern"] = PRINTABLE_PATTERN
+    if field_schema.get("description") == "ISO 3166-1 alpha-2":
+        field_schema["enum"] = sorted(COUNTRY_CODES)
 
 
 def content_digest(event: _Event) -> str:

@@ -32,6 +32,9 @@ def test_no_generated_request_breaks_the_api(tmp_path: Path) -> None:
         done = subprocess.run(
             [str(SCHEMATHESIS), "run", f"{server.url}/openapi.json",
              "--header", f"Authorization: Bearer {reporter.token}",
+             # positive_data_acceptance stays out: a report the schema allows
+             # may still be refused for what no schema can say (dated in the
+             # future, a reporter other than the token's party, a key twice).
              "--checks", "all", "--exclude-checks", "unsupported_method,positive_data_acceptance",
              "--exclude-path", "/v1/alerts/stream",
              "--max-examples", str(EXAMPLES_PER_OPERATION), "--seed", "19", "--workers", "1",
