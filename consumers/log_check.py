@@ -17,13 +17,15 @@ Two questions a projector and `ledger verify` ask:
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
 from consumers.embedded_log import HEADER_DIGEST  # the same header name on Kafka (consumers/kafka/log.py)
-from ledger.events import content_digest, parse_event
+from ledger.events import content_digest, parse_event, stored_body_digest
 from ledger.ports import EventLog, LogRecord
 
 __all__ = ["LogMismatch", "LogCheck", "check_store_belongs", "store_belongs_problem", "verify_log",
@@ -82,8 +84,10 @@ class LogCheck:
     """What ``verify_log`` found."""
 
     records: int = 0
-    # Records that are not reports, on a log any producer can write (Kafka):
-    # the projector dead-letters them; they are counted, not damage.
+    # Records that are not reports, on a log any producer can write (Kafka),
+    # and reports recorded intact that the current, stricter contract
+    # refuses: the projector dead-letters and quarantines them; they are
+    # counted, not damage.
     not_reports: int = 0
     partitions: dict[int, tuple[int, int]] = field(default_factory=dict)  # partition -> (first, last) offset
     problem_count: int = 0
@@ -102,12 +106,16 @@ class LogCheck:
 def record_problem(record: LogRecord) -> tuple[str, str] | None:
     """(kind, why) if the record's bytes do not match the digest stored with
     it, else None.  Kinds: "changed" (a report whose content is not the
-    one its digest names), "unreadable" (not a report at all), "undigested"
-    (no digest stored with it)."""
+    one its digest names), "refused" (intact, as its digest says, but a
+    report the current contract refuses: recorded before the contract grew
+    stricter; the projector quarantines it), "unreadable" (not a report at
+    all), "undigested" (no digest stored with it)."""
     stored = dict(record.headers).get(HEADER_DIGEST)
     try:
         event = parse_event(record.value)
     except (ValidationError, UnicodeDecodeError, ValueError) as error:
+        if stored is not None and _intact(record.value, stored):
+            return "refused", f"intact, but refused by the current contract ({_first_line(error)})"
         return "unreadable", f"not a report ({_first_line(error)})"
     if stored is None:
         return "undigested", f"report {event.event_id!r} has no stored digest to check it against"
@@ -117,6 +125,15 @@ def record_problem(record: LogRecord) -> tuple[str, str] | None:
                            f"(stored {stored.decode(errors='replace')[:16]}..., its content {digest[:16]}...): "
                            f"changed after it was recorded")
     return None
+
+
+def _intact(value: bytes, stored: bytes) -> bool:
+    """The stored JSON body still hashes to the digest stored beside it."""
+    try:
+        body = json.loads(value)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
+    return isinstance(body, dict) and stored_body_digest(body) == stored.decode(errors="replace")
 
 
 def verify_log(log: EventLog, *, progress: Callable[[int], None] | None = None,
@@ -158,7 +175,7 @@ def verify_log(log: EventLog, *, progress: Callable[[int], None] | None = None,
                 problem = record_problem(record)
                 if problem is not None:
                     kind, why = problem
-                    if kind != "changed" and not validated:
+                    if kind == "refused" or (kind != "changed" and not validated):
                         check.not_reports += 1
                     else:
                         check.add(partition, record.offset, why)

@@ -67,12 +67,15 @@ def test_a_log_holding_the_overflowing_report_is_projected_and_replayed_with_the
     from pathlib import Path
 
     from consumers.embedded_log import EmbeddedLog
+    from ledger.events import stored_body_digest
 
     story = Path(__file__).resolve().parents[2] / "examples" / "story-2019.jsonl"
     assert ledger("ingest", str(story)).returncode == EXIT_OK
     stamped = OVERFLOWING[:-1] + ',"recorded_at":"2019-12-01T00:00:00+00:00"}'
     log = EmbeddedLog(ledger.log_db)
-    log.append([("q-rcv-1", "0" * 64, "TR-Q1", stamped.encode())])
+    # With the digest that ledger stored beside it: the record is intact (so
+    # `replay` and `verify` do not call it damage), only refused now.
+    log.append([("q-rcv-1", stored_body_digest(json.loads(stamped)), "TR-Q1", stamped.encode())])
     log.close()
 
     projected = ledger("project")

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
 from ledger.events import content_digest, parse_event
+
+ROOT = Path(__file__).resolve().parents[2]
 
 LICENSE_LINE = (
     '{"type":"license_granted","event_id":"TR-0000077-01","occurred_at":"2018-11-13T17:19:15-05:00",'
@@ -123,3 +127,16 @@ def test_digest_and_json_writes_any_text_as_pydantic_does(text: str) -> None:
     digest, value = digest_and_json(event)
     assert value == event.model_dump_json(exclude_none=True).encode()
     assert digest == content_digest(event) == _original_digest(event)
+
+
+def test_a_stored_body_hashes_to_its_content_digest_without_being_parsed():
+    # ledger verify checks a report the current contract refuses (recorded
+    # before it grew stricter) by its stored JSON body: the same digest.
+    import json
+
+    from ledger.events import digest_and_json, parse_event, stored_body_digest
+
+    for line in (ROOT / "examples" / "story-2019.jsonl").read_text(encoding="utf-8").splitlines():
+        event = parse_event(line).stamped(datetime(2026, 1, 15, tzinfo=timezone.utc))
+        digest, value = digest_and_json(event)
+        assert stored_body_digest(json.loads(value)) == digest
