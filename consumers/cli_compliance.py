@@ -184,7 +184,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         progress = _cli.Progress(f"audit of {selection}: reports gathered", args.progress)
         progress.announce(f"from {len(trace_ids):,} traces")
         data = audit.collect(ledger.store, selection, trace_ids, clock=utc_now(), policy=ledger.policy,
-                             progress=progress)
+                             progress=progress, software_version=_cli_version())
         progress.done(len(data.events), f"({len(trace_ids):,} traces)")
     finally:
         ledger.close()
@@ -230,6 +230,12 @@ def _out_directory(text: str) -> Path:
         raise _cli.CliError(f"--out {text!r}: cannot make that directory: {error.strerror or error}; "
                             f"name a directory you can write to") from None
     return out
+
+
+def _cli_version() -> str:
+    from consumers.cli import software_version
+
+    return software_version()
 
 
 def _iso(value: Any) -> str | None:

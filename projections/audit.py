@@ -73,6 +73,8 @@ class AuditData:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     totals: list[dict[str, Any]] = field(default_factory=list)
     licenses: list[dict[str, Any]] = field(default_factory=list)
+    policy: dict[str, Any] = field(default_factory=dict)  # the deadlines the alerts were judged by
+    software_version: str = ""  # the ledger that made the export
 
 
 # -- selection and collection ----------------------------------------------------------
@@ -101,9 +103,11 @@ def select_traces(store: ProjectionStore, *, trace: str | None = None, party: st
 
 
 def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, clock: datetime,
-            policy: Policy, progress: Callable[[int], None] = lambda _traces: None) -> AuditData:
+            policy: Policy, progress: Callable[[int], None] = lambda _traces: None,
+            software_version: str = "") -> AuditData:
     """Everything the export writes; ``progress(traces done)`` is called as the reports are gathered."""
-    data = AuditData(selection=selection, generated_at=clock, trace_ids=sorted(trace_ids))
+    data = AuditData(selection=selection, generated_at=clock, trace_ids=sorted(trace_ids),
+                     policy=policy.model_dump(mode="json"), software_version=software_version)
     wanted = set(data.trace_ids)
     if len(wanted) <= TRACES_QUERIED_ONE_BY_ONE_MAX:
         rows = [r for t in data.trace_ids for r in whereabouts(store, t, clock=clock, policy=policy)]
@@ -413,7 +417,10 @@ def write_xlsx(data: AuditData, path: Path) -> Path:
                    ["generated_at", data.generated_at.isoformat()],
                    ["traces", str(len(data.trace_ids))], ["events", str(len(data.events))],
                    ["times", "every date-time cell is in UTC (the CSV files and report.html keep each "
-                             "report's own offset)"]],
+                             "report's own offset)"],
+                   ["software", f"traceability-ledger {data.software_version}".strip()],
+                   *([f"policy.{k}", json.dumps(v) if isinstance(v, (dict, list)) else str(v)]
+                     for k, v in sorted(data.policy.items()))],
          [xlsx.TEXT, xlsx.TEXT]),
     ]
     explained: list[list[Any]] = [["sheet", "column", "meaning"]]
@@ -484,6 +491,9 @@ def write_html(data: AuditData, path: Path, *, fmt: Any = str) -> Path:
         f"versions in {len(data.trace_ids)} trace(s). Every figure below is computed from the reports "
         f"listed under Reports and Licenses cited; alerts cite them by event id (each a link). "
         f"Times are as reported, with their UTC offset.</p>",
+        f"<p class='muted'>Made by traceability-ledger {e(data.software_version or 'unknown')}; deadlines: "
+        + ", ".join(f"{e(k.replace('_', ' '))} {e(str(v))}" for k, v in sorted(data.policy.items())
+                    if isinstance(v, int)) + ".</p>",
         f"<h2>Open alerts ({len(data.alerts)})</h2>",
     ]
     if data.alerts:

@@ -204,3 +204,15 @@ def test_every_event_id_an_alert_cites_in_the_html_report_links_to_its_row(ledge
     anchors = set(re.findall(r"id='(ev-[^']+)'", page)) | set(re.findall(r'id="(ev-[^"]+)"', page))
     assert links and "ev-meti-lic-2019-0002" in links  # the license an alert cites...
     assert links <= anchors  # ...and every cited report has a row to land on
+
+
+def test_the_export_names_the_software_and_the_deadlines_it_judged_by(ledger, tmp_path):
+    assert ledger("demo").returncode == 0
+    out = tmp_path / "audit"
+    assert ledger("audit", "--trace", "TR-HF-2019-0001", "--out", str(out), "--format", "xlsx,html").returncode == 0
+    version = ledger("--version").stdout.split()[-1]
+    about = {row["field"]: row["value"] for row in read_sheet(load_workbook(out / "audit.xlsx"), "about")}
+    assert about["software"] == f"traceability-ledger {version}"
+    assert about["policy.end_use_reporting_days"] == "90"  # the demo's policy: 90 days to account for a receipt
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert f"Made by traceability-ledger {version}" in page and "end use reporting days 90" in page
