@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -158,3 +159,22 @@ def wait_until(condition: Callable[[], Any], what: str, timeout_s: float = WAIT_
         if time.monotonic() > deadline:
             pytest.fail(f"gave up after {timeout_s} s waiting for {what}\n{detail()}")
         time.sleep(0.05)
+
+
+def applied(store_path: Path, log_name: str) -> int:
+    """About how many records the store has committed (its Tracking rows), read
+    from outside the running process -- read-only, so as not to race the
+    projector creating the store; good enough to decide when to kill."""
+    try:
+        with sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, timeout=5) as db:
+            rows = db.execute("SELECT notification_id FROM tracking WHERE application_name LIKE ?",
+                              (f"{log_name}#%",)).fetchall()
+    except sqlite3.OperationalError:
+        return 0  # not created yet
+    return sum(offset + 1 for (offset,) in rows)
+
+
+def raw_alerts(log: Any) -> list[dict[str, Any]]:
+    """Every message on the alerts topic as a read_committed subscriber reads it, copies included."""
+    return [json.loads(record.value) for partition in log.topic_partitions(log.alerts_topic)
+            for record in log.read_topic(log.alerts_topic, partition, 0, 1_000_000)]

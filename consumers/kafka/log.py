@@ -65,6 +65,10 @@ PRODUCER_RETRIES_MAX = 5  # bounded; with idempotence a retry never writes twice
 READ_TIMEOUT_S = 15.0  # one read() or end_offsets() call
 FETCH_POLL_MS = 200
 METADATA_TIMEOUT_S = 10.0
+# A transaction a dead publisher left open is aborted by the coordinator
+# after this (or at once, when the next publisher with its transactional id
+# starts); until then read_committed readers of its partitions wait.
+TRANSACTION_TIMEOUT_S = 30.0
 HEADER_SCHEMA_VERSION = "schema_version"
 HEADER_EVENT_TYPE = "event_type"
 HEADER_EVENT_ID = "event_id"
@@ -73,12 +77,20 @@ HEADER_DIGEST = "digest"
 # Unlimited retention: the event log is the log of record.  (A broker that
 # ignores topic configs -- Tansu does -- keeps everything anyway.)
 RETAIN_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
+COMPACTED = {"cleanup.policy": "compact"}
 
 
-def producer_settings(bootstrap: str, *, send_timeout_s: float = SEND_TIMEOUT_S) -> dict[str, Any]:
-    """KafkaProducer kwargs: idempotent, acks=all, every wait bounded."""
+def producer_settings(bootstrap: str, *, send_timeout_s: float = SEND_TIMEOUT_S,
+                      transactional_id: str | None = None) -> dict[str, Any]:
+    """KafkaProducer kwargs: idempotent, acks=all, every wait bounded;
+    transactional when ``transactional_id`` is given (the alert publisher)."""
     timeout_ms = int(send_timeout_s * 1000)
+    transactional: dict[str, Any] = {}
+    if transactional_id is not None:
+        transactional = {"transactional_id": transactional_id,
+                         "transaction_timeout_ms": int(TRANSACTION_TIMEOUT_S * 1000)}
     return {
+        **transactional,
         "bootstrap_servers": bootstrap.split(","),
         "client_id": "ledger-producer",
         "acks": "all",
@@ -117,6 +129,7 @@ class KafkaLog(EventLog):
         self.events_topic = f"{prefix}.events"
         self.alerts_topic = f"{prefix}.alerts"
         self.dead_letters_topic = f"{prefix}.dead-letters"
+        self.alerts_published_topic = f"{prefix}.alerts-published"
         self.name = f"kafka:{self.events_topic}"
         self._producer: KafkaProducer | None = None
         self._reader: KafkaConsumer | None = None
@@ -167,11 +180,17 @@ class KafkaLog(EventLog):
             raise self._unavailable("connect", error) from error
         try:
             existing = set(admin.list_topics())
-            missing = [t for t in (self.events_topic, self.alerts_topic, self.dead_letters_topic)
-                       if t not in existing]
-            for topic in missing:
+            wanted = {topic: (self.partition_count, RETAIN_FOREVER)
+                      for topic in (self.events_topic, self.alerts_topic, self.dead_letters_topic)}
+            # The alert publisher's "published up to journal seq N" markers,
+            # written in the same transactions as the transitions: one
+            # partition (one key per publisher), compacted (only the last counts).
+            wanted[self.alerts_published_topic] = (1, COMPACTED)
+            for topic, (partitions, configs) in wanted.items():
+                if topic in existing:
+                    continue
                 try:
-                    admin.create_topics([NewTopic(topic, self.partition_count, 1, topic_configs=RETAIN_FOREVER)])
+                    admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)])
                 except TopicAlreadyExistsError:
                     pass  # another process created it in between
         except KafkaError as error:
@@ -287,6 +306,10 @@ class KafkaLog(EventLog):
                 self._reader = KafkaConsumer(
                     bootstrap_servers=self.bootstrap.split(","), client_id="ledger-reader",
                     group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+                    # Alert transitions are written in transactions: only
+                    # committed ones are read (and the events topic, written
+                    # without transactions, reads the same either way).
+                    isolation_level="read_committed",
                     fetch_max_wait_ms=100, request_timeout_ms=int(READ_TIMEOUT_S * 1000) + 1000,
                     bootstrap_timeout_ms=int(self.connect_timeout_s * 1000),
                 )
@@ -324,6 +347,12 @@ class KafkaLog(EventLog):
         deadline = time.monotonic() + READ_TIMEOUT_S
         try:
             reader.assign([tp])
+            # The end, known before reading: under read_committed the last
+            # stable offset (a transaction still open ends the read before it;
+            # the high-water mark would never be reached).
+            end = None if self.end_offsets_by_fetch else int(reader.end_offsets([tp])[tp])
+            if end is not None and start_offset >= end:
+                return out
             reader.seek(tp, start_offset)
             while len(out) < limit:
                 polled = reader.poll(timeout_ms=FETCH_POLL_MS, max_records=limit - len(out))
@@ -332,7 +361,7 @@ class KafkaLog(EventLog):
                         continue  # an out-of-range seek was reset to the start: not what was asked
                     out.append(LogRecord(r.partition, r.offset, (r.key or b"").decode(errors="replace"),
                                          r.value or b"", tuple((k, v or b"") for k, v in (r.headers or []))))
-                highwater = reader.highwater(tp)
+                highwater = reader.highwater(tp) if end is None else end
                 if highwater is not None and reader.position(tp) >= highwater:
                     break  # at the end of the partition
                 if time.monotonic() > deadline:
