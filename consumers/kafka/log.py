@@ -2,15 +2,23 @@
 
 Configured by URL, beside ``sqlite:///path``::
 
-    kafka://host:port[,host:port...]/prefix[?partitions=N]
+    kafka://host:port[,host:port...]/prefix[?partitions=N&replication=R&min_insync=M]
 
-Three topics, created if missing with ``partitions`` partitions (default
-DEFAULT_PARTITIONS) and unlimited retention (the log is the record; nothing
-ages out):
+Topics, created if missing with ``partitions`` partitions (default
+DEFAULT_PARTITIONS), ``replication`` replicas and ``min.insync.replicas``
+``min_insync`` (default: the broker's defaults), and unlimited retention
+(the log is the record; nothing ages out):
 
-    {prefix}.events        stamped reports, keyed by trace id
+    {prefix}.events        stamped reports, keyed by trace id; LogAppendTime
     {prefix}.alerts        alert transitions (consumers/kafka/alert_publisher.py)
     {prefix}.dead-letters  records the projector could not apply, and rejected input
+    {prefix}.alerts-published  the alert publisher's committed markers (compacted)
+
+An events topic that already exists with settings that would lose reports
+(a finite retention, compaction, unclean leader election, fewer replicas
+than configured) is refused with one line naming each setting: a broker
+that auto-created it for a third party's producer gives it a 7-day
+retention.
 
 Every report is keyed by ``consumers.ingest.event_key`` (the trace id, or
 ``license:ID``), so one trace lives in one partition and one consumer sees
@@ -41,7 +49,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ledger.ports import AppendInFlight, AppendReceipt, EventLog, LogRecord, LogUnavailable
@@ -54,6 +62,7 @@ __all__ = [
     "SEND_TIMEOUT_S",
     "READ_TIMEOUT_S",
     "producer_settings",
+    "events_topic_problems",
 ]
 
 DEFAULT_PREFIX = "ledger"
@@ -78,6 +87,10 @@ HEADER_DIGEST = "digest"
 # ignores topic configs -- Tansu does -- keeps everything anyway.)
 RETAIN_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 COMPACTED = {"cleanup.policy": "compact"}
+# The broker stamps each report as it appends it: a log of record whose
+# timestamps follow its order, whatever the clocks of the parties' systems.
+LOG_APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
+REPLICATION_MAX = 32
 
 
 def producer_settings(bootstrap: str, *, send_timeout_s: float = SEND_TIMEOUT_S,
@@ -115,17 +128,25 @@ class KafkaLog(EventLog):
 
     def __init__(self, bootstrap: str, prefix: str = DEFAULT_PREFIX, *,
                  partitions: int = DEFAULT_PARTITIONS, send_timeout_s: float = SEND_TIMEOUT_S,
-                 connect_timeout_s: float = CONNECT_TIMEOUT_S, end_offsets_by_fetch: bool = False):
+                 connect_timeout_s: float = CONNECT_TIMEOUT_S, end_offsets_by_fetch: bool = False,
+                 replication: int | None = None, min_insync: int | None = None):
         if not bootstrap:
             raise LogUnavailable("Kafka log: no broker address; write kafka://host:port/prefix")
         if not 1 <= partitions <= PARTITIONS_MAX:
             raise LogUnavailable(f"Kafka log: partitions={partitions} must be 1..{PARTITIONS_MAX}")
+        if replication is not None and not 1 <= replication <= REPLICATION_MAX:
+            raise LogUnavailable(f"Kafka log: replication={replication} must be 1..{REPLICATION_MAX}")
+        if min_insync is not None and not 1 <= min_insync <= (replication or REPLICATION_MAX):
+            raise LogUnavailable(f"Kafka log: min_insync={min_insync} must be 1..{replication or REPLICATION_MAX} "
+                                 f"(at most the replication)")
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.partition_count = partitions
         self.send_timeout_s = send_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.end_offsets_by_fetch = end_offsets_by_fetch
+        self.replication = replication  # None: the broker's default.replication.factor
+        self.min_insync = min_insync  # None: the broker's min.insync.replicas
         self.events_topic = f"{prefix}.events"
         self.alerts_topic = f"{prefix}.alerts"
         self.dead_letters_topic = f"{prefix}.dead-letters"
@@ -139,7 +160,7 @@ class KafkaLog(EventLog):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "KafkaLog":
-        """``kafka://host:port[,host:port]/prefix[?partitions=N]``."""
+        """``kafka://host:port[,host:port]/prefix[?partitions=N&replication=R&min_insync=M]``."""
         parsed = urlparse(url)
         if parsed.scheme != "kafka" or not parsed.netloc:
             raise LogUnavailable(f"{url!r} is not a Kafka log URL; write kafka://host:port/prefix")
@@ -152,6 +173,12 @@ class KafkaLog(EventLog):
             if not text.isdigit():
                 raise LogUnavailable(f"{url!r}: partitions={text!r} must be a whole number")
             options.setdefault("partitions", int(text))
+        for param, option in (("replication", "replication"), ("min_insync", "min_insync")):
+            if param in query:
+                text = query[param][-1]
+                if not text.isdigit():
+                    raise LogUnavailable(f"{url!r}: {param}={text!r} must be a whole number")
+                options.setdefault(option, int(text))
         if "end_offsets" in query:
             how = query["end_offsets"][-1]
             if how not in ("list", "fetch"):
@@ -170,8 +197,25 @@ class KafkaLog(EventLog):
 
     # -- topics -----------------------------------------------------------------
 
+    def topic_settings(self) -> dict[str, tuple[int, dict[str, str]]]:
+        """topic -> (partitions, configs) as the ledger creates them."""
+        durable = {} if self.min_insync is None else {"min.insync.replicas": str(self.min_insync)}
+        return {
+            # The log of record: nothing ages out, and each record is stamped
+            # with the time the broker appended it (a producer's clock is not
+            # the ledger's: recorded_at is in the report itself).
+            self.events_topic: (self.partition_count, {**RETAIN_FOREVER, **LOG_APPEND_TIME, **durable}),
+            self.alerts_topic: (self.partition_count, {**RETAIN_FOREVER, **durable}),
+            self.dead_letters_topic: (self.partition_count, {**RETAIN_FOREVER, **durable}),
+            # The alert publisher's "published up to journal seq N" markers,
+            # written in the same transactions as the transitions: one
+            # partition (one key per publisher), compacted (only the last counts).
+            self.alerts_published_topic: (1, {**COMPACTED, **durable}),
+        }
+
     def ensure_topics(self) -> None:
-        """Create the three topics if missing; existing ones are left as they are."""
+        """Create the topics if missing; refuse (LogUnavailable, one line) an
+        existing events topic whose settings would lose reports."""
         try:
             admin = KafkaAdminClient(bootstrap_servers=self.bootstrap.split(","), client_id="ledger-admin",
                                      request_timeout_ms=int(METADATA_TIMEOUT_S * 1000),
@@ -180,23 +224,39 @@ class KafkaLog(EventLog):
             raise self._unavailable("connect", error) from error
         try:
             existing = set(admin.list_topics())
-            wanted = {topic: (self.partition_count, RETAIN_FOREVER)
-                      for topic in (self.events_topic, self.alerts_topic, self.dead_letters_topic)}
-            # The alert publisher's "published up to journal seq N" markers,
-            # written in the same transactions as the transitions: one
-            # partition (one key per publisher), compacted (only the last counts).
-            wanted[self.alerts_published_topic] = (1, COMPACTED)
-            for topic, (partitions, configs) in wanted.items():
+            replication = -1 if self.replication is None else self.replication  # -1: the broker's default
+            for topic, (partitions, configs) in self.topic_settings().items():
                 if topic in existing:
                     continue
                 try:
-                    admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)])
+                    admin.create_topics({topic: {"num_partitions": partitions, "replication_factor": replication,
+                                                 "configs": configs}})
                 except TopicAlreadyExistsError:
-                    pass  # another process created it in between
+                    pass  # another process created it in between: checked below like any existing one
+            # Checked even when just created: another process (or a broker
+            # auto-creating topics for a third party's producer) may have won.
+            self._check_events_topic(admin)
         except KafkaError as error:
             raise self._unavailable("create topics", error) from error
         finally:
             admin.close()
+
+    def _check_events_topic(self, admin: KafkaAdminClient) -> None:
+        topic = self.events_topic
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)], config_filter="all")
+        configs = {k: (v or {}).get("value") for k, v in described.get("topic", {}).get(topic, {}).items()}
+        if not configs:
+            return  # a broker that describes no configs (Tansu): nothing to judge by
+        [meta] = admin.describe_topics([topic])
+        replicas = min((len(p["replica_nodes"]) for p in meta["partitions"]), default=0)
+        problems = events_topic_problems(configs, replicas=replicas, replication=self.replication,
+                                         min_insync=self.min_insync)
+        if problems:
+            raise LogUnavailable(
+                f"Kafka at {self.bootstrap}: refusing to use the existing topic {topic}: "
+                f"{'; '.join(problems)}. Fix it (kafka-configs.sh --alter --entity-type topics "
+                f"--entity-name {topic} --add-config retention.ms=-1,retention.bytes=-1,cleanup.policy=delete"
+                f",unclean.leader.election.enable=false) or use another topic prefix")
 
     # -- writing ----------------------------------------------------------------
 
@@ -459,3 +519,32 @@ def _event_headers(event_id: str, digest: str, value: bytes) -> list[tuple[str, 
         if "type" in body:
             headers.insert(1, (HEADER_EVENT_TYPE, str(body["type"]).encode()))
     return headers
+
+
+def events_topic_problems(configs: dict[str, str | None], *, replicas: int, replication: int | None,
+                          min_insync: int | None) -> list[str]:
+    """Why an existing events topic would lose (or cannot keep) reports; empty if none.
+
+    ``configs`` are the topic's effective settings (DescribeConfigs, all
+    sources); ``replicas`` the smallest replica count of its partitions."""
+    problems = []
+    retention_ms = configs.get("retention.ms")
+    if retention_ms not in (None, "-1"):
+        days = int(retention_ms) / 86_400_000 if retention_ms.lstrip("-").isdigit() else None
+        problems.append(f"retention.ms={retention_ms} deletes reports"
+                        + (f" after {days:g} day{'' if days == 1 else 's'}" if days is not None else "") + " (need -1)")
+    retention_bytes = configs.get("retention.bytes")
+    if retention_bytes not in (None, "-1"):
+        problems.append(f"retention.bytes={retention_bytes} deletes the oldest reports (need -1)")
+    policy = configs.get("cleanup.policy") or "delete"
+    if "compact" in policy:
+        problems.append(f"cleanup.policy={policy} keeps only the last report of each trace (need delete)")
+    if (configs.get("unclean.leader.election.enable") or "false").lower() == "true":
+        problems.append("unclean.leader.election.enable=true lets a replica that missed acknowledged "
+                        "reports become leader (need false)")
+    if replication is not None and replicas < replication:
+        problems.append(f"{replicas} replica(s) per partition, configured replication={replication}")
+    topic_min_insync = configs.get("min.insync.replicas")
+    if min_insync is not None and topic_min_insync is not None and int(topic_min_insync) < min_insync:
+        problems.append(f"min.insync.replicas={topic_min_insync}, configured min_insync={min_insync}")
+    return problems
