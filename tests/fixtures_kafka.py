@@ -42,6 +42,25 @@ def fixed_clock() -> datetime:
     return FIXED_CLOCK
 
 
+AS_OF_DATES = (None, "2019-08-01", "2019-10-15", "2019-12-31")
+
+
+def answers(store: Any) -> dict[str, object]:
+    """What a compliance officer would ask of a projection store, now and on
+    a few dates of the story: compared between a Kafka run and an embedded one."""
+    from consumers.cli import _when
+    from ledger.policy import load_policy
+    from projections.queries import standing_alerts, whereabouts
+
+    policy = load_policy(None)
+    out: dict[str, object] = {"fingerprint": store.fingerprint()}
+    for day in AS_OF_DATES:
+        as_of = _when(day) if day else None
+        out[f"whereabouts {day}"] = whereabouts(store, None, clock=FIXED_CLOCK, policy=policy, as_of=as_of)
+        out[f"alerts {day}"] = standing_alerts(store, clock=FIXED_CLOCK, policy=policy, as_of=as_of)
+    return out
+
+
 _STARTED: list[str] = []  # what the session used, for the summary line
 
 

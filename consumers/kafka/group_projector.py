@@ -92,6 +92,7 @@ GROUP_CONSUMER_SETTINGS: dict[str, Any] = {
     "fetch_max_wait_ms": 100,  # an idle partition answers a fetch within 0.1 s
     "metadata_max_age_ms": 5_000,
     "request_timeout_ms": 10_000,  # bounds every request, and close()
+    "reconnect_backoff_max_ms": 1_000,  # a restarted broker is tried again within 1 s (default 30 s)
     "auto_offset_reset": "earliest",  # only for a partition the store has never seen
     "enable_auto_commit": False,  # the store, not Kafka, remembers where we are
 }

@@ -70,7 +70,13 @@ DEFAULT_PARTITIONS = 4
 PARTITIONS_MAX = 1_000
 CONNECT_TIMEOUT_S = 5.0  # bootstrap: the broker must answer within this
 SEND_TIMEOUT_S = 30.0  # one append: every record acknowledged, retries included
-PRODUCER_RETRIES_MAX = 5  # bounded; with idempotence a retry never writes twice
+# Retries are bounded by time, not count: a leader election after a broker
+# dies takes ~10 s (the controller fences a silent broker after its 9 s
+# session), and five quick retries gave up long before it ended.  Every
+# retry of a send ends within SEND_TIMEOUT_S (delivery_timeout_ms); with
+# idempotence a retry never writes twice.
+PRODUCER_RETRIES_MAX = 1_000_000
+RECONNECT_BACKOFF_MAX_MS = 1_000  # a restarted broker is tried again within 1 s (default 30 s)
 READ_TIMEOUT_S = 15.0  # one read() or end_offsets() call
 FETCH_POLL_MS = 200
 METADATA_TIMEOUT_S = 10.0
@@ -109,6 +115,7 @@ def producer_settings(bootstrap: str, *, send_timeout_s: float = SEND_TIMEOUT_S,
         "acks": "all",
         "enable_idempotence": True,
         "retries": PRODUCER_RETRIES_MAX,
+        "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
         "max_in_flight_requests_per_connection": 5,  # idempotence keeps order up to 5
         "linger_ms": 5,  # batch what arrives together
         "request_timeout_ms": min(timeout_ms, 10_000),
