@@ -51,6 +51,7 @@ from urllib.parse import parse_qs, urlparse
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.partitioner.default import DefaultPartitioner, murmur2
 
 from ledger.ports import AppendInFlight, AppendReceipt, EventLog, LogRecord, LogUnavailable
 
@@ -63,6 +64,7 @@ __all__ = [
     "READ_TIMEOUT_S",
     "producer_settings",
     "events_topic_problems",
+    "partition_for",
 ]
 
 DEFAULT_PREFIX = "ledger"
@@ -115,6 +117,11 @@ def producer_settings(bootstrap: str, *, send_timeout_s: float = SEND_TIMEOUT_S,
         "bootstrap_servers": bootstrap.split(","),
         "client_id": "ledger-producer",
         "acks": "all",
+        # murmur2 of the key, positive, modulo the partition count: the Java
+        # client's default, and librdkafka's with partitioner=murmur2_random
+        # (docs/KAFKA.md).  Named here so the docs and the ledger agree
+        # whatever a later kafka-python makes its default.
+        "partitioner": DefaultPartitioner(),
         "enable_idempotence": True,
         "retries": PRODUCER_RETRIES_MAX,
         "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
@@ -528,6 +535,13 @@ def _event_headers(event_id: str, digest: str, value: bytes) -> list[tuple[str, 
         if "type" in body:
             headers.insert(1, (HEADER_EVENT_TYPE, str(body["type"]).encode()))
     return headers
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition every client must send a report keyed ``key`` to:
+    ``(murmur2(utf-8 key) & 0x7fffffff) % partitions``, as the Java client's
+    default partitioner and librdkafka's ``murmur2_random`` compute it."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 def events_topic_problems(configs: dict[str, str | None], *, replicas: int, replication: int | None,

@@ -1,0 +1,152 @@
+"""Clients that are not ours: librdkafka (confluent-kafka from PyPI) sends a
+scenario's reports using only what docs/KAFKA.md ("For a team in another
+language") tells, and reads the alerts topic as it tells; the ledger's
+answers equal an embedded run of the same reports.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from fixtures_kafka import FIXED_CLOCK, answers, fixed_clock, many_traces, story_lines
+
+from consumers.embedded_log import EmbeddedLog
+from consumers.ingest import ingest_lines
+from consumers.kafka.group_projector import GroupProjector
+from consumers.kafka.log import KafkaLog, partition_for
+from consumers.projector import catch_up
+from ledger.policy import load_policy
+from projections.sqlite_store import SQLiteProjectionStore
+
+FLUSH_TIMEOUT_S = 30.0
+POLL_ROUNDS_MAX = 600  # of POLL_TIMEOUT_S each
+POLL_TIMEOUT_S = 0.1
+CODECS = ("none", "gzip", "snappy", "lz4", "zstd")  # every one Kafka defines
+
+# What docs/KAFKA.md tells a librdkafka team to set, and nothing else.
+DOCUMENTED_PRODUCER = {"partitioner": "murmur2_random", "enable.idempotence": True, "acks": "all"}
+DOCUMENTED_CONSUMER = {"isolation.level": "read_committed", "enable.auto.commit": False,
+                       "auto.offset.reset": "earliest"}
+
+
+def documented_report(line_or_report: str | dict[str, Any]) -> tuple[str, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of one report, built as the docs say."""
+    report = json.loads(line_or_report) if isinstance(line_or_report, str) else dict(line_or_report)
+    report.setdefault("recorded_at", FIXED_CLOCK.isoformat())  # the sender stamps it
+    key = f"license:{report['license_id']}" if report["type"] in ("license_granted", "license_revoked") \
+        else report["trace_id"]
+    headers = [("schema_version", str(report.get("schema_version", 1)).encode()),
+               ("event_type", report["type"].encode()), ("event_id", report["event_id"].encode())]
+    return key, json.dumps(report).encode(), headers
+
+
+def produce(bootstrap: str, topic: str, messages: list[tuple[str, bytes, list[tuple[str, bytes]]]],
+            **settings: Any) -> list[tuple[str, int]]:
+    """Send with librdkafka; (key, partition) of each, once every one is acknowledged."""
+    producer = Producer({"bootstrap.servers": bootstrap, **DOCUMENTED_PRODUCER, **settings})
+    placed: list[tuple[str, int]] = []
+    failed: list[str] = []
+
+    def delivered(error: Any, message: Any) -> None:
+        if error is not None:
+            failed.append(str(error))
+        else:
+            placed.append((message.key().decode(), message.partition()))
+
+    for key, value, headers in messages:
+        producer.produce(topic, key=key.encode(), value=value, headers=headers, on_delivery=delivered)
+        producer.poll(0)
+    assert producer.flush(FLUSH_TIMEOUT_S) == 0, "librdkafka did not deliver everything in time"
+    assert not failed, failed
+    return placed
+
+
+def embedded_answers(lines: list[bytes], tmp_path) -> dict[str, object]:
+    log = EmbeddedLog(tmp_path / "embedded-log.db")
+    store = SQLiteProjectionStore(tmp_path / "embedded.db")
+    ingest_lines([v.decode() for v in lines], log, source="embedded", clock=fixed_clock, trust_recorded_at=True)
+    catch_up(log, store, policy=load_policy(None), clock=fixed_clock)
+    log.close()
+    return answers(store)
+
+
+def test_librdkafka_interop_murmur2_random_puts_each_trace_where_the_ledger_does(kafka_url, kafka_bootstrap):
+    log = KafkaLog.from_url(kafka_url)
+    partitions = len(log.partitions())
+    keys = [f"TR-INTEROP-{i:04d}" for i in range(200)] + ["license:JP-IND-2019-0001"]
+    messages = [(key, b"{}", []) for key in keys]
+    # Not the ledger's events topic (these are not reports): another prefix's,
+    # with as many partitions.
+    KafkaLog(kafka_bootstrap, f"{log.prefix}-scratch", partitions=partitions).close()
+    scratch = f"{log.prefix}-scratch.events"
+    placed = dict(produce(kafka_bootstrap, scratch, messages))
+    assert placed == {key: partition_for(key, partitions) for key in keys}
+    # librdkafka's default would split traces from where the ledger's own
+    # producer (and the Java client) put them: why the docs name the setting.
+    default = dict(produce(kafka_bootstrap, scratch, messages, partitioner="consistent_random"))
+    assert sum(default[k] != placed[k] for k in keys) > len(keys) // 4
+    log.close()
+
+
+def test_librdkafka_interop_story_every_codec_alerts_read_committed(kafka_url, kafka_bootstrap, tmp_path):
+    log = KafkaLog.from_url(kafka_url)  # the ledger creates its topics (docs: before anyone produces)
+    partitions = len(log.partitions())
+    messages = [documented_report(r) for r in story_lines() + many_traces(100)]
+    # Each codec sends a share of the reports (a team picks one; the ledger takes all).
+    placed: list[tuple[str, int]] = []
+    for i, codec in enumerate(CODECS):
+        placed += produce(kafka_bootstrap, log.events_topic, messages[i::len(CODECS)], **{"compression.type": codec})
+    assert all(partition == partition_for(key, partitions) for key, partition in placed)
+
+    store = SQLiteProjectionStore(tmp_path / "kafka.db")
+    totals = GroupProjector(log, store, group="interop", policy=load_policy(None), clock=fixed_clock).run(max_idle_s=1.5)
+    assert totals.records == len(messages) and totals.dead_letters == 0
+    assert answers(store) == embedded_answers([value for _k, value, _h in messages], tmp_path)
+
+    # A dashboard in another language reads the alerts as the docs say.
+    journal = store.journal(limit=1_000_000)
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"dash-{uuid.uuid4().hex[:8]}",
+                         **DOCUMENTED_CONSUMER})
+    try:
+        tps = [TopicPartition(log.alerts_topic, p) for p in log.topic_partitions(log.alerts_topic)]
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
+        consumer.assign([TopicPartition(tp.topic, tp.partition, 0) for tp in tps])
+        seen: list[dict[str, Any]] = []
+        for _round in range(POLL_ROUNDS_MAX):
+            message = consumer.poll(POLL_TIMEOUT_S)
+            if message is not None and message.error() is None:
+                seen.append(json.loads(message.value()))
+            # Read to the end known at the start (transaction markers take
+            # offsets too, so the position, not a count, says when).
+            if all(ends[tp.partition] == 0 or tp.offset >= ends[tp.partition] for tp in consumer.position(tps)):
+                break
+    finally:
+        consumer.close()
+    assert Counter(m["transition_id"] for m in seen) == Counter(e["transition_id"] for e in journal)
+    assert {m["schema"] for m in seen} == {"ledger.alert-transition"}
+    log.close()
+
+
+@pytest.mark.parametrize("key", ["TR-HF-2019-0001", "license:JP-IND-2019-0001", "TR-ÜBER-1"])
+def test_interop_partition_for_is_the_java_clients_murmur2(key):
+    # The formula the docs give (Java's Utils.toPositive(Utils.murmur2(key)) %
+    # partitions) is what the ledger's own producer computes: kafka-python's
+    # DefaultPartitioner, which producer_settings names explicitly.
+    from kafka.partitioner.default import DefaultPartitioner
+
+    class Cluster:
+        def topics(self):
+            return {"t"}
+
+        def partitions_for_topic(self, _topic):
+            return set(range(12))
+
+        def available_partitions_for_topic(self, _topic):
+            return set(range(12))
+
+    assert DefaultPartitioner().partition("t", key, key.encode(), None, None, Cluster()) == partition_for(key, 12)
