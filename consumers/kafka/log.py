@@ -45,6 +45,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -372,6 +373,22 @@ class KafkaLog(EventLog):
         ]
         return len(self.send(self.dead_letters_topic, messages))
 
+    def rejects(self, limit: int = 1000) -> list[tuple[str, int, str, str, str]]:
+        """What ``{prefix}.dead-letters`` holds, oldest first, as the embedded
+        log's rejects table has it: (source, line, raw, problems, rejected_at).
+
+        Two kinds of letter (header ``reason``): ``rejected-input``, an input
+        line the contract refused (its JSON value names source, line, raw and
+        error); ``not-applicable``, a record of the events topic the projector
+        could not apply (the value is the record's bytes; the source is
+        ``topic[partition]@offset`` and the line its offset)."""
+        letters: list[tuple[str, int, str, str, str]] = []
+        topic = self.dead_letters_topic
+        for partition in self.topic_partitions(topic):
+            letters += [_dead_letter_row(record) for record in self._read_records(topic, partition, 0, limit)]
+        letters.sort(key=lambda row: (row[4], row[0], row[1]))
+        return letters[:limit]
+
     # -- reading ----------------------------------------------------------------
 
     @property
@@ -415,11 +432,17 @@ class KafkaLog(EventLog):
 
     def read_topic(self, topic: str, partition: int, start_offset: int, limit: int) -> list[LogRecord]:
         """Up to ``limit`` records of one partition from ``start_offset``, stopping at its end."""
+        return [LogRecord(r.partition, r.offset, (r.key or b"").decode(errors="replace"), r.value or b"",
+                          tuple((k, v or b"") for k, v in (r.headers or [])))
+                for r in self._read_records(topic, partition, start_offset, limit)]
+
+    def _read_records(self, topic: str, partition: int, start_offset: int, limit: int) -> list[Any]:
+        """``read_topic``, as kafka-python's ConsumerRecords (timestamps included)."""
         if limit <= 0:
             return []
         tp = TopicPartition(topic, partition)
         reader = self.reader
-        out: list[LogRecord] = []
+        out: list[Any] = []
         deadline = time.monotonic() + READ_TIMEOUT_S
         try:
             reader.assign([tp])
@@ -435,8 +458,7 @@ class KafkaLog(EventLog):
                 for r in polled.get(tp, []):
                     if r.offset < start_offset:
                         continue  # an out-of-range seek was reset to the start: not what was asked
-                    out.append(LogRecord(r.partition, r.offset, (r.key or b"").decode(errors="replace"),
-                                         r.value or b"", tuple((k, v or b"") for k, v in (r.headers or []))))
+                    out.append(r)
                 highwater = reader.highwater(tp) if end is None else end
                 if highwater is not None and reader.position(tp) >= highwater:
                     break  # at the end of the partition
@@ -535,6 +557,24 @@ def _event_headers(event_id: str, digest: str, value: bytes) -> list[tuple[str, 
         if "type" in body:
             headers.insert(1, (HEADER_EVENT_TYPE, str(body["type"]).encode()))
     return headers
+
+
+def _dead_letter_row(record: Any) -> tuple[str, int, str, str, str]:
+    """One dead letter as a row of ``ledger rejects``: (source, line, raw, problems, rejected_at)."""
+    headers = {k: (v or b"").decode(errors="replace") for k, v in (record.headers or [])}
+    value = record.value or b""
+    at = datetime.fromtimestamp(record.timestamp / 1000, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    if headers.get("reason") == "rejected-input":
+        try:
+            letter = json.loads(value)
+            return (str(letter["source"]), int(letter["line"]), str(letter["raw"]), str(letter["error"]),
+                    str(letter.get("rejected_at") or at))
+        except (ValueError, KeyError, TypeError):
+            pass  # not as the ledger writes them: shown as it is, below
+    source = f"{headers.get('original_topic', record.topic)}[{headers.get('original_partition', '?')}]"
+    offset = headers.get("original_offset", "")
+    return (f"{source}@{offset}", int(offset) if offset.isdigit() else record.offset,
+            value.decode(errors="replace"), headers.get("error", f"reason {headers.get('reason', 'unknown')}"), at)
 
 
 def partition_for(key: str, partitions: int) -> int:
