@@ -31,9 +31,10 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from eventsourcing.persistence import IntegrityError, Tracking
+from pydantic import BaseModel, ConfigDict, Field
 from kafka import KafkaProducer, TopicPartition
 from kafka.errors import InvalidProducerEpochError, KafkaError, KafkaTimeoutError, ProducerFencedError
 
@@ -42,7 +43,8 @@ from ledger.ports import LogUnavailable
 from projections.store import ProjectionStore
 
 __all__ = ["publish_alerts", "AlertPublisher", "follow_alerts", "alert_message", "publisher_name",
-           "committed_marker", "PublishedMarker", "transactional_id", "published_seq",
+           "committed_marker", "PublishedMarker", "AlertMessage", "alert_json_schema", "transactional_id",
+           "published_seq",
            "ALERT_SCHEMA", "ALERT_SCHEMA_VERSION", "PUBLISH_BATCH_MAX"]
 
 ALERT_SCHEMA = "ledger.alert-transition"
@@ -54,6 +56,35 @@ MARKER_SCAN_OFFSETS = 64  # committed_marker reads the marker topic backwards in
 _FENCED = (ProducerFencedError, InvalidProducerEpochError)
 _FIELDS = ("transition_id", "seq", "alert_id", "transition", "at", "kind", "severity", "trace_id",
            "lot_id", "party", "quantity", "unit", "message", "due_at")
+
+
+class AlertMessage(BaseModel):
+    """One alert transition as published on ``{prefix}.alerts`` (JSON, UTF-8);
+    ``ledger schema --alerts`` writes its JSON Schema."""
+
+    model_config = ConfigDict(extra="forbid", title="ledger.alert-transition")
+
+    schema_: Literal["ledger.alert-transition"] = Field(alias="schema")
+    schema_version: Literal[1]
+    transition_id: str = Field(description="deterministic: the same transition always has the same id")
+    seq: int = Field(ge=1, description="position in the publishing store's alert journal")
+    alert_id: str = Field(description="the message key; one alert's transitions stay in order in one partition")
+    transition: Literal["raised", "updated", "resolved"]
+    at: str = Field(description="when the ledger journaled the transition (ISO 8601, UTC)")
+    kind: str | None = None
+    severity: str | None = None
+    trace_id: str | None = None
+    lot_id: str | None = None
+    party: str | None = None
+    quantity: str | None = Field(default=None, description="exact decimal, as a string")
+    unit: str | None = None
+    message: str | None = None
+    due_at: str | None = None
+
+
+def alert_json_schema() -> dict[str, Any]:
+    """The JSON Schema of an alert message (``ledger schema --alerts``)."""
+    return AlertMessage.model_json_schema(by_alias=True)
 
 
 def publisher_name(log: KafkaLog) -> str:

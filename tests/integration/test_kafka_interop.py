@@ -7,16 +7,19 @@ answers equal an embedded run of the same reports.
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from collections import Counter
 from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from fixtures_kafka import FIXED_CLOCK, answers, fixed_clock, many_traces, story_lines
+from fixtures_kafka import (FIXED_CLOCK, LEDGER, PROCESS_TIMEOUT_S, answers, fixed_clock, ledger_env, many_traces,
+                            story_lines)
 
 from consumers.embedded_log import EmbeddedLog
 from consumers.ingest import ingest_lines
+from consumers.kafka.alert_publisher import AlertMessage, alert_json_schema
 from consumers.kafka.group_projector import GroupProjector
 from consumers.kafka.log import KafkaLog, partition_for
 from consumers.projector import catch_up
@@ -104,7 +107,8 @@ def test_librdkafka_interop_story_every_codec_alerts_read_committed(kafka_url, k
     assert all(partition == partition_for(key, partitions) for key, partition in placed)
 
     store = SQLiteProjectionStore(tmp_path / "kafka.db")
-    totals = GroupProjector(log, store, group="interop", policy=load_policy(None), clock=fixed_clock).run(max_idle_s=1.5)
+    projector = GroupProjector(log, store, group="interop", policy=load_policy(None), clock=fixed_clock)
+    totals = projector.run(max_idle_s=1.5)
     assert totals.records == len(messages) and totals.dead_letters == 0
     assert answers(store) == embedded_answers([value for _k, value, _h in messages], tmp_path)
 
@@ -128,7 +132,8 @@ def test_librdkafka_interop_story_every_codec_alerts_read_committed(kafka_url, k
     finally:
         consumer.close()
     assert Counter(m["transition_id"] for m in seen) == Counter(e["transition_id"] for e in journal)
-    assert {m["schema"] for m in seen} == {"ledger.alert-transition"}
+    for message in seen:  # each one as `ledger schema --alerts` describes it
+        AlertMessage.model_validate(message)
     log.close()
 
 
@@ -150,3 +155,14 @@ def test_interop_partition_for_is_the_java_clients_murmur2(key):
             return set(range(12))
 
     assert DefaultPartitioner().partition("t", key, key.encode(), None, None, Cluster()) == partition_for(key, 12)
+
+
+def test_interop_ledger_schema_alerts_writes_the_alert_message_schema():
+    done = subprocess.run([str(LEDGER), "schema", "--alerts"], capture_output=True, text=True, env=ledger_env(),
+                          timeout=PROCESS_TIMEOUT_S)
+    assert done.returncode == 0, done.stderr
+    schema = json.loads(done.stdout)
+    assert schema == alert_json_schema()
+    assert schema["title"] == "ledger.alert-transition" and schema["additionalProperties"] is False
+    assert set(schema["required"]) == {"schema", "schema_version", "transition_id", "seq", "alert_id",
+                                       "transition", "at"}
