@@ -1,21 +1,27 @@
-"""Clients that are not ours: librdkafka (confluent-kafka from PyPI) sends a
-scenario's reports using only what docs/KAFKA.md ("For a team in another
-language") tells, and reads the alerts topic as it tells; the ledger's
-answers equal an embedded run of the same reports.
+"""Clients that are not ours: librdkafka (confluent-kafka from PyPI) and the
+Java client (kafka-clients, tests/interop/java, built by Maven once and
+cached) each send a scenario's reports using only what docs/KAFKA.md ("For
+a team in another language") tells, and read the alerts topic as it tells;
+the ledger's answers equal an embedded run of the same reports.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
 import subprocess
+import tempfile
 import uuid
+from pathlib import Path
 from collections import Counter
 from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from fixtures_kafka import (FIXED_CLOCK, LEDGER, PROCESS_TIMEOUT_S, answers, fixed_clock, ledger_env, many_traces,
-                            story_lines)
+from fixtures_kafka import (FIXED_CLOCK, LEDGER, PROCESS_TIMEOUT_S, ROOT, answers, fixed_clock, ledger_env,
+                            many_traces, story_lines)
 
 from consumers.embedded_log import EmbeddedLog
 from consumers.ingest import ingest_lines
@@ -30,6 +36,9 @@ FLUSH_TIMEOUT_S = 30.0
 POLL_ROUNDS_MAX = 600  # of POLL_TIMEOUT_S each
 POLL_TIMEOUT_S = 0.1
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")  # every one Kafka defines
+
+JAVA_PROJECT = ROOT / "tests" / "interop" / "java"
+MAVEN_BUILD_TIMEOUT_S = 600.0  # the first build fetches Maven's plugins and kafka-clients
 
 # What docs/KAFKA.md tells a librdkafka team to set, and nothing else.
 DOCUMENTED_PRODUCER = {"partitioner": "murmur2_random", "enable.idempotence": True, "acks": "all"}
@@ -166,3 +175,74 @@ def test_interop_ledger_schema_alerts_writes_the_alert_message_schema():
     assert schema["title"] == "ledger.alert-transition" and schema["additionalProperties"] is False
     assert set(schema["required"]) == {"schema", "schema_version", "transition_id", "seq", "alert_id",
                                        "transition", "at"}
+
+
+# -- the Java client ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def java_interop() -> list[str]:
+    """The command line of tests/interop/java's program, built with `mvn -q package`
+    on first use into a cache keyed by the digest of its sources."""
+    java, maven = shutil.which("java"), shutil.which("mvn")
+    if java is None or maven is None:
+        pytest.fail("the Java interop test needs java and mvn on PATH (as the Apache Kafka fixture does)",
+                    pytrace=False)
+    sources = sorted(p for p in JAVA_PROJECT.rglob("*") if p.is_file() and "target" not in p.parts)
+    digest = hashlib.sha256(b"".join(p.relative_to(JAVA_PROJECT).as_posix().encode() + p.read_bytes()
+                                     for p in sources)).hexdigest()[:12]
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "traceability-ledger"
+    built = base / f"interop-java-{digest}"
+    if not (built / "ledger-interop-1.jar").is_file():
+        base.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="interop-java-", dir=base))
+        try:
+            shutil.copytree(JAVA_PROJECT, work / "src-tree", ignore=shutil.ignore_patterns("target"))
+            done = subprocess.run([maven, "-q", "-B", "package"], cwd=work / "src-tree", capture_output=True,
+                                  text=True, timeout=MAVEN_BUILD_TIMEOUT_S)
+            assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+            target = work / "src-tree" / "target"
+            shutil.copy2(target / "ledger-interop-1.jar", target / "lib")
+            try:
+                (target / "lib").rename(built)
+            except OSError:
+                pass  # another run built the same sources first: use theirs
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return [java, "-cp", f"{built}/*", "ledger.interop.Interop"]
+
+
+def test_java_interop_story_every_codec_alerts_read_committed(kafka_url, kafka_bootstrap, tmp_path, java_interop):
+    log = KafkaLog.from_url(kafka_url)
+    partitions = len(log.partitions())
+    messages = [documented_report(r) for r in story_lines() + many_traces(100)]
+    placed: list[tuple[str, int]] = []
+    for i, codec in enumerate(CODECS):
+        share = tmp_path / f"reports-{codec}.tsv"
+        share.write_text("".join(
+            f"{key}\t{json.loads(value)['type']}\t{json.loads(value)['event_id']}\t{value.decode()}\n"
+            for key, value, _headers in messages[i::len(CODECS)]))
+        done = subprocess.run([*java_interop, "produce", kafka_bootstrap, log.events_topic, str(share), codec],
+                              capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
+        assert done.returncode == 0, done.stderr[-3000:]
+        placed += [(key, int(partition)) for key, partition, _offset in
+                   (line.split("\t") for line in done.stdout.splitlines())]
+    assert len(placed) == len(messages)
+    # The Java client's default partitioner puts each trace where the ledger's producer does.
+    assert all(partition == partition_for(key, partitions) for key, partition in placed)
+
+    store = SQLiteProjectionStore(tmp_path / "kafka.db")
+    projector = GroupProjector(log, store, group="java", policy=load_policy(None), clock=fixed_clock)
+    totals = projector.run(max_idle_s=1.5)
+    assert totals.records == len(messages) and totals.dead_letters == 0
+    assert answers(store) == embedded_answers([value for _k, value, _h in messages], tmp_path)
+
+    journal = store.journal(limit=1_000_000)
+    read = subprocess.run([*java_interop, "consume", kafka_bootstrap, log.alerts_topic],
+                          capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
+    assert read.returncode == 0, read.stderr[-3000:]
+    seen = [json.loads(line) for line in read.stdout.splitlines()]
+    assert Counter(m["transition_id"] for m in seen) == Counter(e["transition_id"] for e in journal)
+    for message in seen:
+        AlertMessage.model_validate(message)
+    log.close()
