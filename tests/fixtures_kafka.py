@@ -197,3 +197,16 @@ def raw_alerts(log: Any) -> list[dict[str, Any]]:
     """Every message on the alerts topic as a read_committed subscriber reads it, copies included."""
     return [json.loads(record.value) for partition in log.topic_partitions(log.alerts_topic)
             for record in log.read_topic(log.alerts_topic, partition, 0, 1_000_000)]
+
+
+def committed_alerts(log: Any, transitions: int) -> list[dict[str, Any]]:
+    """``raw_alerts`` once at least ``transitions`` messages are visible.
+
+    Kafka acknowledges a transaction's commit once the coordinator has
+    decided it; the commit markers reach the alerts partitions a moment
+    later, and only then does a read_committed reader see the last page.
+    (A publisher that starts waits for them: init_transactions.)"""
+    def found() -> list[dict[str, Any]] | None:
+        messages = raw_alerts(log)
+        return messages if len(messages) >= transitions else None
+    return wait_until(found, f"{transitions} committed alert transitions on {log.alerts_topic}")

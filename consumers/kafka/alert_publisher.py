@@ -51,6 +51,7 @@ ALERT_SCHEMA = "ledger.alert-transition"
 ALERT_SCHEMA_VERSION = 1
 PUBLISH_BATCH_MAX = 500  # transitions per send + record
 PUBLISH_ROUNDS_MAX = 10_000  # bound on one publish_alerts call (5 million transitions)
+INIT_TRANSACTIONS_TIMEOUT_S = 30.0  # taking the publisher role, the transaction log created if need be
 MARKER_SCAN_OFFSETS = 64  # committed_marker reads the marker topic backwards in windows this wide, doubling
 # A producer whose epoch another publisher bumped may hear either error.
 _FENCED = (ProducerFencedError, InvalidProducerEpochError)
@@ -191,6 +192,7 @@ class AlertPublisher:
         self.fenced = 0  # times another publisher took the role from this one
         self._producer: KafkaProducer | None = None
         self._committed = 0  # journal seq the last committed marker names
+        self._pending: tuple[Any, int, int] | None = None  # (commit result, last seq, transitions) in flight
 
     @property
     def committed_seq(self) -> int:
@@ -206,9 +208,24 @@ class AlertPublisher:
         settings["client_id"] = "ledger-alerts-publisher"
         try:
             producer = KafkaProducer(**settings)
-            producer.init_transactions()
         except KafkaError as error:
             raise self.log._unavailable("init alert transactions", error) from error
+        # The first publisher on a cluster waits for the broker to create its
+        # transaction log (50 partitions): longer than a send's bound.  A
+        # retried init_transactions waits on for the same request.
+        deadline = time.monotonic() + max(INIT_TRANSACTIONS_TIMEOUT_S, self.log.send_timeout_s)
+        while True:
+            try:
+                producer.init_transactions()
+                break
+            except KafkaTimeoutError as error:
+                if time.monotonic() < deadline:
+                    continue
+                producer.close(timeout=0)
+                raise self.log._unavailable("init alert transactions", error) from error
+            except KafkaError as error:
+                producer.close(timeout=0)
+                raise self.log._unavailable("init alert transactions", error) from error
         self._producer = producer
         marker = committed_marker(self.log)
         self._check_marker(marker)
@@ -229,8 +246,11 @@ class AlertPublisher:
 
     def publish(self) -> int:
         """Publish every journaled transition after the committed marker, one
-        transaction per page; returns how many were committed by this call."""
-        committed = 0
+        transaction per page.  The last page's commit is left in flight (the
+        projector applies its next batch meanwhile); ``settle`` -- or the next
+        ``publish`` -- waits for it.  Returns how many transitions this call
+        saw committed."""
+        committed = self.settle()
         for _round in range(PUBLISH_ROUNDS_MAX):
             if self._producer is None:
                 self.start()
@@ -238,17 +258,47 @@ class AlertPublisher:
             if not entries:
                 break
             try:
-                self._commit(entries)
+                self._begin_commit(entries)
             except ProducerFencedError:
-                # Another publisher took the role (and perhaps published
-                # these): start over from what Kafka says is committed.
-                self.fenced += 1
-                self.close()
+                self._fenced()
                 continue
-            committed += len(entries)
+            if len(entries) < self.batch_max:
+                break  # the last page: its commit stays in flight
+            # A full page: more may follow, and a new transaction waits for this one.
+            committed += self.settle()
         return committed
 
-    def _commit(self, entries: list[dict[str, Any]]) -> None:
+    def settle(self) -> int:
+        """Wait (bounded by the send timeout) for the commit in flight, if any;
+        returns how many transitions it committed.  Fenced meanwhile: 0, and
+        the next ``publish`` starts over from Kafka's marker.  Failed or not
+        answered in time: LogUnavailable, and nothing of it is visible."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return 0
+        result, seq, count = pending
+        try:
+            if not result.wait(timeout_ms=int(self.log.send_timeout_s * 1000)):
+                raise KafkaTimeoutError(f"transaction commit not acknowledged within {self.log.send_timeout_s} s")
+        except _FENCED:
+            self._fenced()
+            return 0
+        except KafkaError as error:
+            self._abort()
+            raise self.log._unavailable(f"publish to {self.log.alerts_topic}", error) from error
+        self._committed = seq
+        _record_published(self.store, self.log, seq)
+        return count
+
+    def _fenced(self) -> None:
+        """Another publisher took the role (and perhaps published these):
+        start over, on the next publish, from what Kafka says is committed."""
+        self.fenced += 1
+        self._pending = None
+        self.close()
+
+    def _begin_commit(self, entries: list[dict[str, Any]]) -> None:
+        """One transaction: the page and its marker, the commit begun, not awaited."""
         producer = self._producer
         assert producer is not None
         last = entries[-1]
@@ -259,17 +309,13 @@ class AlertPublisher:
             for key, value, headers in _messages(entries):
                 producer.send(self.log.alerts_topic, key=key.encode(), value=value, headers=headers)
             producer.send(self.log.alerts_published_topic, key=publisher_name(self.log).encode(), value=marker)
-            producer.flush(timeout=self.log.send_timeout_s)  # raises KafkaTimeoutError past the bound
-            _commit_within(producer, self.log.send_timeout_s)
-        except ProducerFencedError:
-            raise
+            result = _begin_commit(producer)
+        except _FENCED as error:
+            raise ProducerFencedError(str(error)) from error
         except KafkaError as error:
-            if isinstance(error, _FENCED):
-                raise ProducerFencedError(str(error)) from error
             self._abort()
             raise self.log._unavailable(f"publish to {self.log.alerts_topic}", error) from error
-        self._committed = last["seq"]
-        _record_published(self.store, self.log, last["seq"])
+        self._pending = (result, last["seq"], len(entries))
 
     def _abort(self) -> None:
         """Drop the producer without waiting: its open transaction is aborted
@@ -292,19 +338,28 @@ class AlertPublisher:
                 pass
 
 
-def _commit_within(producer: KafkaProducer, timeout_s: float) -> None:
-    """``commit_transaction`` with a bound: kafka-python 3's waits without one
-    (a coordinator that never answers would hang the projector).  Its own
-    two steps, begin_commit and wait, with the wait bounded."""
+class _Committed:
+    """A commit that already completed (the fallback of ``_begin_commit``)."""
+
+    def wait(self, timeout_ms: int | None = None) -> bool:
+        return True
+
+
+def _begin_commit(producer: KafkaProducer) -> Any:
+    """Begin committing the open transaction; returns what to ``wait(timeout_ms)`` on.
+
+    kafka-python 3's ``commit_transaction`` is these two steps with a wait
+    that has no bound; taking them apart bounds the wait (``settle``) and
+    lets the projector apply its next batch while the broker commits.  The
+    sender sends the transaction's records before its EndTxn."""
     manager = getattr(producer, "_transaction_manager", None)
     sender = getattr(producer, "_sender", None)
     if manager is None or sender is None or not hasattr(manager, "begin_commit"):
         producer.commit_transaction()  # a kafka-python whose internals moved: unbounded, but correct
-        return
+        return _Committed()
     result = manager.begin_commit()
     sender.wakeup()
-    if not result.wait(timeout_ms=int(timeout_s * 1000)):
-        raise KafkaTimeoutError(f"transaction commit not acknowledged within {timeout_s} s")
+    return result
 
 
 def publish_alerts(store: ProjectionStore, log: KafkaLog, *, batch_max: int = PUBLISH_BATCH_MAX) -> int:
@@ -312,7 +367,7 @@ def publish_alerts(store: ProjectionStore, log: KafkaLog, *, batch_max: int = PU
     see AlertPublisher); returns how many were sent."""
     publisher = AlertPublisher(store, log, batch_max=batch_max)
     try:
-        return publisher.publish()
+        return publisher.publish() + publisher.settle()
     finally:
         publisher.close()
 

@@ -205,6 +205,7 @@ class GroupProjector:
                 # (It takes the publisher role for that, fencing the holder,
                 # which starts over from Kafka's committed marker: no copies.)
                 self.totals.alerts_published += self._alerts.publish()
+                self.totals.alerts_published += self._alerts.settle()  # the last commit, awaited
         except KafkaError as error:
             raise LogUnavailable(f"Kafka at {self.log.bootstrap} (group {self.group}): {error}") from error
         finally:

@@ -10,7 +10,7 @@ import json
 from collections import Counter
 
 import pytest
-from fixtures_kafka import fixed_clock, story_lines
+from fixtures_kafka import committed_alerts, fixed_clock, story_lines
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
@@ -69,15 +69,15 @@ def test_each_page_commits_with_its_marker_and_a_new_publisher_resumes_after_it(
     assert committed_marker(log) == PublishedMarker(0, None)
     publisher = AlertPublisher(store, log, batch_max=3)  # several pages, several transactions
 
-    assert publisher.publish() == len(journal) > 3
-    assert committed_marker(log) == PublishedMarker(journal[-1]["seq"], journal[-1]["transition_id"])
+    assert publisher.publish() + publisher.settle() == len(journal) > 3
     assert published_seq(store, log) == journal[-1]["seq"]  # the store's record follows the commit
-    sent = on_topic(log)
+    sent = committed_alerts(log, len(journal))  # the last commit's markers written
+    assert committed_marker(log) == PublishedMarker(journal[-1]["seq"], journal[-1]["transition_id"])
     assert sorted(m["transition_id"] for m in sent) == sorted(e["transition_id"] for e in journal)
     for alert_id in {e["alert_id"] for e in journal}:  # each alert's transitions in journal order
         assert [m["seq"] for m in sent if m["alert_id"] == alert_id] == sorted(
             e["seq"] for e in journal if e["alert_id"] == alert_id)
-    assert publisher.publish() == 0  # nothing new: nothing sent twice
+    assert publisher.publish() + publisher.settle() == 0  # nothing new: nothing sent twice
     publisher.close()
     assert publish_alerts(store, log) == 0  # another publisher: resumes after Kafka's marker
     assert Counter(m["transition_id"] for m in on_topic(log)) == Counter(e["transition_id"] for e in journal)
@@ -119,13 +119,13 @@ def test_a_zombie_publisher_is_fenced_and_its_open_page_never_reaches_committed_
 
     # Its successor takes the role: the open page is aborted, everything published once.
     successor = AlertPublisher(store, log)
-    assert successor.publish() == len(journal)
+    assert successor.publish() + successor.settle() == len(journal)
     with pytest.raises(KafkaError):  # the zombie cannot commit
         producer.commit_transaction()
     zombie.close()
     successor.close()
 
-    committed = Counter(m["transition_id"] for m in on_topic(log))
+    committed = Counter(m["transition_id"] for m in committed_alerts(log, len(journal)))
     assert committed == Counter(e["transition_id"] for e in journal)
     # A reader that ignores transactions would see the aborted copies: the
     # documented subscriber setting, read_committed, is what keeps them out.
@@ -144,7 +144,8 @@ def test_a_broker_gone_before_the_commit_raises_and_nothing_counts_as_published(
         publisher = AlertPublisher(store, log)
         publisher.start()  # the role taken, the marker read, before the broker goes
     with pytest.raises(LogUnavailable):
-        publisher.publish()
+        publisher.publish()  # the commit begun, not awaited ...
+        publisher.settle()  # ... and not answered within the bound
     assert published_seq(store, log) == 0 and publisher.committed_seq == 0
     publisher.close()
     log.close()
@@ -164,7 +165,7 @@ def test_a_projector_stopped_mid_stream_records_what_it_published_and_sent_each_
     journal = store.journal(after_seq=0, limit=10_000)
     assert totals.records == len(story_lines()) and journal
     assert published_seq(store, log) == journal[-1]["seq"]  # recorded on the way out
-    raw = Counter(m["transition_id"] for m in on_topic(log))
+    raw = Counter(m["transition_id"] for m in committed_alerts(log, len(journal)))
     assert raw == Counter(e["transition_id"] for e in journal)  # every one, once
     log.close()
     store.close()

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from fixtures_kafka import (FIXED_CLOCK, LEDGER, PROCESS_TIMEOUT_S, ROOT, answers, fixed_clock, ledger_env,
-                            many_traces, story_lines)
+from fixtures_kafka import (FIXED_CLOCK, LEDGER, PROCESS_TIMEOUT_S, ROOT, answers, committed_alerts, fixed_clock,
+                            ledger_env, many_traces, story_lines)
 
 from consumers.embedded_log import EmbeddedLog
 from consumers.ingest import ingest_lines
@@ -123,6 +123,7 @@ def test_librdkafka_interop_story_every_codec_alerts_read_committed(kafka_url, k
 
     # A dashboard in another language reads the alerts as the docs say.
     journal = store.journal(limit=1_000_000)
+    committed_alerts(log, len(journal))  # the last commit's markers written: its end offsets include them
     consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"dash-{uuid.uuid4().hex[:8]}",
                          **DOCUMENTED_CONSUMER})
     try:
@@ -238,6 +239,7 @@ def test_java_interop_story_every_codec_alerts_read_committed(kafka_url, kafka_b
     assert answers(store) == embedded_answers([value for _k, value, _h in messages], tmp_path)
 
     journal = store.journal(limit=1_000_000)
+    committed_alerts(log, len(journal))  # the last commit's markers written: its end offsets include them
     read = subprocess.run([*java_interop, "consume", kafka_bootstrap, log.alerts_topic],
                           capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
     assert read.returncode == 0, read.stderr[-3000:]
