@@ -51,6 +51,7 @@ ALERT_SCHEMA = "ledger.alert-transition"
 ALERT_SCHEMA_VERSION = 1
 PUBLISH_BATCH_MAX = 500  # transitions per send + record
 PUBLISH_ROUNDS_MAX = 10_000  # bound on one publish_alerts call (5 million transitions)
+TRANSACTION_RETRY_BACKOFF_MS = 20
 INIT_TRANSACTIONS_TIMEOUT_S = 30.0  # taking the publisher role, the transaction log created if need be
 MARKER_SCAN_OFFSETS = 64  # committed_marker reads the marker topic backwards in windows this wide, doubling
 # A producer whose epoch another publisher bumped may hear either error.
@@ -206,6 +207,11 @@ class AlertPublisher:
         settings = producer_settings(self.log.bootstrap, send_timeout_s=self.log.send_timeout_s,
                                      transactional_id=transactional_id(self.log))
         settings["client_id"] = "ledger-alerts-publisher"
+        # A transaction begun just after the last one committed meets
+        # CONCURRENT_TRANSACTIONS while the broker writes the last one's
+        # markers, and retries after this (kafka-python's default, 100 ms,
+        # was most of a transaction's time; the Java client waits 20 ms there).
+        settings["retry_backoff_ms"] = TRANSACTION_RETRY_BACKOFF_MS
         try:
             producer = KafkaProducer(**settings)
         except KafkaError as error:
@@ -244,12 +250,19 @@ class AlertPublisher:
                 f"({'no such seq' if entry is None or entry['seq'] != marker.seq else entry['transition_id']}); "
                 f"publish this store's alerts under another topic prefix")
 
-    def publish(self) -> int:
+    def publish(self, *, wait: bool = True) -> int:
         """Publish every journaled transition after the committed marker, one
         transaction per page.  The last page's commit is left in flight (the
         projector applies its next batch meanwhile); ``settle`` -- or the next
         ``publish`` -- waits for it.  Returns how many transitions this call
-        saw committed."""
+        saw committed.
+
+        ``wait=False``: if the commit in flight has not completed yet, return
+        0 at once and publish at a later call.  Under load, transactions then
+        grow to what the broker commits in the time of a batch, instead of
+        one per batch with the projector waiting for each."""
+        if not wait and self._pending is not None and not _is_done(self._pending[0]):
+            return 0
         committed = self.settle()
         for _round in range(PUBLISH_ROUNDS_MAX):
             if self._producer is None:
@@ -336,6 +349,10 @@ class AlertPublisher:
                 producer.close(timeout=self.log.send_timeout_s)
             except KafkaError:
                 pass
+
+
+def _is_done(result: Any) -> bool:
+    return bool(getattr(result, "is_done", True))
 
 
 class _Committed:

@@ -259,7 +259,9 @@ class GroupProjector:
             if dead_letters:  # reads the dead_letters table: only when there may be new ones
                 self.totals.dead_letters_published += publish_dead_letters(self.store, self.log)
             if self._publishes_alerts():
-                self.totals.alerts_published += self._alerts.publish()  # type: ignore[union-attr]
+                # After a batch, do not wait for the previous commit: what it
+                # journaled goes out with a later batch, or on the next idle poll.
+                self.totals.alerts_published += self._alerts.publish(wait=False)  # type: ignore[union-attr]
 
     def _publishes_alerts(self) -> bool:
         """The member holding PUBLISHER_PARTITION publishes the store's alert
