@@ -293,10 +293,10 @@ class AlertPublisher:
         try:
             if not result.wait(timeout_ms=int(self.log.send_timeout_s * 1000)):
                 raise KafkaTimeoutError(f"transaction commit not acknowledged within {self.log.send_timeout_s} s")
-        except _FENCED:
-            self._fenced()
-            return 0
         except KafkaError as error:
+            if _is_fenced(error):
+                self._fenced()
+                return 0
             self._abort()
             raise self.log._unavailable(f"publish to {self.log.alerts_topic}", error) from error
         self._committed = seq
@@ -323,9 +323,9 @@ class AlertPublisher:
                 producer.send(self.log.alerts_topic, key=key.encode(), value=value, headers=headers)
             producer.send(self.log.alerts_published_topic, key=publisher_name(self.log).encode(), value=marker)
             result = _begin_commit(producer)
-        except _FENCED as error:
-            raise ProducerFencedError(str(error)) from error
         except KafkaError as error:
+            if _is_fenced(error):
+                raise ProducerFencedError(str(error)) from error
             self._abort()
             raise self.log._unavailable(f"publish to {self.log.alerts_topic}", error) from error
         self._pending = (result, last["seq"], len(entries))
@@ -349,6 +349,25 @@ class AlertPublisher:
                 producer.close(timeout=self.log.send_timeout_s)
             except KafkaError:
                 pass
+
+
+def _is_fenced(error: BaseException) -> bool:
+    """Another publisher took the role.  kafka-python says so directly, or --
+    on the send or begin after the fencing response -- as a plain KafkaError
+    ("at least one previous transactional or idempotent request has failed")
+    carrying the ProducerFencedError among its args."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, _FENCED):
+            return True
+        pending += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
+        pending += [c for c in (current.__cause__, current.__context__) if c is not None]
+    return False
 
 
 def _is_done(result: Any) -> bool:

@@ -169,3 +169,24 @@ def test_a_projector_stopped_mid_stream_records_what_it_published_and_sent_each_
     assert raw == Counter(e["transition_id"] for e in journal)  # every one, once
     log.close()
     store.close()
+
+
+def test_a_fenced_publisher_starts_over_from_the_marker_and_sends_nothing_twice(kafka_url, tmp_path):
+    # Two members sharing a store: A took the role, then B took it from A and
+    # published everything.  A publishes again (it got partition 0 back, or
+    # it stops): its next transaction finds it fenced, it takes the role
+    # back, reads Kafka's marker and finds nothing left to send.
+    store = story_store(tmp_path)
+    journal = store.journal(after_seq=0, limit=10_000)
+    log = KafkaLog.from_url(kafka_url)
+    first, second = AlertPublisher(store, log), AlertPublisher(store, log)
+    first.start()
+    assert second.publish() + second.settle() == len(journal)
+    assert first.publish() + first.settle() == 0
+    assert first.fenced == 1 and first.committed_seq == journal[-1]["seq"]
+    raw = Counter(m["transition_id"] for m in committed_alerts(log, len(journal)))
+    assert raw == Counter(e["transition_id"] for e in journal)
+    first.close()
+    second.close()
+    log.close()
+    store.close()
