@@ -157,6 +157,15 @@ def committed_marker(log: KafkaLog) -> PublishedMarker:
     return PublishedMarker(0, None)
 
 
+@dataclass(frozen=True, slots=True)
+class _CommitInFlight:
+    """A page's transaction whose commit was begun and not yet awaited."""
+
+    result: Any  # kafka-python's TransactionalRequestResult: wait(timeout_ms), is_done
+    seq: int  # the journal seq of its last transition (its marker's)
+    transitions: int
+
+
 class AlertPublisher:
     """Publishes the store's alert journal to ``{prefix}.alerts`` exactly once.
 
@@ -193,7 +202,7 @@ class AlertPublisher:
         self.fenced = 0  # times another publisher took the role from this one
         self._producer: KafkaProducer | None = None
         self._committed = 0  # journal seq the last committed marker names
-        self._pending: tuple[Any, int, int] | None = None  # (commit result, last seq, transitions) in flight
+        self._pending: _CommitInFlight | None = None
 
     @property
     def committed_seq(self) -> int:
@@ -261,7 +270,7 @@ class AlertPublisher:
         0 at once and publish at a later call.  Under load, transactions then
         grow to what the broker commits in the time of a batch, instead of
         one per batch with the projector waiting for each."""
-        if not wait and self._pending is not None and not _is_done(self._pending[0]):
+        if not wait and self._pending is not None and not _is_done(self._pending.result):
             return 0
         committed = self.settle()
         for _round in range(PUBLISH_ROUNDS_MAX):
@@ -289,9 +298,8 @@ class AlertPublisher:
         pending, self._pending = self._pending, None
         if pending is None:
             return 0
-        result, seq, count = pending
         try:
-            if not result.wait(timeout_ms=int(self.log.send_timeout_s * 1000)):
+            if not pending.result.wait(timeout_ms=int(self.log.send_timeout_s * 1000)):
                 raise KafkaTimeoutError(f"transaction commit not acknowledged within {self.log.send_timeout_s} s")
         except KafkaError as error:
             if _is_fenced(error):
@@ -299,9 +307,9 @@ class AlertPublisher:
                 return 0
             self._abort()
             raise self.log._unavailable(f"publish to {self.log.alerts_topic}", error) from error
-        self._committed = seq
-        _record_published(self.store, self.log, seq)
-        return count
+        self._committed = pending.seq
+        _record_published(self.store, self.log, pending.seq)
+        return pending.transitions
 
     def _fenced(self) -> None:
         """Another publisher took the role (and perhaps published these):
@@ -328,7 +336,7 @@ class AlertPublisher:
                 raise ProducerFencedError(str(error)) from error
             self._abort()
             raise self.log._unavailable(f"publish to {self.log.alerts_topic}", error) from error
-        self._pending = (result, last["seq"], len(entries))
+        self._pending = _CommitInFlight(result, last["seq"], len(entries))
 
     def _abort(self) -> None:
         """Drop the producer without waiting: its open transaction is aborted
