@@ -428,6 +428,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("schema", "Write the JSON Schema of the event contract.", _cmd_schema, epilog=SCHEMA_EPILOG)
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--alerts", action="store_true",
+                   help="the schema of the alert messages on the Kafka alerts topic instead")
 
     p = command("demo", "Run the 2019 story (docs/STORY.md) on the embedded log and show what surfaces.",
                 _cmd_demo, epilog=DEMO_EPILOG)
@@ -953,7 +955,13 @@ def _rebuild_path(store_url: str) -> Path:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    text = json.dumps(event_json_schema(), indent=2, sort_keys=True)
+    if args.alerts:
+        from consumers.kafka.alert_publisher import alert_json_schema
+
+        schema = alert_json_schema()
+    else:
+        schema = event_json_schema()
+    text = json.dumps(schema, indent=2, sort_keys=True)
     if args.output:
         try:
             Path(args.output).write_text(text + "\n")

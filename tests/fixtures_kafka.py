@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -39,6 +40,25 @@ FIXED_CLOCK = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
 
 def fixed_clock() -> datetime:
     return FIXED_CLOCK
+
+
+AS_OF_DATES = (None, "2019-08-01", "2019-10-15", "2019-12-31")
+
+
+def answers(store: Any) -> dict[str, object]:
+    """What a compliance officer would ask of a projection store, now and on
+    a few dates of the story: compared between a Kafka run and an embedded one."""
+    from consumers.cli import _when
+    from ledger.policy import load_policy
+    from projections.queries import standing_alerts, whereabouts
+
+    policy = load_policy(None)
+    out: dict[str, object] = {"fingerprint": store.fingerprint()}
+    for day in AS_OF_DATES:
+        as_of = _when(day) if day else None
+        out[f"whereabouts {day}"] = whereabouts(store, None, clock=FIXED_CLOCK, policy=policy, as_of=as_of)
+        out[f"alerts {day}"] = standing_alerts(store, clock=FIXED_CLOCK, policy=policy, as_of=as_of)
+    return out
 
 
 _STARTED: list[str] = []  # what the session used, for the summary line
@@ -186,3 +206,35 @@ def projected_alike(on_kafka: Any, embedded: Any, *, quarantined: bool = False) 
                       + [d for _p, d in store.licenses()])
 
     return kafka_fp == embedded_fp and digests(on_kafka) == digests(embedded)
+
+
+def applied(store_path: Path, log_name: str) -> int:
+    """About how many records the store has committed (its Tracking rows), read
+    from outside the running process -- read-only, so as not to race the
+    projector creating the store; good enough to decide when to kill."""
+    try:
+        with sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, timeout=5) as db:
+            rows = db.execute("SELECT notification_id FROM tracking WHERE application_name LIKE ?",
+                              (f"{log_name}#%",)).fetchall()
+    except sqlite3.OperationalError:
+        return 0  # not created yet
+    return sum(offset + 1 for (offset,) in rows)
+
+
+def raw_alerts(log: Any) -> list[dict[str, Any]]:
+    """Every message on the alerts topic as a read_committed subscriber reads it, copies included."""
+    return [json.loads(record.value) for partition in log.topic_partitions(log.alerts_topic)
+            for record in log.read_topic(log.alerts_topic, partition, 0, 1_000_000)]
+
+
+def committed_alerts(log: Any, transitions: int) -> list[dict[str, Any]]:
+    """``raw_alerts`` once at least ``transitions`` messages are visible.
+
+    Kafka acknowledges a transaction's commit once the coordinator has
+    decided it; the commit markers reach the alerts partitions a moment
+    later, and only then does a read_committed reader see the last page.
+    (A publisher that starts waits for them: init_transactions.)"""
+    def found() -> list[dict[str, Any]] | None:
+        messages = raw_alerts(log)
+        return messages if len(messages) >= transitions else None
+    return wait_until(found, f"{transitions} committed alert transitions on {log.alerts_topic}")

@@ -30,8 +30,8 @@ publishing.
 After each commit the member publishes, from the store's outboxes, the new
 dead letters to ``{prefix}.dead-letters`` and the new alert transitions to
 ``{prefix}.alerts`` (consumers/kafka/alert_publisher.py); alert transitions
-without waiting for the broker (``AlertPublisher``): what it acknowledged is
-recorded after a later batch or idle poll, and on the way out.  One member
+in Kafka transactions that also commit "published up to seq N"
+(``AlertPublisher``), so they land exactly once.  One member
 publishes at a time -- the one holding partition 0 (PUBLISHER_PARTITION),
 after its batches and on its idle polls -- and every member publishes what
 is left when it stops.  Every
@@ -59,7 +59,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
-from consumers.kafka.alert_publisher import AlertPublisher, published_seq
+from consumers.kafka.alert_publisher import AlertPublisher, committed_marker, published_seq
 from consumers.kafka.log import CONNECT_TIMEOUT_S, KafkaLog, log_record
 from consumers.log_check import check_store_belongs
 from consumers.projector import BatchCounts, collecting_less, utc_now
@@ -106,6 +106,7 @@ GROUP_CONSUMER_SETTINGS: dict[str, Any] = {
     "fetch_max_wait_ms": 100,  # an idle partition answers a fetch within 0.1 s
     "metadata_max_age_ms": 5_000,
     "request_timeout_ms": 10_000,  # bounds every request, and close()
+    "reconnect_backoff_max_ms": 1_000,  # a restarted broker is tried again within 1 s (default 30 s)
     "auto_offset_reset": "earliest",  # only for a partition the store has never seen
     "enable_auto_commit": False,  # the store, not Kafka, remembers where we are
 }
@@ -121,6 +122,7 @@ class GroupTotals(BatchCounts):
     already_applied: int = 0  # records another member applied first: dropped
     stale_commits: int = 0  # commit_batch refused stale tracking: re-sought from the store
     alerts_published: int = 0
+    alerts_fenced: int = 0  # another member took the publisher role from this one
     swept_transitions: int = 0  # journaled because a deadline passed, not because a report arrived
     dead_letters_published: int = 0
     assignments: list[list[int]] = field(default_factory=list)
@@ -187,7 +189,8 @@ class GroupProjector:
             consumer.partitions_for_topic(self.log.events_topic)
             if self.publish:
                 # What a previous run committed but did not get to publish.
-                self.say(f"alert transitions published up to journal seq {published_seq(self.store, self.log)}")
+                self.say(f"alert transitions published up to journal seq {committed_marker(self.log).seq} "
+                         f"(Kafka's committed marker; the store recorded {published_seq(self.store, self.log)})")
                 self._alerts = AlertPublisher(self.store, self.log)
                 self._publish(dead_letters=True)
             started = self._idle_since = time.monotonic()
@@ -202,8 +205,6 @@ class GroupProjector:
                     key=lambda r: (r.partition, r.offset),
                 )
                 now = time.monotonic()
-                if self._publishes_alerts():
-                    self._alerts.settle()  # type: ignore[union-attr]  # what the broker acknowledged meanwhile
                 if not records:
                     if self._publishes_alerts():  # what other members journaled
                         self.totals.alerts_published += self._alerts.publish()  # type: ignore[union-attr]
@@ -217,16 +218,20 @@ class GroupProjector:
                     progress(self.totals)
             if self._alerts is not None:
                 # On the way out every member publishes what is journaled and
-                # not yet published (what it handed over included), and waits
-                # for the broker: a member stopping, not only the one holding
-                # PUBLISHER_PARTITION, leaves nothing unpublished.
+                # not yet published: a member stopping, not only the one
+                # holding PUBLISHER_PARTITION, leaves nothing unpublished.
+                # (It takes the publisher role for that, fencing the holder,
+                # which starts over from Kafka's committed marker: no copies.)
                 self.totals.alerts_published += self._alerts.publish()
-                self._alerts.settle(wait=True)
+                self.totals.alerts_published += self._alerts.settle()  # the last commit, awaited
         except KafkaError as error:
             raise LogUnavailable(f"Kafka at {self.log.bootstrap} (group {self.group}): {error}") from error
         finally:
             self._consumer = None
-            self._alerts = None
+            alerts, self._alerts = self._alerts, None
+            if alerts is not None:
+                self.totals.alerts_fenced += alerts.fenced
+                alerts.close()
             consumer.close(autocommit=False)
         return self.totals
 
@@ -273,7 +278,9 @@ class GroupProjector:
             if dead_letters:  # reads the dead_letters table: only when there may be new ones
                 self.totals.dead_letters_published += publish_dead_letters(self.store, self.log)
             if self._publishes_alerts():
-                self.totals.alerts_published += self._alerts.publish()  # type: ignore[union-attr]
+                # After a batch, do not wait for the previous commit: what it
+                # journaled goes out with a later batch, or on the next idle poll.
+                self.totals.alerts_published += self._alerts.publish(wait=False)  # type: ignore[union-attr]
 
     def _publishes_alerts(self) -> bool:
         """The member holding PUBLISHER_PARTITION publishes the store's alert

@@ -1,20 +1,25 @@
-"""The projector's alert publisher sends without waiting for the broker, and
-records a transition as published only once the broker acknowledged it: a
-crash or a lost broker re-sends (same transition ids), never loses."""
+"""The alert publisher commits each page of transitions in one Kafka
+transaction with its "published up to seq" marker: a new publisher resumes
+after the marker Kafka committed (not the store's record), a zombie is
+fenced, and a lost broker leaves nothing counted as published."""
 
 from __future__ import annotations
 
 import json
 
-import pytest
-from fixtures_kafka import fixed_clock, story_lines
-
 from collections import Counter
+
+import pytest
+from fixtures_kafka import committed_alerts, fixed_clock, story_lines
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from consumers.client import LedgerClient
 from consumers.embedded_log import EmbeddedLog
 from consumers.ingest import ingest_lines
-from consumers.kafka.alert_publisher import AlertPublisher, published_seq
+from consumers.kafka.alert_publisher import (AlertPublisher, PublishedMarker, committed_marker,
+                                             publish_alerts, published_seq)
+from consumers.kafka.alert_publisher import _messages as alert_publisher_messages
 from consumers.kafka.group_projector import GroupProjector
 from consumers.kafka.log import KafkaLog
 from consumers.projector import catch_up
@@ -38,46 +43,111 @@ def on_topic(log: KafkaLog) -> list[dict]:
             for record in log.read_topic(log.alerts_topic, partition, 0, 10_000)]
 
 
-def test_transitions_count_as_published_only_once_acknowledged(kafka_url, tmp_path):
+def raw_uncommitted(log: KafkaLog) -> list[dict]:
+    """The alerts topic as a read_uncommitted reader sees it: aborted pages too."""
+    consumer = KafkaConsumer(bootstrap_servers=log.bootstrap.split(","), group_id=None,
+                             isolation_level="read_uncommitted", enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(log.alerts_topic, p) for p in log.topic_partitions(log.alerts_topic)]
+        consumer.assign(tps)
+        ends = consumer.end_offsets(tps)
+        consumer.seek_to_beginning(*tps)
+        out: list[dict] = []
+        for _poll in range(200):
+            if all(consumer.position(tp) >= ends[tp] for tp in tps):
+                break
+            out += [json.loads(r.value) for rs in consumer.poll(timeout_ms=200).values() for r in rs]
+        return out
+    finally:
+        consumer.close()
+
+
+def test_each_page_commits_with_its_marker_and_a_new_publisher_resumes_after_it(kafka_url, tmp_path):
     store = story_store(tmp_path)
     journal = store.journal(after_seq=0, limit=10_000)
     log = KafkaLog.from_url(kafka_url)
-    publisher = AlertPublisher(store, log)
+    assert committed_marker(log) == PublishedMarker(0, None)
+    publisher = AlertPublisher(store, log, batch_max=3)  # several pages, several transactions
 
-    handed = publisher.publish()
-    assert handed == len(journal) > 0
-    assert published_seq(store, log) == 0  # handed to the producer, not yet known acknowledged
-    publisher.settle(wait=True)
-    assert published_seq(store, log) == journal[-1]["seq"]
-    assert publisher.in_flight == 0
-
-    sent = on_topic(log)
+    assert publisher.publish() + publisher.settle() == len(journal) > 3
+    assert published_seq(store, log) == journal[-1]["seq"]  # the store's record follows the commit
+    sent = committed_alerts(log, len(journal))  # the last commit's markers written
+    assert committed_marker(log) == PublishedMarker(journal[-1]["seq"], journal[-1]["transition_id"])
     assert sorted(m["transition_id"] for m in sent) == sorted(e["transition_id"] for e in journal)
     for alert_id in {e["alert_id"] for e in journal}:  # each alert's transitions in journal order
         assert [m["seq"] for m in sent if m["alert_id"] == alert_id] == sorted(
             e["seq"] for e in journal if e["alert_id"] == alert_id)
-    assert publisher.publish() == 0  # nothing new: nothing sent twice
+    assert publisher.publish() + publisher.settle() == 0  # nothing new: nothing sent twice
+    publisher.close()
+    assert publish_alerts(store, log) == 0  # another publisher: resumes after Kafka's marker
+    assert Counter(m["transition_id"] for m in on_topic(log)) == Counter(e["transition_id"] for e in journal)
     log.close()
     store.close()
 
 
-def test_a_broker_gone_before_acknowledging_raises_and_nothing_counts_as_published(tmp_path):
+def test_a_commit_the_store_never_recorded_is_not_sent_again(kafka_url, tmp_path, monkeypatch):
+    # The publisher dies between Kafka's commit and the store's record (here:
+    # the record is never written).  The next one reads Kafka's marker.
+    import consumers.kafka.alert_publisher as alert_publisher
+
+    store = story_store(tmp_path)
+    journal = store.journal(after_seq=0, limit=10_000)
+    log = KafkaLog.from_url(kafka_url)
+    with monkeypatch.context() as patched:
+        patched.setattr(alert_publisher, "_record_published", lambda *_args: None)
+        assert publish_alerts(store, log) == len(journal)
+    assert published_seq(store, log) == 0  # the store knows nothing of it
+    assert publish_alerts(store, log) == 0
+    assert Counter(m["transition_id"] for m in on_topic(log)) == Counter(e["transition_id"] for e in journal)
+    log.close()
+    store.close()
+
+
+def test_a_zombie_publisher_is_fenced_and_its_open_page_never_reaches_committed_readers(kafka_url, tmp_path):
+    store = story_store(tmp_path)
+    journal = store.journal(after_seq=0, limit=10_000)
+    log = KafkaLog.from_url(kafka_url)
+    # The zombie: it sent a page and its marker, and stalls before committing
+    # (a projector paused by GC, or cut off from the coordinator).
+    zombie = AlertPublisher(store, log, batch_max=4)
+    zombie.start()
+    producer = zombie._producer
+    producer.begin_transaction()
+    for key, value, headers in alert_publisher_messages(journal[:4]):
+        producer.send(log.alerts_topic, key=key.encode(), value=value, headers=headers)
+    producer.flush(timeout=10)
+
+    # Its successor takes the role: the open page is aborted, everything published once.
+    successor = AlertPublisher(store, log)
+    assert successor.publish() + successor.settle() == len(journal)
+    with pytest.raises(KafkaError):  # the zombie cannot commit
+        producer.commit_transaction()
+    zombie.close()
+    successor.close()
+
+    committed = Counter(m["transition_id"] for m in committed_alerts(log, len(journal)))
+    assert committed == Counter(e["transition_id"] for e in journal)
+    # A reader that ignores transactions would see the aborted copies: the
+    # documented subscriber setting, read_committed, is what keeps them out.
+    uncommitted = Counter(m["transition_id"] for m in raw_uncommitted(log))
+    assert sum(uncommitted.values()) - sum(committed.values()) == 4
+    log.close()
+    store.close()
+
+
+def test_a_broker_gone_before_the_commit_raises_and_nothing_counts_as_published(tmp_path):
     from services.kafka_broker import start_broker
 
     store = story_store(tmp_path)
     with start_broker() as broker:
         log = KafkaLog(broker.bootstrap, "gone", send_timeout_s=2)
         publisher = AlertPublisher(store, log)
-        # Connected, and the alerts topic known, before the broker goes.
-        log.producer.partitions_for(log.alerts_topic)
-    publisher.publish()  # handed over: no waiting here
+        publisher.start()  # the role taken, the marker read, before the broker goes
     with pytest.raises(LogUnavailable):
-        publisher.settle(wait=True)
-    assert published_seq(store, log) == 0  # a restart sends them all again
-    # What was in flight is forgotten, not skipped: settling again records nothing.
-    assert publisher.in_flight == 0
-    publisher.settle()
-    assert published_seq(store, log) == 0
+        publisher.publish()  # the commit begun, not awaited ...
+        publisher.settle()  # ... and not answered within the bound
+    assert published_seq(store, log) == 0 and publisher.committed_seq == 0
+    publisher.close()
     log.close()
     store.close()
 
@@ -95,7 +165,28 @@ def test_a_projector_stopped_mid_stream_records_what_it_published_and_sent_each_
     journal = store.journal(after_seq=0, limit=10_000)
     assert totals.records == len(story_lines()) and journal
     assert published_seq(store, log) == journal[-1]["seq"]  # recorded on the way out
-    raw = Counter(m["transition_id"] for m in on_topic(log))
+    raw = Counter(m["transition_id"] for m in committed_alerts(log, len(journal)))
     assert raw == Counter(e["transition_id"] for e in journal)  # every one, once
+    log.close()
+    store.close()
+
+
+def test_a_fenced_publisher_starts_over_from_the_marker_and_sends_nothing_twice(kafka_url, tmp_path):
+    # Two members sharing a store: A took the role, then B took it from A and
+    # published everything.  A publishes again (it got partition 0 back, or
+    # it stops): its next transaction finds it fenced, it takes the role
+    # back, reads Kafka's marker and finds nothing left to send.
+    store = story_store(tmp_path)
+    journal = store.journal(after_seq=0, limit=10_000)
+    log = KafkaLog.from_url(kafka_url)
+    first, second = AlertPublisher(store, log), AlertPublisher(store, log)
+    first.start()
+    assert second.publish() + second.settle() == len(journal)
+    assert first.publish() + first.settle() == 0
+    assert first.fenced == 1 and first.committed_seq == journal[-1]["seq"]
+    raw = Counter(m["transition_id"] for m in committed_alerts(log, len(journal)))
+    assert raw == Counter(e["transition_id"] for e in journal)
+    first.close()
+    second.close()
     log.close()
     store.close()

@@ -88,3 +88,39 @@ def test_bad_records_become_dead_letters_and_every_good_one_is_applied(kafka_url
     # Publishing again sends nothing twice: what was sent is recorded in the store.
     assert publish_dead_letters(store, log) == 0
     log.close()
+
+
+def test_ledger_rejects_reads_the_dead_letter_topic_with_why_each_was_refused(kafka_url, tmp_path):
+    import subprocess
+
+    from fixtures_kafka import LEDGER, PROCESS_TIMEOUT_S, ROOT, ledger_env
+
+    def ledger(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(LEDGER), *args], capture_output=True, text=True,
+                              env=ledger_env(LEDGER_HOME=str(tmp_path / "home")), timeout=PROCESS_TIMEOUT_S)
+
+    # Refused input lines (ingest) and a record the projector could not apply.
+    ingested = ledger("ingest", "--json", str(ROOT / "examples" / "bad-reports.jsonl"), "--log", kafka_url,
+                      "--no-project")
+    assert ingested.returncode == 3, ingested.stderr
+    refused = json.loads(ingested.stdout)["rejected"]
+    log = KafkaLog.from_url(kafka_url)
+    [(partition, offset)] = log.send(log.events_topic, [(TRACE, b"\x00\xffnot json at all", [])])
+    store = SQLiteProjectionStore(tmp_path / "kafka.db")
+    GroupProjector(log, store, group="rejects", policy=load_policy(None), clock=fixed_clock).run(max_idle_s=1.0)
+
+    shown = ledger("rejects", "--log", kafka_url, "--json")
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)
+    from_input = sorted((r["line"], r["problems"]) for r in rows if r["source"].endswith("bad-reports.jsonl"))
+    assert from_input == sorted(
+        (r["line"], "; ".join(f"field '{p['field']}' value {p['value']}: {p['message']}" for p in r["problems"]))
+        for r in refused)
+    [applied] = [r for r in rows if r["source"] == f"{log.events_topic}[{partition}]@{offset}"]
+    assert applied["line"] == offset and applied["raw"] == b"\x00\xffnot json at all".decode(errors="replace")
+    assert applied["problems"] == store.dead_letters()[0]["error"]
+    assert len(rows) == len(refused) + 1
+
+    table = ledger("rejects", "--log", kafka_url)
+    assert table.returncode == 0 and f"{log.events_topic}[{partition}]@{offset}" in table.stdout
+    log.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fixtures_kafka import FIXED_CLOCK, fixed_clock, story_lines
+from fixtures_kafka import FIXED_CLOCK, answers, fixed_clock, story_lines
 
 from consumers.client import EventRejected, LedgerClient
 from consumers.embedded_log import EmbeddedLog
@@ -21,24 +21,9 @@ from consumers.kafka.log import KafkaLog
 from consumers.projector import catch_up
 from ledger.policy import load_policy
 from ledger.ports import LogUnavailable
-from projections.queries import standing_alerts, whereabouts
 from projections.sqlite_store import SQLiteProjectionStore
 
 IDLE_S = 1.0
-AS_OF_DATES = (None, "2019-08-01", "2019-10-15", "2019-12-31")
-
-
-def answers(store: SQLiteProjectionStore) -> dict[str, object]:
-    """What a compliance officer would ask, now and on a few dates of the story."""
-    policy = load_policy(None)
-    from consumers.cli import _when
-
-    out: dict[str, object] = {"fingerprint": store.fingerprint()}
-    for day in AS_OF_DATES:
-        as_of = _when(day) if day else None
-        out[f"whereabouts {day}"] = whereabouts(store, None, clock=FIXED_CLOCK, policy=policy, as_of=as_of)
-        out[f"alerts {day}"] = standing_alerts(store, clock=FIXED_CLOCK, policy=policy, as_of=as_of)
-    return out
 
 
 def _digests(store: SQLiteProjectionStore) -> list[str]:
