@@ -28,6 +28,7 @@ from consumers import bootstrap
 from consumers.http.auth import Principal, Refused, Visibility, impersonations
 from consumers.http.credentials import CredentialStore, PostgresCredentialStore, SQLiteCredentialStore
 from consumers.ingest import INGEST_BATCH_MAX, Prepared, Reject, prepare_line, reject_row
+from ledger.parties import by_id
 from consumers.projector import catch_up, utc_now
 from ledger.flows import reconcile
 from ledger.lineage import build_lineage, lineage_dict
@@ -122,7 +123,12 @@ class Backend:
         refuses the whole request too; otherwise the good ones are appended.
         """
         assert self.log is not None and self.store is not None
-        prepared = [prepare_line(text, index, source=source, clock=utc_now) for index, text in texts]
+        # The party registry, read per request as ingest reads it per file:
+        # a report naming a party it does not hold is refused here, with its
+        # field, not recorded and quarantined later (empty: the ledger runs open).
+        parties = by_id(self.store.registered_parties())
+        prepared = [prepare_line(text, index, source=source, clock=utc_now, parties=parties)
+                    for index, text in texts]
         impersonations(principal, [(p.line, p.event) for p in prepared if isinstance(p, Prepared)])
         result = Capture()
         rejects = [p for p in prepared if isinstance(p, Reject)]

@@ -329,3 +329,24 @@ def test_a_reporter_streams_only_its_own_alerts(server: Server) -> None:
     assert {t["lot_id"] for t in mine} == {"HF-0004"}
     streamed = list(chem.stream_events(until_seq=mine[-1]["seq"]))
     assert [int(e["id"]) for e in streamed] == [t["seq"] for t in mine]
+
+
+def test_a_report_naming_an_unregistered_party_is_refused_over_http_as_ingest_refuses_it(server: Server) -> None:
+    # A credential issued while the ledger ran open; then the operator fills the registry.
+    stranger = server.issue("SOMEONE-UNKNOWN")
+    semi = server.issue("KR-SEMI")
+    parties = Path(__file__).resolve().parents[2] / "examples" / "parties.json"
+    assert server.ledger("parties", "add", "--file", str(parties), *server.args).returncode == 0
+
+    as_stranger = dict(STOCK_DECLARED_HF_0001, event_id="stranger-1", reporter="SOMEONE-UNKNOWN")
+    refused = stranger.post("/v1/events", json.dumps(as_stranger), "application/json")
+    assert refused.status_code == 422
+    [result] = refused.json()["results"]
+    assert result["outcome"] == "rejected"
+    assert [p["field"] for p in result["problems"]] == ["reporter"]
+    assert "is not a registered party" in result["problems"][0]["message"]
+
+    # A registered reporter, reporting as itself, is recorded as before.
+    to_nobody = dict(STOCK_DECLARED_HF_0001, event_id="semi-ok-1")
+    assert semi.post("/v1/events", json.dumps(to_nobody), "application/json").json()["results"][0]["outcome"] \
+        == "recorded"
