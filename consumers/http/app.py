@@ -9,6 +9,7 @@ about who may do what lives in auth.py.  Errors are JSON:
 from __future__ import annotations
 
 import argparse
+import re
 import asyncio
 import contextlib
 import json
@@ -24,7 +25,7 @@ from starlette.routing import Route
 
 from consumers.cli import _when
 from consumers.http import sse
-from consumers.http.auth import READ, READ_ALERTS, WRITE, Principal, Refused, authenticate, require
+from consumers.http.auth import READ, READ_ALERTS, READ_METRICS, WRITE, Principal, Refused, authenticate, require
 from consumers.http.backend import PROJECT_INTERVAL_S, Backend, source_of
 from consumers.http.openapi import openapi_document
 from ledger.alerts import ALERT_KINDS, SEVERITY
@@ -156,7 +157,7 @@ def create_app(backend: Backend) -> Starlette:
         return _json({"ready": ready, **parts}, 200 if ready else 503)
 
     async def metrics(request: Request) -> Response:
-        await authed(request, READ_ALERTS)
+        await authed(request, READ_METRICS)
         figures = await backend.call(backend.metrics)
         return PlainTextResponse(_prometheus(figures), media_type="text/plain; version=0.0.4; charset=utf-8")
 
@@ -287,6 +288,9 @@ def _when_param(request: Request, name: str) -> datetime | None:
     value = request.query_params.get(name)
     if value is None:
         return None
+    # An unencoded "+09:00" in a query string arrives as " 09:00" (curl sends
+    # it as typed): read it as the offset the sender wrote.
+    value = re.sub(r" ([0-9]{2}:?[0-9]{2})$", r"+\1", value)
     try:
         return _when(value)
     except argparse.ArgumentTypeError as error:

@@ -19,13 +19,16 @@ from typing import Any
 from consumers.http.credentials import TOKEN_LENGTH_MAX, CredentialStore, token_hash
 
 __all__ = ["Principal", "Refused", "authenticate", "require", "impersonations", "Visibility",
-           "WRITE", "READ", "READ_ALERTS"]
+           "WRITE", "READ", "READ_ALERTS", "READ_METRICS"]
 
 WRITE, READ, READ_ALERTS = "write reports", "read lots, traces, flows and rejects", "read alerts"
+# Ledger-wide counts (open alerts by kind, reports by outcome): not for a
+# reporter, which sees only its own alerts and lots.
+READ_METRICS = "read ledger-wide metrics"
 ROLE_ACTIONS = {
     "reporter": frozenset({WRITE, READ, READ_ALERTS}),
-    "auditor": frozenset({READ, READ_ALERTS}),
-    "dashboard": frozenset({READ_ALERTS}),
+    "auditor": frozenset({READ, READ_ALERTS, READ_METRICS}),
+    "dashboard": frozenset({READ_ALERTS, READ_METRICS}),
 }
 IMPERSONATIONS_LISTED_MAX = 20
 

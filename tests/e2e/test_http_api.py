@@ -94,6 +94,14 @@ def test_the_2019_story_over_http(server: Server) -> None:
     assert 'ledger_reports_total{outcome="already_recorded"} 5' in metrics.text
     assert 'ledger_alerts_open{kind="unaccounted"} 1' in metrics.text
     assert "ledger_projector_lag_records 0" in metrics.text
+    # Ledger-wide counts are not a reporter's to read.
+    refused = fluoro.get("/metrics")
+    assert refused.status_code == 403 and "read ledger-wide metrics" in refused.text
+
+    # "+09:00" typed into a URL unencoded arrives as " 09:00": read as the offset meant.
+    typed = "/v1/lots/HF-0001?as_of=2019-07-12T12:00:00+09:00"
+    assert httpx.get(server.url + typed, headers=fluoro.headers({}), timeout=30).json()["lots"][0]["in_transit"] \
+        == before["in_transit"]
 
     ready = httpx_get(server, "/readyz")
     assert ready.status_code == 200 and ready.json() == {"credentials": "ok", "log": "ok", "ready": True,
