@@ -22,7 +22,7 @@ function h(name, attrs = {}, ...children) {
     if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -150,7 +150,7 @@ function alertsPage() {
                                   onchange: change("resolved") }), " show resolved")),
     h("p", { class: "note", id: "alert-count" }),
     h("table", { id: "alerts", class: "alerts" },
-      h("thead", {}, h("tr", {}, ["Severity", "Kind", "Party", "Lot", "Quantity", "Due", "Message", "Reports"]
+      h("thead", {}, h("tr", {}, ["Severity", "Kind", "Party", "Lot", "Quantity", "Due", "Message"]
         .map((t) => h("th", {}, t)))),
       h("tbody")),
   );
@@ -189,7 +189,6 @@ function renderAlertList() {
     h("td", { class: "num" }, a.quantity ? `${formatNumber(a.quantity)} ${a.unit || ""}` : ""),
     h("td", {}, day(a.due_at)),
     h("td", { class: "message" }, a.message),
-    h("td", { class: "ids" }, (a.event_ids || []).join(", ")),
   )));
 }
 
@@ -291,13 +290,13 @@ function renderLot(lotId, asOf, row, reports, alertsHere, unaccountedAlert, poin
     h("thead", {}, h("tr", {}, h("th", {}, "Figure"), h("th", {}, `Quantity (${row.unit})`), h("th", {}, "Reports behind it (event ids)"))),
     h("tbody", {}, FIGURES.filter((f) => row[f] !== null && row[f] !== undefined).map((f) =>
       h("tr", { "data-figure": f, class: f === "unaccounted" && Number(row[f]) > 0 ? "gap" : "" },
-        h("th", {}, f.replace("_", " ")), h("td", { class: "num" }, formatNumber(row[f])),
+        h("th", {}, f.replaceAll("_", " ")), h("td", { class: "num" }, formatNumber(row[f])),
         h("td", { class: "ids" }, evidenceFor(f).join(", "))))));
   const reportTable = h("table", { class: "reports", id: "reports" },
     h("thead", {}, h("tr", {}, ["Occurred", "Event id", "Report", "Reporter", "Quantity", "Recorded"].map((t) => h("th", {}, t)))),
     h("tbody", {}, reports.map((r) => h("tr", {},
       h("td", {}, when(r.occurred_at)), h("td", { class: "ids" }, r.event_id),
-      h("td", {}, r.type.replace("_", " ") + (r.child_lot_id && r.child_lot_id !== lotId ? ` → ${r.child_lot_id}` : "")
+      h("td", {}, r.type.replaceAll("_", " ") + (r.child_lot_id && r.child_lot_id !== lotId ? ` → ${r.child_lot_id}` : "")
         + (r.subject_event_id ? ` of ${r.subject_event_id}` : "")),
       h("td", {}, r.reporter), h("td", { class: "num" }, r.quantity ? `${formatNumber(r.quantity)} ${r.unit}` : ""),
       h("td", {}, when(r.recorded_at))))));

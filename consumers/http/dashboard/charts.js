@@ -33,7 +33,7 @@ function day(date) {
 // points: [{at: Date, row: {shipped: "100", ...}}] in time order; a step
 // chart (a quantity holds until the next report changes it).
 export function quantityChart(points, unit) {
-  const width = 760, height = 300, left = 56, right = 130, top = 16, bottom = 40;
+  const width = 760, height = 300, left = 56, right = 130, top = 28, bottom = 40;
   const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img",
                           "aria-label": "quantities of the lot over time" });
   if (!points.length) return svg;
@@ -49,7 +49,7 @@ export function quantityChart(points, unit) {
     svg.append(el("line", { x1: left, x2: width - right, y1: y(v), y2: y(v), class: "grid" }));
     svg.append(el("text", { x: left - 6, y: y(v) + 4, "text-anchor": "end", class: "tick" }, formatNumber(v)));
   }
-  svg.append(el("text", { x: 8, y: top + 4, class: "tick" }, unit || ""));
+  svg.append(el("text", { x: left - 6, y: 12, "text-anchor": "end", class: "tick" }, unit || ""));
   for (const p of points) {
     svg.append(el("line", { x1: x(p.at.getTime()), x2: x(p.at.getTime()), y1: top, y2: height - bottom,
                             class: "report-mark" }));
@@ -92,7 +92,7 @@ export function formatNumber(value) {
 // each hop an arrow labelled with what was shipped and received; a lot
 // with something unaccounted is marked red with the quantity.
 export function lineageGraph(roots, linkFor) {
-  const boxW = 210, boxH = 78, colGap = 90, rowGap = 22, pad = 16;
+  const boxW = 250, boxH = 78, colGap = 150, rowGap = 26, pad = 16;
   const placed = [];
   let row = 0;
   const place = (node, depth) => {
