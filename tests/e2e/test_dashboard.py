@@ -165,6 +165,7 @@ def test_browser_a_lots_figures_change_with_the_as_of_date(story: Story, page: A
     expect(figure(page, "received")).to_have_text("0")
     expect(figure(page, "unaccounted")).to_have_text("0")
     expect(page.locator("#reports tbody tr")).to_have_count(1)
+    expect(page.locator("#chart .as-of-label")).to_have_text("as of 2019-07-12")
     screenshot(page, tmp_path, "dashboard-lot-as-of")
 
     # As of 1 September: received and 70 consumed, the 90 days not yet passed.

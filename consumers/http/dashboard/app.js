@@ -310,7 +310,7 @@ function renderLot(lotId, asOf, row, reports, alertsHere, unaccountedAlert, poin
       h("section", {}, h("h3", {}, "The lot"), facts, h("h3", {}, "Alerts standing"), alertList)),
     h("section", {}, h("h3", {}, "Quantities over time"),
       h("p", { class: "note" }, "The lot as of each of its reports and alert deadlines, asked of the API (as_of)."),
-      h("div", { id: "chart" }, quantityChart(points, row.unit))),
+      h("div", { id: "chart" }, quantityChart(points, row.unit, asOf ? new Date(`${asOf}T23:59:59Z`) : null))),
     h("section", {}, h("h3", {}, asOf ? `Reports that had occurred by ${asOf}` : "Reports about this lot"), reportTable));
 }
 

@@ -32,7 +32,8 @@ function day(date) {
 
 // points: [{at: Date, row: {shipped: "100", ...}}] in time order; a step
 // chart (a quantity holds until the next report changes it).
-export function quantityChart(points, unit) {
+// marker: a Date drawn as a vertical line (the as-of date picked on the page).
+export function quantityChart(points, unit, marker = null) {
   const width = 760, height = 300, left = 56, right = 130, top = 28, bottom = 40;
   const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img",
                           "aria-label": "quantities of the lot over time" });
@@ -54,6 +55,12 @@ export function quantityChart(points, unit) {
     svg.append(el("line", { x1: x(p.at.getTime()), x2: x(p.at.getTime()), y1: top, y2: height - bottom,
                             class: "report-mark" }));
   }
+  if (marker && marker.getTime() >= t0 && marker.getTime() <= tEnd) {
+    const mx = x(marker.getTime());
+    svg.append(el("line", { x1: mx, x2: mx, y1: top - 10, y2: height - bottom, class: "as-of-mark" }));
+    svg.append(el("text", { x: mx + 4, y: top - 2, class: "as-of-label" }, `as of ${day(marker)}`));
+  }
+  svg.append(el("text", { x: width - right + 8, y: top, class: "tick" }, "latest"));
   const labelled = new Set();
   points.forEach((p, i) => {
     const px = x(p.at.getTime());
