@@ -197,6 +197,7 @@ def test_browser_lineage_draws_every_hop_with_its_quantity(story: Story, page: A
     holder = page.locator('#lineage g.lot.unaccounted[data-lot="HF-0001"]')
     expect(holder).to_contain_text("KR-SEMI (KR)", timeout=WAIT_MS)
     expect(holder).to_contain_text("unaccounted 30 unit")
+    screenshot(page, tmp_path, "dashboard-lineage-unaccounted")
 
 
 def test_browser_flows_show_shipped_against_received_with_gaps(story: Story, page: Any, tmp_path: Path) -> None:
@@ -211,3 +212,12 @@ def test_browser_flows_show_shipped_against_received_with_gaps(story: Story, pag
     expect(balanced.locator(".gap-cell")).to_have_text("—")
     assert "gap" not in (balanced.get_attribute("class") or "")
     screenshot(page, tmp_path, "dashboard-flows")
+
+
+def test_browser_a_token_the_ledger_did_not_issue_is_refused_with_the_apis_message(story: Story, page: Any) -> None:
+    page.goto(f"{story.server.url}/dashboard/")
+    page.fill("#token", "not-a-token-this-ledger-issued")
+    page.click("#sign-in-submit")
+    expect(page.locator("#sign-in-error")).to_contain_text("not one this ledger issued", timeout=WAIT_MS)
+    expect(page.locator("#sign-in")).to_be_visible()
+    expect(page.locator("#stream-state")).to_have_text("refused")

@@ -290,13 +290,13 @@ function renderLot(lotId, asOf, row, reports, alertsHere, unaccountedAlert, poin
     h("thead", {}, h("tr", {}, h("th", {}, "Figure"), h("th", {}, `Quantity (${row.unit})`), h("th", {}, "Reports behind it (event ids)"))),
     h("tbody", {}, FIGURES.filter((f) => row[f] !== null && row[f] !== undefined).map((f) =>
       h("tr", { "data-figure": f, class: f === "unaccounted" && Number(row[f]) > 0 ? "gap" : "" },
-        h("th", {}, f.replaceAll("_", " ")), h("td", { class: "num" }, formatNumber(row[f])),
+        h("th", {}, f === "re_exported" ? "re-exported" : f.replaceAll("_", " ")), h("td", { class: "num" }, formatNumber(row[f])),
         h("td", { class: "ids" }, evidenceFor(f).join(", "))))));
   const reportTable = h("table", { class: "reports", id: "reports" },
     h("thead", {}, h("tr", {}, ["Occurred", "Event id", "Report", "Reporter", "Quantity", "Recorded"].map((t) => h("th", {}, t)))),
     h("tbody", {}, reports.map((r) => h("tr", {},
       h("td", {}, when(r.occurred_at)), h("td", { class: "ids" }, r.event_id),
-      h("td", {}, r.type.replaceAll("_", " ") + (r.child_lot_id && r.child_lot_id !== lotId ? ` → ${r.child_lot_id}` : "")
+      h("td", {}, r.type.replace("re_exported", "re-exported").replaceAll("_", " ") + (r.child_lot_id && r.child_lot_id !== lotId ? ` → ${r.child_lot_id}` : "")
         + (r.subject_event_id ? ` of ${r.subject_event_id}` : "")),
       h("td", {}, r.reporter), h("td", { class: "num" }, r.quantity ? `${formatNumber(r.quantity)} ${r.unit}` : ""),
       h("td", {}, when(r.recorded_at))))));

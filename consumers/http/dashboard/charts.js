@@ -34,7 +34,7 @@ function day(date) {
 // chart (a quantity holds until the next report changes it).
 // marker: a Date drawn as a vertical line (the as-of date picked on the page).
 export function quantityChart(points, unit, marker = null) {
-  const width = 760, height = 300, left = 56, right = 130, top = 28, bottom = 40;
+  const width = 760, height = 300, left = 56, right = 130, top = 40, bottom = 40;
   const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img",
                           "aria-label": "quantities of the lot over time" });
   if (!points.length) return svg;
@@ -50,15 +50,15 @@ export function quantityChart(points, unit, marker = null) {
     svg.append(el("line", { x1: left, x2: width - right, y1: y(v), y2: y(v), class: "grid" }));
     svg.append(el("text", { x: left - 6, y: y(v) + 4, "text-anchor": "end", class: "tick" }, formatNumber(v)));
   }
-  svg.append(el("text", { x: left - 6, y: 12, "text-anchor": "end", class: "tick" }, unit || ""));
+  svg.append(el("text", { x: left - 6, y: top - 12, "text-anchor": "end", class: "tick" }, unit || ""));
   for (const p of points) {
     svg.append(el("line", { x1: x(p.at.getTime()), x2: x(p.at.getTime()), y1: top, y2: height - bottom,
                             class: "report-mark" }));
   }
   if (marker && marker.getTime() >= t0 && marker.getTime() <= tEnd) {
     const mx = x(marker.getTime());
-    svg.append(el("line", { x1: mx, x2: mx, y1: top - 10, y2: height - bottom, class: "as-of-mark" }));
-    svg.append(el("text", { x: mx + 4, y: top - 2, class: "as-of-label" }, `as of ${day(marker)}`));
+    svg.append(el("line", { x1: mx, x2: mx, y1: top - 20, y2: height - bottom, class: "as-of-mark" }));
+    svg.append(el("text", { x: mx + 4, y: top - 10, class: "as-of-label" }, `as of ${day(marker)}`));
   }
   svg.append(el("text", { x: width - right + 8, y: top, class: "tick" }, "latest"));
   const labelled = new Set();
