@@ -99,7 +99,7 @@ export function formatNumber(value) {
 // each hop an arrow labelled with what was shipped and received; a lot
 // with something unaccounted is marked red with the quantity.
 export function lineageGraph(roots, linkFor) {
-  const boxW = 250, boxH = 78, colGap = 150, rowGap = 26, pad = 16;
+  const boxW = 250, boxH = 94, colGap = 150, rowGap = 26, pad = 16;
   const placed = [];
   let row = 0;
   const place = (node, depth) => {
@@ -139,7 +139,9 @@ export function lineageGraph(roots, linkFor) {
       svg.append(el("path", { d: `M${x1},${y1}C${mid},${y1} ${mid},${y2} ${x2 - 2},${y2}`, class: cls,
                               "marker-end": "url(#arrow)" }));
       const label = `${child.origin === "ship_back" ? "ship-back" : "re-export"} ${formatNumber(child.shipped)} ${child.unit}`;
-      svg.append(el("text", { x: mid, y: y2 - 6, "text-anchor": "middle", class: "hop-label" }, label));
+      // Above the arrow where it comes from below or level, under it where it comes from above.
+      const ly = y2 > y1 ? y2 + 15 : y2 - 6;
+      svg.append(el("text", { x: x2 - 6, y: ly, "text-anchor": "end", class: "hop-label" }, label));
     }
   }
   for (const { node } of placed) {
@@ -152,9 +154,12 @@ export function lineageGraph(roots, linkFor) {
     group.append(el("text", { x: x + 8, y: y + 34 }, `${node.holder} (${node.holder_country})`));
     group.append(el("text", { x: x + 8, y: y + 51 },
                     `shipped ${formatNumber(node.shipped)} · received ${formatNumber(node.received)} ${node.unit}`));
-    const last = unaccounted > 0 ? `unaccounted ${formatNumber(node.unaccounted)} ${node.unit}`
-      : `consumed ${formatNumber(node.consumed)} · on hand ${formatNumber(node.on_hand)}`;
-    group.append(el("text", { x: x + 8, y: y + 68, class: unaccounted > 0 ? "warn" : "" }, last));
+    group.append(el("text", { x: x + 8, y: y + 68 },
+                    `consumed ${formatNumber(node.consumed)} · on hand ${formatNumber(node.on_hand)}`));
+    if (unaccounted > 0) {
+      group.append(el("text", { x: x + 8, y: y + 85, class: "warn" },
+                      `unaccounted ${formatNumber(node.unaccounted)} ${node.unit}`));
+    }
     if (node.origin === "export") {
       svg.append(el("text", { x, y: y - 5, class: "hop-label" },
                     `export ${formatNumber(node.shipped)} ${node.unit} from ${node.shipper} (${node.shipper_country})`));
