@@ -99,9 +99,18 @@ function setStreamState(state, detail) {
   if (state === "refused") signIn(detail ? detail.message : "the token was refused");
 }
 
+let renderPending = false;
+
 function onTransition(type, entry) {
   alerts.set(entry.alert_id, { ...entry, transition: entry.transition || type });
-  if (currentPage() === "alerts") renderAlertList();
+  // The journal is replayed from its start: redraw once per frame, not once per transition.
+  if (currentPage() === "alerts" && !renderPending) {
+    renderPending = true;
+    requestAnimationFrame(() => {
+      renderPending = false;
+      renderAlertList();
+    });
+  }
 }
 
 function start() {
