@@ -26,7 +26,7 @@ from projections.rows import LOT_COLUMNS, dec, lot_row, parse_ts, step_row
 from projections.store import ProjectionStore
 from projections.trace_projection import QUARANTINED, rebuild_trace
 
-__all__ = ["whereabouts", "standing_alerts", "trace_view", "TraceView", "shipment_of", "NotFound"]
+__all__ = ["whereabouts", "standing_alerts", "trace_view", "TraceView", "lot_reports", "shipment_of", "NotFound"]
 
 
 class NotFound(LookupError):
@@ -172,6 +172,35 @@ def trace_view(
             if alert not in alerts:
                 alerts.append(alert)
     return TraceView(trace_ids, rows, alerts)
+
+
+def lot_reports(store: ProjectionStore, lot_id: str, *, known_at: datetime | None = None) -> list[dict[str, Any]]:
+    """The reports about one lot, in the order they occurred: those naming
+    it (``lot_id``) and the re-export or ship-back that opened it
+    (``child_lot_id``); only those recorded by ``known_at`` if given.  The
+    evidence behind a lot's figures, as the ledger holds it (every version,
+    retracted and corrected ones included: their own reports say so)."""
+    out = []
+    for trace_id, trace, _claims in _traces(store, lot_id):
+        for version in trace.versions():
+            event = version.event
+            if lot_id not in (getattr(event, "lot_id", None), getattr(event, "child_lot_id", None)):
+                continue
+            if known_at is not None and event.recorded_at is not None and event.recorded_at > known_at:
+                continue
+            quantity = getattr(event, "quantity", None)
+            out.append({
+                "trace_id": trace_id, "lot_id": event.lot_id, "event_id": event.event_id, "type": event.type,
+                "reporter": event.reporter, "occurred_at": event.occurred_at.isoformat(),
+                "recorded_at": event.recorded_at.isoformat() if event.recorded_at else None,
+                "quantity": dec(quantity.amount) if quantity is not None else None,
+                "unit": quantity.unit if quantity is not None else None,
+                "child_lot_id": getattr(event, "child_lot_id", None),
+                "subject_event_id": getattr(event, "retracted_event_id", None)
+                or getattr(event, "corrected_event_id", None),
+            })
+    out.sort(key=lambda r: (r["occurred_at"], r["recorded_at"] or "", r["event_id"]))
+    return out
 
 
 def shipment_of(row: dict[str, Any]) -> Shipment:

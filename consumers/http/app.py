@@ -16,12 +16,14 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from consumers.cli import _when
 from consumers.http import sse
@@ -43,6 +45,8 @@ COUNT_MAX = 10**17  # a cursor or limit beyond this is a mistake (openapi.py say
 SEVERITIES = ("low", "medium", "high")
 assert set(SEVERITY.values()) <= set(SEVERITIES)
 JSON_TYPES = ("application/json",)
+
+DASHBOARD_DIR = Path(__file__).with_name("dashboard")
 
 log = logging.getLogger("ledger.http")
 
@@ -91,6 +95,15 @@ def create_app(backend: Backend) -> Starlette:
         rows = await backend.call(backend.lot, principal, request.path_params["lot_id"], as_of=as_of,
                                   known_at=known_at)
         return _json({"as_of": _iso(as_of), "known_at": _iso(known_at), "lots": rows})
+
+    async def get_reports(request: Request) -> Response:
+        principal = await authed(request, READ)
+        lot_id = _text(request, "lot")
+        if lot_id is None:
+            raise _bad("lot", "(missing)", "the lot whose reports to list: ?lot=HF-0001")
+        known_at = _when_param(request, "known_at")
+        rows = await backend.call(backend.lot_reports, principal, lot_id, known_at=known_at)
+        return _json({"lot": lot_id, "known_at": _iso(known_at), "reports": rows})
 
     async def get_trace(request: Request) -> Response:
         principal = await authed(request, READ)
@@ -169,10 +182,12 @@ def create_app(backend: Backend) -> Starlette:
         Route("/openapi.json", openapi),
         Route("/v1/events", post_events, methods=["POST"]),
         Route("/v1/lots", get_lots), Route("/v1/lots/{lot_id:path}", get_lot),
-        Route("/v1/traces/{trace_id:path}", get_trace),
+        Route("/v1/traces/{trace_id:path}", get_trace), Route("/v1/reports", get_reports),
         Route("/v1/alerts", get_alerts), Route("/v1/alerts/journal", get_journal),
         Route("/v1/alerts/stream", get_stream),
         Route("/v1/flows", get_flows), Route("/v1/rejects", get_rejects),
+        # The dashboard: static pages shipped in the package, reading the API above with the user's token.
+        Mount("/dashboard", StaticFiles(directory=DASHBOARD_DIR, html=True), name="dashboard"),
     ]
     handlers = {
         Refused: lambda r, e: _json(e.body(), e.status, e.status == 401, e.headers),

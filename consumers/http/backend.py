@@ -34,7 +34,7 @@ from ledger.flows import reconcile
 from ledger.lineage import build_lineage, lineage_dict
 from ledger.policy import Policy
 from ledger.ports import EventLog
-from projections.queries import NotFound, shipment_of, standing_alerts, trace_view, whereabouts
+from projections.queries import NotFound, lot_reports, shipment_of, standing_alerts, trace_view, whereabouts
 from projections.store import ProjectionStore
 
 __all__ = ["Backend", "Capture", "PROJECT_INTERVAL_S"]
@@ -201,6 +201,17 @@ class Backend:
             raise _not_yours(principal, lot_id)
         rows = whereabouts(self.store, lot_id, clock=utc_now(), policy=self.policy, as_of=as_of, known_at=known_at)
         return [r for r in rows if r["lot_id"] == lot_id]
+
+    def lot_reports(self, principal: Principal, lot_id: str, *, known_at: datetime | None) -> list[dict[str, Any]]:
+        """The reports about one lot (the evidence behind its figures), to
+        whoever may read the lot."""
+        assert self.store is not None
+        current = self.store.lots(lot_id=lot_id)
+        if not current:
+            raise NotFound(f"no lot {lot_id!r} is known")
+        if not self._visible_lots(principal, current):
+            raise _not_yours(principal, lot_id)
+        return lot_reports(self.store, lot_id, known_at=known_at)
 
     def trace(self, principal: Principal, ident: str, *, as_of: datetime | None,
               known_at: datetime | None) -> dict[str, Any]:

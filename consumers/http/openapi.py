@@ -142,6 +142,11 @@ def _document() -> dict[str, Any]:
                 "One lot: who holds it, where it came from, its account and what is unaccounted.",
                 [_param("lot_id", "path", "A lot id.", {"type": "string"}, True), _AS_OF, _KNOWN_AT],
                 _ok("The lot's row.", {"type": "object", "properties": {"lots": _ROWS}}), *reads),
+            "/v1/reports": _get(
+                "The reports about one lot (naming it, or opening it by re-export or ship-back), in the order "
+                "they occurred, with event ids: the evidence behind the lot's figures.",
+                [_param("lot", "query", "A lot id.", {"type": "string"}, True), _KNOWN_AT],
+                _ok("The reports.", {"type": "object", "properties": {"reports": _ROWS}}), *reads),
             "/v1/traces/{trace_id}": _get(
                 "A trace (or the trace of a lot id): whereabouts of every lot, the lineage tree, alerts.",
                 [_param("trace_id", "path", "A trace id or a lot id.", {"type": "string"}, True), _AS_OF, _KNOWN_AT],

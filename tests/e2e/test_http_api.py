@@ -56,6 +56,16 @@ def test_the_2019_story_over_http(server: Server) -> None:
     # The exporter of origin reads it too; as of before the receipt, it was in transit.
     before = fluoro.get("/v1/lots/HF-0001", as_of="2019-07-12").json()["lots"][0]
     assert (before["in_transit"], before["received"], before["unaccounted"]) == ("100", "0", "0")
+    # The reports behind its figures, in the order they occurred.
+    reports = semi.get("/v1/reports", lot="HF-0001")
+    assert reports.status_code == 200, reports.text
+    assert [(r["event_id"], r["type"], r["quantity"]) for r in reports.json()["reports"]] == [
+        ("fluoro-2019-0710-001", "exported", "100"), ("semi-rcv-2019-0715-001", "received", "100"),
+        ("semi-use-2019-0820-001", "consumed", "70")]
+    assert semi.get("/v1/reports", lot="HF-0001", known_at="2019-01-01").json()["reports"] == []
+    assert semi.get("/v1/reports").status_code == 400
+    assert semi.get("/v1/reports", lot="NO-SUCH-LOT").status_code == 404
+    assert clients["CN-CHEM"].get("/v1/reports", lot="HF-0001").status_code == 403  # not its lot
     # Known at a moment before anything was recorded: nothing.
     assert auditor.get("/v1/lots/HF-0001", known_at="2019-01-01").json()["lots"] == []
 
@@ -109,7 +119,7 @@ def test_the_2019_story_over_http(server: Server) -> None:
     spec = httpx_get(server, "/openapi.json").json()
     assert spec["openapi"].startswith("3.1")
     assert {"/v1/events", "/v1/lots/{lot_id}", "/v1/traces/{trace_id}", "/v1/alerts", "/v1/alerts/journal",
-            "/v1/alerts/stream", "/v1/flows", "/v1/rejects", "/metrics", "/readyz", "/healthz"} <= set(spec["paths"])
+            "/v1/alerts/stream", "/v1/flows", "/v1/rejects", "/v1/reports", "/metrics", "/readyz", "/healthz"} <= set(spec["paths"])
 
 
 def httpx_get(server: Server, path: str):  # type: ignore[no-untyped-def]
