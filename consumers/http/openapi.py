@@ -192,8 +192,9 @@ def _document() -> dict[str, Any]:
                              "503": {"description": "A part is not reachable; the body says which and why.",
                                      "content": {"application/json": {"schema": {"type": "object"}}}}},
                             secured=False),
-            "/metrics": _get("Prometheus text: reports by outcome, projector lag in records, open alerts by kind.",
-                             [], _ok("Metrics.", {"type": "string"}, "text/plain"), 401, 503),
+            "/metrics": _get("Prometheus text: reports by outcome, projector lag in records, open alerts by kind "
+                             "(an auditor or a dashboard; not a reporter).",
+                             [], _ok("Metrics.", {"type": "string"}, "text/plain"), 401, 403, 503),
             "/openapi.json": _get("This document.", [], _ok("OpenAPI 3.1.", {"type": "object"}), secured=False),
         },
         "components": {
