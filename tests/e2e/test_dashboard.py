@@ -4,12 +4,14 @@ downloads.  Test names contain `browser`; a missing chromium fails them.
 
 One server holds the 2019 story (examples/story-2019.jsonl), each party
 posting its own reports.  Screenshots of each page go to the test's tmp
-dir, and the last run's copies to docs/img/ for docs/DASHBOARD.md.
+dir; with LEDGER_UPDATE_DOCS_IMG=1 they also replace docs/img/'s copies for
+docs/DASHBOARD.md (a test run does not rewrite the repository otherwise).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,8 +97,10 @@ def sign_in(page: Any, story: Story, client: Client, path: str = "") -> None:
 def screenshot(page: Any, tmp_path: Path, name: str) -> None:
     shot = tmp_path / f"{name}.png"
     page.screenshot(path=str(shot), full_page=True)
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, DOCS_IMG / f"{name}.png")
+    assert shot.stat().st_size > 0
+    if os.environ.get("LEDGER_UPDATE_DOCS_IMG") == "1":
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, DOCS_IMG / f"{name}.png")
 
 
 def figure(page: Any, name: str) -> Any:
