@@ -62,6 +62,7 @@ __all__ = [
     "duplicate_keys",
     "Timestamp",
     "YEAR_MIN",
+    "ID_PATTERN",
     "stored_body_digest",
     "YEAR_MAX",
 ]
@@ -78,9 +79,13 @@ _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 # Clock skew allowed between a report's occurred_at and the ledger's recording.
 OCCURRED_AFTER_RECORDED_MAX = timedelta(minutes=15)
 
+# Every id a report carries (events, traces, lots, parties): one spelling,
+# used by the contract, the party registry and the HTTP credentials alike.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/\-]*$"
+
 Identifier = Annotated[
     str,
-    Field(min_length=1, max_length=ID_LENGTH_MAX, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/\-]*$"),
+    Field(min_length=1, max_length=ID_LENGTH_MAX, pattern=ID_PATTERN),
 ]
 # ISO 3166-1 alpha-2, from pycountry's copy of the ISO tables (kept current
 # by its maintainers), plus XK, the code customs systems use for Kosovo.

@@ -26,6 +26,7 @@ from typing import Any
 from ledger.events import (
     COUNTRY_CODES,
     ID_LENGTH_MAX,
+    ID_PATTERN,
     TEXT_LENGTH_MAX,
     FieldProblem,
     LicenseGranted,
@@ -37,7 +38,7 @@ __all__ = ["ROLES", "RegisteredParty", "PartyError", "party_problems", "parties_
 
 ROLES = ("exporter", "consignee", "end_user", "carrier", "authority")
 PARTIES_MAX = 100_000  # a registry file larger than this is refused, not read whole
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/\-]*$")
+_ID = re.compile(ID_PATTERN)
 
 
 class PartyError(ValueError):

@@ -22,6 +22,8 @@ from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 
+from ledger.events import ID_LENGTH_MAX, ID_PATTERN
+
 __all__ = ["Credential", "CredentialStore", "SQLiteCredentialStore", "PostgresCredentialStore", "ROLES", "TOKEN_PREFIX",
            "issue", "token_hash", "party_problem", "CredentialError"]
 
@@ -30,8 +32,8 @@ TOKEN_PREFIX = "ldg_"
 TOKEN_SECRET_BYTES = 32  # secrets.token_urlsafe(32): 256 bits
 TOKEN_LENGTH_MAX = 200  # a header longer than this is not one of ours; refused before hashing
 BUSY_TIMEOUT_MS = 10_000
-# As the event contract spells a party id (ledger/events.py Identifier).
-_PARTY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/\-]{0,127}$")
+# As the event contract spells a party id (ledger/events.py).
+_PARTY_ID = re.compile(ID_PATTERN)
 
 
 class CredentialError(ValueError):
@@ -63,7 +65,7 @@ def party_problem(party: str, registered: Collection[str] = ()) -> str | None:
     ``ledger parties``), a party registered there.  An empty registry means
     the ledger runs open, as the projection does.
     """
-    if not _PARTY_ID.match(party):
+    if len(party) > ID_LENGTH_MAX or not _PARTY_ID.match(party):
         return (f"{party!r} is not a party id: letters, digits and . _ : / - , "
                 f"starting with a letter or digit, at most 128 characters")
     if registered and party not in registered:
