@@ -59,13 +59,20 @@ def register(cli: Any) -> None:
     p = cli.command(
         "audit", "Export every report and the balances it results in, as CSV, XLSX and an HTML report.",
         _cmd_audit,
-        epilog="Select one of --trace, --party, --period.  Writes events.csv, balances.csv,\n"
-               "totals.csv, alerts.csv, licenses.csv, audit.xlsx and report.html into --out.",
+        epilog="Select one of --trace, --party, --period (--item narrows either, or selects alone).\n"
+               "Writes events.csv, balances.csv, totals.csv, alerts.csv, licenses.csv, audit.xlsx\n"
+               "and report.html into --out.\n\n"
+               "examples:\n"
+               "  ledger audit --trace TR-PR-2019-0003 --out audit/\n"
+               "  ledger audit --period 2019 --item HF-UHP --out audit-hf-2019/\n"
+               "  ledger audit --item EUV-PR --format xlsx --out audit-euv/",
     )
-    which = p.add_mutually_exclusive_group(required=True)
+    which = p.add_mutually_exclusive_group()
     which.add_argument("--trace", metavar="TRACE|LOT", help="one trace (a lot id selects its trace)")
     which.add_argument("--party", metavar="PARTY", help="every trace in which the party ships or holds a lot")
     which.add_argument("--period", metavar="YYYY[-MM]", help="every trace with a lot shipped in the period")
+    p.add_argument("--item", metavar="ITEM", help="only traces with a lot of this item (with --party or --period, "
+                                                  "or alone: every such trace)")
     p.add_argument("--out", metavar="DIR", default="audit", help="output directory (default: ./audit)")
     p.add_argument("--format", default="csv,xlsx,html",
                    help="comma-separated: csv, xlsx, html (default: all three)")
@@ -179,8 +186,13 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     started = time.monotonic()
     ledger = _cli.Ledger(args)
     try:
+        if not (args.trace or args.party or args.period or args.item):
+            raise _cli.CliError("select what to audit: --trace, --party, --period or --item "
+                                "(ledger audit --help has examples)")
+        if args.trace and args.item:
+            raise _cli.CliError("--item narrows --party or --period; --trace already names one trace")
         selection, trace_ids = audit.select_traces(ledger.store, trace=args.trace, party=args.party,
-                                                   period=period)
+                                                   period=period, item=args.item)
         progress = _cli.Progress(f"audit of {selection}: reports gathered", args.progress)
         progress.announce(f"from {len(trace_ids):,} traces")
         data = audit.collect(ledger.store, selection, trace_ids, clock=utc_now(), policy=ledger.policy,

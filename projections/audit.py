@@ -81,25 +81,34 @@ class AuditData:
 
 
 def select_traces(store: ProjectionStore, *, trace: str | None = None, party: str | None = None,
-                  period: Period | None = None) -> tuple[str, list[str]]:
-    """(a description of the selection, the trace ids it covers)."""
+                  period: Period | None = None, item: str | None = None) -> tuple[str, list[str]]:
+    """(a description of the selection, the trace ids it covers).  ``item``
+    narrows a party or period selection to the traces with a lot of that
+    item, or alone selects every such trace."""
     if trace is not None:
         ids = store.trace_ids_for(lot_or_trace=trace)
         if not ids:
             raise NotFound(f"no lot or trace {trace!r} is known")
         return f"trace {trace}", ids
+    if party is None and period is None and item is None:
+        raise ValueError("select a trace, a party, a period or an item")
     rows = store.lots()
+    described = []
     if party is not None:
-        ids = sorted({r["trace_id"] for r in rows if party in (r["shipper"], r["holder"], r["end_user"])})
-        if not ids:
-            raise NotFound(f"party {party!r} ships or holds no known lot")
-        return f"party {party}", ids
+        rows = [r for r in rows if party in (r["shipper"], r["holder"], r["end_user"])]
+        described.append(f"party {party}")
     if period is not None:
-        ids = sorted({r["trace_id"] for r in rows if period.contains(parse_ts(r["shipped_at"]))})
-        if not ids:
-            raise NotFound(f"no lot was shipped in {period}")
-        return f"period {period}", ids
-    raise ValueError("select a trace, a party or a period")
+        rows = [r for r in rows if period.contains(parse_ts(r["shipped_at"]))]
+        described.append(f"period {period}")
+    if item is not None:
+        rows = [r for r in rows if r["item_id"] == item]
+        described.append(f"item {item}")
+    ids = sorted({r["trace_id"] for r in rows})
+    if not ids:
+        raise NotFound("no lot matches " + ", ".join(described)
+                       + (" (the party ships or holds no known lot)" if described == [f"party {party}"] else "")
+                       + (f" (no lot was shipped in {period})" if described == [f"period {period}"] else ""))
+    return ", ".join(described), ids
 
 
 def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, clock: datetime,

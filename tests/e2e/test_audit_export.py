@@ -216,3 +216,23 @@ def test_the_export_names_the_software_and_the_deadlines_it_judged_by(ledger, tm
     assert about["policy.end_use_reporting_days"] == "90"  # the demo's policy: 90 days to account for a receipt
     page = (out / "report.html").read_text(encoding="utf-8")
     assert f"Made by traceability-ledger {version}" in page and "end use reporting days 90" in page
+
+
+def test_an_audit_selects_by_item_alone_or_within_a_period(ledger, tmp_path):
+    assert ledger("demo").returncode == 0
+
+    def traces_of(*selection: str) -> list[str]:
+        out = tmp_path / "-".join(selection).replace(" ", "")
+        result = ledger("audit", *selection, "--out", str(out), "--format", "csv")
+        assert result.returncode == 0, result.stderr
+        return sorted({row["trace_id"] for row in read_csv(out / "balances.csv")})
+
+    assert traces_of("--item", "EUV-PR") == ["TR-PR-2019-0003"]
+    hf_2019 = traces_of("--period", "2019", "--item", "HF-UHP")
+    assert "TR-PR-2019-0003" not in hf_2019 and "TR-HF-2019-0001" in hf_2019
+    assert set(hf_2019) < set(traces_of("--period", "2019"))
+
+    nothing = ledger("audit", "--out", str(tmp_path / "none"))
+    assert nothing.returncode == 1 and "select what to audit: --trace, --party, --period or --item" in nothing.stderr
+    unknown = ledger("audit", "--item", "NO-SUCH-ITEM", "--out", str(tmp_path / "unknown"))
+    assert unknown.returncode == 1 and "no lot matches item NO-SUCH-ITEM" in unknown.stderr
