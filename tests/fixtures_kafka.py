@@ -45,6 +45,20 @@ def fixed_clock() -> datetime:
 AS_OF_DATES = (None, "2019-08-01", "2019-10-15", "2019-12-31")
 
 
+def read_models(store: Any, *, without: tuple[str, ...] = ()) -> dict[str, str]:
+    """The store's fingerprint without its report rows (see ``answers``) or ``without``."""
+    fingerprint = store.fingerprint()
+    for model in ("reports", "licenses", *without):
+        del fingerprint[model]
+    return fingerprint
+
+
+def report_digests(store: Any) -> list[str]:
+    """The content digests of every stored report version (recorded_at not covered)."""
+    return sorted([d for versions in store.all_versions().values() for _p, d in versions]
+                  + [d for _p, d in store.licenses()])
+
+
 def answers(store: Any) -> dict[str, object]:
     """What a compliance officer would ask of a projection store, now and on
     a few dates of the story: compared between a Kafka run and an embedded one.
@@ -58,13 +72,7 @@ def answers(store: Any) -> dict[str, object]:
     from projections.queries import standing_alerts, whereabouts
 
     policy = load_policy(None)
-    fingerprint = store.fingerprint()
-    del fingerprint["reports"], fingerprint["licenses"]
-    out: dict[str, object] = {
-        "fingerprint": fingerprint,
-        "report digests": sorted([d for versions in store.all_versions().values() for _p, d in versions]
-                                 + [d for _p, d in store.licenses()]),
-    }
+    out: dict[str, object] = {"fingerprint": read_models(store), "report digests": report_digests(store)}
     for day in AS_OF_DATES:
         as_of = _when(day) if day else None
         out[f"whereabouts {day}"] = whereabouts(store, None, clock=FIXED_CLOCK, policy=policy, as_of=as_of)
@@ -202,21 +210,13 @@ def projected_alike(on_kafka: Any, embedded: Any, *, quarantined: bool = False) 
     carried records the projector could not read, each of which flags its
     trace with a ``quarantined`` alert (issue 14); the standing alerts are
     then compared without those, and the lots whole."""
-    kafka_fp, embedded_fp = on_kafka.fingerprint(), embedded.fingerprint()
-    for fingerprint in (kafka_fp, embedded_fp):
-        del fingerprint["reports"], fingerprint["licenses"]
-        if quarantined:
-            del fingerprint["alert_steps"]
+    without = ("alert_steps",) if quarantined else ()
     if quarantined:
         now = fixed_clock()
         if [a for a in on_kafka.standing_alerts(now) if a["kind"] != "quarantined"] != embedded.standing_alerts(now):
             return False
-
-    def digests(store: Any) -> list[str]:
-        return sorted([d for versions in store.all_versions().values() for _p, d in versions]
-                      + [d for _p, d in store.licenses()])
-
-    return kafka_fp == embedded_fp and digests(on_kafka) == digests(embedded)
+    return (read_models(on_kafka, without=without) == read_models(embedded, without=without)
+            and report_digests(on_kafka) == report_digests(embedded))
 
 
 def applied(store_path: Path, log_name: str) -> int:

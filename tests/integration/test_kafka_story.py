@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fixtures_kafka import FIXED_CLOCK, answers, fixed_clock, story_lines
+from fixtures_kafka import FIXED_CLOCK, answers, fixed_clock, report_digests, story_lines
 
 from consumers.client import EventRejected, LedgerClient
 from consumers.embedded_log import EmbeddedLog
@@ -24,11 +24,6 @@ from ledger.ports import LogUnavailable
 from projections.sqlite_store import SQLiteProjectionStore
 
 IDLE_S = 1.0
-
-
-def _digests(store: SQLiteProjectionStore) -> list[str]:
-    return sorted([d for versions in store.all_versions().values() for _p, d in versions]
-                  + [d for _p, d in store.licenses()])
 
 
 def test_story_through_the_sdk_and_kafka_matches_the_embedded_run(kafka_url, tmp_path):
@@ -55,7 +50,7 @@ def test_story_through_the_sdk_and_kafka_matches_the_embedded_run(kafka_url, tmp
     # clock (issue 15): the stored reports are the same reports (digests),
     # stamped by the ledger; every answer is the same (fixtures_kafka.answers).
     assert on_kafka == embedded_answers
-    assert _digests(store) == _digests(embedded)
+    assert report_digests(store) == report_digests(embedded)
     stamps = {json.loads(p)["recorded_at"] for versions in store.all_versions().values() for p, _d in versions}
     assert FIXED_CLOCK.isoformat().replace("+00:00", "Z") not in stamps
     assert store.standing_alerts(FIXED_CLOCK), "the story raises alerts; an empty answer would prove nothing"
