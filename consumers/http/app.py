@@ -251,12 +251,11 @@ async def _report_texts(request: Request) -> list[tuple[int, str]]:
     stripped = body.lstrip()
     if content_type in JSON_TYPES or stripped.startswith("["):
         try:
-            value = json.loads(body)
-        except json.JSONDecodeError as error:
+            items = _json_items(body)
+        except (json.JSONDecodeError, RecursionError, ValueError) as error:
             raise _bad("(body)", repr(body[:60]), f"not JSON: {error}; for JSON Lines send "
                        f"Content-Type: application/x-ndjson") from None
-        items = value if isinstance(value, list) else [value]
-        texts = [(i, json.dumps(item)) for i, item in enumerate(items, start=1)]
+        texts = list(enumerate(items, start=1))
     else:
         texts = [(i, line.strip()) for i, line in enumerate(body.splitlines(), start=1) if line.strip()]
     if not texts:
@@ -264,6 +263,46 @@ async def _report_texts(request: Request) -> list[tuple[int, str]]:
     if len(texts) > REPORTS_PER_REQUEST_MAX:
         raise _too_large(f"{len(texts)} reports", f"at most {REPORTS_PER_REQUEST_MAX} reports per request")
     return texts
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _json_items(body: str) -> list[str]:
+    """The reports of a JSON body (one value, or an array of them), each as
+    the text the client sent: checked by ``prepare_line`` as ingest checks a
+    line, so what parsing and dumping again would hide (a key said twice, a
+    value nested too deep) is refused the same way on every path."""
+    text = body.strip()
+    if not text.startswith("["):
+        _DECODER.decode(text)  # one JSON value, or JSONDecodeError saying where
+        return [text]
+    items, at = [], 1
+    while True:
+        at = _skip_space(text, at)
+        if text.startswith("]", at) and not items:
+            at += 1
+            break
+        start = at
+        _value, at = _DECODER.raw_decode(text, start)
+        items.append(text[start:at])
+        at = _skip_space(text, at)
+        if text.startswith(",", at):
+            at += 1
+            continue
+        if text.startswith("]", at):
+            at += 1
+            break
+        raise json.JSONDecodeError("expected ',' or ']' between reports", text, at)
+    if text[at:].strip():
+        raise json.JSONDecodeError("extra data after the array", text, at)
+    return items
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at] in " \t\r\n":
+        at += 1
+    return at
 
 
 def _too_large(value: str, message: str = f"at most {BODY_BYTES_MAX} bytes per request") -> Refused:

@@ -370,3 +370,23 @@ def test_a_report_naming_an_unregistered_party_is_refused_over_http_as_ingest_re
     to_nobody = dict(STOCK_DECLARED_HF_0001, event_id="semi-ok-1")
     assert semi.post("/v1/events", json.dumps(to_nobody), "application/json").json()["results"][0]["outcome"] \
         == "recorded"
+
+
+def test_a_key_said_twice_or_a_body_nested_too_deep_is_refused_and_stops_nothing(server: Server) -> None:
+    semi = server.issue("KR-SEMI")
+    twice = json.dumps(dict(STOCK_DECLARED_HF_0001, event_id="semi-twice-1"))
+    twice = '{"type": "teleported", ' + twice[1:]  # "type" said twice: the last would win silently
+    for body in (twice, f"[{twice}]"):
+        answer = semi.post("/v1/events", body, "application/json")
+        assert answer.status_code == 422, body
+        [result] = answer.json()["results"]
+        assert result["outcome"] == "rejected"
+        assert result["problems"][0]["field"] == "type"
+        assert "appears twice in one object" in result["problems"][0]["message"]
+
+    deep = semi.post("/v1/events", "[" * 1000 + "]" * 1000, "application/json")
+    assert deep.status_code == 400 and deep.json()["problems"][0]["field"] == "(body)"
+    # The server goes on: the next report is recorded.
+    good = semi.post("/v1/events", json.dumps(dict(STOCK_DECLARED_HF_0001, event_id="semi-after-1")),
+                     "application/json")
+    assert good.json()["results"][0]["outcome"] == "recorded"
