@@ -53,6 +53,7 @@ PUBLISH_BATCH_MAX = 500  # transitions per send + record
 PUBLISH_ROUNDS_MAX = 10_000  # bound on one publish_alerts call (5 million transitions)
 TRANSACTION_RETRY_BACKOFF_MS = 20
 INIT_TRANSACTIONS_TIMEOUT_S = 30.0  # taking the publisher role, the transaction log created if need be
+INIT_ATTEMPT_TIMEOUT_S = 10.0  # one producer's try at it; then a new producer finds the coordinator again
 MARKER_SCAN_OFFSETS = 64  # committed_marker reads the marker topic backwards in windows this wide, doubling
 # A producer whose epoch another publisher bumped may hear either error.
 _FENCED = (ProducerFencedError, InvalidProducerEpochError)
@@ -221,22 +222,26 @@ class AlertPublisher:
         # markers, and retries after this (kafka-python's default, 100 ms,
         # was most of a transaction's time; the Java client waits 20 ms there).
         settings["retry_backoff_ms"] = TRANSACTION_RETRY_BACKOFF_MS
-        try:
-            producer = KafkaProducer(**settings)
-        except KafkaError as error:
-            raise self.log._unavailable("init alert transactions", error) from error
+        settings["max_block_ms"] = min(settings["max_block_ms"], int(INIT_ATTEMPT_TIMEOUT_S * 1000))
         # The first publisher on a cluster waits for the broker to create its
         # transaction log (50 partitions): longer than a send's bound.  A
-        # retried init_transactions waits on for the same request.
+        # producer whose init timed out is dropped and a new one asks again
+        # which broker coordinates the transactional id: kafka-python keeps
+        # asking the coordinator it found first, and after a broker dies that
+        # may be the dead one until the controller fences it.
         deadline = time.monotonic() + max(INIT_TRANSACTIONS_TIMEOUT_S, self.log.send_timeout_s)
         while True:
+            try:
+                producer = KafkaProducer(**settings)
+            except KafkaError as error:
+                raise self.log._unavailable("init alert transactions", error) from error
             try:
                 producer.init_transactions()
                 break
             except KafkaTimeoutError as error:
+                producer.close(timeout=0)
                 if time.monotonic() < deadline:
                     continue
-                producer.close(timeout=0)
                 raise self.log._unavailable("init alert transactions", error) from error
             except KafkaError as error:
                 producer.close(timeout=0)

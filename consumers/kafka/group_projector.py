@@ -79,6 +79,11 @@ POLL_TIMEOUT_MS = 200  # one poll; also how often a stop request is noticed
 JOIN_WAIT_MAX_S = 30.0  # with max_idle_s: a member never given a partition stops after this
 SWEEP_INTERVAL_S = 1.0  # deadlines pass without any report: check them this often
 PUBLISHER_PARTITION = 0  # the member holding this partition publishes the alert journal
+# Publishing alerts (or dead letters) may fail this long -- a broker election
+# moving the transaction coordinator -- while the member goes on projecting;
+# what is journaled goes out once Kafka answers again.  Beyond it, the member
+# stops with LogUnavailable (restart it once Kafka is back: nothing is lost).
+PUBLISH_OUTAGE_MAX_S = 120.0
 # A dead letter is sent as a copy of the original record (key, value,
 # headers) only while the copy stays this small: half of Apache Kafka's
 # default message.max.bytes (1,048,588) and of the producer's
@@ -123,6 +128,7 @@ class GroupTotals(BatchCounts):
     stale_commits: int = 0  # commit_batch refused stale tracking: re-sought from the store
     alerts_published: int = 0
     alerts_fenced: int = 0  # another member took the publisher role from this one
+    publish_failures: int = 0  # publishing refused by Kafka while projecting went on
     swept_transitions: int = 0  # journaled because a deadline passed, not because a report arrived
     dead_letters_published: int = 0
     assignments: list[list[int]] = field(default_factory=list)
@@ -156,6 +162,7 @@ class GroupProjector:
         self._assigned: set[int] = set()  # the partitions the group gave this member
         self.warm = WarmTraces()  # the traces of the last batches, while no one else writes the store
         self._idle_since = time.monotonic()
+        self._publish_failing_since: float | None = None
 
     # -- the loop ------------------------------------------------------------------
 
@@ -207,7 +214,7 @@ class GroupProjector:
                 now = time.monotonic()
                 if not records:
                     if self._publishes_alerts():  # what other members journaled
-                        self.totals.alerts_published += self._alerts.publish()  # type: ignore[union-attr]
+                        self._publishing(lambda: self._alerts.publish())  # type: ignore[union-attr]
                     joined = bool(self.totals.assignments) or now - started >= JOIN_WAIT_MAX_S
                     if max_idle_s is not None and joined and now - self._idle_since >= max_idle_s:
                         break
@@ -276,11 +283,38 @@ class GroupProjector:
     def _publish(self, *, dead_letters: bool) -> None:
         with exclusive(self.store):
             if dead_letters:  # reads the dead_letters table: only when there may be new ones
-                self.totals.dead_letters_published += publish_dead_letters(self.store, self.log)
+                self._publishing(lambda: publish_dead_letters(self.store, self.log), dead_letters=True)
             if self._publishes_alerts():
                 # After a batch, do not wait for the previous commit: what it
                 # journaled goes out with a later batch, or on the next idle poll.
-                self.totals.alerts_published += self._alerts.publish(wait=False)  # type: ignore[union-attr]
+                self._publishing(lambda: self._alerts.publish(wait=False))  # type: ignore[union-attr]
+
+    def _publishing(self, publish: Callable[[], int], *, dead_letters: bool = False) -> None:
+        """Publish while projecting.  Kafka refusing (LogUnavailable) pauses
+        publishing, not projecting, for up to PUBLISH_OUTAGE_MAX_S: the
+        journal and the dead_letters table keep what is to go out, and the
+        next call starts over from Kafka's committed marker (no copies)."""
+        try:
+            published = publish()
+        except (LogUnavailable, KafkaError) as error:
+            now = time.monotonic()
+            if self._publish_failing_since is None:
+                self._publish_failing_since = now
+                self.say(f"publishing paused, projecting goes on (retried after each batch, for up to "
+                         f"{PUBLISH_OUTAGE_MAX_S:.0f} s): {error}")
+            elif now - self._publish_failing_since >= PUBLISH_OUTAGE_MAX_S:
+                if isinstance(error, LogUnavailable):
+                    raise
+                raise LogUnavailable(f"Kafka at {self.log.bootstrap} (group {self.group}): {error}") from error
+            self.totals.publish_failures += 1
+            return
+        if self._publish_failing_since is not None:
+            self.say(f"publishing resumed after {time.monotonic() - self._publish_failing_since:.1f} s")
+            self._publish_failing_since = None
+        if dead_letters:
+            self.totals.dead_letters_published += published
+        else:
+            self.totals.alerts_published += published
 
     def _publishes_alerts(self) -> bool:
         """The member holding PUBLISHER_PARTITION publishes the store's alert
@@ -402,5 +436,6 @@ def print_summary(totals: GroupTotals, *, as_json: bool) -> None:
               f"{totals.already_applied} already applied by another member, "
               f"{totals.stale_commits} stale commits re-sought, {totals.swept_transitions} deadline "
               f"transitions); published "
-              f"{totals.alerts_published} alert transitions, {totals.dead_letters_published} dead letters; "
+              f"{totals.alerts_published} alert transitions, {totals.dead_letters_published} dead letters"
+              f"{f' ({totals.publish_failures} publish attempts refused by Kafka, retried)' if totals.publish_failures else ''}; "
               f"partitions assigned: {totals.assignments}", file=sys.stdout)

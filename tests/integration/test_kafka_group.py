@@ -94,3 +94,45 @@ def test_a_member_overtaken_by_another_drops_what_the_store_has_and_reads_on_fro
     catch_up(log, replayed, policy=load_policy(None), clock=fixed_clock)
     assert store.fingerprint() == replayed.fingerprint()
     log.close()
+
+
+def test_kafka_refusing_alert_transactions_for_a_while_pauses_publishing_not_projecting(kafka_url, tmp_path,
+                                                                                        monkeypatch):
+    # A broker election moves the transaction coordinator: for a while every
+    # attempt to take the publisher role fails.  The member goes on applying
+    # reports; once Kafka answers, what was journaled meanwhile goes out,
+    # each transition exactly once.
+    from consumers.kafka.alert_publisher import AlertPublisher
+    from consumers.kafka.group_projector import GroupProjector
+    from ledger.ports import LogUnavailable
+
+    refusals = {"left": 3}
+    take_the_role = AlertPublisher.start
+
+    def refused_while_the_coordinator_moves(self):
+        if refusals["left"]:
+            refusals["left"] -= 1
+            raise LogUnavailable("Kafka (init alert transactions): KafkaTimeoutError: coordinator not ready")
+        return take_the_role(self)
+
+    monkeypatch.setattr(AlertPublisher, "start", refused_while_the_coordinator_moves)
+    log = KafkaLog.from_url(kafka_url)
+    reports = story_lines() + many_traces(40)
+    with LedgerClient(log, clock=fixed_clock) as client:
+        client.send(reports)
+    store = SQLiteProjectionStore(tmp_path / "member.db")
+    said: list[str] = []
+    member = GroupProjector(log, store, group="coordinator-moves", policy=load_policy(None), clock=fixed_clock,
+                            batch_max=10, say=said.append)
+    totals = member.run(max_idle_s=1.0)
+
+    assert totals.records == len(reports)  # projecting never waited for publishing
+    assert totals.publish_failures == 3
+    assert any(s.startswith("publishing paused, projecting goes on") for s in said), said
+    assert any(s.startswith("publishing resumed after") for s in said), said
+    journal = store.journal(limit=1_000_000)
+    assert journal, "the story raises alerts"
+    raw = Counter(m["transition_id"] for m in committed_alerts(log, len(journal)))
+    assert set(raw) == {e["transition_id"] for e in journal}
+    assert all(n == 1 for n in raw.values()), raw.most_common(3)
+    log.close()
