@@ -9,9 +9,10 @@ first read to its commit (``projections.trace_projection.project_batch``):
 the second projector reads only after the first committed, and the stored
 rows are those of one arrival order.
 
-The lock is the store's own ``exclusive()`` where it has one (PostgreSQL: an
-advisory lock, with a fencing token checked in the commit transaction),
-else, for a SQLite file, an flock on ``<realpath of store>.lock`` beside it.
+The lock is the store's own ``ProjectionWriter.exclusive()``: for PostgreSQL
+an advisory lock, with a fencing token checked in the commit transaction;
+for a SQLite file, ``path_lock`` below, an flock on ``<realpath of store>.lock``
+beside it; for a store in this process's memory, nothing.
 It is re-entrant within one thread, and only within one thread: a projector
 publishing its alerts inside its batch takes it again.
 """
@@ -25,9 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-from projections.store import StoreUnavailable
+from projections.store import ProjectionWriter, StoreUnavailable
 
 __all__ = ["exclusive", "path_lock", "LOCK_TIMEOUT_S"]
 
@@ -36,18 +35,9 @@ LOCK_POLL_S = 0.005
 
 
 @contextlib.contextmanager
-def exclusive(store: Any) -> Iterator[None]:
+def exclusive(store: ProjectionWriter) -> Iterator[None]:
     """Hold ``store``'s batch lock for the duration of the block."""
-    own = getattr(store, "exclusive", None)
-    if own is not None:
-        with own():
-            yield
-        return
-    path = getattr(store, "path", None)
-    if not path or path == ":memory:":
-        yield  # a store in this process's memory: nobody else can write it
-        return
-    with path_lock(str(path)):
+    with store.exclusive():
         yield
 
 

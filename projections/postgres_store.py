@@ -1,17 +1,13 @@
 """Projection store on PostgreSQL, built on eventsourcing's PostgresTrackingRecorder.
 
-The production store.  Same tables, same spellings and the same semantics as
-projections/sqlite_store.py -- tests/contract/test_projection_store.py runs
-one suite on both -- so a replay into either gives the same fingerprint:
-
-- decimals are TEXT in their canonical spelling and times fixed-width UTC
-  text, exactly as projections/rows.py writes them; every text column uses
-  the "C" collation, so ORDER BY and ``due_at <= ...`` compare bytes, as
-  SQLite does, whatever locale the server was initialised with;
-- each batch's rows, its alert journal entries and its tracking records are
-  written in one transaction; a tracking that is not beyond the stored one
-  raises eventsourcing's IntegrityError and the whole batch rolls back, so a
-  record is never counted twice, even with several projector replicas.
+The production store: the SQL of projections/sql_store.py, shared with the
+SQLite store, on PostgreSQL.  Every key text column uses the "C" collation,
+so ORDER BY and ``due_at <= ...`` compare bytes, as SQLite does, whatever
+locale the server was initialised with.  A tracking that is not beyond the
+stored one raises eventsourcing's IntegrityError and the whole batch rolls
+back, so a record is never counted twice, even with several projector
+replicas.  What is this adapter's own: connections, retries across lost
+connections, and the locks below.
 
 Several projectors may share one store (one per Kafka consumer).  Journal
 writes take a transaction-scoped advisory lock, so journal sequence numbers
@@ -26,42 +22,30 @@ the URL switched (docs/OPERATIONS.md).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlparse
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError, Tracking
+from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from ledger.parties import RegisteredParty
-from projections.sql_common import (
-    CLAIMS_INDEX,
-    filters,
-    group_claims,
-    group_unread,
-    party_from_row,
-    party_row,
-    step_dict,
-    sweep_due,
-    value_marks,
-)
-from projections.journal import Status, journal_row, status_row, transitions
-from projections.rows import LOT_COLUMNS, STEP_COLUMNS, ts
-from projections.store import ProjectedBatch, ProjectionStore, StoreUnavailable, fresh_mark
+from projections import sql_store
+from projections.retry import retry
+from projections.sql_store import Dialect, SQLProjectionStore, tables
+from projections.store import StoreUnavailable
 
 __all__ = [
     "PostgresProjectionStore",
     "STORE_SCHEMA_VERSION",
+    "POSTGRES",
     "lots_sql",
     "standing_alerts_sql",
     "application_name",
@@ -77,63 +61,37 @@ RETRY_WAIT_S = 0.5  # wait before the second try, doubled before each further on
 LOCK_TIMEOUT_S = 30  # a statement waiting longer for a lock fails (and is retried)
 POOL_SIZE = 2  # connections per store object; a projector uses one at a time
 ANY_MAX = 1000  # ids per "= ANY(%s)" statement: keeps statements bounded
-LOG_IDENTITY_KEY = "log_identity:"  # store_meta key prefix, then the log's name
 # The read models whose indexes the integrity check compares with the tables.
 CHECKED_TABLES = ("store_meta", "reports", "lots", "alert_steps", "licenses", "alert_status",
                   "alert_journal", "dead_letters", "tracking")
 
 _log = logging.getLogger(__name__)
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-_T = 'TEXT COLLATE "C"'
 
-_LOT_DDL = ", ".join(f"{c} {_T}" for c in LOT_COLUMNS)
-_STEP_DDL = ", ".join(f"{c} {_T}" for c in STEP_COLUMNS)
 
-# Unqualified names: every connection's search_path is the store's schema.
-_TABLES = [
-    f"CREATE TABLE IF NOT EXISTS store_meta (key {_T} PRIMARY KEY, value TEXT NOT NULL)",
-    f"""CREATE TABLE IF NOT EXISTS reports (
-        trace_id {_T} NOT NULL, event_id {_T} NOT NULL, digest {_T} NOT NULL,
-        recorded_at {_T} NOT NULL, payload TEXT NOT NULL,
-        PRIMARY KEY (trace_id, event_id, digest))""",
-    CLAIMS_INDEX,
-    f"CREATE TABLE IF NOT EXISTS lots ({_LOT_DDL}, PRIMARY KEY (trace_id, lot_id))",
-    "CREATE INDEX IF NOT EXISTS lots_by_lot ON lots (lot_id)",
-    "CREATE INDEX IF NOT EXISTS lots_by_holder ON lots (holder)",
-    "CREATE INDEX IF NOT EXISTS lots_by_license ON lots (license_id)",
-    f"CREATE TABLE IF NOT EXISTS alert_steps ({_STEP_DDL}, PRIMARY KEY (alert_id, due_at))",
-    "CREATE INDEX IF NOT EXISTS steps_by_trace ON alert_steps (trace_id)",
-    "CREATE INDEX IF NOT EXISTS steps_by_party ON alert_steps (party, due_at)",
-    "CREATE INDEX IF NOT EXISTS steps_by_severity ON alert_steps (severity, due_at)",
-    "CREATE INDEX IF NOT EXISTS steps_by_due ON alert_steps (due_at)",
-    f"""CREATE TABLE IF NOT EXISTS licenses (
-        license_id {_T} NOT NULL, event_id {_T} NOT NULL, digest {_T} NOT NULL,
-        payload TEXT NOT NULL, PRIMARY KEY (license_id, event_id, digest))""",
-    f"""CREATE TABLE IF NOT EXISTS alert_status (
-        alert_id {_T} PRIMARY KEY, state {_T} NOT NULL, kind {_T} NOT NULL,
-        quantity {_T}, transitions INTEGER NOT NULL, trace_id {_T}, party {_T})""",
-    f"""CREATE TABLE IF NOT EXISTS alert_journal (
-        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, transition_id {_T} NOT NULL UNIQUE,
-        alert_id {_T} NOT NULL, transition {_T} NOT NULL, at {_T} NOT NULL,
-        kind {_T}, severity {_T}, trace_id {_T}, lot_id {_T}, party {_T},
-        quantity {_T}, unit {_T}, message TEXT, due_at {_T})""",
-    "CREATE INDEX IF NOT EXISTS journal_by_alert ON alert_journal (alert_id, seq)",
-    f"""CREATE TABLE IF NOT EXISTS dead_letters (
-        log_name {_T} NOT NULL, partition INTEGER NOT NULL, "offset" BIGINT NOT NULL,
-        key TEXT, value BYTEA, error TEXT NOT NULL,
-        PRIMARY KEY (log_name, partition, "offset"))""",
-    # The party registry (ledger/parties.py): roles space-separated.
-    f"""CREATE TABLE IF NOT EXISTS parties (
-        party_id {_T} PRIMARY KEY, country {_T} NOT NULL, roles {_T} NOT NULL, name TEXT)""",
-    "CREATE INDEX IF NOT EXISTS dead_letters_by_key ON dead_letters (key)",
-]
+class _Postgres(Dialect):
+    mark = "%s"
+    percent = "%%"
+    key_text = 'TEXT COLLATE "C"'
+    without_rowid = ""
+    serial_key = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+    big_int = "BIGINT"
+    blob = "BYTEA"
+    ids_max = ANY_MAX
+    reporter = "payload::json->>'reporter'"
+    statistics = "ANALYZE reports, lots, alert_steps, licenses, alert_status, alert_journal"
+    due_bound_outright = True
+    ignore_prefix = "INSERT INTO"
+    ignore_suffix = " ON CONFLICT DO NOTHING"
 
-_JOURNAL_KEYS = ("seq", "transition_id", "alert_id", "transition", "at", "kind", "severity",
-                 "trace_id", "lot_id", "party", "quantity", "unit", "message", "due_at")
-_LAST_KEYS = ("alert_id", "kind", "severity", "trace_id", "lot_id", "party", "quantity",
-              "unit", "message", "due_at")
-_DEAD_KEYS = ("log_name", "partition", "offset", "key", "value", "error")
+    def ids_in(self, column: str, ids: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+        return f"{column} = ANY(%s)", (list(ids),)
 
+    def starts_with(self, column: str, prefix: str) -> tuple[str, tuple[Any, ...]]:
+        return f"starts_with({column}, %s)", (prefix,)
+
+
+POSTGRES = _Postgres()
 R = TypeVar("R")
 
 
@@ -156,7 +114,9 @@ class _Datastore(PostgresDatastore):
         return after_connect
 
 
-class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
+class PostgresProjectionStore(PostgresTrackingRecorder, SQLProjectionStore):
+    dialect = POSTGRES
+
     def __init__(
         self,
         *,
@@ -209,7 +169,7 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
                 pool_open_timeout=connect_timeout_s, lock_timeout=LOCK_TIMEOUT_S,
             )
             super().__init__(datastore, tracking_table_name="tracking")
-            self.sql_create_statements.extend(sql.SQL(s) for s in _TABLES)  # type: ignore[arg-type]
+            self.sql_create_statements.extend(sql.SQL(s) for s in tables(POSTGRES))  # type: ignore[arg-type]
             self.create_table()
             self._check_schema_version()
         except StoreUnavailable:
@@ -273,7 +233,7 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
                     f"beside it by replaying the log and switch the URL (docs/OPERATIONS.md)"
                 )
 
-    # -- connections ------------------------------------------------------------
+    # -- connections, retries --------------------------------------------------
 
     @contextmanager
     def _transaction(self, *, commit: bool) -> Iterator[psycopg.Cursor[Any]]:
@@ -291,363 +251,40 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         committed, the retry finds its trackings already stored and raises
         IntegrityError -- the projector restarts from the tracked offsets.
         """
-        for attempt in range(1, self.attempts_max + 1):
-            try:
-                return operation()
-            except (OperationalError, InterfaceError) as error:
-                if attempt == self.attempts_max:
-                    raise StoreUnavailable(
-                        f"projection store {self.where}: could not {what} in {attempt} attempts; "
-                        f"last error: {_one_line(error)}"
-                    ) from error
-                wait_s = self.retry_wait_s * 2 ** (attempt - 1)
+
+        def failed(error: Exception, attempt: int) -> None:
+            if attempt < self.attempts_max:
                 _log.warning("projection store %s: %s failed (%s); attempt %d of %d in %.1f s",
-                             self.where, what, _one_line(error), attempt + 1, self.attempts_max, wait_s)
-                time.sleep(wait_s)
-        raise AssertionError("unreachable")  # pragma: no cover
+                             self.where, what, _one_line(error), attempt + 1, self.attempts_max,
+                             self.retry_wait_s * 2 ** (attempt - 1))
 
-    # -- writing ----------------------------------------------------------------
+        return retry(
+            operation, attempts_max=self.attempts_max, wait_s=self.retry_wait_s, backoff=2,
+            retryable=lambda error: isinstance(error, (OperationalError, InterfaceError)), failed=failed,
+            exhausted=lambda error, attempt: StoreUnavailable(
+                f"projection store {self.where}: could not {what} in {attempt} attempts; "
+                f"last error: {_one_line(error)}"),
+        )
 
-    def tracked_offsets(self, log_name: str) -> dict[int, int]:
-        prefix = f"{log_name}#"
+    def _begin_batch(self, c: Any) -> None:
+        self._check_batch_lock_held(c)
 
-        def read() -> dict[int, int]:
-            with self._transaction(commit=False) as c:
-                c.execute(
-                    "SELECT application_name, notification_id FROM tracking "
-                    "WHERE starts_with(application_name, %s)",
-                    (prefix,),
-                )
-                return {int(name[len(prefix):]): offset for name, offset in c.fetchall()}
+    def _begin_sweep(self, c: Any) -> None:
+        # One sweeper at a time: replicas sweeping together would
+        # otherwise both read the same "previous" status.
+        self._lock_journal(c)
 
-        return self._retrying("read tracked offsets", read)
-
-    def load_versions(self, trace_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
-        def read() -> dict[str, list[tuple[str, str]]]:
-            out: dict[str, list[tuple[str, str]]] = {t: [] for t in trace_ids}
-            with self._transaction(commit=False) as c:
-                for chunk in _chunks(trace_ids):
-                    c.execute("SELECT trace_id, payload, digest FROM reports WHERE trace_id = ANY(%s)", (chunk,))
-                    for trace_id, payload, digest in c.fetchall():
-                        out[trace_id].append((payload, digest))
-            return out
-
-        return self._retrying("load report versions", read)
-
-    def event_claims(self, event_ids: list[str]) -> dict[str, list[tuple[str, str, datetime, str]]]:
-        def read() -> dict[str, list[tuple[str, str, datetime, str]]]:
-            rows: list[Any] = []
-            with self._transaction(commit=False) as c:
-                for chunk in _chunks(event_ids):
-                    c.execute(
-                        "SELECT event_id, trace_id, digest, recorded_at, payload::json->>'reporter' "
-                        "FROM reports WHERE event_id = ANY(%s)",
-                        (chunk,),
-                    )
-                    rows.extend(c.fetchall())
-            return group_claims(rows)
-
-        return self._retrying("load event claims", read)
-
-    def commit_batch(self, batch: ProjectedBatch, trackings: list[Tracking], clock: datetime) -> None:
-        self._retrying("commit a batch", lambda: self._commit_batch(batch, trackings, clock))
-
-    def _commit_batch(self, batch: ProjectedBatch, trackings: list[Tracking], clock: datetime) -> None:
-        with self._transaction(commit=True) as c:
-            self._check_batch_lock_held(c)
-            touched_alerts: set[str] = set()
-            # Each trace's rows are replaced whole.  Set-based: the old rows of
-            # every trace of the batch go first, then every new row, a few
-            # statements per batch instead of six round trips per trace (a
-            # trace appears once per batch; should one appear twice, the later
-            # rows win).
-            last = {rows.trace_id: rows for rows in batch.traces}
-            for chunk in _chunks(sorted(last)):
-                c.execute("SELECT alert_id FROM alert_steps WHERE trace_id = ANY(%s)", (chunk,))
-                touched_alerts.update(r[0] for r in c.fetchall())
-                c.execute("DELETE FROM lots WHERE trace_id = ANY(%s)", (chunk,))
-                c.execute("DELETE FROM alert_steps WHERE trace_id = ANY(%s)", (chunk,))
-            versions = [(rows.trace_id, *v) for rows in batch.traces for v in rows.new_versions]
-            if versions:
-                c.executemany(
-                    # A re-sent report recorded earlier than the stored copy
-                    # replaces it (ledger.trace.Outcome.EARLIER_COPY).
-                    "INSERT INTO reports VALUES (%s, %s, %s, %s, %s) "
-                    "ON CONFLICT (trace_id, event_id, digest) DO UPDATE "
-                    "SET recorded_at = EXCLUDED.recorded_at, payload = EXCLUDED.payload "
-                    "WHERE EXCLUDED.recorded_at < reports.recorded_at",
-                    versions,
-                )
-            lots = [lot for rows in last.values() for lot in rows.lots]
-            if lots:
-                c.executemany(f"INSERT INTO lots VALUES ({value_marks(LOT_COLUMNS, '%s')})", lots)
-            steps = [step for rows in last.values() for step in rows.steps]
-            if steps:
-                c.executemany(f"INSERT INTO alert_steps VALUES ({value_marks(STEP_COLUMNS, '%s')})", steps)
-            touched_alerts.update(step[0] for rows in batch.traces for step in rows.steps)
-            if batch.licenses:
-                c.executemany("INSERT INTO licenses VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                              batch.licenses)
-            if batch.dead_letters:
-                c.executemany(
-                    "INSERT INTO dead_letters VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    [(d.log_name, d.partition, d.offset, d.key, d.value, d.error) for d in batch.dead_letters],
-                )
-            self._journal(c, touched_alerts, clock)
-            c.execute("INSERT INTO store_meta VALUES ('writer_mark', %s) ON CONFLICT (key) "
-                      "DO UPDATE SET value = EXCLUDED.value", (batch.writer_mark or fresh_mark(),))
-            for tracking in trackings:
-                # Raises IntegrityError, rolling back the whole batch, unless
-                # this offset is beyond the one stored: no double counting.
-                self._insert_tracking(c, tracking)  # type: ignore[arg-type]
-
-    def writer_mark(self) -> str | None:
-        def read() -> str | None:
-            with self._transaction(commit=False) as c:
-                c.execute("SELECT value FROM store_meta WHERE key = 'writer_mark'")
-                row = c.fetchone()
-                return row[0] if row else None
-
-        return self._retrying("read the writer mark", read)
-
-    def sweep(self, clock: datetime) -> int:
-        def run() -> int:
-            with self._transaction(commit=True) as c:
-                # One sweeper at a time: replicas sweeping together would
-                # otherwise both read the same "previous" status.
-                c.execute("SELECT pg_advisory_xact_lock(%s)", (self._journal_lock,))
-                return sweep_due(c, clock, self._journal, "%s")
-
-        return self._retrying("sweep due alerts", run)
-
-    def refresh_statistics(self) -> None:
-        def run() -> None:
-            with self._transaction(commit=True) as c:
-                c.execute("ANALYZE reports, lots, alert_steps, licenses, alert_status, alert_journal")
-
-        self._retrying("refresh planner statistics", run)
-
-    def _journal(self, c: psycopg.Cursor[Any], alert_ids: set[str], clock: datetime) -> int:
-        if not alert_ids:
-            return 0
+    def _lock_journal(self, c: Any) -> None:
         # Held to commit: journal sequence numbers are handed out in commit
-        # order, and the status read below is the latest committed one.
+        # order, and the status read next is the latest committed one.
         c.execute("SELECT pg_advisory_xact_lock(%s)", (self._journal_lock,))
-        now = ts(clock)
-        ids = sorted(alert_ids)
-        previous: dict[str, Status] = {}
-        standing: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(ids):
-            c.execute(
-                "SELECT alert_id, state, kind, quantity, transitions FROM alert_status WHERE alert_id = ANY(%s)",
-                (chunk,),
-            )
-            for row in c.fetchall():
-                previous[row[0]] = Status(*row)
-            c.execute(
-                f"SELECT {', '.join(STEP_COLUMNS)} FROM alert_steps s WHERE alert_id = ANY(%s) "
-                f"AND due_at = (SELECT MAX(due_at) FROM alert_steps m "
-                f"WHERE m.alert_id = s.alert_id AND m.due_at <= %s)",
-                (chunk, now),
-            )
-            for row in c.fetchall():
-                step = dict(zip(STEP_COLUMNS, row))
-                if step["quantity"] is None or step["quantity"] != "0":
-                    standing[step["alert_id"]] = step
-        last_known = self._last_journaled(c, [i for i in previous if i not in standing])
-        changes = transitions(previous, standing, last_known)
-        for t in changes:
-            c.execute(
-                "INSERT INTO alert_journal (transition_id, alert_id, transition, at, kind, "
-                "severity, trace_id, lot_id, party, quantity, unit, message, due_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (transition_id) DO NOTHING",
-                journal_row(t, now),
-            )
-            c.execute(
-                "INSERT INTO alert_status VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (alert_id) "
-                "DO UPDATE SET state = EXCLUDED.state, kind = EXCLUDED.kind, "
-                "quantity = EXCLUDED.quantity, transitions = EXCLUDED.transitions",
-                status_row(t),
-            )
-        return len(changes)
 
-    def _last_journaled(self, c: psycopg.Cursor[Any], alert_ids: list[str]) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(alert_ids):
-            c.execute(
-                f"SELECT {', '.join(_LAST_KEYS)} FROM alert_journal j WHERE alert_id = ANY(%s) AND seq = "
-                f"(SELECT MAX(seq) FROM alert_journal k WHERE k.alert_id = j.alert_id)",
-                (chunk,),
-            )
-            for row in c.fetchall():
-                out[row[0]] = dict(zip(_LAST_KEYS, row))
-        return out
+    def _snapshot(self, c: Any) -> None:
+        # One REPEATABLE READ snapshot, so the digests describe one state.
+        c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
-    # -- queries ----------------------------------------------------------------
-
-    def lots(self, *, trace_id: str | None = None, lot_id: str | None = None,
-             holder: str | None = None) -> list[dict[str, Any]]:
-        query, params = lots_sql(trace_id=trace_id, lot_id=lot_id, holder=holder)
-        rows = self._read("read lots", query, params)
-        return [dict(zip(LOT_COLUMNS, row)) for row in rows]
-
-    def standing_alerts(self, as_of: datetime, *, party: str | None = None,
-                        trace_id: str | None = None, severity: str | None = None) -> list[dict[str, Any]]:
-        query, params = standing_alerts_sql(as_of, party=party, trace_id=trace_id, severity=severity)
-        return [step_dict(row) for row in self._read("read standing alerts", query, params)]
-
-    def all_versions(self) -> dict[str, list[tuple[str, str]]]:
-        out: dict[str, list[tuple[str, str]]] = {}
-        for trace_id, payload, digest in self._read(
-            "read report versions", "SELECT trace_id, payload, digest FROM reports ORDER BY trace_id", ()
-        ):
-            out.setdefault(trace_id, []).append((payload, digest))
-        return out
-
-    def licenses(self) -> list[tuple[str, str]]:
-        rows = self._read("read licenses",
-                          "SELECT payload, digest FROM licenses ORDER BY license_id, event_id, digest", ())
-        return [(p, d) for p, d in rows]
-
-    def load_licenses(self, license_ids: list[str]) -> list[tuple[str, str]]:
-        out: list[Any] = []
-        for chunk in _chunks(sorted(set(license_ids))):
-            out.extend(self._read(
-                "read licenses",
-                "SELECT license_id, event_id, digest, payload FROM licenses WHERE license_id = ANY(%s)",
-                (chunk,),
-            ))
-        return [(payload, digest) for _l, _e, digest, payload in sorted(out)]
-
-    def trace_lots(self, trace_ids: list[str]) -> list[dict[str, Any]]:
-        rows: list[Any] = []
-        for chunk in _chunks(sorted(set(trace_ids))):
-            rows.extend(self._read(
-                "read the lots of traces",
-                f"SELECT {', '.join(LOT_COLUMNS)} FROM lots WHERE trace_id = ANY(%s)",
-                (chunk,),
-            ))
-        rows.sort(key=lambda r: (r[0], r[1]))
-        return [dict(zip(LOT_COLUMNS, row)) for row in rows]
-
-    def license_lots(self, license_ids: list[str]) -> list[dict[str, Any]]:
-        rows: list[Any] = []
-        for chunk in _chunks(sorted(set(license_ids))):
-            rows.extend(self._read(
-                "read license lots",
-                f"SELECT {', '.join(LOT_COLUMNS)} FROM lots WHERE license_id = ANY(%s)",
-                (chunk,),
-            ))
-        rows.sort(key=lambda r: (r[0], r[1]))
-        return [dict(zip(LOT_COLUMNS, row)) for row in rows]
-
-    def trace_ids_for(self, *, lot_or_trace: str) -> list[str]:
-        rows = self._read(
-            "find traces",
-            "SELECT trace_id FROM reports WHERE trace_id = %s "
-            "UNION SELECT trace_id FROM lots WHERE lot_id = %s ORDER BY 1",
-            (lot_or_trace, lot_or_trace),
-        )
-        return [r[0] for r in rows]
-
-    def journal(self, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        rows = self._read(
-            "read the alert journal",
-            f"SELECT {', '.join(_JOURNAL_KEYS)} FROM alert_journal WHERE seq > %s ORDER BY seq LIMIT %s",
-            (after_seq, limit),
-        )
-        return [dict(zip(_JOURNAL_KEYS, row)) for row in rows]
-
-    # -- the party registry (ledger.ports.PartyRegistry) ---------------------------
-
-    def registered_parties(self) -> list[RegisteredParty]:
-        rows = self._read("read the party registry",
-                          "SELECT party_id, country, roles, name FROM parties ORDER BY party_id", ())
-        return [party_from_row(row) for row in rows]
-
-    def register_parties(self, parties: Sequence[RegisteredParty]) -> None:
-        def write() -> None:
-            with self._transaction(commit=True) as c:
-                c.executemany(
-                    "INSERT INTO parties VALUES (%s, %s, %s, %s) ON CONFLICT (party_id) DO UPDATE SET "
-                    "country = excluded.country, roles = excluded.roles, name = excluded.name",
-                    [party_row(p) for p in parties],
-                )
-
-        self._retrying("register parties", write)
-
-    def remove_party(self, party_id: str) -> bool:
-        def write() -> bool:
-            with self._transaction(commit=True) as c:
-                c.execute("DELETE FROM parties WHERE party_id = %s RETURNING party_id", (party_id,))
-                return bool(c.fetchall())
-
-        return self._retrying("remove a party", write)
-
-    def dead_letters(self) -> list[dict[str, Any]]:
-        rows = self._read(
-            "read dead letters",
-            'SELECT log_name, partition, "offset", key, value, error FROM dead_letters '
-            'ORDER BY log_name, partition, "offset"',
-            (),
-        )
-        return [dict(zip(_DEAD_KEYS, row)) for row in rows]
-
-    def unread_records(self, keys: list[str]) -> dict[str, list[tuple[str, str]]]:
-        def read() -> dict[str, list[tuple[str, str]]]:
-            rows: list[Any] = []
-            with self._transaction(commit=False) as c:
-                for chunk in _chunks(keys):
-                    c.execute("SELECT key, value, error FROM dead_letters "
-                              "WHERE key = ANY(%s) AND error NOT LIKE 'quarantined:%%'", (chunk,))
-                    rows.extend(c.fetchall())
-            return group_unread(rows)
-
-        return self._retrying("load dead letters", read)
-
-    def fingerprint(self) -> dict[str, str]:
-        # The same statements and the same row encoding as the SQLite store,
-        # so equal read models give equal digests across the two stores.
-        queries = {
-            "reports": "SELECT trace_id, event_id, digest, payload FROM reports ORDER BY 1, 2, 3",
-            "lots": f"SELECT {', '.join(LOT_COLUMNS)} FROM lots ORDER BY trace_id, lot_id",
-            "alert_steps": f"SELECT {', '.join(STEP_COLUMNS)} FROM alert_steps ORDER BY alert_id, due_at",
-            "licenses": "SELECT license_id, event_id, digest, payload FROM licenses ORDER BY 1, 2, 3",
-        }
-
-        def read() -> dict[str, str]:
-            out = {}
-            # One REPEATABLE READ snapshot, so the digests describe one state.
-            with self.datastore.get_connection() as conn:
-                with conn.transaction(force_rollback=True):
-                    c = conn.cursor(row_factory=tuple_row)
-                    c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    for name, query in queries.items():
-                        c.execute(query)
-                        digest = hashlib.sha256()
-                        for row in c:
-                            digest.update(json.dumps(list(row), default=str).encode())
-                            digest.update(b"\n")
-                        out[name] = digest.hexdigest()
-            return out
-
-        return self._retrying("fingerprint the read models", read)
-
-    def log_identity(self, log_name: str) -> str | None:
-        rows = self._read("read the log identity", "SELECT value FROM store_meta WHERE key = %s",
-                          (LOG_IDENTITY_KEY + log_name,))
-        return rows[0][0] if rows else None
-
-    def record_log_identity(self, log_name: str, identity: str) -> str:
-        def write() -> str:
-            with self._transaction(commit=True) as c:
-                c.execute("INSERT INTO store_meta VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
-                          (LOG_IDENTITY_KEY + log_name, identity))
-                c.execute("SELECT value FROM store_meta WHERE key = %s", (LOG_IDENTITY_KEY + log_name,))
-                return c.fetchone()[0]
-
-        return self._retrying("record the log identity", write)
+    def _each_row(self, c: Any) -> Iterable[Any]:
+        return c  # one Python row at a time, not the whole table's at once
 
     def integrity_problems(self) -> tuple[str, list[str]]:
         """With the amcheck extension installed in the database (a superuser
@@ -709,14 +346,6 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
             return method, problems
 
         return self._retrying("check the store's integrity", read)
-
-    def _read(self, what: str, query: str, params: Any) -> list[Any]:
-        def read() -> list[Any]:
-            with self._transaction(commit=False) as c:
-                c.execute(query, params)
-                return c.fetchall()
-
-        return self._retrying(what, read)
 
     # -- one batch at a time across processes -----------------------------------
 
@@ -803,7 +432,7 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
             )
 
     def _acquire_batch_lock(self) -> None:
-        for attempt in range(1, self.attempts_max + 1):
+        def take() -> None:
             try:
                 if self._lock_conn is None or self._lock_conn.closed:
                     self._drop_lock_connection()
@@ -822,23 +451,22 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
                     "SET value = (store_meta.value::bigint + 1)::text RETURNING value"
                 ).fetchone()
                 self._batch_epoch = int(row[0])
-                return
             except psycopg.errors.LockNotAvailable:
                 self._drop_lock_connection()  # we may hold the advisory lock already
                 raise StoreUnavailable(
                     f"projection store {self.where}: stayed locked by another projector for {LOCK_TIMEOUT_S} s"
                 ) from None
-            except psycopg.OperationalError as error:
-                self._drop_lock_connection()
-                if attempt == self.attempts_max:
-                    raise StoreUnavailable(
-                        f"projection store {self.where}: could not take the batch lock in {attempt} "
-                        f"attempts; last error: {_one_line(error)}"
-                    ) from error
-                time.sleep(self.retry_wait_s * 2 ** (attempt - 1))
             except psycopg.Error:
                 self._drop_lock_connection()  # never keep the lock on a failed take
                 raise
+
+        retry(
+            take, attempts_max=self.attempts_max, wait_s=self.retry_wait_s, backoff=2,
+            retryable=lambda error: isinstance(error, psycopg.OperationalError),
+            exhausted=lambda error, attempt: StoreUnavailable(
+                f"projection store {self.where}: could not take the batch lock in {attempt} "
+                f"attempts; last error: {_one_line(error)}"),
+        )
 
     def _release_batch_lock(self) -> None:
         self._batch_epoch = None
@@ -868,30 +496,12 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
 
 def lots_sql(*, trace_id: str | None = None, lot_id: str | None = None,
              holder: str | None = None) -> tuple[str, list[str]]:
-    where, params = filters("%s", trace_id=trace_id, lot_id=lot_id, holder=holder)
-    return f"SELECT {', '.join(LOT_COLUMNS)} FROM lots {where} ORDER BY trace_id, lot_id", params
+    return sql_store.lots_sql(POSTGRES, trace_id=trace_id, lot_id=lot_id, holder=holder)
 
 
 def standing_alerts_sql(as_of: datetime, *, party: str | None = None, trace_id: str | None = None,
                         severity: str | None = None) -> tuple[str, list[Any]]:
-    where, params = filters("%s", party=party, trace_id=trace_id, severity=severity, prefix="s.")
-    # "s.due_at <= as_of" is implied by the subquery; said outright it lets
-    # the planner use the (party, due_at) and (severity, due_at) indexes.
-    where = (where + " AND" if where else "WHERE") + (
-        " s.due_at <= %s"
-        " AND s.due_at = (SELECT MAX(due_at) FROM alert_steps m WHERE m.alert_id = s.alert_id AND m.due_at <= %s)"
-        " AND (s.quantity IS NULL OR s.quantity <> '0')"
-    )
-    query = (
-        f"SELECT {', '.join('s.' + col for col in STEP_COLUMNS)} FROM alert_steps s {where} "
-        f"ORDER BY s.trace_id, s.lot_id, s.kind, s.alert_id"
-    )
-    when = ts(as_of)
-    return query, [*params, when, when]
-
-
-def _chunks(items: list[str]) -> list[list[str]]:
-    return [items[i : i + ANY_MAX] for i in range(0, len(items), ANY_MAX)]
+    return sql_store.standing_alerts_sql(POSTGRES, as_of, party=party, trace_id=trace_id, severity=severity)
 
 
 def _lock_key(purpose: str, schema: str) -> int:

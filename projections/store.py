@@ -1,12 +1,19 @@
 """The projection store port: read models plus how far into the log they have read.
 
-Both adapters (sqlite_store, postgres_store) pass tests/contract/test_projection_store.py.
+Two halves: ``ProjectionWriter``, what a projector reads back and writes
+(premises of a batch, the batch itself with its tracking, the deadline
+sweep, the log identity), and ``ProjectionReader``, what queries, the audit
+export, the HTTP API and `ledger verify` ask.  ``ProjectionStore`` is both,
+plus the party registry.  Both adapters (sqlite_store, postgres_store, one
+SQL in projections/sql_store.py) pass tests/contract/test_projection_store.py.
 """
 
 from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,7 +22,7 @@ from eventsourcing.persistence import Tracking
 
 from ledger.ports import PartyRegistry
 
-__all__ = ["ProjectionStore", "TraceRows", "ProjectedBatch", "DeadLetter", "StoreUnavailable", "fresh_mark"]
+__all__ = ["ProjectionStore", "ProjectionWriter", "ProjectionReader", "TraceRows", "ProjectedBatch", "DeadLetter", "StoreUnavailable", "fresh_mark"]
 
 
 def fresh_mark() -> str:
@@ -57,17 +64,28 @@ class ProjectedBatch:
     writer_mark: str | None = None
 
 
-class ProjectionStore(PartyRegistry, ABC):
-    """Read models of the ledger, written one batch per transaction with tracking.
+class ProjectionWriter(ABC):
+    """What a projector asks of the store: the stored premises of a batch,
+    the batch written with its tracking in one transaction, the deadline
+    sweep, and the positions and log identity that say what it has read."""
 
-    It also keeps the party registry (``PartyRegistry``): every projector,
-    the one place every report passes whatever path it came by, already
-    opens the store, and a consumer group shares one.  docs/COMPLIANCE.md
-    ("Who may say what") says why it is kept here rather than beside the log."""
+    where: str
+    """Where the store is, as messages name it (a file path, a PostgreSQL URL)."""
 
     @abstractmethod
     def tracked_offsets(self, log_name: str) -> dict[int, int]:
         """Last applied offset per partition of ``log_name`` (absent: none applied)."""
+
+    @abstractmethod
+    def insert_tracking(self, tracking: Tracking) -> None:
+        """Record one position alone (a publisher's, a dead-letter
+        forwarder's): eventsourcing's ``TrackingRecorder.insert_tracking``.
+        Raises the library's IntegrityError if it is not beyond the stored one."""
+
+    @abstractmethod
+    def max_tracking_id(self, application_name: str) -> int | None:
+        """The position recorded under ``application_name``, or None
+        (eventsourcing's ``TrackingRecorder.max_tracking_id``)."""
 
     @abstractmethod
     def load_versions(self, trace_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
@@ -79,6 +97,33 @@ class ProjectionStore(PartyRegistry, ABC):
         sorted (trace_id, digest, recorded_at, reporter).  Ids with no version are absent.
         Indexed (reports by event_id): an event id names one report ledger-wide
         (ledger/identity.py), and the projection checks each batch's ids."""
+
+    @abstractmethod
+    def load_licenses(self, license_ids: list[str]) -> list[tuple[str, str]]:
+        """Stored (payload, digest) of every license_granted / license_revoked
+        report about these license ids, ordered by (license_id, event_id, digest)."""
+
+    @abstractmethod
+    def trace_lots(self, trace_ids: list[str]) -> list[dict[str, Any]]:
+        """Current lot rows of these traces, ordered by trace and lot: one
+        query for a whole batch's traces instead of ``lots(trace_id=...)`` each."""
+
+    @abstractmethod
+    def license_lots(self, license_ids: list[str]) -> list[dict[str, Any]]:
+        """Current lot rows whose own license_id is one of these, ordered by
+        trace and lot: the traces to recompute when a license report arrives,
+        and the shipments a license ceiling counts."""
+
+    @abstractmethod
+    def unread_records(self, keys: list[str]) -> dict[str, list[tuple[str, str]]]:
+        """The dead letters keyed by these keys that are records the
+        projection could not read (not those of a quarantined trace, whose
+        error starts with ``quarantined:``): key -> sorted, distinct
+        (SHA-256 of the record's value, error).  Keys with none are absent.
+        Called for the traces of each batch, so each carries an alert for
+        every record about it that was dead-lettered
+        (projections/trace_projection.py).  By content, not position: the
+        same records in another arrival order give the same alerts."""
 
     @abstractmethod
     def commit_batch(self, batch: ProjectedBatch, trackings: list[Tracking], clock: datetime) -> None:
@@ -104,6 +149,14 @@ class ProjectionStore(PartyRegistry, ABC):
         None: the store keeps no mark, and nothing kept is ever trusted."""
         return None
 
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the store's batch lock across every process sharing it, from
+        a batch's first read to its commit (projections/batch_lock.py says
+        why).  Re-entrant within one thread.  This default locks nothing: a
+        store only this process can reach."""
+        yield
+
     @abstractmethod
     def sweep(self, clock: datetime) -> int:
         """Journal alerts whose deadline passed by ``clock``; returns transitions written."""
@@ -115,7 +168,27 @@ class ProjectionStore(PartyRegistry, ABC):
         one trace's alerts in 9.4 ms on the statistics a rebuild left, 0.09 ms
         after ANALYZE (BENCHMARKS.md)."""
 
-    # -- queries --------------------------------------------------------------
+    @abstractmethod
+    def log_identity(self, log_name: str) -> str | None:
+        """The identity of the log ``log_name`` this store was first projected
+        from (``EventLog.identity``), or None if none was recorded."""
+
+    @abstractmethod
+    def record_log_identity(self, log_name: str, identity: str) -> str:
+        """Record ``identity`` for ``log_name`` unless one is recorded already;
+        returns the one recorded (the first wins: two projectors starting
+        together agree)."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release connections.  Idempotent."""
+
+
+class ProjectionReader(ABC):
+    """What readers ask of the read models: queries, the audit export, the
+    HTTP API, `ledger replay` and `ledger verify`.  Nothing here writes."""
+
+    where: str
+    """Where the store is, as messages name it (a file path, a PostgreSQL URL)."""
 
     @abstractmethod
     def lots(self, *, trace_id: str | None = None, lot_id: str | None = None,
@@ -140,22 +213,6 @@ class ProjectionStore(PartyRegistry, ABC):
         """(payload, digest) of every stored license report version."""
 
     @abstractmethod
-    def load_licenses(self, license_ids: list[str]) -> list[tuple[str, str]]:
-        """Stored (payload, digest) of every license_granted / license_revoked
-        report about these license ids, ordered by (license_id, event_id, digest)."""
-
-    @abstractmethod
-    def trace_lots(self, trace_ids: list[str]) -> list[dict[str, Any]]:
-        """Current lot rows of these traces, ordered by trace and lot: one
-        query for a whole batch's traces instead of ``lots(trace_id=...)`` each."""
-
-    @abstractmethod
-    def license_lots(self, license_ids: list[str]) -> list[dict[str, Any]]:
-        """Current lot rows whose own license_id is one of these, ordered by
-        trace and lot: the traces to recompute when a license report arrives,
-        and the shipments a license ceiling counts."""
-
-    @abstractmethod
     def journal(self, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Alert transitions in the order they were journaled."""
 
@@ -163,33 +220,18 @@ class ProjectionStore(PartyRegistry, ABC):
     def dead_letters(self) -> list[dict[str, Any]]: ...
 
     @abstractmethod
-    def unread_records(self, keys: list[str]) -> dict[str, list[tuple[str, str]]]:
-        """The dead letters keyed by these keys that are records the
-        projection could not read (not those of a quarantined trace, whose
-        error starts with ``quarantined:``): key -> sorted, distinct
-        (SHA-256 of the record's value, error).  Keys with none are absent.
-        Called for the traces of each batch, so each carries an alert for
-        every record about it that was dead-lettered
-        (projections/trace_projection.py).  By content, not position: the
-        same records in another arrival order give the same alerts."""
-
-    @abstractmethod
     def fingerprint(self) -> dict[str, str]:
         """A digest per read model, for replay comparison (journal excluded:
         it records when alerts were published, which is history, not state)."""
 
-    # -- which log, and is it whole (consumers/log_check.py, `ledger verify`) -----
+    @abstractmethod
+    def tracked_offsets(self, log_name: str) -> dict[int, int]:
+        """Last applied offset per partition of ``log_name`` (absent: none applied)."""
 
     @abstractmethod
     def log_identity(self, log_name: str) -> str | None:
         """The identity of the log ``log_name`` this store was first projected
         from (``EventLog.identity``), or None if none was recorded."""
-
-    @abstractmethod
-    def record_log_identity(self, log_name: str, identity: str) -> str:
-        """Record ``identity`` for ``log_name`` unless one is recorded already;
-        returns the one recorded (the first wins: two projectors starting
-        together agree)."""
 
     @abstractmethod
     def integrity_problems(self) -> tuple[str, list[str]]:
@@ -200,3 +242,12 @@ class ProjectionStore(PartyRegistry, ABC):
 
     def close(self) -> None:  # noqa: B027
         """Release connections.  Idempotent."""
+
+
+class ProjectionStore(ProjectionWriter, ProjectionReader, PartyRegistry, ABC):
+    """Read models of the ledger, written one batch per transaction with tracking.
+
+    It also keeps the party registry (``PartyRegistry``): every projector,
+    the one place every report passes whatever path it came by, already
+    opens the store, and a consumer group shares one.  docs/COMPLIANCE.md
+    ("Who may say what") says why it is kept here rather than beside the log."""
