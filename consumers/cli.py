@@ -35,6 +35,7 @@ from ledger.parties import PartyError, by_id, parties_from_json
 from ledger.policy import POLICY_ENV, PolicyError, load_policy
 from ledger.ports import LogUnavailable
 from projections.queries import NotFound, standing_alerts, whereabouts
+from projections.retry import retry
 from projections.store import StoreUnavailable
 
 __all__ = ["main"]
@@ -524,17 +525,14 @@ class _Ledger:
     def store(self):  # type: ignore[no-untyped-def]
         if self._store is None:
             self._check_exists(self.store_url, "projection store")
-            for attempt in range(1, STORE_OPEN_ATTEMPTS + 1):
-                try:
-                    self._store = bootstrap.open_store(self.store_url)
-                    break
-                except StoreUnavailable as error:
-                    # Two processes creating one new SQLite store at once race
-                    # in the library's table migration; the one that loses
-                    # finds the store made when it tries again.
-                    if "__migration__" not in str(error) or attempt == STORE_OPEN_ATTEMPTS:
-                        raise
-                    time.sleep(STORE_OPEN_BACKOFF_S)
+            # Two processes creating one new SQLite store at once race in the
+            # library's table migration; the one that loses finds the store
+            # made when it tries again.
+            self._store = retry(
+                lambda: bootstrap.open_store(self.store_url), attempts_max=STORE_OPEN_ATTEMPTS,
+                wait_s=STORE_OPEN_BACKOFF_S,
+                retryable=lambda error: isinstance(error, StoreUnavailable) and "__migration__" in str(error),
+            )
         return self._store
 
     @staticmethod

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from consumers.sqlite_file import open_wal_file
 from ledger.ports import AppendReceipt, EventLog, LogRecord, LogUnavailable
 
 __all__ = ["EmbeddedLog", "LOG_SCHEMA_VERSION", "HEADER_DIGEST"]
@@ -60,11 +61,8 @@ class EmbeddedLog(EventLog):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: a report acknowledged as appended survives power loss.
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db = open_wal_file(self.path, busy_timeout_s=BUSY_TIMEOUT_MS / 1000, synchronous="FULL")
             with self._transaction():
                 for statement in _SCHEMA:
                     self._db.execute(statement)

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from consumers.embedded_log import HEADER_DIGEST  # the same header name on Kafka (consumers/kafka/log.py)
 from ledger.events import content_digest, parse_event, stored_body_digest
 from ledger.ports import EventLog, LogRecord
+from projections.store import ProjectionStore
 
 __all__ = ["LogMismatch", "LogCheck", "check_store_belongs", "store_belongs_problem", "verify_log",
            "VERIFY_READ_RECORDS", "PROBLEMS_KEPT_MAX"]
@@ -39,30 +40,30 @@ class LogMismatch(RuntimeError):
     """The projection store was built from another log than this one."""
 
 
-def check_store_belongs(log: EventLog, store: object) -> None:
+def check_store_belongs(log: EventLog, store: ProjectionStore) -> None:
     """Raise LogMismatch unless ``store`` was projected from ``log`` (or from
     nothing yet); on the first projection, record the log's identity."""
     problem = store_belongs_problem(log, store)
     if problem is not None:
         raise LogMismatch(f"{problem}; refusing to project: {MISMATCH_ADVICE}")
     identity = log.identity()
-    if identity is not None and store.log_identity(log.name) is None:  # type: ignore[attr-defined]
-        store.record_log_identity(log.name, identity)  # type: ignore[attr-defined]
+    if identity is not None and store.log_identity(log.name) is None:
+        store.record_log_identity(log.name, identity)
 
 
 MISMATCH_ADVICE = ("point --store at this log's store, or build a new store from this log "
                    "(`ledger replay --replace`, or move the store aside and run `ledger project`)")
 
 
-def store_belongs_problem(log: EventLog, store: object) -> str | None:
+def store_belongs_problem(log: EventLog, store: ProjectionStore) -> str | None:
     """Why ``store`` was not projected from ``log``, or None.  Reads only."""
     identity = log.identity()
-    recorded = store.log_identity(log.name)  # type: ignore[attr-defined]
+    recorded = store.log_identity(log.name)
     where = _store_where(store)
     if identity is not None and recorded is not None and recorded != identity:
         return (f"projection store {where} was built from another log than {log.name} "
                 f"(store: log identity {recorded}, this log: {identity})")
-    tracked = store.tracked_offsets(log.name)  # type: ignore[attr-defined]
+    tracked = store.tracked_offsets(log.name)
     if tracked:
         ends = log.end_offsets()
         for partition, offset in sorted(tracked.items()):
@@ -74,9 +75,8 @@ def store_belongs_problem(log: EventLog, store: object) -> str | None:
     return None
 
 
-def _store_where(store: object) -> str:
-    where = getattr(store, "where", None) or getattr(store, "path", None)
-    return repr(str(where)) if where else type(store).__name__
+def _store_where(store: ProjectionStore) -> str:
+    return repr(str(store.where)) if store.where else type(store).__name__
 
 
 @dataclass(slots=True)

@@ -10,14 +10,14 @@ import gc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-
-import time
+from typing import TypeVar
 
 from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
 
 from consumers.log_check import check_store_belongs
 from ledger.policy import Policy
 from ledger.ports import EventLog, LogRecord
+from projections.retry import retry
 from projections.store import ProjectedBatch, ProjectionStore
 from projections.trace_projection import BatchOutcome, project_batch, tracking_name
 from projections.warm_traces import WarmTraces
@@ -38,6 +38,8 @@ STATISTICS_AFTER_RECORDS = 10_000
 # Another projector holding the SQLite store's write lock: retry the batch.
 BUSY_RETRIES_MAX = 100
 BUSY_BACKOFF_S = 0.05
+
+R = TypeVar("R")
 
 
 # Python's cyclic garbage collector runs a young-generation pass every 700
@@ -130,7 +132,7 @@ def _catch_up(
     trust_recorded_at: bool = False,
 ) -> CatchUp:
     totals = CatchUp()
-    busy_retries = 0
+    busy = _Busy()
     warm = WarmTraces()
     tracked = store.tracked_offsets(log.name)
     for partition in log.partitions():
@@ -140,16 +142,14 @@ def _catch_up(
             if not records:
                 break
             try:
-                outcome = project_batch(store, log.name, records, policy=policy, clock=clock(), warm=warm,
-                                        trust_recorded_at=trust_recorded_at)
+                outcome = busy.retrying(lambda: project_batch(
+                    store, log.name, records, policy=policy, clock=clock(), warm=warm,
+                    trust_recorded_at=trust_recorded_at))
             except IntegrityError:
                 overtaken = store.tracked_offsets(log.name).get(partition, -1) + 1
                 if overtaken <= start:
                     raise  # nobody else moved on: not a race, a real integrity error
                 start = overtaken
-                continue
-            except OperationalError as error:
-                busy_retries = _after_busy(error, busy_retries)
                 continue
             totals.count(outcome)
             start = records[-1].offset + 1
@@ -157,12 +157,8 @@ def _catch_up(
                 progress(totals)
     if totals.records >= STATISTICS_AFTER_RECORDS:
         store.refresh_statistics()
-    while True:
-        try:
-            totals.alert_transitions = store.sweep(clock())
-            return totals
-        except OperationalError as error:
-            busy_retries = _after_busy(error, busy_retries)
+    totals.alert_transitions = busy.retrying(lambda: store.sweep(clock()))
+    return totals
 
 
 def rebuild(
@@ -241,16 +237,26 @@ def _rebuild(
     return totals
 
 
-def _after_busy(error: OperationalError, retries: int) -> int:
-    """Back off once more if ``error`` is lock contention, else (or when the
-    retries are spent) re-raise it.
+class _Busy:
+    """Backs off a store busy with another projector, at most BUSY_RETRIES_MAX
+    times in all over one catch-up.
 
     SQLite: the store's transactions begin deferred, so one that reads first
     can lose the write lock to another projector and fail at once with
     "database is locked" instead of waiting; nothing of it was written, and
-    doing it again is safe.
+    doing it again is safe.  Any other error, or one more lock when the
+    retries are spent, is raised.
     """
-    if "locked" not in str(error) or retries >= BUSY_RETRIES_MAX:
-        raise error
-    time.sleep(BUSY_BACKOFF_S)
-    return retries + 1
+
+    def __init__(self) -> None:
+        self.retries = 0
+
+    def retrying(self, operation: Callable[[], R]) -> R:
+        return retry(operation, attempts_max=BUSY_RETRIES_MAX + 1, retryable=self._worth_retrying,
+                     wait_s=BUSY_BACKOFF_S)
+
+    def _worth_retrying(self, error: Exception) -> bool:
+        if not isinstance(error, OperationalError) or "locked" not in str(error) or self.retries >= BUSY_RETRIES_MAX:
+            return False
+        self.retries += 1
+        return True

@@ -22,7 +22,9 @@ from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 
+from consumers.sqlite_file import open_wal_file
 from ledger.events import ID_LENGTH_MAX, ID_PATTERN
+from projections.retry import retry
 
 __all__ = ["Credential", "CredentialStore", "SQLiteCredentialStore", "PostgresCredentialStore", "ROLES", "TOKEN_PREFIX",
            "issue", "token_hash", "party_problem", "CredentialError"]
@@ -32,6 +34,7 @@ TOKEN_PREFIX = "ldg_"
 TOKEN_SECRET_BYTES = 32  # secrets.token_urlsafe(32): 256 bits
 TOKEN_LENGTH_MAX = 200  # a header longer than this is not one of ours; refused before hashing
 BUSY_TIMEOUT_MS = 10_000
+CONNECT_ATTEMPTS_MAX = 2  # PostgreSQL: a call on a lost connection is made once more on a new one
 # As the event contract spells a party id (ledger/events.py).
 _PARTY_ID = re.compile(ID_PATTERN)
 
@@ -132,9 +135,7 @@ class SQLiteCredentialStore(CredentialStore):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db = open_wal_file(self.path, busy_timeout_s=BUSY_TIMEOUT_MS / 1000)
             self._db.execute(_SCHEMA)
         except (sqlite3.Error, OSError) as error:
             raise CredentialError(f"credentials store {str(self.path)!r}: {error}") from error
@@ -217,17 +218,19 @@ class PostgresCredentialStore(CredentialStore):
     def _call(self, fn):  # type: ignore[no-untyped-def]
         import psycopg
 
-        for attempt in (1, 2):
+        def call():  # type: ignore[no-untyped-def]
             if self._db is None or self._db.closed:
+                self._db = None  # a failure to connect is not a lost connection: raised as it is
                 self._db = self._connect()
-            try:
-                return fn(self._db)
-            except psycopg.OperationalError:
-                self._db.close()
-                self._db = None
-                if attempt == 2:
-                    raise
-        return None  # unreachable
+            return fn(self._db)
+
+        def drop(error: Exception, attempt: int) -> None:
+            self._db.close()
+            self._db = None
+
+        # A connection the server lost: opened again, and the call made once more.
+        return retry(call, attempts_max=CONNECT_ATTEMPTS_MAX, failed=drop,
+                     retryable=lambda error: isinstance(error, psycopg.OperationalError) and self._db is not None)
 
     def add(self, credential: Credential, hashed: str) -> None:
         self._call(lambda db: db.execute(

@@ -101,7 +101,7 @@ def alert_message(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def published_seq(store: ProjectionStore, log: KafkaLog) -> int:
-    return store.max_tracking_id(publisher_name(log)) or 0  # type: ignore[attr-defined]
+    return store.max_tracking_id(publisher_name(log)) or 0
 
 
 def _messages(entries: list[dict[str, Any]]) -> list[tuple[str, bytes, list[tuple[str, bytes]]]]:
@@ -117,7 +117,7 @@ def _record_published(store: ProjectionStore, log: KafkaLog, seq: int) -> None:
     """Sent and acknowledged; now durable in our store.  A crash between the
     two re-sends these same transition ids on restart."""
     try:
-        store.insert_tracking(Tracking(publisher_name(log), seq))  # type: ignore[attr-defined]
+        store.insert_tracking(Tracking(publisher_name(log), seq))
     except IntegrityError:
         pass  # another publisher recorded it first; the subscriber drops the copies
 

@@ -387,7 +387,7 @@ def publish_dead_letters(store: ProjectionStore, log: KafkaLog) -> int:
         last[d["partition"]] = d["offset"]
     for partition, offset in sorted(last.items()):
         try:
-            store.insert_tracking(Tracking(f"{name}#{partition}", offset))  # type: ignore[attr-defined]
+            store.insert_tracking(Tracking(f"{name}#{partition}", offset))
         except IntegrityError:
             pass  # recorded by another member first
     return len(pending)

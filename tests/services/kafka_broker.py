@@ -47,6 +47,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+try:
+    from services.sockets import free_port
+except ImportError:  # run as a script: python tests/services/<this file>
+    from sockets import free_port  # type: ignore[no-redef]
+
 __all__ = [
     "BROKER_START_TIMEOUT_S",
     "BROKER_STOP_TIMEOUT_S",
@@ -232,12 +237,6 @@ def _wait_for_metadata(bootstrap: str, *, deadline: float,
     return False
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
 # -- Apache Kafka from Maven Central -------------------------------------------
 
 
@@ -411,7 +410,7 @@ def _start_apache_kafka(say: Log, port: int | None, nodes: int) -> KafkaBroker:
 def _try_start_apache_kafka(java: str, libs: Path, say: Log, port: int | None,
                             nodes: int) -> tuple[KafkaBroker | None, str]:
     root = Path(tempfile.mkdtemp(prefix="ledger-kafka-"))
-    ports = [(port if (port is not None and i == 0) else _free_port(), _free_port()) for i in range(nodes)]
+    ports = [(port if (port is not None and i == 0) else free_port(HOST), free_port(HOST)) for i in range(nodes)]
     voters = ",".join(f"{i + 1}@{HOST}:{controller}" for i, (_client, controller) in enumerate(ports))
     (root / "log4j2.yaml").write_text(LOG4J2_YAML)
     classpath = f"{libs}/*"
@@ -543,7 +542,7 @@ def _start_tansu(say: Log, port: int | None) -> KafkaBroker:
     attempts = 1 if port is not None else BROKER_START_ATTEMPTS_MAX
     failure = ""
     for _attempt in range(attempts):
-        chosen = port if port is not None else _free_port()
+        chosen = port if port is not None else free_port(HOST)
         broker, failure = _try_start_tansu(binary, chosen, say)
         if broker is not None:
             return broker

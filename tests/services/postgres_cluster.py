@@ -36,6 +36,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+try:
+    from services.sockets import free_port
+except ImportError:  # run as a script: python tests/services/<this file>
+    from sockets import free_port  # type: ignore[no-redef]
+
 __all__ = ["PostgresServer", "PostgresStartError", "start_postgres", "postgres_plan", "DEFAULT_SERVER_URL"]
 
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -128,14 +133,6 @@ def _binaries() -> Path | None:
     return Path(initdb).resolve().parent if initdb else None
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
 def _as_cluster_owner(command: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root: as root, run the command as ``postgres``."""
     if os.geteuid() != 0:
@@ -164,7 +161,7 @@ def _start_cluster(say: Log, port: int | None) -> PostgresServer:
     if os.geteuid() == 0:
         shutil.chown(root, user=SUPERUSER)
     data, log_path = root / "data", root / "server.log"
-    chosen = port if port is not None else _free_port()
+    chosen = port if port is not None else free_port(HOST)
     say(f"starting a PostgreSQL {binaries.parent.name} cluster on {HOST}:{chosen} in {root}")
     started = time.monotonic()
     try:
