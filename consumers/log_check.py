@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from consumers.embedded_log import HEADER_DIGEST  # the same header name on Kafka (consumers/kafka/log.py)
 from ledger.events import content_digest, parse_event, stored_body_digest
 from ledger.ports import EventLog, LogRecord
-from projections.store import ProjectionStore
+from projections.store import ProjectionPositions, ProjectionWriter
 
 __all__ = ["LogMismatch", "LogCheck", "check_store_belongs", "store_belongs_problem", "verify_log",
            "VERIFY_READ_RECORDS", "PROBLEMS_KEPT_MAX"]
@@ -40,7 +40,7 @@ class LogMismatch(RuntimeError):
     """The projection store was built from another log than this one."""
 
 
-def check_store_belongs(log: EventLog, store: ProjectionStore) -> None:
+def check_store_belongs(log: EventLog, store: ProjectionWriter) -> None:
     """Raise LogMismatch unless ``store`` was projected from ``log`` (or from
     nothing yet); on the first projection, record the log's identity."""
     problem = store_belongs_problem(log, store)
@@ -55,7 +55,7 @@ MISMATCH_ADVICE = ("point --store at this log's store, or build a new store from
                    "(`ledger replay --replace`, or move the store aside and run `ledger project`)")
 
 
-def store_belongs_problem(log: EventLog, store: ProjectionStore) -> str | None:
+def store_belongs_problem(log: EventLog, store: ProjectionPositions) -> str | None:
     """Why ``store`` was not projected from ``log``, or None.  Reads only."""
     identity = log.identity()
     recorded = store.log_identity(log.name)
@@ -75,7 +75,7 @@ def store_belongs_problem(log: EventLog, store: ProjectionStore) -> str | None:
     return None
 
 
-def _store_where(store: ProjectionStore) -> str:
+def _store_where(store: ProjectionPositions) -> str:
     return repr(str(store.where)) if store.where else type(store).__name__
 
 

@@ -22,7 +22,7 @@ from eventsourcing.persistence import Tracking
 
 from ledger.ports import PartyRegistry
 
-__all__ = ["ProjectionStore", "ProjectionWriter", "ProjectionReader", "TraceRows", "ProjectedBatch", "DeadLetter", "StoreUnavailable", "fresh_mark"]
+__all__ = ["ProjectionStore", "ProjectionWriter", "ProjectionReader", "ProjectionPositions", "TraceRows", "ProjectedBatch", "DeadLetter", "StoreUnavailable", "fresh_mark"]
 
 
 def fresh_mark() -> str:
@@ -64,10 +64,9 @@ class ProjectedBatch:
     writer_mark: str | None = None
 
 
-class ProjectionWriter(ABC):
-    """What a projector asks of the store: the stored premises of a batch,
-    the batch written with its tracking in one transaction, the deadline
-    sweep, and the positions and log identity that say what it has read."""
+class ProjectionPositions(ABC):
+    """What both halves ask: where the store is, and how far into which log
+    its read models have read."""
 
     where: str
     """Where the store is, as messages name it (a file path, a PostgreSQL URL)."""
@@ -75,6 +74,20 @@ class ProjectionWriter(ABC):
     @abstractmethod
     def tracked_offsets(self, log_name: str) -> dict[int, int]:
         """Last applied offset per partition of ``log_name`` (absent: none applied)."""
+
+    @abstractmethod
+    def log_identity(self, log_name: str) -> str | None:
+        """The identity of the log ``log_name`` this store was first projected
+        from (``EventLog.identity``), or None if none was recorded."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release connections.  Idempotent."""
+
+
+class ProjectionWriter(ProjectionPositions):
+    """What a projector asks of the store: the stored premises of a batch,
+    the batch written with its tracking in one transaction, the deadline
+    sweep, positions recorded alone, and the first log identity."""
 
     @abstractmethod
     def insert_tracking(self, tracking: Tracking) -> None:
@@ -169,26 +182,14 @@ class ProjectionWriter(ABC):
         after ANALYZE (BENCHMARKS.md)."""
 
     @abstractmethod
-    def log_identity(self, log_name: str) -> str | None:
-        """The identity of the log ``log_name`` this store was first projected
-        from (``EventLog.identity``), or None if none was recorded."""
-
-    @abstractmethod
     def record_log_identity(self, log_name: str, identity: str) -> str:
         """Record ``identity`` for ``log_name`` unless one is recorded already;
         returns the one recorded (the first wins: two projectors starting
         together agree)."""
 
-    def close(self) -> None:  # noqa: B027
-        """Release connections.  Idempotent."""
-
-
-class ProjectionReader(ABC):
+class ProjectionReader(ProjectionPositions):
     """What readers ask of the read models: queries, the audit export, the
     HTTP API, `ledger replay` and `ledger verify`.  Nothing here writes."""
-
-    where: str
-    """Where the store is, as messages name it (a file path, a PostgreSQL URL)."""
 
     @abstractmethod
     def lots(self, *, trace_id: str | None = None, lot_id: str | None = None,
@@ -225,24 +226,11 @@ class ProjectionReader(ABC):
         it records when alerts were published, which is history, not state)."""
 
     @abstractmethod
-    def tracked_offsets(self, log_name: str) -> dict[int, int]:
-        """Last applied offset per partition of ``log_name`` (absent: none applied)."""
-
-    @abstractmethod
-    def log_identity(self, log_name: str) -> str | None:
-        """The identity of the log ``log_name`` this store was first projected
-        from (``EventLog.identity``), or None if none was recorded."""
-
-    @abstractmethod
     def integrity_problems(self) -> tuple[str, list[str]]:
         """(how it was checked, what it found: [] if the store's files and
         indexes are whole).  Reads every page; a command an operator runs,
         and `ledger replay` before it trusts a fingerprint (a damaged index
         reads as a different table than a full scan does)."""
-
-    def close(self) -> None:  # noqa: B027
-        """Release connections.  Idempotent."""
-
 
 class ProjectionStore(ProjectionWriter, ProjectionReader, PartyRegistry, ABC):
     """Read models of the ledger, written one batch per transaction with tracking.
