@@ -35,9 +35,20 @@ from ledger.events import (
 )
 from ledger.quantity import canonical_decimal, convert, same_dimension, unit_dimension
 
-__all__ = ["Version", "LotAccount", "Finding", "TraceAccount", "build_account", "named_by_reporter"]
+__all__ = ["Version", "LotAccount", "Finding", "TraceAccount", "Verdict", "build_account", "named_by_reporter",
+           "APPLIED", "RETRACTED", "CORRECTED", "REFUSED", "CONFLICTING", "NOT_USED"]
 
 ZERO = Decimal(0)
+
+# What the account made of one report version (``Verdict.state``).
+APPLIED = "applied"
+RETRACTED = "retracted"  # its original reporter withdrew it
+CORRECTED = "corrected"  # its original reporter replaced its quantity
+REFUSED = "refused"  # a rule refused it; an invalid_report / unknown_lot finding says why
+CONFLICTING = "conflicting"  # another version of the same report was recorded first
+NOT_USED = "not_used"  # another trace recorded this report first (ledger/identity.py)
+# The findings that refuse the report they cite (the others leave it in effect).
+_REFUSING = ("invalid_report", "unknown_lot")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +160,38 @@ class LotAccount:
         return self.last_movement_at or self.shipped_at
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the account made of a report: ``state`` (APPLIED, RETRACTED, ...)
+    and, unless applied, why, in words an auditor reads."""
+
+    state: str
+    why: str = ""
+
+    @property
+    def text(self) -> str:
+        return "in effect" if self.state == APPLIED else self.why
+
+
 @dataclass(slots=True)
 class TraceAccount:
     trace_id: str
     lots: dict[str, LotAccount]
     findings: list[Finding]
+    # The reports not simply applied, by (reporter, event id) of the version
+    # chosen: retracted, corrected or refused.  Every other one is APPLIED.
+    verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
+    # Versions not chosen, by (reporter, event id, digest): CONFLICTING or NOT_USED.
+    set_aside: dict[tuple[str, str, str], Verdict] = field(default_factory=dict)
+
+    def verdict(self, version: Version) -> Verdict:
+        """What this account made of ``version`` (one of the versions it was built from)."""
+        reporter, event_id = version.identity
+        aside = self.set_aside.get((reporter, event_id, version.digest)) if self.set_aside else None
+        return aside or self.verdicts.get((reporter, event_id)) or _APPLIED
+
+
+_APPLIED = Verdict(APPLIED)
 
 
 def _order(version: Version) -> tuple[datetime, int, str, str]:
@@ -178,13 +216,15 @@ def build_account(
     ("what did the ledger know on date K").
     """
     findings: list[Finding] = []
-    canonical = _choose_versions(versions, known_at, findings)
+    verdicts: dict[tuple[str, str], Verdict] = {}
+    set_aside: dict[tuple[str, str, str], Verdict] = {}
+    canonical = _choose_versions(versions, known_at, findings, set_aside)
     canonical.sort(key=_order)
     # Retractions and corrections fix the record, not the world: what the
     # ledger knows (known_at) decides them, whenever they occurred, so a
     # report withdrawn later is gone from every as-of date too, and the
     # as-of answer agrees with the stored steps.
-    live = _apply_corrections(_apply_retractions(canonical, findings), findings)
+    live = _apply_corrections(_apply_retractions(canonical, findings, verdicts), findings, verdicts)
     owners = None
     if as_of is not None:
         # Who owns each lot id is decided by everything known, whenever it
@@ -199,7 +239,12 @@ def build_account(
         findings = named_by_reporter(canonical, findings)
     if len(findings) > 1:
         findings.sort(key=lambda f: (f.at, f.kind, f.lot_id, f.event_ids, f.by))
-    return TraceAccount(trace_id=trace_id, lots=lots, findings=findings)
+    for finding in findings:
+        if finding.kind in _REFUSING:  # after the retractions and corrections: a refusal overrides them
+            reporter = finding.by or finding.party  # a refusal is addressed to the report's reporter
+            for event_id in finding.event_ids:
+                verdicts[(reporter, event_id)] = Verdict(REFUSED, f"refused: {finding.message}")
+    return TraceAccount(trace_id=trace_id, lots=lots, findings=findings, verdicts=verdicts, set_aside=set_aside)
 
 
 def named_by_reporter(canonical: Iterable[Version], findings: list[Finding]) -> list[Finding]:
@@ -219,7 +264,8 @@ def named_by_reporter(canonical: Iterable[Version], findings: list[Finding]) -> 
 
 
 def _choose_versions(
-    versions: Iterable[Version], known_at: datetime | None, findings: list[Finding]
+    versions: Iterable[Version], known_at: datetime | None, findings: list[Finding],
+    set_aside: dict[tuple[str, str, str], Verdict],
 ) -> list[Version]:
     """One version per report identity (reporter, event id): the first
     recorded wins, ties by digest.
@@ -261,6 +307,7 @@ def _choose_versions(
         losers: dict[datetime, list[Version]] = {}
         for loser in candidates[1:]:
             losers.setdefault(loser.recorded_at, []).append(loser)
+            set_aside[(*key, loser.digest)] = _CONFLICTING
         for at, same_instant in losers.items():
             loser = same_instant[0]
             findings.append(
@@ -280,7 +327,11 @@ def _choose_versions(
     return chosen
 
 
-def _apply_retractions(effective: list[Version], findings: list[Finding]) -> list[LotEvent]:
+_CONFLICTING = Verdict(CONFLICTING, "conflicting version, not used")
+
+
+def _apply_retractions(effective: list[Version], findings: list[Finding],
+                       verdicts: dict[tuple[str, str], Verdict]) -> list[LotEvent]:
     events = [v.event for v in effective]
     if not any(isinstance(e, Retracted) for e in events):
         return events
@@ -314,6 +365,7 @@ def _apply_retractions(effective: list[Version], findings: list[Finding]) -> lis
             )
             continue
         retracted.add((event.reporter, event.retracted_event_id))
+        verdicts[(event.reporter, event.retracted_event_id)] = Verdict(RETRACTED, f"retracted by {event.event_id}")
     return [
         v.event
         for v in effective
@@ -321,7 +373,8 @@ def _apply_retractions(effective: list[Version], findings: list[Finding]) -> lis
     ]
 
 
-def _apply_corrections(live: list[LotEvent], findings: list[Finding]) -> list[LotEvent]:
+def _apply_corrections(live: list[LotEvent], findings: list[Finding],
+                       verdicts: dict[tuple[str, str], Verdict]) -> list[LotEvent]:
     """Replace the quantity of each corrected report; drop the corrections.
 
     Only the original reporter may correct a report, only its quantity, and
@@ -383,6 +436,9 @@ def _apply_corrections(live: list[LotEvent], findings: list[Finding]) -> list[Lo
             )
             continue
         replaced[key] = new
+        # The amount as the correction spells it (its stored JSON), so the audit shows what was sent.
+        amount = event.quantity.model_dump(mode="json")
+        verdicts[key] = Verdict(CORRECTED, f"corrected by {event.event_id} to {amount['amount']} {amount['unit']}")
     return [replaced.get((e.reporter, e.event_id), e) for e in live if not isinstance(e, Corrected)]
 
 

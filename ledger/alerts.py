@@ -10,10 +10,10 @@ reports account for the quantity: its steps then vanish on recomputation.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from ledger.account import ZERO, Finding, LotAccount, TraceAccount
 from ledger.policy import Policy
@@ -90,12 +90,10 @@ def alert_id(kind: str, trace_id: str, lot_id: str, subject: str = "") -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def alert_steps(account: TraceAccount, policy: Policy, licenses: Any = None) -> list[Alert]:
-    """Every step of every alert the account implies if nothing else is reported.
-
-    With ``licenses`` (a ``ledger.licenses.LicenseBook``) the license premise
-    rules run too; without it they are skipped (not "no license known").
-    """
+def alert_steps(account: TraceAccount, policy: Policy, more: Iterable[Alert] = ()) -> list[Alert]:
+    """Every step of every alert the account implies if nothing else is
+    reported, with ``more`` steps (the license premise rules': the
+    evaluation, ledger/evaluation.py, adds them) in one order."""
     steps: list[Alert] = []
     for lot_id in sorted(account.lots):
         lot = account.lots[lot_id]
@@ -103,10 +101,7 @@ def alert_steps(account: TraceAccount, policy: Policy, licenses: Any = None) -> 
         steps.extend(_unaccounted_steps(lot, policy))
         steps.extend(_over_accounting_steps(lot))
     steps.extend(_finding_step(account.trace_id, f) for f in account.findings)
-    if licenses is not None:
-        from ledger.licenses import premise_steps  # imports this module
-
-        steps.extend(premise_steps(account, licenses))
+    steps.extend(more)
     if len(steps) > 1:
         steps.sort(key=lambda a: (a.due_at, a.kind, a.lot_id, a.alert_id))
     return steps

@@ -124,6 +124,7 @@ class LicenseUse:
     shipped_at: datetime
     amount: Decimal
     unit: str
+    license_id: str = ""  # the license it cites
 
 
 class LicenseBook:

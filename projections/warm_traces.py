@@ -74,7 +74,6 @@ class WarmTraces:
         """The batch marked ``mark`` committed; these traces are the store's now."""
         self._mark = mark
         for trace_id, trace in traces.items():
-            trace.collect_events()  # recorded and committed: nothing pending to keep
             self._traces[trace_id] = trace
             self._traces.move_to_end(trace_id)
         while len(self._traces) > self.capacity:

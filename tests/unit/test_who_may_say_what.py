@@ -23,6 +23,7 @@ from builders import (
     trace_of,
 )
 from ledger.alerts import alert_steps, alerts_as_of
+from ledger.evaluation import trace_steps
 from ledger.events import FieldProblem
 from ledger.licenses import PREMISE_KINDS, LicenseBook, license_report_steps
 from ledger.parties import RegisteredParty, by_id, party_problems
@@ -36,7 +37,7 @@ NOW = datetime(2021, 1, 1, tzinfo=timezone.utc)
 def _standing(trace, licenses=(), *, as_of=NOW, known_at=None):
     account = trace.account(as_of=as_of, known_at=known_at)
     book = LicenseBook.from_events(licenses, authorities=AUTHORITIES, as_of=as_of, known_at=known_at)
-    return alerts_as_of(alert_steps(account, POLICY, book), as_of)
+    return alerts_as_of(trace_steps(account, POLICY, book), as_of)
 
 
 def _kinds(alerts):
