@@ -85,7 +85,7 @@ def digest(versions: dict[str, list[Any]], licenses: list[Any], policy: Policy) 
     """Canonical digests of everything the fold produces (see the module doc).
 
     "rows", "as_of_sample" and "books" are spelled as before the evaluation
-    was one function (commit e9776fa), so digests of the two compare; the
+    was one function (issue 17), so digests of the two compare; the
     "ceilings" digest now holds the license pseudo traces' steps as the
     projection stores them (ceiling and license-report steps)."""
     with_book = evaluate(versions, policy=policy, license_reports=licenses)
