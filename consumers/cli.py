@@ -27,12 +27,13 @@ from eventsourcing.persistence import PersistenceError
 from consumers import bootstrap
 from consumers.ingest import IngestReport, LongLine, Reject, ingest_lines, read_lines, reject_row
 from consumers.log_check import LogMismatch, verify_log
-from consumers.projector import CatchUp, catch_up, rebuild, utc_now
+from consumers.projector import BatchCounts, catch_up, rebuild, utc_now
 from consumers.render import colour_enabled, fmt_amount, severity_colour, table, terminal_width
 from ledger.alerts import ALERT_KINDS
 from ledger.events import event_json_schema
 from ledger.parties import PartyError, by_id, parties_from_json
-from ledger.policy import POLICY_ENV, PolicyError, load_policy
+from consumers.bootstrap import POLICY_ENV, load_policy
+from ledger.policy import PolicyError
 from ledger.ports import LogUnavailable
 from projections.queries import NotFound, standing_alerts, whereabouts
 from projections.store import StoreUnavailable
@@ -671,7 +672,7 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool,
     return report
 
 
-def _project(ledger: _Ledger, progress_forced: bool, *, trust_recorded_at: bool = False) -> CatchUp:
+def _project(ledger: _Ledger, progress_forced: bool, *, trust_recorded_at: bool = False) -> BatchCounts:
     progress = _Progress("projected records", progress_forced)
     totals = catch_up(ledger.log, ledger.store, policy=ledger.policy, trust_recorded_at=trust_recorded_at,
                       progress=lambda t: progress(t.records))
@@ -694,7 +695,7 @@ def _print_ingest(report: IngestReport, file: str, *, detects_duplicates: bool =
         print(f"  ... and {report.rejected - 50} more (see `ledger rejects`)", file=sys.stderr)
 
 
-def _ingest_json(report: IngestReport, projected: CatchUp | None) -> dict[str, Any]:
+def _ingest_json(report: IngestReport, projected: BatchCounts | None) -> dict[str, Any]:
     return {
         "lines": report.lines,
         "recorded": report.accepted,
@@ -714,8 +715,6 @@ def _cmd_project(args: argparse.Namespace) -> int:
         totals = _project(ledger, args.progress, trust_recorded_at=args.trust_recorded_at)
     finally:
         ledger.close()
-    # alert_transitions counts only the deadline sweep's: the store journals
-    # the transitions of each batch inside commit_batch and does not count them.
     print(f"projected {totals.records} records in {totals.batches} batches "
           f"({totals.duplicates} duplicates, {totals.dead_letters} dead letters)")
     return EXIT_OK

@@ -68,7 +68,7 @@ def answers(store: Any) -> dict[str, object]:
     alone: every other read model is compared whole, and the reports by their
     content digests (which do not cover recorded_at)."""
     from consumers.cli import _when
-    from ledger.policy import load_policy
+    from consumers.bootstrap import load_policy
     from projections.queries import standing_alerts, whereabouts
 
     policy = load_policy(None)

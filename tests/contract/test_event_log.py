@@ -16,7 +16,7 @@ from consumers.embedded_log import EmbeddedLog
 from consumers.ingest import event_key
 from consumers.kafka.log import KafkaLog
 from ledger.events import content_digest, parse_event
-from ledger.policy import load_policy
+from consumers.bootstrap import load_policy
 from ledger.ports import EventLog, LogRecord
 from projections.sqlite_store import SQLiteProjectionStore
 from projections.trace_projection import project_batch

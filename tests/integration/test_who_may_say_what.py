@@ -23,7 +23,7 @@ from consumers.ingest import event_key
 from consumers.projector import catch_up, utc_now
 from ledger.events import parse_event
 from ledger.parties import RegisteredParty, parties_from_json
-from ledger.policy import load_policy
+from consumers.bootstrap import load_policy
 from projections.queries import standing_alerts, whereabouts
 from projections.sqlite_store import SQLiteProjectionStore
 from projections.store import ProjectionStore

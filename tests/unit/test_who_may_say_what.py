@@ -318,7 +318,8 @@ def test_any_arrival_order_gives_the_same_licenses_and_refusals():
 
 
 def test_the_policy_file_names_the_licensing_authorities_beside_or_without_a_policy_table(tmp_path):
-    from ledger.policy import PolicyError, load_policy
+    from consumers.bootstrap import load_policy
+    from ledger.policy import PolicyError
 
     alone = tmp_path / "alone.toml"
     alone.write_text('[licensing_authorities]\nJP = "JP-METI"\n')
