@@ -409,7 +409,7 @@ def rebuild(log_path: Path, store_path: Path, clock: datetime, *, time_limit_s: 
     behind its log does).  With ``time_limit_s``, stop after the first batch
     that ends past it (the totals say how far)."""
     from consumers.embedded_log import EmbeddedLog
-    from consumers.projector import CatchUp, catch_up
+    from consumers.projector import BatchCounts, catch_up
     from consumers.projector import rebuild as rebuild_by_trace
     from ledger.policy import Policy
     from projections.sqlite_store import SQLiteProjectionStore
@@ -420,7 +420,7 @@ def rebuild(log_path: Path, store_path: Path, clock: datetime, *, time_limit_s: 
     started = time.perf_counter()
     last: dict[str, Any] = {"totals": None, "mark": 0, "at": started}
 
-    def progress(totals: CatchUp) -> None:
+    def progress(totals: BatchCounts) -> None:
         last["totals"] = totals
         now = time.perf_counter()
         if curve is not None and totals.records >= last["mark"] + CURVE_STEP:

@@ -13,15 +13,14 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ledger.ports import AppendReceipt, EventLog, LogRecord, LogUnavailable
+from ledger.ports import HEADER_DIGEST, AppendReceipt, EventLog, LogRecord, LogUnavailable
 
-__all__ = ["EmbeddedLog", "LOG_SCHEMA_VERSION", "HEADER_DIGEST"]
+__all__ = ["EmbeddedLog", "LOG_SCHEMA_VERSION"]
 
 LOG_SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
 READ_BY_KEY_ROWS = 1000  # rows fetched at a time from the sorted pass
 LOOKUP_IDS_MAX = 500  # event ids per lookup statement (SQLite allows 32,766 parameters)
-HEADER_DIGEST = "digest"  # the header a read record carries its content digest in (as on Kafka)
 
 _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS log_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",

@@ -22,7 +22,7 @@ from projections.store import ProjectedBatch, ProjectionStore
 from projections.trace_projection import BatchOutcome, project_batch, tracking_name
 from projections.warm_traces import WarmTraces
 
-__all__ = ["catch_up", "rebuild", "collecting_less", "CatchUp", "POLL_RECORDS_MAX", "REBUILD_CHUNK_RECORDS", "utc_now"]
+__all__ = ["catch_up", "rebuild", "collecting_less", "BatchCounts", "POLL_RECORDS_MAX", "REBUILD_CHUNK_RECORDS", "utc_now"]
 
 # Records per catch-up batch, and so per store transaction.  Each batch
 # rewrites the rows of every trace it touches and commits once, so a larger
@@ -83,13 +83,6 @@ class BatchCounts:
         self.batches += 1
 
 
-@dataclass(slots=True)
-class CatchUp(BatchCounts):
-    # Only the closing deadline sweep's transitions: ProjectionStore.commit_batch
-    # journals each batch's own transitions but does not say how many.
-    alert_transitions: int = 0
-
-
 def catch_up(
     log: EventLog,
     store: ProjectionStore,
@@ -97,9 +90,9 @@ def catch_up(
     policy: Policy,
     clock: Callable[[], datetime] = utc_now,
     batch_max: int = POLL_RECORDS_MAX,
-    progress: Callable[[CatchUp], None] | None = None,
+    progress: Callable[[BatchCounts], None] | None = None,
     trust_recorded_at: bool = False,
-) -> CatchUp:
+) -> BatchCounts:
     """Apply everything in ``log`` beyond the store's tracked offsets.
 
     ``trust_recorded_at``: keep the recorded_at a Kafka producer wrote (an
@@ -126,10 +119,10 @@ def _catch_up(
     policy: Policy,
     clock: Callable[[], datetime],
     batch_max: int,
-    progress: Callable[[CatchUp], None] | None,
+    progress: Callable[[BatchCounts], None] | None,
     trust_recorded_at: bool = False,
-) -> CatchUp:
-    totals = CatchUp()
+) -> BatchCounts:
+    totals = BatchCounts()
     busy_retries = 0
     warm = WarmTraces()
     tracked = store.tracked_offsets(log.name)
@@ -159,7 +152,7 @@ def _catch_up(
         store.refresh_statistics()
     while True:
         try:
-            totals.alert_transitions = store.sweep(clock())
+            store.sweep(clock())  # journals the alerts whose deadline passed since the last batch
             return totals
         except OperationalError as error:
             busy_retries = _after_busy(error, busy_retries)
@@ -172,8 +165,8 @@ def rebuild(
     policy: Policy,
     clock: Callable[[], datetime] = utc_now,
     chunk_records: int = REBUILD_CHUNK_RECORDS,
-    progress: Callable[[CatchUp], None] | None = None,
-) -> CatchUp:
+    progress: Callable[[BatchCounts], None] | None = None,
+) -> BatchCounts:
     """Rebuild every projection from position 0 of ``log`` into ``store``.
 
     Read in offset order, a trace's reports are spread over the whole log,
@@ -207,10 +200,10 @@ def _rebuild(
     policy: Policy,
     clock: Callable[[], datetime],
     chunk_records: int,
-    progress: Callable[[CatchUp], None] | None,
-) -> CatchUp:
+    progress: Callable[[BatchCounts], None] | None,
+) -> BatchCounts:
     below = log.end_offsets()
-    totals = CatchUp()
+    totals = BatchCounts()
 
     def apply(chunk: list[LogRecord]) -> None:
         totals.count(project_batch(store, log.name, chunk, policy=policy, clock=clock(), track=False))
@@ -237,7 +230,7 @@ def _rebuild(
         if any(tracked.get(p, -1) < offset for p, offset in last.items()):
             raise
     store.refresh_statistics()
-    totals.alert_transitions = store.sweep(clock())
+    store.sweep(clock())  # journals the alerts whose deadline passed since the last batch
     return totals
 
 

@@ -17,12 +17,17 @@ from datetime import datetime
 
 from ledger.parties import RegisteredParty
 
-__all__ = ["LogRecord", "AppendReceipt", "AppendInFlight", "Appended", "EventLog", "LogUnavailable",
+__all__ = ["HEADER_DIGEST", "LogRecord", "AppendReceipt", "AppendInFlight", "Appended", "EventLog", "LogUnavailable",
            "PartyRegistry"]
 
 
 class LogUnavailable(RuntimeError):
     """The log cannot be reached; the message says which log and where."""
+
+
+# The header a read record carries its content digest in, on every log
+# (consumers/log_check.py compares it with the stored reports' digests).
+HEADER_DIGEST = "digest"
 
 
 @dataclass(frozen=True, slots=True)

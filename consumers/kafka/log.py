@@ -54,7 +54,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.partitioner.default import DefaultPartitioner, murmur2
 
-from ledger.ports import AppendInFlight, AppendReceipt, EventLog, LogRecord, LogUnavailable
+from ledger.ports import HEADER_DIGEST, AppendInFlight, AppendReceipt, EventLog, LogRecord, LogUnavailable
 
 __all__ = [
     "KafkaLog",
@@ -92,7 +92,6 @@ TRANSACTION_TIMEOUT_S = 30.0
 HEADER_SCHEMA_VERSION = "schema_version"
 HEADER_EVENT_TYPE = "event_type"
 HEADER_EVENT_ID = "event_id"
-HEADER_DIGEST = "digest"
 
 # Unlimited retention: the event log is the log of record.  (A broker that
 # ignores topic configs -- Tansu does -- keeps everything anyway.)
