@@ -945,9 +945,9 @@ def measure_queries(store: Any, clock: datetime, seed: int, samples: int) -> dic
         "lots_in_store": len(lots),
         "standing_alerts_in_store": len(store.standing_alerts(clock)),
         # What `ledger whereabouts LOT` and `ledger alerts --party P` call.
-        "whereabouts_one_lot": run(lambda k: whereabouts(store, k, clock=clock, policy=policy), lot_ids),
+        "whereabouts_one_lot": run(lambda k: whereabouts(store, k, now=clock, policy=policy), lot_ids),
         "open_alerts_one_holder": run(
-            lambda k: standing_alerts(store, clock=clock, policy=policy, party=k), holders),
+            lambda k: standing_alerts(store, now=clock, policy=policy, party=k), holders),
         # The indexed lookups underneath, to show where the time goes.
         "store_lots_by_lot_id": run(lambda k: store.lots(lot_id=k), lot_ids),
         "store_standing_alerts_by_party": run(lambda k: store.standing_alerts(clock, party=k), holders),

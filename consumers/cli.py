@@ -723,7 +723,7 @@ def _cmd_project(args: argparse.Namespace) -> int:
 def _cmd_whereabouts(args: argparse.Namespace) -> int:
     ledger = _Ledger(args, must_exist=True)
     try:
-        rows = whereabouts(ledger.store, args.ident, clock=utc_now(), policy=ledger.policy,
+        rows = whereabouts(ledger.store, args.ident, now=utc_now(), policy=ledger.policy,
                            as_of=args.as_of, known_at=args.known_at)
     finally:
         ledger.close()
@@ -817,7 +817,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
         if args.party is not None and not _party_known(ledger.store, args.party):
             raise NotFound(f"no party {args.party!r} is registered or named in any lot "
                            f"(ids are case-sensitive; `ledger parties list` shows the registry)")
-        alerts = standing_alerts(ledger.store, clock=utc_now(), policy=ledger.policy, as_of=args.as_of,
+        alerts = standing_alerts(ledger.store, now=utc_now(), policy=ledger.policy, as_of=args.as_of,
                                  known_at=args.known_at, party=args.party, trace_id=args.trace)
     finally:
         ledger.close()
@@ -989,8 +989,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         _project(ledger, False)
         _print_ingest(report, "examples/story-2019.jsonl")
         now = utc_now()
-        rows = whereabouts(ledger.store, None, clock=now, policy=ledger.policy)
-        alerts = standing_alerts(ledger.store, clock=now, policy=ledger.policy)
+        rows = whereabouts(ledger.store, None, now=now, policy=ledger.policy)
+        alerts = standing_alerts(ledger.store, now=now, policy=ledger.policy)
     finally:
         ledger.close()
     print()

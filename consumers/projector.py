@@ -133,7 +133,7 @@ def _catch_up(
             if not records:
                 break
             try:
-                outcome = project_batch(store, log.name, records, policy=policy, clock=clock(), warm=warm,
+                outcome = project_batch(store, log.name, records, policy=policy, now=clock(), warm=warm,
                                         trust_recorded_at=trust_recorded_at)
             except IntegrityError:
                 overtaken = store.tracked_offsets(log.name).get(partition, -1) + 1
@@ -206,7 +206,7 @@ def _rebuild(
     totals = BatchCounts()
 
     def apply(chunk: list[LogRecord]) -> None:
-        totals.count(project_batch(store, log.name, chunk, policy=policy, clock=clock(), track=False))
+        totals.count(project_batch(store, log.name, chunk, policy=policy, now=clock(), track=False))
         if progress is not None:
             progress(totals)
 

@@ -37,7 +37,7 @@ def whereabouts(
     store: ProjectionStore,
     ident: str | None,
     *,
-    clock: datetime,
+    now: datetime,
     policy: Policy,
     as_of: datetime | None = None,
     known_at: datetime | None = None,
@@ -47,10 +47,10 @@ def whereabouts(
         rows = _current_lots(store, ident)
         # One indexed query per trace shown, not a scan of every alert.
         if ident is None:
-            candidates = store.standing_alerts(clock)
+            candidates = store.standing_alerts(now)
         else:
             candidates = [a for t in sorted({r["trace_id"] for r in rows})
-                          for a in store.standing_alerts(clock, trace_id=t)]
+                          for a in store.standing_alerts(now, trace_id=t)]
         unaccounted = {
             (a["trace_id"], a["lot_id"]): a["quantity"]
             for a in candidates
@@ -59,7 +59,7 @@ def whereabouts(
         for row in rows:
             row["unaccounted"] = unaccounted.get((row["trace_id"], row["lot_id"]), "0")
         return rows
-    when = as_of or clock
+    when = as_of or now
     out = []
     inputs = _inputs(store, ident)
     evaluation = evaluate(inputs.versions, policy=policy, claims=inputs.claims, as_of=when, known_at=known_at)
@@ -78,7 +78,7 @@ def whereabouts(
 def standing_alerts(
     store: ProjectionStore,
     *,
-    clock: datetime,
+    now: datetime,
     policy: Policy,
     as_of: datetime | None = None,
     known_at: datetime | None = None,
@@ -95,13 +95,13 @@ def standing_alerts(
     versions recorded by ``known_at``, for every license when no trace is
     asked about (the projection keeps them for every license reported)."""
     if as_of is None and known_at is None:
-        rows = store.standing_alerts(clock, party=party, trace_id=trace_id)
+        rows = store.standing_alerts(now, party=party, trace_id=trace_id)
         if trace_id is not None:
             cited = sorted({r["license_id"] for r in store.trace_lots([trace_id]) if r["license_id"]})
             for license_id in cited:
-                rows.extend(store.standing_alerts(clock, party=party, trace_id=ceiling_trace_id(license_id)))
+                rows.extend(store.standing_alerts(now, party=party, trace_id=ceiling_trace_id(license_id)))
         return rows
-    when = as_of or clock
+    when = as_of or now
     inputs = _inputs(store, trace_id)
     every_trace = trace_id is None
     # The license reports as recorded by known_at (the evaluation keeps those
@@ -146,7 +146,7 @@ def standing_alerts(
     # Quarantines are about the ledger's data, not a date: an answer as of
     # any date shows those standing now (a quarantined trace is left out of
     # the recomputation above, as the projection leaves out its lots).
-    quarantined = [a for a in store.standing_alerts(clock, party=party, trace_id=trace_id) if a["kind"] == QUARANTINED]
+    quarantined = [a for a in store.standing_alerts(now, party=party, trace_id=trace_id) if a["kind"] == QUARANTINED]
     return sorted([*out, *quarantined], key=lambda a: (a["trace_id"], a["lot_id"], a["kind"], a["alert_id"]))
 
 
@@ -163,7 +163,7 @@ def trace_view(
     store: ProjectionStore,
     ident: str,
     *,
-    clock: datetime,
+    now: datetime,
     policy: Policy,
     as_of: datetime | None = None,
     known_at: datetime | None = None,
@@ -177,8 +177,8 @@ def trace_view(
     rows: list[dict[str, Any]] = []
     alerts: list[dict[str, Any]] = []
     for trace_id in trace_ids:
-        rows.extend(whereabouts(store, trace_id, clock=clock, policy=policy, as_of=as_of, known_at=known_at))
-        for alert in standing_alerts(store, clock=clock, policy=policy, as_of=as_of, known_at=known_at,
+        rows.extend(whereabouts(store, trace_id, now=now, policy=policy, as_of=as_of, known_at=known_at))
+        for alert in standing_alerts(store, now=now, policy=policy, as_of=as_of, known_at=known_at,
                                      trace_id=trace_id):
             if alert not in alerts:
                 alerts.append(alert)

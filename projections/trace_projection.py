@@ -74,7 +74,7 @@ def project_batch(
     records: Sequence[LogRecord],
     *,
     policy: Policy,
-    clock: datetime,
+    now: datetime,
     track: bool = True,
     warm: WarmTraces | None = None,
     trust_recorded_at: bool = False,
@@ -82,7 +82,7 @@ def project_batch(
     """Apply one polled batch to the store in one transaction, with tracking.
 
     A record whose recorded_at is not the ledger's own (Kafka: any producer
-    may write) is stamped here: with the log's append time, or ``clock``
+    may write) is stamped here: with the log's append time, or ``now``
     when the log keeps none (``LogRecord.stamped_by_ledger``); never the
     sender's claim, unless ``trust_recorded_at`` (an operator migrating a
     system of record, as ``ledger ingest --trust-recorded-at``).
@@ -110,7 +110,7 @@ def project_batch(
         if warm is not None:
             warm.check(store.writer_mark())
         try:
-            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=warm,
+            return _project_batch(store, log_name, records, policy=policy, now=now, track=track, warm=warm,
                                   trust_recorded_at=trust_recorded_at)
         except _NOT_A_RECORDS_FAULT:
             if warm is not None:
@@ -119,12 +119,12 @@ def project_batch(
         except Exception as error:
             if warm is not None:
                 warm.forget()
-            quarantine = _failing_traces(store, log_name, records, policy=policy, clock=clock,
+            quarantine = _failing_traces(store, log_name, records, policy=policy, now=now,
                                          trust_recorded_at=trust_recorded_at)
             if not quarantine:
                 raise error  # no trace fails alone: not a record's fault
         try:
-            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=None,
+            return _project_batch(store, log_name, records, policy=policy, now=now, track=track, warm=None,
                                   quarantine=quarantine, trust_recorded_at=trust_recorded_at)
         except _NOT_A_RECORDS_FAULT:
             raise
@@ -132,7 +132,7 @@ def project_batch(
             # The traces fail together though none of the others fails
             # alone: quarantine every trace of the batch, with this error.
             everything = dict.fromkeys(_batch_keys(records), _reason(error))
-            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=None,
+            return _project_batch(store, log_name, records, policy=policy, now=now, track=track, warm=None,
                                   quarantine={**everything, **quarantine}, trust_recorded_at=trust_recorded_at)
 
 
@@ -155,7 +155,7 @@ def _key(event: object) -> str:
 
 
 def _failing_traces(store: ProjectionStore, log_name: str, records: Sequence[LogRecord], *,
-                    policy: Policy, clock: datetime, trust_recorded_at: bool = False) -> dict[str, str]:
+                    policy: Policy, now: datetime, trust_recorded_at: bool = False) -> dict[str, str]:
     """Trace id -> why, for every trace of the batch whose records, computed
     alone against the store (nothing committed), fail.
 
@@ -172,7 +172,7 @@ def _failing_traces(store: ProjectionStore, log_name: str, records: Sequence[Log
 
     def failing(keys: list[str]) -> dict[str, str]:
         try:
-            _project_batch(store, log_name, [r for k in keys for r in by_key[k]], policy=policy, clock=clock,
+            _project_batch(store, log_name, [r for k in keys for r in by_key[k]], policy=policy, now=now,
                            track=False, warm=None, commit=False, trust_recorded_at=trust_recorded_at)
             return {}
         except _NOT_A_RECORDS_FAULT:
@@ -223,7 +223,7 @@ def _project_batch(
     records: Sequence[LogRecord],
     *,
     policy: Policy,
-    clock: datetime,
+    now: datetime,
     track: bool,
     warm: WarmTraces | None,
     trust_recorded_at: bool = False,
@@ -254,7 +254,7 @@ def _project_batch(
             if duplicate:
                 raise _Unstamped(event.event_id, str(duplicate[0]))
             if not record.stamped_by_ledger and not trust_recorded_at:
-                event = event.stamped(record.appended_at or clock, overwrite=True)
+                event = event.stamped(record.appended_at or now, overwrite=True)
             if event.recorded_at is None:
                 raise _Unstamped(event.event_id)
             future = event.future_problem()
@@ -346,7 +346,7 @@ def _project_batch(
     if not commit:
         return outcome
     batch.writer_mark = warm.next_mark() if warm is not None else None
-    store.commit_batch(batch, trackings, clock)
+    store.commit_batch(batch, trackings, now)
     if warm is not None:
         warm.committed(batch.writer_mark, held)  # type: ignore[arg-type]
     return outcome

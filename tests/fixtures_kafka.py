@@ -75,8 +75,8 @@ def answers(store: Any) -> dict[str, object]:
     out: dict[str, object] = {"fingerprint": read_models(store), "report digests": report_digests(store)}
     for day in AS_OF_DATES:
         as_of = _when(day) if day else None
-        out[f"whereabouts {day}"] = whereabouts(store, None, clock=FIXED_CLOCK, policy=policy, as_of=as_of)
-        out[f"alerts {day}"] = standing_alerts(store, clock=FIXED_CLOCK, policy=policy, as_of=as_of)
+        out[f"whereabouts {day}"] = whereabouts(store, None, now=FIXED_CLOCK, policy=policy, as_of=as_of)
+        out[f"alerts {day}"] = standing_alerts(store, now=FIXED_CLOCK, policy=policy, as_of=as_of)
     return out
 
 

@@ -124,7 +124,7 @@ class EventLogContract:
         store = SQLiteProjectionStore(tmp_path / "projections.db")
         records = records_of(story_lines())
         log.append(records)
-        project_batch(store, log.name, read_all(log), policy=policy, clock=fixed_clock())
+        project_batch(store, log.name, read_all(log), policy=policy, now=fixed_clock())
         fingerprint, lots = store.fingerprint(), store.lots()
 
         end = log.end_offsets()
@@ -132,7 +132,7 @@ class EventLogContract:
         assert {r.outcome for r in receipts} <= {"accepted", "duplicate"}
         resent = read_all(log, end)
         if resent:
-            outcome = project_batch(store, log.name, resent, policy=policy, clock=fixed_clock())
+            outcome = project_batch(store, log.name, resent, policy=policy, now=fixed_clock())
             assert outcome.dead_letters == 0
             # Every trace report is recognised as already known.  (License
             # reports are counted "accepted" by project_batch even when

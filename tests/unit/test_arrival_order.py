@@ -241,7 +241,7 @@ def _project_in_batches(path: Path, records: list[LogRecord], cuts: list[int]) -
     bounds = [0, *sorted(set(cuts)), len(records)]
     for start, end in zip(bounds, bounds[1:]):
         if end > start:
-            project_batch(store, LOG, records[start:end], policy=POLICY, clock=CLOCK)
+            project_batch(store, LOG, records[start:end], policy=POLICY, now=CLOCK)
     return store
 
 
