@@ -868,12 +868,11 @@ def _cmd_rejects(args: argparse.Namespace) -> int:
     finally:
         ledger.close()
     if args.json:
-        print(json.dumps([dict(zip(("source", "line", "raw", "problems", "rejected_at"), r)) for r in rows],
-                         indent=2))
+        print(json.dumps([r._asdict() for r in rows], indent=2))
     elif not rows:
         print("no rejected input")
     else:
-        print(table(("SOURCE", "LINE", "PROBLEMS"), [(r[0], r[1], r[3]) for r in rows], right={1},
+        print(table(("SOURCE", "LINE", "PROBLEMS"), [(r.source, r.line, r.problems) for r in rows], right={1},
                     width=terminal_width()))
     return EXIT_OK
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ledger.ports import HEADER_DIGEST, AppendReceipt, EventLog, LogRecord, LogUnavailable
+from ledger.ports import HEADER_DIGEST, AppendReceipt, RejectRow, EventLog, LogRecord, LogUnavailable
 
 __all__ = ["EmbeddedLog", "LOG_SCHEMA_VERSION"]
 
@@ -192,8 +192,8 @@ class EmbeddedLog(EventLog):
 
     # -- rejected input -------------------------------------------------------
 
-    def keep_rejects(self, rejects: Sequence[tuple[str, int, str, str, str]]) -> int:
-        """Keep (source, line, raw, problems, rejected_at); a re-run adds no copies."""
+    def keep_rejects(self, rejects: Sequence[RejectRow]) -> int:
+        """Keep these rejected lines; a re-run adds no copies."""
         try:
             with self._transaction():
                 before = self._db.total_changes
@@ -204,12 +204,12 @@ class EmbeddedLog(EventLog):
         except sqlite3.DatabaseError as error:
             raise self._unwritable(error) from error
 
-    def rejects(self, limit: int = 1000) -> list[tuple[str, int, str, str, str]]:
-        return self._db.execute(
-            "SELECT source, line, raw, problems, rejected_at FROM rejects "
+    def rejects(self, limit: int = 1000) -> list[RejectRow]:
+        return [RejectRow(*row) for row in self._db.execute(
+            f"SELECT {', '.join(RejectRow._fields)} FROM rejects "
             "ORDER BY rejected_at, source, line LIMIT ?",
             (limit,),
-        ).fetchall()
+        )]
 
     def close(self) -> None:
         self._db.close()

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -76,6 +76,30 @@ class Version:
         return recorded_at
 
 
+class Receipt(NamedTuple):
+    """One receipt posted to a lot.  NamedTuples (not dataclasses) for these
+    three: the fold makes one per report, and tuples order as the rules sort them."""
+
+    occurred_at: datetime
+    amount: Decimal  # in the lot's unit
+    event_id: str
+
+
+class Since(NamedTuple):
+    """Since when a condition holds: the report that tipped it."""
+
+    at: datetime
+    event_id: str
+
+
+class Confirmation(NamedTuple):
+    """A report confirming a ship-back's return exemption; the premise rule
+    decides whose confirmation counts."""
+
+    reporter: str
+    event_id: str
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """A report the account could not use, or two reports that disagree."""
@@ -127,13 +151,12 @@ class LotAccount:
     # since shrunk by this much.
     out_since_declared: Decimal = ZERO
     last_movement_at: datetime | None = None
-    receipts: list[tuple[datetime, Decimal, str]] = field(default_factory=list)
+    receipts: list[Receipt] = field(default_factory=list)
     outflow_event_ids: list[str] = field(default_factory=list)
-    over_accounted_since: tuple[datetime, str] | None = None
-    over_received_since: tuple[datetime, str] | None = None
-    # Ship-backs: (reporter, event id) of each report confirming the return
-    # exemption; the premise rule decides whose confirmation counts.
-    exemption_confirmations: list[tuple[str, str]] = field(default_factory=list)
+    over_accounted_since: Since | None = None
+    over_received_since: Since | None = None
+    # Ship-backs: each report confirming the return exemption.
+    exemption_confirmations: list[Confirmation] = field(default_factory=list)
 
     @property
     def in_transit(self) -> Decimal:
@@ -594,7 +617,7 @@ def _post_movements(lots: dict[str, LotAccount], live: list[LotEvent], findings:
         lot = lots.get(event.lot_id)
         if kind is _CONFIRMS and lot is not None:
             # Not a movement: the premise rule decides whose confirmation counts.
-            lot.exemption_confirmations.append((event.reporter, event.event_id))
+            lot.exemption_confirmations.append(Confirmation(event.reporter, event.event_id))
             continue
         if lot is None:
             findings.append(
@@ -621,7 +644,7 @@ def _post_movements(lots: dict[str, LotAccount], live: list[LotEvent], findings:
         occurred_at = event.occurred_at
         if kind is _RECEIVED:
             lot.received += amount
-            lot.receipts.append((occurred_at, amount, event.event_id))
+            lot.receipts.append(Receipt(occurred_at, amount, event.event_id))
         elif kind is _DECLARED:
             on_hand = max(ZERO, lot.on_hand)
             if amount > on_hand:
@@ -655,12 +678,12 @@ def _post_movements(lots: dict[str, LotAccount], live: list[LotEvent], findings:
         received = lot.received
         if lot.consumed + lot.re_exported + lot.returned + lot.lost > received:  # lot.out
             if lot.over_accounted_since is None:
-                lot.over_accounted_since = (occurred_at, event.event_id)
+                lot.over_accounted_since = Since(occurred_at, event.event_id)
         else:
             lot.over_accounted_since = None
         if received > lot.shipped:
             if lot.over_received_since is None:
-                lot.over_received_since = (occurred_at, event.event_id)
+                lot.over_received_since = Since(occurred_at, event.event_id)
         else:
             lot.over_received_since = None
 

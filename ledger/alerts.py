@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from ledger.account import ZERO, Finding, LotAccount, TraceAccount
+from ledger.account import ZERO, Finding, LotAccount, Since, TraceAccount
 from ledger.policy import Policy
 
 __all__ = ["Alert", "ALERT_KINDS", "SEVERITY", "alert_steps", "alerts_as_of", "alert_id"]
@@ -155,7 +155,7 @@ def _transit_steps(lot: LotAccount, policy: Policy) -> list[Alert]:
             quantity=missing,
             unit=lot.unit,
             message=what,
-            event_ids=(lot.opened_by, *(r[2] for r in lot.receipts)),
+            event_ids=(lot.opened_by, *(r.event_id for r in lot.receipts)),
         )
     ]
 
@@ -175,7 +175,7 @@ def _unaccounted_steps(lot: LotAccount, policy: Policy) -> list[Alert]:
     receipts = sorted(lot.receipts)
     for index, (occurred_at, amount, _event_id) in enumerate(receipts):
         received_due += amount
-        if index + 1 < len(receipts) and receipts[index + 1][0] == occurred_at:
+        if index + 1 < len(receipts) and receipts[index + 1].occurred_at == occurred_at:
             continue  # receipts at one instant share one deadline: one step, not two
         unaccounted = received_due - explained
         if unaccounted <= 0 and not steps:
@@ -195,7 +195,7 @@ def _unaccounted_steps(lot: LotAccount, policy: Policy) -> list[Alert]:
                     f"received by {lot.holder} ({lot.holder_country}) not accounted for "
                     f"within {policy.end_use_reporting_days} days"
                 ),
-                event_ids=tuple(r[2] for r in lot.receipts) + tuple(lot.outflow_event_ids),
+                event_ids=tuple(r.event_id for r in lot.receipts) + tuple(lot.outflow_event_ids),
             )
         )
     return steps
@@ -216,7 +216,7 @@ def _over_accounting_steps(lot: LotAccount) -> list[Alert]:
     return steps
 
 
-def _over_accounting(lot: LotAccount, subject: str, since: tuple[datetime, str], excess: Decimal,
+def _over_accounting(lot: LotAccount, subject: str, since: Since, excess: Decimal,
                      what: str) -> Alert:
     at, event_id = since
     return Alert(

@@ -47,6 +47,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import NamedTuple
 
 from ledger.account import LotAccount, TraceAccount
 from ledger.alerts import Alert, alert_id
@@ -566,13 +567,22 @@ def _issuing_countries(events: Iterable[LicenseGranted | LicenseRevoked],
         return {}
     country_of = {party: country for country, party in authorities.items()}
     far_future = datetime.max.replace(tzinfo=timezone.utc)
-    first: dict[str, tuple[datetime, datetime, str, str]] = {}
+    first: dict[str, _Grant] = {}
     for event in events:
         if isinstance(event, LicenseGranted) and event.reporter in country_of:
-            key = (event.recorded_at or far_future, event.occurred_at, event.event_id, country_of[event.reporter])
+            key = _Grant(event.recorded_at or far_future, event.occurred_at, event.event_id, country_of[event.reporter])
             if event.license_id not in first or key < first[event.license_id]:
                 first[event.license_id] = key
-    return {license_id: key[3] for license_id, key in first.items()}
+    return {license_id: grant.country for license_id, grant in first.items()}
+
+
+class _Grant(NamedTuple):
+    """An authority's grant, ordered as "recorded first" compares them."""
+
+    recorded_at: datetime
+    occurred_at: datetime
+    event_id: str
+    country: str
 
 
 def authorized(
