@@ -133,7 +133,7 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, now
     cited_licenses = sorted({r["license_id"] for r in rows if r["license_id"]})
     wanted_alerts = wanted | {ceiling_trace_id(i) for i in cited_licenses}
     # One query for every standing alert, filtered here: a query per trace
-    # costs ~0.5 ms each, 5 s for 10,000 traces.
+    # costs seconds for thousands of traces (BENCHMARKS.md, "Figures behind comments").
     for alert in store.standing_alerts(now):
         if alert["trace_id"] in wanted_alerts:
             row = {k: alert[k] for k in ALERT_COLUMNS}
@@ -385,8 +385,8 @@ def write_xlsx(data: AuditData, path: Path) -> Path:
     the exact decimal text.  Read it with openpyxl.load_workbook.
 
     Written as SpreadsheetML directly rather than with openpyxl's writer:
-    without lxml (not installed here) openpyxl writes ~80,000 cells/s, 22 s
-    for 100k events; this writer does the same in a few seconds.
+    without lxml (not installed here) openpyxl's writer is several times
+    slower (BENCHMARKS.md, "Figures behind comments").
     """
     sheets: list[tuple[str, list[list[Any]], list[str]]] = [
         ("about", [["field", "value"], ["selection", data.selection],
