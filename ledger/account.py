@@ -367,20 +367,8 @@ def _apply_retractions(effective: list[Version], findings: list[Finding],
             continue
         # A reporter's event ids are its own: the retraction names one of them.
         target = by_id.get((event.reporter, event.retracted_event_id)) or others.get(event.retracted_event_id)
-        problem = None
-        if target is None:
-            problem = (
-                f"retraction {event.event_id!r} names event {event.retracted_event_id!r}, "
-                f"which is not known in trace {event.trace_id!r}"
-            )
-        elif isinstance(target, Retracted):
-            problem = f"retraction {event.event_id!r} names another retraction; report the event again instead"
-        elif target.reporter != event.reporter:
-            problem = (
-                f"retraction {event.event_id!r} by {event.reporter!r} refused: "
-                f"event {target.event_id!r} was reported by {target.reporter!r}, "
-                f"and only the original reporter may retract it"
-            )
+        problem = _amendment_problem(event, event.retracted_event_id, target, noun="retraction", verb="retract",
+                                     unknown="", again="report the event again instead", kind=Retracted)
         if problem:
             findings.append(
                 Finding("invalid_report", event.lot_id, event.reporter, event.occurred_at,
@@ -394,6 +382,22 @@ def _apply_retractions(effective: list[Version], findings: list[Finding],
         for v in effective
         if (v.event.reporter, v.event_id) not in retracted and not isinstance(v.event, Retracted)
     ]
+
+
+def _amendment_problem(event: Retracted | Corrected, target_id: str, target: LotEvent | None, *, noun: str,
+                       verb: str, unknown: str, again: str, kind: type) -> str | None:
+    """Why a retraction or correction of ``target_id`` is refused, or None:
+    the rules both share (the report must be known, not itself of the same
+    kind, and only its original reporter may amend it)."""
+    if target is None:
+        return (f"{noun} {event.event_id!r} names event {target_id!r}, which is not known{unknown} "
+                f"in trace {event.trace_id!r}")
+    if isinstance(target, kind):
+        return f"{noun} {event.event_id!r} names another {noun}; {again}"
+    if target.reporter != event.reporter:
+        return (f"{noun} {event.event_id!r} by {event.reporter!r} refused: event {target_id!r} was "
+                f"reported by {target.reporter!r}, and only the original reporter may {verb} it")
+    return None
 
 
 def _apply_corrections(live: list[LotEvent], findings: list[Finding],
@@ -416,20 +420,12 @@ def _apply_corrections(live: list[LotEvent], findings: list[Finding],
         target_id = event.corrected_event_id
         key = (event.reporter, target_id)
         target = replaced.get(key) or by_id.get(key) or others.get(target_id)
-        problem = None
+        problem = _amendment_problem(event, target_id, target, noun="correction", verb="correct",
+                                     unknown=" (or was retracted)", again="correct the original report",
+                                     kind=Corrected)
         new = None
-        if target is None:
-            problem = (
-                f"correction {event.event_id!r} names event {target_id!r}, which is not known "
-                f"(or was retracted) in trace {event.trace_id!r}"
-            )
-        elif isinstance(target, Corrected):
-            problem = f"correction {event.event_id!r} names another correction; correct the original report"
-        elif target.reporter != event.reporter:
-            problem = (
-                f"correction {event.event_id!r} by {event.reporter!r} refused: event {target_id!r} was "
-                f"reported by {target.reporter!r}, and only the original reporter may correct it"
-            )
+        if problem is not None or target is None:
+            pass  # refused by the rules a retraction shares
         elif getattr(target, "quantity", None) is None:
             problem = (f"correction {event.event_id!r} names {target.type} {target_id!r}, which has no "
                        f"quantity; retract it instead")

@@ -18,7 +18,18 @@ from decimal import Decimal
 from ledger.account import ZERO, Finding, LotAccount, Since, TraceAccount
 from ledger.policy import Policy
 
-__all__ = ["Alert", "ALERT_KINDS", "SEVERITY", "alert_steps", "alerts_as_of", "alert_id"]
+__all__ = ["Alert", "ALERT_KINDS", "PREMISE_KINDS", "SEVERITY", "alert_steps", "alerts_as_of", "alert_id"]
+
+# License premises (ledger/licenses.py; docs/COMPLIANCE.md).  Named here, not
+# there, so this module needs nothing of licenses.py (which builds on it).
+PREMISE_KINDS = (
+    "license_missing",
+    "license_unknown",
+    "license_invalid",
+    "premise_deviation",
+    "license_ceiling",
+    "ship_back_exemption",
+)
 
 ALERT_KINDS = (
     "unaccounted",
@@ -30,13 +41,7 @@ ALERT_KINDS = (
     "invalid_report",
     "over_declared",
     "unknown_lot",
-    # License premises (ledger/licenses.py; docs/COMPLIANCE.md)
-    "license_missing",
-    "license_unknown",
-    "license_invalid",
-    "premise_deviation",
-    "license_ceiling",
-    "ship_back_exemption",
+    *PREMISE_KINDS,
     # Who may say what (docs/COMPLIANCE.md): a report its reporter may not make.
     "unauthorized_report",
     # A trace the projection could not compute (projections/trace_projection.py)

@@ -53,15 +53,7 @@ class ReportStatus:
 
     trace_id: str
     version: Version
-    verdict: Verdict
-
-    @property
-    def state(self) -> str:
-        return self.verdict.state
-
-    @property
-    def text(self) -> str:
-        return self.verdict.text
+    verdict: Verdict  # its state (APPLIED, RETRACTED, ...) and why, in words
 
 
 @dataclass(frozen=True, slots=True)

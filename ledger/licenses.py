@@ -50,7 +50,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from ledger.account import LotAccount, TraceAccount
-from ledger.alerts import Alert, alert_id
+from ledger.alerts import PREMISE_KINDS, Alert, alert_id
 from ledger.events import LicenseGranted, LicenseRevoked, content_digest
 from ledger.quantity import DimensionMismatch, Quantity, canonical_decimal, unit_dimension
 
@@ -68,14 +68,6 @@ __all__ = [
     "uses_license",
 ]
 
-PREMISE_KINDS = (
-    "license_missing",
-    "license_unknown",
-    "license_invalid",
-    "premise_deviation",
-    "license_ceiling",
-    "ship_back_exemption",
-)
 
 # Ceiling alerts belong to a license, not to one trace: the projection keeps
 # them under this pseudo trace id, recomputed whenever a lot citing the

@@ -178,7 +178,7 @@ def _statuses(store: ProjectionStore, stored: dict[str, list[tuple[str, str]]],
     ids = sorted({v.event_id for held in versions.values() for v in held})
     claims = contested(store.event_claims(ids) if ids else {})
     evaluation = evaluate(versions, policy=policy, claims=claims)
-    return {(trace_id, s.version.event.reporter, s.version.event_id, s.version.digest): s.text
+    return {(trace_id, s.version.event.reporter, s.version.event_id, s.version.digest): s.verdict.text
             for trace_id in versions for s in evaluation.statuses(trace_id)}
 
 
