@@ -36,7 +36,7 @@ from ledger.parties import by_id, party_problems
 from projections.batch_lock import exclusive
 from projections.premises import BatchTrace, recompute_rows
 from projections.rows import rebuild_trace, step_row, ts
-from projections.store import DeadLetter, ProjectedBatch, ProjectionStore, StoreUnavailable, TraceRows
+from projections.store import DeadLetter, ProjectedBatch, ProjectionStore, StoreUnavailable
 from projections.warm_traces import WarmTraces
 
 __all__ = ["project_batch", "BatchOutcome", "rebuild_trace", "tracking_name", "QUARANTINED", "quarantine_step",
