@@ -89,7 +89,7 @@ def stamp_probes(projector) -> dict[str, dict[str, float]]:
 def main(argv: list[str] | None = None) -> int:
     from consumers.kafka.group_projector import GroupProjector
     from consumers.kafka.log import KafkaLog
-    from ledger.policy import load_policy
+    from consumers.bootstrap import load_policy
     from projections.sqlite_store import SQLiteProjectionStore
 
     parser = argparse.ArgumentParser(prog="python -m bench.history_clock", description=__doc__.split("\n\n")[0])

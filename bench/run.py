@@ -409,7 +409,7 @@ def rebuild(log_path: Path, store_path: Path, clock: datetime, *, time_limit_s: 
     behind its log does).  With ``time_limit_s``, stop after the first batch
     that ends past it (the totals say how far)."""
     from consumers.embedded_log import EmbeddedLog
-    from consumers.projector import CatchUp, catch_up
+    from consumers.projector import BatchCounts, catch_up
     from consumers.projector import rebuild as rebuild_by_trace
     from ledger.policy import Policy
     from projections.sqlite_store import SQLiteProjectionStore
@@ -420,7 +420,7 @@ def rebuild(log_path: Path, store_path: Path, clock: datetime, *, time_limit_s: 
     started = time.perf_counter()
     last: dict[str, Any] = {"totals": None, "mark": 0, "at": started}
 
-    def progress(totals: CatchUp) -> None:
+    def progress(totals: BatchCounts) -> None:
         last["totals"] = totals
         now = time.perf_counter()
         if curve is not None and totals.records >= last["mark"] + CURVE_STEP:
@@ -945,9 +945,9 @@ def measure_queries(store: Any, clock: datetime, seed: int, samples: int) -> dic
         "lots_in_store": len(lots),
         "standing_alerts_in_store": len(store.standing_alerts(clock)),
         # What `ledger whereabouts LOT` and `ledger alerts --party P` call.
-        "whereabouts_one_lot": run(lambda k: whereabouts(store, k, clock=clock, policy=policy), lot_ids),
+        "whereabouts_one_lot": run(lambda k: whereabouts(store, k, now=clock, policy=policy), lot_ids),
         "open_alerts_one_holder": run(
-            lambda k: standing_alerts(store, clock=clock, policy=policy, party=k), holders),
+            lambda k: standing_alerts(store, now=clock, policy=policy, party=k), holders),
         # The indexed lookups underneath, to show where the time goes.
         "store_lots_by_lot_id": run(lambda k: store.lots(lot_id=k), lot_ids),
         "store_standing_alerts_by_party": run(lambda k: store.standing_alerts(clock, party=k), holders),

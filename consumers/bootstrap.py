@@ -10,17 +10,38 @@ $LEDGER_STORE.  Config is read by functions, when asked, not at import.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from urllib.parse import urlparse
 
+from ledger.policy import Policy, PolicyError, policy_from_document
 from ledger.ports import EventLog, LogUnavailable
 from projections.store import ProjectionStore, StoreUnavailable
 
-__all__ = ["default_log_url", "default_store_url", "open_log", "open_store", "ConfigError"]
+__all__ = ["default_log_url", "default_store_url", "open_log", "open_store", "ConfigError", "load_policy",
+           "POLICY_ENV"]
+
+POLICY_ENV = "LEDGER_POLICY"
 
 
 class ConfigError(ValueError):
     pass
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """The policy from ``path``, else from $LEDGER_POLICY, else the defaults."""
+    if path is None:
+        path = os.environ.get(POLICY_ENV) or None
+    if path is None:
+        return Policy()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise PolicyError(f"policy file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise PolicyError(f"policy file {str(path)!r} is not valid TOML: {error}") from None
+    return policy_from_document(data, source=f"policy file {str(path)!r}")
 
 
 def ledger_home() -> Path:

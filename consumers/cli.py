@@ -27,12 +27,13 @@ from eventsourcing.persistence import PersistenceError
 from consumers import bootstrap
 from consumers.ingest import IngestReport, LongLine, Reject, ingest_lines, read_lines, reject_row
 from consumers.log_check import LogMismatch, verify_log
-from consumers.projector import CatchUp, catch_up, rebuild, utc_now
+from consumers.projector import BatchCounts, catch_up, rebuild, utc_now
 from consumers.render import colour_enabled, fmt_amount, severity_colour, table, terminal_width
 from ledger.alerts import ALERT_KINDS
 from ledger.events import event_json_schema
 from ledger.parties import PartyError, by_id, parties_from_json
-from ledger.policy import POLICY_ENV, PolicyError, load_policy
+from consumers.bootstrap import POLICY_ENV, load_policy
+from ledger.policy import PolicyError
 from ledger.ports import LogUnavailable
 from projections.queries import NotFound, standing_alerts, whereabouts
 from projections.retry import retry
@@ -669,7 +670,7 @@ def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool,
     return report
 
 
-def _project(ledger: _Ledger, progress_forced: bool, *, trust_recorded_at: bool = False) -> CatchUp:
+def _project(ledger: _Ledger, progress_forced: bool, *, trust_recorded_at: bool = False) -> BatchCounts:
     progress = _Progress("projected records", progress_forced)
     totals = catch_up(ledger.log, ledger.store, policy=ledger.policy, trust_recorded_at=trust_recorded_at,
                       progress=lambda t: progress(t.records))
@@ -692,7 +693,7 @@ def _print_ingest(report: IngestReport, file: str, *, detects_duplicates: bool =
         print(f"  ... and {report.rejected - 50} more (see `ledger rejects`)", file=sys.stderr)
 
 
-def _ingest_json(report: IngestReport, projected: CatchUp | None) -> dict[str, Any]:
+def _ingest_json(report: IngestReport, projected: BatchCounts | None) -> dict[str, Any]:
     return {
         "lines": report.lines,
         "recorded": report.accepted,
@@ -712,8 +713,6 @@ def _cmd_project(args: argparse.Namespace) -> int:
         totals = _project(ledger, args.progress, trust_recorded_at=args.trust_recorded_at)
     finally:
         ledger.close()
-    # alert_transitions counts only the deadline sweep's: the store journals
-    # the transitions of each batch inside commit_batch and does not count them.
     print(f"projected {totals.records} records in {totals.batches} batches "
           f"({totals.duplicates} duplicates, {totals.dead_letters} dead letters)")
     return EXIT_OK
@@ -722,7 +721,7 @@ def _cmd_project(args: argparse.Namespace) -> int:
 def _cmd_whereabouts(args: argparse.Namespace) -> int:
     ledger = _Ledger(args, must_exist=True)
     try:
-        rows = whereabouts(ledger.store, args.ident, clock=utc_now(), policy=ledger.policy,
+        rows = whereabouts(ledger.store, args.ident, now=utc_now(), policy=ledger.policy,
                            as_of=args.as_of, known_at=args.known_at)
     finally:
         ledger.close()
@@ -816,7 +815,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
         if args.party is not None and not _party_known(ledger.store, args.party):
             raise NotFound(f"no party {args.party!r} is registered or named in any lot "
                            f"(ids are case-sensitive; `ledger parties list` shows the registry)")
-        alerts = standing_alerts(ledger.store, clock=utc_now(), policy=ledger.policy, as_of=args.as_of,
+        alerts = standing_alerts(ledger.store, now=utc_now(), policy=ledger.policy, as_of=args.as_of,
                                  known_at=args.known_at, party=args.party, trace_id=args.trace)
     finally:
         ledger.close()
@@ -867,12 +866,11 @@ def _cmd_rejects(args: argparse.Namespace) -> int:
     finally:
         ledger.close()
     if args.json:
-        print(json.dumps([dict(zip(("source", "line", "raw", "problems", "rejected_at"), r)) for r in rows],
-                         indent=2))
+        print(json.dumps([r._asdict() for r in rows], indent=2))
     elif not rows:
         print("no rejected input")
     else:
-        print(table(("SOURCE", "LINE", "PROBLEMS"), [(r[0], r[1], r[3]) for r in rows], right={1},
+        print(table(("SOURCE", "LINE", "PROBLEMS"), [(r.source, r.line, r.problems) for r in rows], right={1},
                     width=terminal_width()))
     return EXIT_OK
 
@@ -988,8 +986,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         _project(ledger, False)
         _print_ingest(report, "examples/story-2019.jsonl")
         now = utc_now()
-        rows = whereabouts(ledger.store, None, clock=now, policy=ledger.policy)
-        alerts = standing_alerts(ledger.store, clock=now, policy=ledger.policy)
+        rows = whereabouts(ledger.store, None, now=now, policy=ledger.policy)
+        alerts = standing_alerts(ledger.store, now=now, policy=ledger.policy)
     finally:
         ledger.close()
     print()

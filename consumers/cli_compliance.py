@@ -92,7 +92,7 @@ def _cmd_flows(args: argparse.Namespace) -> int:
     period = _period(args.period)
     ledger = _cli.Ledger(args)
     try:
-        rows = whereabouts(ledger.store, None, clock=utc_now(), policy=ledger.policy,
+        rows = whereabouts(ledger.store, None, now=utc_now(), policy=ledger.policy,
                            as_of=args.as_of, known_at=args.known_at)
     finally:
         ledger.close()
@@ -147,7 +147,7 @@ def _period(text: str | None):  # type: ignore[no-untyped-def]
 def _cmd_trace(args: argparse.Namespace) -> int:
     ledger = _cli.Ledger(args)
     try:
-        view = trace_view(ledger.store, args.ident, clock=utc_now(), policy=ledger.policy,
+        view = trace_view(ledger.store, args.ident, now=utc_now(), policy=ledger.policy,
                           as_of=args.as_of, known_at=args.known_at)  # NotFound: cli.main says so
     finally:
         ledger.close()
@@ -195,7 +195,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
                                                    period=period, item=args.item)
         progress = _cli.Progress(f"audit of {selection}: reports gathered", args.progress)
         progress.announce(f"from {len(trace_ids):,} traces")
-        data = audit.collect(ledger.store, selection, trace_ids, clock=utc_now(), policy=ledger.policy,
+        data = audit.collect(ledger.store, selection, trace_ids, now=utc_now(), policy=ledger.policy,
                              progress=progress, software_version=_cli_version())
         progress.done(len(data.events), f"({len(trace_ids):,} traces)")
     finally:

@@ -14,15 +14,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from consumers.sqlite_file import open_wal_file
-from ledger.ports import AppendReceipt, EventLog, LogRecord, LogUnavailable
+from ledger.ports import HEADER_DIGEST, AppendReceipt, EventLog, LogRecord, LogUnavailable, RejectRow
 
-__all__ = ["EmbeddedLog", "LOG_SCHEMA_VERSION", "HEADER_DIGEST"]
+__all__ = ["EmbeddedLog", "LOG_SCHEMA_VERSION"]
 
 LOG_SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
 READ_BY_KEY_ROWS = 1000  # rows fetched at a time from the sorted pass
 LOOKUP_IDS_MAX = 500  # event ids per lookup statement (SQLite allows 32,766 parameters)
-HEADER_DIGEST = "digest"  # the header a read record carries its content digest in (as on Kafka)
 
 _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS log_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -191,8 +190,8 @@ class EmbeddedLog(EventLog):
 
     # -- rejected input -------------------------------------------------------
 
-    def keep_rejects(self, rejects: Sequence[tuple[str, int, str, str, str]]) -> int:
-        """Keep (source, line, raw, problems, rejected_at); a re-run adds no copies."""
+    def keep_rejects(self, rejects: Sequence[RejectRow]) -> int:
+        """Keep these rejected lines; a re-run adds no copies."""
         try:
             with self._transaction():
                 before = self._db.total_changes
@@ -203,12 +202,12 @@ class EmbeddedLog(EventLog):
         except sqlite3.DatabaseError as error:
             raise self._unwritable(error) from error
 
-    def rejects(self, limit: int = 1000) -> list[tuple[str, int, str, str, str]]:
-        return self._db.execute(
-            "SELECT source, line, raw, problems, rejected_at FROM rejects "
+    def rejects(self, limit: int = 1000) -> list[RejectRow]:
+        return [RejectRow(*row) for row in self._db.execute(
+            f"SELECT {', '.join(RejectRow._fields)} FROM rejects "
             "ORDER BY rejected_at, source, line LIMIT ?",
             (limit,),
-        ).fetchall()
+        )]
 
     def close(self) -> None:
         self._db.close()

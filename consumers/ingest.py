@@ -36,7 +36,7 @@ from ledger.events import (
     parse_event,
 )
 from ledger.parties import RegisteredParty, party_problems
-from ledger.ports import AppendInFlight, AppendReceipt, EventLog
+from ledger.ports import AppendInFlight, AppendReceipt, EventLog, RejectRow
 
 __all__ = ["ingest_lines", "read_lines", "LongLine", "IngestReport", "Reject", "Prepared", "prepare_line",
            "reject_row", "INGEST_BATCH_MAX", "LINE_LENGTH_MAX", "event_key"]
@@ -129,9 +129,10 @@ class Prepared:
         return (self.event.event_id, self.digest, self.key, self.value)
 
 
-def reject_row(reject: Reject, at: datetime) -> tuple[str, int, str, str, str]:
-    """The row a log's ``keep_rejects`` keeps: (source, line, raw, problems, rejected_at)."""
-    return (reject.source, reject.line, reject.raw, "; ".join(str(p) for p in reject.problems), at.isoformat())
+def reject_row(reject: Reject, at: datetime) -> RejectRow:
+    """The row a log's ``keep_rejects`` keeps."""
+    return RejectRow(reject.source, reject.line, reject.raw, "; ".join(str(p) for p in reject.problems),
+                     at.isoformat())
 
 
 def prepare_line(

@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from consumers.embedded_log import HEADER_DIGEST  # the same header name on Kafka (consumers/kafka/log.py)
 from ledger.events import content_digest, parse_event, stored_body_digest
-from ledger.ports import EventLog, LogRecord
+from ledger.ports import HEADER_DIGEST, EventLog, LogRecord
 from projections.store import ProjectionPositions, ProjectionWriter
 
 __all__ = ["LogMismatch", "LogCheck", "check_store_belongs", "store_belongs_problem", "verify_log",

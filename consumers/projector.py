@@ -22,7 +22,7 @@ from projections.store import ProjectedBatch, ProjectionStore
 from projections.trace_projection import BatchOutcome, project_batch, tracking_name
 from projections.warm_traces import WarmTraces
 
-__all__ = ["catch_up", "rebuild", "collecting_less", "CatchUp", "POLL_RECORDS_MAX", "REBUILD_CHUNK_RECORDS", "utc_now"]
+__all__ = ["catch_up", "rebuild", "collecting_less", "BatchCounts", "POLL_RECORDS_MAX", "REBUILD_CHUNK_RECORDS", "utc_now"]
 
 # Records per catch-up batch, and so per store transaction.  Each batch
 # rewrites the rows of every trace it touches and commits once, so a larger
@@ -85,13 +85,6 @@ class BatchCounts:
         self.batches += 1
 
 
-@dataclass(slots=True)
-class CatchUp(BatchCounts):
-    # Only the closing deadline sweep's transitions: ProjectionStore.commit_batch
-    # journals each batch's own transitions but does not say how many.
-    alert_transitions: int = 0
-
-
 def catch_up(
     log: EventLog,
     store: ProjectionStore,
@@ -99,9 +92,9 @@ def catch_up(
     policy: Policy,
     clock: Callable[[], datetime] = utc_now,
     batch_max: int = POLL_RECORDS_MAX,
-    progress: Callable[[CatchUp], None] | None = None,
+    progress: Callable[[BatchCounts], None] | None = None,
     trust_recorded_at: bool = False,
-) -> CatchUp:
+) -> BatchCounts:
     """Apply everything in ``log`` beyond the store's tracked offsets.
 
     ``trust_recorded_at``: keep the recorded_at a Kafka producer wrote (an
@@ -128,10 +121,10 @@ def _catch_up(
     policy: Policy,
     clock: Callable[[], datetime],
     batch_max: int,
-    progress: Callable[[CatchUp], None] | None,
+    progress: Callable[[BatchCounts], None] | None,
     trust_recorded_at: bool = False,
-) -> CatchUp:
-    totals = CatchUp()
+) -> BatchCounts:
+    totals = BatchCounts()
     busy = _Busy()
     warm = WarmTraces()
     tracked = store.tracked_offsets(log.name)
@@ -143,7 +136,7 @@ def _catch_up(
                 break
             try:
                 outcome = busy.retrying(lambda: project_batch(
-                    store, log.name, records, policy=policy, clock=clock(), warm=warm,
+                    store, log.name, records, policy=policy, now=clock(), warm=warm,
                     trust_recorded_at=trust_recorded_at))
             except IntegrityError:
                 overtaken = store.tracked_offsets(log.name).get(partition, -1) + 1
@@ -157,7 +150,7 @@ def _catch_up(
                 progress(totals)
     if totals.records >= STATISTICS_AFTER_RECORDS:
         store.refresh_statistics()
-    totals.alert_transitions = busy.retrying(lambda: store.sweep(clock()))
+    busy.retrying(lambda: store.sweep(clock()))  # journals the alerts whose deadline passed since the last batch
     return totals
 
 
@@ -168,8 +161,8 @@ def rebuild(
     policy: Policy,
     clock: Callable[[], datetime] = utc_now,
     chunk_records: int = REBUILD_CHUNK_RECORDS,
-    progress: Callable[[CatchUp], None] | None = None,
-) -> CatchUp:
+    progress: Callable[[BatchCounts], None] | None = None,
+) -> BatchCounts:
     """Rebuild every projection from position 0 of ``log`` into ``store``.
 
     Read in offset order, a trace's reports are spread over the whole log,
@@ -203,13 +196,13 @@ def _rebuild(
     policy: Policy,
     clock: Callable[[], datetime],
     chunk_records: int,
-    progress: Callable[[CatchUp], None] | None,
-) -> CatchUp:
+    progress: Callable[[BatchCounts], None] | None,
+) -> BatchCounts:
     below = log.end_offsets()
-    totals = CatchUp()
+    totals = BatchCounts()
 
     def apply(chunk: list[LogRecord]) -> None:
-        totals.count(project_batch(store, log.name, chunk, policy=policy, clock=clock(), track=False))
+        totals.count(project_batch(store, log.name, chunk, policy=policy, now=clock(), track=False))
         if progress is not None:
             progress(totals)
 
@@ -233,7 +226,7 @@ def _rebuild(
         if any(tracked.get(p, -1) < offset for p, offset in last.items()):
             raise
     store.refresh_statistics()
-    totals.alert_transitions = store.sweep(clock())
+    store.sweep(clock())  # journals the alerts whose deadline passed since the last batch
     return totals
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -35,9 +35,20 @@ from ledger.events import (
 )
 from ledger.quantity import canonical_decimal, convert, same_dimension, unit_dimension
 
-__all__ = ["Version", "LotAccount", "Finding", "TraceAccount", "build_account", "named_by_reporter"]
+__all__ = ["Version", "LotAccount", "Finding", "TraceAccount", "Verdict", "build_account", "named_by_reporter",
+           "APPLIED", "RETRACTED", "CORRECTED", "REFUSED", "CONFLICTING", "NOT_USED"]
 
 ZERO = Decimal(0)
+
+# What the account made of one report version (``Verdict.state``).
+APPLIED = "applied"
+RETRACTED = "retracted"  # its original reporter withdrew it
+CORRECTED = "corrected"  # its original reporter replaced its quantity
+REFUSED = "refused"  # a rule refused it; an invalid_report / unknown_lot finding says why
+CONFLICTING = "conflicting"  # another version of the same report was recorded first
+NOT_USED = "not_used"  # another trace recorded this report first (ledger/identity.py)
+# The findings that refuse the report they cite (the others leave it in effect).
+_REFUSING = ("invalid_report", "unknown_lot")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +74,30 @@ class Version:
         if recorded_at is None:
             raise ValueError(f"event {self.event.event_id!r} was stored without recorded_at")
         return recorded_at
+
+
+class Receipt(NamedTuple):
+    """One receipt posted to a lot.  NamedTuples (not dataclasses) for these
+    three: the fold makes one per report, and tuples order as the rules sort them."""
+
+    occurred_at: datetime
+    amount: Decimal  # in the lot's unit
+    event_id: str
+
+
+class Since(NamedTuple):
+    """Since when a condition holds: the report that tipped it."""
+
+    at: datetime
+    event_id: str
+
+
+class Confirmation(NamedTuple):
+    """A report confirming a ship-back's return exemption; the premise rule
+    decides whose confirmation counts."""
+
+    reporter: str
+    event_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +151,12 @@ class LotAccount:
     # since shrunk by this much.
     out_since_declared: Decimal = ZERO
     last_movement_at: datetime | None = None
-    receipts: list[tuple[datetime, Decimal, str]] = field(default_factory=list)
+    receipts: list[Receipt] = field(default_factory=list)
     outflow_event_ids: list[str] = field(default_factory=list)
-    over_accounted_since: tuple[datetime, str] | None = None
-    over_received_since: tuple[datetime, str] | None = None
-    # Ship-backs: (reporter, event id) of each report confirming the return
-    # exemption; the premise rule decides whose confirmation counts.
-    exemption_confirmations: list[tuple[str, str]] = field(default_factory=list)
+    over_accounted_since: Since | None = None
+    over_received_since: Since | None = None
+    # Ship-backs: each report confirming the return exemption.
+    exemption_confirmations: list[Confirmation] = field(default_factory=list)
 
     @property
     def in_transit(self) -> Decimal:
@@ -149,11 +183,38 @@ class LotAccount:
         return self.last_movement_at or self.shipped_at
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the account made of a report: ``state`` (APPLIED, RETRACTED, ...)
+    and, unless applied, why, in words an auditor reads."""
+
+    state: str
+    why: str = ""
+
+    @property
+    def text(self) -> str:
+        return "in effect" if self.state == APPLIED else self.why
+
+
 @dataclass(slots=True)
 class TraceAccount:
     trace_id: str
     lots: dict[str, LotAccount]
     findings: list[Finding]
+    # The reports not simply applied, by (reporter, event id) of the version
+    # chosen: retracted, corrected or refused.  Every other one is APPLIED.
+    verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
+    # Versions not chosen, by (reporter, event id, digest): CONFLICTING or NOT_USED.
+    set_aside: dict[tuple[str, str, str], Verdict] = field(default_factory=dict)
+
+    def verdict(self, version: Version) -> Verdict:
+        """What this account made of ``version`` (one of the versions it was built from)."""
+        reporter, event_id = version.identity
+        aside = self.set_aside.get((reporter, event_id, version.digest)) if self.set_aside else None
+        return aside or self.verdicts.get((reporter, event_id)) or _APPLIED
+
+
+_APPLIED = Verdict(APPLIED)
 
 
 def _order(version: Version) -> tuple[datetime, int, str, str]:
@@ -178,13 +239,15 @@ def build_account(
     ("what did the ledger know on date K").
     """
     findings: list[Finding] = []
-    canonical = _choose_versions(versions, known_at, findings)
+    verdicts: dict[tuple[str, str], Verdict] = {}
+    set_aside: dict[tuple[str, str, str], Verdict] = {}
+    canonical = _choose_versions(versions, known_at, findings, set_aside)
     canonical.sort(key=_order)
     # Retractions and corrections fix the record, not the world: what the
     # ledger knows (known_at) decides them, whenever they occurred, so a
     # report withdrawn later is gone from every as-of date too, and the
     # as-of answer agrees with the stored steps.
-    live = _apply_corrections(_apply_retractions(canonical, findings), findings)
+    live = _apply_corrections(_apply_retractions(canonical, findings, verdicts), findings, verdicts)
     owners = None
     if as_of is not None:
         # Who owns each lot id is decided by everything known, whenever it
@@ -199,7 +262,12 @@ def build_account(
         findings = named_by_reporter(canonical, findings)
     if len(findings) > 1:
         findings.sort(key=lambda f: (f.at, f.kind, f.lot_id, f.event_ids, f.by))
-    return TraceAccount(trace_id=trace_id, lots=lots, findings=findings)
+    for finding in findings:
+        if finding.kind in _REFUSING:  # after the retractions and corrections: a refusal overrides them
+            reporter = finding.by or finding.party  # a refusal is addressed to the report's reporter
+            for event_id in finding.event_ids:
+                verdicts[(reporter, event_id)] = Verdict(REFUSED, f"refused: {finding.message}")
+    return TraceAccount(trace_id=trace_id, lots=lots, findings=findings, verdicts=verdicts, set_aside=set_aside)
 
 
 def named_by_reporter(canonical: Iterable[Version], findings: list[Finding]) -> list[Finding]:
@@ -219,7 +287,8 @@ def named_by_reporter(canonical: Iterable[Version], findings: list[Finding]) -> 
 
 
 def _choose_versions(
-    versions: Iterable[Version], known_at: datetime | None, findings: list[Finding]
+    versions: Iterable[Version], known_at: datetime | None, findings: list[Finding],
+    set_aside: dict[tuple[str, str, str], Verdict],
 ) -> list[Version]:
     """One version per report identity (reporter, event id): the first
     recorded wins, ties by digest.
@@ -261,6 +330,7 @@ def _choose_versions(
         losers: dict[datetime, list[Version]] = {}
         for loser in candidates[1:]:
             losers.setdefault(loser.recorded_at, []).append(loser)
+            set_aside[(*key, loser.digest)] = _CONFLICTING
         for at, same_instant in losers.items():
             loser = same_instant[0]
             findings.append(
@@ -280,7 +350,11 @@ def _choose_versions(
     return chosen
 
 
-def _apply_retractions(effective: list[Version], findings: list[Finding]) -> list[LotEvent]:
+_CONFLICTING = Verdict(CONFLICTING, "conflicting version, not used")
+
+
+def _apply_retractions(effective: list[Version], findings: list[Finding],
+                       verdicts: dict[tuple[str, str], Verdict]) -> list[LotEvent]:
     events = [v.event for v in effective]
     if not any(isinstance(e, Retracted) for e in events):
         return events
@@ -293,20 +367,8 @@ def _apply_retractions(effective: list[Version], findings: list[Finding]) -> lis
             continue
         # A reporter's event ids are its own: the retraction names one of them.
         target = by_id.get((event.reporter, event.retracted_event_id)) or others.get(event.retracted_event_id)
-        problem = None
-        if target is None:
-            problem = (
-                f"retraction {event.event_id!r} names event {event.retracted_event_id!r}, "
-                f"which is not known in trace {event.trace_id!r}"
-            )
-        elif isinstance(target, Retracted):
-            problem = f"retraction {event.event_id!r} names another retraction; report the event again instead"
-        elif target.reporter != event.reporter:
-            problem = (
-                f"retraction {event.event_id!r} by {event.reporter!r} refused: "
-                f"event {target.event_id!r} was reported by {target.reporter!r}, "
-                f"and only the original reporter may retract it"
-            )
+        problem = _amendment_problem(event, event.retracted_event_id, target, noun="retraction", verb="retract",
+                                     unknown="", again="report the event again instead", kind=Retracted)
         if problem:
             findings.append(
                 Finding("invalid_report", event.lot_id, event.reporter, event.occurred_at,
@@ -314,6 +376,7 @@ def _apply_retractions(effective: list[Version], findings: list[Finding]) -> lis
             )
             continue
         retracted.add((event.reporter, event.retracted_event_id))
+        verdicts[(event.reporter, event.retracted_event_id)] = Verdict(RETRACTED, f"retracted by {event.event_id}")
     return [
         v.event
         for v in effective
@@ -321,7 +384,24 @@ def _apply_retractions(effective: list[Version], findings: list[Finding]) -> lis
     ]
 
 
-def _apply_corrections(live: list[LotEvent], findings: list[Finding]) -> list[LotEvent]:
+def _amendment_problem(event: Retracted | Corrected, target_id: str, target: LotEvent | None, *, noun: str,
+                       verb: str, unknown: str, again: str, kind: type) -> str | None:
+    """Why a retraction or correction of ``target_id`` is refused, or None:
+    the rules both share (the report must be known, not itself of the same
+    kind, and only its original reporter may amend it)."""
+    if target is None:
+        return (f"{noun} {event.event_id!r} names event {target_id!r}, which is not known{unknown} "
+                f"in trace {event.trace_id!r}")
+    if isinstance(target, kind):
+        return f"{noun} {event.event_id!r} names another {noun}; {again}"
+    if target.reporter != event.reporter:
+        return (f"{noun} {event.event_id!r} by {event.reporter!r} refused: event {target_id!r} was "
+                f"reported by {target.reporter!r}, and only the original reporter may {verb} it")
+    return None
+
+
+def _apply_corrections(live: list[LotEvent], findings: list[Finding],
+                       verdicts: dict[tuple[str, str], Verdict]) -> list[LotEvent]:
     """Replace the quantity of each corrected report; drop the corrections.
 
     Only the original reporter may correct a report, only its quantity, and
@@ -340,20 +420,12 @@ def _apply_corrections(live: list[LotEvent], findings: list[Finding]) -> list[Lo
         target_id = event.corrected_event_id
         key = (event.reporter, target_id)
         target = replaced.get(key) or by_id.get(key) or others.get(target_id)
-        problem = None
+        problem = _amendment_problem(event, target_id, target, noun="correction", verb="correct",
+                                     unknown=" (or was retracted)", again="correct the original report",
+                                     kind=Corrected)
         new = None
-        if target is None:
-            problem = (
-                f"correction {event.event_id!r} names event {target_id!r}, which is not known "
-                f"(or was retracted) in trace {event.trace_id!r}"
-            )
-        elif isinstance(target, Corrected):
-            problem = f"correction {event.event_id!r} names another correction; correct the original report"
-        elif target.reporter != event.reporter:
-            problem = (
-                f"correction {event.event_id!r} by {event.reporter!r} refused: event {target_id!r} was "
-                f"reported by {target.reporter!r}, and only the original reporter may correct it"
-            )
+        if problem is not None or target is None:
+            pass  # refused by the rules a retraction shares
         elif getattr(target, "quantity", None) is None:
             problem = (f"correction {event.event_id!r} names {target.type} {target_id!r}, which has no "
                        f"quantity; retract it instead")
@@ -383,6 +455,9 @@ def _apply_corrections(live: list[LotEvent], findings: list[Finding]) -> list[Lo
             )
             continue
         replaced[key] = new
+        # The amount as the correction spells it (its stored JSON), so the audit shows what was sent.
+        amount = event.quantity.model_dump(mode="json")
+        verdicts[key] = Verdict(CORRECTED, f"corrected by {event.event_id} to {amount['amount']} {amount['unit']}")
     return [replaced.get((e.reporter, e.event_id), e) for e in live if not isinstance(e, Corrected)]
 
 
@@ -538,7 +613,7 @@ def _post_movements(lots: dict[str, LotAccount], live: list[LotEvent], findings:
         lot = lots.get(event.lot_id)
         if kind is _CONFIRMS and lot is not None:
             # Not a movement: the premise rule decides whose confirmation counts.
-            lot.exemption_confirmations.append((event.reporter, event.event_id))
+            lot.exemption_confirmations.append(Confirmation(event.reporter, event.event_id))
             continue
         if lot is None:
             findings.append(
@@ -565,7 +640,7 @@ def _post_movements(lots: dict[str, LotAccount], live: list[LotEvent], findings:
         occurred_at = event.occurred_at
         if kind is _RECEIVED:
             lot.received += amount
-            lot.receipts.append((occurred_at, amount, event.event_id))
+            lot.receipts.append(Receipt(occurred_at, amount, event.event_id))
         elif kind is _DECLARED:
             on_hand = max(ZERO, lot.on_hand)
             if amount > on_hand:
@@ -599,12 +674,12 @@ def _post_movements(lots: dict[str, LotAccount], live: list[LotEvent], findings:
         received = lot.received
         if lot.consumed + lot.re_exported + lot.returned + lot.lost > received:  # lot.out
             if lot.over_accounted_since is None:
-                lot.over_accounted_since = (occurred_at, event.event_id)
+                lot.over_accounted_since = Since(occurred_at, event.event_id)
         else:
             lot.over_accounted_since = None
         if received > lot.shipped:
             if lot.over_received_since is None:
-                lot.over_received_since = (occurred_at, event.event_id)
+                lot.over_received_since = Since(occurred_at, event.event_id)
         else:
             lot.over_received_since = None
 

@@ -10,15 +10,26 @@ reports account for the quantity: its steps then vanish on recomputation.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-from ledger.account import ZERO, Finding, LotAccount, TraceAccount
+from ledger.account import ZERO, Finding, LotAccount, Since, TraceAccount
 from ledger.policy import Policy
 
-__all__ = ["Alert", "ALERT_KINDS", "SEVERITY", "alert_steps", "alerts_as_of", "alert_id"]
+__all__ = ["Alert", "ALERT_KINDS", "PREMISE_KINDS", "SEVERITY", "alert_steps", "alerts_as_of", "alert_id"]
+
+# License premises (ledger/licenses.py; docs/COMPLIANCE.md).  Named here, not
+# there, so this module needs nothing of licenses.py (which builds on it).
+PREMISE_KINDS = (
+    "license_missing",
+    "license_unknown",
+    "license_invalid",
+    "premise_deviation",
+    "license_ceiling",
+    "ship_back_exemption",
+)
 
 ALERT_KINDS = (
     "unaccounted",
@@ -30,13 +41,7 @@ ALERT_KINDS = (
     "invalid_report",
     "over_declared",
     "unknown_lot",
-    # License premises (ledger/licenses.py; docs/COMPLIANCE.md)
-    "license_missing",
-    "license_unknown",
-    "license_invalid",
-    "premise_deviation",
-    "license_ceiling",
-    "ship_back_exemption",
+    *PREMISE_KINDS,
     # Who may say what (docs/COMPLIANCE.md): a report its reporter may not make.
     "unauthorized_report",
     # A trace the projection could not compute (projections/trace_projection.py)
@@ -90,12 +95,10 @@ def alert_id(kind: str, trace_id: str, lot_id: str, subject: str = "") -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def alert_steps(account: TraceAccount, policy: Policy, licenses: Any = None) -> list[Alert]:
-    """Every step of every alert the account implies if nothing else is reported.
-
-    With ``licenses`` (a ``ledger.licenses.LicenseBook``) the license premise
-    rules run too; without it they are skipped (not "no license known").
-    """
+def alert_steps(account: TraceAccount, policy: Policy, more: Iterable[Alert] = ()) -> list[Alert]:
+    """Every step of every alert the account implies if nothing else is
+    reported, with ``more`` steps (the license premise rules': the
+    evaluation, ledger/evaluation.py, adds them) in one order."""
     steps: list[Alert] = []
     for lot_id in sorted(account.lots):
         lot = account.lots[lot_id]
@@ -103,10 +106,7 @@ def alert_steps(account: TraceAccount, policy: Policy, licenses: Any = None) -> 
         steps.extend(_unaccounted_steps(lot, policy))
         steps.extend(_over_accounting_steps(lot))
     steps.extend(_finding_step(account.trace_id, f) for f in account.findings)
-    if licenses is not None:
-        from ledger.licenses import premise_steps  # imports this module
-
-        steps.extend(premise_steps(account, licenses))
+    steps.extend(more)
     if len(steps) > 1:
         steps.sort(key=lambda a: (a.due_at, a.kind, a.lot_id, a.alert_id))
     return steps
@@ -160,7 +160,7 @@ def _transit_steps(lot: LotAccount, policy: Policy) -> list[Alert]:
             quantity=missing,
             unit=lot.unit,
             message=what,
-            event_ids=(lot.opened_by, *(r[2] for r in lot.receipts)),
+            event_ids=(lot.opened_by, *(r.event_id for r in lot.receipts)),
         )
     ]
 
@@ -180,7 +180,7 @@ def _unaccounted_steps(lot: LotAccount, policy: Policy) -> list[Alert]:
     receipts = sorted(lot.receipts)
     for index, (occurred_at, amount, _event_id) in enumerate(receipts):
         received_due += amount
-        if index + 1 < len(receipts) and receipts[index + 1][0] == occurred_at:
+        if index + 1 < len(receipts) and receipts[index + 1].occurred_at == occurred_at:
             continue  # receipts at one instant share one deadline: one step, not two
         unaccounted = received_due - explained
         if unaccounted <= 0 and not steps:
@@ -200,7 +200,7 @@ def _unaccounted_steps(lot: LotAccount, policy: Policy) -> list[Alert]:
                     f"received by {lot.holder} ({lot.holder_country}) not accounted for "
                     f"within {policy.end_use_reporting_days} days"
                 ),
-                event_ids=tuple(r[2] for r in lot.receipts) + tuple(lot.outflow_event_ids),
+                event_ids=tuple(r.event_id for r in lot.receipts) + tuple(lot.outflow_event_ids),
             )
         )
     return steps
@@ -221,7 +221,7 @@ def _over_accounting_steps(lot: LotAccount) -> list[Alert]:
     return steps
 
 
-def _over_accounting(lot: LotAccount, subject: str, since: tuple[datetime, str], excess: Decimal,
+def _over_accounting(lot: LotAccount, subject: str, since: Since, excess: Decimal,
                      what: str) -> Alert:
     at, event_id = since
     return Alert(

@@ -47,9 +47,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import NamedTuple
 
 from ledger.account import LotAccount, TraceAccount
-from ledger.alerts import Alert, alert_id
+from ledger.alerts import PREMISE_KINDS, Alert, alert_id
 from ledger.events import LicenseGranted, LicenseRevoked, content_digest
 from ledger.quantity import DimensionMismatch, Quantity, canonical_decimal, unit_dimension
 
@@ -67,14 +68,6 @@ __all__ = [
     "uses_license",
 ]
 
-PREMISE_KINDS = (
-    "license_missing",
-    "license_unknown",
-    "license_invalid",
-    "premise_deviation",
-    "license_ceiling",
-    "ship_back_exemption",
-)
 
 # Ceiling alerts belong to a license, not to one trace: the projection keeps
 # them under this pseudo trace id, recomputed whenever a lot citing the
@@ -124,6 +117,7 @@ class LicenseUse:
     shipped_at: datetime
     amount: Decimal
     unit: str
+    license_id: str = ""  # the license it cites
 
 
 class LicenseBook:
@@ -565,13 +559,22 @@ def _issuing_countries(events: Iterable[LicenseGranted | LicenseRevoked],
         return {}
     country_of = {party: country for country, party in authorities.items()}
     far_future = datetime.max.replace(tzinfo=timezone.utc)
-    first: dict[str, tuple[datetime, datetime, str, str]] = {}
+    first: dict[str, _Grant] = {}
     for event in events:
         if isinstance(event, LicenseGranted) and event.reporter in country_of:
-            key = (event.recorded_at or far_future, event.occurred_at, event.event_id, country_of[event.reporter])
+            key = _Grant(event.recorded_at or far_future, event.occurred_at, event.event_id, country_of[event.reporter])
             if event.license_id not in first or key < first[event.license_id]:
                 first[event.license_id] = key
-    return {license_id: key[3] for license_id, key in first.items()}
+    return {license_id: grant.country for license_id, grant in first.items()}
+
+
+class _Grant(NamedTuple):
+    """An authority's grant, ordered as "recorded first" compares them."""
+
+    recorded_at: datetime
+    occurred_at: datetime
+    event_id: str
+    country: str
 
 
 def authorized(

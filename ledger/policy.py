@@ -1,21 +1,20 @@
 """Deadlines and tolerances the alert rules apply.
 
-Read from a TOML file (``--policy FILE`` or ``LEDGER_POLICY``); every key is
-optional and falls back to the documented default below (docs/POLICY.md).
+Stated in a TOML file (``--policy FILE`` or ``LEDGER_POLICY``, read by
+consumers/bootstrap.py ``load_policy``); every key is optional and falls
+back to the documented default below (docs/POLICY.md).
 """
 
 from __future__ import annotations
 
-import os
-import tomllib
+from collections.abc import Mapping
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["Policy", "PolicyError", "load_policy", "POLICY_ENV"]
+__all__ = ["Policy", "PolicyError", "policy_from_document"]
 
-POLICY_ENV = "LEDGER_POLICY"
 DAYS_MAX = 3660
 
 
@@ -89,26 +88,17 @@ class Policy(BaseModel):
         return timedelta(days=self.return_confirmation_days)
 
 
-def load_policy(path: str | Path | None = None) -> Policy:
-    """The policy from ``path``, else from $LEDGER_POLICY, else the defaults."""
-    if path is None:
-        path = os.environ.get(POLICY_ENV) or None
-    if path is None:
-        return Policy()
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise PolicyError(f"policy file {str(path)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as error:
-        raise PolicyError(f"policy file {str(path)!r} is not valid TOML: {error}") from None
+def policy_from_document(data: Mapping[str, Any], *, source: str) -> Policy:
+    """The policy a parsed policy document (TOML's tables) states; ``source``
+    names it in errors.  Reading the file and the environment is the
+    composition root's (consumers/bootstrap.py ``load_policy``)."""
     try:
         body = data.get("policy", data)
         if "policy" in data and "licensing_authorities" in data:
             # [policy] for the deadlines beside a top-level [licensing_authorities]
             # table: both count (TOML puts the latter outside [policy]).
             if "licensing_authorities" in body:
-                raise PolicyError(f"policy file {str(path)!r}: licensing_authorities is given twice, "
+                raise PolicyError(f"{source}: licensing_authorities is given twice, "
                                   f"in [policy] and at the top level; keep one")
             body = {**body, "licensing_authorities": data["licensing_authorities"]}
         return Policy.model_validate(body)
@@ -117,4 +107,4 @@ def load_policy(path: str | Path | None = None) -> Policy:
             f"{'.'.join(map(str, e['loc']))} = {e.get('input')!r}: {e['msg']}"
             for e in error.errors(include_url=False)
         )
-        raise PolicyError(f"policy file {str(path)!r}: {problems}") from None
+        raise PolicyError(f"{source}: {problems}") from None

@@ -14,15 +14,33 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from ledger.parties import RegisteredParty
 
-__all__ = ["LogRecord", "AppendReceipt", "AppendInFlight", "Appended", "EventLog", "LogUnavailable",
+__all__ = ["HEADER_DIGEST", "RejectRow", "LogRecord", "AppendReceipt", "AppendInFlight", "Appended", "EventLog", "LogUnavailable",
            "PartyRegistry"]
 
 
 class LogUnavailable(RuntimeError):
     """The log cannot be reached; the message says which log and where."""
+
+
+class RejectRow(NamedTuple):
+    """An input line ingest refused, as a log that keeps them (``keep_rejects``,
+    ``rejects``) stores it.  A NamedTuple: the logs hand it to their SQL
+    drivers as a row."""
+
+    source: str
+    line: int
+    raw: str
+    problems: str  # each problem, joined with "; "
+    rejected_at: str  # ISO 8601
+
+
+# The header a read record carries its content digest in, on every log
+# (consumers/log_check.py compares it with the stored reports' digests).
+HEADER_DIGEST = "digest"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,32 +1,29 @@
-"""The trace: a root lot and all its descendants, as an event-sourced aggregate.
+"""The trace: a root lot and all its descendants.
 
 The trace is the consistency boundary of the ledger.  Its id travels with the
 goods, every report names it, the Kafka log keys by it, and one consumer sees
-all of one trace in order.  The aggregate records which reports it has
-accepted (in arrival order, as eventsourcing aggregate events); what those
-reports *mean* -- the account and the alerts -- is a pure function of the set,
-computed in canonical order so arrival order never matters.
+all of one trace in order.  A ``Trace`` holds the report versions it accepted
+and applies the rules of accepting one (``record``); what those reports
+*mean* -- the account and the alerts -- is ledger/evaluation.py, a pure
+function of the set, computed in canonical order so arrival order never
+matters.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import datetime
 from enum import Enum
 
-from eventsourcing.domain import Aggregate, event
-
-from ledger.account import TraceAccount, Version, build_account, named_by_reporter
-from ledger.alerts import Alert, alert_steps, alerts_as_of
+from ledger.account import TraceAccount, Version
+from ledger.alerts import Alert, alerts_as_of
+from ledger.evaluation import account_of, trace_steps
 from ledger.events import LotEvent, content_digest
-from ledger.identity import Claims, standing_versions
+from ledger.identity import Claims
 from ledger.policy import Policy
 
 __all__ = ["Trace", "Outcome", "ReportForAnotherTrace", "ReportNotStamped"]
 
-_TRACE_NAMESPACE = uuid.UUID("6f1e0c1e-5a31-4a43-9d0a-2e8a4c1f7b10")
 
 
 class Outcome(str, Enum):
@@ -50,10 +47,18 @@ class ReportNotStamped(ValueError):
         super().__init__(f"event {report.event_id!r} has no recorded_at; stamp it before recording")
 
 
-class Trace(Aggregate):
-    @staticmethod
-    def create_id(trace_id: str) -> uuid.UUID:
-        return uuid.uuid5(_TRACE_NAMESPACE, trace_id)
+class Trace:
+    """The versions of one trace's reports the ledger accepted.
+
+    A plain class, not an eventsourcing ``Aggregate``: the store's
+    ``reports`` table (one row per version, written in the same transaction
+    as the rows computed from it) is the event store of record, and the log
+    before it is the history.  The library's aggregate events were made and
+    thrown away on every ``record``; persisting them through its recorder
+    would keep a second copy of every report, and replaying them would only
+    rebuild this set of versions.  So the trace is restored from the
+    ``reports`` rows (``restored``) and records reports by the same rules.
+    """
 
     def __init__(self, trace_id: str):
         self.trace_id = trace_id
@@ -65,12 +70,9 @@ class Trace(Aggregate):
     def restored(cls, trace_id: str, held: Iterable[Version]) -> "Trace":
         """The trace as a store holds it: the versions it accepted earlier.
 
-        Those were recorded (one ReportRecorded each) when they arrived; the
-        store keeps what they left, one version per (event id, digest), as a
-        snapshot.  Restoring applies the same rules as ``record`` -- each
-        version must belong to this trace and be stamped, and of two copies
-        of one version the earlier recorded stands -- but raises no event per
-        version: nothing new happened.
+        Restoring applies the same rules as ``record`` -- each version must
+        belong to this trace and be stamped, and of two copies of one
+        version the earlier recorded stands.
         """
         trace = cls(trace_id)
         for version in held:
@@ -93,14 +95,10 @@ class Trace(Aggregate):
         if digest in known:
             if report.recorded_at >= known[digest].recorded_at:  # type: ignore[operator]
                 return Outcome.DUPLICATE
-            self._report_recorded(report=report, digest=digest)
+            known[digest] = Version(report, digest)
             return Outcome.EARLIER_COPY
-        self._report_recorded(report=report, digest=digest)
-        return Outcome.CONFLICT if known else Outcome.ACCEPTED
-
-    @event("ReportRecorded")
-    def _report_recorded(self, report: LotEvent, digest: str) -> None:
         self._versions.setdefault((report.reporter, report.event_id), {})[digest] = Version(report, digest)
+        return Outcome.CONFLICT if known else Outcome.ACCEPTED
 
     # -- rules --------------------------------------------------------------
 
@@ -125,31 +123,8 @@ class Trace(Aggregate):
         known_at: datetime | None = None,
         claims: Claims | None = None,
     ) -> TraceAccount:
-        """The account of this trace's reports.
-
-        ``claims`` (event id -> (trace id, digest, recorded_at) of the
-        versions other traces hold, ledger/identity.py) makes an event id
-        name one report ledger-wide: a version of an event id another trace
-        recorded first does not count here, and raises a finding instead.
-        """
-        versions = self.versions()
-        lost: list = []
-        if claims:
-            versions, lost = standing_versions(self.trace_id, versions, claims, known_at=known_at)
-        account = build_account(self.trace_id, versions, as_of=as_of, known_at=known_at)
-        if as_of is not None:
-            lost = [f for f in lost if f.at <= as_of]
-        if not lost:
-            return account
-        # Two parties' reports under one event id, both lost to other traces:
-        # two alerts, named by reporter (as within a trace).
-        merged = named_by_reporter(self.versions(), [*account.findings, *lost])
-        findings = sorted(merged, key=lambda f: (f.at, f.kind, f.lot_id, f.event_ids, f.by))
-        return replace(account, findings=findings)
-
-    def alert_steps(self, policy: Policy, claims: Claims | None = None) -> list[Alert]:
-        """Every alert step, assuming nothing more is reported (for the projection)."""
-        return alert_steps(self.account(claims=claims), policy)
+        """The account of this trace's reports (ledger/evaluation.py ``account_of``)."""
+        return account_of(self.trace_id, self.versions(), claims=claims, as_of=as_of, known_at=known_at)
 
     def alerts(
         self, *, as_of: datetime, policy: Policy, known_at: datetime | None = None,
@@ -157,4 +132,4 @@ class Trace(Aggregate):
     ) -> list[Alert]:
         """The alerts standing at ``as_of`` with what was known at ``known_at``."""
         account = self.account(as_of=as_of, known_at=known_at, claims=claims)
-        return alerts_as_of(alert_steps(account, policy), as_of)
+        return alerts_as_of(trace_steps(account, policy), as_of)

@@ -23,14 +23,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from ledger.account import Version
+from ledger.evaluation import evaluate
 from ledger.flows import Period
-from ledger.identity import first_claim
+from ledger.identity import contested
 from ledger.lineage import build_lineage, render_lineage
 from ledger.licenses import ceiling_trace_id
 from ledger.policy import Policy
 from ledger.quantity import DimensionMismatch, Quantity, canonical_decimal
 from projections.queries import NotFound, whereabouts
-from projections.rows import LOT_COLUMNS, parse_ts
+from projections.rows import LOT_COLUMNS, parse_ts, rebuild_trace
 from projections import xlsx
 from projections.store import ProjectionStore
 
@@ -60,7 +64,10 @@ _CSV_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 # Control characters have no place in a page a person reads (a report's free
 # text may carry them): each is shown as its code, e.g. \x07, never raw.
 _HTML_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-TRACES_QUERIED_ONE_BY_ONE_MAX = 50  # beyond, one scan of all lots is cheaper than a query per trace
+TRACES_QUERIED_ONE_BY_ONE_MAX = 50
+# The status of a report in a trace the projection quarantined (a version the
+# contract now refuses): no account was made of it.
+QUARANTINED_STATUS = "not evaluated: the trace is quarantined"  # beyond, one scan of all lots is cheaper than a query per trace
 
 
 @dataclass(slots=True)
@@ -111,43 +118,31 @@ def select_traces(store: ProjectionStore, *, trace: str | None = None, party: st
     return ", ".join(described), ids
 
 
-def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, clock: datetime,
+def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, now: datetime,
             policy: Policy, progress: Callable[[int], None] = lambda _traces: None,
             software_version: str = "") -> AuditData:
     """Everything the export writes; ``progress(traces done)`` is called as the reports are gathered."""
-    data = AuditData(selection=selection, generated_at=clock, trace_ids=sorted(trace_ids),
+    data = AuditData(selection=selection, generated_at=now, trace_ids=sorted(trace_ids),
                      policy=policy.model_dump(mode="json"), software_version=software_version)
     wanted = set(data.trace_ids)
     if len(wanted) <= TRACES_QUERIED_ONE_BY_ONE_MAX:
-        rows = [r for t in data.trace_ids for r in whereabouts(store, t, clock=clock, policy=policy)]
+        rows = [r for t in data.trace_ids for r in whereabouts(store, t, now=now, policy=policy)]
     else:
-        rows = [r for r in whereabouts(store, None, clock=clock, policy=policy) if r["trace_id"] in wanted]
+        rows = [r for r in whereabouts(store, None, now=now, policy=policy) if r["trace_id"] in wanted]
     data.balances = rows
     cited_licenses = sorted({r["license_id"] for r in rows if r["license_id"]})
     wanted_alerts = wanted | {ceiling_trace_id(i) for i in cited_licenses}
     # One query for every standing alert, filtered here: a query per trace
-    # costs ~0.5 ms each, 5 s for 10,000 traces.
-    for alert in store.standing_alerts(clock):
+    # costs seconds for thousands of traces (BENCHMARKS.md, "Figures behind comments").
+    for alert in store.standing_alerts(now):
         if alert["trace_id"] in wanted_alerts:
             row = {k: alert[k] for k in ALERT_COLUMNS}
             row["event_ids"] = " ".join(alert["event_ids"])
             data.alerts.append(row)
-    refused = {
-        event_id: f"refused: {a['message']}"
-        for a in data.alerts if a["kind"] in ("invalid_report", "unknown_lot")
-        for event_id in a["event_ids"].split()
-    }
     stored = store.load_versions(data.trace_ids)
-    held = sorted({json.loads(p)["event_id"] for versions in stored.values() for p, _d in versions})
-    claims = store.event_claims(held) if held else {}
-    # The trace that recorded each (reporter, event id) first (ledger/identity.py).
-    first_holder = {(reporter, event_id): first[2] for event_id, on_it in claims.items()
-                    for reporter in {by for *_x, by in on_it}
-                    if (first := first_claim(on_it, reporter=reporter)) is not None}
+    statuses = _statuses(store, stored, policy)
     for trace_id in data.trace_ids:
-        # Event ids another trace recorded first are not counted here: looked up
-        # per event id, so the export stays linear in the reports selected.
-        data.events.extend(_event_rows(trace_id, stored.get(trace_id, []), refused, first_holder))
+        data.events.extend(_event_rows(trace_id, stored.get(trace_id, []), statuses))
         progress(len(data.events))
     data.totals = _totals(rows)
     for payload, digest in store.load_licenses(cited_licenses):
@@ -168,25 +163,38 @@ def _amount_text(amount: dict[str, str] | None) -> str | None:
     return None if not amount else f"{amount['amount']} {amount['unit']}"
 
 
-def _event_rows(trace_id: str, stored: list[tuple[str, str]], refused: dict[str, str],
-                first_holder: dict[tuple[str, str], str]) -> list[dict[str, Any]]:
-    """One row per stored report version, with what the account made of it.
+def _statuses(store: ProjectionStore, stored: dict[str, list[tuple[str, str]]],
+              policy: Policy) -> dict[tuple[str, str, str, str], str]:
+    """(trace id, reporter, event id, digest) -> what the account made of
+    that version, in words (ledger/evaluation.py decides; this only reads).
+    The claims other traces hold on the event ids decide which trace's
+    version of a report counts (ledger/identity.py)."""
+    versions: dict[str, list[Version]] = {}
+    for trace_id, held in stored.items():
+        try:
+            versions[trace_id] = rebuild_trace(trace_id, held).versions()
+        except ValidationError:
+            continue  # quarantined by the projection: no account, its rows say so (``_event_rows``)
+    ids = sorted({v.event_id for held in versions.values() for v in held})
+    claims = contested(store.event_claims(ids) if ids else {})
+    evaluation = evaluate(versions, policy=policy, claims=claims)
+    return {(trace_id, s.version.event.reporter, s.version.event_id, s.version.digest): s.verdict.text
+            for trace_id in versions for s in evaluation.statuses(trace_id)}
 
-    Read as plain JSON (the store checked each report against the contract
-    before keeping it); the status follows the account's rules: the first
-    recorded version of an event id is used (and none of this trace's
-    versions of an id another trace recorded first), a refused report is named by
-    its invalid_report / unknown_lot alert, an unrefused retraction removes
-    its target, and the latest unrefused correction replaces its quantity.
-    """
+
+def _event_rows(trace_id: str, stored: list[tuple[str, str]],
+                statuses: dict[tuple[str, str, str, str], str]) -> list[dict[str, Any]]:
+    """One row per stored report version, with what the account made of it
+    (``statuses``; a trace the projection quarantined has none)."""
     out = []
     for payload, digest in stored:
         body = json.loads(payload)
         quantity = body.get("quantity") or {}
         consignee = body.get("consignee") or {}
         end_user = body.get("end_user") or {}
+        status = statuses.get((trace_id, body["reporter"], body["event_id"], digest), QUARANTINED_STATUS)
         out.append({
-            "trace_id": trace_id, "event_id": body["event_id"], "type": body["type"], "status": "in effect",
+            "trace_id": trace_id, "event_id": body["event_id"], "type": body["type"], "status": status,
             "occurred_at": body["occurred_at"], "recorded_at": body.get("recorded_at"),
             "reporter": body["reporter"], "lot_id": body.get("lot_id"),
             "child_lot_id": body.get("child_lot_id"), "amount": quantity.get("amount"),
@@ -197,7 +205,6 @@ def _event_rows(trace_id: str, stored: list[tuple[str, str]], refused: dict[str,
             "detail": body.get("end_use") or body.get("reason") or body.get("evidence") or "",
             "digest": digest, "_at": _time(body["occurred_at"]),
         })
-    _mark_statuses(out, refused, first_holder)
     out.sort(key=lambda r: (r["_at"], r["event_id"], r["digest"]))
     for row in out:
         del row["_at"]
@@ -206,46 +213,6 @@ def _event_rows(trace_id: str, stored: list[tuple[str, str]], refused: dict[str,
 
 def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _mark_statuses(rows: list[dict[str, Any]], refused: dict[str, str],
-                   first_holder: dict[tuple[str, str], str]) -> None:
-    """``first_holder``: (reporter, event id) -> the trace that recorded it first (any trace).
-    A report is named by (reporter, event id): ledger/account.py."""
-    by_id: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in rows:
-        by_id.setdefault((row["reporter"], row["event_id"]), []).append(row)
-    live: dict[tuple[str, str], dict[str, Any]] = {}
-    for identity, versions in by_id.items():
-        event_id = identity[1]
-        holder = first_holder.get(identity)
-        if holder is not None and holder != versions[0]["trace_id"]:
-            for row in versions:
-                row["status"] = f"not used: event id first recorded in trace {holder}"
-            continue
-        if len(versions) > 1:  # rare: parse times only here
-            versions.sort(key=lambda r: (_time(r["recorded_at"] or ""), r["digest"]))
-            for loser in versions[1:]:
-                loser["status"] = "conflicting version, not used"
-        chosen = versions[0]
-        if event_id in refused:
-            chosen["status"] = refused[event_id]
-        else:
-            live[identity] = chosen
-    retracted: set[tuple[str, str]] = set()
-    for row in live.values():
-        target_key = (row["reporter"], row["refers_to"])
-        if row["type"] == "retracted" and target_key in live:
-            retracted.add(target_key)
-            live[target_key]["status"] = f"retracted by {row['event_id']}"
-    corrections = sorted((r for r in live.values() if r["type"] == "corrected"),
-                         key=lambda r: (r["_at"], r["event_id"]))
-    for row in corrections:
-        target = live.get((row["reporter"], row["refers_to"]))
-        if (target is None or (row["reporter"], row["event_id"]) in retracted
-                or (target["reporter"], target["event_id"]) in retracted):
-            continue
-        target["status"] = f"corrected by {row['event_id']} to {row['amount']} {row['unit']}"
 
 
 def _totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -418,8 +385,8 @@ def write_xlsx(data: AuditData, path: Path) -> Path:
     the exact decimal text.  Read it with openpyxl.load_workbook.
 
     Written as SpreadsheetML directly rather than with openpyxl's writer:
-    without lxml (not installed here) openpyxl writes ~80,000 cells/s, 22 s
-    for 100k events; this writer does the same in a few seconds.
+    without lxml (not installed here) openpyxl's writer is several times
+    slower (BENCHMARKS.md, "Figures behind comments").
     """
     sheets: list[tuple[str, list[list[Any]], list[str]]] = [
         ("about", [["field", "value"], ["selection", data.selection],

@@ -28,105 +28,100 @@ batch is about to change: the stored rows are those of one arrival order.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
-from ledger.account import TraceAccount
-from ledger.alerts import Alert, alert_steps
+from ledger.account import Version
+from ledger.evaluation import LicenseReport, evaluate, licenses_named
 from ledger.events import parse_event
-from ledger.licenses import LicenseBook, LicenseUse, ceiling_steps, ceiling_trace_id, license_report_steps, uses_license
+from ledger.identity import Claim, contested
+from ledger.licenses import LicenseUse, uses_license
 from ledger.policy import Policy
-from projections.rows import lot_row, parse_ts, step_row
+from projections.rows import lot_row, parse_ts, rebuild_trace, step_row
 from projections.store import ProjectionStore, TraceRows
 
-__all__ = ["recompute_rows"]
+__all__ = ["recompute_rows", "BatchTrace"]
+
+# (event_id, digest, recorded_at, payload): a version as the store's ``reports`` table takes it.
+StoredVersion = tuple[str, str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchTrace:
+    """A trace the batch brings reports for: the versions it writes, and
+    every version it holds after the batch (none: quarantined, so its lots go)."""
+
+    new_versions: list[StoredVersion]
+    versions: list[Version]
 
 
 def recompute_rows(
     store: ProjectionStore,
-    fresh: dict[str, tuple[list[tuple[str, str, str, str]], TraceAccount]],
-    license_events: Sequence[Any],
+    fresh: dict[str, BatchTrace],
+    license_events: Sequence[LicenseReport],
     *,
     policy: Policy,
-    accounts_for: Any,
+    claims: dict[str, list[Claim]],
+    batch_claims: dict[str, list[Claim]],
     also: Sequence[str] = (),
 ) -> list[TraceRows]:
-    """TraceRows for the traces in ``fresh`` (trace id -> (new versions, account)),
-    for the traces the batch's license reports affect, for the traces in
-    ``also`` (whose claims on event ids the batch changed: ledger/identity.py),
-    and for the ceiling of every license concerned.  ``accounts_for(trace_ids)``
-    gives the stored traces' accounts.  Call it holding the store's batch
-    lock, and commit its rows before releasing it."""
-    accounts = {t: acct for t, (_v, acct) in fresh.items()}
-    new_versions = {t: v for t, (v, _acct) in fresh.items()}
+    """TraceRows for the traces in ``fresh``, for the traces the batch's
+    license reports affect, for the traces in ``also`` (whose claims on
+    event ids the batch changed: ledger/identity.py), and for the ceiling of
+    every license concerned.  ``claims``: the contested claims on the fresh
+    traces' event ids; ``batch_claims``: those the batch adds.  Call it
+    holding the store's batch lock, and commit its rows before releasing it.
+
+    Loads what the evaluation needs, evaluates once (ledger/evaluation.py),
+    and turns the result into rows.
+    """
+    versions = {t: b.versions for t, b in fresh.items()}
     touched = sorted({e.license_id for e in license_events})
 
     # Traces whose lots cite a license this batch reports about.
     affected = {r["trace_id"] for r in store.license_lots(touched)} if touched else set()
-    affected = sorted((affected | set(also)) - set(accounts))
+    affected = sorted((affected | set(also)) - set(versions))
     if affected:
-        for trace_id, account in accounts_for(affected).items():
-            accounts[trace_id] = account
-            new_versions[trace_id] = []
+        held = store.load_versions(affected)
+        for trace_id in affected:
+            versions[trace_id] = rebuild_trace(trace_id, held[trace_id]).versions()
+        wanted = sorted({v.event_id for t in affected for v in versions[t]})
+        claims = {**contested(store.event_claims(wanted) if wanted else {}, batch_claims), **claims}
 
-    cited = {lot.license_id for a in accounts.values() for lot in a.lots.values() if lot.license_id}
     # A lot that cited a license before this batch may cite none now (its
     # export was retracted): that license's ceiling must be recounted too.
     # So may a lot of a trace whose export another trace now holds (``also``).
     changed = sorted(set(fresh) | set(also))
     before = {r["license_id"] for r in (store.trace_lots(changed) if changed else []) if r["license_id"]}
-    concerned = sorted(cited | before | set(touched))
-    events = [*(parse_event(p) for p, _d in (store.load_licenses(concerned) if concerned else [])), *license_events]
-    book = LicenseBook.from_events(events, authorities=policy.licensing_authorities)
-    conflicts: dict[str, list[Alert]] = {}
-    for step in license_report_steps(events, authorities=policy.licensing_authorities):
-        conflicts.setdefault(step.trace_id, []).append(step)
-
+    named = licenses_named(v for vs in versions.values() for v in vs)
+    loading = sorted(named | before | set(touched))
+    stored = store.load_licenses(loading) if loading else []
+    evaluation = evaluate(
+        versions, policy=policy, claims=claims,
+        license_reports=[*(parse_event(p) for p, _d in stored), *license_events],
+        licenses=before | set(touched), uses_elsewhere=lambda ids: _stored_uses(store, ids),
+    )
     rows = []
-    for trace_id in sorted(accounts):
-        account = accounts[trace_id]
-        rows.append(
-            TraceRows(
-                trace_id=trace_id,
-                new_versions=new_versions[trace_id],
-                lots=[lot_row(account.lots[k]) for k in sorted(account.lots)],
-                steps=[step_row(a) for a in alert_steps(account, policy, book)],
-            )
-        )
-    rows.extend(_ceiling_rows(store, accounts, book, concerned, conflicts))
+    for trace_id in sorted(evaluation.accounts):
+        account = evaluation.accounts[trace_id]
+        rows.append(TraceRows(
+            trace_id=trace_id,
+            new_versions=fresh[trace_id].new_versions if trace_id in fresh else [],
+            lots=[lot_row(account.lots[k]) for k in sorted(account.lots)],
+            steps=[step_row(a) for a in evaluation.steps[trace_id]],
+        ))
+    # Written even when empty: it clears a ceiling alert that no longer stands.
+    rows.extend(TraceRows(pseudo, [], [], [step_row(a) for a in steps])
+                for pseudo, steps in evaluation.license_steps.items())
     return rows
 
 
-def _ceiling_rows(store: ProjectionStore, accounts: dict[str, TraceAccount], book: LicenseBook,
-                  license_ids: list[str], conflicts: dict[str, list[Alert]] | None = None) -> list[TraceRows]:
-    """The rows of each license's pseudo trace: its ceiling steps and its
-    conflict steps (``conflicts``: pseudo trace id -> steps), for every
-    license in ``license_ids`` whether it has a ceiling or not."""
-    if not license_ids:
-        return []
-    # Only licenses with a ceiling need their uses read (a bulk license may be
-    # cited by many thousands of lots); the others get empty rows, which
-    # clear a ceiling alert an amendment removed.
-    with_ceiling = [i for i in license_ids if (book.get(i) is not None and book.get(i).ceiling is not None)]
-    uses: dict[str, list[LicenseUse]] = {i: [] for i in with_ceiling}
-    for row in store.license_lots(with_ceiling) if with_ceiling else []:
-        if row["trace_id"] in accounts or not uses_license(row["origin"]):
-            continue  # stale: recomputed in this batch; or a ship-back
-        uses[row["license_id"]].append(
-            LicenseUse(row["trace_id"], row["lot_id"], row["opened_by"], parse_ts(row["shipped_at"]),
-                       Decimal(row["shipped"]), row["unit"])
-        )
-    for trace_id, account in accounts.items():
-        for lot in account.lots.values():
-            if lot.license_id in uses and uses_license(lot.origin):
-                uses[lot.license_id].append(
-                    LicenseUse(trace_id, lot.lot_id, lot.opened_by, lot.shipped_at, lot.shipped, lot.unit)
-                )
-    out = []
-    for license_id in license_ids:
-        license = book.get(license_id)
-        steps = ceiling_steps(license, uses[license_id]) if license_id in uses and license else []
-        steps = [*steps, *(conflicts or {}).get(ceiling_trace_id(license_id), [])]
-        # Written even when empty: it clears a ceiling alert that no longer stands.
-        out.append(TraceRows(ceiling_trace_id(license_id), [], [], [step_row(a) for a in steps]))
-    return out
+def _stored_uses(store: ProjectionStore, license_ids: list[str]) -> list[LicenseUse]:
+    """The shipments citing these licenses, as the lot rows hold them; the
+    evaluation replaces those of the traces it evaluates."""
+    return [
+        LicenseUse(row["trace_id"], row["lot_id"], row["opened_by"], parse_ts(row["shipped_at"]),
+                   Decimal(row["shipped"]), row["unit"], license_id=row["license_id"])
+        for row in store.license_lots(license_ids)
+        if uses_license(row["origin"])
+    ]

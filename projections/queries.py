@@ -14,17 +14,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ledger.account import TraceAccount
-from ledger.alerts import Alert, alert_steps, alerts_as_of
+from ledger.account import Version
+from ledger.alerts import alerts_as_of
+from ledger.evaluation import evaluate, license_uses, licenses_named
 from ledger.events import parse_event
 from ledger.flows import Shipment
-from ledger.identity import Claim, claims_of
-from ledger.licenses import LicenseBook, LicenseUse, ceiling_steps, ceiling_trace_id, license_report_steps, uses_license
-from ledger.trace import Trace
+from ledger.identity import Claim, claims_of, contested
+from ledger.licenses import LicenseUse, ceiling_trace_id
 from ledger.policy import Policy
-from projections.rows import LOT_COLUMNS, dec, lot_row, parse_ts, step_row
+from projections.rows import LOT_COLUMNS, dec, lot_row, parse_ts, rebuild_trace, step_row
 from projections.store import ProjectionStore
-from projections.trace_projection import QUARANTINED, rebuild_trace
+from projections.trace_projection import QUARANTINED
 
 __all__ = ["whereabouts", "standing_alerts", "trace_view", "TraceView", "lot_reports", "shipment_of", "NotFound"]
 
@@ -37,7 +37,7 @@ def whereabouts(
     store: ProjectionStore,
     ident: str | None,
     *,
-    clock: datetime,
+    now: datetime,
     policy: Policy,
     as_of: datetime | None = None,
     known_at: datetime | None = None,
@@ -47,10 +47,10 @@ def whereabouts(
         rows = _current_lots(store, ident)
         # One indexed query per trace shown, not a scan of every alert.
         if ident is None:
-            candidates = store.standing_alerts(clock)
+            candidates = store.standing_alerts(now)
         else:
             candidates = [a for t in sorted({r["trace_id"] for r in rows})
-                          for a in store.standing_alerts(clock, trace_id=t)]
+                          for a in store.standing_alerts(now, trace_id=t)]
         unaccounted = {
             (a["trace_id"], a["lot_id"]): a["quantity"]
             for a in candidates
@@ -59,11 +59,12 @@ def whereabouts(
         for row in rows:
             row["unaccounted"] = unaccounted.get((row["trace_id"], row["lot_id"]), "0")
         return rows
-    when = as_of or clock
+    when = as_of or now
     out = []
-    for trace_id, trace, claims in _traces(store, ident):
-        account = trace.account(as_of=when, known_at=known_at, claims=claims)
-        standing = alerts_as_of(alert_steps(account, policy), when)
+    inputs = _inputs(store, ident)
+    evaluation = evaluate(inputs.versions, policy=policy, claims=inputs.claims, as_of=when, known_at=known_at)
+    for trace_id, account in evaluation.accounts.items():
+        standing = alerts_as_of(evaluation.steps[trace_id], when)
         unaccounted = {a.lot_id: a.quantity for a in standing if a.kind == "unaccounted"}
         for lot_id in sorted(account.lots):
             if ident not in (None, trace_id, lot_id):
@@ -77,7 +78,7 @@ def whereabouts(
 def standing_alerts(
     store: ProjectionStore,
     *,
-    clock: datetime,
+    now: datetime,
     policy: Policy,
     as_of: datetime | None = None,
     known_at: datetime | None = None,
@@ -88,42 +89,52 @@ def standing_alerts(
     ceiling alerts of the licenses its lots cite (a ceiling spans traces:
     ``license:<id>``), so asking about an export shows the ceiling it counts
     towards.  As of a date and known at a moment, ceilings are recounted
-    from what the ledger knew then (``_ceiling_alerts``).  The licenses'
+    from what the ledger knew then (ledger/evaluation.py).  The licenses'
     ``conflicting_report`` alerts (two versions of one license report) are
     kept beside the ceilings and shown the same way: as of a date, from the
     versions recorded by ``known_at``, for every license when no trace is
     asked about (the projection keeps them for every license reported)."""
     if as_of is None and known_at is None:
-        rows = store.standing_alerts(clock, party=party, trace_id=trace_id)
+        rows = store.standing_alerts(now, party=party, trace_id=trace_id)
         if trace_id is not None:
             cited = sorted({r["license_id"] for r in store.trace_lots([trace_id]) if r["license_id"]})
             for license_id in cited:
-                rows.extend(store.standing_alerts(clock, party=party, trace_id=ceiling_trace_id(license_id)))
+                rows.extend(store.standing_alerts(now, party=party, trace_id=ceiling_trace_id(license_id)))
         return rows
-    when = as_of or clock
-    accounts = {
-        tid: trace.account(as_of=when, known_at=known_at, claims=claims)
-        for tid, trace, claims in _traces(store, trace_id)
-    }
-    # One book of the licenses, as granted by then and recorded by known_at:
-    # every license reported when every trace is asked about (their
-    # conflicting versions are shown too), else those the trace cites.
-    cited = sorted({lot.license_id for a in accounts.values() for lot in a.lots.values() if lot.license_id})
-    if trace_id is None:
+    when = as_of or now
+    inputs = _inputs(store, trace_id)
+    every_trace = trace_id is None
+    # The license reports as recorded by known_at (the evaluation keeps those
+    # granted by then): every license when every trace is asked about (their
+    # conflicting versions are shown too), else those the traces name.
+    if every_trace:
         stored = store.licenses()
     else:
-        stored = store.load_licenses(cited) if cited else []
-    events = [parse_event(payload) for payload, _digest in stored]
-    book = LicenseBook.from_events(events, as_of=when, known_at=known_at, authorities=policy.licensing_authorities)
-    alerts = [a for account in accounts.values() for a in alerts_as_of(alert_steps(account, policy, book), when)]
-    alerts.extend(_ceiling_alerts(store, accounts, book, cited, as_of=when, known_at=known_at,
-                                  every_trace=trace_id is None))
-    # Conflicting versions of those license reports.  Not filtered by
-    # ``as_of`` on when the grant occurred: the conflict is due when the
-    # ledger learned of it.
-    alerts.extend(alerts_as_of(license_report_steps(events, authorities=policy.licensing_authorities,
-                                                    known_at=known_at), when))
-    alerts.sort(key=lambda a: (a.trace_id, a.lot_id, a.kind, a.alert_id))  # as the store orders them
+        named = sorted(licenses_named(v for held in inputs.versions.values() for v in held))
+        stored = store.load_licenses(named) if named else []
+    reports = [parse_event(payload) for payload, _digest in stored]
+
+    def uses_elsewhere(license_ids: list[str]) -> list[LicenseUse]:
+        """The shipments of the traces not asked about that cite these
+        licenses now (``store.license_lots``), rebuilt as of then: a trace
+        whose only lot citing one has since been retracted, with the
+        retraction recorded, is counted only when it is among those asked."""
+        if every_trace:
+            return []  # every trace is evaluated: every use is already there
+        others = sorted({r["trace_id"] for r in store.license_lots(license_ids)} - set(inputs.versions))
+        if not others:
+            return []
+        rebuilt = _rebuilt(store, store.load_versions(others), every_trace=False)
+        then = evaluate(rebuilt.versions, policy=policy, claims=rebuilt.claims, as_of=when, known_at=known_at)
+        return [u for account in then.accounts.values() for u in license_uses(account, license_ids)]
+
+    evaluation = evaluate(inputs.versions, policy=policy, claims=inputs.claims, as_of=when, known_at=known_at,
+                          license_reports=reports,
+                          licenses=sorted({r.license_id for r in reports}) if every_trace else (),
+                          uses_elsewhere=uses_elsewhere)
+    # The conflicts on license reports are not filtered by ``as_of`` on when
+    # the grant occurred: the conflict is due when the ledger learned of it.
+    alerts = evaluation.standing(when)
     out = []
     for alert in alerts:
         if party is not None and alert.party != party:
@@ -135,7 +146,7 @@ def standing_alerts(
     # Quarantines are about the ledger's data, not a date: an answer as of
     # any date shows those standing now (a quarantined trace is left out of
     # the recomputation above, as the projection leaves out its lots).
-    quarantined = [a for a in store.standing_alerts(clock, party=party, trace_id=trace_id) if a["kind"] == QUARANTINED]
+    quarantined = [a for a in store.standing_alerts(now, party=party, trace_id=trace_id) if a["kind"] == QUARANTINED]
     return sorted([*out, *quarantined], key=lambda a: (a["trace_id"], a["lot_id"], a["kind"], a["alert_id"]))
 
 
@@ -152,7 +163,7 @@ def trace_view(
     store: ProjectionStore,
     ident: str,
     *,
-    clock: datetime,
+    now: datetime,
     policy: Policy,
     as_of: datetime | None = None,
     known_at: datetime | None = None,
@@ -166,8 +177,8 @@ def trace_view(
     rows: list[dict[str, Any]] = []
     alerts: list[dict[str, Any]] = []
     for trace_id in trace_ids:
-        rows.extend(whereabouts(store, trace_id, clock=clock, policy=policy, as_of=as_of, known_at=known_at))
-        for alert in standing_alerts(store, clock=clock, policy=policy, as_of=as_of, known_at=known_at,
+        rows.extend(whereabouts(store, trace_id, now=now, policy=policy, as_of=as_of, known_at=known_at))
+        for alert in standing_alerts(store, now=now, policy=policy, as_of=as_of, known_at=known_at,
                                      trace_id=trace_id):
             if alert not in alerts:
                 alerts.append(alert)
@@ -181,8 +192,8 @@ def lot_reports(store: ProjectionStore, lot_id: str, *, known_at: datetime | Non
     evidence behind a lot's figures, as the ledger holds it (every version,
     retracted and corrected ones included: their own reports say so)."""
     out = []
-    for trace_id, trace, _claims in _traces(store, lot_id):
-        for version in trace.versions():
+    for trace_id, held in _inputs(store, lot_id).versions.items():
+        for version in held:
             event = version.event
             if lot_id not in (getattr(event, "lot_id", None), getattr(event, "child_lot_id", None)):
                 continue
@@ -213,52 +224,6 @@ def shipment_of(row: dict[str, Any]) -> Shipment:
     )
 
 
-def _ceiling_alerts(
-    store: ProjectionStore,
-    accounts: dict[str, TraceAccount],
-    book: LicenseBook,
-    cited: list[str],
-    *,
-    as_of: datetime,
-    known_at: datetime | None,
-    every_trace: bool,
-) -> list[Alert]:
-    """The ceiling alerts standing as of ``as_of`` of the licenses ``cited``
-    by these accounts (every trace as of then, or the traces asked about),
-    each counted from every lot citing it as of ``as_of``, known at
-    ``known_at``, against the license as the ``book`` (granted by then, known
-    then) says: the projection's rule (projections/premises.py), with the
-    accounts of then instead of the current lot rows.
-
-    With every trace rebuilt, every use is already here.  Otherwise the other
-    traces counted are those with a lot citing the license now
-    (``store.license_lots``), rebuilt as of then: a trace whose only lot
-    citing it has since been retracted, with the retraction recorded, is
-    counted only when it is among the traces asked about.
-    """
-    with_ceiling = [i for i in cited if (license := book.get(i)) is not None and license.ceiling is not None]
-    if not with_ceiling:
-        return []
-    if not every_trace:
-        others = sorted({r["trace_id"] for r in store.license_lots(with_ceiling)} - set(accounts))
-        if others:
-            accounts = dict(accounts)
-            for tid, trace, claims in _rebuilt(store, store.load_versions(others), every_trace=False):
-                accounts[tid] = trace.account(as_of=as_of, known_at=known_at, claims=claims)
-    uses: dict[str, list[LicenseUse]] = {i: [] for i in with_ceiling}
-    for tid, account in accounts.items():
-        for lot in account.lots.values():
-            if lot.license_id in uses and uses_license(lot.origin):
-                uses[lot.license_id].append(
-                    LicenseUse(tid, lot.lot_id, lot.opened_by, lot.shipped_at, lot.shipped, lot.unit))
-    out: list[Alert] = []
-    for license_id in with_ceiling:
-        license = book.get(license_id)
-        assert license is not None
-        out.extend(alerts_as_of(ceiling_steps(license, uses[license_id]), as_of))
-    return out
-
-
 def _current_lots(store: ProjectionStore, ident: str | None) -> list[dict[str, Any]]:
     if ident is None:
         return store.lots()
@@ -268,36 +233,40 @@ def _current_lots(store: ProjectionStore, ident: str | None) -> list[dict[str, A
     return rows
 
 
-def _traces(store: ProjectionStore, ident: str | None) -> list[tuple[str, Trace, dict[str, list[Claim]]]]:
-    """The traces concerned, rebuilt, each with the claims other traces hold
-    on its event ids (an event id names one report ledger-wide:
-    ledger/identity.py).  The account's ``known_at`` keeps only the claims
-    recorded by then."""
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    """What an evaluation of stored traces needs: their versions (trace id ->
+    versions) and the claims other traces hold on their event ids
+    (ledger/identity.py; the evaluation's ``known_at`` keeps only the claims
+    recorded by then)."""
+
+    versions: dict[str, list[Version]]
+    claims: dict[str, list[Claim]]
+
+
+def _inputs(store: ProjectionStore, ident: str | None) -> _Inputs:
+    """The traces ``ident`` names (every trace: None), loaded for an evaluation."""
     return _rebuilt(store, _versions(store, ident), every_trace=ident is None)
 
 
-def _rebuilt(store: ProjectionStore, versions: dict[str, list[tuple[str, str]]],
-             *, every_trace: bool) -> list[tuple[str, Trace, dict[str, list[Claim]]]]:
+def _rebuilt(store: ProjectionStore, versions: dict[str, list[tuple[str, str]]], *, every_trace: bool) -> _Inputs:
     traces = {}
     for t, stored in sorted(versions.items()):
         try:
-            traces[t] = rebuild_trace(t, stored)
+            traces[t] = rebuild_trace(t, stored).versions()
         except ValidationError:
             # A version the contract now refuses (a store an older ledger
             # wrote): the projection quarantined this trace; so does this.
             continue
     if every_trace:  # every trace is here: the claims are theirs
         claims: dict[str, list[Claim]] = {}
-        for trace_id, trace in traces.items():
-            for event_id, on_it in claims_of(trace_id, trace.versions()).items():
+        for trace_id, held in traces.items():
+            for event_id, on_it in claims_of(trace_id, held).items():
                 claims.setdefault(event_id, []).extend(on_it)
     else:
-        ids = sorted({v.event_id for trace in traces.values() for v in trace.versions()})
+        ids = sorted({v.event_id for held in traces.values() for v in held})
         claims = store.event_claims(ids) if ids else {}
-    # Claims one reporter holds in more than one trace (ledger/identity.py).
-    contested = {e: c for e, c in claims.items()
-                 if any(len({t for t, _d, _r, b in c if b == by}) > 1 for by in {b for *_x, b in c})}
-    return [(t, trace, contested) for t, trace in traces.items()]
+    return _Inputs(traces, contested(claims))
 
 
 def _versions(store: ProjectionStore, ident: str | None) -> dict[str, list[tuple[str, str]]]:

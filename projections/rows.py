@@ -13,11 +13,15 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from ledger.account import LotAccount
-from ledger.alerts import Alert
-from ledger.quantity import canonical_decimal
+from collections.abc import Sequence
 
-__all__ = ["ts", "parse_ts", "dec", "lot_row", "step_row", "LOT_COLUMNS", "STEP_COLUMNS"]
+from ledger.account import LotAccount, Version
+from ledger.alerts import Alert
+from ledger.events import parse_event
+from ledger.quantity import canonical_decimal
+from ledger.trace import Trace
+
+__all__ = ["ts", "parse_ts", "dec", "lot_row", "step_row", "rebuild_trace", "LOT_COLUMNS", "STEP_COLUMNS"]
 
 
 def ts(value: datetime | None) -> str | None:
@@ -98,3 +102,8 @@ def _id_list(event_ids: tuple[str, ...]) -> str:
     if plain:
         return '["' + '", "'.join(event_ids) + '"]' if event_ids else "[]"
     return json.dumps(list(event_ids))
+
+
+def rebuild_trace(trace_id: str, stored: Sequence[tuple[str, str]]) -> Trace:
+    """The trace restored from the ``reports`` rows: stored (payload, digest) versions."""
+    return Trace.restored(trace_id, (Version(parse_event(payload), digest) for payload, digest in stored))

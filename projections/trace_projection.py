@@ -30,14 +30,13 @@ from ledger.events import (
 from ledger.policy import Policy
 from ledger.ports import LogRecord
 from ledger.trace import Outcome, Trace
-from ledger.account import TraceAccount, Version
 from ledger.alerts import Alert, alert_id
-from ledger.identity import Claim, first_claim
+from ledger.identity import Claim, claims_moved, contested
 from ledger.parties import by_id, party_problems
 from projections.batch_lock import exclusive
-from projections.premises import recompute_rows
-from projections.rows import step_row, ts
-from projections.store import DeadLetter, ProjectedBatch, ProjectionStore, StoreUnavailable, TraceRows
+from projections.premises import BatchTrace, recompute_rows
+from projections.rows import rebuild_trace, step_row, ts
+from projections.store import DeadLetter, ProjectedBatch, ProjectionStore, StoreUnavailable
 from projections.warm_traces import WarmTraces
 
 __all__ = ["project_batch", "BatchOutcome", "rebuild_trace", "tracking_name", "QUARANTINED", "quarantine_step",
@@ -69,50 +68,13 @@ class BatchOutcome:
     dead: list[DeadLetter] = field(default_factory=list)
 
 
-def rebuild_trace(trace_id: str, stored: Sequence[tuple[str, str]]) -> Trace:
-    """The trace aggregate restored from stored (payload, digest) versions."""
-    return Trace.restored(trace_id, (Version(parse_event(payload), digest) for payload, digest in stored))
-
-
-def contested(stored: dict[str, list[Claim]], added: dict[str, list[Claim]]) -> dict[str, list[Claim]]:
-    """The claims on event ids one reporter holds in more than one trace
-    (stored and this batch's together): the only ones that can change an account."""
-    out: dict[str, list[Claim]] = {}
-    for event_id in stored.keys() | added.keys():
-        on_it = [*stored.get(event_id, ()), *added.get(event_id, ())]
-        if len(on_it) < 2:
-            continue
-        traces: dict[str, set[str]] = {}
-        for trace_id, _d, _r, reporter in on_it:
-            traces.setdefault(reporter, set()).add(trace_id)
-        if any(len(held) > 1 for held in traces.values()):
-            out[event_id] = on_it
-    return out
-
-
-def claims_moved(stored: dict[str, list[Claim]], added: dict[str, list[Claim]]) -> set[str]:
-    """Traces holding an event id (stored) whose first recorded holder the
-    batch changes: each must be recomputed, though it has no new report."""
-    out: set[str] = set()
-    for event_id, new in added.items():
-        before = stored.get(event_id)
-        if not before:
-            continue
-        for reporter in sorted({by for _t, _d, _r, by in new}):
-            was = first_claim(before, reporter=reporter)
-            now = first_claim([*before, *new], reporter=reporter)
-            if was is not None and now is not None and was[2] != now[2]:
-                out.update(trace_id for trace_id, _d, _r, by in before if by == reporter)
-    return out
-
-
 def project_batch(
     store: ProjectionStore,
     log_name: str,
     records: Sequence[LogRecord],
     *,
     policy: Policy,
-    clock: datetime,
+    now: datetime,
     track: bool = True,
     warm: WarmTraces | None = None,
     trust_recorded_at: bool = False,
@@ -120,7 +82,7 @@ def project_batch(
     """Apply one polled batch to the store in one transaction, with tracking.
 
     A record whose recorded_at is not the ledger's own (Kafka: any producer
-    may write) is stamped here: with the log's append time, or ``clock``
+    may write) is stamped here: with the log's append time, or ``now``
     when the log keeps none (``LogRecord.stamped_by_ledger``); never the
     sender's claim, unless ``trust_recorded_at`` (an operator migrating a
     system of record, as ``ledger ingest --trust-recorded-at``).
@@ -148,7 +110,7 @@ def project_batch(
         if warm is not None:
             warm.check(store.writer_mark())
         try:
-            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=warm,
+            return _project_batch(store, log_name, records, policy=policy, now=now, track=track, warm=warm,
                                   trust_recorded_at=trust_recorded_at)
         except _NOT_A_RECORDS_FAULT:
             if warm is not None:
@@ -157,12 +119,12 @@ def project_batch(
         except Exception as error:
             if warm is not None:
                 warm.forget()
-            quarantine = _failing_traces(store, log_name, records, policy=policy, clock=clock,
+            quarantine = _failing_traces(store, log_name, records, policy=policy, now=now,
                                          trust_recorded_at=trust_recorded_at)
             if not quarantine:
                 raise error  # no trace fails alone: not a record's fault
         try:
-            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=None,
+            return _project_batch(store, log_name, records, policy=policy, now=now, track=track, warm=None,
                                   quarantine=quarantine, trust_recorded_at=trust_recorded_at)
         except _NOT_A_RECORDS_FAULT:
             raise
@@ -170,7 +132,7 @@ def project_batch(
             # The traces fail together though none of the others fails
             # alone: quarantine every trace of the batch, with this error.
             everything = dict.fromkeys(_batch_keys(records), _reason(error))
-            return _project_batch(store, log_name, records, policy=policy, clock=clock, track=track, warm=None,
+            return _project_batch(store, log_name, records, policy=policy, now=now, track=track, warm=None,
                                   quarantine={**everything, **quarantine}, trust_recorded_at=trust_recorded_at)
 
 
@@ -193,7 +155,7 @@ def _key(event: object) -> str:
 
 
 def _failing_traces(store: ProjectionStore, log_name: str, records: Sequence[LogRecord], *,
-                    policy: Policy, clock: datetime, trust_recorded_at: bool = False) -> dict[str, str]:
+                    policy: Policy, now: datetime, trust_recorded_at: bool = False) -> dict[str, str]:
     """Trace id -> why, for every trace of the batch whose records, computed
     alone against the store (nothing committed), fail.
 
@@ -210,7 +172,7 @@ def _failing_traces(store: ProjectionStore, log_name: str, records: Sequence[Log
 
     def failing(keys: list[str]) -> dict[str, str]:
         try:
-            _project_batch(store, log_name, [r for k in keys for r in by_key[k]], policy=policy, clock=clock,
+            _project_batch(store, log_name, [r for k in keys for r in by_key[k]], policy=policy, now=now,
                            track=False, warm=None, commit=False, trust_recorded_at=trust_recorded_at)
             return {}
         except _NOT_A_RECORDS_FAULT:
@@ -261,7 +223,7 @@ def _project_batch(
     records: Sequence[LogRecord],
     *,
     policy: Policy,
-    clock: datetime,
+    now: datetime,
     track: bool,
     warm: WarmTraces | None,
     trust_recorded_at: bool = False,
@@ -292,7 +254,7 @@ def _project_batch(
             if duplicate:
                 raise _Unstamped(event.event_id, str(duplicate[0]))
             if not record.stamped_by_ledger and not trust_recorded_at:
-                event = event.stamped(record.appended_at or clock, overwrite=True)
+                event = event.stamped(record.appended_at or now, overwrite=True)
             if event.recorded_at is None:
                 raise _Unstamped(event.event_id)
             future = event.future_problem()
@@ -342,40 +304,29 @@ def _project_batch(
             outcome.accepted += result is Outcome.ACCEPTED
             new_versions.append((event.event_id, digest, ts(event.recorded_at), event.model_dump_json()))  # type: ignore[attr-defined]
             batch_claims.setdefault(event.event_id, []).append(  # type: ignore[attr-defined]
-                (trace_id, digest, event.recorded_at, event.reporter))  # type: ignore[attr-defined]
+                Claim(trace_id, digest, event.recorded_at, event.reporter))  # type: ignore[attr-defined]
         if not new_versions:
             continue  # every report was already known: nothing changes
         traces[trace_id] = trace
         new_by_trace[trace_id] = new_versions
     # An event id names one report ledger-wide (ledger/identity.py): one
     # lookup of every event id the recomputed traces hold, across traces.
-    ids = sorted({v.event_id for trace in traces.values() for v in trace.versions()})
+    fresh = {trace_id: BatchTrace(new_by_trace[trace_id], trace.versions()) for trace_id, trace in traces.items()}
+    ids = sorted({v.event_id for batch_trace in fresh.values() for v in batch_trace.versions})
     stored_claims = store.event_claims(ids) if ids else {}
-    claims = contested(stored_claims, batch_claims)
-    fresh: dict[str, tuple[list[tuple[str, str, str, str]], TraceAccount]] = {
-        trace_id: (new_by_trace[trace_id], trace.account(claims=claims)) for trace_id, trace in traces.items()
-    }
-    # A quarantined trace: its reports stored, an account with no lots (so
-    # its old lot rows go, and the ceilings they counted are recounted).
+    # A quarantined trace: its reports stored, no versions evaluated (so its
+    # old lot rows go, and the ceilings they counted are recounted).
     for trace_id in sorted(k for k in quarantined if not k.startswith("license:")):
-        versions = [(event.event_id, digest, ts(event.recorded_at), event.model_dump_json())  # type: ignore[attr-defined]
-                    for _record, event, digest in quarantined[trace_id]]
-        fresh[trace_id] = (versions, TraceAccount(trace_id, {}, []))
+        new_versions = [(event.event_id, digest, ts(event.recorded_at), event.model_dump_json())  # type: ignore[attr-defined]
+                        for _record, event, digest in quarantined[trace_id]]
+        fresh[trace_id] = BatchTrace(new_versions, [])
     # Traces not in this batch whose claims it changed: the batch's version
     # of an event id was recorded before theirs (or it moves which trace
     # holds the first).
     moved = sorted((claims_moved(stored_claims, batch_claims) | set(unread)) - set(fresh))
-
-    def accounts_for(trace_ids: list[str]) -> dict[str, TraceAccount]:
-        held = store.load_versions(trace_ids)
-        rebuilt = {t: rebuild_trace(t, held[t]) for t in trace_ids}
-        wanted = sorted({v.event_id for trace in rebuilt.values() for v in trace.versions()})
-        on_them = contested(store.event_claims(wanted) if wanted else {}, batch_claims)
-        return {t: trace.account(claims=on_them) for t, trace in rebuilt.items()}
-
-    # Rows with license premise alerts, plus the traces and license ceilings
-    # this batch's license reports affect (projections/premises.py).
-    batch.traces.extend(recompute_rows(store, fresh, license_events, policy=policy, accounts_for=accounts_for,
+    # Load the rest, evaluate, make rows: projections/premises.py.
+    batch.traces.extend(recompute_rows(store, fresh, license_events, policy=policy,  # type: ignore[arg-type]
+                                       claims=contested(stored_claims, batch_claims), batch_claims=batch_claims,
                                        also=moved))
     # Every trace written carries an alert per record about it in the dead
     # letters (stored, and this batch's), and one if it is quarantined.
@@ -395,7 +346,7 @@ def _project_batch(
     if not commit:
         return outcome
     batch.writer_mark = warm.next_mark() if warm is not None else None
-    store.commit_batch(batch, trackings, clock)
+    store.commit_batch(batch, trackings, now)
     if warm is not None:
         warm.committed(batch.writer_mark, held)  # type: ignore[arg-type]
     return outcome

@@ -4,8 +4,8 @@ the writer instead of inside its commits.
 In WAL mode SQLite's default is that the commit which takes the log past
 ``wal_autocheckpoint`` pages copies the whole log into the database and
 syncs it, before the committing call returns.  For a projector that commits
-a batch every few tens of milliseconds, that one commit in ten took
-120-170 ms instead of 6 ms (BENCHMARKS.md, session 4): a stall that every
+a batch every few tens of milliseconds, that one commit in ten took many
+times as long as the others (BENCHMARKS.md, session 4): a stall that every
 report then waiting for the projector, and so every alert, inherits.
 
 A ``WalCheckpointer`` runs PASSIVE checkpoints from a thread with its own
@@ -43,7 +43,7 @@ from urllib.parse import quote
 __all__ = ["WalCheckpointer", "CHECKPOINT_EVERY_S", "CHECKPOINT_OPEN_TIMEOUT_S"]
 
 # At least this long between two copies; 0: a copy right after each commit
-# (measured in BENCHMARKS.md, session 4: 0.1 and 0.25 s were no better).
+# (BENCHMARKS.md, session 4: longer intervals were no better).
 CHECKPOINT_EVERY_S = 0.0
 # A PASSIVE checkpoint never waits for a lock (another process's copy makes
 # it return at once, busy); this bounds only reading the schema on opening.

@@ -26,11 +26,10 @@ from ledger.trace import Trace
 
 __all__ = ["WarmTraces", "WARM_TRACES_MAX"]
 
-# Traces kept at most (least recently used dropped first).  The first 30,000
-# reports of the benchmark history touch 5,300 traces; 5,000 kept took 81 %
-# of them from memory, as many as 20,000 did (5,000: 22,605 hits, 20,000:
-# 22,606).  Each kept trace is some hundreds of objects the garbage
-# collector walks in a full pass, so the bound is kept near that working set.
+# Traces kept at most (least recently used dropped first): near the working
+# set of the benchmark history, since keeping more hit no more often
+# (BENCHMARKS.md, "Figures behind comments") and each kept trace is some
+# hundreds of objects the garbage collector walks in a full pass.
 WARM_TRACES_MAX = 5_000
 
 
@@ -74,7 +73,6 @@ class WarmTraces:
         """The batch marked ``mark`` committed; these traces are the store's now."""
         self._mark = mark
         for trace_id, trace in traces.items():
-            trace.collect_events()  # recorded and committed: nothing pending to keep
             self._traces[trace_id] = trace
             self._traces.move_to_end(trace_id)
         while len(self._traces) > self.capacity:

@@ -186,7 +186,7 @@ class Backend:
     def lots(self, principal: Principal, ident: str | None, *, as_of: datetime | None,
              known_at: datetime | None) -> list[dict[str, Any]]:
         assert self.store is not None
-        rows = whereabouts(self.store, ident, clock=utc_now(), policy=self.policy, as_of=as_of, known_at=known_at)
+        rows = whereabouts(self.store, ident, now=utc_now(), policy=self.policy, as_of=as_of, known_at=known_at)
         return self._visible_lots(principal, rows)
 
     def lot(self, principal: Principal, lot_id: str, *, as_of: datetime | None,
@@ -199,7 +199,7 @@ class Backend:
             raise NotFound(f"no lot {lot_id!r} is known (a trace id? ask /v1/traces/{lot_id})")
         if not self._visible_lots(principal, current):
             raise _not_yours(principal, lot_id)
-        rows = whereabouts(self.store, lot_id, clock=utc_now(), policy=self.policy, as_of=as_of, known_at=known_at)
+        rows = whereabouts(self.store, lot_id, now=utc_now(), policy=self.policy, as_of=as_of, known_at=known_at)
         return [r for r in rows if r["lot_id"] == lot_id]
 
     def lot_reports(self, principal: Principal, lot_id: str, *, known_at: datetime | None) -> list[dict[str, Any]]:
@@ -216,7 +216,7 @@ class Backend:
     def trace(self, principal: Principal, ident: str, *, as_of: datetime | None,
               known_at: datetime | None) -> dict[str, Any]:
         assert self.store is not None
-        view = trace_view(self.store, ident, clock=utc_now(), policy=self.policy, as_of=as_of, known_at=known_at)
+        view = trace_view(self.store, ident, now=utc_now(), policy=self.policy, as_of=as_of, known_at=known_at)
         seeing = Visibility(principal)
         origins = seeing.origins(view.rows)
         rows = [r for r in view.rows if seeing.lot(r, origins)]
@@ -230,7 +230,7 @@ class Backend:
     def alerts(self, principal: Principal, *, as_of: datetime | None, known_at: datetime | None,
                party: str | None, trace_id: str | None) -> list[dict[str, Any]]:
         assert self.store is not None
-        rows = standing_alerts(self.store, clock=utc_now(), policy=self.policy, as_of=as_of, known_at=known_at,
+        rows = standing_alerts(self.store, now=utc_now(), policy=self.policy, as_of=as_of, known_at=known_at,
                                party=party, trace_id=trace_id)
         return self.visible_alerts(principal, rows)
 

@@ -93,7 +93,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from consumers import bootstrap
     from consumers.http.app import create_app
     from consumers.http.backend import Backend, default_credentials_url
-    from ledger.policy import load_policy
+    from consumers.bootstrap import load_policy
 
     if bool(args.tls_cert) != bool(args.tls_key):
         print("ledger serve: --tls-cert and --tls-key go together", file=sys.stderr)

@@ -219,8 +219,8 @@ class AlertPublisher:
         settings["client_id"] = "ledger-alerts-publisher"
         # A transaction begun just after the last one committed meets
         # CONCURRENT_TRANSACTIONS while the broker writes the last one's
-        # markers, and retries after this (kafka-python's default, 100 ms,
-        # was most of a transaction's time; the Java client waits 20 ms there).
+        # markers, and retries after this: kafka-python's default wait was
+        # most of a transaction's time (BENCHMARKS.md, "Figures behind comments").
         settings["retry_backoff_ms"] = TRANSACTION_RETRY_BACKOFF_MS
         settings["max_block_ms"] = min(settings["max_block_ms"], int(INIT_ATTEMPT_TIMEOUT_S * 1000))
         # The first publisher on a cluster waits for the broker to create its

@@ -260,7 +260,7 @@ class GroupProjector:
                 return
             try:
                 outcome = project_batch(self.store, self.log.name, fresh, policy=self.policy,
-                                        clock=self.clock(), warm=self.warm,
+                                        now=self.clock(), warm=self.warm,
                                         trust_recorded_at=self.trust_recorded_at)
             except IntegrityError:
                 # Stale tracking: another member committed these offsets

@@ -54,7 +54,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.partitioner.default import DefaultPartitioner, murmur2
 
-from ledger.ports import AppendInFlight, AppendReceipt, EventLog, LogRecord, LogUnavailable
+from ledger.ports import HEADER_DIGEST, AppendInFlight, RejectRow, AppendReceipt, EventLog, LogRecord, LogUnavailable
 
 __all__ = [
     "KafkaLog",
@@ -92,7 +92,6 @@ TRANSACTION_TIMEOUT_S = 30.0
 HEADER_SCHEMA_VERSION = "schema_version"
 HEADER_EVENT_TYPE = "event_type"
 HEADER_EVENT_ID = "event_id"
-HEADER_DIGEST = "digest"
 
 # Unlimited retention: the event log is the log of record.  (A broker that
 # ignores topic configs -- Tansu does -- keeps everything anyway.)
@@ -387,7 +386,7 @@ class KafkaLog(EventLog):
             raise self._unavailable(f"send to {topic}", error) from error
         return placed
 
-    def keep_rejects(self, rejects: Sequence[tuple[str, int, str, str, str]]) -> int:
+    def keep_rejects(self, rejects: Sequence[RejectRow]) -> int:
         """Rejected input lines go to the dead-letter topic, so nothing is dropped."""
         messages = [
             (f"{source}:{line}",
@@ -398,7 +397,7 @@ class KafkaLog(EventLog):
         ]
         return len(self.send(self.dead_letters_topic, messages))
 
-    def rejects(self, limit: int = 1000) -> list[tuple[str, int, str, str, str]]:
+    def rejects(self, limit: int = 1000) -> list[RejectRow]:
         """What ``{prefix}.dead-letters`` holds, oldest first, as the embedded
         log's rejects table has it: (source, line, raw, problems, rejected_at).
 
@@ -407,11 +406,11 @@ class KafkaLog(EventLog):
         error); ``not-applicable``, a record of the events topic the projector
         could not apply (the value is the record's bytes; the source is
         ``topic[partition]@offset`` and the line its offset)."""
-        letters: list[tuple[str, int, str, str, str]] = []
+        letters: list[RejectRow] = []
         topic = self.dead_letters_topic
         for partition in self.topic_partitions(topic):
             letters += [_dead_letter_row(record) for record in self._read_records(topic, partition, 0, limit)]
-        letters.sort(key=lambda row: (row[4], row[0], row[1]))
+        letters.sort(key=lambda row: (row.rejected_at, row.source, row.line))
         return letters[:limit]
 
     # -- reading ----------------------------------------------------------------
@@ -596,22 +595,23 @@ def _event_headers(event_id: str, digest: str, value: bytes) -> list[tuple[str, 
     return headers
 
 
-def _dead_letter_row(record: Any) -> tuple[str, int, str, str, str]:
-    """One dead letter as a row of ``ledger rejects``: (source, line, raw, problems, rejected_at)."""
+def _dead_letter_row(record: Any) -> RejectRow:
+    """One dead letter as a row of ``ledger rejects``."""
     headers = {k: (v or b"").decode(errors="replace") for k, v in (record.headers or [])}
     value = record.value or b""
     at = datetime.fromtimestamp(record.timestamp / 1000, tz=timezone.utc).isoformat().replace("+00:00", "Z")
     if headers.get("reason") == "rejected-input":
         try:
             letter = json.loads(value)
-            return (str(letter["source"]), int(letter["line"]), str(letter["raw"]), str(letter["error"]),
-                    str(letter.get("rejected_at") or at))
+            return RejectRow(str(letter["source"]), int(letter["line"]), str(letter["raw"]), str(letter["error"]),
+                             str(letter.get("rejected_at") or at))
         except (ValueError, KeyError, TypeError):
             pass  # not as the ledger writes them: shown as it is, below
     source = f"{headers.get('original_topic', record.topic)}[{headers.get('original_partition', '?')}]"
     offset = headers.get("original_offset", "")
-    return (f"{source}@{offset}", int(offset) if offset.isdigit() else record.offset,
-            value.decode(errors="replace"), headers.get("error", f"reason {headers.get('reason', 'unknown')}"), at)
+    return RejectRow(f"{source}@{offset}", int(offset) if offset.isdigit() else record.offset,
+                     value.decode(errors="replace"), headers.get("error", f"reason {headers.get('reason', 'unknown')}"),
+                     at)
 
 
 def partition_for(key: str, partitions: int) -> int:

@@ -86,7 +86,7 @@ def _records(reports: list, start: int = 0) -> list[LogRecord]:
 
 def test_event_claims_finds_every_version_of_an_event_id_in_any_trace(open_store):
     store = open_store("main")
-    project_batch(store, "log", _records([EXPORT_A, EXPORT_B, RECEIPT_A, RECEIPT_B]), policy=POLICY, clock=CLOCK)
+    project_batch(store, "log", _records([EXPORT_A, EXPORT_B, RECEIPT_A, RECEIPT_B]), policy=POLICY, now=CLOCK)
 
     claims = store.event_claims([SHARED, "EXP-A", "nobody-reported-this"])
 

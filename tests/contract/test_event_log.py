@@ -16,7 +16,7 @@ from consumers.embedded_log import EmbeddedLog
 from consumers.ingest import event_key
 from consumers.kafka.log import KafkaLog
 from ledger.events import content_digest, parse_event
-from ledger.policy import load_policy
+from consumers.bootstrap import load_policy
 from ledger.ports import EventLog, LogRecord
 from projections.sqlite_store import SQLiteProjectionStore
 from projections.trace_projection import project_batch
@@ -124,7 +124,7 @@ class EventLogContract:
         store = SQLiteProjectionStore(tmp_path / "projections.db")
         records = records_of(story_lines())
         log.append(records)
-        project_batch(store, log.name, read_all(log), policy=policy, clock=fixed_clock())
+        project_batch(store, log.name, read_all(log), policy=policy, now=fixed_clock())
         fingerprint, lots = store.fingerprint(), store.lots()
 
         end = log.end_offsets()
@@ -132,7 +132,7 @@ class EventLogContract:
         assert {r.outcome for r in receipts} <= {"accepted", "duplicate"}
         resent = read_all(log, end)
         if resent:
-            outcome = project_batch(store, log.name, resent, policy=policy, clock=fixed_clock())
+            outcome = project_batch(store, log.name, resent, policy=policy, now=fixed_clock())
             assert outcome.dead_letters == 0
             # Every trace report is recognised as already known.  (License
             # reports are counted "accepted" by project_batch even when

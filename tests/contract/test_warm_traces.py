@@ -36,7 +36,7 @@ def record(offset: int, report) -> LogRecord:
 
 
 def apply(store: ProjectionStore, offset: int, report, warm: WarmTraces | None) -> None:
-    project_batch(store, LOG, [record(offset, report)], policy=POLICY, clock=CLOCK, warm=warm)
+    project_batch(store, LOG, [record(offset, report)], policy=POLICY, now=CLOCK, warm=warm)
 
 
 def account_of(store: ProjectionStore) -> list[tuple[str, str, str]]:

@@ -18,7 +18,7 @@ from consumers.client import LedgerClient
 from consumers.kafka.alert_publisher import follow_alerts, published_seq
 from consumers.kafka.log import KafkaLog
 from consumers.projector import catch_up, utc_now
-from ledger.policy import load_policy
+from consumers.bootstrap import load_policy
 from projections.sqlite_store import SQLiteProjectionStore
 
 BATCH = "10"  # small batches: many commits, so the kill lands between two of them

@@ -19,7 +19,7 @@ from consumers.ingest import ingest_lines
 from consumers.kafka.group_projector import GroupProjector, publish_dead_letters
 from consumers.kafka.log import KafkaLog
 from consumers.projector import catch_up
-from ledger.policy import load_policy
+from consumers.bootstrap import load_policy
 from projections.sqlite_store import SQLiteProjectionStore
 
 TRACE = "TR-HF-2019-0001"  # the bad records share the partition of a real trace

@@ -16,7 +16,7 @@ from consumers.client import LedgerClient
 from consumers.kafka.alert_publisher import committed_marker, follow_alerts
 from consumers.kafka.log import KafkaLog
 from consumers.projector import catch_up
-from ledger.policy import load_policy
+from consumers.bootstrap import load_policy
 from projections.sqlite_store import SQLiteProjectionStore
 
 BATCH = "10"  # small batches: many publishing transactions

@@ -12,7 +12,7 @@ from fixtures_kafka import (PARTITIONS, PROCESS_TIMEOUT_S, assignments, committe
 from consumers.client import LedgerClient
 from consumers.kafka.log import KafkaLog
 from consumers.projector import catch_up
-from ledger.policy import load_policy
+from consumers.bootstrap import load_policy
 from projections.sqlite_store import SQLiteProjectionStore
 
 IDLE_S = "4"  # after its last record (or its last rebalance) a member stops

@@ -29,7 +29,7 @@ from consumers.kafka.alert_publisher import AlertMessage, alert_json_schema
 from consumers.kafka.group_projector import GroupProjector
 from consumers.kafka.log import KafkaLog, partition_for
 from consumers.projector import catch_up
-from ledger.policy import load_policy
+from consumers.bootstrap import load_policy
 from projections.sqlite_store import SQLiteProjectionStore
 
 FLUSH_TIMEOUT_S = 30.0

@@ -15,7 +15,7 @@ from consumers.kafka.group_projector import GroupProjector
 from consumers.kafka.log import KafkaLog
 from consumers.log_check import LogMismatch
 from consumers.projector import catch_up
-from ledger.policy import load_policy
+from consumers.bootstrap import load_policy
 from projections.sqlite_store import SQLiteProjectionStore
 
 

@@ -29,7 +29,7 @@ from consumers.kafka.group_projector import (
 )
 from consumers.kafka.log import KafkaLog
 from consumers.projector import catch_up
-from ledger.policy import load_policy
+from consumers.bootstrap import load_policy
 from projections.sqlite_store import SQLiteProjectionStore
 
 TRACE = "TR-HF-2019-0001"

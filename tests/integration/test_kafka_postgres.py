@@ -18,7 +18,7 @@ from consumers.client import LedgerClient
 from consumers.embedded_log import EmbeddedLog
 from consumers.ingest import ingest_lines
 from consumers.projector import catch_up
-from ledger.policy import load_policy
+from consumers.bootstrap import load_policy
 from projections.postgres_store import PostgresProjectionStore
 from projections.sqlite_store import SQLiteProjectionStore
 

@@ -33,7 +33,7 @@ from consumers.client import LedgerClient
 from consumers.kafka.log import KafkaLog
 from consumers.projector import catch_up, utc_now
 from ledger.events import content_digest, parse_event
-from ledger.policy import load_policy
+from consumers.bootstrap import load_policy
 from projections.postgres_store import PostgresProjectionStore, application_name
 from projections.sqlite_store import SQLiteProjectionStore
 

@@ -19,7 +19,7 @@ from consumers.ingest import ingest_lines
 from consumers.kafka.group_projector import GroupProjector
 from consumers.kafka.log import KafkaLog
 from consumers.projector import catch_up
-from ledger.policy import load_policy
+from consumers.bootstrap import load_policy
 from ledger.ports import LogUnavailable
 from projections.sqlite_store import SQLiteProjectionStore
 

@@ -37,7 +37,7 @@ def project(store, order: list, cut: int) -> tuple[dict[str, str], list]:
     records = [LogRecord(0, i, "k", r.model_dump_json().encode()) for i, r in enumerate(order)]
     for batch in (records[:cut], records[cut:]):
         if batch:
-            project_batch(store, "log", batch, policy=POLICY, clock=CLOCK)
+            project_batch(store, "log", batch, policy=POLICY, now=CLOCK)
     standing = sorted((a["kind"], a["lot_id"], a["quantity"]) for a in store.standing_alerts(CLOCK))
     return store.fingerprint(), standing
 

@@ -23,7 +23,7 @@ from consumers.ingest import event_key
 from consumers.projector import catch_up, utc_now
 from ledger.events import parse_event
 from ledger.parties import RegisteredParty, parties_from_json
-from ledger.policy import load_policy
+from consumers.bootstrap import load_policy
 from projections.queries import standing_alerts, whereabouts
 from projections.sqlite_store import SQLiteProjectionStore
 from projections.store import ProjectionStore
@@ -62,7 +62,7 @@ class Ledger:
 
     def lot(self, lot_id: str) -> dict[str, Any]:
         """The lot as `ledger whereabouts LOT --json` shows it now."""
-        [row] = whereabouts(self.store, lot_id, clock=utc_now(), policy=POLICY)
+        [row] = whereabouts(self.store, lot_id, now=utc_now(), policy=POLICY)
         return row
 
     def alerts(self, kind: str) -> list[dict[str, Any]]:
@@ -176,7 +176,7 @@ def test_licenses_by_anyone_a_forged_revocation_and_a_self_granted_license_are_r
     assert "'KR-TRADE' is not a licensing authority named in the policy" in refused["trade-self-1"]["message"]
     # Asked as of a date (recomputed, not read from the stored steps), the answer is the same.
     as_of = datetime(2020, 1, 1, tzinfo=timezone.utc)
-    recomputed = standing_alerts(ledger.store, clock=utc_now(), policy=POLICY, as_of=as_of)
+    recomputed = standing_alerts(ledger.store, now=utc_now(), policy=POLICY, as_of=as_of)
     assert sorted(a["event_ids"][0] for a in recomputed if a["kind"] == "unauthorized_report") == sorted(refused)
     assert [a["lot_id"] for a in recomputed if a["kind"] == "license_unknown"] == ["HF-0009"]
 

@@ -24,6 +24,7 @@ from builders import (
     when,
 )
 from ledger.alerts import SEVERITY, alert_steps, alerts_as_of
+from ledger.evaluation import trace_steps
 from ledger.policy import Policy
 
 POLICY = Policy()  # 90 days to account for a receipt, 30 in transit, 30 to confirm a ship-back
@@ -119,7 +120,7 @@ def test_partial_receipts_each_have_their_own_deadline():
     # By the second receipt's deadline, 50 of the 100 kg are unexplained.
     assert standing(*reports, on=second_deadline) == [("unaccounted", "HF-1", "KR-SEMI", "50 kg")]
     # One alert, updated, not two.
-    steps = [s for s in trace_of(*reports).alert_steps(POLICY) if s.kind == "unaccounted"]
+    steps = [s for s in trace_steps(trace_of(*reports).account(), POLICY) if s.kind == "unaccounted"]
     assert [(s.due_at, str(s.quantity)) for s in steps] == [(first_deadline, "10"), (second_deadline, "50")]
     assert len({s.alert_id for s in steps}) == 1
 
@@ -191,7 +192,7 @@ def test_an_unaccounted_alert_resolves_when_later_reports_account_for_the_quanti
     ]
     assert standing(*reports, on=destroyed_at) == []
     # What the projection stores (every step, from everything known) has no alert left.
-    assert [s for s in trace_of(*reports).alert_steps(POLICY) if s.kind == "unaccounted"] == []
+    assert [s for s in trace_steps(trace_of(*reports).account(), POLICY) if s.kind == "unaccounted"] == []
 
 
 def test_a_partially_explained_alert_is_updated_not_duplicated():
@@ -368,7 +369,7 @@ def test_over_accounting_resolves_when_a_later_receipt_covers_it():
     assert standing(*reports, on=over_at) == [("over_accounting", "HF-1", "KR-SEMI", "20 kg")]
     assert standing(*reports, on=covered_at - MICROSECOND) == [("over_accounting", "HF-1", "KR-SEMI", "20 kg")]
     assert standing(*reports, on=covered_at) == []
-    assert [s for s in trace_of(*reports).alert_steps(POLICY) if s.kind == "over_accounting"] == []
+    assert [s for s in trace_steps(trace_of(*reports).account(), POLICY) if s.kind == "over_accounting"] == []
 
 
 # -- conflicting_report: one event id, two contents --------------------------------------
@@ -403,7 +404,7 @@ def test_a_conflict_recorded_at_the_same_instant_is_decided_the_same_way_in_any_
     one = trace_of(*base, a, b)
     other = trace_of(*base, b, a)
     assert one.account().lots["HF-1"].consumed == other.account().lots["HF-1"].consumed
-    assert one.alert_steps(POLICY) == other.alert_steps(POLICY)
+    assert trace_steps(one.account(), POLICY) == trace_steps(other.account(), POLICY)
 
 
 def test_the_same_report_sent_twice_is_not_a_conflict():
@@ -541,7 +542,7 @@ def test_two_receipts_on_the_same_day_share_one_deadline():
         hf_receipt("50", "kg", event_id="rcv-1"),
         hf_receipt("50", "kg", event_id="rcv-2"),
     ]
-    steps = [s for s in trace_of(*reports).alert_steps(POLICY) if s.kind == "unaccounted"]
+    steps = [s for s in trace_steps(trace_of(*reports).account(), POLICY) if s.kind == "unaccounted"]
     assert [(s.due_at, str(s.quantity)) for s in steps] == [(END_USE_DEADLINE, "100")]
     assert standing(*reports, on=END_USE_DEADLINE) == [("unaccounted", "HF-1", "KR-SEMI", "100 kg")]
 
@@ -552,7 +553,7 @@ def test_two_conflicting_versions_recorded_at_one_instant_are_one_step_of_the_co
         consumed(lot="HF-1", qty=q, unit="kg", at=RECEIVED + DAY, event_id="use-1", recorded_at=at)
         for q in ("70", "71", "72")
     ]
-    steps = trace_of(hf_export("100", "kg"), hf_receipt("100", "kg"), *versions).alert_steps(POLICY)
+    steps = trace_steps(trace_of(hf_export("100", "kg"), hf_receipt("100", "kg"), *versions).account(), POLICY)
     conflicts = [s for s in steps if s.kind == "conflicting_report"]
     assert [(s.due_at, s.event_ids) for s in conflicts] == [(at, ("use-1",))]
     assert conflicts[0].message.count(", ") == 1  # both losing digests are named
@@ -588,7 +589,7 @@ def test_a_re_sent_report_stamped_later_does_not_change_which_version_wins():
     for arrival in ([first, other, resent], [resent, other, first], [other, resent, first]):
         trace = trace_of(*base, *arrival)
         assert trace.account().lots["HF-1"].consumed == 70
-        assert [s.due_at for s in trace.alert_steps(POLICY) if s.kind == "conflicting_report"] == [
+        assert [s.due_at for s in trace_steps(trace.account(), POLICY) if s.kind == "conflicting_report"] == [
             RECEIVED + 3 * DAY
         ]
 

@@ -37,7 +37,8 @@ from builders import (
     stock_declared,
     trace_of,
 )
-from ledger.alerts import alert_steps, alerts_as_of
+from ledger.alerts import alerts_as_of
+from ledger.evaluation import trace_steps
 from ledger.licenses import LicenseBook
 from ledger.policy import Policy
 from ledger.ports import LogRecord
@@ -178,7 +179,7 @@ def whereabouts_and_alerts(reports: list) -> dict:
         account = trace.account()
         out[trace_id] = (
             [lot_row(account.lots[k]) for k in sorted(account.lots)],
-            [step_row(s) for s in alert_steps(account, POLICY, BOOK)],
+            [step_row(s) for s in trace_steps(account, POLICY, BOOK)],
         )
     return out
 
@@ -191,7 +192,7 @@ def test_no_two_steps_of_one_alert_fall_due_at_the_same_instant_in_the_generated
     def check(reports):
         for trace_id in sorted({r.trace_id for r in reports}):
             account = trace_of(*[r for r in reports if r.trace_id == trace_id]).account()
-            steps = alert_steps(account, POLICY, BOOK)
+            steps = trace_steps(account, POLICY, BOOK)
             keys = [(s.alert_id, s.due_at) for s in steps]
             assert len(keys) == len(set(keys)), steps
 
@@ -205,7 +206,7 @@ def as_of_answers(reports: list, as_of: datetime, known_at: datetime) -> dict:
         account = trace.account(as_of=as_of, known_at=known_at)
         out[trace_id] = (
             [lot_row(account.lots[k]) for k in sorted(account.lots)],
-            alerts_as_of(alert_steps(account, POLICY, BOOK), as_of),
+            alerts_as_of(trace_steps(account, POLICY, BOOK), as_of),
         )
     return out
 
@@ -240,7 +241,7 @@ def _project_in_batches(path: Path, records: list[LogRecord], cuts: list[int]) -
     bounds = [0, *sorted(set(cuts)), len(records)]
     for start, end in zip(bounds, bounds[1:]):
         if end > start:
-            project_batch(store, LOG, records[start:end], policy=POLICY, clock=CLOCK)
+            project_batch(store, LOG, records[start:end], policy=POLICY, now=CLOCK)
     return store
 
 

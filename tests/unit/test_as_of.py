@@ -39,7 +39,7 @@ def store(tmp_path):
         LogRecord(0, n, r.trace_id, stamp(r).model_dump_json(exclude_none=True).encode())
         for n, r in enumerate(REPORTS)
     ]
-    project_batch(store, "embedded", records, policy=POLICY, clock=NOW)
+    project_batch(store, "embedded", records, policy=POLICY, now=NOW)
     yield store
     store.close()
 
@@ -66,14 +66,14 @@ def test_whereabouts_from_the_receipt_on_is_on_hand():
 
 
 def test_the_store_answers_as_of_a_date_the_same_way(store):
-    before = lot(whereabouts(store, "HF-1", clock=NOW, policy=POLICY, as_of=RECEIVED - MICROSECOND))
-    after = lot(whereabouts(store, "HF-1", clock=NOW, policy=POLICY, as_of=RECEIVED))
+    before = lot(whereabouts(store, "HF-1", now=NOW, policy=POLICY, as_of=RECEIVED - MICROSECOND))
+    after = lot(whereabouts(store, "HF-1", now=NOW, policy=POLICY, as_of=RECEIVED))
     assert (before["in_transit"], before["received"], before["on_hand"]) == ("100", "0", "0")
     assert (after["in_transit"], after["received"], after["on_hand"]) == ("0", "100", "100")
 
 
 def test_a_lot_not_yet_shipped_on_the_date_is_not_there(store):
-    assert whereabouts(store, "TR-1", clock=NOW, policy=POLICY, as_of=SHIPPED - MICROSECOND) == []
+    assert whereabouts(store, "TR-1", now=NOW, policy=POLICY, as_of=SHIPPED - MICROSECOND) == []
 
 
 # -- known at a moment: before and after a retraction was recorded -------------------------
@@ -101,12 +101,12 @@ def test_known_before_the_consumption_was_recorded_it_is_not_there_either():
 
 def test_the_store_answers_known_at_the_same_way(store):
     def consumed_known_at(known_at):
-        return lot(whereabouts(store, "HF-1", clock=NOW, policy=POLICY, known_at=known_at))["consumed"]
+        return lot(whereabouts(store, "HF-1", now=NOW, policy=POLICY, known_at=known_at))["consumed"]
 
     assert consumed_known_at(RETRACTION_RECORDED - MICROSECOND) == "70"
     assert consumed_known_at(RETRACTION_RECORDED) == "0"
     # Now (everything known) the retraction stands.
-    assert lot(whereabouts(store, "HF-1", clock=NOW, policy=POLICY))["consumed"] == "0"
+    assert lot(whereabouts(store, "HF-1", now=NOW, policy=POLICY))["consumed"] == "0"
 
 
 def test_what_the_ledger_said_was_unaccounted_depends_on_what_it_knew(store):
@@ -115,7 +115,7 @@ def test_what_the_ledger_said_was_unaccounted_depends_on_what_it_knew(store):
     deadline = RECEIVED + 90 * DAY
 
     def unaccounted(known_at):
-        alerts = standing_alerts(store, clock=NOW, policy=POLICY, as_of=deadline, known_at=known_at)
+        alerts = standing_alerts(store, now=NOW, policy=POLICY, as_of=deadline, known_at=known_at)
         return [a["quantity"] for a in alerts if a["kind"] == "unaccounted"]
 
     assert unaccounted(RETRACTION_RECORDED - MICROSECOND) == ["30"]

@@ -31,9 +31,9 @@ REPORTS = [
 def test_a_report_whose_event_id_another_trace_recorded_first_is_listed_as_not_used(tmp_path):
     store = SQLiteProjectionStore(tmp_path / "store.db")
     records = [LogRecord(0, i, r.trace_id, r.model_dump_json().encode()) for i, r in enumerate(REPORTS)]
-    project_batch(store, "embedded", records, policy=POLICY, clock=CLOCK)
+    project_batch(store, "embedded", records, policy=POLICY, now=CLOCK)
 
-    data = collect(store, "three traces", ["TR-A", "TR-B", "TR-C"], clock=CLOCK, policy=POLICY)
+    data = collect(store, "three traces", ["TR-A", "TR-B", "TR-C"], now=CLOCK, policy=POLICY)
     status = {(e["trace_id"], e["event_id"]): e["status"] for e in data.events}
 
     assert status[("TR-A", SHARED)] == "in effect"

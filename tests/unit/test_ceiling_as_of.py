@@ -47,7 +47,7 @@ def project(*reports) -> SQLiteProjectionStore:
                   stamp(r).model_dump_json(exclude_none=True).encode())
         for n, r in enumerate(reports)
     ]
-    project_batch(store, "log", records, policy=POLICY, clock=NOW)
+    project_batch(store, "log", records, policy=POLICY, now=NOW)
     return store
 
 
@@ -63,7 +63,7 @@ def ceilings(rows):
 
 
 def as_of(store, when_, **kw):
-    return ceilings(standing_alerts(store, clock=NOW, policy=POLICY, as_of=when_, **kw))
+    return ceilings(standing_alerts(store, now=NOW, policy=POLICY, as_of=when_, **kw))
 
 
 # -- as of a date ---------------------------------------------------------------------------
@@ -90,7 +90,7 @@ def test_a_ceiling_exceeded_by_august_is_not_in_the_answer_before_the_second_shi
 
 
 def test_the_answer_as_of_now_is_the_answer_now(store):
-    assert standing_alerts(store, clock=NOW, policy=POLICY, as_of=NOW) == store.standing_alerts(NOW)
+    assert standing_alerts(store, now=NOW, policy=POLICY, as_of=NOW) == store.standing_alerts(NOW)
 
 
 def test_a_trace_citing_the_license_answers_with_the_ceiling_counted_across_traces(store):
@@ -108,8 +108,8 @@ def test_the_ceiling_alert_is_addressed_to_the_license_holder(store):
 def test_the_answer_now_for_a_trace_includes_the_ceiling_of_the_licenses_it_cites(store):
     # Now and "as of now" agree for one trace too.
     for trace_id in ("TR-A", "TR-B", "TR-X"):
-        now = standing_alerts(store, clock=NOW, policy=POLICY, trace_id=trace_id)
-        assert now == standing_alerts(store, clock=NOW, policy=POLICY, as_of=NOW, trace_id=trace_id)
+        now = standing_alerts(store, now=NOW, policy=POLICY, trace_id=trace_id)
+        assert now == standing_alerts(store, now=NOW, policy=POLICY, as_of=NOW, trace_id=trace_id)
         assert len(ceilings(now)) == (0 if trace_id == "TR-X" else 1)
 
 

@@ -155,10 +155,10 @@ def test_whereabouts_as_of_and_known_at_before_and_after_a_retraction(tmp_path):
     store = SQLiteProjectionStore(tmp_path / "projections.db")
     records = [LogRecord(0, i, r.trace_id, stamp(r).model_dump_json().encode()) for i, r in enumerate(reports)]
     clock = datetime(2020, 6, 1, tzinfo=timezone.utc)
-    project_batch(store, "log", records, policy=POLICY, clock=clock)
+    project_batch(store, "log", records, policy=POLICY, now=clock)
 
     def consumed_kg(**kw):
-        [row] = whereabouts(store, "L1", clock=clock, policy=POLICY, **kw)
+        [row] = whereabouts(store, "L1", now=clock, policy=POLICY, **kw)
         return row["consumed"], row["on_hand"]
 
     # Now: the retraction stands, nothing was consumed, 100 kg on hand.
@@ -178,8 +178,8 @@ def test_whereabouts_as_of_and_known_at_before_and_after_a_retraction(tmp_path):
     # The original stays in history: the store still holds all four reports.
     assert len(store.load_versions(["TR-1"])["TR-1"]) == 4
     # And the unaccounted alert follows: 100 kg unaccounted now, 30 kg as known before the retraction.
-    now = {a["kind"]: a["quantity"] for a in standing_alerts(store, clock=clock, policy=POLICY)}
+    now = {a["kind"]: a["quantity"] for a in standing_alerts(store, now=clock, policy=POLICY)}
     assert now["unaccounted"] == "100"
-    earlier = standing_alerts(store, clock=clock, policy=POLICY, known_at=when("2019-10-01T23:59:59+00:00"))
+    earlier = standing_alerts(store, now=clock, policy=POLICY, known_at=when("2019-10-01T23:59:59+00:00"))
     assert {a["kind"]: a["quantity"] for a in earlier}["unaccounted"] == "30"
     store.close()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from consumers.embedded_log import HEADER_DIGEST, EmbeddedLog
+from consumers.embedded_log import EmbeddedLog
+from ledger.ports import HEADER_DIGEST
 
 
 def rec(event_id: str, digest: str, key: str = "TR-1") -> tuple[str, str, str, bytes]:

@@ -52,7 +52,7 @@ def _project(path: Path, reports: list, cuts: list[int]) -> SQLiteProjectionStor
     bounds = [0, *cuts, len(records)]
     for start, end in zip(bounds, bounds[1:]):
         if start < end:
-            project_batch(store, LOG, records[start:end], policy=POLICY, clock=CLOCK)
+            project_batch(store, LOG, records[start:end], policy=POLICY, now=CLOCK)
     return store
 
 
@@ -103,7 +103,7 @@ def test_every_arrival_order_and_batching_gives_the_same_rows(tmp_path):
 def test_a_report_re_sent_in_its_own_trace_is_still_a_no_op(tmp_path):
     store = _project(tmp_path / "store.db", HISTORY, [])
     before = store.fingerprint()
-    outcome = project_batch(store, LOG, [_record(4, RECEIPT_A), _record(5, RECEIPT_B)], policy=POLICY, clock=CLOCK)
+    outcome = project_batch(store, LOG, [_record(4, RECEIPT_A), _record(5, RECEIPT_B)], policy=POLICY, now=CLOCK)
 
     assert (outcome.duplicates, outcome.accepted, outcome.conflicts, outcome.traces) == (2, 0, 0, 0)
     assert store.fingerprint() == before
@@ -184,11 +184,11 @@ def test_as_of_and_known_at_answers_follow_the_rule_with_what_was_recorded_by_th
     store = _project(tmp_path / "store.db", order, [])
 
     def lots(**when) -> dict[str, str]:
-        return _lot_rows(whereabouts(store, None, clock=CLOCK, policy=POLICY, **when))
+        return _lot_rows(whereabouts(store, None, now=CLOCK, policy=POLICY, **when))
 
     def conflicts(**when) -> list[tuple[str, str]]:
         return [(a["trace_id"], a["lot_id"])
-                for a in standing_alerts(store, clock=CLOCK, policy=POLICY, **when)
+                for a in standing_alerts(store, now=CLOCK, policy=POLICY, **when)
                 if a["kind"] == "conflicting_report"]
 
     # Known before either receipt was recorded: neither counts, nothing conflicts.
@@ -205,8 +205,8 @@ def test_as_of_and_known_at_answers_follow_the_rule_with_what_was_recorded_by_th
     assert conflicts(known_at=later) == [("TR-B", "LB")]
     assert conflicts(as_of=CLOCK) == [("TR-B", "LB")]
     # One trace asked for: the claims of the other trace still apply.
-    assert _lot_rows(whereabouts(store, "TR-B", clock=CLOCK, policy=POLICY, as_of=CLOCK)) == {"LB": "0"}
-    assert [a["trace_id"] for a in standing_alerts(store, clock=CLOCK, policy=POLICY, as_of=CLOCK, trace_id="TR-B")
+    assert _lot_rows(whereabouts(store, "TR-B", now=CLOCK, policy=POLICY, as_of=CLOCK)) == {"LB": "0"}
+    assert [a["trace_id"] for a in standing_alerts(store, now=CLOCK, policy=POLICY, as_of=CLOCK, trace_id="TR-B")
             if a["kind"] == "conflicting_report"] == ["TR-B"]
     # As of before B's receipt was recorded, its alert is not yet due.
     assert conflicts(as_of=datetime(2019, 7, 16, tzinfo=timezone.utc)) == []

@@ -59,7 +59,7 @@ def project(*batches) -> SQLiteProjectionStore:
             key = getattr(r, "trace_id", None) or "license:" + r.license_id
             records.append(LogRecord(0, offset, key, stamp(r).model_dump_json(exclude_none=True).encode()))
             offset += 1
-        project_batch(store, "log", records, policy=POLICY, clock=NOW)
+        project_batch(store, "log", records, policy=POLICY, now=NOW)
     return store
 
 
@@ -121,7 +121,7 @@ def test_two_versions_of_one_grant_raise_a_conflicting_report_on_the_license_in_
             ON_LICENSE, "JP-METI-2", None, expected.message)
         # Asking about the export shows the conflict on the license it cites.
         assert conflict_rows(store.standing_alerts(NOW, trace_id=ON_LICENSE)) == [row]
-        assert [r["message"] for r in conflict_rows(standing_alerts(store, clock=NOW, policy=POLICY,
+        assert [r["message"] for r in conflict_rows(standing_alerts(store, now=NOW, policy=POLICY,
                                                                     trace_id="TR-A"))] == [expected.message]
     finally:
         store.close()
@@ -131,7 +131,7 @@ def test_a_conflict_on_a_license_no_export_cites_is_raised_too():
     store = project([FIRST], [SECOND])
     try:
         assert len(conflict_rows(store.standing_alerts(NOW))) == 1
-        assert len(conflict_rows(standing_alerts(store, clock=NOW, policy=POLICY, as_of=NOW))) == 1
+        assert len(conflict_rows(standing_alerts(store, now=NOW, policy=POLICY, as_of=NOW))) == 1
     finally:
         store.close()
 
@@ -140,7 +140,7 @@ def test_an_identical_resend_of_a_grant_raises_nothing_in_the_store():
     store = project([FIRST, EXPORT], [RESENT])
     try:
         assert conflict_rows(store.standing_alerts(NOW)) == []
-        assert conflict_rows(standing_alerts(store, clock=NOW, policy=POLICY, as_of=NOW)) == []
+        assert conflict_rows(standing_alerts(store, now=NOW, policy=POLICY, as_of=NOW)) == []
     finally:
         store.close()
 
@@ -158,19 +158,19 @@ def store():
 def test_as_of_now_the_conflict_stands_as_the_projection_says(store):
     now = conflict_rows(store.standing_alerts(NOW))
     for trace_id in (None, "TR-A"):
-        then = conflict_rows(standing_alerts(store, clock=NOW, policy=POLICY, as_of=NOW, trace_id=trace_id))
+        then = conflict_rows(standing_alerts(store, now=NOW, policy=POLICY, as_of=NOW, trace_id=trace_id))
         assert [(r["alert_id"], r["party"], r["message"]) for r in then] == [
             (r["alert_id"], r["party"], r["message"]) for r in now]
 
 
 def test_as_of_before_the_second_version_was_known_there_is_no_conflict(store):
     before = when("2019-07-08T08:00:00+00:00")
-    assert conflict_rows(standing_alerts(store, clock=NOW, policy=POLICY, as_of=before)) == []
-    assert conflict_rows(standing_alerts(store, clock=NOW, policy=POLICY, as_of=NOW, known_at=before)) == []
-    assert conflict_rows(standing_alerts(store, clock=NOW, policy=POLICY, as_of=NOW, known_at=before,
+    assert conflict_rows(standing_alerts(store, now=NOW, policy=POLICY, as_of=before)) == []
+    assert conflict_rows(standing_alerts(store, now=NOW, policy=POLICY, as_of=NOW, known_at=before)) == []
+    assert conflict_rows(standing_alerts(store, now=NOW, policy=POLICY, as_of=NOW, known_at=before,
                                          trace_id="TR-A")) == []
-    assert len(conflict_rows(standing_alerts(store, clock=NOW, policy=POLICY, as_of=NOW,
+    assert len(conflict_rows(standing_alerts(store, now=NOW, policy=POLICY, as_of=NOW,
                                              known_at=SECOND_KNOWN))) == 1
     # The export itself was recorded on 10 July: known then, it shows the conflict on its license.
-    assert len(conflict_rows(standing_alerts(store, clock=NOW, policy=POLICY, as_of=NOW,
+    assert len(conflict_rows(standing_alerts(store, now=NOW, policy=POLICY, as_of=NOW,
                                              known_at=when("2019-07-10"), trace_id="TR-A"))) == 1

@@ -60,7 +60,7 @@ def project(order: list, cuts: list[int]) -> dict[str, str]:
         start = 0
         for end in [*sorted(set(cuts)), len(records)]:
             if end > start:
-                project_batch(store, "log", records[start:end], policy=POLICY, clock=CLOCK)
+                project_batch(store, "log", records[start:end], policy=POLICY, now=CLOCK)
                 start = end
         fingerprint = store.fingerprint()
         for name, moment in (("standing", CLOCK), ("standing_2019_09", SEPTEMBER)):
@@ -127,10 +127,10 @@ def test_as_of_queries_judge_premises_with_the_licenses_granted_and_known_by_the
                             recorded_at="2019-07-10"))
     store = SQLiteProjectionStore(tmp_path / "p.db")
     records = [LogRecord(0, i, "k", r.model_dump_json().encode()) for i, r in enumerate([export, grant])]
-    project_batch(store, "log", records, policy=POLICY, clock=CLOCK)
+    project_batch(store, "log", records, policy=POLICY, now=CLOCK)
 
     def premise_kinds(**when):
-        alerts = standing_alerts(store, clock=CLOCK, policy=POLICY, trace_id="TR-A", **when)
+        alerts = standing_alerts(store, now=CLOCK, policy=POLICY, trace_id="TR-A", **when)
         return sorted(a["kind"] for a in alerts if a["kind"].startswith("license") or a["kind"] == "premise_deviation")
 
     assert premise_kinds() == []
@@ -159,7 +159,7 @@ def _standing(store):
 
 def _reference(tmp_path, name, *reports_):
     store = SQLiteProjectionStore(tmp_path / f"{name}-reference.db")
-    project_batch(store, "log", _records(reports_, 0), policy=POLICY, clock=CLOCK)
+    project_batch(store, "log", _records(reports_, 0), policy=POLICY, now=CLOCK)
     try:
         return _standing(store)
     finally:
@@ -175,7 +175,7 @@ def _at_once(path, first, second):
 
     def projector_b():
         try:
-            project_batch(b, "log", _records(second, 1), policy=POLICY, clock=CLOCK)
+            project_batch(b, "log", _records(second, 1), policy=POLICY, now=CLOCK)
         except Exception as error:  # reported below, not lost in the thread
             failures.append(error)
         finished.set()
@@ -186,7 +186,7 @@ def _at_once(path, first, second):
             thread.start()
             # B waits for A's batch: reading now, it would compute without A's reports.
             assert not finished.wait(0.5), "projector B computed while A held the batch lock"
-            project_batch(a, "log", _records(first, 0), policy=POLICY, clock=CLOCK)
+            project_batch(a, "log", _records(first, 0), policy=POLICY, now=CLOCK)
         thread.join(30)
         assert finished.is_set() and not failures, failures
         return _standing(a)
@@ -216,6 +216,6 @@ def test_two_exports_under_one_ceiling_projected_at_once_end_as_the_reference(tm
 
     path = tmp_path / "ceiling.db"
     seeded = SQLiteProjectionStore(path)
-    project_batch(seeded, "log", _records([grant], 2), policy=POLICY, clock=CLOCK)
+    project_batch(seeded, "log", _records([grant], 2), policy=POLICY, now=CLOCK)
     seeded.close()
     assert _at_once(path, [first], [second]) == reference

@@ -152,10 +152,10 @@ def test_as_of_answers_show_the_quarantine_and_leave_the_trace_out_as_the_projec
     catch_up(log, store, policy=POLICY, clock=lambda: NOW)
     then = datetime(2019, 12, 1, tzinfo=timezone.utc)
 
-    alerts = standing_alerts(store, clock=NOW, policy=POLICY, as_of=then)
+    alerts = standing_alerts(store, now=NOW, policy=POLICY, as_of=then)
     assert [a["trace_id"] for a in alerts if a["kind"] == "quarantined"] == ["TR-Q1"]
     assert {a["trace_id"] for a in alerts if a["kind"] != "quarantined"} <= {"TR-GOOD", "TR-GOOD-2"}
-    rows = whereabouts(store, None, clock=NOW, policy=POLICY, as_of=then)
+    rows = whereabouts(store, None, now=NOW, policy=POLICY, as_of=then)
     assert sorted({r["trace_id"] for r in rows}) == ["TR-GOOD", "TR-GOOD-2"]
 
 

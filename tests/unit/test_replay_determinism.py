@@ -83,7 +83,7 @@ def test_records_delivered_twice_are_counted_once(tmp_path):
     twice = SQLiteProjectionStore(tmp_path / "twice.db")
     doubled = [LogRecord(0, n, r.key, r.value) for n, r in enumerate(records + records)]
     outcome = project_batch(twice, "kafka:test", doubled, policy=POLICY,
-                            clock=datetime(2020, 1, 2, tzinfo=timezone.utc))
+                            now=datetime(2020, 1, 2, tzinfo=timezone.utc))
     lot_reports = [r for r in records if not r.key.startswith("license:")]
     assert outcome.duplicates == len(lot_reports)
     assert twice.fingerprint() == once.fingerprint()

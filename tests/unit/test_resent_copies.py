@@ -33,7 +33,7 @@ def test_the_copy_recorded_first_is_kept_in_any_arrival_order(tmp_path):
         store = SQLiteProjectionStore(tmp_path / f"{order[0]}.db")
         for offset, name in enumerate(order):
             digest, value = digest_and_json(copies[name])
-            project_batch(store, "log", [LogRecord(0, offset, event_key(report), value)], policy=Policy(), clock=NOW)
+            project_batch(store, "log", [LogRecord(0, offset, event_key(report), value)], policy=Policy(), now=NOW)
         kept[order] = kept_recorded_at(store)
     assert kept == {("late", "early"): ["2019-07-16T00:00:00Z"], ("early", "late"): ["2019-07-16T00:00:00Z"]}
 

@@ -23,6 +23,7 @@ from builders import (
     trace_of,
 )
 from ledger.alerts import alert_steps, alerts_as_of
+from ledger.evaluation import trace_steps
 from ledger.events import FieldProblem
 from ledger.licenses import PREMISE_KINDS, LicenseBook, license_report_steps
 from ledger.parties import RegisteredParty, by_id, party_problems
@@ -36,7 +37,7 @@ NOW = datetime(2021, 1, 1, tzinfo=timezone.utc)
 def _standing(trace, licenses=(), *, as_of=NOW, known_at=None):
     account = trace.account(as_of=as_of, known_at=known_at)
     book = LicenseBook.from_events(licenses, authorities=AUTHORITIES, as_of=as_of, known_at=known_at)
-    return alerts_as_of(alert_steps(account, POLICY, book), as_of)
+    return alerts_as_of(trace_steps(account, POLICY, book), as_of)
 
 
 def _kinds(alerts):
@@ -317,7 +318,8 @@ def test_any_arrival_order_gives_the_same_licenses_and_refusals():
 
 
 def test_the_policy_file_names_the_licensing_authorities_beside_or_without_a_policy_table(tmp_path):
-    from ledger.policy import PolicyError, load_policy
+    from consumers.bootstrap import load_policy
+    from ledger.policy import PolicyError
 
     alone = tmp_path / "alone.toml"
     alone.write_text('[licensing_authorities]\nJP = "JP-METI"\n')
