@@ -239,7 +239,7 @@ def _what(lot: LotAccount) -> str:
     verb = "export" if lot.origin == "export" else "re-export"
     return (
         f"{verb} of {_q(lot.shipped, lot.unit)} {lot.item_id} (lot {lot.lot_id}) by {lot.shipper} "
-        f"({lot.shipper_country}) to {lot.holder} ({lot.holder_country}) on {lot.shipped_at.date().isoformat()}"
+        f"({lot.shipper_country}) to {lot.holder} ({lot.holder_country}) on {lot.shipped_at.astimezone(timezone.utc).date().isoformat()} (UTC)"
     )
 
 
@@ -399,7 +399,7 @@ def _ship_back_steps(lot: LotAccount, account: TraceAccount, book: LicenseBook) 
                  f"({left_under or 'none cited'})")
     message = (
         f"ship-back of {_q(lot.shipped, lot.unit)} {lot.item_id} (lot {lot.lot_id}) from {lot.shipper} "
-        f"({lot.shipper_country}) to {lot.holder} ({lot.holder_country}) on {lot.shipped_at.date().isoformat()} "
+        f"({lot.shipper_country}) to {lot.holder} ({lot.holder_country}) on {lot.shipped_at.astimezone(timezone.utc).date().isoformat()} (UTC) "
         f"{cites}; many regimes exempt ship-backs: confirm the exemption applies"
     )
     if parent is not None and parent.shipper != lot.holder:

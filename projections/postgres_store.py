@@ -551,6 +551,17 @@ class PostgresProjectionStore(PostgresTrackingRecorder, ProjectionStore):
         )
         return [r[0] for r in rows]
 
+    def alert_step_times(self, alert_ids: list[str]) -> dict[str, list[tuple[str, str | None]]]:
+        out: dict[str, list[tuple[str, str | None]]] = {}
+        for chunk in _chunks(sorted(set(alert_ids))):
+            for alert_id, due_at, quantity in self._read(
+                "read alert steps",
+                "SELECT alert_id, due_at, quantity FROM alert_steps WHERE alert_id = ANY(%s) ORDER BY alert_id, due_at",
+                (chunk,),
+            ):
+                out.setdefault(alert_id, []).append((due_at, quantity))
+        return out
+
     def journal(self, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         rows = self._read(
             "read the alert journal",

@@ -409,6 +409,16 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, ProjectionStore):
             )
             return [r[0] for r in c.fetchall()]
 
+    def alert_step_times(self, alert_ids: list[str]) -> dict[str, list[tuple[str, str | None]]]:
+        out: dict[str, list[tuple[str, str | None]]] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks(sorted(set(alert_ids))):
+                c.execute(f"SELECT alert_id, due_at, quantity FROM alert_steps WHERE alert_id IN "
+                          f"({','.join('?' * len(chunk))}) ORDER BY alert_id, due_at", chunk)
+                for alert_id, due_at, quantity in c.fetchall():
+                    out.setdefault(alert_id, []).append((due_at, quantity))
+        return out
+
     def journal(self, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(

@@ -155,6 +155,14 @@ class ProjectionStore(PartyRegistry, ABC):
         trace and lot: the traces to recompute when a license report arrives,
         and the shipments a license ceiling counts."""
 
+    def alert_step_times(self, alert_ids: list[str]) -> dict[str, list[tuple[str, str | None]]]:
+        """Every stored step of these alerts: alert id -> [(due_at as stored
+        (UTC text), quantity)], in due order.  Lets a reader say since when an
+        alert has stood (projections/alert_views.py), not only its latest
+        step.  An adapter without it answers {} (then the latest step's
+        due_at is all that is known)."""
+        return {}
+
     @abstractmethod
     def journal(self, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Alert transitions in the order they were journaled."""

@@ -211,7 +211,7 @@ def test_transit_overdue_when_no_receipt_is_reported_within_transit_days_max():
     assert standing(*reports, on=TRANSIT_DEADLINE - MICROSECOND) == []
     assert standing(*reports, on=TRANSIT_DEADLINE) == [("transit_overdue", "HF-1", "KR-SEMI", "100 kg")]
     [alert] = standing_alerts(*reports, on=TRANSIT_DEADLINE)
-    assert alert.message == "100 kg shipped to KR-SEMI (KR) on 2019-07-10, no receipt reported"
+    assert alert.message == "100 kg shipped to KR-SEMI (KR) on 2019-07-10 (UTC), no receipt reported"
     assert alert.severity == "medium"
 
 
@@ -622,3 +622,13 @@ def test_a_consumption_and_a_declaration_at_one_instant_agree_whatever_their_ids
                          stock_declared(qty="30", at="2019-08-01", event_id=declaration_id))
         standing = alerts_as_of(alert_steps(trace.account(), Policy()), when("2020-06-01"))
         assert standing == [], (consumption_id, declaration_id)
+
+
+def test_an_alert_has_stood_since_the_first_step_after_it_last_stood_at_zero():
+    from projections.alert_views import first_stood
+
+    steps = [("2019-10-13", "10"), ("2019-11-13", "50"), ("2019-12-01", "0"), ("2020-01-05", "5"), ("2020-02-01", "7")]
+    assert first_stood(steps, "2019-10-01") is None
+    assert first_stood(steps, "2019-11-20") == "2019-10-13"
+    assert first_stood(steps, "2019-12-10") is None  # resolved: nothing stands
+    assert first_stood(steps, "2020-03-01") == "2020-01-05"  # stood again from then
