@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from ledger.account import LotAccount, TraceAccount
+from ledger.account import LotAccount, TraceAccount, differences
 from ledger.alerts import Alert, alert_id
 from ledger.events import LicenseGranted, LicenseRevoked, content_digest
 from ledger.quantity import DimensionMismatch, Quantity, canonical_decimal, unit_dimension
@@ -543,7 +543,7 @@ def license_conflict_steps(
                     unit=None,
                     message=(
                         f"{loser.type} report {event_id!r} of license {license_id} was reported again with "
-                        f"different content: the ledger uses the version recorded at {_utc(winner.recorded_at)} "
+                        f"different content{differences(loser, winner)}; the ledger uses the version recorded at {_utc(winner.recorded_at)} "
                         f"(digest {winner_digest[:12]}), not the one recorded at {_utc(loser.recorded_at)} "
                         f"(digest {', '.join(d[:12] for d, _e in same_instant)})"
                     ),

@@ -390,7 +390,9 @@ def test_the_same_event_id_with_other_content_is_a_conflict_and_the_first_record
         assert (alert.kind, alert.lot_id, alert.party, alert.quantity) == (
             "conflicting_report", "HF-1", "KR-SEMI", None
         )
-        assert alert.message.startswith("event 'use-1' was reported again with different content (digest ")
+        # The two values, not only two digests: a person can see who to ask about what.
+        assert alert.message.startswith(
+            "event 'use-1' was reported again with different content: quantity 75 kg vs 70 kg used (digest ")
         assert alert.message.endswith("; the first recorded version is used")
         assert alert.severity == "high"
 
