@@ -1,8 +1,9 @@
 # Two entry points; each installs what it needs into .venv first.
 #   make demo   the 2019 story on the embedded log (no Kafka, no server)
 #   make test   the whole suite; first installs what it needs from Debian when
-#               missing (postgresql; chromium and poppler-utils for the tests
-#               that print and look at pages) and fetches Apache Kafka's jars
+#               missing (postgresql; chromium, poppler-utils and
+#               libreoffice-calc-nogui for the tests that print the audit report
+#               and workbook and look at the pages) and fetches Apache Kafka's jars
 #               (Maven Central, cached in ~/.cache/traceability-ledger).
 #               The suite starts and stops PostgreSQL and Kafka itself (tests/services/).
 PYTHON ?= python3
@@ -24,6 +25,7 @@ services: $(VENV)/.installed
 	    && ! command -v initdb >/dev/null 2>&1; then missing="$$missing postgresql"; fi; \
 	if [ -z "$$LEDGER_TEST_CHROMIUM" ] && ! command -v chromium >/dev/null 2>&1; then missing="$$missing chromium"; fi; \
 	if ! command -v pdftotext >/dev/null 2>&1; then missing="$$missing poppler-utils"; fi; \
+	if ! command -v soffice >/dev/null 2>&1; then missing="$$missing libreoffice-calc-nogui"; fi; \
 	if ! ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf >/dev/null 2>&1; then missing="$$missing fonts-dejavu-core"; fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing from Debian for the test suite:$$missing"; \

@@ -35,6 +35,7 @@ from ledger.parties import PartyError, by_id, parties_from_json
 from consumers.bootstrap import POLICY_ENV, load_policy
 from ledger.policy import PolicyError
 from ledger.ports import LogUnavailable
+from projections.alert_views import party_alerts, with_since
 from projections.queries import NotFound, standing_alerts, whereabouts
 from projections.retry import retry
 from projections.store import StoreUnavailable
@@ -179,12 +180,19 @@ ALERTS_EPILOG = textwrap.fill(
 examples:
   ledger alerts                                    every alert standing now
   ledger alerts --party KR-SEMI                    what KR-SEMI has to answer
+  ledger alerts --party JP-FLUORO                  and, for an exporter of origin, the alerts
+                                                   about its material addressed to others,
+                                                   marked "(your material)" (--json:
+                                                   about_your_material)
   ledger alerts --trace TR-HF-2019-0002 --as-of 2019-06-01
   ledger alerts --journal                          raised/updated/resolved, in order
   ledger alerts --severity high --kind unaccounted --limit 10
                                                    the ten oldest high unaccounted alerts
   ledger alerts --json                             for scripts and dashboards
   ledger alerts -o csv > alerts.csv                every field, for a spreadsheet
+
+SINCE is the UTC date the alert first stood (--json: since; due_at is its
+latest step, e.g. when an unaccounted quantity last changed).
 
 On a terminal the table fits its width: the message wraps under its column,
 or, where even that does not fit, each alert is printed as a block of
@@ -393,7 +401,8 @@ def _parser() -> argparse.ArgumentParser:
     storage(p)
 
     p = command("alerts", "Alerts standing now (or as of T).", _cmd_alerts, epilog=ALERTS_EPILOG)
-    p.add_argument("--party", help="only alerts addressed to this party id (default: every party)")
+    p.add_argument("--party", help="only alerts addressed to this party id, and those about material it exported "
+                                   "at the origin (default: every party)")
     p.add_argument("--trace", help="only alerts of this trace id (default: every trace)")
     p.add_argument("--journal", action="store_true",
                    help="show the raised/updated/resolved journal instead, oldest first")
@@ -815,8 +824,15 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
         if args.party is not None and not _party_known(ledger.store, args.party):
             raise NotFound(f"no party {args.party!r} is registered or named in any lot "
                            f"(ids are case-sensitive; `ledger parties list` shows the registry)")
-        alerts = standing_alerts(ledger.store, now=utc_now(), policy=ledger.policy, as_of=args.as_of,
-                                 known_at=args.known_at, party=args.party, trace_id=args.trace)
+        now = utc_now()
+        if args.party is not None:
+            # The exporter of origin sees the alerts about its material too (projections/alert_views.py).
+            alerts = party_alerts(ledger.store, args.party, now=now, policy=ledger.policy, as_of=args.as_of,
+                                  known_at=args.known_at, trace_id=args.trace)
+        else:
+            alerts = standing_alerts(ledger.store, now=now, policy=ledger.policy, as_of=args.as_of,
+                                     known_at=args.known_at, trace_id=args.trace)
+        alerts = with_since(ledger.store, alerts, now=now, as_of=args.as_of, known_at=args.known_at)
     finally:
         ledger.close()
     alerts = [a for a in alerts if (not args.severity or a["severity"] in args.severity)
@@ -830,7 +846,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
         print(json.dumps({"as_of": _iso(args.as_of), "known_at": _iso(args.known_at), "alerts": alerts},
                          indent=2, sort_keys=True))
         return EXIT_OK
-    print(_alerts_table(alerts))
+    print(_alerts_table(alerts, party=args.party))
     return EXIT_OK
 
 
@@ -841,13 +857,23 @@ def _party_known(store: Any, party: str) -> bool:
     return any(party in (r["shipper"], r["holder"], r["end_user"]) for r in store.lots())
 
 
-def _alerts_table(alerts: list[dict[str, Any]]) -> str:
+def _alerts_table(alerts: list[dict[str, Any]], *, party: str | None = None) -> str:
+    """SINCE is the UTC date the alert first stood (``since``, else its step's
+    ``due_at``); with ``party``, PARTY says "(your material)" beside another
+    party an alert about material ``party`` exported is addressed to."""
     if not alerts:
-        return "no alerts standing"
-    return f"Alerts ({len(alerts)})\n" + table(
-        ("SEVERITY", "KIND", "TRACE", "LOT", "PARTY", "QUANTITY", "SINCE", "WHAT"),
-        [(a["severity"], a["kind"], a["trace_id"], a["lot_id"], a["party"], _qty(a["quantity"], a["unit"]),
-          a["due_at"][:10], a["message"]) for a in alerts],
+        return "no alerts standing" + (f" for {party} or about material it exported" if party else "")
+    rows = []
+    for a in alerts:
+        addressed = a["party"] + (" (your material)" if a.get("about_your_material") else "")
+        rows.append((a["severity"], a["kind"], a["trace_id"], a["lot_id"], addressed,
+                     _qty(a["quantity"], a["unit"]), (a.get("since") or a["due_at"])[:10], a["message"]))
+    title = f"Alerts ({len(alerts)})"
+    if party is not None and any(a.get("about_your_material") for a in alerts):
+        title += (f": addressed to {party}, and about material {party} exported, addressed to the "
+                  f"party marked (your material)")
+    return title + "\n" + table(
+        ("SEVERITY", "KIND", "TRACE", "LOT", "PARTY", "QUANTITY", "SINCE (UTC)", "WHAT"), rows,
         right={5}, width=terminal_width(), paint={0: severity_colour} if colour_enabled() else None,
     )
 
@@ -982,8 +1008,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         parties = parties_from_json((EXAMPLES_DIR / "parties.json").read_text(encoding="utf-8"),
                                     source="examples/parties.json")
         ledger.store.register_parties(parties)
-        report = _ingest(ledger, str(story), progress_forced=False)
-        _project(ledger, False)
+        # The story says when each report reached the ledger (recorded_at), so
+        # --known-at shows what was known when: KR-SEMI reported its 70 units
+        # consumed on 2019-10-20, after the 90 days ran out (docs/STORY.md).
+        report = _ingest(ledger, str(story), progress_forced=False, trust_recorded_at=True)
+        _project(ledger, False, trust_recorded_at=True)
         _print_ingest(report, "examples/story-2019.jsonl")
         now = utc_now()
         rows = whereabouts(ledger.store, None, now=now, policy=ledger.policy)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from datetime import datetime, timezone
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
@@ -59,20 +61,44 @@ def register(cli: Any) -> None:
     p = cli.command(
         "audit", "Export every report and the balances it results in, as CSV, XLSX and an HTML report.",
         _cmd_audit,
-        epilog="Select one of --trace, --party, --period (--item narrows either, or selects alone).\n"
-               "Writes events.csv, balances.csv, totals.csv, alerts.csv, licenses.csv, audit.xlsx\n"
-               "and report.html into --out.\n\n"
+        epilog="Select one of --trace, --lot, --party, --period, --from/--to (--item narrows any\n"
+               "but --trace and --lot, or selects alone).  Writes about.csv, events.csv,\n"
+               "balances.csv, totals.csv, alerts.csv, alert_history.csv, licenses.csv,\n"
+               "audit.xlsx and report.html into --out.  Each names the selection, the\n"
+               "as-of and known-at times, the software version and the deadlines (policy).\n\n"
+               "--as-of T: the account as it stood at T (by when things happened);\n"
+               "--known-at K: from the reports the ledger had recorded by K (what an auditor\n"
+               "could have seen then).  The alert history lists every raised / updated /\n"
+               "resolved transition of the selection's alerts, with --known-at those\n"
+               "journaled by K.\n\n"
                "examples:\n"
                "  ledger audit --trace TR-PR-2019-0003 --out audit/\n"
+               "  ledger audit --lot PR-0003-XA --out audit-xa/\n"
                "  ledger audit --period 2019 --item HF-UHP --out audit-hf-2019/\n"
-               "  ledger audit --item EUV-PR --format xlsx --out audit-euv/",
+               "  ledger audit --from 2019-07-01 --to 2019-09-30 --out audit-q3/\n"
+               "  ledger audit --trace TR-HF-2019-0001 --as-of 2019-09-01 --out audit-sep/\n"
+               "  ledger audit --trace TR-HF-2019-0001 --known-at 2019-08-31T00:00:00Z --out audit-k/\n"
+               "  ledger audit --item EUV-PR --format xlsx --out audit-euv/\n\n"
+               "exit status:\n"
+               "  0 written;  1 nothing matches the selection, or the files cannot be written;\n"
+               "  2 usage error (an unknown option, a date that is not one).",
     )
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--trace", metavar="TRACE|LOT", help="one trace (a lot id selects its trace)")
+    which.add_argument("--trace", metavar="TRACE|LOT", help="one trace (a lot id selects its whole trace)")
+    which.add_argument("--lot", metavar="LOT", help="one lot and every lot re-exported or shipped back from it")
     which.add_argument("--party", metavar="PARTY", help="every trace in which the party ships or holds a lot")
     which.add_argument("--period", metavar="YYYY[-MM]", help="every trace with a lot shipped in the period")
-    p.add_argument("--item", metavar="ITEM", help="only traces with a lot of this item (with --party or --period, "
-                                                  "or alone: every such trace)")
+    p.add_argument("--from", dest="shipped_from", metavar="DATE", type=_start_of,
+                   help="every trace with a lot shipped on or after DATE (2019-07-01, UTC, or a time with zone)")
+    p.add_argument("--to", dest="shipped_to", metavar="DATE", type=_end_of,
+                   help="every trace with a lot shipped on or before DATE (the whole day, UTC)")
+    p.add_argument("--item", metavar="ITEM", help="only traces with a lot of this item (with --party, --period "
+                                                  "or --from/--to, or alone: every such trace)")
+    p.add_argument("--as-of", metavar="T", type=_end_of,
+                   help="the account as it stood at T (default: now); 2019-09-01 means the end of that day, "
+                        "UTC; or 2019-09-01T12:00:00+09:00")
+    p.add_argument("--known-at", metavar="K", type=_end_of,
+                   help="only the reports the ledger had recorded by K (default: every report)")
     p.add_argument("--out", metavar="DIR", default="audit", help="output directory (default: ./audit)")
     p.add_argument("--format", default="csv,xlsx,html",
                    help="comma-separated: csv, xlsx, html (default: all three)")
@@ -182,21 +208,36 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if unknown or not formats:
         raise _cli.CliError(f"--format {args.format!r}: choose from {', '.join(AUDIT_FORMATS)}")
     period = _period(args.period)
+    shipped = None
+    if args.shipped_from is not None or args.shipped_to is not None:
+        if period is not None:
+            raise _cli.CliError(f"--period {args.period} and --from/--to both select shipment dates: "
+                                f"give one (--from 2019-07-01 --to 2019-09-30 is a free range)")
+        if args.shipped_from and args.shipped_to and args.shipped_from > args.shipped_to:
+            raise _cli.CliError(f"--from {args.shipped_from.date()} is after --to {args.shipped_to.date()}: "
+                                f"swap them")
+        shipped = audit.DateRange(args.shipped_from, args.shipped_to)
     out = _out_directory(args.out)  # before the work: a bad --out is said at once
     started = time.monotonic()
     ledger = _cli.Ledger(args)
     try:
-        if not (args.trace or args.party or args.period or args.item):
-            raise _cli.CliError("select what to audit: --trace, --party, --period or --item "
+        if not (args.trace or args.lot or args.party or args.period or args.item or shipped):
+            raise _cli.CliError("select what to audit: --trace, --lot, --party, --period, --from/--to or --item "
                                 "(ledger audit --help has examples)")
-        if args.trace and args.item:
-            raise _cli.CliError("--item narrows --party or --period; --trace already names one trace")
+        if (args.trace or args.lot) and (args.item or shipped):
+            given = "--trace" if args.trace else "--lot"
+            raise _cli.CliError(f"--item, --from and --to narrow --party or --period; {given} already names "
+                                f"what to audit: drop one")
         selection, trace_ids = audit.select_traces(ledger.store, trace=args.trace, party=args.party,
-                                                   period=period, item=args.item)
+                                                   period=period, item=args.item, shipped=shipped, lot=args.lot)
+        for flag, when in (("as of", args.as_of), ("known at", args.known_at)):
+            if when is not None:
+                selection += f", {flag} {when.isoformat()}"
         progress = _cli.Progress(f"audit of {selection}: reports gathered", args.progress)
         progress.announce(f"from {len(trace_ids):,} traces")
         data = audit.collect(ledger.store, selection, trace_ids, now=utc_now(), policy=ledger.policy,
-                             progress=progress, software_version=_cli_version())
+                             progress=progress, software_version=_cli_version(), as_of=args.as_of,
+                             known_at=args.known_at, lot=args.lot)
         progress.done(len(data.events), f"({len(trace_ids):,} traces)")
     finally:
         ledger.close()
@@ -217,13 +258,14 @@ def _cmd_audit(args: argparse.Namespace) -> int:
                             f"{error.strerror or error}; name a directory you can write to") from None
     elapsed_s = time.monotonic() - started
     summary = {"selection": selection, "traces": len(data.trace_ids), "events": len(data.events),
-               "lots": len(data.balances), "alerts": len(data.alerts), "files": [str(p) for p in written],
+               "lots": len(data.balances), "alerts": len(data.alerts), "history": len(data.history),
+               "as_of": _iso(args.as_of), "known_at": _iso(args.known_at), "files": [str(p) for p in written],
                "seconds": round(elapsed_s, 2)}
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
         return EXIT_OK
     print(f"audit of {selection}: {summary['events']} reports, {summary['lots']} lots, "
-          f"{summary['alerts']} open alerts in {summary['traces']} trace(s), written in {elapsed_s:.1f} s")
+          f"{summary['alerts']} open alerts, {summary['history']} alert transitions in {summary['traces']} trace(s), written in {elapsed_s:.1f} s")
     for path in written:
         print(f"  {path}")
     return EXIT_OK
@@ -242,6 +284,21 @@ def _out_directory(text: str) -> Path:
         raise _cli.CliError(f"--out {text!r}: cannot make that directory: {error.strerror or error}; "
                             f"name a directory you can write to") from None
     return out
+
+
+def _end_of(text: str) -> datetime:
+    """A date (the end of that day, UTC) or a time with zone: `ledger whereabouts --as-of`'s reading."""
+    from consumers.cli import _when
+
+    return _when(text)
+
+
+def _start_of(text: str) -> datetime:
+    """A date (the start of that day, UTC) or a time with zone."""
+    value = _end_of(text)
+    if len(text) == 10:
+        return datetime.combine(value.date(), dtime.min, tzinfo=timezone.utc)
+    return value
 
 
 def _cli_version() -> str:

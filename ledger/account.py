@@ -340,7 +340,8 @@ def _choose_versions(
                     party=loser.event.reporter,
                     at=at,
                     message=(
-                        f"event {event_id!r} was reported again with different content "
+                        f"event {event_id!r} was reported again with different content"
+                        f"{differences(same_instant[0].event, winner.event)} "
                         f"(digest {', '.join(v.digest[:12] for v in same_instant)} vs {winner.digest[:12]}); "
                         f"the first recorded version is used"
                     ),
@@ -351,6 +352,35 @@ def _choose_versions(
 
 
 _CONFLICTING = Verdict(CONFLICTING, "conflicting version, not used")
+
+
+DIFFERENCES_SHOWN_MAX = 3  # fields named in a conflict's message; the digests identify the rest
+DIFFERENCE_TEXT_MAX_CHARS = 60  # a free-text value is cut to this in a conflict's message
+
+
+def differences(later: Any, first: Any) -> str:
+    """What a conflicting version says otherwise than the version used, as
+    ``": quantity 75 kg vs 70 kg used"``; "" if only fields not shown differ.
+    Read by a person deciding which party is right, so values, not digests."""
+    a = later.model_dump(mode="json", exclude={"recorded_at"}, exclude_none=True)
+    b = first.model_dump(mode="json", exclude={"recorded_at"}, exclude_none=True)
+    changed = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    if not changed:
+        return ""
+    shown = [f"{k} {_shown(a.get(k))} vs {_shown(b.get(k))} used" for k in changed[:DIFFERENCES_SHOWN_MAX]]
+    more = len(changed) - DIFFERENCES_SHOWN_MAX
+    return ": " + ", ".join(shown) + (f" and {more} more field(s)" if more > 0 else "")
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, dict) and set(value) == {"amount", "unit"}:
+        return f"{value['amount']} {value['unit']}"
+    if isinstance(value, dict) and "id" in value:
+        return str(value["id"])
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= DIFFERENCE_TEXT_MAX_CHARS else text[: DIFFERENCE_TEXT_MAX_CHARS - 3] + "..."
 
 
 def _apply_retractions(effective: list[Version], findings: list[Finding],

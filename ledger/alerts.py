@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from ledger.account import ZERO, Finding, LotAccount, Since, TraceAccount
@@ -145,7 +145,7 @@ def _transit_steps(lot: LotAccount, policy: Policy) -> list[Alert]:
         kind, window = "transit_overdue", policy.transit_max
         what = (
             f"{_q(lot.shipped, lot.unit)} shipped to {lot.holder} ({lot.holder_country}) "
-            f"on {lot.shipped_at.date().isoformat()}, no receipt reported"
+            f"on {lot.shipped_at.astimezone(timezone.utc).date().isoformat()} (UTC), no receipt reported"
         )
     # One alert id for the lot's transit, whatever its kind now, so a
     # transit_overdue that becomes a short_receipt is the same alert, updated.

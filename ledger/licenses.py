@@ -49,7 +49,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import NamedTuple
 
-from ledger.account import LotAccount, TraceAccount
+from ledger.account import LotAccount, TraceAccount, differences
 from ledger.alerts import PREMISE_KINDS, Alert, alert_id
 from ledger.events import LicenseGranted, LicenseRevoked, content_digest
 from ledger.quantity import DimensionMismatch, Quantity, canonical_decimal, unit_dimension
@@ -233,7 +233,7 @@ def _what(lot: LotAccount) -> str:
     verb = "export" if lot.origin == "export" else "re-export"
     return (
         f"{verb} of {_q(lot.shipped, lot.unit)} {lot.item_id} (lot {lot.lot_id}) by {lot.shipper} "
-        f"({lot.shipper_country}) to {lot.holder} ({lot.holder_country}) on {lot.shipped_at.date().isoformat()}"
+        f"({lot.shipper_country}) to {lot.holder} ({lot.holder_country}) on {lot.shipped_at.astimezone(timezone.utc).date().isoformat()} (UTC)"
     )
 
 
@@ -393,7 +393,7 @@ def _ship_back_steps(lot: LotAccount, account: TraceAccount, book: LicenseBook) 
                  f"({left_under or 'none cited'})")
     message = (
         f"ship-back of {_q(lot.shipped, lot.unit)} {lot.item_id} (lot {lot.lot_id}) from {lot.shipper} "
-        f"({lot.shipper_country}) to {lot.holder} ({lot.holder_country}) on {lot.shipped_at.date().isoformat()} "
+        f"({lot.shipper_country}) to {lot.holder} ({lot.holder_country}) on {lot.shipped_at.astimezone(timezone.utc).date().isoformat()} (UTC) "
         f"{cites}; many regimes exempt ship-backs: confirm the exemption applies"
     )
     if parent is not None and parent.shipper != lot.holder:
@@ -537,7 +537,7 @@ def license_conflict_steps(
                     unit=None,
                     message=(
                         f"{loser.type} report {event_id!r} of license {license_id} was reported again with "
-                        f"different content: the ledger uses the version recorded at {_utc(winner.recorded_at)} "
+                        f"different content{differences(loser, winner)}; the ledger uses the version recorded at {_utc(winner.recorded_at)} "
                         f"(digest {winner_digest[:12]}), not the one recorded at {_utc(loser.recorded_at)} "
                         f"(digest {', '.join(d[:12] for d, _e in same_instant)})"
                     ),

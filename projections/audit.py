@@ -33,13 +33,13 @@ from ledger.lineage import build_lineage, render_lineage
 from ledger.licenses import ceiling_trace_id
 from ledger.policy import Policy
 from ledger.quantity import DimensionMismatch, Quantity, canonical_decimal
-from projections.queries import NotFound, whereabouts
+from projections.queries import NotFound, standing_alerts, whereabouts
 from projections.rows import LOT_COLUMNS, parse_ts, rebuild_trace
 from projections import xlsx
 from projections.store import ProjectionStore
 
-__all__ = ["AuditData", "collect", "write_csv", "write_xlsx", "write_html", "EVENT_COLUMNS",
-           "BALANCE_COLUMNS", "ALERT_COLUMNS", "TOTAL_COLUMNS"]
+__all__ = ["AuditData", "DateRange", "collect", "write_csv", "write_xlsx", "write_html", "EVENT_COLUMNS",
+           "BALANCE_COLUMNS", "ALERT_COLUMNS", "TOTAL_COLUMNS", "HISTORY_COLUMNS"]
 
 EVENT_COLUMNS = (
     "trace_id", "event_id", "type", "status", "occurred_at", "recorded_at", "reporter", "lot_id",
@@ -53,6 +53,11 @@ ALERT_COLUMNS = ("alert_id", "severity", "kind", "trace_id", "lot_id", "party", 
 # summed over every lot of the trace (re-exports and ship-backs move it between lots).
 TOTAL_COLUMNS = ("trace_id", "unit", "shipped", "in_transit", "consumed", "lost", "on_hand", "unaccounted",
                  "balance_check")  # fmt: skip
+# The alert journal (projections/journal.py), one row per transition of an
+# alert of the selection: when it was raised, updated and resolved.
+HISTORY_COLUMNS = ("at", "transition", "alert_id", "kind", "severity", "trace_id", "lot_id", "party", "quantity",
+                   "unit", "due_at", "message")  # fmt: skip
+JOURNAL_PAGE_ROWS = 10_000  # the journal is read in pages of this many transitions
 HTML_EVENTS_MAX = 20_000  # the CSV and XLSX hold them all
 # A CSV cell a spreadsheet would read as a formula (OWASP, "CSV injection"):
 # it starts with one of these.  Such a cell is written with a single quote
@@ -82,23 +87,63 @@ class AuditData:
     licenses: list[dict[str, Any]] = field(default_factory=list)
     policy: dict[str, Any] = field(default_factory=dict)  # the deadlines the alerts were judged by
     software_version: str = ""  # the ledger that made the export
+    history: list[dict[str, Any]] = field(default_factory=list)  # alert journal rows (HISTORY_COLUMNS)
+    as_of: datetime | None = None  # the account as it stood then (None: now)
+    known_at: datetime | None = None  # from the reports recorded by then (None: every report)
+
+    def about(self) -> list[tuple[str, str]]:
+        """What the export is, field by field: the about sheet, about.csv and
+        the head of report.html say the same."""
+        return [
+            ("selection", self.selection),
+            ("generated_at", self.generated_at.isoformat()),
+            ("as_of", self.as_of.isoformat() if self.as_of else "now (the time the export was made)"),
+            ("known_at", self.known_at.isoformat() if self.known_at else "every report recorded"),
+            ("traces", str(len(self.trace_ids))),
+            ("events", str(len(self.events))),
+            ("software", f"traceability-ledger {self.software_version}".strip()),
+            *((f"policy.{k}", json.dumps(v) if isinstance(v, (dict, list)) else str(v))
+              for k, v in sorted(self.policy.items())),
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class DateRange:
+    """Shipment dates from ``start`` to ``end``, both included (UTC instants)."""
+
+    start: datetime | None
+    end: datetime | None
+
+    def __str__(self) -> str:
+        start = self.start.date().isoformat() if self.start else "the start"
+        end = self.end.date().isoformat() if self.end else "now"
+        return f"{start} to {end}"
+
+    def contains(self, moment: datetime) -> bool:
+        return (self.start is None or moment >= self.start) and (self.end is None or moment <= self.end)
 
 
 # -- selection and collection ----------------------------------------------------------
 
 
 def select_traces(store: ProjectionStore, *, trace: str | None = None, party: str | None = None,
-                  period: Period | None = None, item: str | None = None) -> tuple[str, list[str]]:
+                  period: Period | None = None, item: str | None = None,
+                  shipped: DateRange | None = None, lot: str | None = None) -> tuple[str, list[str]]:
     """(a description of the selection, the trace ids it covers).  ``item``
-    narrows a party or period selection to the traces with a lot of that
-    item, or alone selects every such trace."""
-    if trace is not None:
-        ids = store.trace_ids_for(lot_or_trace=trace)
+    narrows a party, period or date-range selection to the traces with a lot
+    of that item, or alone selects every such trace.  ``lot``: the traces
+    holding that lot id (``collect(lot=...)`` then keeps the lot and what was
+    re-exported or shipped back from it)."""
+    if trace is not None or lot is not None:
+        ident = trace if trace is not None else lot
+        ids = store.trace_ids_for(lot_or_trace=ident)
+        if lot is not None and ids and not store.lots(lot_id=lot):
+            raise NotFound(f"{lot!r} is a trace, not a lot: select it with --trace {lot}")
         if not ids:
-            raise NotFound(f"no lot or trace {trace!r} is known")
-        return f"trace {trace}", ids
-    if party is None and period is None and item is None:
-        raise ValueError("select a trace, a party, a period or an item")
+            raise NotFound(f"no lot or trace {ident!r} is known")
+        return (f"trace {trace}" if trace is not None else f"lot {lot}"), ids
+    if party is None and period is None and item is None and shipped is None:
+        raise ValueError("select a trace, a lot, a party, a period, a date range or an item")
     rows = store.lots()
     described = []
     if party is not None:
@@ -107,6 +152,9 @@ def select_traces(store: ProjectionStore, *, trace: str | None = None, party: st
     if period is not None:
         rows = [r for r in rows if period.contains(parse_ts(r["shipped_at"]))]
         described.append(f"period {period}")
+    if shipped is not None:
+        rows = [r for r in rows if shipped.contains(parse_ts(r["shipped_at"]))]
+        described.append(f"shipped {shipped}")
     if item is not None:
         rows = [r for r in rows if r["item_id"] == item]
         described.append(f"item {item}")
@@ -114,35 +162,66 @@ def select_traces(store: ProjectionStore, *, trace: str | None = None, party: st
     if not ids:
         raise NotFound("no lot matches " + ", ".join(described)
                        + (" (the party ships or holds no known lot)" if described == [f"party {party}"] else "")
-                       + (f" (no lot was shipped in {period})" if described == [f"period {period}"] else ""))
+                       + (f" (no lot was shipped in {period})" if described == [f"period {period}"] else "")
+                       + (" (no lot was shipped then)" if described == [f"shipped {shipped}"] else ""))
     return ", ".join(described), ids
 
 
 def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, now: datetime,
             policy: Policy, progress: Callable[[int], None] = lambda _traces: None,
-            software_version: str = "") -> AuditData:
-    """Everything the export writes; ``progress(traces done)`` is called as the reports are gathered."""
+            software_version: str = "", as_of: datetime | None = None, known_at: datetime | None = None,
+            lot: str | None = None) -> AuditData:
+    """Everything the export writes; ``progress(traces done)`` is called as the reports are gathered.
+
+    ``as_of`` / ``known_at``: the account as it stood at ``as_of`` (by when
+    things happened), from the reports the ledger had recorded by
+    ``known_at`` (projections/queries.py answers both, as for `ledger
+    whereabouts`); the reports listed are those occurred by ``as_of`` and
+    recorded by ``known_at``, and the alert history the transitions
+    journaled by ``known_at`` of steps due by ``as_of``.  ``lot``: only that lot and the lots
+    re-exported or shipped back from it, in each trace that has it."""
     data = AuditData(selection=selection, generated_at=now, trace_ids=sorted(trace_ids),
-                     policy=policy.model_dump(mode="json"), software_version=software_version)
+                     policy=policy.model_dump(mode="json"), software_version=software_version,
+                     as_of=as_of, known_at=known_at)
     wanted = set(data.trace_ids)
+    then = {"as_of": as_of, "known_at": known_at}
     if len(wanted) <= TRACES_QUERIED_ONE_BY_ONE_MAX:
-        rows = [r for t in data.trace_ids for r in whereabouts(store, t, now=now, policy=policy)]
+        rows = [r for t in data.trace_ids for r in whereabouts(store, t, now=now, policy=policy, **then)]
     else:
-        rows = [r for r in whereabouts(store, None, now=now, policy=policy) if r["trace_id"] in wanted]
+        rows = [r for r in whereabouts(store, None, now=now, policy=policy, **then) if r["trace_id"] in wanted]
+    lots = _subtree(rows, lot) if lot is not None else None
+    if lots is not None:
+        rows = [r for r in rows if (r["trace_id"], r["lot_id"]) in lots]
     data.balances = rows
     cited_licenses = sorted({r["license_id"] for r in rows if r["license_id"]})
     wanted_alerts = wanted | {ceiling_trace_id(i) for i in cited_licenses}
-    # One query for every standing alert, filtered here: a query per trace
-    # costs seconds for thousands of traces (BENCHMARKS.md, "Figures behind comments").
-    for alert in store.standing_alerts(now):
-        if alert["trace_id"] in wanted_alerts:
+    if as_of is None and known_at is None:
+        # One query for every standing alert, filtered here: a query per trace
+        # costs seconds for thousands of traces (BENCHMARKS.md, "Figures behind comments").
+        standing = store.standing_alerts(now)
+    elif len(wanted) <= TRACES_QUERIED_ONE_BY_ONE_MAX:
+        standing = [a for t in data.trace_ids
+                    for a in standing_alerts(store, now=now, policy=policy, trace_id=t, **then)]
+    else:
+        standing = standing_alerts(store, now=now, policy=policy, **then)
+    seen: set[str] = set()
+    for alert in standing:
+        if alert["trace_id"] in wanted_alerts and alert["alert_id"] not in seen and _in_lots(alert, lots):
+            seen.add(alert["alert_id"])  # a ceiling two traces cite is listed once
             row = {k: alert[k] for k in ALERT_COLUMNS}
             row["event_ids"] = " ".join(alert["event_ids"])
             data.alerts.append(row)
+    data.history = _history(store, wanted_alerts, lots, as_of, known_at)
     stored = store.load_versions(data.trace_ids)
+    if as_of is not None or known_at is not None:
+        stored = {t: _known_then(versions, as_of, known_at) for t, versions in stored.items()}
     statuses = _statuses(store, stored, policy)
     for trace_id in data.trace_ids:
-        data.events.extend(_event_rows(trace_id, stored.get(trace_id, []), statuses))
+        rows_of_trace = _event_rows(trace_id, stored.get(trace_id, []), statuses)
+        if lots is not None:
+            rows_of_trace = [r for r in rows_of_trace if (trace_id, r["lot_id"]) in lots
+                             or (trace_id, r["child_lot_id"]) in lots]
+        data.events.extend(rows_of_trace)
         progress(len(data.events))
     data.totals = _totals(rows)
     for payload, digest in store.load_licenses(cited_licenses):
@@ -157,6 +236,64 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, now
             "valid_until": body.get("valid_until"), "reason": body.get("reason"), "digest": digest,
         })
     return data
+
+
+def _subtree(rows: list[dict[str, Any]], lot: str) -> set[tuple[str, str]]:
+    """(trace id, lot id) of ``lot`` and every lot re-exported or shipped back from it, per trace."""
+    children: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        if r["parent_lot_id"] is not None:
+            children.setdefault((r["trace_id"], r["parent_lot_id"]), []).append(r["lot_id"])
+    out: set[tuple[str, str]] = set()
+    todo = [(r["trace_id"], r["lot_id"]) for r in rows if r["lot_id"] == lot]
+    while todo:
+        key = todo.pop()
+        if key not in out:
+            out.add(key)
+            todo.extend((key[0], child) for child in children.get(key, []))
+    return out
+
+
+def _in_lots(alert: dict[str, Any], lots: set[tuple[str, str]] | None) -> bool:
+    """Every alert when no lot is selected; else the selected lots' own
+    (a license ceiling's alert, about no one lot, is kept when a lot cites it)."""
+    return lots is None or (alert["trace_id"], alert["lot_id"]) in lots or not alert["lot_id"]
+
+
+def _known_then(versions: list[tuple[str, str]], as_of: datetime | None,
+                known_at: datetime | None) -> list[tuple[str, str]]:
+    """The report versions that occurred by ``as_of`` and were recorded by ``known_at``."""
+    kept = []
+    for payload, digest in versions:
+        body = json.loads(payload)
+        if as_of is not None and _time(body["occurred_at"]) > as_of:
+            continue
+        recorded = body.get("recorded_at")
+        if known_at is not None and recorded and _time(recorded) > known_at:
+            continue
+        kept.append((payload, digest))
+    return kept
+
+
+def _history(store: ProjectionStore, trace_ids: set[str], lots: set[tuple[str, str]] | None,
+             as_of: datetime | None, known_at: datetime | None) -> list[dict[str, Any]]:
+    """The alert journal's transitions (raised, updated, resolved) of these
+    traces' alerts, in the order the ledger journaled them; with ``known_at``,
+    those journaled by then; with ``as_of``, those whose step was due by then.
+    Read page by page (JOURNAL_PAGE_ROWS)."""
+    out: list[dict[str, Any]] = []
+    after = 0
+    while page := store.journal(after_seq=after, limit=JOURNAL_PAGE_ROWS):
+        after = page[-1]["seq"]
+        for entry in page:
+            if entry["trace_id"] not in trace_ids or not _in_lots(entry, lots):
+                continue
+            if known_at is not None and _time(entry["at"]) > known_at:
+                continue
+            if as_of is not None and entry["due_at"] and _time(entry["due_at"]) > as_of:
+                continue  # the step had not begun to stand by then
+            out.append({k: entry[k] for k in HISTORY_COLUMNS})
+    return out
 
 
 def _amount_text(amount: dict[str, str] | None) -> str | None:
@@ -261,6 +398,7 @@ def _sheets(data: AuditData) -> list[tuple[str, tuple[str, ...], list[dict[str, 
         ("balances", BALANCE_COLUMNS, data.balances),
         ("totals", TOTAL_COLUMNS, data.totals),
         ("alerts", ALERT_COLUMNS, data.alerts),
+        ("alert_history", HISTORY_COLUMNS, data.history),
         ("licenses", license_columns, data.licenses),
     ]
 
@@ -289,10 +427,15 @@ def csv_cell(column: str, value: Any) -> Any:
 
 
 def write_csv(data: AuditData, directory: Path) -> list[Path]:
-    """One CSV per sheet (events.csv, balances.csv, ...); decimals as exact
-    text; text that would start a formula neutralised (``csv_cell``)."""
+    """One CSV per sheet (events.csv, balances.csv, ...) and about.csv (the
+    selection, as-of and known-at times, software and deadlines); decimals as
+    exact text; text that would start a formula neutralised (``csv_cell``)."""
     directory.mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths = [directory / "about.csv"]
+    with paths[0].open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(("field", "value"))
+        writer.writerows((k, csv_cell("value", v)) for k, v in data.about())
     for name, columns, rows in _sheets(data):
         path = directory / f"{name}.csv"
         with path.open("w", newline="", encoding="utf-8") as out:
@@ -307,7 +450,7 @@ def write_csv(data: AuditData, directory: Path) -> list[Path]:
 _NUMERIC = {"amount", "shipped", "received", "in_transit", "consumed", "re_exported", "returned", "lost",
             "on_hand", "declared_on_hand", "unaccounted", "quantity"}  # fmt: skip
 _TIMES = {"occurred_at", "recorded_at", "shipped_at", "declared_at", "since", "due_at", "valid_from",
-          "valid_until", "generated_at"}  # fmt: skip
+          "valid_until", "generated_at", "at"}  # fmt: skip
 
 # What every column means: the "columns" sheet of the workbook, for an auditor
 # who opens it without the docs.  One entry per column name, which means the
@@ -364,6 +507,13 @@ COLUMN_MEANINGS: dict[str, str] = {
     "due_at": "when the alert stood (its deadline passed), UTC",
     "message": "the alert in words",
     "event_ids": "the reports the alert cites",
+    "at": "when the ledger journaled the transition (UTC): the alert was raised, updated or resolved then",
+    "transition": "raised (it began to stand), updated (its quantity or kind changed) or resolved (later "
+                  "reports account for it)",
+    "alert_history.due_at": "when the step journaled began to stand (its deadline passed), UTC",
+    "as_of": "the account as it stood at this time, by when things happened (UTC offset as given)",
+    "known_at": "only the reports the ledger had recorded by this time",
+    "software": "the ledger that made the export, and its version",
     "licenses.kind": "the license's kind: individual, general bulk, special general bulk or special bulk",
     "exporter": "the exporter the license was issued to",
     "items": "the items the license covers",
@@ -389,14 +539,9 @@ def write_xlsx(data: AuditData, path: Path) -> Path:
     slower (BENCHMARKS.md, "Figures behind comments").
     """
     sheets: list[tuple[str, list[list[Any]], list[str]]] = [
-        ("about", [["field", "value"], ["selection", data.selection],
-                   ["generated_at", data.generated_at.isoformat()],
-                   ["traces", str(len(data.trace_ids))], ["events", str(len(data.events))],
+        ("about", [["field", "value"], *([k, v] for k, v in data.about()),
                    ["times", "every date-time cell is in UTC (the CSV files and report.html keep each "
-                             "report's own offset)"],
-                   ["software", f"traceability-ledger {data.software_version}".strip()],
-                   *([f"policy.{k}", json.dumps(v) if isinstance(v, (dict, list)) else str(v)]
-                     for k, v in sorted(data.policy.items()))],
+                             "report's own offset)"]],
          [xlsx.TEXT, xlsx.TEXT]),
     ]
     explained: list[list[Any]] = [["sheet", "column", "meaning"]]
@@ -470,6 +615,7 @@ def write_html(data: AuditData, path: Path, *, fmt: Any = str) -> Path:
         f"<p class='muted'>Made by traceability-ledger {e(data.software_version or 'unknown')}; deadlines: "
         + ", ".join(f"{e(k.replace('_', ' '))} {e(str(v))}" for k, v in sorted(data.policy.items())
                     if isinstance(v, int)) + ".</p>",
+        f"<p class='as-of'>{e(_when_text(data))}</p>",
         f"<h2>Open alerts ({len(data.alerts)})</h2>",
     ]
     if data.alerts:
@@ -487,6 +633,11 @@ def write_html(data: AuditData, path: Path, *, fmt: Any = str) -> Path:
         out.append("</table>")
     else:
         out.append("<p>No alert stands.</p>")
+    out.append(f"<h2>Alert history ({len(data.history)} transitions)</h2>")
+    if data.history:
+        out.append(_html_table(HISTORY_COLUMNS, data.history, fmt))
+    else:
+        out.append("<p>No alert was ever raised on the selection.</p>")
     out.append("<h2>Lineage</h2><pre>")
     out.append(e("\n".join(render_lineage(build_lineage(data.balances), fmt=fmt))))
     out.append("</pre>")
@@ -509,6 +660,15 @@ def write_html(data: AuditData, path: Path, *, fmt: Any = str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out), encoding="utf-8")
     return path
+
+
+def _when_text(data: AuditData) -> str:
+    if data.as_of is None and data.known_at is None:
+        return "The account as it stands now, from every report recorded."
+    text = "The account as of " + (data.as_of.isoformat() if data.as_of else "now")
+    if data.known_at is not None:
+        text += f", from the reports recorded by {data.known_at.isoformat()} (later ones are left out)"
+    return text + "."
 
 
 def _html_table(columns: Iterable[str], rows: list[dict[str, Any]], fmt: Any, *, anchor: str | None = None) -> str:

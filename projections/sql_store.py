@@ -446,6 +446,14 @@ class SQLProjectionStore(ProjectionStore):
         )
         return [r[0] for r in rows]
 
+    def alert_step_times(self, alert_ids: list[str]) -> dict[str, list[tuple[str, str | None]]]:
+        rows = self._read_by_ids("read alert steps", "SELECT alert_id, due_at, quantity FROM alert_steps WHERE",
+                                 "alert_id", sorted(set(alert_ids)))
+        out: dict[str, list[tuple[str, str | None]]] = {}
+        for alert_id, due_at, quantity in sorted(tuple(row) for row in rows):  # tuple(): sqlite3.Row does not sort
+            out.setdefault(alert_id, []).append((due_at, quantity))
+        return out
+
     def journal(self, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         m = self.dialect.mark
         rows = self._read(

@@ -214,6 +214,12 @@ class ProjectionReader(ProjectionPositions):
         """(payload, digest) of every stored license report version."""
 
     @abstractmethod
+    def alert_step_times(self, alert_ids: list[str]) -> dict[str, list[tuple[str, str | None]]]:
+        """Every stored step of these alerts: alert id -> [(due_at as stored
+        (UTC text), quantity)], in due order.  Lets a reader say since when an
+        alert has stood (projections/alert_views.py), not only its latest step."""
+
+    @abstractmethod
     def journal(self, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Alert transitions in the order they were journaled."""
 

@@ -34,6 +34,7 @@ from ledger.flows import reconcile
 from ledger.lineage import build_lineage, lineage_dict
 from ledger.policy import Policy
 from ledger.ports import EventLog
+from projections.alert_views import party_alerts, with_since
 from projections.queries import NotFound, lot_reports, shipment_of, standing_alerts, trace_view, whereabouts
 from projections.store import ProjectionStore
 
@@ -230,8 +231,16 @@ class Backend:
     def alerts(self, principal: Principal, *, as_of: datetime | None, known_at: datetime | None,
                party: str | None, trace_id: str | None) -> list[dict[str, Any]]:
         assert self.store is not None
-        rows = standing_alerts(self.store, now=utc_now(), policy=self.policy, as_of=as_of, known_at=known_at,
-                               party=party, trace_id=trace_id)
+        now = utc_now()
+        if party is not None:
+            # The exporter of origin also sees the alerts about its material,
+            # marked about_your_material (projections/alert_views.py), as `ledger alerts --party`.
+            rows = party_alerts(self.store, party, now=now, policy=self.policy, as_of=as_of, known_at=known_at,
+                                trace_id=trace_id)
+        else:
+            rows = standing_alerts(self.store, now=now, policy=self.policy, as_of=as_of, known_at=known_at,
+                                   trace_id=trace_id)
+        rows = with_since(self.store, rows, now=now, as_of=as_of, known_at=known_at)
         return self.visible_alerts(principal, rows)
 
     def journal(self, principal: Principal, *, since: int, limit: int) -> tuple[list[dict[str, Any]], int]:

@@ -155,9 +155,12 @@ def _document() -> dict[str, Any]:
                     "lineage": _ROWS, "alerts": _ROWS}}), *reads),
             "/v1/alerts": _get(
                 "Alerts standing now (or as of T).",
-                [_PARTY, _SEVERITY, _KIND, _param("trace", "query", "Only this trace id.", {"type": "string"}),
+                [_param("party", "query", "Only alerts addressed to this party id, and those about material it "
+                                          "exported at the origin (each row's about_your_material is true for "
+                                          "these).", {"type": "string"}),
+                 _SEVERITY, _KIND, _param("trace", "query", "Only this trace id.", {"type": "string"}),
                  _AS_OF, _KNOWN_AT],
-                _ok("Standing alerts.", {"type": "object", "properties": {"alerts": _ROWS}}), 400, 401, 403, 404, 503),
+                _ok("Standing alerts; each row's since is when it first stood, due_at its latest step.", {"type": "object", "properties": {"alerts": _ROWS}}), 400, 401, 403, 404, 503),
             "/v1/alerts/journal": _get(
                 "Alert transitions (raised, updated, resolved) after a cursor, oldest first.",
                 [_SINCE, _param("limit", "query", "At most this many (default and maximum 1000).",

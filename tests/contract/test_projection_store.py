@@ -231,6 +231,14 @@ class ProjectionStoreContract:
         assert standing(day(100), party="KR-SEMI", severity="critical") == []
         assert store.standing_alerts(day(100), trace_id="TR-2")[0]["event_ids"] == ["e7", "e8"]
 
+    def test_alert_step_times_list_every_step_of_the_alerts_asked_about(self, store: ProjectionStore) -> None:
+        day = lambda n: JULY + timedelta(days=n)  # noqa: E731
+        store.commit_batch(batch(traced("TR-1", steps=[step("A-1", day(120), quantity="0"), step("A-1", day(90)),
+                                                       step("A-2", day(95), quantity=None, unit=None)])),
+                           [Tracking(f"{LOG}#0", 0)], JULY)
+        assert store.alert_step_times(["A-1", "A-9"]) == {"A-1": [(ts(day(90)), "30"), (ts(day(120)), "0")]}
+        assert store.alert_step_times(["A-2"]) == {"A-2": [(ts(day(95)), None)]}
+
     def test_sweep_journals_newly_due_alerts_exactly_once(self, store: ProjectionStore) -> None:
         day = lambda n: JULY + timedelta(days=n)  # noqa: E731
         store.commit_batch(batch(traced("TR-1", steps=[step("A-1", day(90)), step("A-1", day(120), quantity="0")])),

@@ -64,7 +64,7 @@ def test_audit_of_the_demo_trace_opens_and_matches_whereabouts(ledger, tmp_path)
 
     # The workbook holds the same figures as numbers.
     book = load_workbook(out / "audit.xlsx", read_only=True)
-    assert book.sheetnames == ["about", "events", "balances", "totals", "alerts", "licenses", "columns"]
+    assert book.sheetnames == ["about", "events", "balances", "totals", "alerts", "alert_history", "licenses", "columns"]
     for row in read_sheet(book, "balances"):
         assert {k: as_text(v) for k, v in row.items()} == expected[row["lot_id"]]
 
@@ -233,6 +233,48 @@ def test_an_audit_selects_by_item_alone_or_within_a_period(ledger, tmp_path):
     assert set(hf_2019) < set(traces_of("--period", "2019"))
 
     nothing = ledger("audit", "--out", str(tmp_path / "none"))
-    assert nothing.returncode == 1 and "select what to audit: --trace, --party, --period or --item" in nothing.stderr
+    assert nothing.returncode == 1 and "select what to audit: --trace, --lot, --party, --period, --from/--to or --item" in nothing.stderr
     unknown = ledger("audit", "--item", "NO-SUCH-ITEM", "--out", str(tmp_path / "unknown"))
     assert unknown.returncode == 1 and "no lot matches item NO-SUCH-ITEM" in unknown.stderr
+
+
+def test_an_audit_of_a_lot_a_date_range_and_an_earlier_date_with_the_alert_history(ledger, tmp_path):
+    assert ledger("demo").returncode == 0
+
+    def export(name: str, *selection: str) -> Path:
+        out = tmp_path / name
+        result = ledger("audit", *selection, "--out", str(out), "--format", "csv")
+        assert result.returncode == 0, result.stderr
+        return out
+
+    # A lot: it and what was re-exported from it (none here), not its sibling.
+    xa = export("xa", "--lot", "PR-0003-XA")
+    assert [r["lot_id"] for r in read_csv(xa / "balances.csv")] == ["PR-0003-XA"]
+    assert {r["lot_id"] for r in read_csv(xa / "alerts.csv")} == {"PR-0003-XA"}
+    assert {r["child_lot_id"] or r["lot_id"] for r in read_csv(xa / "events.csv")} == {"PR-0003-XA"}
+
+    # A free date range of shipments (UTC days, both ends included).
+    q3 = export("q3", "--from", "2019-07-01", "--to", "2019-09-30")
+    shipped = {r["lot_id"]: r["shipped_at"] for r in read_csv(q3 / "balances.csv")}
+    assert "HF-0001" in shipped and "HF-0004" not in shipped  # HF-0004 left in May
+
+    # As of a date before the 90 days ran out, the 30 units stood unaccounted by no alert yet;
+    # the history lists the alert's raising only in the export of now.
+    now = export("now", "--trace", "TR-HF-2019-0001")
+    before = export("before", "--trace", "TR-HF-2019-0001", "--as-of", "2019-09-01")
+    assert [r["kind"] for r in read_csv(now / "alerts.csv")] == ["unaccounted"]
+    assert read_csv(before / "alerts.csv") == []
+    history = read_csv(now / "alert_history.csv")
+    assert [(h["transition"], h["kind"], h["due_at"][:10]) for h in history] == [
+        ("raised", "unaccounted", "2019-10-13")]
+    assert read_csv(before / "alert_history.csv") == []
+
+    # Every format names the as-of time, the software and the deadlines: about.csv too.
+    about = {r["field"]: r["value"] for r in read_csv(before / "about.csv")}
+    assert about["as_of"].startswith("2019-09-01T23:59:59")
+    assert about["software"].startswith("traceability-ledger ") and about["policy.end_use_reporting_days"] == "90"
+
+    both = ledger("audit", "--period", "2019", "--from", "2019-07-01", "--out", str(tmp_path / "x"))
+    assert both.returncode == 1 and "--period 2019 and --from/--to both select shipment dates" in both.stderr
+    trace = ledger("audit", "--lot", "TR-HF-2019-0001", "--out", str(tmp_path / "x"))
+    assert trace.returncode == 1 and "is a trace, not a lot: select it with --trace TR-HF-2019-0001" in trace.stderr

@@ -60,3 +60,49 @@ def test_browser_prints_the_audit_report_on_a4_landscape_with_no_column_cut_off(
     with (out / "balances.csv").open(newline="", encoding="utf-8") as f:
         for lot in csv.DictReader(f):
             assert lot["license_id"] in text.replace(" ", ""), lot["lot_id"]
+
+
+# What an auditor must find on the printed workbook, sheet by sheet: each
+# sheet's header row with every one of its columns, on one line of one page.
+WORKBOOK_SHEETS_PRINTED = {
+    "events": ("event_id", "type", "status", "occurred_at", "reporter", "lot_id", "amount", "unit",
+               "license_id", "digest"),
+    "balances": ("lot_id", "holder", "shipped", "received", "consumed", "re_exported", "on_hand",
+                 "unaccounted", "license_id"),
+    "totals": ("trace_id", "shipped", "on_hand", "unaccounted", "balance_check"),
+    "alerts": ("severity", "kind", "lot_id", "party", "quantity", "due_at", "message", "event_ids"),
+    "alert_history": ("at", "transition", "kind", "lot_id", "party", "due_at", "message"),
+}
+LIBREOFFICE_PROFILE = Path.home() / ".cache" / "traceability-ledger" / "libreoffice-profile"
+LIBREOFFICE_TIMEOUT_S = 120  # its first start makes a profile (about 6 s here), later ones about 2 s
+
+
+def test_the_workbook_prints_every_column_an_auditor_needs_on_a4_landscape_through_libreoffice(ledger, tmp_path):
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.fail("no soffice: apt-get install libreoffice-calc-nogui (make test does)", pytrace=False)
+    assert ledger("demo").returncode == 0
+    out = tmp_path / "audit"
+    assert ledger("audit", "--trace", "TR-PR-2019-0003", "--out", str(out), "--format", "xlsx").returncode == 0
+    # LibreOffice headless, as an auditor's office suite prints it (a profile
+    # of our own, kept between runs, so no user's settings change the page).
+    subprocess.run([soffice, f"-env:UserInstallation={LIBREOFFICE_PROFILE.as_uri()}", "--headless",
+                    "--convert-to", "pdf", "--outdir", str(tmp_path), str(out / "audit.xlsx")],
+                   capture_output=True, check=True, timeout=LIBREOFFICE_TIMEOUT_S)
+    pdf = tmp_path / "audit.pdf"
+    # Every word within the page, every page A4 landscape (words_on_pages checks the size).
+    assert all(x_max <= width + EDGE_PT for width, _x, x_max, _w in words_on_pages(pdf))
+    pages = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                           check=True).stdout.split("\f")
+    headers = [next((line.split() for line in page.splitlines() if line.strip()), []) for page in pages]
+    for sheet, needed in WORKBOOK_SHEETS_PRINTED.items():
+        assert any(set(needed) <= set(header) for header in headers), (sheet, headers)
+    # The figures too: the 700 L re-exported to Xi'an, and the alert about it.
+    text = "\f".join(pages)
+    assert "PR-0003-XA" in text and "premise_deviation" in text and "CN-SEMI-XIAN" in text
+    # Fitted to the width, the whole workbook is a few pages, not a few columns per page.
+    assert len([p for p in pages if p.strip()]) <= 12
+    png = tmp_path / "balances"
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "3", "-l", "3", str(pdf), str(png)], check=True,
+                   timeout=LIBREOFFICE_TIMEOUT_S)
+    assert list(tmp_path.glob("balances*.png"))

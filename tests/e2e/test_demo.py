@@ -25,7 +25,7 @@ LOT_KEYS = {
 }  # fmt: skip
 ALERT_KEYS = {
     "alert_id", "due_at", "kind", "severity", "trace_id", "lot_id", "party", "quantity", "unit",
-    "message", "event_ids",
+    "message", "event_ids", "since",
 }  # fmt: skip
 
 

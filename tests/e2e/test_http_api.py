@@ -87,6 +87,10 @@ def test_the_2019_story_over_http(server: Server) -> None:
     high = auditor.get("/v1/alerts", severity="high").json()["alerts"]
     assert high and all(a["severity"] == "high" for a in high)
     assert all(a["party"] == "KR-SEMI" for a in auditor.get("/v1/alerts", party="KR-SEMI").json()["alerts"])
+    # The exporter of origin: KR-SEMI's re-exports of its photoresist, marked as about its material.
+    origin = clients["JP-FLUORO"].get("/v1/alerts", party="JP-FLUORO").json()["alerts"]
+    assert ("PR-0003-XA", "KR-SEMI", True) in {(a["lot_id"], a["party"], a["about_your_material"]) for a in origin}
+    assert all(a["since"] <= a["due_at"] for a in origin)
 
     page = auditor.get("/v1/alerts/journal", since=0, limit=2).json()
     assert [t["seq"] for t in page["transitions"]] == [1, 2] and page["next"] == 2

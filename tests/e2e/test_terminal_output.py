@@ -101,3 +101,33 @@ def test_version_and_shell_completion(ledger):
     for command in ("ingest", "whereabouts", "alerts", "audit", "completion"):
         assert command in script.stdout
     assert "--severity" in script.stdout
+
+
+def test_the_exporter_of_origin_sees_the_alerts_about_its_material_marked_as_such(ledger):
+    assert ledger("demo").returncode == 0
+    alerts = json.loads(ledger("alerts", "--party", "JP-FLUORO", "--json").stdout)["alerts"]
+    mine = {(a["lot_id"], a["kind"], a["party"]): a["about_your_material"] for a in alerts}
+    # KR-SEMI re-exported JP-FLUORO's photoresist to China outside the license's premise:
+    # addressed to KR-SEMI, shown to JP-FLUORO too, as about its material.
+    assert mine[("PR-0003-XA", "premise_deviation", "KR-SEMI")] is True
+    assert mine[("HF-0002-R1", "return_unconfirmed", "JP-FLUORO")] is False  # its own
+    assert all(a["since"] <= a["due_at"] for a in alerts)
+    printed = ledger("alerts", "--party", "JP-FLUORO").stdout
+    assert "KR-SEMI (your material)" in printed and "SINCE (UTC)" in printed
+    # The re-exporter's own view is unchanged: only what is addressed to it.
+    assert {a["party"] for a in json.loads(ledger("alerts", "--party", "KR-SEMI", "--json").stdout)["alerts"]} == {
+        "KR-SEMI"}
+
+
+def test_since_is_when_an_alert_first_stood_not_its_latest_step(ledger, tmp_path):
+    from builders import consumed, exported, payload, received, write_jsonl
+
+    # 60 kg received on 15 July, 40 kg on 15 August, 50 kg reported used:
+    # 10 kg stood unaccounted from 13 October, 50 kg from 13 November.
+    reports = write_jsonl(tmp_path / "r.jsonl", *(payload(e) for e in (
+        exported(), received(qty="60", at="2019-07-15"), received(qty="40", at="2019-08-15"),
+        consumed(qty="50", at="2019-08-20"))))
+    assert ledger("ingest", reports).returncode == 0
+    [alert] = json.loads(ledger("alerts", "--kind", "unaccounted", "--json").stdout)["alerts"]
+    assert (alert["quantity"], alert["since"][:10], alert["due_at"][:10]) == ("50", "2019-10-13", "2019-11-13")
+    assert "2019-10-13" in ledger("alerts", "--kind", "unaccounted").stdout

@@ -212,7 +212,7 @@ def test_transit_overdue_when_no_receipt_is_reported_within_transit_days_max():
     assert standing(*reports, on=TRANSIT_DEADLINE - MICROSECOND) == []
     assert standing(*reports, on=TRANSIT_DEADLINE) == [("transit_overdue", "HF-1", "KR-SEMI", "100 kg")]
     [alert] = standing_alerts(*reports, on=TRANSIT_DEADLINE)
-    assert alert.message == "100 kg shipped to KR-SEMI (KR) on 2019-07-10, no receipt reported"
+    assert alert.message == "100 kg shipped to KR-SEMI (KR) on 2019-07-10 (UTC), no receipt reported"
     assert alert.severity == "medium"
 
 
@@ -391,7 +391,9 @@ def test_the_same_event_id_with_other_content_is_a_conflict_and_the_first_record
         assert (alert.kind, alert.lot_id, alert.party, alert.quantity) == (
             "conflicting_report", "HF-1", "KR-SEMI", None
         )
-        assert alert.message.startswith("event 'use-1' was reported again with different content (digest ")
+        # The two values, not only two digests: a person can see who to ask about what.
+        assert alert.message.startswith(
+            "event 'use-1' was reported again with different content: quantity 75 kg vs 70 kg used (digest ")
         assert alert.message.endswith("; the first recorded version is used")
         assert alert.severity == "high"
 
@@ -623,3 +625,13 @@ def test_a_consumption_and_a_declaration_at_one_instant_agree_whatever_their_ids
                          stock_declared(qty="30", at="2019-08-01", event_id=declaration_id))
         standing = alerts_as_of(alert_steps(trace.account(), Policy()), when("2020-06-01"))
         assert standing == [], (consumption_id, declaration_id)
+
+
+def test_an_alert_has_stood_since_the_first_step_after_it_last_stood_at_zero():
+    from projections.alert_views import first_stood
+
+    steps = [("2019-10-13", "10"), ("2019-11-13", "50"), ("2019-12-01", "0"), ("2020-01-05", "5"), ("2020-02-01", "7")]
+    assert first_stood(steps, "2019-10-01") is None
+    assert first_stood(steps, "2019-11-20") == "2019-10-13"
+    assert first_stood(steps, "2019-12-10") is None  # resolved: nothing stands
+    assert first_stood(steps, "2020-03-01") == "2020-01-05"  # stood again from then

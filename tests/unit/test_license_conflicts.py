@@ -75,6 +75,7 @@ def test_two_versions_of_one_grant_raise_a_conflicting_report_on_the_license():
     assert step.event_ids == (FIRST.event_id,)
     used, not_used = content_digest(FIRST)[:12], content_digest(SECOND)[:12]
     assert "uses the version recorded at 2019-07-01T10:00:00+00:00" in step.message
+    assert "different content: ceiling 300 kg vs 150 kg used, reporter JP-METI-2 vs JP-METI used;" in step.message
     assert f"(digest {used})" in step.message
     assert f"not the one recorded at 2019-07-08T09:00:00+00:00 (digest {not_used})" in step.message
     # The version named as used is the one the book uses.
