@@ -25,13 +25,14 @@ services: $(VENV)/.installed
 	    && ! command -v initdb >/dev/null 2>&1; then missing="$$missing postgresql"; fi; \
 	if [ -z "$$LEDGER_TEST_CHROMIUM" ] && ! command -v chromium >/dev/null 2>&1; then missing="$$missing chromium"; fi; \
 	if ! command -v pdftotext >/dev/null 2>&1; then missing="$$missing poppler-utils"; fi; \
-	if ! command -v soffice >/dev/null 2>&1; then missing="$$missing libreoffice-calc-nogui"; fi; \
+	lean=""; if ! command -v soffice >/dev/null 2>&1; then lean="libreoffice-calc-nogui"; fi; \
 	if ! ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf >/dev/null 2>&1; then missing="$$missing fonts-dejavu-core"; fi; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing from Debian for the test suite:$$missing"; \
+	if [ -n "$$missing$$lean" ]; then \
+	  echo "installing from Debian for the test suite:$$missing $$lean"; \
 	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo=sudo; fi; \
 	  $$sudo apt-get update -q >/dev/null && \
-	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
+	  if [ -n "$$missing" ]; then $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; fi && \
+	  if [ -n "$$lean" ]; then $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$lean >/dev/null; fi; \
 	fi
 	@if [ -z "$$KAFKA_BOOTSTRAP" ] && command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then \
 	  $(VENV)/bin/python tests/services/kafka_broker.py fetch >/dev/null; \
