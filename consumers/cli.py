@@ -16,11 +16,11 @@ import sqlite3
 import sys
 import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time as dtime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from eventsourcing.persistence import PersistenceError
 
@@ -35,12 +35,15 @@ from ledger.parties import PartyError, by_id, parties_from_json
 from consumers.bootstrap import POLICY_ENV, load_policy
 from ledger.policy import PolicyError
 from ledger.ports import LogUnavailable
+from ledger.times import end_of
 from projections.alert_views import party_alerts, with_since
 from projections.queries import NotFound, standing_alerts, whereabouts
 from projections.retry import retry
 from projections.store import StoreUnavailable
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED, EXIT_DAMAGED = 0, 1, 2, 3, 4
 
@@ -487,19 +490,22 @@ def _count(text: str) -> int:
     return value
 
 
-def _when(text: str) -> datetime:
-    try:
-        if len(text) == 10:
-            day = datetime.strptime(text, "%Y-%m-%d").date()
-            return datetime.combine(day, dtime.max, tzinfo=timezone.utc)
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date (2019-10-01) or a time with zone (2019-10-01T12:00:00+09:00)"
-        ) from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add one, e.g. {text}+00:00 or {text}Z")
-    return value
+def argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse ``type`` from a parser that raises ValueError naming the
+    value: its message becomes the usage error (exit 2), said as
+    ``ledger COMMAND: error: argument --OPTION: MESSAGE``."""
+
+    def read(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    read.__name__ = parse.__name__
+    return read
+
+
+_when = argument(end_of)
 
 
 # -- commands ---------------------------------------------------------------------

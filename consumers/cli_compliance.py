@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from datetime import datetime, timezone
-from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from consumers.projector import utc_now
 from consumers.render import fmt_amount, table, terminal_width
 from ledger.flows import PeriodError, parse_period, reconcile
 from ledger.lineage import build_lineage, lineage_dict, render_lineage
+from ledger.times import end_of, start_of
 from projections import audit
 from projections.queries import shipment_of, trace_view, whereabouts
 
@@ -29,6 +28,8 @@ AUDIT_FORMATS = ("csv", "xlsx", "html")
 
 
 def register(cli: Any) -> None:
+    from consumers.cli import argument
+
     global _cli
     _cli = cli
 
@@ -88,16 +89,16 @@ def register(cli: Any) -> None:
     which.add_argument("--lot", metavar="LOT", help="one lot and every lot re-exported or shipped back from it")
     which.add_argument("--party", metavar="PARTY", help="every trace in which the party ships or holds a lot")
     which.add_argument("--period", metavar="YYYY[-MM]", help="every trace with a lot shipped in the period")
-    p.add_argument("--from", dest="shipped_from", metavar="DATE", type=_start_of,
+    p.add_argument("--from", dest="shipped_from", metavar="DATE", type=argument(start_of),
                    help="every trace with a lot shipped on or after DATE (2019-07-01, UTC, or a time with zone)")
-    p.add_argument("--to", dest="shipped_to", metavar="DATE", type=_end_of,
+    p.add_argument("--to", dest="shipped_to", metavar="DATE", type=argument(end_of),
                    help="every trace with a lot shipped on or before DATE (the whole day, UTC)")
     p.add_argument("--item", metavar="ITEM", help="only traces with a lot of this item (with --party, --period "
                                                   "or --from/--to, or alone: every such trace)")
-    p.add_argument("--as-of", metavar="T", type=_end_of,
+    p.add_argument("--as-of", metavar="T", type=argument(end_of),
                    help="the account as it stood at T (default: now); 2019-09-01 means the end of that day, "
                         "UTC; or 2019-09-01T12:00:00+09:00")
-    p.add_argument("--known-at", metavar="K", type=_end_of,
+    p.add_argument("--known-at", metavar="K", type=argument(end_of),
                    help="only the reports the ledger had recorded by K (default: every report)")
     p.add_argument("--out", metavar="DIR", default="audit", help="output directory (default: ./audit)")
     p.add_argument("--format", default="csv,xlsx,html",
@@ -284,21 +285,6 @@ def _out_directory(text: str) -> Path:
         raise _cli.CliError(f"--out {text!r}: cannot make that directory: {error.strerror or error}; "
                             f"name a directory you can write to") from None
     return out
-
-
-def _end_of(text: str) -> datetime:
-    """A date (the end of that day, UTC) or a time with zone: `ledger whereabouts --as-of`'s reading."""
-    from consumers.cli import _when
-
-    return _when(text)
-
-
-def _start_of(text: str) -> datetime:
-    """A date (the start of that day, UTC) or a time with zone."""
-    value = _end_of(text)
-    if len(text) == 10:
-        return datetime.combine(value.date(), dtime.min, tzinfo=timezone.utc)
-    return value
 
 
 def _cli_version() -> str:
