@@ -1,6 +1,6 @@
 """`ledger verify`: is the log whole, is the store whole, and do they belong together?
 
-Registered through consumers.cli.EXTENSIONS.  Reads only: nothing is
+Registered through consumers.cli.core.EXTENSIONS.  Reads only: nothing is
 repaired or recorded (docs/OPERATIONS.md says what to do with each finding).
 """
 

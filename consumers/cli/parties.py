@@ -1,6 +1,6 @@
 """`ledger parties add/list/remove`: the party registry the operator manages.
 
-Registered through consumers.cli.EXTENSIONS.  The registry is kept in the
+Registered through consumers.cli.core.EXTENSIONS.  The registry is kept in the
 projection store (``--store``; ledger.ports.PartyRegistry), where every
 projector reads it; docs/COMPLIANCE.md ("Who may say what") says why.
 """

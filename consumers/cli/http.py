@@ -1,4 +1,4 @@
-"""`ledger serve` and `ledger credentials`: registered through consumers.cli.EXTENSIONS."""
+"""`ledger serve` and `ledger credentials`: registered through consumers.cli.core.EXTENSIONS."""
 
 from __future__ import annotations
 

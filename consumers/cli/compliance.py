@@ -1,6 +1,6 @@
 """`ledger flows`, `ledger trace`, `ledger audit`: the compliance views.
 
-Registered through consumers.cli.EXTENSIONS.  Thin: parse, query the
+Registered through consumers.cli.core.EXTENSIONS.  Thin: parse, query the
 projection store, call the pure functions in ledger/ and projections/audit.py,
 print.  docs/COMPLIANCE.md explains each figure.
 """
@@ -28,7 +28,7 @@ AUDIT_FORMATS = ("csv", "xlsx", "html")
 
 
 def register(cli: Any) -> None:
-    from consumers.cli import argument
+    from consumers.cli.core import argument
 
     global _cli
     _cli = cli
@@ -288,7 +288,7 @@ def _out_directory(text: str) -> Path:
 
 
 def _cli_version() -> str:
-    from consumers.cli import software_version
+    from consumers.cli.core import software_version
 
     return software_version()
 

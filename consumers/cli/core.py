@@ -49,13 +49,13 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED, EXIT_DAMAGED = 0, 1, 2, 3, 4
 
 # Modules that add subcommands: each defines register(cli) where ``cli`` is
 # this module's CommandSet (command(), storage(), as_of(), Ledger, Progress).
-EXTENSIONS: tuple[str, ...] = ("consumers.cli_compliance", "consumers.cli_kafka", "consumers.cli_verify",
-                               "consumers.cli_parties", "consumers.http.cli")
+EXTENSIONS: tuple[str, ...] = ("consumers.cli.compliance", "consumers.cli.kafka", "consumers.cli.verify",
+                               "consumers.cli.parties", "consumers.cli.http")
 PROGRESS_INTERVAL_S = 1.0
 REJECTS_SHOWN_DEFAULT = 1000
 STORE_OPEN_ATTEMPTS, STORE_OPEN_BACKOFF_S = 5, 0.2
 REJECTS_SHOWN_ALL = 2**62  # `--limit 0`: SQLite's LIMIT takes a 64-bit integer
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 
 DESCRIPTION = """\
 Traceability ledger for export-controlled goods.
@@ -411,7 +411,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="show the raised/updated/resolved journal instead, oldest first")
     p.add_argument("--follow", action="store_true",
                    help="follow the Kafka alerts topic of --log, de-duplicated by transition id "
-                        "(consumers/cli_kafka.py; --max-idle S stops after S idle seconds)")
+                        "(consumers/cli/kafka.py; --max-idle S stops after S idle seconds)")
     p.add_argument("--max-idle", type=float, metavar="S", help="with --follow: stop after S idle seconds")
     p.add_argument("--severity", choices=("high", "medium", "low"), action="append",
                    help="only alerts of this severity (repeat for several; default: all)")
@@ -804,7 +804,7 @@ def _whereabouts_table(rows: list[dict[str, Any]], as_of: datetime | None, known
 
 def _cmd_alerts(args: argparse.Namespace) -> int:
     if args.follow:
-        return importlib.import_module("consumers.cli_kafka").follow(args)
+        return importlib.import_module("consumers.cli.kafka").follow(args)
     ledger = _Ledger(args, must_exist=True)
     try:
         if args.journal:
@@ -1038,6 +1038,3 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
-
-if __name__ == "__main__":
-    sys.exit(main())

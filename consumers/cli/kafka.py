@@ -1,6 +1,6 @@
 """`ledger kafka ...`: the Kafka log of record from the command line.
 
-Registered through consumers.cli.EXTENSIONS.  Thin: parse, open adapters,
+Registered through consumers.cli.core.EXTENSIONS.  Thin: parse, open adapters,
 call consumers/kafka/, print.  docs/KAFKA.md walks through it.
 
     ledger kafka project --log kafka://H:P/ledger --store sqlite:///p.db --group projectors
