@@ -3,6 +3,11 @@
 Thin by design: parse arguments, open adapters through bootstrap, call the
 service functions, print.  Exit status: 0 ok; 1 error; 2 usage error;
 3 some input was rejected (the rest was recorded).
+
+This module holds ``main``, the parser and the help of the core commands;
+what they do is in record.py (ingest, project, replay, demo) and views.py
+(whereabouts, alerts, rejects).  Each module of EXTENSIONS adds a command
+group of its own; common.py is what they all share.
 """
 
 from __future__ import annotations
@@ -11,51 +16,34 @@ import argparse
 import errno
 import importlib
 import json
-import os
 import sqlite3
 import sys
 import textwrap
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
 
 from eventsourcing.persistence import PersistenceError
 
 from consumers import bootstrap
-from consumers.ingest import IngestReport, LongLine, Reject, ingest_lines, read_lines, reject_row
-from consumers.log_check import LogMismatch, verify_log
-from consumers.projector import BatchCounts, catch_up, rebuild, utc_now
-from consumers.render import colour_enabled, fmt_amount, severity_colour, table, terminal_width
+from consumers.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, as_of, count, software_version,
+                                  storage, subcommands)
+from consumers.cli.record import run_demo, run_ingest, run_project, run_replay
+from consumers.cli.views import REJECTS_SHOWN_DEFAULT, run_alerts, run_rejects, run_whereabouts
+from consumers.log_check import LogMismatch
 from ledger.alerts import ALERT_KINDS
 from ledger.events import event_json_schema
-from ledger.parties import PartyError, by_id, parties_from_json
-from consumers.bootstrap import POLICY_ENV, load_policy
+from ledger.parties import PartyError
 from ledger.policy import PolicyError
 from ledger.ports import LogUnavailable
-from ledger.times import end_of
-from projections.alert_views import party_alerts, with_since
-from projections.queries import NotFound, standing_alerts, whereabouts
-from projections.retry import retry
+from projections.queries import NotFound
 from projections.store import StoreUnavailable
 
 __all__ = ["main"]
 
-T = TypeVar("T")
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED, EXIT_DAMAGED = 0, 1, 2, 3, 4
-
-# Modules that add subcommands: each defines register(cli) where ``cli`` is
-# this module's CommandSet (command(), storage(), as_of(), Ledger, Progress).
+# Modules that add command groups: each defines ``register(command)``, where
+# ``command(name, help, run, epilog="")`` adds a subcommand (common.Command).
 EXTENSIONS: tuple[str, ...] = ("consumers.cli.compliance", "consumers.cli.kafka", "consumers.cli.verify",
                                "consumers.cli.parties", "consumers.cli.http")
-PROGRESS_INTERVAL_S = 1.0
-REJECTS_SHOWN_DEFAULT = 1000
-STORE_OPEN_ATTEMPTS, STORE_OPEN_BACKOFF_S = 5, 0.2
-REJECTS_SHOWN_ALL = 2**62  # `--limit 0`: SQLite's LIMIT takes a 64-bit integer
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 
 DESCRIPTION = """\
 Traceability ledger for export-controlled goods.
@@ -276,10 +264,6 @@ exit status:
 """
 
 
-class CliError(Exception):
-    pass
-
-
 CSV_COMMANDS = ("whereabouts", "alerts")  # the commands that print one flat table of rows
 
 
@@ -327,54 +311,15 @@ def _storage_failure(error: BaseException) -> str:
     return text
 
 
-# -- arguments ------------------------------------------------------------------
-
-
-def software_version() -> str:
-    """The installed package's version (what an audit report names)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("traceability-ledger")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ledger", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {software_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    command = subcommands(parser, "command", "COMMAND")
 
-    def command(name: str, help_text: str, run: Any, epilog: str = "") -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.set_defaults(run=run)
-        return p
-
-    def storage(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--log", metavar="URL", help="event log URL (default: sqlite:///$LEDGER_HOME/log.db)")
-        p.add_argument("--store", metavar="URL",
-                       help="projection store URL (default: sqlite:///$LEDGER_HOME/projections.db)")
-        p.add_argument("--policy", metavar="FILE",
-                       help="deadlines, TOML (default: $LEDGER_POLICY, else built in: 90 days to "
-                            "account for a receipt, 30 in transit, 30 to confirm a ship-back)")
-
-    def as_of(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--as-of", metavar="T", type=_when,
-                       help="where things stood at T, by when things happened (default: now); "
-                            "2019-09-01 means the end of that day, UTC; or 2019-09-01T12:00:00+09:00")
-        p.add_argument("--known-at", metavar="K", type=_when,
-                       help="only what the ledger had been told by K (default: everything recorded)")
-        p.add_argument("--json", action="store_true",
-                       help="stable JSON for scripts (default: a table); quantities are decimal strings")
-        p.add_argument("-o", "--output", choices=("table", "json", "csv"), default=None,
-                       help="table (default), json (= --json), or csv (whereabouts and alerts: one row "
-                            "per lot or alert, every field, for a spreadsheet)")
-
-    p = command("ingest", "Record reports from a JSON Lines file (or - for standard input).", _cmd_ingest,
+    p = command("ingest", "Record reports from a JSON Lines file (or - for standard input).", run_ingest,
                 epilog=INGEST_EPILOG)
     p.add_argument("file", metavar="FILE", help="JSON Lines, one report per line; - for standard input")
     p.add_argument("--trust-recorded-at", action="store_true",
@@ -388,7 +333,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON (default: one line of text)")
     storage(p)
 
-    p = command("project", "Bring the projections up to date with the log.", _cmd_project,
+    p = command("project", "Bring the projections up to date with the log.", run_project,
                 epilog=PROJECT_EPILOG)
     p.add_argument("--progress", action="store_true",
                    help="progress lines on stderr even when it is not a terminal (default: only on a terminal)")
@@ -397,13 +342,13 @@ def _parser() -> argparse.ArgumentParser:
                         "by default the ledger stamps it: on Kafka with the broker's append time")
     storage(p)
 
-    p = command("whereabouts", "Where every unit of a lot or trace is, and since when.", _cmd_whereabouts,
+    p = command("whereabouts", "Where every unit of a lot or trace is, and since when.", run_whereabouts,
                 epilog=WHEREABOUTS_EPILOG)
     p.add_argument("ident", nargs="?", metavar="LOT|TRACE", help="a lot id or trace id (default: every lot)")
     as_of(p)
     storage(p)
 
-    p = command("alerts", "Alerts standing now (or as of T).", _cmd_alerts, epilog=ALERTS_EPILOG)
+    p = command("alerts", "Alerts standing now (or as of T).", run_alerts, epilog=ALERTS_EPILOG)
     p.add_argument("--party", help="only alerts addressed to this party id, and those about material it exported "
                                    "at the origin (default: every party)")
     p.add_argument("--trace", help="only alerts of this trace id (default: every trace)")
@@ -417,7 +362,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="only alerts of this severity (repeat for several; default: all)")
     p.add_argument("--kind", action="append", metavar="KIND",
                    help="only alerts of this kind, e.g. unaccounted, premise_deviation (repeat for several)")
-    p.add_argument("--limit", metavar="N", type=_count, default=0,
+    p.add_argument("--limit", metavar="N", type=count, default=0,
                    help="show at most N, the oldest standing first (default 0: all)")
     as_of(p)
     storage(p)
@@ -426,15 +371,15 @@ def _parser() -> argparse.ArgumentParser:
                 epilog=COMPLETION_EPILOG)
     p.add_argument("shell", choices=("bash", "zsh", "tcsh"), help="the shell to complete in")
 
-    p = command("rejects", "Input lines that were rejected, with the reasons.", _cmd_rejects,
+    p = command("rejects", "Input lines that were rejected, with the reasons.", run_rejects,
                 epilog=REJECTS_EPILOG)
     p.add_argument("--json", action="store_true", help="JSON for scripts (default: a table)")
-    p.add_argument("--limit", metavar="N", type=_count, default=REJECTS_SHOWN_DEFAULT,
+    p.add_argument("--limit", metavar="N", type=count, default=REJECTS_SHOWN_DEFAULT,
                    help=f"show at most N, oldest first (default: {REJECTS_SHOWN_DEFAULT}; 0: all)")
     storage(p)
 
     p = command("replay", "Rebuild every projection from position 0 and compare with the live one.",
-                _cmd_replay, epilog=REPLAY_EPILOG)
+                run_replay, epilog=REPLAY_EPILOG)
     p.add_argument("--replace", action="store_true",
                    help="if they differ, replace the live store with the rebuilt one (default: only compare)")
     p.add_argument("--json", action="store_true", help="stable JSON for scripts (default: text)")
@@ -446,10 +391,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="the schema of the alert messages on the Kafka alerts topic instead")
 
     p = command("demo", "Run the 2019 story (docs/STORY.md) on the embedded log and show what surfaces.",
-                _cmd_demo, epilog=DEMO_EPILOG)
+                run_demo, epilog=DEMO_EPILOG)
     storage(p)
 
-    commands = CommandSet(command=command, storage=storage, as_of=as_of)
     for module_name in EXTENSIONS:
         # An extension that cannot load (a missing optional dependency, a
         # broken install) costs its own subcommands, not ingest and the rest.
@@ -458,310 +402,8 @@ def _parser() -> argparse.ArgumentParser:
         except ImportError as error:
             print(f"ledger: the commands of {module_name} are unavailable: {error}", file=sys.stderr)
             continue
-        module.register(commands)
+        module.register(command)
     return parser
-
-
-@dataclass(frozen=True)
-class CommandSet:
-    """What an extension module gets to add its subcommands with.
-
-    ``command(name, help, run, epilog="")`` returns an argparse parser whose
-    ``run(args) -> int`` is called; ``storage(p)`` adds --log/--store/--policy;
-    ``as_of(p)`` adds --as-of/--known-at/--json.  Use ``Ledger(args)`` to open
-    the adapters and ``Progress`` for progress on stderr.
-    """
-
-    command: Any
-    storage: Any
-    as_of: Any
-    Ledger: type = field(default_factory=lambda: _Ledger)
-    Progress: type = field(default_factory=lambda: _Progress)
-    CliError: type = field(default_factory=lambda: CliError)
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a count (0, 1, 2, ...)")
-    return value
-
-
-def argument(parse: Callable[[str], T]) -> Callable[[str], T]:
-    """An argparse ``type`` from a parser that raises ValueError naming the
-    value: its message becomes the usage error (exit 2), said as
-    ``ledger COMMAND: error: argument --OPTION: MESSAGE``."""
-
-    def read(text: str) -> T:
-        try:
-            return parse(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-
-    read.__name__ = parse.__name__
-    return read
-
-
-_when = argument(end_of)
-
-
-# -- commands ---------------------------------------------------------------------
-
-
-class _Ledger:
-    """The adapters one command uses, opened from its arguments.
-
-    ``must_exist``: for commands that only read.  An embedded log or SQLite
-    store that is not there is an error, not an empty ledger: a mistyped
-    LEDGER_HOME must not answer "no alerts standing".
-    """
-
-    def __init__(self, args: argparse.Namespace, *, must_exist: bool = False):
-        self.log_url = getattr(args, "log", None) or bootstrap.default_log_url()
-        self.store_url = getattr(args, "store", None) or bootstrap.default_store_url()
-        self.policy = load_policy(getattr(args, "policy", None))
-        self.must_exist = must_exist
-        self._log = None
-        self._store = None
-
-    @property
-    def log(self):  # type: ignore[no-untyped-def]
-        if self._log is None:
-            self._check_exists(self.log_url, "event log")
-            self._check_not_empty(self.log_url, "event log",
-                                  "if the log was lost, restore it from a backup; to start a new ledger, "
-                                  "remove the file (its projection store will then refuse it)")
-            self._log = bootstrap.open_log(self.log_url)
-        return self._log
-
-    @property
-    def store(self):  # type: ignore[no-untyped-def]
-        if self._store is None:
-            self._check_exists(self.store_url, "projection store")
-            # Two processes creating one new SQLite store at once race in the
-            # library's table migration; the one that loses finds the store
-            # made when it tries again.
-            self._store = retry(
-                lambda: bootstrap.open_store(self.store_url), attempts_max=STORE_OPEN_ATTEMPTS,
-                wait_s=STORE_OPEN_BACKOFF_S,
-                retryable=lambda error: isinstance(error, StoreUnavailable) and "__migration__" in str(error),
-            )
-        return self._store
-
-    @staticmethod
-    def _check_not_empty(url: str, what: str, advice: str) -> None:
-        """A 0-byte file is not an empty ledger: SQLite would take it for a
-        new database and answer "no alerts" from it, or start a new log in
-        place of a lost one."""
-        if not url.startswith("sqlite:///"):
-            return
-        path = Path(url[len("sqlite:///"):])
-        if path.is_file() and path.stat().st_size == 0:
-            raise CliError(f"{what} {str(path)!r} is empty (0 bytes), not a database: {advice}")
-
-    def _check_exists(self, url: str, what: str) -> None:
-        if not self.must_exist or not url.startswith("sqlite:///"):
-            return
-        text = url[len("sqlite:///"):]
-        if not text:
-            return  # bootstrap says what is wrong with the URL
-        path = Path(text)
-        if path.is_dir():
-            raise CliError(f"{what} {str(path)!r} is a directory; name the database file in it")
-        if not path.is_file():
-            raise CliError(f"no {what} at {str(path)!r}: nothing has been recorded there "
-                           f"(check LEDGER_HOME, or run `ledger ingest FILE` first)")
-        if what == "projection store":
-            self._check_not_empty(url, what, "rebuild it from the log: remove the file and run `ledger project`")
-
-    def close(self) -> None:
-        for part in (self._log, self._store):
-            if part is not None:
-                part.close()
-
-
-class _Progress:
-    def __init__(self, label: str, force: bool, total_bytes: int | None = None):
-        self.label = label
-        self.enabled = force or sys.stderr.isatty()
-        self.started = self.last = time.monotonic()
-        self.total_bytes = total_bytes
-        self.bytes_read = 0
-
-    def __call__(self, done: int, detail: str = "") -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self.last < PROGRESS_INTERVAL_S:
-            return
-        self.last = now
-        rate = done / max(now - self.started, 1e-9)
-        share = ""
-        if self.total_bytes:
-            share = f" ({100 * self.bytes_read / self.total_bytes:.0f}%)"
-        print(f"  {self.label}: {done:,}{share} at {rate:,.0f}/s {detail}".rstrip(), file=sys.stderr, flush=True)
-
-    def announce(self, step: str) -> None:
-        """One line naming a step as it starts (a step with no count of its own)."""
-        if self.enabled:
-            print(f"  {self.label} {step}", file=sys.stderr, flush=True)
-
-    def done(self, total: int, detail: str = "") -> None:
-        """The closing line, so even a run shorter than one interval says what it did."""
-        if not self.enabled:
-            return
-        elapsed = time.monotonic() - self.started
-        print(f"  {self.label}: {total:,} done in {elapsed:.1f} s at {total / max(elapsed, 1e-9):,.0f}/s "
-              f"{detail}".rstrip(), file=sys.stderr, flush=True)
-
-
-def _cmd_ingest(args: argparse.Namespace) -> int:
-    ledger = _Ledger(args)
-    try:
-        report = _ingest(ledger, args.file, progress_forced=args.progress,
-                         trust_recorded_at=args.trust_recorded_at)
-        projected = None if args.no_project else _project(ledger, args.progress,
-                                                          trust_recorded_at=args.trust_recorded_at)
-        detects_duplicates = ledger.log.detects_duplicates
-    finally:
-        ledger.close()
-    if args.json:
-        print(json.dumps(_ingest_json(report, projected), indent=2))
-    else:
-        _print_ingest(report, args.file, detects_duplicates=detects_duplicates)
-    return EXIT_REJECTED if report.rejected else EXIT_OK
-
-
-def _ingest(ledger: _Ledger, file: str, *, progress_forced: bool,
-            trust_recorded_at: bool = False) -> IngestReport:
-    log = ledger.log
-    keep = getattr(log, "keep_rejects", None)
-
-    def keep_rejects(rejects: list[Reject], at: datetime) -> None:
-        if keep is not None:
-            keep([reject_row(r, at) for r in rejects])
-
-    # Reports are UTF-8, read as bytes (read_lines) so the line limit is
-    # checked in bytes while reading and a huge line is never held whole.
-    # A byte-order mark (spreadsheet exports write one) is not part of line 1
-    # (ingest_lines drops it).  A byte that is not UTF-8 (a Shift_JIS or
-    # EUC-KR file) reaches ingest_lines as a surrogate, which refuses that
-    # line by number, rather than being silently replaced or crashing.
-    if file == "-":
-        stream = sys.stdin.buffer
-        source, size = "<stdin>", None
-    else:
-        path = Path(file)
-        if not path.is_file():
-            raise CliError(f"{file!r} is not a readable file")
-        try:
-            stream = path.open("rb")
-        except OSError as error:
-            raise CliError(f"{file!r} cannot be read: {error.strerror}") from None
-        source, size = str(path.resolve()), path.stat().st_size
-    progress = _Progress("ingested lines", progress_forced, size)
-
-    def counting(lines):  # type: ignore[no-untyped-def]
-        for line in lines:
-            if isinstance(line, LongLine):
-                progress.bytes_read += line.length_bytes
-            else:
-                progress.bytes_read += (len(line) if line.isascii()
-                                        else len(line.encode("utf-8", "surrogateescape")))
-            yield line
-
-    try:
-        report = ingest_lines(
-            counting(read_lines(stream)), log, source=source, clock=utc_now, keep_rejects=keep_rejects,
-            progress=lambda r: progress(r.lines, f"({r.rejected} rejected)"),
-            trust_recorded_at=trust_recorded_at,
-            parties=by_id(ledger.store.registered_parties()),
-        )
-    finally:
-        if file != "-":
-            stream.close()
-    progress.done(report.lines, f"({report.rejected} rejected)")
-    return report
-
-
-def _project(ledger: _Ledger, progress_forced: bool, *, trust_recorded_at: bool = False) -> BatchCounts:
-    progress = _Progress("projected records", progress_forced)
-    totals = catch_up(ledger.log, ledger.store, policy=ledger.policy, trust_recorded_at=trust_recorded_at,
-                      progress=lambda t: progress(t.records))
-    progress.done(totals.records)
-    return totals
-
-
-def _print_ingest(report: IngestReport, file: str, *, detects_duplicates: bool = True) -> None:
-    file = "<stdin>" if file == "-" else file
-    if detects_duplicates:
-        print(f"{file}: {report.lines} lines: {report.accepted} recorded, "
-              f"{report.duplicates} already recorded (no-op), {report.conflicts} conflicting, "
-              f"{report.rejected} rejected")
-    else:
-        print(f"{file}: {report.lines} lines: {report.accepted} sent to the log, {report.rejected} rejected "
-              f"(this log cannot tell a re-send from a new report: the projection drops re-sends)")
-    for reject in report.rejects[:50]:
-        print(f"  rejected line {reject.line}: " + "; ".join(str(p) for p in reject.problems), file=sys.stderr)
-    if report.rejected > 50:
-        print(f"  ... and {report.rejected - 50} more (see `ledger rejects`)", file=sys.stderr)
-
-
-def _ingest_json(report: IngestReport, projected: BatchCounts | None) -> dict[str, Any]:
-    return {
-        "lines": report.lines,
-        "recorded": report.accepted,
-        "duplicates": report.duplicates,
-        "conflicts": report.conflicts,
-        "rejected_count": report.rejected,
-        "rejected": [  # the first ones; `ledger rejects --json` has them all
-            {"line": r.line, "problems": [p.model_dump() for p in r.problems]} for r in report.rejects
-        ],
-        "projected_records": projected.records if projected else None,
-    }
-
-
-def _cmd_project(args: argparse.Namespace) -> int:
-    ledger = _Ledger(args)
-    try:
-        totals = _project(ledger, args.progress, trust_recorded_at=args.trust_recorded_at)
-    finally:
-        ledger.close()
-    print(f"projected {totals.records} records in {totals.batches} batches "
-          f"({totals.duplicates} duplicates, {totals.dead_letters} dead letters)")
-    return EXIT_OK
-
-
-def _cmd_whereabouts(args: argparse.Namespace) -> int:
-    ledger = _Ledger(args, must_exist=True)
-    try:
-        rows = whereabouts(ledger.store, args.ident, now=utc_now(), policy=ledger.policy,
-                           as_of=args.as_of, known_at=args.known_at)
-    finally:
-        ledger.close()
-    if args.json:
-        print(json.dumps({"as_of": _iso(args.as_of), "known_at": _iso(args.known_at), "lots": rows},
-                         indent=2, sort_keys=True))
-        return EXIT_OK
-    if args.output == "csv":
-        _print_csv(rows)
-        return EXIT_OK
-    print(_whereabouts_table(rows, args.as_of, args.known_at))
-    return EXIT_OK
-
-
-def _print_csv(rows: list[dict[str, Any]]) -> None:
-    """Every field of every row, quantities as exact decimal text, lists joined by spaces."""
-    import csv
-
-    if not rows:
-        return
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    columns = list(rows[0])
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(" ".join(map(str, v)) if isinstance(v, (list, tuple)) else v for v in (row[c] for c in columns))
 
 
 def _cmd_completion(args: argparse.Namespace) -> int:
@@ -769,217 +411,6 @@ def _cmd_completion(args: argparse.Namespace) -> int:
 
     print(shtab.complete(_parser(), shell=args.shell))
     return EXIT_OK
-
-
-def _whereabouts_table(rows: list[dict[str, Any]], as_of: datetime | None, known_at: datetime | None) -> str:
-    if not rows:
-        # Say which question came back empty: "not known then" is not "never recorded".
-        if known_at is not None or as_of is not None:
-            when = []
-            if as_of is not None:
-                when.append(f"occurred by {as_of.isoformat()}")
-            if known_at is not None:
-                when.append(f"recorded by {known_at.isoformat()}")
-            return "no lot with reports " + " and ".join(when) + " (the lot or trace is known; try a later time)"
-        return "no lots recorded"
-    headers = ("TRACE", "LOT", "FROM", "ITEM", "HOLDER", "UNIT", "SHIPPED", "IN TRANSIT", "RECEIVED",
-               "CONSUMED", "RE-EXPORTED", "RETURNED", "LOST", "ON HAND", "DECLARED", "UNACCOUNTED", "SINCE")
-    body = []
-    for r in rows:
-        origin = r["parent_lot_id"] and f"{r['parent_lot_id']} ({r['origin'].replace('_', '-')})"
-        body.append((
-            r["trace_id"], r["lot_id"], origin or r["shipper"], r["item_id"],
-            f"{r['holder']} ({r['holder_country']})", r["unit"],
-            *(fmt_amount(r[k]) for k in ("shipped", "in_transit", "received", "consumed", "re_exported",
-                                         "returned", "lost", "on_hand", "declared_on_hand", "unaccounted")),
-            (r["since"] or "")[:10],
-        ))
-    title = "Whereabouts"
-    if as_of:
-        title += f" as of {as_of.isoformat()}"
-    if known_at:
-        title += f", as known at {known_at.isoformat()}"
-    return title + "\n" + table(headers, body, right=set(range(6, 16)), width=terminal_width())
-
-
-def _cmd_alerts(args: argparse.Namespace) -> int:
-    if args.follow:
-        return importlib.import_module("consumers.cli.kafka").follow(args)
-    ledger = _Ledger(args, must_exist=True)
-    try:
-        if args.journal:
-            entries = ledger.store.journal(limit=100_000)
-            if args.json:
-                print(json.dumps(entries, indent=2, sort_keys=True))
-            else:
-                print(table(("SEQ", "AT", "TRANSITION", "KIND", "LOT", "PARTY", "QUANTITY", "MESSAGE"),
-                            [(e["seq"], e["at"][:19], e["transition"], e["kind"], e["lot_id"], e["party"],
-                              _qty(e["quantity"], e["unit"]), e["message"]) for e in entries],
-                            right={6}, width=terminal_width()))
-            return EXIT_OK
-        # A mistyped trace id must not read as an all-clear.
-        if args.trace is not None:
-            traces = ledger.store.trace_ids_for(lot_or_trace=args.trace)
-            if traces and args.trace not in traces:
-                raise NotFound(f"{args.trace!r} is a lot, not a trace; its trace is {', '.join(traces)}")
-            # A trace known only by a record the projection could not read
-            # has no reports, only its quarantine alert: that is an answer.
-            if not traces and not ledger.store.standing_alerts(utc_now(), trace_id=args.trace):
-                raise NotFound(f"no trace {args.trace!r} is known (`ledger whereabouts` lists them)")
-        # A mistyped party must not read as an all-clear either.
-        if args.party is not None and not _party_known(ledger.store, args.party):
-            raise NotFound(f"no party {args.party!r} is registered or named in any lot "
-                           f"(ids are case-sensitive; `ledger parties list` shows the registry)")
-        now = utc_now()
-        if args.party is not None:
-            # The exporter of origin sees the alerts about its material too (projections/alert_views.py).
-            alerts = party_alerts(ledger.store, args.party, now=now, policy=ledger.policy, as_of=args.as_of,
-                                  known_at=args.known_at, trace_id=args.trace)
-        else:
-            alerts = standing_alerts(ledger.store, now=now, policy=ledger.policy, as_of=args.as_of,
-                                     known_at=args.known_at, trace_id=args.trace)
-        alerts = with_since(ledger.store, alerts, now=now, as_of=args.as_of, known_at=args.known_at)
-    finally:
-        ledger.close()
-    alerts = [a for a in alerts if (not args.severity or a["severity"] in args.severity)
-              and (not args.kind or a["kind"] in args.kind)]
-    if args.limit:
-        alerts = sorted(alerts, key=lambda a: (a["due_at"], a["alert_id"]))[: args.limit]
-    if args.output == "csv":
-        _print_csv(alerts)
-        return EXIT_OK
-    if args.json:
-        print(json.dumps({"as_of": _iso(args.as_of), "known_at": _iso(args.known_at), "alerts": alerts},
-                         indent=2, sort_keys=True))
-        return EXIT_OK
-    print(_alerts_table(alerts, party=args.party))
-    return EXIT_OK
-
-
-def _party_known(store: Any, party: str) -> bool:
-    """Registered, or named by a lot as its shipper, holder or end user."""
-    if any(p.party_id == party for p in store.registered_parties()):
-        return True
-    return any(party in (r["shipper"], r["holder"], r["end_user"]) for r in store.lots())
-
-
-def _alerts_table(alerts: list[dict[str, Any]], *, party: str | None = None) -> str:
-    """SINCE is the UTC date the alert first stood (``since``, else its step's
-    ``due_at``); with ``party``, PARTY says "(your material)" beside another
-    party an alert about material ``party`` exported is addressed to."""
-    if not alerts:
-        return "no alerts standing" + (f" for {party} or about material it exported" if party else "")
-    rows = []
-    for a in alerts:
-        addressed = a["party"] + (" (your material)" if a.get("about_your_material") else "")
-        rows.append((a["severity"], a["kind"], a["trace_id"], a["lot_id"], addressed,
-                     _qty(a["quantity"], a["unit"]), (a.get("since") or a["due_at"])[:10], a["message"]))
-    title = f"Alerts ({len(alerts)})"
-    if party is not None and any(a.get("about_your_material") for a in alerts):
-        title += (f": addressed to {party}, and about material {party} exported, addressed to the "
-                  f"party marked (your material)")
-    return title + "\n" + table(
-        ("SEVERITY", "KIND", "TRACE", "LOT", "PARTY", "QUANTITY", "SINCE (UTC)", "WHAT"), rows,
-        right={5}, width=terminal_width(), paint={0: severity_colour} if colour_enabled() else None,
-    )
-
-
-def _qty(amount: str | None, unit: str | None) -> str:
-    return f"{fmt_amount(amount)} {unit}" if amount is not None else ""
-
-
-def _cmd_rejects(args: argparse.Namespace) -> int:
-    ledger = _Ledger(args, must_exist=True)
-    try:
-        reader = getattr(ledger.log, "rejects", None)
-        if reader is None:
-            raise CliError("this log keeps no rejects table (Kafka sends them to the dead-letter topic)")
-        rows = reader(limit=args.limit or REJECTS_SHOWN_ALL)
-    finally:
-        ledger.close()
-    if args.json:
-        print(json.dumps([r._asdict() for r in rows], indent=2))
-    elif not rows:
-        print("no rejected input")
-    else:
-        print(table(("SOURCE", "LINE", "PROBLEMS"), [(r.source, r.line, r.problems) for r in rows], right={1},
-                    width=terminal_width()))
-    return EXIT_OK
-
-
-def _cmd_replay(args: argparse.Namespace) -> int:
-    from projections.sqlite_store import SQLiteProjectionStore
-
-    ledger = _Ledger(args)
-    try:
-        damaged = verify_log(ledger.log)
-        if damaged.problem_count:
-            for problem in damaged.problems:
-                print(f"  {problem}", file=sys.stderr)
-            raise _Refused(
-                f"the log has {damaged.problem_count} damaged record(s) (listed above; first: "
-                f"{damaged.problems[0]}); nothing was replayed or replaced: restore the log from a backup, "
-                f"or see docs/OPERATIONS.md, 'ledger verify'")
-        live = ledger.store
-        live_fp = live.fingerprint()
-        # The store's own check is part of the comparison: a full scan reads
-        # every row even when an index has lost some, so the digests above
-        # can agree while a query through the index answers otherwise.
-        _method, integrity = live.integrity_problems()
-        live_fp["integrity"] = "ok" if not integrity else "damaged: " + "; ".join(integrity)
-        rebuilt_path = _rebuild_path(ledger.store_url)
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
-        rebuilt = SQLiteProjectionStore(rebuilt_path)
-        try:
-            # The replay refuses what the live projection refused: the same registry.
-            rebuilt.register_parties(live.registered_parties())
-            progress = _Progress("replayed records", False)
-            totals = rebuild(ledger.log, rebuilt, policy=ledger.policy, progress=lambda t: progress(t.records))
-            rebuilt_fp = rebuilt.fingerprint()
-            _method, integrity = rebuilt.integrity_problems()
-            rebuilt_fp["integrity"] = "ok" if not integrity else "damaged: " + "; ".join(integrity)
-        except BaseException:
-            rebuilt.close()  # a failed rebuild (a full disk) leaves no scratch store behind
-            for suffix in ("", "-wal", "-shm", ".lock"):
-                Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
-            raise
-        rebuilt.close()
-    finally:
-        ledger.close()
-    same = rebuilt_fp == live_fp
-    differing = sorted(k for k in live_fp if live_fp[k] != rebuilt_fp.get(k))
-    if args.replace and not same:
-        live_path = Path(ledger.store_url[len("sqlite:///"):])
-        os.replace(rebuilt_path, live_path)
-        for suffix in ("-wal", "-shm"):
-            Path(str(live_path) + suffix).unlink(missing_ok=True)
-    else:
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
-    if args.json:
-        print(json.dumps({"identical": same, "records": totals.records, "differing": differing,
-                          "fingerprint": rebuilt_fp}, indent=2, sort_keys=True))
-    else:
-        print(f"replayed {totals.records} records from position 0")
-        for name in sorted(live_fp):
-            verdict = "identical" if live_fp[name] == rebuilt_fp.get(name) else "DIFFERENT"
-            shown = live_fp[name] if name == "integrity" else rebuilt_fp.get(name, "")[:16]
-            print(f"  {name:<12} {verdict}  {shown}")
-        print("replay: identical" if same else
-              "replay: DIFFERENT" + (" (live store replaced by the rebuilt one)" if args.replace else
-                                     " (run `ledger replay --replace` to adopt the rebuilt projections)"))
-    return EXIT_OK if same else EXIT_ERROR
-
-
-class _Refused(CliError):
-    exit_status = EXIT_DAMAGED
-
-
-def _rebuild_path(store_url: str) -> Path:
-    if not store_url.startswith("sqlite:///"):
-        raise CliError("replay compares against a SQLite store here; for PostgreSQL see docs/OPERATIONS.md")
-    return Path(store_url[len("sqlite:///"):] + ".replay")
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -999,42 +430,3 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     else:
         print(text)
     return EXIT_OK
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    story = EXAMPLES_DIR / "story-2019.jsonl"
-    # The story carries its party registry and its licensing authorities
-    # (docs/COMPLIANCE.md, "Who may say what"), unless a policy is given.
-    if not args.policy and not os.environ.get(POLICY_ENV):
-        args.policy = str(EXAMPLES_DIR / "policy.toml")
-    ledger = _Ledger(args)
-    print("The 2019 story (examples/story-2019.jsonl), recorded on the embedded log")
-    print(f"  log:   {ledger.log_url}\n  store: {ledger.store_url}\n")
-    try:
-        parties = parties_from_json((EXAMPLES_DIR / "parties.json").read_text(encoding="utf-8"),
-                                    source="examples/parties.json")
-        ledger.store.register_parties(parties)
-        # The story says when each report reached the ledger (recorded_at), so
-        # --known-at shows what was known when: KR-SEMI reported its 70 units
-        # consumed on 2019-10-20, after the 90 days ran out (docs/STORY.md).
-        report = _ingest(ledger, str(story), progress_forced=False, trust_recorded_at=True)
-        _project(ledger, False, trust_recorded_at=True)
-        _print_ingest(report, "examples/story-2019.jsonl")
-        now = utc_now()
-        rows = whereabouts(ledger.store, None, now=now, policy=ledger.policy)
-        alerts = standing_alerts(ledger.store, now=now, policy=ledger.policy)
-    finally:
-        ledger.close()
-    print()
-    print(_whereabouts_table(rows, None, None))
-    print()
-    print(_alerts_table(alerts))
-    print()
-    replay_args = argparse.Namespace(log=ledger.log_url, store=ledger.store_url, policy=args.policy,
-                                     replace=False, json=False)
-    return _cmd_replay(replay_args)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
