@@ -110,7 +110,7 @@ def _cmd_kafka_help(args: argparse.Namespace) -> int:
 
 
 def _kafka_log(ledger: Any) -> Any:
-    from consumers.kafka.log import KafkaLog
+    from consumers.log.kafka import KafkaLog
 
     log = ledger.log
     if not isinstance(log, KafkaLog):
@@ -172,7 +172,7 @@ def follow(args: argparse.Namespace) -> int:
     """`ledger kafka follow-alerts` and `ledger alerts --follow`."""
     from consumers import bootstrap
     from consumers.kafka.alert_publisher import follow_alerts
-    from consumers.kafka.log import KafkaLog
+    from consumers.log.kafka import KafkaLog
 
     url = getattr(args, "log", None) or bootstrap.default_log_url()
     log = bootstrap.open_log(url)
