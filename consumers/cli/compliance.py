@@ -16,7 +16,7 @@ from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, Progress, 
                                   software_version, storage)
 from consumers.projector import utc_now
 from consumers.render import fmt_amount, table, terminal_width
-from ledger.flows import PeriodError, parse_period, reconcile
+from ledger.flows import parse_period, reconcile
 from ledger.lineage import build_lineage, lineage_dict, render_lineage
 from ledger.times import end_of, start_of
 from projections import audit
@@ -40,7 +40,8 @@ def register(command: Command) -> None:
     p.add_argument("--from", dest="origin", metavar="CC", help="origin country (ISO 3166 alpha-2)")
     p.add_argument("--to", dest="destination", metavar="CC", help="destination country")
     p.add_argument("--item", metavar="ITEM", help="only this item id")
-    p.add_argument("--period", metavar="YYYY[-MM]", help="a year or a month (UTC shipment date); default: by year")
+    p.add_argument("--period", metavar="YYYY[-MM]", type=argument(parse_period),
+                   help="a year or a month (UTC shipment date); default: by year")
     p.add_argument("--gaps-only", action="store_true", help="only flows whose gap is not zero")
     as_of(p)
     storage(p)
@@ -84,7 +85,8 @@ def register(command: Command) -> None:
     which.add_argument("--trace", metavar="TRACE|LOT", help="one trace (a lot id selects its whole trace)")
     which.add_argument("--lot", metavar="LOT", help="one lot and every lot re-exported or shipped back from it")
     which.add_argument("--party", metavar="PARTY", help="every trace in which the party ships or holds a lot")
-    which.add_argument("--period", metavar="YYYY[-MM]", help="every trace with a lot shipped in the period")
+    which.add_argument("--period", metavar="YYYY[-MM]", type=argument(parse_period),
+                       help="every trace with a lot shipped in the period")
     p.add_argument("--from", dest="shipped_from", metavar="DATE", type=argument(start_of),
                    help="every trace with a lot shipped on or after DATE (2019-07-01, UTC, or a time with zone)")
     p.add_argument("--to", dest="shipped_to", metavar="DATE", type=argument(end_of),
@@ -110,7 +112,7 @@ def register(command: Command) -> None:
 
 
 def _cmd_flows(args: argparse.Namespace) -> int:
-    period = _period(args.period)
+    period = args.period
     ledger = Ledger(args)
     try:
         rows = whereabouts(ledger.store, None, now=utc_now(), policy=ledger.policy,
@@ -124,7 +126,7 @@ def _cmd_flows(args: argparse.Namespace) -> int:
     if args.gaps_only:
         flows = [f for f in flows if f.gap != 0]
     if args.json:
-        print(json.dumps({"period": args.period, "from": args.origin, "to": args.destination,
+        print(json.dumps({"period": period and str(period), "from": args.origin, "to": args.destination,
                           "as_of": iso(args.as_of), "known_at": iso(args.known_at),
                           "flows": [f.as_dict() for f in flows]}, indent=2, sort_keys=True))
         return EXIT_OK
@@ -151,15 +153,6 @@ def _lots_cell(lots: tuple[str, ...]) -> str:
     if len(lots) <= LOTS_SHOWN_MAX:
         return ", ".join(lots)
     return ", ".join(lots[:LOTS_SHOWN_MAX]) + f" and {len(lots) - LOTS_SHOWN_MAX:,} more (--json lists all)"
-
-
-def _period(text: str | None):  # type: ignore[no-untyped-def]
-    if text is None:
-        return None
-    try:
-        return parse_period(text)
-    except PeriodError as error:
-        raise CliError(str(error)) from None
 
 
 # -- trace -------------------------------------------------------------------------------
@@ -202,7 +195,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     unknown = [f for f in formats if f not in AUDIT_FORMATS]
     if unknown or not formats:
         raise CliError(f"--format {args.format!r}: choose from {', '.join(AUDIT_FORMATS)}")
-    period = _period(args.period)
+    period = args.period
     shipped = None
     if args.shipped_from is not None or args.shipped_to is not None:
         if period is not None:

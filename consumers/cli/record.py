@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,15 @@ from projections.queries import standing_alerts, whereabouts
 __all__ = ["run_ingest", "run_project", "run_replay", "run_demo"]
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
+BLANK = " \t\ufeff"  # around a line: white space, and the byte-order mark a spreadsheet export writes
 
 
 def run_ingest(args: argparse.Namespace) -> int:
     ledger = Ledger(args)
     try:
-        report = _ingest(ledger, args.file, progress_forced=args.progress,
-                         trust_recorded_at=args.trust_recorded_at)
+        ingested = _ingest(ledger, args.file, progress_forced=args.progress,
+                           trust_recorded_at=args.trust_recorded_at)
+        report = ingested.report
         projected = None if args.no_project else _project(ledger, args.progress,
                                                           trust_recorded_at=args.trust_recorded_at)
         detects_duplicates = ledger.log.detects_duplicates
@@ -39,11 +42,21 @@ def run_ingest(args: argparse.Namespace) -> int:
         print(json.dumps(_ingest_json(report, projected), indent=2))
     else:
         _print_ingest(report, args.file, detects_duplicates=detects_duplicates)
+    for advice in _input_advice(ingested, args.file):
+        print(f"ledger ingest: {advice}", file=sys.stderr)
     return EXIT_REJECTED if report.rejected else EXIT_OK
 
 
+@dataclass(frozen=True)
+class _Ingested:
+    report: IngestReport
+    # The first line with anything on it, without the blanks around it ("": none):
+    # what the input looks like, to tell someone who sent the wrong format.
+    opening: str
+
+
 def _ingest(ledger: Ledger, file: str, *, progress_forced: bool,
-            trust_recorded_at: bool = False) -> IngestReport:
+            trust_recorded_at: bool = False) -> _Ingested:
     log = ledger.log
     keep = getattr(log, "keep_rejects", None)
 
@@ -70,14 +83,18 @@ def _ingest(ledger: Ledger, file: str, *, progress_forced: bool,
             raise CliError(f"{file!r} cannot be read: {error.strerror}") from None
         source, size = str(path.resolve()), path.stat().st_size
     progress = Progress("ingested lines", progress_forced, size)
+    opening = ""
 
     def counting(lines):  # type: ignore[no-untyped-def]
+        nonlocal opening
         for line in lines:
             if isinstance(line, LongLine):
                 progress.bytes_read += line.length_bytes
             else:
                 progress.bytes_read += (len(line) if line.isascii()
                                         else len(line.encode("utf-8", "surrogateescape")))
+            if not opening:
+                opening = (line.head if isinstance(line, LongLine) else line).strip(BLANK)
             yield line
 
     try:
@@ -91,7 +108,20 @@ def _ingest(ledger: Ledger, file: str, *, progress_forced: bool,
         if file != "-":
             stream.close()
     progress.done(report.lines, f"({report.rejected} rejected)")
-    return report
+    return _Ingested(report, opening)
+
+
+def _input_advice(ingested: _Ingested, file: str) -> list[str]:
+    """Warnings about input that was not what ingest reads: nothing at all,
+    or one JSON array (an export from a tool that writes JSON, not JSON Lines)."""
+    name = "<stdin>" if file == "-" else repr(file)
+    if not ingested.opening:
+        return [f"warning: nothing was read from {name}: "
+                + ("it is empty" if not ingested.report.lines else "it holds only blank lines")]
+    if ingested.opening.startswith("["):
+        return [f"hint: {name} starts with '[', as a JSON array does; the ledger reads JSON Lines, one report "
+                f"(one JSON object) per line: `jq -c '.[]' FILE` turns an array into that"]
+    return []
 
 
 def _project(ledger: Ledger, progress_forced: bool, *, trust_recorded_at: bool = False) -> BatchCounts:
@@ -229,7 +259,7 @@ def run_demo(args: argparse.Namespace) -> int:
         # The story says when each report reached the ledger (recorded_at), so
         # --known-at shows what was known when: KR-SEMI reported its 70 units
         # consumed on 2019-10-20, after the 90 days ran out (docs/STORY.md).
-        report = _ingest(ledger, str(story), progress_forced=False, trust_recorded_at=True)
+        report = _ingest(ledger, str(story), progress_forced=False, trust_recorded_at=True).report
         _project(ledger, False, trust_recorded_at=True)
         _print_ingest(report, "examples/story-2019.jsonl")
         now = utc_now()
