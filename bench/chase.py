@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     from bench.history_clock import latest_occurred
-    from consumers.embedded_log import EmbeddedLog
+    from consumers.log.embedded import EmbeddedLog
     from consumers.projector import POLL_RECORDS_MAX, catch_up
     from ledger.policy import Policy
     from projections.sqlite_store import SQLiteProjectionStore

@@ -524,7 +524,7 @@ def one_report_update(jsonl: Path, home: Path, lots: dict[tuple[str, str], dict[
     lot (a batch engine has no incremental answer).  Both answers are
     checked: the lot's ``consumed`` grew by the probe's amount.
     """
-    from consumers.embedded_log import EmbeddedLog
+    from consumers.log.embedded import EmbeddedLog
     from consumers.ingest import ingest_lines
     from consumers.projector import catch_up, utc_now
     from ledger.policy import Policy

@@ -6,7 +6,7 @@ monotonic clock), and the consumer takes the difference when it reads it.
 Against Apache Kafka the wait hardly matters: a held fetch is answered when
 a record arrives.  Tansu, the test broker, answers a held fetch only when
 its wait ends, so there the wait is the delivery latency
-(consumers/kafka/log.py FETCH_MAX_WAIT_MS).
+(consumers/log/kafka.py FETCH_MAX_WAIT_MS).
 
     python -m bench.fetch_wait [--waits 100,10] [--partitions 1,4] [--kafka HOST:PORT]
 """

@@ -26,7 +26,7 @@ from typing import Any
 
 def main(argv: list[str] | None = None) -> int:
     from consumers.kafka.alert_publisher import follow_alerts
-    from consumers.kafka.log import KafkaLog
+    from consumers.log.kafka import KafkaLog
 
     parser = argparse.ArgumentParser(prog="python -m bench.follow_probes", description=__doc__.split("\n\n")[0])
     parser.add_argument("--bootstrap", required=True)

@@ -88,7 +88,7 @@ def stamp_probes(projector) -> dict[str, dict[str, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     from consumers.kafka.group_projector import GroupProjector
-    from consumers.kafka.log import KafkaLog
+    from consumers.log.kafka import KafkaLog
     from consumers.bootstrap import load_policy
     from projections.sqlite_store import SQLiteProjectionStore
 

@@ -212,7 +212,7 @@ def raw_insert(jsonl: Path, db_path: Path, batch_max: int) -> int:
 
 
 def ledger_ingest(jsonl: Path, log_path: Path) -> dict[str, int]:
-    from consumers.embedded_log import EmbeddedLog
+    from consumers.log.embedded import EmbeddedLog
     from consumers.ingest import ingest_lines
     from consumers.projector import utc_now
 
@@ -266,7 +266,7 @@ def raw_kafka_send(jsonl: Path, bootstrap: str, topic: str, batch_max: int) -> i
     with no parsing, no key and no headers."""
     from kafka import KafkaProducer
 
-    from consumers.kafka.log import producer_settings
+    from consumers.log.kafka import producer_settings
 
     producer = KafkaProducer(**producer_settings(bootstrap))
     sent = 0
@@ -291,7 +291,7 @@ def raw_kafka_send(jsonl: Path, bootstrap: str, topic: str, batch_max: int) -> i
 
 def ingest_kafka(jsonl: Path, bootstrap: str, batch_max: int) -> dict[str, Any]:
     from consumers.ingest import ingest_lines
-    from consumers.kafka.log import KafkaLog
+    from consumers.log.kafka import KafkaLog
     from consumers.projector import utc_now
 
     raw_log = KafkaLog(bootstrap, _prefix("raw"), partitions=KAFKA_PARTITIONS)  # creates the topics
@@ -350,7 +350,7 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
     if not kafka_available():
-        result["kafka"] = "not measured: consumers/kafka/log.py does not exist"
+        result["kafka"] = "not measured: consumers/log/kafka.py does not exist"
     elif not args.kafka:
         result["kafka"] = "not measured: pass --kafka auto (start a broker) or --kafka HOST:PORT"
     else:
@@ -370,7 +370,7 @@ def read_and_decode(log_path: Path, *, validate: bool = False) -> int:
     batches and JSON-decode it, nothing else.  With ``validate``, parse each
     against the event contract instead (pydantic): what checking the data
     right after it is read costs, before any projection work."""
-    from consumers.embedded_log import EmbeddedLog
+    from consumers.log.embedded import EmbeddedLog
     from ledger.events import parse_event
 
     decode = parse_event if validate else json.loads
@@ -408,7 +408,7 @@ def rebuild(log_path: Path, store_path: Path, clock: datetime, *, time_limit_s: 
     offset order ("catch-up": consumers.projector.catch_up, what a projector
     behind its log does).  With ``time_limit_s``, stop after the first batch
     that ends past it (the totals say how far)."""
-    from consumers.embedded_log import EmbeddedLog
+    from consumers.log.embedded import EmbeddedLog
     from consumers.projector import BatchCounts, catch_up
     from consumers.projector import rebuild as rebuild_by_trace
     from ledger.policy import Policy
@@ -537,7 +537,7 @@ def measure_alert_latency(paths: Paths, bootstrap: str, *, background: int, prob
     from consumers.ingest import ingest_lines
     from consumers.kafka.alert_publisher import follow_alerts
     from consumers.kafka.group_projector import GroupProjector
-    from consumers.kafka.log import KafkaLog
+    from consumers.log.kafka import KafkaLog
     from consumers.projector import utc_now
     from ledger.policy import Policy
     from projections.sqlite_store import SQLiteProjectionStore
@@ -659,7 +659,7 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
     import threading
 
     from consumers.ingest import ingest_lines
-    from consumers.kafka.log import KafkaLog
+    from consumers.log.kafka import KafkaLog
     from consumers.projector import utc_now
 
     prefix = _prefix("load")
@@ -887,7 +887,7 @@ def cmd_latency(args: argparse.Namespace) -> dict[str, Any]:
     ensure_data(paths)
     projector = ROOT / "consumers" / "kafka" / "group_projector.py"
     if not kafka_available() or not projector.exists():
-        return emit(paths, "latency", {"state": "not measured: the Kafka adapter (consumers/kafka/log.py) "
+        return emit(paths, "latency", {"state": "not measured: the Kafka adapter (consumers/log/kafka.py) "
                                                 "or group projector (consumers/kafka/group_projector.py) is missing"})
     if args.rate:
         paths.home.mkdir(parents=True, exist_ok=True)
@@ -984,7 +984,7 @@ def cmd_query(args: argparse.Namespace) -> dict[str, Any]:
 
 def query_postgres(paths: Paths, expected: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     from consumers.bootstrap import open_store
-    from consumers.embedded_log import EmbeddedLog
+    from consumers.log.embedded import EmbeddedLog
     from consumers.projector import catch_up
     from ledger.policy import Policy
 

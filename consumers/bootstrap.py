@@ -67,12 +67,12 @@ def _sqlite_path(url: str) -> str:
 def open_log(url: str) -> EventLog:
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
-        from consumers.embedded_log import EmbeddedLog
+        from consumers.log.embedded import EmbeddedLog
 
         return EmbeddedLog(_sqlite_path(url))
     if scheme == "kafka":
         try:
-            from consumers.kafka.log import KafkaLog
+            from consumers.log.kafka import KafkaLog
         except ImportError as error:  # pragma: no cover - packaging error
             raise LogUnavailable(f"Kafka log adapter unavailable: {error}") from error
         return KafkaLog.from_url(url)

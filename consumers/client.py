@@ -17,7 +17,7 @@ refused (``EventRejected``; on Kafka the projector dead-letters it).  Reports ar
 in flight at once); ``send`` returns once each is durable (acks=all on
 Kafka), with the partition and offset of each.  An unreachable broker
 raises ``ledger.ports.LogUnavailable`` after the producer's bounded
-retries (consumers/kafka/log.py): nothing is dropped silently, and
+retries (consumers/log/kafka.py): nothing is dropped silently, and
 re-sending after an error is safe, because the projection is idempotent on
 (event id, content).
 

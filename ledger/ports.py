@@ -4,8 +4,10 @@ The party registry (``PartyRegistry``) is kept by the projection store
 (projections/sqlite_store.py, postgres_store.py; docs/COMPLIANCE.md says
 why); tests/contract/test_party_registry.py runs on both.
 
-The event log has two adapters (consumers/embedded_log.py on one SQLite file,
-consumers/kafka/ on Apache Kafka); both pass tests/contract/test_event_log.py.
+The event log has two adapters, side by side in consumers/log/ (embedded.py
+on one SQLite file, kafka.py on Apache Kafka); both pass
+tests/contract/test_event_log.py.  They cannot live beside this port: the
+domain does no I/O.
 """
 
 from __future__ import annotations

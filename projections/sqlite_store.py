@@ -68,7 +68,7 @@ class _ProjectionConnections(SQLiteConnectionPool):
     being killed; only a power loss or an OS crash may take back the last
     commits, rows and tracking together, and the projector then projects
     those records again from the log, which keeps ``synchronous=FULL``
-    (consumers/embedded_log.py).  Alert transitions re-derived that way keep
+    (consumers/log/embedded.py).  Alert transitions re-derived that way keep
     their ids (projections/journal.py), so a subscriber drops the copies.
     The WAL is copied back into the database by a thread beside the
     writer, after each commit (projections/wal_checkpointer.py); the

@@ -67,14 +67,14 @@ def answers(store: Any) -> dict[str, object]:
     so the stored report rows differ from an embedded run's in that field
     alone: every other read model is compared whole, and the reports by their
     content digests (which do not cover recorded_at)."""
-    from consumers.cli import _when
+    from ledger.times import end_of
     from consumers.bootstrap import load_policy
     from projections.queries import standing_alerts, whereabouts
 
     policy = load_policy(None)
     out: dict[str, object] = {"fingerprint": read_models(store), "report digests": report_digests(store)}
     for day in AS_OF_DATES:
-        as_of = _when(day) if day else None
+        as_of = end_of(day) if day else None
         out[f"whereabouts {day}"] = whereabouts(store, None, now=FIXED_CLOCK, policy=policy, as_of=as_of)
         out[f"alerts {day}"] = standing_alerts(store, now=FIXED_CLOCK, policy=policy, as_of=as_of)
     return out

@@ -8,7 +8,6 @@ about who may do what lives in auth.py.  Errors are JSON:
 
 from __future__ import annotations
 
-import argparse
 import re
 import asyncio
 import contextlib
@@ -25,7 +24,6 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from consumers.cli import _when
 from consumers.http import sse
 from consumers.http.auth import READ, READ_ALERTS, READ_METRICS, WRITE, Principal, Refused, authenticate, require
 from consumers.http.backend import PROJECT_INTERVAL_S, Backend, source_of
@@ -33,6 +31,7 @@ from consumers.http.openapi import openapi_document
 from ledger.alerts import ALERT_KINDS, SEVERITY
 from ledger.flows import PeriodError, parse_period
 from ledger.ports import LogUnavailable
+from ledger.times import TimeTextError, end_of
 from projections.queries import NotFound
 from projections.store import StoreUnavailable
 
@@ -346,8 +345,8 @@ def _when_param(request: Request, name: str) -> datetime | None:
     # it as typed): read it as the offset the sender wrote.
     value = re.sub(r" ([0-9]{2}:?[0-9]{2})$", r"+\1", value)
     try:
-        return _when(value)
-    except argparse.ArgumentTypeError as error:
+        return end_of(value)
+    except TimeTextError as error:
         raise _bad(name, value, str(error)) from None
 
 

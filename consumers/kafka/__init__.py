@@ -1,1 +1,3 @@
-"""Kafka-protocol adapters: the log adapter and a broker for tests and walkthroughs."""
+"""The processes of a Kafka log of record: the consumer-group projector and the
+alert publisher.  The log adapter itself is consumers/log/kafka.py; the test
+broker is tests/services/kafka_broker.py."""

@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kafka import KafkaProducer, TopicPartition
 from kafka.errors import InvalidProducerEpochError, KafkaError, KafkaTimeoutError, ProducerFencedError
 
-from consumers.kafka.log import FETCH_POLL_MS, KafkaLog, producer_settings
+from consumers.log.kafka import FETCH_POLL_MS, KafkaLog, producer_settings
 from ledger.ports import LogUnavailable
 from projections.store import ProjectionStore
 

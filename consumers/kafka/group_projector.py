@@ -60,7 +60,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
 from consumers.kafka.alert_publisher import AlertPublisher, committed_marker, published_seq
-from consumers.kafka.log import CONNECT_TIMEOUT_S, KafkaLog, log_record
+from consumers.log.kafka import CONNECT_TIMEOUT_S, KafkaLog, log_record
 from consumers.log_check import check_store_belongs
 from consumers.projector import BatchCounts, collecting_less, utc_now
 from ledger.policy import Policy

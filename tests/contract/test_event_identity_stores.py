@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from builders import exported, received, stamp
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
 from consumers.projector import catch_up
 from fixtures_postgres import postgres_server_url

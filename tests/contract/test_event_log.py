@@ -12,9 +12,9 @@ from collections import defaultdict
 import pytest
 from fixtures_kafka import fixed_clock, many_traces, story_lines
 
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import event_key
-from consumers.kafka.log import KafkaLog
+from consumers.log.kafka import KafkaLog
 from ledger.events import content_digest, parse_event
 from consumers.bootstrap import load_policy
 from ledger.ports import EventLog, LogRecord

@@ -22,7 +22,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 from psycopg import sql
 
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from damage import empty_sqlite_index
 from consumers.ingest import ingest_lines
 from consumers.projector import catch_up

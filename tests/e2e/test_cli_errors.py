@@ -5,11 +5,14 @@ examples, defaults and exit statuses."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
-EXIT_ERROR, EXIT_USAGE = 1, 2
+EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED = 1, 2, 3
+STORY = Path(__file__).resolve().parents[2] / "examples" / "story-2019.jsonl"
 OUR_COMMANDS = ("ingest", "project", "whereabouts", "alerts", "rejects", "replay", "schema", "demo", "verify")
 
 
@@ -165,3 +168,48 @@ def test_a_mistyped_party_is_not_an_all_clear(ledger):
         result = ledger("alerts", "--party", typo)
         assert result.returncode == 1, typo
         assert f"no party '{typo}' is registered or named in any lot" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["flows", "audit"])
+def test_a_period_that_is_not_one_is_a_usage_error_naming_it(recorded, command, tmp_path):
+    result = recorded(command, "--period", "2019-13", "--out" if command == "audit" else "--json",
+                      *([str(tmp_path / "audit")] if command == "audit" else []))
+    assert result.returncode == EXIT_USAGE
+    assert result.stdout == ""
+    *usage, error = result.stderr.strip().splitlines()
+    assert usage[0].startswith(f"usage: ledger {command}")
+    assert error == (f"ledger {command}: error: argument --period: "
+                     f"period '2019-13' is not a year (2019) or a month (2019-07)")
+    assert not (tmp_path / "audit").exists()
+
+
+def test_ingesting_nothing_says_nothing_was_read_and_names_the_file(ledger, tmp_path):
+    # An empty file is most often the wrong file (or an export that failed):
+    # "0 lines: 0 recorded" alone reads like success.
+    empty = tmp_path / "reports.jsonl"
+    empty.write_text("")
+    result = ledger("ingest", str(empty))
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"{empty}: 0 lines: 0 recorded")
+    assert one_line(result.stderr) == f"ledger ingest: warning: nothing was read from {str(empty)!r}: it is empty"
+
+    result = ledger("ingest", "-", stdin="\n   \n")
+    assert result.returncode == 0
+    assert one_line(result.stderr) == "ledger ingest: warning: nothing was read from <stdin>: it holds only blank lines"
+
+    # A file with reports in it says nothing of the kind.
+    assert ledger("ingest", str(STORY)).stderr == ""
+
+
+@pytest.mark.parametrize("indent", [None, 2], ids=["one line", "pretty-printed"])
+def test_a_json_array_gets_the_hint_that_the_ledger_reads_json_lines(ledger, tmp_path, indent):
+    reports = [json.loads(line) for line in STORY.read_text(encoding="utf-8").splitlines() if line.strip()]
+    array = tmp_path / "reports.json"
+    array.write_text(json.dumps(reports[:3], indent=indent) + "\n")
+    result = ledger("ingest", str(array))
+    assert result.returncode == EXIT_REJECTED  # every line refused by number, as before
+    assert "0 recorded" in result.stdout
+    *rejected, hint = result.stderr.rstrip().splitlines()
+    assert rejected[0].startswith("  rejected line 1: field '(line)' value '[")
+    assert hint == (f"ledger ingest: hint: {str(array)!r} starts with '[', as a JSON array does; the ledger reads "
+                    f"JSON Lines, one report (one JSON object) per line: `jq -c '.[]' FILE` turns an array into that")

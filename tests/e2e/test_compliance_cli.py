@@ -67,8 +67,8 @@ def test_flows_show_the_reconciliation_gaps_of_the_demo(ledger, tables):
 def test_flows_refuse_a_malformed_period_by_name(ledger):
     assert ledger("demo").returncode == 0
     bad = ledger("flows", "--period", "2019-13")
-    assert bad.returncode == 1
-    assert "ledger flows: period '2019-13' is not a year (2019) or a month (2019-07)" in bad.stderr
+    assert bad.returncode == 2  # a usage error, said by argparse before anything is opened
+    assert "ledger flows: error: argument --period: period '2019-13' is not a year (2019) or a month (2019-07)" in bad.stderr
 
 
 def test_trace_shows_the_lineage_with_the_account_at_each_node(ledger):

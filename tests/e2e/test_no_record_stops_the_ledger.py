@@ -66,7 +66,7 @@ def test_a_log_holding_the_overflowing_report_is_projected_and_replayed_with_the
     # later project and replay once exited 1 with OverflowError.
     from pathlib import Path
 
-    from consumers.embedded_log import EmbeddedLog
+    from consumers.log.embedded import EmbeddedLog
     from ledger.events import stored_body_digest
 
     story = Path(__file__).resolve().parents[2] / "examples" / "story-2019.jsonl"

@@ -15,13 +15,13 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from consumers.client import LedgerClient
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
 from consumers.kafka.alert_publisher import (AlertPublisher, PublishedMarker, committed_marker,
                                              publish_alerts, published_seq)
 from consumers.kafka.alert_publisher import _messages as alert_publisher_messages
 from consumers.kafka.group_projector import GroupProjector
-from consumers.kafka.log import KafkaLog
+from consumers.log.kafka import KafkaLog
 from consumers.projector import catch_up
 from consumers.bootstrap import load_policy
 from ledger.ports import LogUnavailable

@@ -8,7 +8,7 @@ import subprocess
 
 from fixtures_kafka import LEDGER, PROCESS_TIMEOUT_S, ROOT, STORY, ledger_env
 
-from consumers.kafka.log import KafkaLog
+from consumers.log.kafka import KafkaLog
 from projections.sqlite_store import SQLiteProjectionStore
 
 

@@ -16,7 +16,7 @@ from fixtures_kafka import (PROCESS_TIMEOUT_S, applied, committed_alerts, fixed_
 
 from consumers.client import LedgerClient
 from consumers.kafka.alert_publisher import follow_alerts, published_seq
-from consumers.kafka.log import KafkaLog
+from consumers.log.kafka import KafkaLog
 from consumers.projector import catch_up, utc_now
 from consumers.bootstrap import load_policy
 from projections.sqlite_store import SQLiteProjectionStore

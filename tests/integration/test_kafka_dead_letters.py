@@ -14,10 +14,10 @@ import json
 from fixtures_kafka import fixed_clock, story_lines
 
 from consumers.client import LedgerClient
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
 from consumers.kafka.group_projector import GroupProjector, publish_dead_letters
-from consumers.kafka.log import KafkaLog
+from consumers.log.kafka import KafkaLog
 from consumers.projector import catch_up
 from consumers.bootstrap import load_policy
 from projections.sqlite_store import SQLiteProjectionStore
@@ -49,10 +49,10 @@ def test_bad_records_become_dead_letters_and_every_good_one_is_applied(kafka_url
     assert totals.dead_letters == len(bad)
 
     # Every valid report applied: the same state as the story alone, embedded.
-    embedded_log = EmbeddedLog(tmp_path / "log.db")
+    sqlite_log = EmbeddedLog(tmp_path / "log.db")
     embedded = SQLiteProjectionStore(tmp_path / "embedded.db")
-    ingest_lines(lines, embedded_log, source="story", clock=fixed_clock)
-    catch_up(embedded_log, embedded, policy=policy, clock=fixed_clock)
+    ingest_lines(lines, sqlite_log, source="story", clock=fixed_clock)
+    catch_up(sqlite_log, embedded, policy=policy, clock=fixed_clock)
     # (recorded_at on Kafka is the broker's: the report rows are compared
     # by what they made.  Issue 14: each bad record also flags the trace it
     # is keyed by with a `quarantined` alert, compared on its own.)

@@ -14,7 +14,7 @@ from fixtures_kafka import (PROCESS_TIMEOUT_S, applied, assignments, committed_a
 
 from consumers.client import LedgerClient
 from consumers.kafka.alert_publisher import committed_marker, follow_alerts
-from consumers.kafka.log import KafkaLog
+from consumers.log.kafka import KafkaLog
 from consumers.projector import catch_up
 from consumers.bootstrap import load_policy
 from projections.sqlite_store import SQLiteProjectionStore

@@ -29,10 +29,10 @@ from kafka.admin import KafkaAdminClient
 from services.kafka_broker import BrokerStartError, KafkaBroker, broker_plan, metadata_answers, start_broker
 
 from consumers.client import LedgerClient
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
 from consumers.kafka.group_projector import GroupProjector
-from consumers.kafka.log import KafkaLog
+from consumers.log.kafka import KafkaLog
 from consumers.projector import catch_up
 from consumers.bootstrap import load_policy
 from ledger.ports import LogUnavailable

@@ -10,7 +10,7 @@ from fixtures_kafka import (PARTITIONS, PROCESS_TIMEOUT_S, assignments, committe
                             many_traces, story_lines, wait_until)
 
 from consumers.client import LedgerClient
-from consumers.kafka.log import KafkaLog
+from consumers.log.kafka import KafkaLog
 from consumers.projector import catch_up
 from consumers.bootstrap import load_policy
 from projections.sqlite_store import SQLiteProjectionStore

@@ -23,11 +23,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from fixtures_kafka import (FIXED_CLOCK, LEDGER, PROCESS_TIMEOUT_S, ROOT, answers, committed_alerts, fixed_clock,
                             ledger_env, many_traces, story_lines)
 
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
 from consumers.kafka.alert_publisher import AlertMessage, alert_json_schema
 from consumers.kafka.group_projector import GroupProjector
-from consumers.kafka.log import KafkaLog, partition_for
+from consumers.log.kafka import KafkaLog, partition_for
 from consumers.projector import catch_up
 from consumers.bootstrap import load_policy
 from projections.sqlite_store import SQLiteProjectionStore

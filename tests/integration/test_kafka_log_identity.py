@@ -12,7 +12,7 @@ from kafka import KafkaAdminClient
 
 from consumers.client import LedgerClient
 from consumers.kafka.group_projector import GroupProjector
-from consumers.kafka.log import KafkaLog
+from consumers.log.kafka import KafkaLog
 from consumers.log_check import LogMismatch
 from consumers.projector import catch_up
 from consumers.bootstrap import load_policy

@@ -13,7 +13,7 @@ from fixtures_kafka import fixed_clock, many_traces
 
 from consumers.client import LedgerClient
 from consumers.ingest import event_key, ingest_lines
-from consumers.kafka.log import KafkaLog
+from consumers.log.kafka import KafkaLog
 from ledger.events import content_digest, parse_event
 from ledger.ports import LogUnavailable
 

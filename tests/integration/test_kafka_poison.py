@@ -19,7 +19,7 @@ import pytest
 from fixtures_kafka import LEDGER, PROCESS_TIMEOUT_S, fixed_clock, ledger_env, projected_alike, story_lines
 from kafka import KafkaProducer
 
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
 from consumers.kafka.group_projector import (
     DEAD_LETTER_COPY_BYTES_MAX,
@@ -27,7 +27,7 @@ from consumers.kafka.group_projector import (
     GroupProjector,
     publish_dead_letters,
 )
-from consumers.kafka.log import KafkaLog
+from consumers.log.kafka import KafkaLog
 from consumers.projector import catch_up
 from consumers.bootstrap import load_policy
 from projections.sqlite_store import SQLiteProjectionStore

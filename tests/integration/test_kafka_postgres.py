@@ -15,7 +15,7 @@ import subprocess
 from fixtures_kafka import LEDGER, PROCESS_TIMEOUT_S, fixed_clock, ledger_env, story_lines
 
 from consumers.client import LedgerClient
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
 from consumers.projector import catch_up
 from consumers.bootstrap import load_policy
@@ -51,10 +51,10 @@ def test_two_projector_processes_share_one_postgresql_store(kafka_url, postgres_
     # Between them they applied every report once.
     assert sum(s["records"] for s in summaries) == len(lines), (summaries, said)
 
-    embedded_log = EmbeddedLog(tmp_path / "log.db")
-    ingest_lines(lines, embedded_log, source="story", clock=fixed_clock)
+    sqlite_log = EmbeddedLog(tmp_path / "log.db")
+    ingest_lines(lines, sqlite_log, source="story", clock=fixed_clock)
     embedded = SQLiteProjectionStore(tmp_path / "embedded.db")
-    catch_up(embedded_log, embedded, policy=load_policy(None), clock=fixed_clock)
+    catch_up(sqlite_log, embedded, policy=load_policy(None), clock=fixed_clock)
     store = PostgresProjectionStore.from_url(postgres_url)
     try:
         # recorded_at on Kafka is the broker's append time (issue 15), not the
@@ -68,7 +68,7 @@ def test_two_projector_processes_share_one_postgresql_store(kafka_url, postgres_
     finally:
         store.close()
         embedded.close()
-        embedded_log.close()
+        sqlite_log.close()
     assert journaled > 0
 
     # The alert publisher, as the compose service runs it.

@@ -30,7 +30,7 @@ from psycopg import sql
 
 from bench.generate import Summary, generate
 from consumers.client import LedgerClient
-from consumers.kafka.log import KafkaLog
+from consumers.log.kafka import KafkaLog
 from consumers.projector import catch_up, utc_now
 from ledger.events import content_digest, parse_event
 from consumers.bootstrap import load_policy

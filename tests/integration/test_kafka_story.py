@@ -14,10 +14,10 @@ import pytest
 from fixtures_kafka import FIXED_CLOCK, answers, fixed_clock, report_digests, story_lines
 
 from consumers.client import EventRejected, LedgerClient
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
 from consumers.kafka.group_projector import GroupProjector
-from consumers.kafka.log import KafkaLog
+from consumers.log.kafka import KafkaLog
 from consumers.projector import catch_up
 from consumers.bootstrap import load_policy
 from ledger.ports import LogUnavailable
@@ -29,10 +29,10 @@ IDLE_S = 1.0
 def test_story_through_the_sdk_and_kafka_matches_the_embedded_run(kafka_url, tmp_path):
     policy = load_policy(None)
     # The embedded run, as `ledger demo` does it.
-    embedded_log = EmbeddedLog(tmp_path / "log.db")
+    sqlite_log = EmbeddedLog(tmp_path / "log.db")
     embedded = SQLiteProjectionStore(tmp_path / "embedded.db")
-    ingest_lines(story_lines(), embedded_log, source="story", clock=fixed_clock)
-    catch_up(embedded_log, embedded, policy=policy, clock=fixed_clock)
+    ingest_lines(story_lines(), sqlite_log, source="story", clock=fixed_clock)
+    catch_up(sqlite_log, embedded, policy=policy, clock=fixed_clock)
 
     # The parties' systems send the same reports through the SDK, in two
     # batches; a group projector applies them from Kafka.

@@ -11,7 +11,7 @@ from fixtures_kafka import LEDGER, PROCESS_TIMEOUT_S, ledger_env
 from kafka import KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
-from consumers.kafka.log import KafkaLog, events_topic_problems
+from consumers.log.kafka import KafkaLog, events_topic_problems
 from ledger.ports import LogUnavailable
 
 WEEK_MS = "604800000"  # what a broker gives a topic by default (log.retention.hours=168)

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from fixtures_postgres import admin_connection
 
 from bench.generate import Summary, generate
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
 from consumers.projector import rebuild
 from ledger.policy import Policy

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench.generate import Summary, generate
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
 from consumers.projector import catch_up, rebuild
 from ledger.policy import Policy

@@ -15,7 +15,7 @@ import pytest
 
 from bench.generate import Summary, generate
 from builders import exported, received, stamp
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
 from consumers.projector import catch_up, rebuild
 from ledger.policy import Policy

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from psycopg import sql
 
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
 from consumers.projector import catch_up
 from fixtures_postgres import admin_connection

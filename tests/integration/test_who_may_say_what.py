@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from consumers.client import EventRejected, LedgerClient
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import event_key
 from consumers.projector import catch_up, utc_now
 from ledger.events import parse_event
@@ -77,7 +77,7 @@ def ledger(request, tmp_path):
     """The embedded default (one SQLite log, one SQLite store), Kafka with the
     SQLite store, and Kafka with PostgreSQL (the registry kept in PostgreSQL)."""
     if request.param.startswith("kafka"):
-        from consumers.kafka.log import KafkaLog
+        from consumers.log.kafka import KafkaLog
 
         log = KafkaLog.from_url(request.getfixturevalue("kafka_url"))
     else:

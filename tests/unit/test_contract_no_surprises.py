@@ -18,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from builders import consumed, exported, license_granted, line, payload, received
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import LINE_LENGTH_MAX, READ_CHUNK_BYTES, LongLine, ingest_lines, read_lines
 from ledger.events import YEAR_MAX, YEAR_MIN, content_digest, describe_validation_error, parse_event
 

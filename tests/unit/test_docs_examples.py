@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
 from ledger.events import EVENT_TYPES, parse_event
 

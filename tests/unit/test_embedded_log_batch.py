@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from ledger.ports import HEADER_DIGEST
 
 

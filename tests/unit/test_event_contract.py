@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from builders import exported, license_granted, line, payload, received, stock_declared
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
 from ledger.events import EVENT_TYPES, content_digest, describe_validation_error, parse_event
 

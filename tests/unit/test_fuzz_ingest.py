@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:  # bench/ is a folder of scripts, not an installed
     sys.path.insert(0, str(ROOT))
 
 from bench.fuzz import BAD_KINDS, GOOD_KINDS, judge, log_record, main, make_line  # noqa: E402
-from consumers.embedded_log import EmbeddedLog  # noqa: E402
+from consumers.log.embedded import EmbeddedLog  # noqa: E402
 from consumers.ingest import ingest_lines, read_lines  # noqa: E402
 from consumers.projector import catch_up  # noqa: E402
 from ledger.policy import Policy  # noqa: E402

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from builders import consumed, exported, line, received
 
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
 from consumers.projector import catch_up
 from ledger.policy import Policy

@@ -4,7 +4,7 @@ re-sending the same reports changes nothing."""
 from datetime import datetime, timezone
 from pathlib import Path
 
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
 from consumers.projector import catch_up
 from ledger.policy import Policy

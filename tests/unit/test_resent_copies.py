@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timezone
 
 from builders import received, stamp
-from consumers.embedded_log import EmbeddedLog
+from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import event_key, ingest_lines
 from ledger.events import digest_and_json
 from ledger.policy import Policy
@@ -38,7 +38,7 @@ def test_the_copy_recorded_first_is_kept_in_any_arrival_order(tmp_path):
     assert kept == {("late", "early"): ["2019-07-16T00:00:00Z"], ("early", "late"): ["2019-07-16T00:00:00Z"]}
 
 
-def test_the_embedded_log_keeps_the_copy_appended_first(tmp_path):
+def test_the_embedded_event_log_keeps_the_copy_appended_first(tmp_path):
     # The embedded log refuses a re-send at the door; ingest stamps its own
     # clock, so the copy appended first is the copy recorded first.  Only a
     # migration (trust_recorded_at) can send a later copy stamped earlier:

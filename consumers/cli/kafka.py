@@ -1,6 +1,6 @@
 """`ledger kafka ...`: the Kafka log of record from the command line.
 
-Registered through consumers.cli.EXTENSIONS.  Thin: parse, open adapters,
+Registered through consumers.cli.core.EXTENSIONS.  Thin: parse, open adapters,
 call consumers/kafka/, print.  docs/KAFKA.md walks through it.
 
     ledger kafka project --log kafka://H:P/ledger --store sqlite:///p.db --group projectors
@@ -19,11 +19,10 @@ import signal
 import sys
 from typing import Any
 
+from consumers.cli.common import EXIT_OK, CliError, Command, Ledger, storage, subcommands
 from consumers.render import fmt_amount
 
 __all__ = ["register", "follow"]
-
-EXIT_OK = 0
 
 PROJECT_EPILOG = """\
 Joins consumer group GROUP on the events topic and applies every polled
@@ -67,18 +66,10 @@ exit status:
 """
 
 
-def register(cli: Any) -> None:
-    global _cli
-    _cli = cli
-    p = cli.command("kafka", "Kafka log of record: group projector, alert publisher, alert follower.",
-                    _cmd_kafka_help, epilog=__doc__.split("\n\n")[1] if __doc__ else "")
-    sub = p.add_subparsers(dest="kafka_command", metavar="SUBCOMMAND")
-
-    def subcommand(name: str, help_text: str, run: Any, epilog: str) -> argparse.ArgumentParser:
-        q = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-        q.set_defaults(run=run)
-        return q
+def register(command: Command) -> None:
+    p = command("kafka", "Kafka log of record: group projector, alert publisher, alert follower.",
+                _cmd_kafka_help, epilog=__doc__.split("\n\n")[1] if __doc__ else "")
+    subcommand = subcommands(p, "kafka_command", "SUBCOMMAND")
 
     q = subcommand("project", "Run a consumer-group projector into a store.", _cmd_project, PROJECT_EPILOG)
     q.add_argument("--group", required=True, help="consumer group id; members share partitions and --store")
@@ -92,16 +83,16 @@ def register(cli: Any) -> None:
     q.add_argument("--trust-recorded-at", action="store_true",
                    help="keep the recorded_at each report carries (an operator migrating a system of record); "
                         "by default the ledger stamps it: on Kafka with the broker's append time")
-    cli.storage(q)
+    storage(q)
 
     q = subcommand("publish-alerts", "Publish the store's unpublished alert transitions.", _cmd_publish,
                    PUBLISH_EPILOG)
-    cli.storage(q)
+    storage(q)
 
     q = subcommand("follow-alerts", "Print alert transitions as they arrive, de-duplicated by id.",
                    follow, FOLLOW_EPILOG)
     add_follow_options(q)
-    cli.storage(q)
+    storage(q)
 
 
 def add_follow_options(p: argparse.ArgumentParser) -> None:
@@ -111,8 +102,6 @@ def add_follow_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--json", action="store_true", help="one JSON object per line (default: text)")
 
 
-_cli: Any = None
-
 
 def _cmd_kafka_help(args: argparse.Namespace) -> int:
     print("usage: ledger kafka {project,publish-alerts,follow-alerts} ...  (ledger kafka --help)",
@@ -121,11 +110,11 @@ def _cmd_kafka_help(args: argparse.Namespace) -> int:
 
 
 def _kafka_log(ledger: Any) -> Any:
-    from consumers.kafka.log import KafkaLog
+    from consumers.log.kafka import KafkaLog
 
     log = ledger.log
     if not isinstance(log, KafkaLog):
-        raise _cli.CliError(f"--log {ledger.log_url!r} is not a Kafka log; write kafka://host:port/prefix")
+        raise CliError(f"--log {ledger.log_url!r} is not a Kafka log; write kafka://host:port/prefix")
     return log
 
 
@@ -133,7 +122,7 @@ def _cmd_project(args: argparse.Namespace) -> int:
     from consumers.kafka.group_projector import POLL_RECORDS_MAX, GroupProjector, print_summary
     from projections.batch_lock import path_lock
 
-    ledger = _cli.Ledger(args)
+    ledger = Ledger(args)
     try:
         log = _kafka_log(ledger)
         if ledger.store_url.startswith("sqlite:///"):
@@ -167,7 +156,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     from consumers.kafka.alert_publisher import publish_alerts
     from consumers.kafka.group_projector import publish_dead_letters
 
-    ledger = _cli.Ledger(args, must_exist=True)
+    ledger = Ledger(args, must_exist=True)
     try:
         log = _kafka_log(ledger)
         alerts = publish_alerts(ledger.store, log)
@@ -183,7 +172,7 @@ def follow(args: argparse.Namespace) -> int:
     """`ledger kafka follow-alerts` and `ledger alerts --follow`."""
     from consumers import bootstrap
     from consumers.kafka.alert_publisher import follow_alerts
-    from consumers.kafka.log import KafkaLog
+    from consumers.log.kafka import KafkaLog
 
     url = getattr(args, "log", None) or bootstrap.default_log_url()
     log = bootstrap.open_log(url)

@@ -1,4 +1,4 @@
-"""`ledger serve` and `ledger credentials`: registered through consumers.cli.EXTENSIONS."""
+"""`ledger serve` and `ledger credentials`: registered through consumers.cli.core.EXTENSIONS."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import argparse
 import json
 import socket
 import sys
-from typing import Any
 
+from consumers.cli.common import EXIT_OK, EXIT_USAGE, CliError, Command, Ledger, storage
 from consumers.http.credentials import ROLES, CredentialError, issue
 from consumers.projector import utc_now
 
 __all__ = ["register"]
 
-EXIT_OK, EXIT_USAGE = 0, 2
 DEFAULT_PORT = 8080
 GRACEFUL_SHUTDOWN_S = 3  # open alert streams are closed after this on Ctrl-C / SIGTERM
 
@@ -53,10 +52,8 @@ exit status:
 """
 
 
-def register(cli: Any) -> None:
-    global _cli
-    _cli = cli
-    p = cli.command("serve", "Serve the ledger over HTTP: capture, queries, the live alert feed.", _cmd_serve,
+def register(command: Command) -> None:
+    p = command("serve", "Serve the ledger over HTTP: capture, queries, the live alert feed.", _cmd_serve,
                     epilog=SERVE_EPILOG)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0: any free one)")
@@ -65,9 +62,9 @@ def register(cli: Any) -> None:
     p.add_argument("--no-project", action="store_true",
                    help="only append to the log, even the embedded one (default: project on the embedded log)")
     _credentials_option(p)
-    cli.storage(p)
+    storage(p)
 
-    p = cli.command("credentials", "Issue, list and revoke the bearer tokens of parties.", _cmd_credentials,
+    p = command("credentials", "Issue, list and revoke the bearer tokens of parties.", _cmd_credentials,
                     epilog=CREDENTIALS_EPILOG)
     p.add_argument("action", choices=("issue", "list", "revoke"))
     p.add_argument("target", nargs="?", metavar="PARTY|CREDENTIAL_ID",
@@ -76,10 +73,8 @@ def register(cli: Any) -> None:
     p.add_argument("--party", help="list: only this party; revoke: every active credential of this party")
     p.add_argument("--json", action="store_true", help="JSON for scripts (default: text)")
     _credentials_option(p)
-    cli.storage(p)  # issue: the party must be in the store's registry, once it keeps one
+    storage(p)  # issue: the party must be in the store's registry, once it keeps one
 
-
-_cli: Any = None
 
 
 def _credentials_option(p: argparse.ArgumentParser) -> None:
@@ -113,7 +108,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         sock.bind((args.host, args.port))
     except OSError as error:
-        raise _cli.CliError(f"cannot listen on {args.host}:{args.port}: {error.strerror}") from None
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {error.strerror}") from None
     sock.listen(128)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
@@ -123,7 +118,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         config.load()  # reads the certificate and key now, so a bad one is said here
     except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
-        raise _cli.CliError(f"cannot use --tls-cert {args.tls_cert!r} / --tls-key {args.tls_key!r}: {error}") from None
+        raise CliError(f"cannot use --tls-cert {args.tls_cert!r} / --tls-key {args.tls_key!r}: {error}") from None
     server = uvicorn.Server(config)
     scheme = "https" if args.tls_cert else "http"
     if scheme == "http" and not _loopback(host):
@@ -133,7 +128,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
           f"{'projecting' if backend.project else 'appending only'})", flush=True)
     server.run(sockets=[sock])
     if not server.started:
-        raise _cli.CliError("the server did not start: the log, store or credentials store could not be "
+        raise CliError("the server did not start: the log, store or credentials store could not be "
                             "opened (the reason is above)")
     return EXIT_OK
 
@@ -141,11 +136,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _registered_ids(args: argparse.Namespace) -> set[str]:
     """The party registry's ids, from the projection store the ledger uses
     (empty when there is no store yet or nothing is registered: open)."""
-    ledger = _cli.Ledger(args, must_exist=True)
+    ledger = Ledger(args, must_exist=True)
     try:
         try:
             store = ledger.store
-        except _cli.CliError:  # no store there yet: nothing is registered
+        except CliError:  # no store there yet: nothing is registered
             return set()
         return {party.party_id for party in store.registered_parties()}
     finally:
@@ -158,7 +153,7 @@ def _cmd_credentials(args: argparse.Namespace) -> int:
     try:
         store = open_credentials(args.credentials or default_credentials_url())
     except CredentialError as error:
-        raise _cli.CliError(str(error)) from None
+        raise CliError(str(error)) from None
     try:
         if args.action == "issue":
             if not args.target:
@@ -167,7 +162,7 @@ def _cmd_credentials(args: argparse.Namespace) -> int:
                 credential, token = issue(store, args.target, args.role, at=utc_now(),
                                           registered=_registered_ids(args))
             except CredentialError as error:
-                raise _cli.CliError(str(error)) from None
+                raise CliError(str(error)) from None
             if args.json:
                 print(json.dumps({"credential_id": credential.credential_id, "party": credential.party,
                                   "role": credential.role, "token": token}, indent=2))
@@ -181,7 +176,7 @@ def _cmd_credentials(args: argparse.Namespace) -> int:
                 return _usage("revoke needs one credential id, or --party PARTY (not both)")
             revoked = store.revoke(credential_id=args.target or None, party=args.party, at=utc_now())
             if not revoked:
-                raise _cli.CliError(f"no active credential {'of ' + args.party if args.party else args.target!r}")
+                raise CliError(f"no active credential {'of ' + args.party if args.party else args.target!r}")
             print(json.dumps({"revoked": revoked}) if args.json else f"revoked {', '.join(revoked)}")
             return EXIT_OK
         rows = store.list(party=args.party)

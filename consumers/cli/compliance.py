@@ -1,6 +1,6 @@
 """`ledger flows`, `ledger trace`, `ledger audit`: the compliance views.
 
-Registered through consumers.cli.EXTENSIONS.  Thin: parse, query the
+Registered through consumers.cli.core.EXTENSIONS.  Thin: parse, query the
 projection store, call the pure functions in ledger/ and projections/audit.py,
 print.  docs/COMPLIANCE.md explains each figure.
 """
@@ -10,29 +10,26 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from datetime import datetime, timezone
-from datetime import time as dtime
 from pathlib import Path
-from typing import Any
 
+from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, Progress, argument, as_of, iso,
+                                  software_version, storage)
 from consumers.projector import utc_now
 from consumers.render import fmt_amount, table, terminal_width
-from ledger.flows import PeriodError, parse_period, reconcile
+from ledger.flows import parse_period, reconcile
 from ledger.lineage import build_lineage, lineage_dict, render_lineage
+from ledger.times import end_of, start_of
 from projections import audit
 from projections.queries import shipment_of, trace_view, whereabouts
 
 __all__ = ["register"]
 
-EXIT_OK = 0
 AUDIT_FORMATS = ("csv", "xlsx", "html")
 
 
-def register(cli: Any) -> None:
-    global _cli
-    _cli = cli
+def register(command: Command) -> None:
 
-    p = cli.command(
+    p = command(
         "flows", "Cross-border reconciliation: shipped (as senders report) against received (as receivers report).",
         _cmd_flows,
         epilog="One row per origin country, destination country, item and period (and unit\n"
@@ -43,22 +40,23 @@ def register(cli: Any) -> None:
     p.add_argument("--from", dest="origin", metavar="CC", help="origin country (ISO 3166 alpha-2)")
     p.add_argument("--to", dest="destination", metavar="CC", help="destination country")
     p.add_argument("--item", metavar="ITEM", help="only this item id")
-    p.add_argument("--period", metavar="YYYY[-MM]", help="a year or a month (UTC shipment date); default: by year")
+    p.add_argument("--period", metavar="YYYY[-MM]", type=argument(parse_period),
+                   help="a year or a month (UTC shipment date); default: by year")
     p.add_argument("--gaps-only", action="store_true", help="only flows whose gap is not zero")
-    cli.as_of(p)
-    cli.storage(p)
+    as_of(p)
+    storage(p)
 
-    p = cli.command(
+    p = command(
         "trace", "The lineage of a trace: every lot from the export to each re-export and ship-back.",
         _cmd_trace,
         epilog="Each node shows the lot's account in its unit: shipped = received + in transit;\n"
                "received = consumed + re-exported + returned + lost + on hand.",
     )
     p.add_argument("ident", metavar="TRACE|LOT", help="a trace id, or a lot id of the trace")
-    cli.as_of(p)
-    cli.storage(p)
+    as_of(p)
+    storage(p)
 
-    p = cli.command(
+    p = command(
         "audit", "Export every report and the balances it results in, as CSV, XLSX and an HTML report.",
         _cmd_audit,
         epilog="Select one of --trace, --lot, --party, --period, --from/--to (--item narrows any\n"
@@ -87,17 +85,18 @@ def register(cli: Any) -> None:
     which.add_argument("--trace", metavar="TRACE|LOT", help="one trace (a lot id selects its whole trace)")
     which.add_argument("--lot", metavar="LOT", help="one lot and every lot re-exported or shipped back from it")
     which.add_argument("--party", metavar="PARTY", help="every trace in which the party ships or holds a lot")
-    which.add_argument("--period", metavar="YYYY[-MM]", help="every trace with a lot shipped in the period")
-    p.add_argument("--from", dest="shipped_from", metavar="DATE", type=_start_of,
+    which.add_argument("--period", metavar="YYYY[-MM]", type=argument(parse_period),
+                       help="every trace with a lot shipped in the period")
+    p.add_argument("--from", dest="shipped_from", metavar="DATE", type=argument(start_of),
                    help="every trace with a lot shipped on or after DATE (2019-07-01, UTC, or a time with zone)")
-    p.add_argument("--to", dest="shipped_to", metavar="DATE", type=_end_of,
+    p.add_argument("--to", dest="shipped_to", metavar="DATE", type=argument(end_of),
                    help="every trace with a lot shipped on or before DATE (the whole day, UTC)")
     p.add_argument("--item", metavar="ITEM", help="only traces with a lot of this item (with --party, --period "
                                                   "or --from/--to, or alone: every such trace)")
-    p.add_argument("--as-of", metavar="T", type=_end_of,
+    p.add_argument("--as-of", metavar="T", type=argument(end_of),
                    help="the account as it stood at T (default: now); 2019-09-01 means the end of that day, "
                         "UTC; or 2019-09-01T12:00:00+09:00")
-    p.add_argument("--known-at", metavar="K", type=_end_of,
+    p.add_argument("--known-at", metavar="K", type=argument(end_of),
                    help="only the reports the ledger had recorded by K (default: every report)")
     p.add_argument("--out", metavar="DIR", default="audit", help="output directory (default: ./audit)")
     p.add_argument("--format", default="csv,xlsx,html",
@@ -105,18 +104,16 @@ def register(cli: Any) -> None:
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.add_argument("--progress", action="store_true",
                    help="progress lines on stderr even when it is not a terminal (default: only on a terminal)")
-    cli.storage(p)
+    storage(p)
 
-
-_cli: Any = None
 
 
 # -- flows -------------------------------------------------------------------------------
 
 
 def _cmd_flows(args: argparse.Namespace) -> int:
-    period = _period(args.period)
-    ledger = _cli.Ledger(args)
+    period = args.period
+    ledger = Ledger(args)
     try:
         rows = whereabouts(ledger.store, None, now=utc_now(), policy=ledger.policy,
                            as_of=args.as_of, known_at=args.known_at)
@@ -129,8 +126,8 @@ def _cmd_flows(args: argparse.Namespace) -> int:
     if args.gaps_only:
         flows = [f for f in flows if f.gap != 0]
     if args.json:
-        print(json.dumps({"period": args.period, "from": args.origin, "to": args.destination,
-                          "as_of": _iso(args.as_of), "known_at": _iso(args.known_at),
+        print(json.dumps({"period": period and str(period), "from": args.origin, "to": args.destination,
+                          "as_of": iso(args.as_of), "known_at": iso(args.known_at),
                           "flows": [f.as_dict() for f in flows]}, indent=2, sort_keys=True))
         return EXIT_OK
     if not flows:
@@ -158,29 +155,20 @@ def _lots_cell(lots: tuple[str, ...]) -> str:
     return ", ".join(lots[:LOTS_SHOWN_MAX]) + f" and {len(lots) - LOTS_SHOWN_MAX:,} more (--json lists all)"
 
 
-def _period(text: str | None):  # type: ignore[no-untyped-def]
-    if text is None:
-        return None
-    try:
-        return parse_period(text)
-    except PeriodError as error:
-        raise _cli.CliError(str(error)) from None
-
-
 # -- trace -------------------------------------------------------------------------------
 
 
 def _cmd_trace(args: argparse.Namespace) -> int:
-    ledger = _cli.Ledger(args)
+    ledger = Ledger(args)
     try:
         view = trace_view(ledger.store, args.ident, now=utc_now(), policy=ledger.policy,
-                          as_of=args.as_of, known_at=args.known_at)  # NotFound: cli.main says so
+                          as_of=args.as_of, known_at=args.known_at)  # NotFound: core.main says so
     finally:
         ledger.close()
     trace_ids, rows, alerts = view.trace_ids, view.rows, view.alerts
     roots = build_lineage(rows)
     if args.json:
-        print(json.dumps({"as_of": _iso(args.as_of), "known_at": _iso(args.known_at),
+        print(json.dumps({"as_of": iso(args.as_of), "known_at": iso(args.known_at),
                           "lineage": [lineage_dict(r) for r in roots], "alerts": alerts},
                          indent=2, sort_keys=True, default=str))
         return EXIT_OK
@@ -206,43 +194,43 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     unknown = [f for f in formats if f not in AUDIT_FORMATS]
     if unknown or not formats:
-        raise _cli.CliError(f"--format {args.format!r}: choose from {', '.join(AUDIT_FORMATS)}")
-    period = _period(args.period)
+        raise CliError(f"--format {args.format!r}: choose from {', '.join(AUDIT_FORMATS)}")
+    period = args.period
     shipped = None
     if args.shipped_from is not None or args.shipped_to is not None:
         if period is not None:
-            raise _cli.CliError(f"--period {args.period} and --from/--to both select shipment dates: "
+            raise CliError(f"--period {args.period} and --from/--to both select shipment dates: "
                                 f"give one (--from 2019-07-01 --to 2019-09-30 is a free range)")
         if args.shipped_from and args.shipped_to and args.shipped_from > args.shipped_to:
-            raise _cli.CliError(f"--from {args.shipped_from.date()} is after --to {args.shipped_to.date()}: "
+            raise CliError(f"--from {args.shipped_from.date()} is after --to {args.shipped_to.date()}: "
                                 f"swap them")
         shipped = audit.DateRange(args.shipped_from, args.shipped_to)
     out = _out_directory(args.out)  # before the work: a bad --out is said at once
     started = time.monotonic()
-    ledger = _cli.Ledger(args)
+    ledger = Ledger(args)
     try:
         if not (args.trace or args.lot or args.party or args.period or args.item or shipped):
-            raise _cli.CliError("select what to audit: --trace, --lot, --party, --period, --from/--to or --item "
+            raise CliError("select what to audit: --trace, --lot, --party, --period, --from/--to or --item "
                                 "(ledger audit --help has examples)")
         if (args.trace or args.lot) and (args.item or shipped):
             given = "--trace" if args.trace else "--lot"
-            raise _cli.CliError(f"--item, --from and --to narrow --party or --period; {given} already names "
+            raise CliError(f"--item, --from and --to narrow --party or --period; {given} already names "
                                 f"what to audit: drop one")
         selection, trace_ids = audit.select_traces(ledger.store, trace=args.trace, party=args.party,
                                                    period=period, item=args.item, shipped=shipped, lot=args.lot)
         for flag, when in (("as of", args.as_of), ("known at", args.known_at)):
             if when is not None:
                 selection += f", {flag} {when.isoformat()}"
-        progress = _cli.Progress(f"audit of {selection}: reports gathered", args.progress)
+        progress = Progress(f"audit of {selection}: reports gathered", args.progress)
         progress.announce(f"from {len(trace_ids):,} traces")
         data = audit.collect(ledger.store, selection, trace_ids, now=utc_now(), policy=ledger.policy,
-                             progress=progress, software_version=_cli_version(), as_of=args.as_of,
+                             progress=progress, software_version=software_version(), as_of=args.as_of,
                              known_at=args.known_at, lot=args.lot)
         progress.done(len(data.events), f"({len(trace_ids):,} traces)")
     finally:
         ledger.close()
     written: list[Path] = []
-    writing = _cli.Progress("audit: writing", args.progress)
+    writing = Progress("audit: writing", args.progress)
     try:
         if "csv" in formats:
             writing.announce(f"CSV files into {out}/")
@@ -254,12 +242,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             writing.announce(f"{out / 'report.html'}")
             written.append(audit.write_html(data, out / "report.html", fmt=fmt_amount))
     except OSError as error:
-        raise _cli.CliError(f"--out {args.out!r}: cannot write {error.filename or out}: "
+        raise CliError(f"--out {args.out!r}: cannot write {error.filename or out}: "
                             f"{error.strerror or error}; name a directory you can write to") from None
     elapsed_s = time.monotonic() - started
     summary = {"selection": selection, "traces": len(data.trace_ids), "events": len(data.events),
                "lots": len(data.balances), "alerts": len(data.alerts), "history": len(data.history),
-               "as_of": _iso(args.as_of), "known_at": _iso(args.known_at), "files": [str(p) for p in written],
+               "as_of": iso(args.as_of), "known_at": iso(args.known_at), "files": [str(p) for p in written],
                "seconds": round(elapsed_s, 2)}
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
@@ -277,35 +265,10 @@ def _out_directory(text: str) -> Path:
     try:
         if out.exists() and not out.is_dir():
             kind = "a file" if out.is_file() else "not a directory (a device or a socket)"
-            raise _cli.CliError(f"--out {text!r} is {kind}: name a directory (new or existing); the export "
+            raise CliError(f"--out {text!r} is {kind}: name a directory (new or existing); the export "
                                 f"writes events.csv, balances.csv, ..., audit.xlsx and report.html into it")
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise _cli.CliError(f"--out {text!r}: cannot make that directory: {error.strerror or error}; "
+        raise CliError(f"--out {text!r}: cannot make that directory: {error.strerror or error}; "
                             f"name a directory you can write to") from None
     return out
-
-
-def _end_of(text: str) -> datetime:
-    """A date (the end of that day, UTC) or a time with zone: `ledger whereabouts --as-of`'s reading."""
-    from consumers.cli import _when
-
-    return _when(text)
-
-
-def _start_of(text: str) -> datetime:
-    """A date (the start of that day, UTC) or a time with zone."""
-    value = _end_of(text)
-    if len(text) == 10:
-        return datetime.combine(value.date(), dtime.min, tzinfo=timezone.utc)
-    return value
-
-
-def _cli_version() -> str:
-    from consumers.cli import software_version
-
-    return software_version()
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value else None

@@ -1,6 +1,6 @@
 """`ledger parties add/list/remove`: the party registry the operator manages.
 
-Registered through consumers.cli.EXTENSIONS.  The registry is kept in the
+Registered through consumers.cli.core.EXTENSIONS.  The registry is kept in the
 projection store (``--store``; ledger.ports.PartyRegistry), where every
 projector reads it; docs/COMPLIANCE.md ("Who may say what") says why.
 """
@@ -10,16 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
+from consumers.cli.common import EXIT_OK, CliError, Command, Ledger, storage, subcommands
 from consumers.render import table
 from ledger.parties import ROLES, PartyError, RegisteredParty, parties_from_json
 
 __all__ = ["register"]
-
-EXIT_OK = 0
-EXIT_NOT_FOUND = 1
-_cli: Any = None
 
 EPILOG = """\
 Every party a report names (reporter, exporter, consignee, end user, a
@@ -35,20 +31,12 @@ runs open until the first party is registered).
 """
 
 
-def register(cli: Any) -> None:
-    global _cli
-    _cli = cli
-    p = cli.command("parties", "The party registry: who may report, and where each party is.",
-                    _cmd_help, epilog=EPILOG)
-    sub = p.add_subparsers(dest="parties_command", metavar="SUBCOMMAND")
+def register(command: Command) -> None:
+    p = command("parties", "The party registry: who may report, and where each party is.",
+                _cmd_help, epilog=EPILOG)
+    subcommand = subcommands(p, "parties_command", "SUBCOMMAND")
 
-    def subcommand(name: str, help_text: str, run: Any) -> argparse.ArgumentParser:
-        q = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-        q.set_defaults(run=run)
-        return q
-
-    q = subcommand("add", "Register parties (or replace their entries).", _cmd_add)
+    q = subcommand("add", "Register parties (or replace their entries).", _cmd_add, EPILOG)
     q.add_argument("party_id", nargs="?", metavar="ID", help="the party id reports use")
     q.add_argument("--country", metavar="CC", help="ISO 3166-1 alpha-2 country code")
     q.add_argument("--role", action="append", choices=ROLES, default=[],
@@ -56,41 +44,41 @@ def register(cli: Any) -> None:
     q.add_argument("--name", help="a name for people (optional)")
     q.add_argument("--file", metavar="FILE",
                    help='JSON list of {"id", "country", "roles", "name"} (examples/parties.json) instead of ID')
-    cli.storage(q)
+    storage(q)
 
-    q = subcommand("list", "The registered parties.", _cmd_list)
+    q = subcommand("list", "The registered parties.", _cmd_list, EPILOG)
     q.add_argument("--json", action="store_true", help="JSON for scripts (default: a table)")
-    cli.storage(q)
+    storage(q)
 
-    q = subcommand("remove", "Remove a party: later reports naming it are refused.", _cmd_remove)
+    q = subcommand("remove", "Remove a party: later reports naming it are refused.", _cmd_remove, EPILOG)
     q.add_argument("party_id", metavar="ID")
-    cli.storage(q)
+    storage(q)
 
 
 def _cmd_help(args: argparse.Namespace) -> int:
-    raise _cli.CliError("name a subcommand: add, list or remove (ledger parties --help)")
+    raise CliError("name a subcommand: add, list or remove (ledger parties --help)")
 
 
 def _cmd_add(args: argparse.Namespace) -> int:
     if args.file:
         if args.party_id or args.country or args.role or args.name:
-            raise _cli.CliError("--file registers the parties the file lists; give no ID, --country, --role "
+            raise CliError("--file registers the parties the file lists; give no ID, --country, --role "
                                 "or --name with it")
         path = Path(args.file)
         if not path.is_file():
-            raise _cli.CliError(f"--file {args.file!r} is not a readable file")
+            raise CliError(f"--file {args.file!r} is not a readable file")
         try:
             parties = parties_from_json(path.read_text(encoding="utf-8"), source=args.file)
         except PartyError as error:
-            raise _cli.CliError(str(error)) from None
+            raise CliError(str(error)) from None
     else:
         if not args.party_id or not args.country or not args.role:
-            raise _cli.CliError("give ID, --country CC and at least one --role (or --file FILE)")
+            raise CliError("give ID, --country CC and at least one --role (or --file FILE)")
         try:
             parties = [RegisteredParty(args.party_id, args.country, tuple(args.role), args.name)]
         except PartyError as error:
-            raise _cli.CliError(str(error)) from None
-    ledger = _cli.Ledger(args)
+            raise CliError(str(error)) from None
+    ledger = Ledger(args)
     try:
         ledger.store.register_parties(parties)
     finally:
@@ -101,7 +89,7 @@ def _cmd_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    ledger = _cli.Ledger(args, must_exist=True)
+    ledger = Ledger(args, must_exist=True)
     try:
         parties = ledger.store.registered_parties()
     finally:
@@ -117,12 +105,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_remove(args: argparse.Namespace) -> int:
-    ledger = _cli.Ledger(args, must_exist=True)
+    ledger = Ledger(args, must_exist=True)
     try:
         removed = ledger.store.remove_party(args.party_id)
     finally:
         ledger.close()
     if not removed:
-        raise _cli.CliError(f"party {args.party_id!r} is not registered (ledger parties list)")
+        raise CliError(f"party {args.party_id!r} is not registered (ledger parties list)")
     print(f"removed {args.party_id}: later reports naming it are refused")
     return EXIT_OK

@@ -1,6 +1,6 @@
 """`ledger verify`: is the log whole, is the store whole, and do they belong together?
 
-Registered through consumers.cli.EXTENSIONS.  Reads only: nothing is
+Registered through consumers.cli.core.EXTENSIONS.  Reads only: nothing is
 repaired or recorded (docs/OPERATIONS.md says what to do with each finding).
 """
 
@@ -10,13 +10,13 @@ import argparse
 import json
 from typing import Any
 
+from consumers.cli.common import EXIT_DAMAGED, EXIT_OK, CliError, Command, Ledger, Progress, storage
 from consumers.log_check import store_belongs_problem, verify_log
 from projections.store import StoreUnavailable
 
 __all__ = ["register", "EXIT_WHOLE", "EXIT_DAMAGED"]
 
-EXIT_WHOLE = 0
-EXIT_DAMAGED = 4  # 1 stays "could not be opened", as for every command
+EXIT_WHOLE = EXIT_OK  # 4 (EXIT_DAMAGED) when damage is found; 1 stays "could not be opened", as for every command
 
 VERIFY_EPILOG = """\
 Three checks, each reading everything:
@@ -46,32 +46,28 @@ exit status:
 """
 
 
-def register(cli: Any) -> None:
-    global _cli
-    _cli = cli
-    p = cli.command("verify", "Check the log's digests and offsets, the store's integrity, and that they belong "
-                              "together.", _cmd_verify, epilog=VERIFY_EPILOG)
+def register(command: Command) -> None:
+    p = command("verify", "Check the log's digests and offsets, the store's integrity, and that they belong "
+                          "together.", _cmd_verify, epilog=VERIFY_EPILOG)
     p.add_argument("--json", action="store_true", help="the findings as JSON (default: text)")
     p.add_argument("--progress", action="store_true",
                    help="progress lines on stderr even when it is not a terminal (default: only on a terminal)")
-    cli.storage(p)
+    storage(p)
 
-
-_cli: Any = None
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    ledger = _cli.Ledger(args, must_exist=True)
+    ledger = Ledger(args, must_exist=True)
     try:
         log = ledger.log
-        progress = _cli.Progress("verified records", args.progress)
+        progress = Progress("verified records", args.progress)
         log_check = verify_log(log, progress=progress)
         progress.done(log_check.records)
         store: dict[str, Any] = {"url": ledger.store_url, "method": None, "problems": []}
         belongs: dict[str, Any] = {"log_identity": log.identity(), "store_log_identity": None, "problem": None}
         try:
             opened = ledger.store
-        except (StoreUnavailable, _cli.CliError) as error:
+        except (StoreUnavailable, CliError) as error:
             # A store that cannot even be opened (missing, empty, not a
             # database, a damaged header) is a finding of this command, not
             # a reason to stop.

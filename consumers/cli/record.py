@@ -1,0 +1,277 @@
+"""`ledger ingest`, `project`, `replay` and `demo`: what writes the ledger and
+checks what it wrote.  The parser and the help of each is in core.py."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from consumers.bootstrap import POLICY_ENV
+from consumers.cli.common import EXIT_ERROR, EXIT_OK, EXIT_REJECTED, CliError, Ledger, Progress, Refused
+from consumers.cli.views import alerts_table, whereabouts_table
+from consumers.ingest import IngestReport, LongLine, Reject, ingest_lines, read_lines, reject_row
+from consumers.log_check import verify_log
+from consumers.projector import BatchCounts, catch_up, rebuild, utc_now
+from ledger.parties import by_id, parties_from_json
+from projections.queries import standing_alerts, whereabouts
+
+__all__ = ["run_ingest", "run_project", "run_replay", "run_demo"]
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
+BLANK = " \t\ufeff"  # around a line: white space, and the byte-order mark a spreadsheet export writes
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    ledger = Ledger(args)
+    try:
+        ingested = _ingest(ledger, args.file, progress_forced=args.progress,
+                           trust_recorded_at=args.trust_recorded_at)
+        report = ingested.report
+        projected = None if args.no_project else _project(ledger, args.progress,
+                                                          trust_recorded_at=args.trust_recorded_at)
+        detects_duplicates = ledger.log.detects_duplicates
+    finally:
+        ledger.close()
+    if args.json:
+        print(json.dumps(_ingest_json(report, projected), indent=2))
+    else:
+        _print_ingest(report, args.file, detects_duplicates=detects_duplicates)
+    for advice in _input_advice(ingested, args.file):
+        print(f"ledger ingest: {advice}", file=sys.stderr)
+    return EXIT_REJECTED if report.rejected else EXIT_OK
+
+
+@dataclass(frozen=True)
+class _Ingested:
+    report: IngestReport
+    # The first line with anything on it, without the blanks around it ("": none):
+    # what the input looks like, to tell someone who sent the wrong format.
+    opening: str
+
+
+def _ingest(ledger: Ledger, file: str, *, progress_forced: bool,
+            trust_recorded_at: bool = False) -> _Ingested:
+    log = ledger.log
+    keep = getattr(log, "keep_rejects", None)
+
+    def keep_rejects(rejects: list[Reject], at: datetime) -> None:
+        if keep is not None:
+            keep([reject_row(r, at) for r in rejects])
+
+    # Reports are UTF-8, read as bytes (read_lines) so the line limit is
+    # checked in bytes while reading and a huge line is never held whole.
+    # A byte-order mark (spreadsheet exports write one) is not part of line 1
+    # (ingest_lines drops it).  A byte that is not UTF-8 (a Shift_JIS or
+    # EUC-KR file) reaches ingest_lines as a surrogate, which refuses that
+    # line by number, rather than being silently replaced or crashing.
+    if file == "-":
+        stream = sys.stdin.buffer
+        source, size = "<stdin>", None
+    else:
+        path = Path(file)
+        if not path.is_file():
+            raise CliError(f"{file!r} is not a readable file")
+        try:
+            stream = path.open("rb")
+        except OSError as error:
+            raise CliError(f"{file!r} cannot be read: {error.strerror}") from None
+        source, size = str(path.resolve()), path.stat().st_size
+    progress = Progress("ingested lines", progress_forced, size)
+    opening = ""
+
+    def counting(lines):  # type: ignore[no-untyped-def]
+        nonlocal opening
+        for line in lines:
+            if isinstance(line, LongLine):
+                progress.bytes_read += line.length_bytes
+            else:
+                progress.bytes_read += (len(line) if line.isascii()
+                                        else len(line.encode("utf-8", "surrogateescape")))
+            if not opening:
+                opening = (line.head if isinstance(line, LongLine) else line).strip(BLANK)
+            yield line
+
+    try:
+        report = ingest_lines(
+            counting(read_lines(stream)), log, source=source, clock=utc_now, keep_rejects=keep_rejects,
+            progress=lambda r: progress(r.lines, f"({r.rejected} rejected)"),
+            trust_recorded_at=trust_recorded_at,
+            parties=by_id(ledger.store.registered_parties()),
+        )
+    finally:
+        if file != "-":
+            stream.close()
+    progress.done(report.lines, f"({report.rejected} rejected)")
+    return _Ingested(report, opening)
+
+
+def _input_advice(ingested: _Ingested, file: str) -> list[str]:
+    """Warnings about input that was not what ingest reads: nothing at all,
+    or one JSON array (an export from a tool that writes JSON, not JSON Lines)."""
+    name = "<stdin>" if file == "-" else repr(file)
+    if not ingested.opening:
+        return [f"warning: nothing was read from {name}: "
+                + ("it is empty" if not ingested.report.lines else "it holds only blank lines")]
+    if ingested.opening.startswith("["):
+        return [f"hint: {name} starts with '[', as a JSON array does; the ledger reads JSON Lines, one report "
+                f"(one JSON object) per line: `jq -c '.[]' FILE` turns an array into that"]
+    return []
+
+
+def _project(ledger: Ledger, progress_forced: bool, *, trust_recorded_at: bool = False) -> BatchCounts:
+    progress = Progress("projected records", progress_forced)
+    totals = catch_up(ledger.log, ledger.store, policy=ledger.policy, trust_recorded_at=trust_recorded_at,
+                      progress=lambda t: progress(t.records))
+    progress.done(totals.records)
+    return totals
+
+
+def _print_ingest(report: IngestReport, file: str, *, detects_duplicates: bool = True) -> None:
+    file = "<stdin>" if file == "-" else file
+    if detects_duplicates:
+        print(f"{file}: {report.lines} lines: {report.accepted} recorded, "
+              f"{report.duplicates} already recorded (no-op), {report.conflicts} conflicting, "
+              f"{report.rejected} rejected")
+    else:
+        print(f"{file}: {report.lines} lines: {report.accepted} sent to the log, {report.rejected} rejected "
+              f"(this log cannot tell a re-send from a new report: the projection drops re-sends)")
+    for reject in report.rejects[:50]:
+        print(f"  rejected line {reject.line}: " + "; ".join(str(p) for p in reject.problems), file=sys.stderr)
+    if report.rejected > 50:
+        print(f"  ... and {report.rejected - 50} more (see `ledger rejects`)", file=sys.stderr)
+
+
+def _ingest_json(report: IngestReport, projected: BatchCounts | None) -> dict[str, Any]:
+    return {
+        "lines": report.lines,
+        "recorded": report.accepted,
+        "duplicates": report.duplicates,
+        "conflicts": report.conflicts,
+        "rejected_count": report.rejected,
+        "rejected": [  # the first ones; `ledger rejects --json` has them all
+            {"line": r.line, "problems": [p.model_dump() for p in r.problems]} for r in report.rejects
+        ],
+        "projected_records": projected.records if projected else None,
+    }
+
+
+def run_project(args: argparse.Namespace) -> int:
+    ledger = Ledger(args)
+    try:
+        totals = _project(ledger, args.progress, trust_recorded_at=args.trust_recorded_at)
+    finally:
+        ledger.close()
+    print(f"projected {totals.records} records in {totals.batches} batches "
+          f"({totals.duplicates} duplicates, {totals.dead_letters} dead letters)")
+    return EXIT_OK
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from projections.sqlite_store import SQLiteProjectionStore
+
+    ledger = Ledger(args)
+    try:
+        damaged = verify_log(ledger.log)
+        if damaged.problem_count:
+            for problem in damaged.problems:
+                print(f"  {problem}", file=sys.stderr)
+            raise Refused(
+                f"the log has {damaged.problem_count} damaged record(s) (listed above; first: "
+                f"{damaged.problems[0]}); nothing was replayed or replaced: restore the log from a backup, "
+                f"or see docs/OPERATIONS.md, 'ledger verify'")
+        live = ledger.store
+        live_fp = live.fingerprint()
+        # The store's own check is part of the comparison: a full scan reads
+        # every row even when an index has lost some, so the digests above
+        # can agree while a query through the index answers otherwise.
+        _method, integrity = live.integrity_problems()
+        live_fp["integrity"] = "ok" if not integrity else "damaged: " + "; ".join(integrity)
+        rebuilt_path = _rebuild_path(ledger.store_url)
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
+        rebuilt = SQLiteProjectionStore(rebuilt_path)
+        try:
+            # The replay refuses what the live projection refused: the same registry.
+            rebuilt.register_parties(live.registered_parties())
+            progress = Progress("replayed records", False)
+            totals = rebuild(ledger.log, rebuilt, policy=ledger.policy, progress=lambda t: progress(t.records))
+            rebuilt_fp = rebuilt.fingerprint()
+            _method, integrity = rebuilt.integrity_problems()
+            rebuilt_fp["integrity"] = "ok" if not integrity else "damaged: " + "; ".join(integrity)
+        except BaseException:
+            rebuilt.close()  # a failed rebuild (a full disk) leaves no scratch store behind
+            for suffix in ("", "-wal", "-shm", ".lock"):
+                Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
+            raise
+        rebuilt.close()
+    finally:
+        ledger.close()
+    same = rebuilt_fp == live_fp
+    differing = sorted(k for k in live_fp if live_fp[k] != rebuilt_fp.get(k))
+    if args.replace and not same:
+        live_path = Path(ledger.store_url[len("sqlite:///"):])
+        os.replace(rebuilt_path, live_path)
+        for suffix in ("-wal", "-shm"):
+            Path(str(live_path) + suffix).unlink(missing_ok=True)
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
+    if args.json:
+        print(json.dumps({"identical": same, "records": totals.records, "differing": differing,
+                          "fingerprint": rebuilt_fp}, indent=2, sort_keys=True))
+    else:
+        print(f"replayed {totals.records} records from position 0")
+        for name in sorted(live_fp):
+            verdict = "identical" if live_fp[name] == rebuilt_fp.get(name) else "DIFFERENT"
+            shown = live_fp[name] if name == "integrity" else rebuilt_fp.get(name, "")[:16]
+            print(f"  {name:<12} {verdict}  {shown}")
+        print("replay: identical" if same else
+              "replay: DIFFERENT" + (" (live store replaced by the rebuilt one)" if args.replace else
+                                     " (run `ledger replay --replace` to adopt the rebuilt projections)"))
+    return EXIT_OK if same else EXIT_ERROR
+
+
+def _rebuild_path(store_url: str) -> Path:
+    if not store_url.startswith("sqlite:///"):
+        raise CliError("replay compares against a SQLite store here; for PostgreSQL see docs/OPERATIONS.md")
+    return Path(store_url[len("sqlite:///"):] + ".replay")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    story = EXAMPLES_DIR / "story-2019.jsonl"
+    # The story carries its party registry and its licensing authorities
+    # (docs/COMPLIANCE.md, "Who may say what"), unless a policy is given.
+    if not args.policy and not os.environ.get(POLICY_ENV):
+        args.policy = str(EXAMPLES_DIR / "policy.toml")
+    ledger = Ledger(args)
+    print("The 2019 story (examples/story-2019.jsonl), recorded on the embedded log")
+    print(f"  log:   {ledger.log_url}\n  store: {ledger.store_url}\n")
+    try:
+        parties = parties_from_json((EXAMPLES_DIR / "parties.json").read_text(encoding="utf-8"),
+                                    source="examples/parties.json")
+        ledger.store.register_parties(parties)
+        # The story says when each report reached the ledger (recorded_at), so
+        # --known-at shows what was known when: KR-SEMI reported its 70 units
+        # consumed on 2019-10-20, after the 90 days ran out (docs/STORY.md).
+        report = _ingest(ledger, str(story), progress_forced=False, trust_recorded_at=True).report
+        _project(ledger, False, trust_recorded_at=True)
+        _print_ingest(report, "examples/story-2019.jsonl")
+        now = utc_now()
+        rows = whereabouts(ledger.store, None, now=now, policy=ledger.policy)
+        alerts = standing_alerts(ledger.store, now=now, policy=ledger.policy)
+    finally:
+        ledger.close()
+    print()
+    print(whereabouts_table(rows, None, None))
+    print()
+    print(alerts_table(alerts))
+    print()
+    replay_args = argparse.Namespace(log=ledger.log_url, store=ledger.store_url, policy=args.policy,
+                                     replace=False, json=False)
+    return run_replay(replay_args)
