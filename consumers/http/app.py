@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -36,7 +37,7 @@ from ledger.ports import LogUnavailable
 from projections.queries import NotFound
 from projections.store import StoreUnavailable
 
-__all__ = ["create_app", "BODY_BYTES_MAX", "REPORTS_PER_REQUEST_MAX"]
+__all__ = ["create_app", "Server", "BODY_BYTES_MAX", "REPORTS_PER_REQUEST_MAX"]
 
 BODY_BYTES_MAX = 32 * 1024 * 1024  # a request of 10,000 reports of ~1 kB fits with room
 REPORTS_PER_REQUEST_MAX = 10_000
@@ -52,6 +53,8 @@ log = logging.getLogger("ledger.http")
 
 
 def create_app(backend: Backend) -> Starlette:
+    streams = sse.AlertStreams(backend)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await backend.call(backend.open)
@@ -136,8 +139,7 @@ def create_app(backend: Backend) -> Starlette:
         principal = await authed(request, READ_ALERTS)
         party, severity, kind = _alert_filters(request)
         since = _resume_point(request)
-        return sse.alert_stream(request, backend, principal, since,
-                                keep=lambda e: _matches(e, party, severity, kind))
+        return streams.response(principal, since, keep=lambda e: _matches(e, party, severity, kind))
 
     async def get_flows(request: Request) -> Response:
         principal = await authed(request, READ)
@@ -200,7 +202,22 @@ def create_app(backend: Backend) -> Starlette:
                                  "message": f"{r.method} is not allowed on {r.url.path}"}, 405),
         Exception: _internal_error,
     }
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)  # type: ignore[arg-type]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)  # type: ignore[arg-type]
+    app.state.alert_streams = streams
+    return app
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, which ends the app's alert streams before it waits
+    for the open connections to finish: a stream never finishes by itself,
+    so otherwise Ctrl-C or SIGTERM would wait out the graceful-shutdown
+    timeout and cancel the stream with a traceback."""
+
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        app = self.config.app
+        if isinstance(app, Starlette):
+            app.state.alert_streams.close()
+        await super().shutdown(sockets)
 
 
 async def _project_periodically(backend: Backend) -> None:

@@ -5,6 +5,7 @@ PostgreSQL store.  docs/API.md shows the same requests with curl."""
 from __future__ import annotations
 
 import json
+import signal
 import ssl
 import subprocess
 import time
@@ -18,6 +19,7 @@ import httpx
 from http_server import LEDGER, Client, Server, post_story, serve_env, story_by_reporter
 
 PROJECTOR_CATCH_UP_MAX_S = 120  # a bound on the wait, not a measurement
+STOP_WITH_A_STREAM_OPEN_MAX_S = 20  # a bound on a hang, not a measurement
 
 STOCK_DECLARED_HF_0001 = {
     "type": "stock_declared", "event_id": "semi-stock-2019-1201-001", "occurred_at": "2019-12-01T10:00:00+09:00",
@@ -394,3 +396,27 @@ def test_a_key_said_twice_or_a_body_nested_too_deep_is_refused_and_stops_nothing
     good = semi.post("/v1/events", json.dumps(dict(STOCK_DECLARED_HF_0001, event_id="semi-after-1")),
                      "application/json")
     assert good.json()["results"][0]["outcome"] == "recorded"
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stopping_the_server_ends_an_open_alert_stream_quietly(tmp_path: Path, stop: signal.Signals) -> None:
+    """Ctrl-C or SIGTERM while a dashboard holds the alert stream open: the
+    server ends the stream (the client reads it to its end, no cut
+    connection), exits, and prints no error or traceback."""
+    home = tmp_path / "home"
+    server = Server(home, (), serve_env(home)).start()
+    try:
+        listener = server.issue("OPS-WALL", "dashboard").listen(until_seq=10**9)
+        assert server.process is not None
+        server.process.send_signal(stop)
+        status, output = server.wait(STOP_WITH_A_STREAM_OPEN_MAX_S)
+    finally:
+        server.stop()
+    assert listener.join() == []  # ended by the server, read to its end without an error
+    # uvicorn raises the signal it caught again once it has shut down: Ctrl-C
+    # ends the command as an interrupt (130), SIGTERM kills it, as a supervisor expects.
+    assert status == (130 if stop == signal.SIGINT else -signal.SIGTERM), output
+    said = output.splitlines()
+    assert "listening on" in said[0], output
+    assert said[1:] == (["ledger serve: interrupted; what was committed is kept, re-run to resume"]
+                        if stop == signal.SIGINT else []), output
