@@ -131,7 +131,7 @@ def create_app(backend: Backend) -> Starlette:
         party, severity, kind = _alert_filters(request)
         since = _count(request, "since", 0)
         limit = min(_count(request, "limit", 1000), 1000)
-        entries, cursor = await backend.call(backend.journal, principal, since=since, limit=limit)
+        entries, cursor = await backend.call(backend.journal, principal, since=since, limit=limit, party=party)
         entries = [e for e in entries if _matches(e, party, severity, kind)]
         return _json({"since": since, "next": cursor, "transitions": entries})
 
@@ -139,7 +139,7 @@ def create_app(backend: Backend) -> Starlette:
         principal = await authed(request, READ_ALERTS)
         party, severity, kind = _alert_filters(request)
         since = _resume_point(request)
-        return streams.response(principal, since, keep=lambda e: _matches(e, party, severity, kind))
+        return streams.response(principal, since, party=party, keep=lambda e: _matches(e, party, severity, kind))
 
     async def get_flows(request: Request) -> Response:
         principal = await authed(request, READ)
@@ -382,7 +382,11 @@ def _alert_filters(request: Request) -> tuple[str | None, str | None, str | None
 
 
 def _matches(entry: dict[str, Any], party: str | None, severity: str | None, kind: str | None) -> bool:
-    return ((party is None or entry.get("party") == party) and (severity is None or entry.get("severity") == severity)
+    """A journal entry read as ``party`` (backend.journal marks the ones
+    about its material) passes the filters: addressed to it or about its
+    material, as GET /v1/alerts?party= answers."""
+    return ((party is None or entry.get("party") == party or entry.get("about_your_material") is True)
+            and (severity is None or entry.get("severity") == severity)
             and (kind is None or entry.get("kind") == kind))
 
 

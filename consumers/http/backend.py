@@ -34,7 +34,7 @@ from ledger.flows import reconcile
 from ledger.lineage import build_lineage, lineage_dict
 from ledger.policy import Policy
 from ledger.ports import EventLog
-from projections.alert_views import party_alerts, with_since
+from projections.alert_views import journal_views, marked_for, party_alerts, with_since
 from projections.queries import NotFound, lot_reports, shipment_of, standing_alerts, trace_view, whereabouts
 from projections.store import ProjectionStore
 
@@ -240,16 +240,22 @@ class Backend:
         else:
             rows = standing_alerts(self.store, now=now, policy=self.policy, as_of=as_of, known_at=known_at,
                                    trace_id=trace_id)
+            if _own_view(principal) is not None:
+                rows = marked_for(self.store, principal.party, rows)
         rows = with_since(self.store, rows, now=now, as_of=as_of, known_at=known_at)
         return self.visible_alerts(principal, rows)
 
-    def journal(self, principal: Principal, *, since: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    def journal(self, principal: Principal, *, since: int, limit: int,
+                party: str | None = None) -> tuple[list[dict[str, Any]], int]:
         """Journal entries after ``since`` the principal may see, and the
-        cursor to ask from next (the last seq read, seen or not)."""
+        cursor to ask from next (the last seq read, seen or not).  Each with
+        ``since`` and, read as ``party`` (a reporter: its own, unless it
+        names one), ``about_your_material``, as ``alerts`` answers them."""
         assert self.store is not None
         entries = self.store.journal(after_seq=since, limit=min(limit, JOURNAL_PAGE_MAX))
         cursor = entries[-1]["seq"] if entries else since
-        return self.visible_alerts(principal, entries), cursor
+        seen = self.visible_alerts(principal, entries)
+        return journal_views(self.store, seen, party=party if party is not None else _own_view(principal)), cursor
 
     def flows(self, principal: Principal, *, as_of: datetime | None, known_at: datetime | None,
               period: Any, origin: str | None, destination: str | None, item: str | None) -> list[Any]:
@@ -329,6 +335,12 @@ def open_credentials(url: str) -> CredentialStore:
 
 def default_credentials_url() -> str:
     return os.environ.get("LEDGER_CREDENTIALS") or f"sqlite:///{bootstrap.ledger_home() / 'credentials.db'}"
+
+
+def _own_view(principal: Principal) -> str | None:
+    """The party whose view a principal reads alerts in when it names none:
+    a reporter's own (its material marked); an auditor's or a dashboard's, no party's."""
+    return principal.party if principal.role == "reporter" else None
 
 
 def _rejected(reject: Reject) -> dict[str, Any]:

@@ -30,7 +30,9 @@ _AS_OF = _param("as_of", "query", "Where things stood at T, by when they happene
                 "day, UTC) or 2019-09-01T12:00:00+09:00. Default: now.", _WHEN)
 _KNOWN_AT = _param("known_at", "query", "Only what the ledger had been told by K (recorded_at). Default: "
                    "everything recorded.", _WHEN)
-_PARTY = _param("party", "query", "Only alerts addressed to this party id.", {"type": "string"})
+_PARTY = _param("party", "query", "Only alerts addressed to this party id, and those about material it "
+                                  "exported at the origin (each one's about_your_material is true for these).",
+                {"type": "string"})
 _SEVERITY = _param("severity", "query", "Only alerts of this severity.", {"enum": ["low", "medium", "high"]})
 _KIND = _param("kind", "query", "Only alerts of this kind.", {"enum": list(ALERT_KINDS)})
 _SINCE = _param("since", "query", "Journal cursor: transitions with seq greater than this (default 0).",
@@ -68,6 +70,29 @@ _CAPTURE = {
         "projected_records": {"type": "integer"}, "note": {"type": "string"},
         "projection": {"type": "string", "description": "present when projecting after the append failed: "
                        "the reports are recorded; the server projects them when the store answers"},
+    },
+}
+_TEXT_OR_NULL = {"type": ["string", "null"]}
+_TRANSITION = {
+    "type": "object",
+    "description": "One transition of the alert journal; the data of an event of /v1/alerts/stream too.",
+    "required": ["seq", "transition_id", "alert_id", "transition", "at", "since"],
+    "properties": {
+        "seq": {"type": "integer", "description": "the journal's order; the SSE id"},
+        "transition_id": {"type": "string", "description": "the same on every re-send: drop copies by it"},
+        "alert_id": {"type": "string"},
+        "transition": {"enum": ["raised", "updated", "resolved"]},
+        "at": {"type": "string", "description": "when the ledger journaled it (UTC)"},
+        **{name: _TEXT_OR_NULL for name in ("kind", "severity", "trace_id", "lot_id", "party", "quantity", "unit",
+                                            "message")},
+        "due_at": {"type": ["string", "null"], "description": "when the step it stands at (raised, updated) or "
+                   "last stood at (resolved) came due (UTC)"},
+        "since": {"type": ["string", "null"], "description": "when the alert first stood in the run this "
+                  "transition belongs to (UTC), from the steps known now: for the latest transition of a "
+                  "standing alert, the since of /v1/alerts"},
+        "about_your_material": {"type": "boolean", "description": "read as a party (a reporter's own, or "
+                                "?party=): addressed to another party, about material this party exported at "
+                                "the origin; absent for an auditor or a dashboard naming no party"},
     },
 }
 _ROWS = {"type": "array", "items": {"type": "object"}}
@@ -160,17 +185,22 @@ def _document() -> dict[str, Any]:
                                           "these).", {"type": "string"}),
                  _SEVERITY, _KIND, _param("trace", "query", "Only this trace id.", {"type": "string"}),
                  _AS_OF, _KNOWN_AT],
-                _ok("Standing alerts; each row's since is when it first stood, due_at its latest step.", {"type": "object", "properties": {"alerts": _ROWS}}), 400, 401, 403, 404, 503),
+                _ok("Standing alerts; each row's since is when it first stood, due_at its latest step. Read as a "
+                    "party (?party=, or a reporter's token naming none) each row says about_your_material.",
+                    {"type": "object", "properties": {"alerts": _ROWS}}), 400, 401, 403, 404, 503),
             "/v1/alerts/journal": _get(
                 "Alert transitions (raised, updated, resolved) after a cursor, oldest first.",
                 [_SINCE, _param("limit", "query", "At most this many (default and maximum 1000).",
                                 {"type": "integer", "minimum": 0, "maximum": 10**17}), _PARTY, _SEVERITY, _KIND],
                 _ok("Transitions, and the cursor to ask from next.", {"type": "object", "properties": {
-                    "since": {"type": "integer"}, "next": {"type": "integer"}, "transitions": _ROWS}}),
+                    "since": {"type": "integer"}, "next": {"type": "integer"},
+                    "transitions": {"type": "array", "items": {"$ref": "#/components/schemas/Transition"}}}}),
                 400, 401, 403, 503),
             "/v1/alerts/stream": _get(
                 "Server-Sent Events of alert transitions as they are journaled. The SSE id is the journal "
-                "seq: reconnect with Last-Event-ID (or ?since=) and nothing is lost or repeated.",
+                "seq, the event the transition, the data a Transition (as the journal answers it): reconnect "
+                "with Last-Event-ID (or ?since=) and nothing is lost or repeated. When the server shuts down "
+                "it ends the stream.",
                 [_SINCE, _param("Last-Event-ID", "header", "Resume after this seq (wins over since).",
                                 {"type": "string", "pattern": "^[0-9]{1,18}$"}), _PARTY, _SEVERITY, _KIND],
                 _ok("An endless event stream.", {"type": "string"}, "text/event-stream"), 400, 401, 403),
@@ -204,7 +234,7 @@ def _document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "`ledger credentials issue PARTY` prints one"}},
             "schemas": {**components, "LedgerEvent": text, "Error": _ERROR, "Problem": _PROBLEM,
-                        "Outcome": _OUTCOME, "Capture": _CAPTURE},
+                        "Outcome": _OUTCOME, "Capture": _CAPTURE, "Transition": _TRANSITION},
         },
     }
 

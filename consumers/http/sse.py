@@ -57,8 +57,10 @@ class AlertStreams:
     def closing(self) -> bool:
         return self._closing.is_set()
 
-    def response(self, principal: Principal, since: int, *,
+    def response(self, principal: Principal, since: int, *, party: str | None,
                  keep: Callable[[dict[str, Any]], bool]) -> StreamingResponse:
+        """The stream of the journal after ``since``, read as ``party``
+        (``Backend.journal``), of the entries ``keep`` keeps."""
         if self.closing:
             raise Refused(503, "unavailable", "the server is shutting down; reconnect with Last-Event-ID",
                           headers={"Retry-After": "5"})
@@ -72,7 +74,7 @@ class AlertStreams:
             # gone first) runs no finally, and must not hold a place.
             self.open += 1
             try:
-                async for chunk in self._events(principal, since, keep):
+                async for chunk in self._events(principal, since, party, keep):
                     yield chunk
             finally:
                 self.open -= 1
@@ -80,14 +82,14 @@ class AlertStreams:
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    async def _events(self, principal: Principal, since: int,
+    async def _events(self, principal: Principal, since: int, party: str | None,
                       keep: Callable[[dict[str, Any]], bool]) -> AsyncIterator[str]:
         cursor = since
         yield f"retry: {RETRY_MS}\n: alert transitions after seq {cursor}\n\n"
         quiet_since = time.monotonic()
         while not self.closing:
             entries, next_cursor = await self.backend.call(self.backend.journal, principal, since=cursor,
-                                                           limit=PAGE_MAX)
+                                                           limit=PAGE_MAX, party=party)
             out = []
             for entry in entries:
                 if keep(entry):

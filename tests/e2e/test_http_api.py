@@ -420,3 +420,23 @@ def test_stopping_the_server_ends_an_open_alert_stream_quietly(tmp_path: Path, s
     assert "listening on" in said[0], output
     assert said[1:] == (["ledger serve: interrupted; what was committed is kept, re-run to resume"]
                         if stop == signal.SIGINT else []), output
+
+
+def test_the_journal_says_since_and_marks_a_partys_material_as_the_alert_list_does(server: Server) -> None:
+    fluoro = post_story(server)["JP-FLUORO"]
+    listed = {a["alert_id"]: (a["since"], a["about_your_material"]) for a in fluoro.get("/v1/alerts").json()["alerts"]}
+    latest = {t["alert_id"]: t for t in fluoro.get("/v1/alerts/journal").json()["transitions"]}
+    standing = {i: (t["since"], t["about_your_material"]) for i, t in latest.items() if t["transition"] != "resolved"}
+    assert standing == listed
+    assert any(marked for _since, marked in listed.values())
+
+    # ?party= reads the journal as that party, as it reads the alert list: its
+    # own alerts and those about its material, marked.
+    auditor = server.issue("METI-AUDIT", "auditor")
+    as_fluoro = auditor.get("/v1/alerts/journal", party="JP-FLUORO").json()["transitions"]
+    assert all(t["party"] == "JP-FLUORO" or t["about_your_material"] for t in as_fluoro)
+    assert ("KR-SEMI", "HF-0001", "unaccounted", True) in {
+        (t["party"], t["lot_id"], t["kind"], t["about_your_material"]) for t in as_fluoro}
+    # No party's view, no mark; since on every transition.
+    everything = auditor.get("/v1/alerts/journal").json()["transitions"]
+    assert all("about_your_material" not in t and t["since"] <= t["due_at"] for t in everything if t["due_at"])
