@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from consumers.http.credentials import TOKEN_LENGTH_MAX, CredentialStore, token_hash
+from ledger.events import shown_value
 
 __all__ = ["Principal", "Refused", "authenticate", "require", "impersonations", "Visibility",
            "WRITE", "READ", "READ_ALERTS", "READ_METRICS"]
@@ -91,7 +92,7 @@ def require(principal: Principal, action: str) -> None:
 
 def impersonations(principal: Principal, reports: Iterable[tuple[int, Any]]) -> None:
     """Refused(403) if any (index, event) names a reporter other than the principal's party."""
-    foreign = [{"index": index, "event_id": event.event_id, "field": "reporter", "value": repr(event.reporter),
+    foreign = [{"index": index, "event_id": event.event_id, "field": "reporter", "value": shown_value(event.reporter),
                 "message": f"this credential reports as {principal.party} only"}
                for index, event in reports if event.reporter != principal.party]
     if foreign:

@@ -56,6 +56,17 @@ class Capture:
     counts: Counter[str] = field(default_factory=Counter)
     projected_records: int | None = None
     projection_deferred: str | None = None  # why the projection after the append failed
+    refused_atomic: bool = False  # ?atomic=true and a report was rejected: nothing recorded
+
+    @property
+    def refused(self) -> str | None:
+        """Why nothing was recorded (the request is answered 422), or None."""
+        if self.refused_atomic:
+            return (f"{self.counts['rejected']} of {len(self.outcomes)} reports were rejected and ?atomic=true was "
+                    f"asked: nothing was recorded. Fix them and send the request again")
+        if self.counts["rejected"] and self.counts["rejected"] == len(self.outcomes):
+            return "every report was rejected and nothing was recorded: see each one's problems"
+        return None
 
     def body(self, *, atomic: bool, detects_duplicates: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -120,8 +131,9 @@ class Backend:
         """Check, authorize, append and (embedded) project a request's reports.
 
         ``texts``: (index, report text).  Impersonation refuses the whole
-        request (nothing appended).  With ``atomic``, one rejected report
-        refuses the whole request too; otherwise the good ones are appended.
+        request (Refused(403), nothing appended).  With ``atomic``, one
+        rejected report refuses the whole request too (nothing appended:
+        ``Capture.refused`` says why); otherwise the good ones are appended.
         """
         assert self.log is not None and self.store is not None
         # The party registry, read per request as ingest reads it per file:
@@ -143,9 +155,8 @@ class Backend:
                                             "outcome": "not_recorded",
                                             "message": "atomic request: another report in it was rejected"})
             self.reports["rejected"] += len(rejects)
-            raise Refused(422, "rejected", f"{len(rejects)} of {len(prepared)} reports were rejected and "
-                          f"?atomic=true was asked: nothing was recorded. Fix them and send the request again",
-                          extra={"results": result.outcomes})
+            result.refused_atomic = True
+            return result
         good = [p for p in prepared if isinstance(p, Prepared)]
         receipts = {}
         # Atomic: one append, one transaction on the embedded log.

@@ -47,18 +47,35 @@ _ERROR = {
         "problems": {"type": "array", "items": {"$ref": "#/components/schemas/Problem"}},
     },
 }
-_PROBLEM = {"type": "object", "required": ["field", "value", "message"],
-            "properties": {"field": {"type": "string"}, "value": {"type": "string"}, "message": {"type": "string"},
-                           "index": {"type": "integer"}, "event_id": {"type": "string"}}}
+_PROBLEM = {
+    "type": "object", "required": ["field", "value", "message"],
+    "description": "One reason a report or a request was refused, as `ledger ingest --json` and the SDK's "
+                   "EventRejected name it (ledger.events.FieldProblem).",
+    "properties": {
+        "field": {"type": "string", "description": "the field's path in the report (quantity.amount), a "
+                  "parameter or header name, or (line) / (body) for the whole of it"},
+        "value": {"type": "string", "description": "what the report holds there, as JSON text: \"30.5\" (a "
+                  "string), 30.5 (a number), null, {...}; cut after 80 characters with ... (no longer valid "
+                  "JSON then); or, where there is no value, a note in parentheses: (missing)"},
+        "message": {"type": "string", "description": "what is wrong and what is accepted"},
+        "index": {"type": "integer"}, "event_id": {"type": "string"},
+    },
+}
 _OUTCOME = {
     "type": "object", "required": ["index", "outcome"],
     "properties": {
         "index": {"type": "integer", "description": "1-based position in the array, or line of JSON Lines"},
         "event_id": {"type": "string"},
         "outcome": {"enum": ["recorded", "already_recorded", "conflicting", "rejected", "not_recorded"]},
-        "problems": {"type": "array", "items": {"$ref": "#/components/schemas/Problem"}},
+        "problems": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Problem"}},
         "message": {"type": "string"},
     },
+    # A rejected report says why; one not recorded (atomic) says because of which.
+    "allOf": [
+        {"if": {"properties": {"outcome": {"const": "rejected"}}},
+         "then": {"required": ["problems"]}, "else": {"not": {"required": ["problems"]}}},
+        {"if": {"properties": {"outcome": {"const": "not_recorded"}}}, "then": {"required": ["message"]}},
+    ],
 }
 _CAPTURE = {
     "type": "object",
@@ -71,6 +88,20 @@ _CAPTURE = {
         "projection": {"type": "string", "description": "present when projecting after the append failed: "
                        "the reports are recorded; the server projects them when the store answers"},
     },
+}
+# 422: the request's outcomes as a Capture says them, none recorded, and why.
+_REJECTED = {
+    "description": "Nothing was recorded: every report was rejected, or ?atomic=true and one was. Each "
+                   "report's outcome: rejected with its problems, or not_recorded (atomic).",
+    "allOf": [
+        {"$ref": "#/components/schemas/Capture"},
+        {"type": "object", "required": ["error", "message"],
+         "properties": {"error": {"const": "rejected"}, "message": {"type": "string"},
+                        "recorded": {"const": 0}, "already_recorded": {"const": 0}, "conflicting": {"const": 0},
+                        "rejected": {"type": "integer", "minimum": 1},
+                        "results": {"type": "array", "items": {"properties": {
+                            "outcome": {"enum": ["rejected", "not_recorded"]}}}}}},
+    ],
 }
 _TEXT_OR_NULL = {"type": ["string", "null"]}
 _TRANSITION = {
@@ -106,8 +137,9 @@ def _errors(*codes: int) -> dict[str, Any]:
                413: "Too many bytes or reports in one request.",
                422: "Every report was rejected, or ?atomic=true and one was: nothing recorded.",
                503: "The log or the store cannot be reached."}
-    return {str(c): {"description": reasons[c],
-                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    schemas = {422: "Rejected"}
+    return {str(c): {"description": reasons[c], "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{schemas.get(c, 'Error')}"}}}}
             for c in codes}
 
 
@@ -234,7 +266,8 @@ def _document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "`ledger credentials issue PARTY` prints one"}},
             "schemas": {**components, "LedgerEvent": text, "Error": _ERROR, "Problem": _PROBLEM,
-                        "Outcome": _OUTCOME, "Capture": _CAPTURE, "Transition": _TRANSITION},
+                        "Outcome": _OUTCOME, "Capture": _CAPTURE, "Rejected": _REJECTED,
+                        "Transition": _TRANSITION},
         },
     }
 

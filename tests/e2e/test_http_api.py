@@ -16,6 +16,7 @@ import pytest
 
 import httpx
 
+from consumers.client import EventRejected, LedgerClient
 from http_server import LEDGER, Client, Server, post_story, serve_env, story_by_reporter
 
 PROJECTOR_CATCH_UP_MAX_S = 120  # a bound on the wait, not a measurement
@@ -142,9 +143,18 @@ def test_bad_reports_are_rejected_one_by_one_unless_atomic(server: Server) -> No
     body = atomic.json()
     assert body["error"] == "rejected" and "nothing was recorded" in body["message"]
     assert [r["outcome"] for r in body["results"]] == ["not_recorded", "rejected"]
-    assert {"field": "quantity.amount", "value": "30.5",
-            "message": 'must be a decimal string such as "30.5" or an integer; JSON floats are inexact and are not '
-                       "accepted"} in body["results"][1]["problems"]
+    assert (body["reports"], body["recorded"], body["rejected"], body["atomic"]) == (2, 0, 1, True)
+    # Each value as its JSON text: the number 30.5, the string "2019-12-01T10:00:00".
+    assert body["results"][1]["problems"] == [
+        {"field": "occurred_at", "value": '"2019-12-01T10:00:00"', "message": "Input should have timezone info"},
+        {"field": "quantity.amount", "value": "30.5",
+         "message": 'must be a decimal string such as "30.5" or an integer; JSON floats are inexact and are not '
+                    "accepted"}]
+    # The SDK refuses the same report with the same problems, value for value.
+    with LedgerClient(f"sqlite:///{server.home.parent / 'sdk-log.db'}") as sdk, \
+            pytest.raises(EventRejected) as refused:
+        sdk.validate(bad)
+    assert [p.model_dump() for p in refused.value.problems] == body["results"][1]["problems"]
 
     mixed = semi.post("/v1/events", json.dumps(good) + "\nnot json\n" + json.dumps(bad) + "\n")
     assert mixed.status_code == 200
@@ -168,7 +178,7 @@ def test_bad_reports_are_rejected_one_by_one_unless_atomic(server: Server) -> No
     for content, ctype in (("", "application/json"), ("{", "application/json")):
         refused = semi.post("/v1/events", content, ctype)
         assert refused.status_code == 400 and refused.json()["problems"][0]["field"] == "(body)"
-    assert semi.get("/v1/alerts", as_of="yesterday").json()["problems"][0]["field"] == "as_of"
+    assert semi.get("/v1/alerts", as_of="yesterday").json()["problems"][0]["value"] == '"yesterday"'
     assert semi.get("/v1/alerts", kind="bogus").status_code == 400
 
 
@@ -193,7 +203,7 @@ def test_who_may_do_what(server: Server) -> None:
     body = refused.json()
     assert body["error"] == "impersonation"
     assert body["problems"] == [{"index": 1, "event_id": "semi-stock-2019-1201-001", "field": "reporter",
-                                 "value": "'KR-SEMI'", "message": "this credential reports as JP-FLUORO only"}]
+                                 "value": '"KR-SEMI"', "message": "this credential reports as JP-FLUORO only"}]
     assert auditor.get("/v1/alerts", kind="unaccounted").json()["alerts"], "the alert must still stand"
 
     # An auditor reads everything and writes nothing; a dashboard reads alerts only.
