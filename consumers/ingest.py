@@ -132,8 +132,7 @@ class Prepared:
 
 def reject_row(reject: Reject, at: datetime) -> RejectRow:
     """The row a log's ``keep_rejects`` keeps."""
-    return RejectRow(reject.source, reject.line, reject.raw, "; ".join(str(p) for p in reject.problems),
-                     at.isoformat())
+    return RejectRow(reject.source, reject.line, reject.raw, RejectRow.keeping(reject.problems), at.isoformat())
 
 
 def prepare_line(

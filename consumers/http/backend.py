@@ -279,7 +279,9 @@ class Backend:
         if reader is None:
             raise Refused(404, "no_rejects_table", "this log (Kafka) keeps no rejects table: refused reports "
                                                    "go to its dead-letter topic (docs/KAFKA.md)")
-        rows = [dict(zip(("source", "line", "raw", "problems", "rejected_at"), r)) for r in reader(limit=limit)]
+        # Each with its problems as a 422 names them (field, value, message).
+        rows = [{**r._asdict(), "problems": [p.model_dump() for p in r.field_problems()]}
+                for r in reader(limit=limit)]
         if principal.role == "auditor":
             return rows
         mine = source_of(principal)

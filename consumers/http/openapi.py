@@ -103,6 +103,19 @@ _REJECTED = {
                             "outcome": {"enum": ["rejected", "not_recorded"]}}}}}},
     ],
 }
+_REJECT = {
+    "type": "object", "required": ["source", "line", "raw", "problems", "rejected_at"],
+    "description": "Input the ledger refused and kept, with its problems as the refusal (a 422) named them.",
+    "properties": {
+        "source": {"type": "string", "description": "the file, or 'POST /v1/events by PARTY'"},
+        "line": {"type": "integer", "description": "its line, or its index in the request"},
+        "raw": {"type": "string", "description": "exactly what was sent"},
+        "problems": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Problem"},
+                     "description": "input kept before problems were kept apart, or a record the Kafka "
+                                    "projector could not apply: one problem, field (line), saying it all"},
+        "rejected_at": {"type": "string"},
+    },
+}
 _TEXT_OR_NULL = {"type": ["string", "null"]}
 _TRANSITION = {
     "type": "object",
@@ -250,7 +263,8 @@ def _document() -> dict[str, Any]:
                 "Input that was refused, with the reasons (a reporter: its own).",
                 [_param("limit", "query", "At most this many, oldest first (default 1000; 0: all).",
                         {"type": "integer", "minimum": 0, "maximum": 10**17})],
-                _ok("Rejects.", {"type": "object", "properties": {"rejects": _ROWS}}), 400, 401, 403, 404, 503),
+                _ok("Rejects.", {"type": "object", "required": ["rejects"], "properties": {"rejects": {
+                    "type": "array", "items": {"$ref": "#/components/schemas/Reject"}}}}), 400, 401, 403, 404, 503),
             "/healthz": _get("Liveness: the process answers.", [], _ok("Alive.", {"type": "object"}), secured=False),
             "/readyz": _get("Readiness: the log, the store and the credentials store answer.", [],
                             {**_ok("Ready.", {"type": "object"}),
@@ -267,7 +281,7 @@ def _document() -> dict[str, Any]:
                                            "description": "`ledger credentials issue PARTY` prints one"}},
             "schemas": {**components, "LedgerEvent": text, "Error": _ERROR, "Problem": _PROBLEM,
                         "Outcome": _OUTCOME, "Capture": _CAPTURE, "Rejected": _REJECTED,
-                        "Transition": _TRANSITION},
+                        "Reject": _REJECT, "Transition": _TRANSITION},
         },
     }
 

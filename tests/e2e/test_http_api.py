@@ -171,6 +171,10 @@ def test_bad_reports_are_rejected_one_by_one_unless_atomic(server: Server) -> No
     rejects = semi.get("/v1/rejects").json()["rejects"]
     assert {r["line"] for r in rejects} == {1, 2, 3}
     assert all(r["source"] == "POST /v1/events by KR-SEMI" for r in rejects)
+    # Each kept with its problems as the 422 named them.
+    assert [r["problems"] for r in rejects if r["raw"] == json.dumps(bad)] == [body["results"][1]["problems"]] * 2
+    [not_json] = [r["problems"] for r in rejects if r["raw"] == "not json"]
+    assert [(p["field"], p["value"]) for p in not_json] == [("(line)", '"not json"')]
     # Another reporter does not see KR-SEMI's rejects; an auditor does.
     assert server.issue("JP-FLUORO").get("/v1/rejects").json() == {"rejects": []}
     assert len(server.issue("AUDIT", "auditor").get("/v1/rejects").json()["rejects"]) == 3
