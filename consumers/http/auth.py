@@ -37,19 +37,17 @@ IMPERSONATIONS_LISTED_MAX = 20
 class Refused(Exception):
     """A request the API answers with an error: status, a stable code, and what to do."""
 
-    def __init__(self, status: int, code: str, message: str, *, problems: list[dict[str, str]] | None = None,
-                 extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None):
+    def __init__(self, status: int, code: str, message: str, *, problems: list[dict[str, Any]] | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.problems = problems or []
-        self.extra = extra or {}
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.code, "message": self.message}
         if self.problems:
             out["problems"] = self.problems
-        out.update(self.extra)
         return out
 
 
