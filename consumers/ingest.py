@@ -34,6 +34,7 @@ from ledger.events import (
     duplicate_keys,
     digest_and_json,
     parse_event,
+    shown_value,
 )
 from ledger.parties import RegisteredParty, party_problems
 from ledger.ports import AppendInFlight, AppendReceipt, EventLog, RejectRow
@@ -131,8 +132,7 @@ class Prepared:
 
 def reject_row(reject: Reject, at: datetime) -> RejectRow:
     """The row a log's ``keep_rejects`` keeps."""
-    return RejectRow(reject.source, reject.line, reject.raw, "; ".join(str(p) for p in reject.problems),
-                     at.isoformat())
+    return RejectRow(reject.source, reject.line, reject.raw, RejectRow.keeping(reject.problems), at.isoformat())
 
 
 def prepare_line(
@@ -278,7 +278,7 @@ def _parse_line(text: str) -> tuple[object | None, list[FieldProblem]]:
         if undecodable:
             return None, [FieldProblem(
                 field="(line)",
-                value=f"byte 0x{ord(undecodable.group()) - 0xDC00:02X} at character {undecodable.start() + 1}",
+                value=f"(byte 0x{ord(undecodable.group()) - 0xDC00:02X} at character {undecodable.start() + 1})",
                 message="not UTF-8; reports are UTF-8 (save the file as UTF-8)",
             )]
     try:
@@ -296,7 +296,7 @@ def _parse_line(text: str) -> tuple[object | None, list[FieldProblem]]:
 
 
 def _too_long(length_bytes: int) -> FieldProblem:
-    return FieldProblem(field="(line)", value=f"{length_bytes} bytes",
+    return FieldProblem(field="(line)", value=f"({length_bytes} bytes)",
                         message=f"longer than {LINE_LENGTH_MAX} bytes")
 
 
@@ -320,12 +320,12 @@ def _check_line(text: str) -> list[FieldProblem]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        return [FieldProblem(field="(line)", value=repr(text[:60]), message=f"not JSON: {error}")]
+        return [FieldProblem(field="(line)", value=shown_value(text), message=f"not JSON: {error}")]
     except (ValueError, RecursionError):
         # Nested deeper than the parser goes, or an integer longer than
         # int() reads (4,300 digits): pydantic's error names where.
         return []
     if not isinstance(value, dict):
-        return [FieldProblem(field="(line)", value=repr(text[:60]),
+        return [FieldProblem(field="(line)", value=shown_value(value),
                              message="must be a JSON object (one report per line)")]
     return []

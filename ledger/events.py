@@ -58,6 +58,7 @@ __all__ = [
     "content_digest",
     "digest_and_json",
     "FieldProblem",
+    "shown_value",
     "describe_validation_error",
     "duplicate_keys",
     "Timestamp",
@@ -313,7 +314,7 @@ class _Event(_Model):
         if self.occurred_at > self.recorded_at + OCCURRED_AFTER_RECORDED_MAX:
             return FieldProblem(
                 field="occurred_at",
-                value=repr(self.occurred_at.isoformat()),
+                value=shown_value(self.occurred_at.isoformat()),
                 message=(
                     f"is later than when the ledger recorded the report "
                     f"({self.recorded_at.isoformat()}); a report cannot describe the future "
@@ -657,7 +658,17 @@ _compact_json = _make_compact_json()
 
 
 class FieldProblem(BaseModel):
-    """One reason a report was refused, naming the field and the value."""
+    """One reason a report was refused, naming the field and the value.
+
+    ``value`` is what the report holds at ``field`` as JSON text
+    (``shown_value``): ``"30.5"`` a string, ``30.5`` a number, ``null``,
+    ``{"id": "KR-SEMI"}``, so a client tells them apart and can parse it;
+    cut after VALUE_PREVIEW_LENGTH_MAX characters with ``...`` (no longer
+    valid JSON then).  Where there is no value to show, a note in
+    parentheses, which no JSON text starts with: ``(missing)``,
+    ``(1048577 bytes)``.  The same text on every path: ``ledger ingest
+    --json``, the SDK's ``EventRejected``, the HTTP API, the rejects table.
+    """
 
     field: str
     value: str
@@ -683,24 +694,21 @@ def describe_validation_error(error: ValidationError, text: str | None = None) -
         if loc and loc[0] in EVENT_TYPES:
             loc = loc[1:]
         field = ".".join(loc) or "(line)"
-        value = detail.get("input")
         if detail["type"] == "json_invalid" and text is not None:
-            field, value = _field_at(text, detail["msg"])
-        if detail["type"] == "missing":
+            field, shown = _field_at(text, detail["msg"])
+        elif detail["type"] == "missing":
             shown = "(missing)"
-        elif isinstance(value, str):
-            shown = _preview(repr(value))
         else:
-            shown = _preview(_shown(value))
+            shown = shown_value(detail.get("input"))
         message = detail["msg"]
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
         if detail["type"] == "report_invalid":
             field = detail["ctx"]["field"]
-            shown = _preview(repr(detail["ctx"]["value"]))
+            shown = shown_value(detail["ctx"]["value"])
         elif detail["type"] == "union_tag_invalid":
             field = "type"
-            shown = repr(detail.get("ctx", {}).get("tag"))
+            shown = shown_value(detail.get("ctx", {}).get("tag"))
         elif detail["type"] == "union_tag_not_found":
             field, shown = "type", "(missing)"
             message = "required; one of: " + ", ".join(EVENT_TYPES)
@@ -734,22 +742,32 @@ def duplicate_keys(text: str | bytes) -> list[FieldProblem]:
     try:
         json.loads(text, object_pairs_hook=_unique_keys)
     except _DuplicateKey as duplicate:
-        value = duplicate.value
-        shown = _preview(repr(value)) if isinstance(value, str) else _preview(_shown(value))
-        return [FieldProblem(field=duplicate.key, value=shown,
+        return [FieldProblem(field=duplicate.key, value=shown_value(duplicate.value),
                              message="appears twice in one object; a report names each field once")]
     except (ValueError, RecursionError):
         pass  # not JSON, nested too deep, a number too long: pydantic's error says where
     return []
 
 
-def _shown(value: Any) -> str:
-    """``value`` as JSON; an integer too long for int-to-text (4,300 digits)
-    by its length."""
+def shown_value(value: Any) -> str:
+    """``value`` as a FieldProblem shows it: its JSON text, cut after
+    VALUE_PREVIEW_LENGTH_MAX characters with ``...``.  Text is kept as it
+    reads (``"Müller"``), unless it holds bytes that were not UTF-8."""
+    if isinstance(value, str) and len(value) > VALUE_PREVIEW_LENGTH_MAX:
+        value = value[: VALUE_PREVIEW_LENGTH_MAX + 1]  # its JSON text is still too long: cut, and says so
     try:
-        return json.dumps(value, default=str)
+        text = json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)
     except ValueError:
-        return f"(an integer of more than {VALUE_PREVIEW_LENGTH_MAX} digits)"
+        try:  # a number no JSON float holds (1e999 reads as Infinity): not JSON, so a note
+            return _preview(f"({json.dumps(value, default=str, ensure_ascii=False)})")
+        except ValueError:
+            return f"(an integer of more than {VALUE_PREVIEW_LENGTH_MAX} digits)"
+    if not text.isascii() and _SURROGATE.search(text):
+        text = json.dumps(value, default=str)  # \udcXX: stays storable and sendable as UTF-8
+    return _preview(text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 _JSON_COLUMN = re.compile(r"at line [0-9]+ column ([0-9]+)")
@@ -758,17 +776,18 @@ _JSON_KEY = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:')
 
 def _field_at(text: str, message: str) -> tuple[str, str]:
     """(the key nearest before the column the JSON parser stopped at, the
-    text from there): "quantity" for {"quantity": 1e999}; "(line)" and the
-    line when the parser names no column or no key precedes it."""
+    JSON text from there, as written): "quantity" and ``1e999`` for
+    {"quantity": 1e999}; "(line)" and the line, as a JSON string, when the
+    parser names no column or no key precedes it."""
     found = _JSON_COLUMN.search(message)
     if found is None:
-        return "(line)", text
+        return "(line)", shown_value(text)
     column = int(found.group(1))
     before = text[: column - 1]
     keys = list(_JSON_KEY.finditer(before))
     if not keys:
-        return "(line)", text
-    return keys[-1].group(1), text[keys[-1].end() : column]
+        return "(line)", shown_value(text)
+    return keys[-1].group(1), _preview(text[keys[-1].end() : column].strip())
 
 
 def _preview(text: str) -> str:

@@ -31,6 +31,7 @@ from ledger.events import (
     FieldProblem,
     LicenseGranted,
     Party,
+    shown_value,
 )
 
 __all__ = ["ROLES", "RegisteredParty", "PartyError", "party_problems", "parties_from_json", "named_parties",
@@ -130,12 +131,12 @@ def party_problems(event: Any, registry: Mapping[str, RegisteredParty]) -> list[
         registered = registry.get(party_id)
         if registered is None:
             problems.append(FieldProblem(
-                field=field, value=repr(party_id),
+                field=field, value=shown_value(party_id),
                 message="is not a registered party; the operator registers parties with "
                         "`ledger parties add` (docs/COMPLIANCE.md, \"Who may say what\")"))
         elif country is not None and country != registered.country:
             problems.append(FieldProblem(
-                field=field.removesuffix(".id") + ".country", value=repr(country),
+                field=field.removesuffix(".id") + ".country", value=shown_value(country),
                 message=f"party {party_id!r} is registered in {registered.country}, not {country}; "
                         f"correct the report, or the operator corrects the registry"))
     return problems

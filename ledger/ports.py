@@ -12,12 +12,16 @@ domain does no I/O.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
+from pydantic import ValidationError
+
+from ledger.events import FieldProblem
 from ledger.parties import RegisteredParty
 
 __all__ = ["HEADER_DIGEST", "RejectRow", "LogRecord", "AppendReceipt", "AppendInFlight", "Appended", "EventLog", "LogUnavailable",
@@ -31,13 +35,47 @@ class LogUnavailable(RuntimeError):
 class RejectRow(NamedTuple):
     """An input line ingest refused, as a log that keeps them (``keep_rejects``,
     ``rejects``) stores it.  A NamedTuple: the logs hand it to their SQL
-    drivers as a row."""
+    drivers as a row.
+
+    ``problems`` is text the log keeps as it is: the problems as a JSON
+    array of {field, value, message} (``keeping``), so that a reader gets
+    them back as the refusal said them (``field_problems``: the HTTP API's
+    /v1/rejects) or as one line of text (``shown``: `ledger rejects`).  Rows
+    kept before, and a record the Kafka projector could not apply, hold
+    plain text: read as one problem of the whole line saying it."""
 
     source: str
     line: int
     raw: str
-    problems: str  # each problem, joined with "; "
+    problems: str  # JSON: [{field, value, message}, ...]; older rows: each problem's text, joined with "; "
     rejected_at: str  # ISO 8601
+
+    @staticmethod
+    def keeping(problems: Sequence[FieldProblem]) -> str:
+        """``problems`` as a log keeps them (the ``problems`` column)."""
+        return json.dumps([p.model_dump() for p in problems], ensure_ascii=False)
+
+    def field_problems(self) -> list[FieldProblem]:
+        """The problems as the refusal said them (field, value, message)."""
+        kept = self._kept()
+        return kept if kept is not None else [FieldProblem(field="(line)", value="(in the message)",
+                                                           message=self.problems)]
+
+    def shown(self) -> RejectRow:
+        """The row with its problems as one line of text: each problem's, joined with "; "."""
+        kept = self._kept()
+        return self if kept is None else self._replace(problems="; ".join(str(p) for p in kept))
+
+    def _kept(self) -> list[FieldProblem] | None:
+        """The problems ``keeping`` kept, or None for plain text (a row kept
+        before, a projector's error)."""
+        try:
+            kept = json.loads(self.problems)
+            if isinstance(kept, list) and kept:
+                return [FieldProblem.model_validate(p) for p in kept]
+        except (ValueError, ValidationError):
+            pass
+        return None
 
 
 # The header a read record carries its content digest in, on every log

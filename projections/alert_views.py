@@ -9,10 +9,17 @@ its material that are addressed to someone else.
   licensing authority for where its material went: an alert about a
   re-export of it is addressed to the re-exporter, and shown to the exporter
   of origin too, marked ``about_your_material``.
+
+The alert journal's transitions (``GET /v1/alerts/journal`` and the live
+stream the dashboard draws) carry the same two fields, from the same rules
+(``journal_views``): a transition's ``since`` is when the run it belongs to
+began, so the latest transition of a standing alert says what the list of
+standing alerts says.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +28,8 @@ from projections.queries import standing_alerts
 from projections.rows import ts
 from projections.store import ProjectionStore
 
-__all__ = ["first_stood", "with_since", "party_alerts", "origin_traces"]
+__all__ = ["first_stood", "with_since", "party_alerts", "origin_traces", "about_material", "marked_for",
+           "journal_views"]
 
 ORIGIN_TRACES_QUERIED_ONE_BY_ONE_MAX = 50  # beyond, one query for every alert, filtered here
 
@@ -52,12 +60,52 @@ def with_since(store: ProjectionStore, rows: list[dict[str, Any]], *, now: datet
     times = store.alert_step_times([r["alert_id"] for r in rows]) if rows else {}
     when = ts(as_of or now)
     assert when is not None
-    return [{**r, "since": first_stood(times.get(r["alert_id"], []), when) or r["due_at"]} for r in rows]
+    return [{**r, "since": _since(times, r, when)} for r in rows]
+
+
+def _since(times: dict[str, list[tuple[str, str | None]]], row: dict[str, Any], when: str | None) -> str | None:
+    """When the run of ``row``'s alert standing at ``when`` began; its own due time if no step says."""
+    if when is None:
+        return row["due_at"]
+    return first_stood(times.get(row["alert_id"], []), when) or row["due_at"]
+
+
+def journal_views(store: ProjectionStore, entries: list[dict[str, Any]], *,
+                  party: str | None) -> list[dict[str, Any]]:
+    """Journal entries as ``party`` reads them (None: no party's view), each
+    with ``since`` and, for a party, ``about_your_material`` (module doc).
+
+    A transition's ``since`` is when the run it raised, updated or resolved
+    began: ``first_stood`` at its own step's due time, from the steps the
+    store holds now (what is known now, as ``with_since`` answers)."""
+    if not entries:
+        return []
+    times = store.alert_step_times([e["alert_id"] for e in entries])
+    out = [{**e, "since": _since(times, e, e["due_at"])} for e in entries]
+    return out if party is None else marked_for(store, party, out)
+
+
+def _is_root_shipped_by(row: dict[str, Any], party: str) -> bool:
+    return row["parent_lot_id"] is None and row["shipper"] == party
 
 
 def origin_traces(store: ProjectionStore, party: str) -> list[str]:
     """The traces whose root lot ``party`` shipped: it is their exporter of origin."""
-    return sorted({r["trace_id"] for r in store.lots() if r["parent_lot_id"] is None and r["shipper"] == party})
+    return sorted({r["trace_id"] for r in store.lots() if _is_root_shipped_by(r, party)})
+
+
+def about_material(alert: dict[str, Any], party: str, origins: Collection[str]) -> bool:
+    """Is ``alert`` about material ``party`` exported at the origin
+    (``origins``: the traces it is the exporter of origin of), addressed to
+    another party?"""
+    return alert.get("party") != party and alert.get("trace_id") in origins
+
+
+def marked_for(store: ProjectionStore, party: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each alert row (or journal entry) with ``about_your_material`` for ``party``."""
+    traces = sorted({r["trace_id"] for r in rows if r.get("trace_id") and r.get("party") != party})
+    origins = {r["trace_id"] for r in store.trace_lots(traces) if _is_root_shipped_by(r, party)} if traces else set()
+    return [{**r, "about_your_material": about_material(r, party, origins)} for r in rows]
 
 
 def party_alerts(store: ProjectionStore, party: str, *, now: datetime, policy: Policy,
@@ -79,6 +127,6 @@ def party_alerts(store: ProjectionStore, party: str, *, now: datetime, policy: P
     for alert in theirs:
         # A trace's view also lists the ceilings of the licenses it cites:
         # those are about the license, not this material; keep the trace's own.
-        if alert["alert_id"] not in out and alert["party"] != party and alert["trace_id"] in origins:
+        if alert["alert_id"] not in out and about_material(alert, party, origins):
             out[alert["alert_id"]] = {**alert, "about_your_material": True}
     return sorted(out.values(), key=lambda a: (a["trace_id"], a["lot_id"], a["kind"], a["alert_id"]))

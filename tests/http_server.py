@@ -40,6 +40,7 @@ class Server:
     url: str = ""
     verify: Any = True  # an ssl.SSLContext trusting the certificate of a server with --tls-cert
     output: list[str] = field(default_factory=list)
+    pump: threading.Thread | None = None
 
     def start(self) -> "Server":
         self.process = subprocess.Popen([str(LEDGER), "serve", "--port", "0", *self.args], stdout=subprocess.PIPE,
@@ -53,7 +54,8 @@ class Server:
                 lines.put(line)
             lines.put(None)
 
-        threading.Thread(target=pump, daemon=True).start()
+        self.pump = threading.Thread(target=pump, daemon=True)
+        self.pump.start()
         while True:
             try:
                 line = lines.get(timeout=START_WAIT_S)
@@ -78,6 +80,13 @@ class Server:
             self.process.kill()
             self.process.wait()
             raise AssertionError(f"ledger serve did not stop in {STOP_WAIT_S} s on SIGTERM")
+
+    def wait(self, timeout_s: float) -> tuple[int, str]:
+        """The exit status and everything the server printed, once it has exited by itself."""
+        assert self.process is not None and self.pump is not None
+        status = self.process.wait(timeout=timeout_s)
+        self.pump.join(timeout_s)  # the output to its end
+        return status, "".join(self.output)
 
     def ledger(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(LEDGER), *args], capture_output=True, text=True, env=self.env, timeout=120)

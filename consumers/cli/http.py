@@ -14,7 +14,7 @@ from consumers.projector import utc_now
 __all__ = ["register"]
 
 DEFAULT_PORT = 8080
-GRACEFUL_SHUTDOWN_S = 3  # open alert streams are closed after this on Ctrl-C / SIGTERM
+GRACEFUL_SHUTDOWN_S = 3  # requests still running this long after Ctrl-C / SIGTERM are cancelled (streams end at once)
 
 SERVE_EPILOG = """\
 Serves the ledger over HTTP (docs/API.md): POST /v1/events, reads under /v1,
@@ -32,7 +32,8 @@ examples:
   ledger serve --host 0.0.0.0 --log kafka://kafka:9092/ledger --store postgresql://ledger@db:5432/ledger
 
 exit status:
-  0 stopped (Ctrl-C or SIGTERM);  1 the log, store or port could not be opened;  2 usage error.
+  130 stopped by Ctrl-C (SIGTERM: ended by the signal, once shut down);  1 the log, store or port
+  could not be opened;  2 usage error.
 """
 
 CREDENTIALS_EPILOG = """\
@@ -86,7 +87,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from consumers import bootstrap
-    from consumers.http.app import create_app
+    from consumers.http.app import Server, create_app
     from consumers.http.backend import Backend, default_credentials_url
     from consumers.bootstrap import load_policy
 
@@ -119,7 +120,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         config.load()  # reads the certificate and key now, so a bad one is said here
     except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
         raise CliError(f"cannot use --tls-cert {args.tls_cert!r} / --tls-key {args.tls_key!r}: {error}") from None
-    server = uvicorn.Server(config)
+    server = Server(config)  # ends the alert streams first on shutdown
     scheme = "https" if args.tls_cert else "http"
     if scheme == "http" and not _loopback(host):
         print(f"ledger serve: warning: listening on {host} without TLS: bearer tokens and reports travel in "

@@ -177,7 +177,7 @@ def run_rejects(args: argparse.Namespace) -> int:
         reader = getattr(ledger.log, "rejects", None)
         if reader is None:
             raise CliError("this log keeps no rejects table (Kafka sends them to the dead-letter topic)")
-        rows = reader(limit=args.limit or REJECTS_SHOWN_ALL)
+        rows = [r.shown() for r in reader(limit=args.limit or REJECTS_SHOWN_ALL)]
     finally:
         ledger.close()
     if args.json:

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -29,13 +30,14 @@ from consumers.http.auth import READ, READ_ALERTS, READ_METRICS, WRITE, Principa
 from consumers.http.backend import PROJECT_INTERVAL_S, Backend, source_of
 from consumers.http.openapi import openapi_document
 from ledger.alerts import ALERT_KINDS, SEVERITY
+from ledger.events import shown_value
 from ledger.flows import PeriodError, parse_period
 from ledger.ports import LogUnavailable
 from ledger.times import TimeTextError, end_of
 from projections.queries import NotFound
 from projections.store import StoreUnavailable
 
-__all__ = ["create_app", "BODY_BYTES_MAX", "REPORTS_PER_REQUEST_MAX"]
+__all__ = ["create_app", "Server", "BODY_BYTES_MAX", "REPORTS_PER_REQUEST_MAX"]
 
 BODY_BYTES_MAX = 32 * 1024 * 1024  # a request of 10,000 reports of ~1 kB fits with room
 REPORTS_PER_REQUEST_MAX = 10_000
@@ -51,6 +53,8 @@ log = logging.getLogger("ledger.http")
 
 
 def create_app(backend: Backend) -> Starlette:
+    streams = sse.AlertStreams(backend)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await backend.call(backend.open)
@@ -76,10 +80,9 @@ def create_app(backend: Backend) -> Starlette:
         texts = await _report_texts(request)
         result = await backend.call(backend.capture, principal, texts, atomic=atomic, source=source_of(principal))
         body = result.body(atomic=atomic, detects_duplicates=backend.log.detects_duplicates)  # type: ignore[union-attr]
-        if body["rejected"] and body["rejected"] == body["reports"]:
-            body["error"] = "rejected"
-            body["message"] = "every report was rejected and nothing was recorded: see each one's problems"
-            return _json(body, 422)
+        refused = result.refused
+        if refused is not None:  # the Rejected schema of openapi.py: the outcomes, and why nothing was recorded
+            return _json({**body, "error": "rejected", "message": refused}, 422)
         return _json(body)
 
     async def get_lots(request: Request) -> Response:
@@ -127,7 +130,7 @@ def create_app(backend: Backend) -> Starlette:
         party, severity, kind = _alert_filters(request)
         since = _count(request, "since", 0)
         limit = min(_count(request, "limit", 1000), 1000)
-        entries, cursor = await backend.call(backend.journal, principal, since=since, limit=limit)
+        entries, cursor = await backend.call(backend.journal, principal, since=since, limit=limit, party=party)
         entries = [e for e in entries if _matches(e, party, severity, kind)]
         return _json({"since": since, "next": cursor, "transitions": entries})
 
@@ -135,8 +138,7 @@ def create_app(backend: Backend) -> Starlette:
         principal = await authed(request, READ_ALERTS)
         party, severity, kind = _alert_filters(request)
         since = _resume_point(request)
-        return sse.alert_stream(request, backend, principal, since,
-                                keep=lambda e: _matches(e, party, severity, kind))
+        return streams.response(principal, since, party=party, keep=lambda e: _matches(e, party, severity, kind))
 
     async def get_flows(request: Request) -> Response:
         principal = await authed(request, READ)
@@ -145,7 +147,7 @@ def create_app(backend: Backend) -> Starlette:
         try:
             period = parse_period(period_text) if period_text is not None else None
         except PeriodError as error:
-            raise _bad("period", period_text, str(error)) from None
+            raise _bad("period", shown_value(period_text), str(error)) from None
         origin, destination, item = _text(request, "from"), _text(request, "to"), _text(request, "item")
         flows = await backend.call(backend.flows, principal, as_of=as_of, known_at=known_at, period=period,
                                    origin=origin, destination=destination, item=item)
@@ -199,7 +201,22 @@ def create_app(backend: Backend) -> Starlette:
                                  "message": f"{r.method} is not allowed on {r.url.path}"}, 405),
         Exception: _internal_error,
     }
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)  # type: ignore[arg-type]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)  # type: ignore[arg-type]
+    app.state.alert_streams = streams
+    return app
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, which ends the app's alert streams before it waits
+    for the open connections to finish: a stream never finishes by itself,
+    so otherwise Ctrl-C or SIGTERM would wait out the graceful-shutdown
+    timeout and cancel the stream with a traceback."""
+
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        app = self.config.app
+        if isinstance(app, Starlette):
+            app.state.alert_streams.close()
+        await super().shutdown(sockets)
 
 
 async def _project_periodically(backend: Backend) -> None:
@@ -231,18 +248,18 @@ async def _report_texts(request: Request) -> list[tuple[int, str]]:
     """
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > BODY_BYTES_MAX:
-        raise _too_large(f"{length} bytes")
+        raise _too_large(f"({length} bytes)")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > BODY_BYTES_MAX:
-            raise _too_large(f"more than {BODY_BYTES_MAX} bytes")
+            raise _too_large(f"(more than {BODY_BYTES_MAX} bytes)")
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
         body = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise _bad("(body)", f"byte 0x{raw[error.start]:02X} at {error.start}",
+        raise _bad("(body)", f"(byte 0x{raw[error.start]:02X} at {error.start})",
                    "not UTF-8; reports are UTF-8") from None
     if not body.strip():
         raise _bad("(body)", "(empty)", "send one report (a JSON object), a JSON array of them, or JSON Lines")
@@ -252,7 +269,7 @@ async def _report_texts(request: Request) -> list[tuple[int, str]]:
         try:
             items = _json_items(body)
         except (json.JSONDecodeError, RecursionError, ValueError) as error:
-            raise _bad("(body)", repr(body[:60]), f"not JSON: {error}; for JSON Lines send "
+            raise _bad("(body)", shown_value(body), f"not JSON: {error}; for JSON Lines send "
                        f"Content-Type: application/x-ndjson") from None
         texts = list(enumerate(items, start=1))
     else:
@@ -260,7 +277,7 @@ async def _report_texts(request: Request) -> list[tuple[int, str]]:
     if not texts:
         raise _bad("(body)", "[]", "no reports in the request")
     if len(texts) > REPORTS_PER_REQUEST_MAX:
-        raise _too_large(f"{len(texts)} reports", f"at most {REPORTS_PER_REQUEST_MAX} reports per request")
+        raise _too_large(f"({len(texts)} reports)", f"at most {REPORTS_PER_REQUEST_MAX} reports per request")
     return texts
 
 
@@ -304,14 +321,16 @@ def _skip_space(text: str, at: int) -> int:
     return at
 
 
-def _too_large(value: str, message: str = f"at most {BODY_BYTES_MAX} bytes per request") -> Refused:
+def _too_large(shown: str, message: str = f"at most {BODY_BYTES_MAX} bytes per request") -> Refused:
     return Refused(413, "too_large", f"{message}; split the batch into several requests",
-                   problems=[{"field": "(body)", "value": value, "message": message}])
+                   problems=[{"field": "(body)", "value": shown, "message": message}])
 
 
-def _bad(field: str, value: Any, message: str) -> Refused:
+def _bad(field: str, shown: str, message: str) -> Refused:
+    """400 naming the field and the value as a FieldProblem shows it
+    (``shown_value``: its JSON text), or a note in parentheses: (missing)."""
     return Refused(400, "bad_request", f"{field}: {message}",
-                   problems=[{"field": field, "value": str(value), "message": message}])
+                   problems=[{"field": field, "value": shown, "message": message}])
 
 
 def _text(request: Request, name: str) -> str | None:
@@ -325,7 +344,7 @@ def _flag(request: Request, name: str) -> bool:
         return False
     if value == "true":
         return True
-    raise _bad(name, value, "true or false")
+    raise _bad(name, shown_value(value), "true or false")
 
 
 def _count(request: Request, name: str, default: int) -> int:
@@ -333,7 +352,7 @@ def _count(request: Request, name: str, default: int) -> int:
     if value is None:
         return default
     if not (value.isascii() and value.isdigit()) or len(value) > 18 or int(value) > COUNT_MAX:
-        raise _bad(name, value, f"a whole number from 0 to {COUNT_MAX}")
+        raise _bad(name, shown_value(value), f"a whole number from 0 to {COUNT_MAX}")
     return int(value)
 
 
@@ -347,7 +366,7 @@ def _when_param(request: Request, name: str) -> datetime | None:
     try:
         return end_of(value)
     except TimeTextError as error:
-        raise _bad(name, value, str(error)) from None
+        raise _bad(name, shown_value(value), str(error)) from None
 
 
 def _times(request: Request) -> tuple[datetime | None, datetime | None]:
@@ -357,14 +376,18 @@ def _times(request: Request) -> tuple[datetime | None, datetime | None]:
 def _alert_filters(request: Request) -> tuple[str | None, str | None, str | None]:
     severity, kind = _text(request, "severity"), _text(request, "kind")
     if severity is not None and severity not in SEVERITIES:
-        raise _bad("severity", severity, f"one of {', '.join(SEVERITIES)}")
+        raise _bad("severity", shown_value(severity), f"one of {', '.join(SEVERITIES)}")
     if kind is not None and kind not in ALERT_KINDS:
-        raise _bad("kind", kind, f"one of {', '.join(ALERT_KINDS)}")
+        raise _bad("kind", shown_value(kind), f"one of {', '.join(ALERT_KINDS)}")
     return _text(request, "party"), severity, kind
 
 
 def _matches(entry: dict[str, Any], party: str | None, severity: str | None, kind: str | None) -> bool:
-    return ((party is None or entry.get("party") == party) and (severity is None or entry.get("severity") == severity)
+    """A journal entry read as ``party`` (backend.journal marks the ones
+    about its material) passes the filters: addressed to it or about its
+    material, as GET /v1/alerts?party= answers."""
+    return ((party is None or entry.get("party") == party or entry.get("about_your_material") is True)
+            and (severity is None or entry.get("severity") == severity)
             and (kind is None or entry.get("kind") == kind))
 
 
@@ -373,7 +396,7 @@ def _resume_point(request: Request) -> int:
     header = request.headers.get("last-event-id")
     if header is not None and header.strip():
         if not (header.strip().isascii() and header.strip().isdigit()) or len(header.strip()) > 18:
-            raise _bad("Last-Event-ID", header, "the id of the last event received (a journal seq)")
+            raise _bad("Last-Event-ID", shown_value(header), "the id of the last event received (a journal seq)")
         return int(header.strip())
     return _count(request, "since", 0)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from consumers.http.credentials import TOKEN_LENGTH_MAX, CredentialStore, token_hash
+from ledger.events import shown_value
 
 __all__ = ["Principal", "Refused", "authenticate", "require", "impersonations", "Visibility",
            "WRITE", "READ", "READ_ALERTS", "READ_METRICS"]
@@ -36,19 +37,17 @@ IMPERSONATIONS_LISTED_MAX = 20
 class Refused(Exception):
     """A request the API answers with an error: status, a stable code, and what to do."""
 
-    def __init__(self, status: int, code: str, message: str, *, problems: list[dict[str, str]] | None = None,
-                 extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None):
+    def __init__(self, status: int, code: str, message: str, *, problems: list[dict[str, Any]] | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.problems = problems or []
-        self.extra = extra or {}
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.code, "message": self.message}
         if self.problems:
             out["problems"] = self.problems
-        out.update(self.extra)
         return out
 
 
@@ -91,7 +90,7 @@ def require(principal: Principal, action: str) -> None:
 
 def impersonations(principal: Principal, reports: Iterable[tuple[int, Any]]) -> None:
     """Refused(403) if any (index, event) names a reporter other than the principal's party."""
-    foreign = [{"index": index, "event_id": event.event_id, "field": "reporter", "value": repr(event.reporter),
+    foreign = [{"index": index, "event_id": event.event_id, "field": "reporter", "value": shown_value(event.reporter),
                 "message": f"this credential reports as {principal.party} only"}
                for index, event in reports if event.reporter != principal.party]
     if foreign:

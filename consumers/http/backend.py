@@ -34,7 +34,7 @@ from ledger.flows import reconcile
 from ledger.lineage import build_lineage, lineage_dict
 from ledger.policy import Policy
 from ledger.ports import EventLog
-from projections.alert_views import party_alerts, with_since
+from projections.alert_views import journal_views, marked_for, party_alerts, with_since
 from projections.queries import NotFound, lot_reports, shipment_of, standing_alerts, trace_view, whereabouts
 from projections.store import ProjectionStore
 
@@ -56,6 +56,17 @@ class Capture:
     counts: Counter[str] = field(default_factory=Counter)
     projected_records: int | None = None
     projection_deferred: str | None = None  # why the projection after the append failed
+    refused_atomic: bool = False  # ?atomic=true and a report was rejected: nothing recorded
+
+    @property
+    def refused(self) -> str | None:
+        """Why nothing was recorded (the request is answered 422), or None."""
+        if self.refused_atomic:
+            return (f"{self.counts['rejected']} of {len(self.outcomes)} reports were rejected and ?atomic=true was "
+                    f"asked: nothing was recorded. Fix them and send the request again")
+        if self.counts["rejected"] and self.counts["rejected"] == len(self.outcomes):
+            return "every report was rejected and nothing was recorded: see each one's problems"
+        return None
 
     def body(self, *, atomic: bool, detects_duplicates: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -120,8 +131,9 @@ class Backend:
         """Check, authorize, append and (embedded) project a request's reports.
 
         ``texts``: (index, report text).  Impersonation refuses the whole
-        request (nothing appended).  With ``atomic``, one rejected report
-        refuses the whole request too; otherwise the good ones are appended.
+        request (Refused(403), nothing appended).  With ``atomic``, one
+        rejected report refuses the whole request too (nothing appended:
+        ``Capture.refused`` says why); otherwise the good ones are appended.
         """
         assert self.log is not None and self.store is not None
         # The party registry, read per request as ingest reads it per file:
@@ -143,9 +155,8 @@ class Backend:
                                             "outcome": "not_recorded",
                                             "message": "atomic request: another report in it was rejected"})
             self.reports["rejected"] += len(rejects)
-            raise Refused(422, "rejected", f"{len(rejects)} of {len(prepared)} reports were rejected and "
-                          f"?atomic=true was asked: nothing was recorded. Fix them and send the request again",
-                          extra={"results": result.outcomes})
+            result.refused_atomic = True
+            return result
         good = [p for p in prepared if isinstance(p, Prepared)]
         receipts = {}
         # Atomic: one append, one transaction on the embedded log.
@@ -240,16 +251,22 @@ class Backend:
         else:
             rows = standing_alerts(self.store, now=now, policy=self.policy, as_of=as_of, known_at=known_at,
                                    trace_id=trace_id)
+            if _own_view(principal) is not None:
+                rows = marked_for(self.store, principal.party, rows)
         rows = with_since(self.store, rows, now=now, as_of=as_of, known_at=known_at)
         return self.visible_alerts(principal, rows)
 
-    def journal(self, principal: Principal, *, since: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    def journal(self, principal: Principal, *, since: int, limit: int,
+                party: str | None = None) -> tuple[list[dict[str, Any]], int]:
         """Journal entries after ``since`` the principal may see, and the
-        cursor to ask from next (the last seq read, seen or not)."""
+        cursor to ask from next (the last seq read, seen or not).  Each with
+        ``since`` and, read as ``party`` (a reporter: its own, unless it
+        names one), ``about_your_material``, as ``alerts`` answers them."""
         assert self.store is not None
         entries = self.store.journal(after_seq=since, limit=min(limit, JOURNAL_PAGE_MAX))
         cursor = entries[-1]["seq"] if entries else since
-        return self.visible_alerts(principal, entries), cursor
+        seen = self.visible_alerts(principal, entries)
+        return journal_views(self.store, seen, party=party if party is not None else _own_view(principal)), cursor
 
     def flows(self, principal: Principal, *, as_of: datetime | None, known_at: datetime | None,
               period: Any, origin: str | None, destination: str | None, item: str | None) -> list[Any]:
@@ -262,7 +279,9 @@ class Backend:
         if reader is None:
             raise Refused(404, "no_rejects_table", "this log (Kafka) keeps no rejects table: refused reports "
                                                    "go to its dead-letter topic (docs/KAFKA.md)")
-        rows = [dict(zip(("source", "line", "raw", "problems", "rejected_at"), r)) for r in reader(limit=limit)]
+        # Each with its problems as a 422 names them (field, value, message).
+        rows = [{**r._asdict(), "problems": [p.model_dump() for p in r.field_problems()]}
+                for r in reader(limit=limit)]
         if principal.role == "auditor":
             return rows
         mine = source_of(principal)
@@ -329,6 +348,12 @@ def open_credentials(url: str) -> CredentialStore:
 
 def default_credentials_url() -> str:
     return os.environ.get("LEDGER_CREDENTIALS") or f"sqlite:///{bootstrap.ledger_home() / 'credentials.db'}"
+
+
+def _own_view(principal: Principal) -> str | None:
+    """The party whose view a principal reads alerts in when it names none:
+    a reporter's own (its material marked); an auditor's or a dashboard's, no party's."""
+    return principal.party if principal.role == "reporter" else None
 
 
 def _rejected(reject: Reject) -> dict[str, Any]:

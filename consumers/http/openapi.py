@@ -30,7 +30,9 @@ _AS_OF = _param("as_of", "query", "Where things stood at T, by when they happene
                 "day, UTC) or 2019-09-01T12:00:00+09:00. Default: now.", _WHEN)
 _KNOWN_AT = _param("known_at", "query", "Only what the ledger had been told by K (recorded_at). Default: "
                    "everything recorded.", _WHEN)
-_PARTY = _param("party", "query", "Only alerts addressed to this party id.", {"type": "string"})
+_PARTY = _param("party", "query", "Only alerts addressed to this party id, and those about material it "
+                                  "exported at the origin (each one's about_your_material is true for these).",
+                {"type": "string"})
 _SEVERITY = _param("severity", "query", "Only alerts of this severity.", {"enum": ["low", "medium", "high"]})
 _KIND = _param("kind", "query", "Only alerts of this kind.", {"enum": list(ALERT_KINDS)})
 _SINCE = _param("since", "query", "Journal cursor: transitions with seq greater than this (default 0).",
@@ -45,18 +47,35 @@ _ERROR = {
         "problems": {"type": "array", "items": {"$ref": "#/components/schemas/Problem"}},
     },
 }
-_PROBLEM = {"type": "object", "required": ["field", "value", "message"],
-            "properties": {"field": {"type": "string"}, "value": {"type": "string"}, "message": {"type": "string"},
-                           "index": {"type": "integer"}, "event_id": {"type": "string"}}}
+_PROBLEM = {
+    "type": "object", "required": ["field", "value", "message"],
+    "description": "One reason a report or a request was refused, as `ledger ingest --json` and the SDK's "
+                   "EventRejected name it (ledger.events.FieldProblem).",
+    "properties": {
+        "field": {"type": "string", "description": "the field's path in the report (quantity.amount), a "
+                  "parameter or header name, or (line) / (body) for the whole of it"},
+        "value": {"type": "string", "description": "what the report holds there, as JSON text: \"30.5\" (a "
+                  "string), 30.5 (a number), null, {...}; cut after 80 characters with ... (no longer valid "
+                  "JSON then); or, where there is no value, a note in parentheses: (missing)"},
+        "message": {"type": "string", "description": "what is wrong and what is accepted"},
+        "index": {"type": "integer"}, "event_id": {"type": "string"},
+    },
+}
 _OUTCOME = {
     "type": "object", "required": ["index", "outcome"],
     "properties": {
         "index": {"type": "integer", "description": "1-based position in the array, or line of JSON Lines"},
         "event_id": {"type": "string"},
         "outcome": {"enum": ["recorded", "already_recorded", "conflicting", "rejected", "not_recorded"]},
-        "problems": {"type": "array", "items": {"$ref": "#/components/schemas/Problem"}},
+        "problems": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Problem"}},
         "message": {"type": "string"},
     },
+    # A rejected report says why; one not recorded (atomic) says because of which.
+    "allOf": [
+        {"if": {"properties": {"outcome": {"const": "rejected"}}},
+         "then": {"required": ["problems"]}, "else": {"not": {"required": ["problems"]}}},
+        {"if": {"properties": {"outcome": {"const": "not_recorded"}}}, "then": {"required": ["message"]}},
+    ],
 }
 _CAPTURE = {
     "type": "object",
@@ -70,6 +89,56 @@ _CAPTURE = {
                        "the reports are recorded; the server projects them when the store answers"},
     },
 }
+# 422: the request's outcomes as a Capture says them, none recorded, and why.
+_REJECTED = {
+    "description": "Nothing was recorded: every report was rejected, or ?atomic=true and one was. Each "
+                   "report's outcome: rejected with its problems, or not_recorded (atomic).",
+    "allOf": [
+        {"$ref": "#/components/schemas/Capture"},
+        {"type": "object", "required": ["error", "message"],
+         "properties": {"error": {"const": "rejected"}, "message": {"type": "string"},
+                        "recorded": {"const": 0}, "already_recorded": {"const": 0}, "conflicting": {"const": 0},
+                        "rejected": {"type": "integer", "minimum": 1},
+                        "results": {"type": "array", "items": {"properties": {
+                            "outcome": {"enum": ["rejected", "not_recorded"]}}}}}},
+    ],
+}
+_REJECT = {
+    "type": "object", "required": ["source", "line", "raw", "problems", "rejected_at"],
+    "description": "Input the ledger refused and kept, with its problems as the refusal (a 422) named them.",
+    "properties": {
+        "source": {"type": "string", "description": "the file, or 'POST /v1/events by PARTY'"},
+        "line": {"type": "integer", "description": "its line, or its index in the request"},
+        "raw": {"type": "string", "description": "exactly what was sent"},
+        "problems": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Problem"},
+                     "description": "input kept before problems were kept apart, or a record the Kafka "
+                                    "projector could not apply: one problem, field (line), saying it all"},
+        "rejected_at": {"type": "string"},
+    },
+}
+_TEXT_OR_NULL = {"type": ["string", "null"]}
+_TRANSITION = {
+    "type": "object",
+    "description": "One transition of the alert journal; the data of an event of /v1/alerts/stream too.",
+    "required": ["seq", "transition_id", "alert_id", "transition", "at", "since"],
+    "properties": {
+        "seq": {"type": "integer", "description": "the journal's order; the SSE id"},
+        "transition_id": {"type": "string", "description": "the same on every re-send: drop copies by it"},
+        "alert_id": {"type": "string"},
+        "transition": {"enum": ["raised", "updated", "resolved"]},
+        "at": {"type": "string", "description": "when the ledger journaled it (UTC)"},
+        **{name: _TEXT_OR_NULL for name in ("kind", "severity", "trace_id", "lot_id", "party", "quantity", "unit",
+                                            "message")},
+        "due_at": {"type": ["string", "null"], "description": "when the step it stands at (raised, updated) or "
+                   "last stood at (resolved) came due (UTC)"},
+        "since": {"type": ["string", "null"], "description": "when the alert first stood in the run this "
+                  "transition belongs to (UTC), from the steps known now: for the latest transition of a "
+                  "standing alert, the since of /v1/alerts"},
+        "about_your_material": {"type": "boolean", "description": "read as a party (a reporter's own, or "
+                                "?party=): addressed to another party, about material this party exported at "
+                                "the origin; absent for an auditor or a dashboard naming no party"},
+    },
+}
 _ROWS = {"type": "array", "items": {"type": "object"}}
 
 
@@ -81,8 +150,9 @@ def _errors(*codes: int) -> dict[str, Any]:
                413: "Too many bytes or reports in one request.",
                422: "Every report was rejected, or ?atomic=true and one was: nothing recorded.",
                503: "The log or the store cannot be reached."}
-    return {str(c): {"description": reasons[c],
-                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    schemas = {422: "Rejected"}
+    return {str(c): {"description": reasons[c], "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{schemas.get(c, 'Error')}"}}}}
             for c in codes}
 
 
@@ -160,17 +230,22 @@ def _document() -> dict[str, Any]:
                                           "these).", {"type": "string"}),
                  _SEVERITY, _KIND, _param("trace", "query", "Only this trace id.", {"type": "string"}),
                  _AS_OF, _KNOWN_AT],
-                _ok("Standing alerts; each row's since is when it first stood, due_at its latest step.", {"type": "object", "properties": {"alerts": _ROWS}}), 400, 401, 403, 404, 503),
+                _ok("Standing alerts; each row's since is when it first stood, due_at its latest step. Read as a "
+                    "party (?party=, or a reporter's token naming none) each row says about_your_material.",
+                    {"type": "object", "properties": {"alerts": _ROWS}}), 400, 401, 403, 404, 503),
             "/v1/alerts/journal": _get(
                 "Alert transitions (raised, updated, resolved) after a cursor, oldest first.",
                 [_SINCE, _param("limit", "query", "At most this many (default and maximum 1000).",
                                 {"type": "integer", "minimum": 0, "maximum": 10**17}), _PARTY, _SEVERITY, _KIND],
                 _ok("Transitions, and the cursor to ask from next.", {"type": "object", "properties": {
-                    "since": {"type": "integer"}, "next": {"type": "integer"}, "transitions": _ROWS}}),
+                    "since": {"type": "integer"}, "next": {"type": "integer"},
+                    "transitions": {"type": "array", "items": {"$ref": "#/components/schemas/Transition"}}}}),
                 400, 401, 403, 503),
             "/v1/alerts/stream": _get(
                 "Server-Sent Events of alert transitions as they are journaled. The SSE id is the journal "
-                "seq: reconnect with Last-Event-ID (or ?since=) and nothing is lost or repeated.",
+                "seq, the event the transition, the data a Transition (as the journal answers it): reconnect "
+                "with Last-Event-ID (or ?since=) and nothing is lost or repeated. When the server shuts down "
+                "it ends the stream.",
                 [_SINCE, _param("Last-Event-ID", "header", "Resume after this seq (wins over since).",
                                 {"type": "string", "pattern": "^[0-9]{1,18}$"}), _PARTY, _SEVERITY, _KIND],
                 _ok("An endless event stream.", {"type": "string"}, "text/event-stream"), 400, 401, 403),
@@ -188,7 +263,8 @@ def _document() -> dict[str, Any]:
                 "Input that was refused, with the reasons (a reporter: its own).",
                 [_param("limit", "query", "At most this many, oldest first (default 1000; 0: all).",
                         {"type": "integer", "minimum": 0, "maximum": 10**17})],
-                _ok("Rejects.", {"type": "object", "properties": {"rejects": _ROWS}}), 400, 401, 403, 404, 503),
+                _ok("Rejects.", {"type": "object", "required": ["rejects"], "properties": {"rejects": {
+                    "type": "array", "items": {"$ref": "#/components/schemas/Reject"}}}}), 400, 401, 403, 404, 503),
             "/healthz": _get("Liveness: the process answers.", [], _ok("Alive.", {"type": "object"}), secured=False),
             "/readyz": _get("Readiness: the log, the store and the credentials store answer.", [],
                             {**_ok("Ready.", {"type": "object"}),
@@ -204,7 +280,8 @@ def _document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "`ledger credentials issue PARTY` prints one"}},
             "schemas": {**components, "LedgerEvent": text, "Error": _ERROR, "Problem": _PROBLEM,
-                        "Outcome": _OUTCOME, "Capture": _CAPTURE},
+                        "Outcome": _OUTCOME, "Capture": _CAPTURE, "Rejected": _REJECTED,
+                        "Reject": _REJECT, "Transition": _TRANSITION},
         },
     }
 

@@ -7,11 +7,16 @@ client that reconnects with ``Last-Event-ID: N`` gets exactly the
 transitions after N: nothing lost, nothing repeated.  The stream reads the
 journal in the projection store, so it works the same on the embedded
 default and on PostgreSQL beside a Kafka projector.
+
+A stream never ends by itself; the server ends every open one when it shuts
+down (``AlertStreams.close``, called by ``consumers.http.app.Server``), so
+Ctrl-C or SIGTERM does not wait for the clients to hang up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -22,9 +27,7 @@ from starlette.responses import StreamingResponse
 
 from consumers.http.auth import Principal, Refused
 
-__all__ = ["alert_stream", "POLL_INTERVAL_S", "KEEPALIVE_S", "STREAMS_MAX"]
-
-_open_streams = 0
+__all__ = ["AlertStreams", "POLL_INTERVAL_S", "KEEPALIVE_S", "STREAMS_MAX"]
 
 POLL_INTERVAL_S = 0.25  # how often an idle stream looks at the journal
 KEEPALIVE_S = 15.0  # a comment line this often, so proxies keep an idle stream open
@@ -36,30 +39,57 @@ RETRY_MS = 2000  # what an EventSource waits before reconnecting
 STREAMS_MAX = 100
 
 
-def alert_stream(request: Request, backend: Any, principal: Principal, since: int,
-                 *, keep: Callable[[dict[str, Any]], bool]) -> StreamingResponse:
-    if _open_streams >= STREAMS_MAX:
-        raise Refused(503, "unavailable", f"{STREAMS_MAX} alert streams are open, the most this server "
-                                          f"serves; retry later, or page /v1/alerts/journal with ?since=",
-                      headers={"Retry-After": "30"})
+class AlertStreams:
+    """The alert streams one app serves: how many are open, and the signal
+    that ends them all when the server shuts down."""
 
-    async def events() -> AsyncIterator[str]:
-        # Counted from the first chunk: a response never started (the client
-        # gone first) runs no finally, and must not hold a place.
-        global _open_streams
-        _open_streams += 1
-        try:
-            async for chunk in _events():
-                yield chunk
-        finally:
-            _open_streams -= 1
+    def __init__(self, backend: Any):
+        self.backend = backend
+        self.open = 0
+        self._closing = asyncio.Event()
 
-    async def _events() -> AsyncIterator[str]:
+    def close(self) -> None:
+        """End every open stream at its next look at the journal (within
+        POLL_INTERVAL_S), and refuse new ones.  Called on the event loop."""
+        self._closing.set()
+
+    @property
+    def closing(self) -> bool:
+        return self._closing.is_set()
+
+    def response(self, principal: Principal, since: int, *, party: str | None,
+                 keep: Callable[[dict[str, Any]], bool]) -> StreamingResponse:
+        """The stream of the journal after ``since``, read as ``party``
+        (``Backend.journal``), of the entries ``keep`` keeps."""
+        if self.closing:
+            raise Refused(503, "unavailable", "the server is shutting down; reconnect with Last-Event-ID",
+                          headers={"Retry-After": "5"})
+        if self.open >= STREAMS_MAX:
+            raise Refused(503, "unavailable", f"{STREAMS_MAX} alert streams are open, the most this server "
+                                              f"serves; retry later, or page /v1/alerts/journal with ?since=",
+                          headers={"Retry-After": "30"})
+
+        async def events() -> AsyncIterator[str]:
+            # Counted from the first chunk: a response never started (the client
+            # gone first) runs no finally, and must not hold a place.
+            self.open += 1
+            try:
+                async for chunk in self._events(principal, since, party, keep):
+                    yield chunk
+            finally:
+                self.open -= 1
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def _events(self, principal: Principal, since: int, party: str | None,
+                      keep: Callable[[dict[str, Any]], bool]) -> AsyncIterator[str]:
         cursor = since
         yield f"retry: {RETRY_MS}\n: alert transitions after seq {cursor}\n\n"
         quiet_since = time.monotonic()
-        while True:
-            entries, next_cursor = await backend.call(backend.journal, principal, since=cursor, limit=PAGE_MAX)
+        while not self.closing:
+            entries, next_cursor = await self.backend.call(self.backend.journal, principal, since=cursor,
+                                                           limit=PAGE_MAX, party=party)
             out = []
             for entry in entries:
                 if keep(entry):
@@ -79,8 +109,8 @@ def alert_stream(request: Request, backend: Any, principal: Principal, since: in
                 yield ": keep-alive\n\n"
                 quiet_since = time.monotonic()
             if next_cursor == cursor or len(entries) < PAGE_MAX:
-                await asyncio.sleep(POLL_INTERVAL_S)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), POLL_INTERVAL_S)
             cursor = next_cursor
-
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        # Everything read was sent: a client reconnecting with its Last-Event-ID loses nothing.
+        yield ": the server is shutting down; reconnect with Last-Event-ID\n\n"

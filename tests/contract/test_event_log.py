@@ -13,11 +13,11 @@ import pytest
 from fixtures_kafka import fixed_clock, many_traces, story_lines
 
 from consumers.log.embedded import EmbeddedLog
-from consumers.ingest import event_key
+from consumers.ingest import Reject, event_key, prepare_line, reject_row
 from consumers.log.kafka import KafkaLog
-from ledger.events import content_digest, parse_event
+from ledger.events import FieldProblem, content_digest, parse_event
 from consumers.bootstrap import load_policy
-from ledger.ports import EventLog, LogRecord
+from ledger.ports import EventLog, LogRecord, RejectRow
 from projections.sqlite_store import SQLiteProjectionStore
 from projections.trace_projection import project_batch
 
@@ -141,6 +141,24 @@ class EventLogContract:
         assert store.fingerprint() == fingerprint
         assert store.lots() == lots
         store.close()
+
+    def test_a_refused_lines_problems_read_back_as_the_refusal_named_them(self, log: EventLog, tmp_path) -> None:
+        keep, read = getattr(log, "keep_rejects", None), getattr(log, "rejects", None)
+        if keep is None or read is None:
+            pytest.skip("this log keeps no rejects")
+        source = f"contract-{tmp_path.name}"  # the broker is shared: this test's rows only
+        bad = '{"type": "received", "lot_id": 5}'
+        refused = prepare_line(bad, 1, source=source, clock=fixed_clock)
+        assert isinstance(refused, Reject)
+        older = RejectRow(source, 2, "not json", "field '(line)' value 'not json': not JSON", "2019-01-01T00:00:00")
+        keep([reject_row(refused, fixed_clock()), older])
+        kept = {r.line: r for r in read(limit=READ_LIMIT) if r.source == source}
+        assert kept[1].field_problems() == refused.problems
+        assert kept[1].shown().problems == "; ".join(str(p) for p in refused.problems)  # `ledger rejects`
+        # A row kept before problems were kept apart: one problem saying it all.
+        assert kept[2].field_problems() == [FieldProblem(field="(line)", value="(in the message)",
+                                                         message=older.problems)]
+        assert kept[2].shown() == older  # `ledger rejects` prints it as it was kept
 
 
 class TestEmbeddedLog(EventLogContract):

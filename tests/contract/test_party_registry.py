@@ -69,7 +69,7 @@ def test_the_projector_dead_letters_a_report_naming_an_unregistered_party(store)
 
     assert (outcome.accepted, outcome.dead_letters) == (1, 1)
     [letter] = store.dead_letters()
-    assert "field 'reporter' value 'KR-GHOST': is not a registered party" in letter["error"]
+    assert "field 'reporter' value \"KR-GHOST\": is not a registered party" in letter["error"]
     assert [row["received"] for row in store.lots()] == ["0"]
 
 

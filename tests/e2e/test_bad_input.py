@@ -21,16 +21,18 @@ def ledger_exe() -> Path:
 
 # line -> (field, value as shown, what the message says): the error messages
 # are a contract with integrators, who grep them.
+# The value is its JSON text: a line that is not JSON, as a JSON string; one
+# that is JSON but no object, as it is.
 EXPECTED_REJECTS = {
-    2: ("(line)", "'this line is not JSON at all'", "not JSON"),
-    3: ("(line)", "'[\"a report is one JSON object per line, not a list\"]'", "must be a JSON object"),
+    2: ("(line)", '"this line is not JSON at all"', "not JSON"),
+    3: ("(line)", '["a report is one JSON object per line, not a list"]', "must be a JSON object"),
     4: ("lot_id", "(missing)", "Field required"),
-    5: ("quantity.amount", "'-5'", "must be greater than 0"),
-    6: ("quantity.amount", "'thirty'", "must be a plain decimal"),
+    5: ("quantity.amount", '"-5"', "must be greater than 0"),
+    6: ("quantity.amount", '"thirty"', "must be a plain decimal"),
     7: ("quantity.amount", "30.5", "JSON floats are inexact"),
-    8: ("quantity.unit", "'barrels'", "unknown unit"),
-    9: ("occurred_at", "'2019-07-15T14:00:00'", "timezone"),
-    10: ("type", "'teleported'", "does not match any of the expected tags"),
+    8: ("quantity.unit", '"barrels"', "unknown unit"),
+    9: ("occurred_at", '"2019-07-15T14:00:00"', "timezone"),
+    10: ("type", '"teleported"', "does not match any of the expected tags"),
 }
 GOOD_LINES = (1, 11, 12)
 
@@ -74,7 +76,7 @@ def test_rejected_lines_are_kept_for_the_record(ledger, tables):
     shown = tables(ledger("rejects").stdout)[0]
     assert [row["LINE"] for row in shown] == [str(n) for n in sorted(EXPECTED_REJECTS)]
     assert all(row["SOURCE"] == str(SAMPLE) for row in shown)
-    assert "field 'quantity.unit' value 'barrels'" in shown[6]["PROBLEMS"]
+    assert "field 'quantity.unit' value \"barrels\"" in shown[6]["PROBLEMS"]
 
 
 def test_re_running_the_file_records_nothing_twice(ledger):
@@ -89,7 +91,7 @@ def test_re_running_the_file_records_nothing_twice(ledger):
     assert (summary["lines"], summary["recorded"], summary["duplicates"], summary["conflicts"]) == (12, 0, 3, 0)
     assert [r["line"] for r in summary["rejected"]] == sorted(EXPECTED_REJECTS)
     assert summary["rejected"][3]["problems"] == [
-        {"field": "quantity.amount", "value": "'-5'", "message": "must be greater than 0"}
+        {"field": "quantity.amount", "value": '"-5"', "message": "must be greater than 0"}
     ]
     assert ledger.event_rows() == (len(GOOD_LINES), len(GOOD_LINES))
     assert ledger("rejects", "--json").stdout == first_kept
@@ -154,7 +156,7 @@ def test_a_file_that_is_not_utf8_is_refused_line_by_line_not_garbled(ledger, tmp
                                 env=ledger.env, timeout=60)
         assert result.returncode == EXIT_REJECTED, result.stderr
         stderr = result.stderr.decode()
-        assert stderr.strip().startswith("rejected line 2: field '(line)' value byte 0x83 at character ")
+        assert stderr.strip().startswith("rejected line 2: field '(line)' value (byte 0x83 at character ")
         assert "not UTF-8" in stderr
 
     lots = json.loads(ledger("whereabouts", "BAD-0001", "--json").stdout)["lots"]

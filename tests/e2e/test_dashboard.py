@@ -40,6 +40,26 @@ OVER_CEILING_EXPORT = {
     "quantity": {"amount": "20", "unit": "unit"}, "license_id": "JP-IND-2019-0001",
 }
 
+# Japan exports 100 more units to KR-SEMI, which receives 60 on 15 July and
+# 40 on 15 August and reports 50 used: 10 units stand unaccounted from 13
+# October (90 days after the first receipt), 50 from 13 November.
+TWO_RECEIPTS_BY = {
+    "JP-FLUORO": [dict(OVER_CEILING_EXPORT, event_id="fluoro-2019-0710-041", occurred_at="2019-07-10T10:00:00+09:00",
+                       trace_id="TR-HF-2019-0041", lot_id="HF-0041", quantity={"amount": "100", "unit": "unit"},
+                       license_id="JP-BULK-2017-0031")],
+    "KR-SEMI": [
+        {"type": "received", "event_id": "semi-rcv-2019-0715-041", "occurred_at": "2019-07-15T14:00:00+09:00",
+         "reporter": "KR-SEMI", "trace_id": "TR-HF-2019-0041", "lot_id": "HF-0041",
+         "quantity": {"amount": "60", "unit": "unit"}},
+        {"type": "received", "event_id": "semi-rcv-2019-0815-041", "occurred_at": "2019-08-15T14:00:00+09:00",
+         "reporter": "KR-SEMI", "trace_id": "TR-HF-2019-0041", "lot_id": "HF-0041",
+         "quantity": {"amount": "40", "unit": "unit"}},
+        {"type": "consumed", "event_id": "semi-use-2019-0820-041", "occurred_at": "2019-08-20T18:00:00+09:00",
+         "reporter": "KR-SEMI", "trace_id": "TR-HF-2019-0041", "lot_id": "HF-0041",
+         "quantity": {"amount": "50", "unit": "unit"}, "end_use": "wafer etching, memory line 2"},
+    ],
+}
+
 
 class Story:
     def __init__(self, server: Server, clients: dict[str, Client]):
@@ -225,3 +245,40 @@ def test_browser_a_token_the_ledger_did_not_issue_is_refused_with_the_apis_messa
     expect(page.locator("#sign-in-error")).to_contain_text("not one this ledger issued", timeout=WAIT_MS)
     expect(page.locator("#sign-in")).to_be_visible()
     expect(page.locator("#stream-state")).to_have_text("refused")
+
+
+def test_browser_a_partys_token_marks_its_material_and_says_since_when_each_alert_stood(
+        story: Story, page: Any, tmp_path: Path) -> None:
+    for party, reports in TWO_RECEIPTS_BY.items():
+        posted = story.clients[party].post("/v1/events", json.dumps(reports), "application/json")
+        assert posted.status_code == 200 and posted.json()["recorded"] == len(reports), posted.text
+    fluoro = story.clients["JP-FLUORO"]
+    sign_in(page, story, fluoro)
+    expect(page.locator("#stream-state")).to_have_text("live", timeout=WAIT_MS)
+
+    # HF-0041's alert is addressed to KR-SEMI, its holder, and shown to
+    # JP-FLUORO as about its material; it has stood since 13 October, though
+    # its latest step (50 units) came due on 13 November.
+    hf41 = page.locator('#alerts tr[data-kind="unaccounted"][data-lot="HF-0041"]')
+    expect(hf41).to_have_count(1, timeout=WAIT_MS)
+    expect(hf41).to_contain_text("50 unit")
+    expect(hf41.locator("td.since")).to_have_text("2019-10-13")
+    expect(hf41.locator(".party")).to_have_text("KR-SEMI")
+    expect(hf41.locator(".your-material")).to_have_text("your material")
+    expect(page.locator("#your-material-note")).to_be_visible()
+    screenshot(page, tmp_path, "dashboard-alerts-your-material")
+
+    # Every alert standing, as the API's alert list answers the same token:
+    # the same alerts, the same SINCE, the same marks.
+    answered = {a["alert_id"]: (a["since"][:10], a["about_your_material"])
+                for a in fluoro.get("/v1/alerts").json()["alerts"]}
+    assert answered[hf41.get_attribute("data-alert")] == ("2019-10-13", True)
+    rows = page.locator("#alerts tbody tr")
+    expect(rows).to_have_count(len(answered))
+    shown = {row.get_attribute("data-alert"): (row.locator("td.since").inner_text(),
+                                               row.get_attribute("data-your-material") == "true")
+             for row in rows.all()}
+    assert shown == answered
+    # The party's own view in the API (?party=, as `ledger alerts --party`) marks them alike.
+    for alert in fluoro.get("/v1/alerts", party="JP-FLUORO").json()["alerts"]:
+        assert shown[alert["alert_id"]] == (alert["since"][:10], alert["about_your_material"])

@@ -5,6 +5,7 @@ PostgreSQL store.  docs/API.md shows the same requests with curl."""
 from __future__ import annotations
 
 import json
+import signal
 import ssl
 import subprocess
 import time
@@ -15,9 +16,11 @@ import pytest
 
 import httpx
 
+from consumers.client import EventRejected, LedgerClient
 from http_server import LEDGER, Client, Server, post_story, serve_env, story_by_reporter
 
 PROJECTOR_CATCH_UP_MAX_S = 120  # a bound on the wait, not a measurement
+STOP_WITH_A_STREAM_OPEN_MAX_S = 20  # a bound on a hang, not a measurement
 
 STOCK_DECLARED_HF_0001 = {
     "type": "stock_declared", "event_id": "semi-stock-2019-1201-001", "occurred_at": "2019-12-01T10:00:00+09:00",
@@ -140,9 +143,18 @@ def test_bad_reports_are_rejected_one_by_one_unless_atomic(server: Server) -> No
     body = atomic.json()
     assert body["error"] == "rejected" and "nothing was recorded" in body["message"]
     assert [r["outcome"] for r in body["results"]] == ["not_recorded", "rejected"]
-    assert {"field": "quantity.amount", "value": "30.5",
-            "message": 'must be a decimal string such as "30.5" or an integer; JSON floats are inexact and are not '
-                       "accepted"} in body["results"][1]["problems"]
+    assert (body["reports"], body["recorded"], body["rejected"], body["atomic"]) == (2, 0, 1, True)
+    # Each value as its JSON text: the number 30.5, the string "2019-12-01T10:00:00".
+    assert body["results"][1]["problems"] == [
+        {"field": "occurred_at", "value": '"2019-12-01T10:00:00"', "message": "Input should have timezone info"},
+        {"field": "quantity.amount", "value": "30.5",
+         "message": 'must be a decimal string such as "30.5" or an integer; JSON floats are inexact and are not '
+                    "accepted"}]
+    # The SDK refuses the same report with the same problems, value for value.
+    with LedgerClient(f"sqlite:///{server.home.parent / 'sdk-log.db'}") as sdk, \
+            pytest.raises(EventRejected) as refused:
+        sdk.validate(bad)
+    assert [p.model_dump() for p in refused.value.problems] == body["results"][1]["problems"]
 
     mixed = semi.post("/v1/events", json.dumps(good) + "\nnot json\n" + json.dumps(bad) + "\n")
     assert mixed.status_code == 200
@@ -159,6 +171,10 @@ def test_bad_reports_are_rejected_one_by_one_unless_atomic(server: Server) -> No
     rejects = semi.get("/v1/rejects").json()["rejects"]
     assert {r["line"] for r in rejects} == {1, 2, 3}
     assert all(r["source"] == "POST /v1/events by KR-SEMI" for r in rejects)
+    # Each kept with its problems as the 422 named them.
+    assert [r["problems"] for r in rejects if r["raw"] == json.dumps(bad)] == [body["results"][1]["problems"]] * 2
+    [not_json] = [r["problems"] for r in rejects if r["raw"] == "not json"]
+    assert [(p["field"], p["value"]) for p in not_json] == [("(line)", '"not json"')]
     # Another reporter does not see KR-SEMI's rejects; an auditor does.
     assert server.issue("JP-FLUORO").get("/v1/rejects").json() == {"rejects": []}
     assert len(server.issue("AUDIT", "auditor").get("/v1/rejects").json()["rejects"]) == 3
@@ -166,7 +182,7 @@ def test_bad_reports_are_rejected_one_by_one_unless_atomic(server: Server) -> No
     for content, ctype in (("", "application/json"), ("{", "application/json")):
         refused = semi.post("/v1/events", content, ctype)
         assert refused.status_code == 400 and refused.json()["problems"][0]["field"] == "(body)"
-    assert semi.get("/v1/alerts", as_of="yesterday").json()["problems"][0]["field"] == "as_of"
+    assert semi.get("/v1/alerts", as_of="yesterday").json()["problems"][0]["value"] == '"yesterday"'
     assert semi.get("/v1/alerts", kind="bogus").status_code == 400
 
 
@@ -191,7 +207,7 @@ def test_who_may_do_what(server: Server) -> None:
     body = refused.json()
     assert body["error"] == "impersonation"
     assert body["problems"] == [{"index": 1, "event_id": "semi-stock-2019-1201-001", "field": "reporter",
-                                 "value": "'KR-SEMI'", "message": "this credential reports as JP-FLUORO only"}]
+                                 "value": '"KR-SEMI"', "message": "this credential reports as JP-FLUORO only"}]
     assert auditor.get("/v1/alerts", kind="unaccounted").json()["alerts"], "the alert must still stand"
 
     # An auditor reads everything and writes nothing; a dashboard reads alerts only.
@@ -394,3 +410,47 @@ def test_a_key_said_twice_or_a_body_nested_too_deep_is_refused_and_stops_nothing
     good = semi.post("/v1/events", json.dumps(dict(STOCK_DECLARED_HF_0001, event_id="semi-after-1")),
                      "application/json")
     assert good.json()["results"][0]["outcome"] == "recorded"
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stopping_the_server_ends_an_open_alert_stream_quietly(tmp_path: Path, stop: signal.Signals) -> None:
+    """Ctrl-C or SIGTERM while a dashboard holds the alert stream open: the
+    server ends the stream (the client reads it to its end, no cut
+    connection), exits, and prints no error or traceback."""
+    home = tmp_path / "home"
+    server = Server(home, (), serve_env(home)).start()
+    try:
+        listener = server.issue("OPS-WALL", "dashboard").listen(until_seq=10**9)
+        assert server.process is not None
+        server.process.send_signal(stop)
+        status, output = server.wait(STOP_WITH_A_STREAM_OPEN_MAX_S)
+    finally:
+        server.stop()
+    assert listener.join() == []  # ended by the server, read to its end without an error
+    # uvicorn raises the signal it caught again once it has shut down: Ctrl-C
+    # ends the command as an interrupt (130), SIGTERM kills it, as a supervisor expects.
+    assert status == (130 if stop == signal.SIGINT else -signal.SIGTERM), output
+    said = output.splitlines()
+    assert "listening on" in said[0], output
+    assert said[1:] == (["ledger serve: interrupted; what was committed is kept, re-run to resume"]
+                        if stop == signal.SIGINT else []), output
+
+
+def test_the_journal_says_since_and_marks_a_partys_material_as_the_alert_list_does(server: Server) -> None:
+    fluoro = post_story(server)["JP-FLUORO"]
+    listed = {a["alert_id"]: (a["since"], a["about_your_material"]) for a in fluoro.get("/v1/alerts").json()["alerts"]}
+    latest = {t["alert_id"]: t for t in fluoro.get("/v1/alerts/journal").json()["transitions"]}
+    standing = {i: (t["since"], t["about_your_material"]) for i, t in latest.items() if t["transition"] != "resolved"}
+    assert standing == listed
+    assert any(marked for _since, marked in listed.values())
+
+    # ?party= reads the journal as that party, as it reads the alert list: its
+    # own alerts and those about its material, marked.
+    auditor = server.issue("METI-AUDIT", "auditor")
+    as_fluoro = auditor.get("/v1/alerts/journal", party="JP-FLUORO").json()["transitions"]
+    assert all(t["party"] == "JP-FLUORO" or t["about_your_material"] for t in as_fluoro)
+    assert ("KR-SEMI", "HF-0001", "unaccounted", True) in {
+        (t["party"], t["lot_id"], t["kind"], t["about_your_material"]) for t in as_fluoro}
+    # No party's view, no mark; since on every transition.
+    everything = auditor.get("/v1/alerts/journal").json()["transitions"]
+    assert all("about_your_material" not in t and t["since"] <= t["due_at"] for t in everything if t["due_at"])

@@ -1,14 +1,15 @@
 """Property-based testing of the HTTP API against its own OpenAPI document
 (schemathesis, as its CLI runs it): no 5xx for any generated request, every
-status code, content type and response body as the document says, and
-requests the document calls invalid are refused.
+status code, content type and response body as the document says -- a
+refused report's 422 against the named ``Rejected`` schema, each problem's
+``value`` a string (the JSON text of the value) -- and requests the document
+calls invalid are refused.
 
-Not checked: that every request the document calls valid is accepted.  The
-published event schema (``ledger schema``) is still looser than the runtime
-contract (issue 19, "the published contract is the enforced contract": a
-country ``XX`` passes the schema and is refused by the ledger), so a valid
-looking report can be rejected with its problems -- by design, not a fault.
-The SSE stream never ends by itself and is tested in test_http_api.py.
+Not checked: that every request the document calls valid is accepted.  A
+report the schema allows may still be refused for what no JSON Schema can
+say (dated in the future, a reporter other than the token's party, a key
+said twice), with its problems -- by design, not a fault.  The SSE stream
+never ends by itself and is tested in test_http_api.py.
 """
 
 from __future__ import annotations

@@ -35,9 +35,9 @@ def test_the_reports_that_stopped_or_silenced_the_ledger_are_refused_by_line_and
 
     assert result.returncode == EXIT_REJECTED, result.stderr
     assert "4 lines: 1 recorded, 0 already recorded (no-op), 0 conflicting, 3 rejected" in result.stdout
-    assert ("rejected line 1: field 'occurred_at' value '0001-01-01T00:00:00+14:00': "
+    assert ("rejected line 1: field 'occurred_at' value \"0001-01-01T00:00:00+14:00\": "
             "must be in the years 1900 to 2199 (UTC)") in result.stderr
-    assert ("rejected line 2: field 'occurred_at' value '0999-07-10T10:00:00+09:00': "
+    assert ("rejected line 2: field 'occurred_at' value \"0999-07-10T10:00:00+09:00\": "
             "must be in the years 1900 to 2199 (UTC)") in result.stderr
     assert "rejected line 3: field 'x' value " in result.stderr
     assert "Traceback" not in result.stderr
@@ -83,6 +83,6 @@ def test_a_log_holding_the_overflowing_report_is_projected_and_replayed_with_the
     assert "1 dead letters" in projected.stdout
     alerts = json.loads(ledger("alerts", "--json", "--trace", "TR-Q1").stdout)["alerts"]
     assert [(a["kind"], a["severity"]) for a in alerts] == [("quarantined", "high")]
-    assert "field 'occurred_at' value '0001-01-01T00:00:00+14:00'" in alerts[0]["message"]
+    assert "field 'occurred_at' value \"0001-01-01T00:00:00+14:00\"" in alerts[0]["message"]
     replayed = ledger("replay")
     assert replayed.returncode == EXIT_OK and "replay: identical" in replayed.stdout

@@ -65,7 +65,7 @@ def test_ingest_rejects_a_report_naming_an_unregistered_party(ledger, tmp_path):
     done = ledger("ingest", reports)
     assert done.returncode == 3, done.stderr
     assert "2 lines: 1 recorded" in done.stdout
-    assert ("rejected line 1: field 'reporter' value 'KR-GHOST': is not a registered party; the operator "
+    assert ("rejected line 1: field 'reporter' value \"KR-GHOST\": is not a registered party; the operator "
             "registers parties with `ledger parties add`") in done.stderr
     alerts = json.loads(ledger("alerts", "--json").stdout)["alerts"]
     # The ship-back cites the license HF-0001 left under: no exemption to confirm.

@@ -223,7 +223,7 @@ def test_a_report_naming_an_unregistered_party_is_refused(ledger):
     ledger.project()
 
     [error] = ledger.dead_letters()
-    assert "field 'reporter' value 'KR-GHOST': is not a registered party" in error
+    assert "field 'reporter' value \"KR-GHOST\": is not a registered party" in error
     assert ledger.alerts("invalid_report") == []
 
 

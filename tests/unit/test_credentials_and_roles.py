@@ -77,7 +77,7 @@ def test_a_reporter_reports_only_as_itself() -> None:
     with pytest.raises(Refused) as refused:
         impersonations(me, [(1, own), (2, other)])
     assert (refused.value.status, refused.value.code) == (403, "impersonation")
-    assert refused.value.problems == [{"index": 2, "event_id": "e2", "field": "reporter", "value": "'KR-SEMI'",
+    assert refused.value.problems == [{"index": 2, "event_id": "e2", "field": "reporter", "value": '"KR-SEMI"',
                                        "message": "this credential reports as JP-FLUORO only"}]
 
 

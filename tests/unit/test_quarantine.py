@@ -48,7 +48,7 @@ def test_a_record_the_contract_refuses_in_the_log_is_dead_lettered_and_the_log_g
     assert (totals.records, totals.dead_letters) == (3, 1)
     [dead] = store.dead_letters()
     assert dead["key"] == "TR-Q1"
-    assert "field 'occurred_at' value '0001-01-01T00:00:00+14:00'" in dead["error"]
+    assert "field 'occurred_at' value \"0001-01-01T00:00:00+14:00\"" in dead["error"]
     assert "years 1900 to 2199" in dead["error"]
     [lot] = store.lots()
     assert (lot["trace_id"], lot["received"]) == ("TR-GOOD", "100")
@@ -107,7 +107,7 @@ def test_a_trace_that_cannot_be_computed_is_quarantined_and_the_rest_of_the_batc
     quarantined = [a for a in store.standing_alerts(NOW) if a["kind"] == "quarantined"]
     assert [(a["trace_id"], a["severity"]) for a in quarantined] == [("TR-Q1", "high")]
     assert "could not be projected and is quarantined" in quarantined[0]["message"]
-    assert ("ValidationError: field 'occurred_at' value '0001-01-01T00:00:00+14:00': must be in the years 1900 "
+    assert ("ValidationError: field 'occurred_at' value \"0001-01-01T00:00:00+14:00\": must be in the years 1900 "
             "to 2199 (UTC)") in quarantined[0]["message"]
     assert "\n" not in quarantined[0]["message"]
     # It stands at every as-of time: the trace cannot be computed at any.

@@ -55,7 +55,7 @@ def test_a_report_dated_after_its_recording_is_refused_naming_the_field(tmp_path
     assert report.accepted == 1 and report.rejected == 1
     [problem] = report.rejects[0].problems
     assert problem.field == "occurred_at"
-    assert problem.value == "'2030-01-01T00:00:00+00:00'"
+    assert problem.value == '"2030-01-01T00:00:00+00:00"'
     assert problem.message.startswith("is later than when the ledger recorded the report (2019-09-01T00:00:00+00:00)")
 
 

@@ -260,18 +260,18 @@ REGISTRY = by_id([
 def test_a_report_naming_an_unregistered_party_is_refused_naming_field_and_value():
     report = exported(consignee="KR-GHOST")
     assert party_problems(report, REGISTRY) == [FieldProblem(
-        field="consignee.id", value="'KR-GHOST'",
+        field="consignee.id", value='"KR-GHOST"',
         message="is not a registered party; the operator registers parties with `ledger parties add` "
                 "(docs/COMPLIANCE.md, \"Who may say what\")")]
     grant = license_granted(end_users=["KR-SEMI", "CN-NOBODY"])
-    assert [(p.field, p.value) for p in party_problems(grant, REGISTRY)] == [("end_users.1", "'CN-NOBODY'")]
+    assert [(p.field, p.value) for p in party_problems(grant, REGISTRY)] == [("end_users.1", '"CN-NOBODY"')]
 
 
 def test_a_registered_party_placed_in_another_country_is_refused():
     report = exported()
     moved = report.model_copy(update={"consignee": report.consignee.model_copy(update={"country": "CN"})})
     [problem] = party_problems(moved, REGISTRY)
-    assert (problem.field, problem.value) == ("consignee.country", "'CN'")
+    assert (problem.field, problem.value) == ("consignee.country", '"CN"')
     assert "registered in KR, not CN" in problem.message
 
 

@@ -158,8 +158,11 @@ function alertsPage() {
       h("label", {}, h("input", { type: "checkbox", id: "filter-resolved", checked: filters.resolved,
                                   onchange: change("resolved") }), " show resolved")),
     h("p", { class: "note", id: "alert-count" }),
+    h("p", { class: "note", id: "your-material-note", hidden: true },
+      h("span", { class: "your-material" }, "your material"),
+      ": addressed to another party, about material your party exported at the origin."),
     h("table", { id: "alerts", class: "alerts" },
-      h("thead", {}, h("tr", {}, ["Severity", "Kind", "Party", "Lot", "Quantity", "Due", "Message"]
+      h("thead", {}, h("tr", {}, ["Severity", "Kind", "Party", "Lot", "Quantity", "Since (UTC)", "Message"]
         .map((t) => h("th", {}, t)))),
       h("tbody")),
   );
@@ -188,15 +191,20 @@ function renderAlertList() {
   const standing = [...alerts.values()].filter((a) => a.transition !== "resolved").length;
   document.getElementById("alert-count").textContent =
     `${standing} standing, ${rows.length} shown; the list follows the ledger live (newest first).`;
+  document.getElementById("your-material-note").hidden = !rows.some((a) => a.about_your_material);
+  // since and about_your_material are the API's (the stream's entries carry
+  // them, as GET /v1/alerts does): when the alert first stood, and whether it
+  // is about material the token's party exported, addressed to another.
   body.replaceChildren(...rows.map((a) => h("tr", {
     class: `severity-${a.severity} ${a.transition === "resolved" ? "resolved" : ""}`, "data-alert": a.alert_id,
-    "data-kind": a.kind, "data-lot": a.lot_id || "" },
+    "data-kind": a.kind, "data-lot": a.lot_id || "", "data-your-material": a.about_your_material ? "true" : null },
     h("td", {}, h("span", { class: `badge ${a.severity}` }, a.severity), a.transition === "resolved" ? " resolved" : ""),
     h("td", {}, a.kind),
-    h("td", {}, a.party || ""),
+    h("td", {}, h("span", { class: "party" }, a.party || ""),
+      a.about_your_material ? [" ", h("span", { class: "your-material" }, "your material")] : null),
     h("td", {}, a.lot_id ? h("a", { href: lotLink(a.lot_id) }, a.lot_id) : ""),
     h("td", { class: "num" }, a.quantity ? `${formatNumber(a.quantity)} ${a.unit || ""}` : ""),
-    h("td", {}, day(a.due_at)),
+    h("td", { class: "since", title: a.due_at ? `latest step due ${day(a.due_at)}` : null }, day(a.since || a.due_at)),
     h("td", { class: "message" }, a.message),
   )));
 }
