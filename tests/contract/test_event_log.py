@@ -13,7 +13,7 @@ import pytest
 from fixtures_kafka import fixed_clock, many_traces, story_lines
 
 from consumers.embedded_log import EmbeddedLog
-from consumers.ingest import event_key
+from ledger.events import event_key
 from consumers.kafka.log import KafkaLog
 from ledger.events import content_digest, parse_event
 from consumers.bootstrap import load_policy

@@ -7,7 +7,7 @@ the same rows."""
 from datetime import datetime, timezone
 
 from consumers.embedded_log import EmbeddedLog
-from consumers.ingest import event_key
+from ledger.events import event_key
 from consumers.projector import catch_up, rebuild
 from ledger.events import digest_and_json
 from ledger.policy import Policy

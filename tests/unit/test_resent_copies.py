@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 
 from builders import received, stamp
 from consumers.embedded_log import EmbeddedLog
-from consumers.ingest import event_key, ingest_lines
+from consumers.ingest import ingest_lines
+from ledger.events import event_key
 from ledger.events import digest_and_json
 from ledger.policy import Policy
 from ledger.ports import LogRecord
