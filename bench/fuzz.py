@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from consumers.log.embedded import EmbeddedLog
-from consumers.ingest import event_key
+from ledger.events import event_key
 from ledger.events import digest_and_json, parse_event
 
 __all__ = ["FuzzLine", "FuzzResult", "GOOD_KINDS", "BAD_KINDS", "make_line", "fuzz_lines", "judge", "log_record",

@@ -40,7 +40,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from consumers.ingest import event_key
+from ledger.events import event_key
 from consumers.projector import utc_now
 from ledger.events import FieldProblem, describe_validation_error, digest_and_json, duplicate_keys, parse_event
 from ledger.parties import by_id, party_problems

@@ -28,11 +28,10 @@ from pydantic import ValidationError
 
 from ledger.events import (
     FieldProblem,
-    LicenseGranted,
-    LicenseRevoked,
     describe_validation_error,
     duplicate_keys,
     digest_and_json,
+    event_key,
     parse_event,
     shown_value,
 )
@@ -40,7 +39,7 @@ from ledger.parties import RegisteredParty, party_problems
 from ledger.ports import AppendInFlight, AppendReceipt, EventLog, RejectRow
 
 __all__ = ["ingest_lines", "read_lines", "LongLine", "IngestReport", "Reject", "Prepared", "prepare_line",
-           "reject_row", "INGEST_BATCH_MAX", "LINE_LENGTH_MAX", "event_key"]
+           "reject_row", "INGEST_BATCH_MAX", "LINE_LENGTH_MAX"]
 
 INGEST_BATCH_MAX = 500
 LINE_LENGTH_MAX = 1_000_000  # bytes; a report is a few hundred
@@ -175,13 +174,6 @@ class IngestReport:
     # The first REJECTS_IN_REPORT_MAX rejects, to show; all of them go to
     # keep_rejects, so a file of a million bad lines does not fill memory.
     rejects: list[Reject] = field(default_factory=list)
-
-
-def event_key(event: object) -> str:
-    """The partition key: the trace id, so a trace lives in one partition."""
-    if isinstance(event, (LicenseGranted, LicenseRevoked)):
-        return f"license:{event.license_id}"
-    return event.trace_id  # type: ignore[attr-defined]
 
 
 def ingest_lines(

@@ -54,6 +54,7 @@ __all__ = [
     "LedgerEvent",
     "LotEvent",
     "parse_event",
+    "event_key",
     "event_json_schema",
     "content_digest",
     "digest_and_json",
@@ -505,6 +506,14 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(LedgerEvent)
+
+
+def event_key(event: object) -> str:
+    """The log key a report is written under: its trace id, so a trace lives in one
+    partition and is projected in order; a license report under ``license:<id>``."""
+    if isinstance(event, (LicenseGranted, LicenseRevoked)):
+        return f"license:{event.license_id}"
+    return event.trace_id  # type: ignore[attr-defined]
 
 
 def parse_event(data: str | bytes | dict[str, Any]) -> Any:

@@ -25,6 +25,7 @@ from ledger.events import (
     content_digest,
     describe_validation_error,
     duplicate_keys,
+    event_key,
     parse_event,
 )
 from ledger.policy import Policy
@@ -144,14 +145,8 @@ def _batch_keys(records: Sequence[LogRecord]) -> list[str]:
             event = parse_event(record.value)
         except (ValidationError, UnicodeDecodeError):
             continue
-        keys.add(_key(event))
+        keys.add(event_key(event))
     return sorted(keys)
-
-
-def _key(event: object) -> str:
-    if isinstance(event, (LicenseGranted, LicenseRevoked)):
-        return f"license:{event.license_id}"
-    return event.trace_id  # type: ignore[attr-defined]
 
 
 def _failing_traces(store: ProjectionStore, log_name: str, records: Sequence[LogRecord], *,
@@ -165,7 +160,7 @@ def _failing_traces(store: ProjectionStore, log_name: str, records: Sequence[Log
     by_key: dict[str, list[LogRecord]] = defaultdict(list)
     for record in records:
         try:
-            by_key[_key(parse_event(record.value))].append(record)
+            by_key[event_key(parse_event(record.value))].append(record)
         except (ValidationError, UnicodeDecodeError):
             if record.key:  # its trace is recomputed to carry its alert
                 by_key[record.key].append(record)
@@ -270,8 +265,8 @@ def _project_batch(
                 unread[record.key].append((hashlib.sha256(record.value).hexdigest(), dead.error))
             continue
         digest = content_digest(event)
-        if _key(event) in quarantine:
-            quarantined[_key(event)].append((record, event, digest))
+        if event_key(event) in quarantine:
+            quarantined[event_key(event)].append((record, event, digest))
             continue
         if isinstance(event, (LicenseGranted, LicenseRevoked)):
             batch.licenses.append((event.license_id, event.event_id, digest, event.model_dump_json()))

@@ -32,8 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from ledger.account import Version
-from ledger.events import content_digest, parse_event
+from ledger.events import content_digest, digest_and_json, event_key, parse_event
+from ledger.policy import Policy
+from ledger.ports import LogRecord
 from ledger.trace import Trace
+from projections.sqlite_store import SQLiteProjectionStore
+from projections.store import ProjectionStore
+from projections.trace_projection import project_batch
 
 __all__ = [
     "TRACE",
@@ -56,6 +61,9 @@ __all__ = [
     "trace_of",
     "payload",
     "line",
+    "log_records",
+    "projected",
+    "cut",
     "DAY",
     "MICROSECOND",
 ]
@@ -333,3 +341,33 @@ def write_jsonl(path: Path, *reports: dict[str, Any]) -> str:
     """Reports (as parties send them) written one per line to ``path``; its name, for the CLI."""
     path.write_text("".join(json.dumps(r) + "\n" for r in reports), encoding="utf-8")
     return str(path)
+
+
+def log_records(reports: Iterable[Any], *, partition: int = 0, start: int = 0) -> list[LogRecord]:
+    """``reports`` as the log holds them, in the order given: each under its
+    log key (``ledger.events.event_key``) with the bytes ingest appends, at
+    offsets ``start``, ``start + 1``, ... of ``partition``."""
+    return [LogRecord(partition, start + n, event_key(r), digest_and_json(r)[1]) for n, r in enumerate(reports)]
+
+
+def cut(reports: list[Any], at: Iterable[int]) -> list[list[Any]]:
+    """``reports`` cut into batches before each index in ``at`` (sorted, repeats
+    and the ends ignored): ``cut([a, b, c], [1])`` is ``[[a], [b, c]]``."""
+    bounds = [0, *sorted({i for i in at if 0 < i < len(reports)}), len(reports)]
+    return [reports[start:end] for start, end in zip(bounds, bounds[1:])]
+
+
+def projected(*batches: Iterable[Any], policy: Policy, now: datetime,
+              store: ProjectionStore | None = None, log: str = "log") -> ProjectionStore:
+    """A store (by default a new in-memory SQLite one) fed ``batches`` of
+    reports in the order given, one projected batch each -- what the projector
+    does with what it polls, without a log in between.  Offsets run on across
+    the batches, as a log's would."""
+    store = store if store is not None else SQLiteProjectionStore(":memory:")
+    offset = 0
+    for batch in batches:
+        records = log_records(batch, start=offset)
+        offset += len(records)
+        if records:
+            project_batch(store, log, records, policy=policy, now=now)
+    return store

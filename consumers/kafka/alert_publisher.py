@@ -422,12 +422,15 @@ def publish_alerts(store: ProjectionStore, log: KafkaLog, *, batch_max: int = PU
 
 
 def follow_alerts(log: KafkaLog, on_transition: Callable[[dict[str, Any]], None], *,
-                  max_idle_s: float | None = None, stop: Callable[[], bool] = lambda: False) -> dict[str, int]:
+                  max_idle_s: float | None = None, until_end: bool = False,
+                  stop: Callable[[], bool] = lambda: False) -> dict[str, int]:
     """Read the alerts topic from the beginning, as a dashboard would, calling
     ``on_transition`` once per transition id (copies are counted, not shown).
 
     Returns {"transitions": shown, "copies": dropped duplicates, "unreadable": n}.
-    Stops after ``max_idle_s`` seconds without a new message, or when ``stop()``.
+    Stops when ``stop()``; with ``until_end``, once it has read up to the
+    topic's end offsets taken when it started (read_committed: the last
+    committed transaction); or after ``max_idle_s`` seconds without a new message.
     """
     seen: set[str] = set()
     counts = {"transitions": 0, "copies": 0, "unreadable": 0}
@@ -436,8 +439,11 @@ def follow_alerts(log: KafkaLog, on_transition: Callable[[dict[str, Any]], None]
     try:
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps) if until_end else {}
         idle_since = time.monotonic()
         while not stop():
+            if until_end and all(consumer.position(tp) >= end for tp, end in ends.items()):
+                break
             polled = consumer.poll(timeout_ms=FETCH_POLL_MS)
             records = [r for rs in polled.values() for r in rs]
             if records:

@@ -49,7 +49,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -166,16 +166,36 @@ class GroupProjector:
 
     # -- the loop ------------------------------------------------------------------
 
-    def run(self, *, max_idle_s: float | None = None, stop: Callable[[], bool] = lambda: False,
+    def run(self, *, max_idle_s: float | None = None, until: Mapping[int, int] | None = None,
+            stop: Callable[[], bool] = lambda: False,
             progress: Callable[[GroupTotals], None] | None = None) -> GroupTotals:
-        """Poll and apply until ``stop()``, or until ``max_idle_s`` seconds pass with no
+        """Poll and apply until ``stop()``; or until the store holds every record
+        below ``until`` (end offsets per partition, as ``log.end_offsets()`` gave
+        them: "catch up to where the log was, then stop", whichever member of
+        the group applied them); or until ``max_idle_s`` seconds pass with no
         record after the group gave this member its partitions (the join itself
         is not idleness; a member left without partitions stops after
         JOIN_WAIT_MAX_S)."""
         with collecting_less():
-            return self._run(max_idle_s=max_idle_s, stop=stop, progress=progress)
+            return self._run(max_idle_s=max_idle_s, until=until, stop=stop, progress=progress)
 
-    def _run(self, *, max_idle_s: float | None, stop: Callable[[], bool],
+    def caught_up(self, until: Mapping[int, int]) -> bool:
+        """Whether every record below ``until`` is applied: by the store's tracked
+        offsets (any member's work), or, for a partition this member reads, by
+        its position (past records it did not need to apply, such as a
+        transaction's markers)."""
+        tracked = self.store.tracked_offsets(self.log.name)
+        consumer = self._consumer
+        for partition, end in until.items():
+            if end <= 0 or tracked.get(partition, -1) >= end - 1:
+                continue
+            if consumer is not None and partition in self._assigned and \
+                    consumer.position(TopicPartition(self.log.events_topic, partition)) >= end:
+                continue
+            return False
+        return True
+
+    def _run(self, *, max_idle_s: float | None, until: Mapping[int, int] | None, stop: Callable[[], bool],
              progress: Callable[[GroupTotals], None] | None) -> GroupTotals:
         check_store_belongs(self.log, self.store)  # a store built from another log is refused
         try:
@@ -218,11 +238,15 @@ class GroupProjector:
                     joined = bool(self.totals.assignments) or now - started >= JOIN_WAIT_MAX_S
                     if max_idle_s is not None and joined and now - self._idle_since >= max_idle_s:
                         break
+                    if until is not None and self.caught_up(until):
+                        break
                     continue
                 self._idle_since = now
                 self._apply(records)
                 if progress is not None:
                     progress(self.totals)
+                if until is not None and self.caught_up(until):
+                    break
             if self._alerts is not None:
                 # On the way out every member publishes what is journaled and
                 # not yet published: a member stopping, not only the one

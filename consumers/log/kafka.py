@@ -20,7 +20,7 @@ than configured) is refused with one line naming each setting: a broker
 that auto-created it for a third party's producer gives it a 7-day
 retention.
 
-Every report is keyed by ``consumers.ingest.event_key`` (the trace id, or
+Every report is keyed by ``ledger.events.event_key`` (the trace id, or
 ``license:ID``), so one trace lives in one partition and one consumer sees
 all of it in order.  The producer is idempotent with acks=all: an append
 returns only when every record is on all in-sync replicas, and a retried

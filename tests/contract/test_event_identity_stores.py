@@ -16,17 +16,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from builders import exported, received, stamp
+from builders import exported, projected, received, stamp
 from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
 from consumers.projector import catch_up
 from fixtures_postgres import postgres_server_url
 from ledger.policy import Policy
-from ledger.ports import LogRecord
 from projections.postgres_store import PostgresProjectionStore
 from projections.sqlite_store import SQLiteProjectionStore
 from projections.store import ProjectionStore
-from projections.trace_projection import project_batch
 
 POLICY = Policy()
 CLOCK = datetime(2021, 1, 1, tzinfo=timezone.utc)
@@ -79,14 +77,9 @@ def _drop_index(store: ProjectionStore) -> None:
         db.execute(psycopg.sql.SQL("DROP INDEX {}.reports_by_event").format(psycopg.sql.Identifier(schema)))
 
 
-def _records(reports: list, start: int = 0) -> list[LogRecord]:
-    return [LogRecord(0, start + i, r.trace_id, r.model_dump_json(exclude_none=True).encode())
-            for i, r in enumerate(reports)]
-
-
 def test_event_claims_finds_every_version_of_an_event_id_in_any_trace(open_store):
     store = open_store("main")
-    project_batch(store, "log", _records([EXPORT_A, EXPORT_B, RECEIPT_A, RECEIPT_B]), policy=POLICY, now=CLOCK)
+    projected([EXPORT_A, EXPORT_B, RECEIPT_A, RECEIPT_B], store=store, policy=POLICY, now=CLOCK)
 
     claims = store.event_claims([SHARED, "EXP-A", "nobody-reported-this"])
 

@@ -13,7 +13,8 @@ import pytest
 from fixtures_kafka import fixed_clock, many_traces, story_lines
 
 from consumers.log.embedded import EmbeddedLog
-from consumers.ingest import Reject, event_key, prepare_line, reject_row
+from consumers.ingest import Reject, prepare_line, reject_row
+from ledger.events import event_key
 from consumers.log.kafka import KafkaLog
 from ledger.events import FieldProblem, content_digest, parse_event
 from consumers.bootstrap import load_policy

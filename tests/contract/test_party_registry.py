@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from builders import exported, received, stamp
+from builders import exported, log_records, received, stamp
 from ledger.parties import RegisteredParty
 from ledger.policy import Policy
-from ledger.ports import LogRecord, PartyRegistry
+from ledger.ports import PartyRegistry
 from projections.postgres_store import PostgresProjectionStore
 from projections.sqlite_store import SQLiteProjectionStore
 from projections.store import ProjectionStore
@@ -57,15 +57,11 @@ def test_parties_are_registered_listed_by_id_replaced_and_removed(store):
     assert store.registered_parties() == [FLUORO]
 
 
-def _records(*reports) -> list[LogRecord]:
-    return [LogRecord(0, i, r.trace_id, r.model_dump_json(exclude_none=True).encode()) for i, r in enumerate(reports)]
-
-
 def test_the_projector_dead_letters_a_report_naming_an_unregistered_party(store):
     store.register_parties([FLUORO, SEMI])
     export = stamp(exported(), "2019-07-10T12:00:00Z")
     ghost = stamp(received(by="KR-GHOST", event_id="ghost-1"), "2019-07-15T12:00:00Z")
-    outcome = project_batch(store, "log", _records(export, ghost), policy=POLICY, now=CLOCK)
+    outcome = project_batch(store, "log", log_records([export, ghost]), policy=POLICY, now=CLOCK)
 
     assert (outcome.accepted, outcome.dead_letters) == (1, 1)
     [letter] = store.dead_letters()
@@ -76,5 +72,5 @@ def test_the_projector_dead_letters_a_report_naming_an_unregistered_party(store)
 def test_an_empty_registry_refuses_nothing(store):
     export = stamp(exported(), "2019-07-10T12:00:00Z")
     anyone = stamp(received(by="KR-ANYONE", event_id="rcv-1"), "2019-07-15T12:00:00Z")
-    outcome = project_batch(store, "log", _records(export, anyone), policy=POLICY, now=CLOCK)
+    outcome = project_batch(store, "log", log_records([export, anyone]), policy=POLICY, now=CLOCK)
     assert (outcome.accepted, outcome.dead_letters) == (2, 0)

@@ -12,10 +12,9 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 from psycopg import sql
 
-from builders import consumed, exported, received, stamp
+from builders import consumed, exported, log_records, received, stamp
 from fixtures_postgres import admin_connection, postgres_schema_url
 from ledger.policy import Policy
-from ledger.ports import LogRecord
 from projections.postgres_store import PostgresProjectionStore
 from projections.sqlite_store import SQLiteProjectionStore
 from projections.store import ProjectedBatch, ProjectionStore
@@ -31,12 +30,8 @@ RECEIPT = stamp(received(qty="100"), "2019-07-15T12:00:00Z")
 USE = stamp(consumed(qty="70"), "2019-08-20T12:00:00Z")
 
 
-def record(offset: int, report) -> LogRecord:
-    return LogRecord(0, offset, report.trace_id, report.model_dump_json(exclude_none=True).encode())
-
-
 def apply(store: ProjectionStore, offset: int, report, warm: WarmTraces | None) -> None:
-    project_batch(store, LOG, [record(offset, report)], policy=POLICY, now=CLOCK, warm=warm)
+    project_batch(store, LOG, log_records([report], start=offset), policy=POLICY, now=CLOCK, warm=warm)
 
 
 def account_of(store: ProjectionStore) -> list[tuple[str, str, str]]:

@@ -26,6 +26,7 @@ if str(ROOT) not in sys.path:  # bench/ is a folder of scripts, not an installed
     sys.path.insert(0, str(ROOT))
 
 from bench.generate import FATES, data_paths, write  # noqa: E402
+from bench.fuzz import main as fuzz_main  # noqa: E402
 from bench.run import compare_alerts  # noqa: E402
 
 SEED = 1
@@ -178,3 +179,12 @@ def test_alert_latency_under_load_on_the_history_clock_runs_and_sees_every_probe
     shares = result["cpu_during_load"]
     assert shares["projector_core_share"] > 0 and shares["sender_core_share"] > 0
     assert 0 < shares["machine_busy_share"] <= 1.0
+
+
+def test_the_bench_command_runs_ledger_ingest_and_counts(tmp_path, capsys):
+    # The bench command at a small size: the real CLI, five over-long lines.
+    assert fuzz_main(["--records", "300", "--seed", "7", "--data", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "ledger ingest: records tried 300" in out
+    assert "ledger project: records tried 300" in out
+    assert out.count("crashes 0; good lines lost 0; bad lines accepted 0") == 2

@@ -70,7 +70,7 @@ def test_kill_9_mid_stream_then_restart_ends_identical_with_no_double_counting(k
     journal = store.journal(limit=1_000_000)
     assert published_seq(store, log) == journal[-1]["seq"]
     seen: list[dict] = []
-    counts = follow_alerts(log, seen.append, max_idle_s=1.0)
+    counts = follow_alerts(log, seen.append, until_end=True)
     assert sorted(m["transition_id"] for m in seen) == sorted(e["transition_id"] for e in journal)
     # The alerts it ends with open are the alerts standing in the store.
     last = {m["alert_id"]: m for m in sorted(seen, key=lambda m: m["seq"])}

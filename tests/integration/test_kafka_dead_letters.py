@@ -45,7 +45,7 @@ def test_bad_records_become_dead_letters_and_every_good_one_is_applied(kafka_url
 
     store = SQLiteProjectionStore(tmp_path / "kafka.db")
     totals = GroupProjector(log, store, group="dlq", policy=policy, clock=fixed_clock,
-                            batch_max=7).run(max_idle_s=1.0)
+                            batch_max=7).run(until=log.end_offsets())
     assert totals.dead_letters == len(bad)
 
     # Every valid report applied: the same state as the story alone, embedded.
@@ -107,7 +107,7 @@ def test_ledger_rejects_reads_the_dead_letter_topic_with_why_each_was_refused(ka
     log = KafkaLog.from_url(kafka_url)
     [(partition, offset)] = log.send(log.events_topic, [(TRACE, b"\x00\xffnot json at all", [])])
     store = SQLiteProjectionStore(tmp_path / "kafka.db")
-    GroupProjector(log, store, group="rejects", policy=load_policy(None), clock=fixed_clock).run(max_idle_s=1.0)
+    GroupProjector(log, store, group="rejects", policy=load_policy(None), clock=fixed_clock).run(until=log.end_offsets())
 
     shown = ledger("rejects", "--log", kafka_url, "--json")
     assert shown.returncode == 0, shown.stderr

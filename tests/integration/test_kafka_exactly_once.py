@@ -54,7 +54,7 @@ def test_a_clean_run_puts_each_transition_on_the_topic_once(kafka_url, tmp_path,
     assert copies_on_topic(log, journal) == 0
     assert committed_marker(log).seq == journal[-1]["seq"]
     seen: list[dict] = []
-    assert follow_alerts(log, seen.append, max_idle_s=1.0)["copies"] == 0
+    assert follow_alerts(log, seen.append, until_end=True)["copies"] == 0
     assert_equal_to_replay(log, store, tmp_path)
     log.close()
 

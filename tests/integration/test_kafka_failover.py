@@ -210,7 +210,7 @@ def test_ingest_failover_leader_killed_mid_stream_loses_no_acknowledged_report(c
     ids = event_ids_on_topic(log)
     assert ids == {json.loads(line)["event_id"] for line in lines}
     store = SQLiteProjectionStore(tmp_path / "projections.db")
-    GroupProjector(log, store, group="after-ingest", policy=load_policy(None), clock=fixed_clock).run(max_idle_s=2)
+    GroupProjector(log, store, group="after-ingest", policy=load_policy(None), clock=fixed_clock).run(until=log.end_offsets())
     assert answers(store) == embedded_answers(lines, tmp_path)
     print(f"\nfailover (ingest): killed node {victim}; ingest finished {ingest_s:.1f} s after the kill")
     log.close()

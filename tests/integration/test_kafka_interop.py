@@ -117,7 +117,7 @@ def test_librdkafka_interop_story_every_codec_alerts_read_committed(kafka_url, k
 
     store = SQLiteProjectionStore(tmp_path / "kafka.db")
     projector = GroupProjector(log, store, group="interop", policy=load_policy(None), clock=fixed_clock)
-    totals = projector.run(max_idle_s=1.5)
+    totals = projector.run(until=log.end_offsets())
     assert totals.records == len(messages) and totals.dead_letters == 0
     assert answers(store) == embedded_answers([value for _k, value, _h in messages], tmp_path)
 
@@ -234,7 +234,7 @@ def test_java_interop_story_every_codec_alerts_read_committed(kafka_url, kafka_b
 
     store = SQLiteProjectionStore(tmp_path / "kafka.db")
     projector = GroupProjector(log, store, group="java", policy=load_policy(None), clock=fixed_clock)
-    totals = projector.run(max_idle_s=1.5)
+    totals = projector.run(until=log.end_offsets())
     assert totals.records == len(messages) and totals.dead_letters == 0
     assert answers(store) == embedded_answers([value for _k, value, _h in messages], tmp_path)
 

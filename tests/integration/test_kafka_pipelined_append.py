@@ -12,7 +12,8 @@ import pytest
 from fixtures_kafka import fixed_clock, many_traces
 
 from consumers.client import LedgerClient
-from consumers.ingest import event_key, ingest_lines
+from consumers.ingest import ingest_lines
+from ledger.events import event_key
 from consumers.log.kafka import KafkaLog
 from ledger.events import content_digest, parse_event
 from ledger.ports import LogUnavailable

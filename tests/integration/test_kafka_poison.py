@@ -65,7 +65,7 @@ def test_an_oversized_record_is_dead_lettered_by_reference_and_the_projector_goe
     log.send(log.events_topic, [(r.key, r.value, list(r.headers)) for r in records[half:]])
 
     store = SQLiteProjectionStore(tmp_path / "kafka.db")
-    totals = GroupProjector(log, store, group="poison", policy=policy, clock=fixed_clock).run(max_idle_s=1.0)
+    totals = GroupProjector(log, store, group="poison", policy=policy, clock=fixed_clock).run(until=log.end_offsets())
     assert totals.dead_letters == 1
     assert totals.dead_letters_published == 1
     assert projected_alike(store, embedded, quarantined=True)  # every report around it applied
@@ -90,7 +90,7 @@ def test_an_oversized_record_is_dead_lettered_by_reference_and_the_projector_goe
     assert len(letter.value) < DEAD_LETTER_COPY_BYTES_MAX
 
     # A restart does not stop on it either, and sends nothing twice.
-    again = GroupProjector(log, store, group="poison", policy=policy, clock=fixed_clock).run(max_idle_s=1.0)
+    again = GroupProjector(log, store, group="poison", policy=policy, clock=fixed_clock).run(until=log.end_offsets())
     assert (again.records, again.dead_letters_published) == (0, 0)
     assert publish_dead_letters(store, log) == 0
     assert len(dead_letters_on_the_topic(log)) == 1
@@ -101,7 +101,7 @@ def test_a_small_dead_letter_is_still_sent_as_a_copy(kafka_url, tmp_path):
     log = KafkaLog.from_url(kafka_url)
     [(partition, offset)] = log.send(log.events_topic, [(TRACE, b"not json", [])])
     store = SQLiteProjectionStore(tmp_path / "kafka.db")
-    GroupProjector(log, store, group="small", policy=load_policy(None), clock=fixed_clock).run(max_idle_s=1.0)
+    GroupProjector(log, store, group="small", policy=load_policy(None), clock=fixed_clock).run(until=log.end_offsets())
     [letter] = dead_letters_on_the_topic(log)
     assert letter.value == b"not json"
     assert dict(letter.headers)["copy"] == b"whole"
@@ -122,7 +122,7 @@ def test_reports_sent_compressed_are_projected(kafka_url, kafka_bootstrap, tmp_p
 
     store = SQLiteProjectionStore(tmp_path / f"{codec}.db")
     totals = GroupProjector(log, store, group=codec, policy=load_policy(None),
-                            clock=fixed_clock).run(max_idle_s=1.0)
+                            clock=fixed_clock).run(until=log.end_offsets())
     assert (totals.records, totals.dead_letters) == (len(records), 0)
     assert projected_alike(store, embedded)
     assert any(lot["lot_id"] == "HF-0001" for lot in store.lots())

@@ -23,8 +23,6 @@ from consumers.bootstrap import load_policy
 from ledger.ports import LogUnavailable
 from projections.sqlite_store import SQLiteProjectionStore
 
-IDLE_S = 1.0
-
 
 def test_story_through_the_sdk_and_kafka_matches_the_embedded_run(kafka_url, tmp_path):
     policy = load_policy(None)
@@ -42,7 +40,7 @@ def test_story_through_the_sdk_and_kafka_matches_the_embedded_run(kafka_url, tmp
     assert len(receipts) == len(lines)
     log = KafkaLog.from_url(kafka_url)
     store = SQLiteProjectionStore(tmp_path / "kafka.db")
-    totals = GroupProjector(log, store, group="story", policy=policy, clock=fixed_clock).run(max_idle_s=IDLE_S)
+    totals = GroupProjector(log, store, group="story", policy=policy, clock=fixed_clock).run(until=log.end_offsets())
     assert totals.records == len(lines) and totals.dead_letters == 0
 
     on_kafka, embedded_answers = answers(store), answers(embedded)

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from builders import exported, license_granted, license_revoked, re_exported, received, retracted, stamp
+from builders import cut as cut_at
+from builders import exported, license_granted, license_revoked, projected, re_exported, received, retracted, stamp
 from ledger.policy import Policy
-from ledger.ports import LogRecord
 from projections.postgres_store import PostgresProjectionStore
 from projections.sqlite_store import SQLiteProjectionStore
-from projections.trace_projection import project_batch
 
 POLICY = Policy()
 CLOCK = datetime(2020, 6, 1, tzinfo=timezone.utc)
@@ -34,10 +33,7 @@ def reports() -> list:
 
 
 def project(store, order: list, cut: int) -> tuple[dict[str, str], list]:
-    records = [LogRecord(0, i, "k", r.model_dump_json().encode()) for i, r in enumerate(order)]
-    for batch in (records[:cut], records[cut:]):
-        if batch:
-            project_batch(store, "log", batch, policy=POLICY, now=CLOCK)
+    projected(*cut_at(order, [cut]), store=store, policy=POLICY, now=CLOCK)
     standing = sorted((a["kind"], a["lot_id"], a["quantity"]) for a in store.standing_alerts(CLOCK))
     return store.fingerprint(), standing
 

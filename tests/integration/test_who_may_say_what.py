@@ -19,7 +19,7 @@ import pytest
 
 from consumers.client import EventRejected, LedgerClient
 from consumers.log.embedded import EmbeddedLog
-from consumers.ingest import event_key
+from ledger.events import event_key
 from consumers.projector import catch_up, utc_now
 from ledger.events import parse_event
 from ledger.parties import RegisteredParty, parties_from_json

@@ -14,10 +14,8 @@ any size.
 
 from __future__ import annotations
 
-import tempfile
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,10 +23,12 @@ from hypothesis import strategies as st
 from builders import (
     consumed,
     corrected,
+    cut,
     exemption_confirmed,
     exported,
     license_granted,
     lost,
+    projected,
     re_exported,
     received,
     retracted,
@@ -41,10 +41,7 @@ from ledger.alerts import alerts_as_of
 from ledger.evaluation import trace_steps
 from ledger.licenses import LicenseBook
 from ledger.policy import Policy
-from ledger.ports import LogRecord
 from projections.rows import lot_row, step_row
-from projections.sqlite_store import SQLiteProjectionStore
-from projections.trace_projection import project_batch
 
 # With licensing authorities, so the ship-back confirmation rule runs too.
 POLICY = Policy(licensing_authorities={"JP": "JP-METI", "KR": "KR-MOTIE"})
@@ -228,23 +225,6 @@ def test_any_arrival_order_gives_the_same_answers_as_of_any_time_and_knowledge(r
     assert as_of_answers(shuffled, as_of, known_at) == as_of_answers(reports, as_of, known_at)
 
 
-def _records(reports: list) -> list[LogRecord]:
-    """The reports as the log holds them, in arrival order."""
-    return [
-        LogRecord(0, offset, r.trace_id, r.model_dump_json(exclude_none=True).encode())
-        for offset, r in enumerate(reports)
-    ]
-
-
-def _project_in_batches(path: Path, records: list[LogRecord], cuts: list[int]) -> SQLiteProjectionStore:
-    store = SQLiteProjectionStore(path)
-    bounds = [0, *sorted(set(cuts)), len(records)]
-    for start, end in zip(bounds, bounds[1:]):
-        if end > start:
-            project_batch(store, LOG, records[start:end], policy=POLICY, now=CLOCK)
-    return store
-
-
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(reports=ledgers(), data=st.data())
 def test_the_projection_store_is_the_same_in_any_order_and_any_batching(reports, data):
@@ -253,18 +233,17 @@ def test_the_projection_store_is_the_same_in_any_order_and_any_batching(reports,
         st.lists(st.integers(min_value=1, max_value=max(1, len(reports) - 1)), max_size=4),
         label="batch boundaries",
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        in_order = _project_in_batches(Path(tmp) / "in-order.db", _records(reports), [])
-        any_order = _project_in_batches(Path(tmp) / "any-order.db", _records(shuffled), cuts)
-        try:
-            assert any_order.fingerprint() == in_order.fingerprint()
-            assert any_order.lots() == in_order.lots()
-            assert any_order.standing_alerts(CLOCK) == in_order.standing_alerts(CLOCK)
-            # And the store holds what the pure fold computes.
-            expected = whereabouts_and_alerts(reports)
-            assert [tuple(row.values()) for row in in_order.lots()] == [
-                row for trace_id in sorted(expected) for row in expected[trace_id][0]
-            ]
-        finally:
-            in_order.close()
-            any_order.close()
+    in_order = projected(reports, policy=POLICY, now=CLOCK, log=LOG)
+    any_order = projected(*cut(shuffled, cuts), policy=POLICY, now=CLOCK, log=LOG)
+    try:
+        assert any_order.fingerprint() == in_order.fingerprint()
+        assert any_order.lots() == in_order.lots()
+        assert any_order.standing_alerts(CLOCK) == in_order.standing_alerts(CLOCK)
+        # And the store holds what the pure fold computes.
+        expected = whereabouts_and_alerts(reports)
+        assert [tuple(row.values()) for row in in_order.lots()] == [
+            row for trace_id in sorted(expected) for row in expected[trace_id][0]
+        ]
+    finally:
+        in_order.close()
+        any_order.close()

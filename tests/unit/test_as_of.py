@@ -6,12 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from builders import DAY, MICROSECOND, consumed, exported, received, retracted, stamp, trace_of, when
+from builders import DAY, MICROSECOND, consumed, exported, projected, received, retracted, stamp, trace_of, when
 from ledger.policy import Policy
-from ledger.ports import LogRecord
 from projections.queries import standing_alerts, whereabouts
-from projections.sqlite_store import SQLiteProjectionStore
-from projections.trace_projection import project_batch
 
 POLICY = Policy()
 NOW = datetime(2021, 1, 1, tzinfo=timezone.utc)
@@ -33,13 +30,8 @@ REPORTS = [EXPORT, RECEIPT, USE, RETRACTION]
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = SQLiteProjectionStore(tmp_path / "projections.db")
-    records = [
-        LogRecord(0, n, r.trace_id, stamp(r).model_dump_json(exclude_none=True).encode())
-        for n, r in enumerate(REPORTS)
-    ]
-    project_batch(store, "embedded", records, policy=POLICY, now=NOW)
+def store():
+    store = projected([stamp(r) for r in REPORTS], policy=POLICY, now=NOW, log="embedded")
     yield store
     store.close()
 

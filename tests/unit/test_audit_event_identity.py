@@ -6,12 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from builders import exported, received, stamp
+from builders import exported, projected, received, stamp
 from ledger.policy import Policy
-from ledger.ports import LogRecord
 from projections.audit import collect
-from projections.sqlite_store import SQLiteProjectionStore
-from projections.trace_projection import project_batch
 
 POLICY = Policy()
 CLOCK = datetime(2021, 1, 1, tzinfo=timezone.utc)
@@ -28,10 +25,8 @@ REPORTS = [
 ]
 
 
-def test_a_report_whose_event_id_another_trace_recorded_first_is_listed_as_not_used(tmp_path):
-    store = SQLiteProjectionStore(tmp_path / "store.db")
-    records = [LogRecord(0, i, r.trace_id, r.model_dump_json().encode()) for i, r in enumerate(REPORTS)]
-    project_batch(store, "embedded", records, policy=POLICY, now=CLOCK)
+def test_a_report_whose_event_id_another_trace_recorded_first_is_listed_as_not_used():
+    store = projected(REPORTS, policy=POLICY, now=CLOCK, log="embedded")
 
     data = collect(store, "three traces", ["TR-A", "TR-B", "TR-C"], now=CLOCK, policy=POLICY)
     status = {(e["trace_id"], e["event_id"]): e["status"] for e in data.events}

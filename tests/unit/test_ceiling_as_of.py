@@ -12,13 +12,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from builders import EXPORTER, MICROSECOND, exported, license_granted, retracted, stamp, when
+from builders import EXPORTER, MICROSECOND, exported, license_granted, projected, retracted, stamp, when
 from ledger.licenses import ceiling_trace_id
 from ledger.policy import Policy
-from ledger.ports import LogRecord
 from projections.queries import standing_alerts
-from projections.sqlite_store import SQLiteProjectionStore
-from projections.trace_projection import project_batch
+from projections.store import ProjectionStore
 
 POLICY = Policy()
 NOW = datetime(2021, 1, 1, tzinfo=timezone.utc)
@@ -40,15 +38,8 @@ AUGUST_END = when("2019-08-31T23:59:59+00:00")
 SEPTEMBER_END = when("2019-09-30T23:59:59+00:00")
 
 
-def project(*reports) -> SQLiteProjectionStore:
-    store = SQLiteProjectionStore(":memory:")
-    records = [
-        LogRecord(0, n, getattr(r, "trace_id", None) or "license:" + r.license_id,
-                  stamp(r).model_dump_json(exclude_none=True).encode())
-        for n, r in enumerate(reports)
-    ]
-    project_batch(store, "log", records, policy=POLICY, now=NOW)
-    return store
+def project(*reports) -> ProjectionStore:
+    return projected([stamp(r) for r in reports], policy=POLICY, now=NOW)
 
 
 @pytest.fixture

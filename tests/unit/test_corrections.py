@@ -8,15 +8,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from builders import consumed, exported, received, retracted, stamp, versions, when
+from builders import consumed, exported, projected, received, retracted, stamp, versions, when
 from ledger.account import build_account
 from ledger.alerts import alert_steps, alerts_as_of
 from ledger.events import parse_event
 from ledger.policy import Policy
-from ledger.ports import LogRecord
 from projections.queries import standing_alerts, whereabouts
-from projections.sqlite_store import SQLiteProjectionStore
-from projections.trace_projection import project_batch
 
 POLICY = Policy()
 
@@ -142,7 +139,7 @@ def test_a_retraction_by_anyone_else_is_refused():
 # -- bitemporal: as of D, known at K, before and after a retraction -------------------------------
 
 
-def test_whereabouts_as_of_and_known_at_before_and_after_a_retraction(tmp_path):
+def test_whereabouts_as_of_and_known_at_before_and_after_a_retraction():
     # KR-SEMI reports 70 kg consumed on 2019-08-20 (recorded that day), and on
     # 2019-10-01 retracts it (recorded 2019-10-02): it was never consumed.
     use = consumed(qty="70", recorded_at="2019-08-20T12:00:00+00:00")
@@ -152,10 +149,8 @@ def test_whereabouts_as_of_and_known_at_before_and_after_a_retraction(tmp_path):
         use,
         retracted(use, "2019-10-01", recorded_at="2019-10-02T00:00:00+00:00"),
     ]
-    store = SQLiteProjectionStore(tmp_path / "projections.db")
-    records = [LogRecord(0, i, r.trace_id, stamp(r).model_dump_json().encode()) for i, r in enumerate(reports)]
     clock = datetime(2020, 6, 1, tzinfo=timezone.utc)
-    project_batch(store, "log", records, policy=POLICY, now=clock)
+    store = projected([stamp(r) for r in reports], policy=POLICY, now=clock)
 
     def consumed_kg(**kw):
         [row] = whereabouts(store, "L1", now=clock, policy=POLICY, **kw)

@@ -1,14 +1,10 @@
-"""Credentials and roles, without a server: the store keeps hashes only,
-and auth.py decides who may do what (the e2e tests ask it over HTTP).
+"""Credentials and roles, without a server: auth.py decides who may do what (the e2e tests ask it over HTTP).
 tests/contract/test_credential_store.py runs the store's contract on both
-adapters."""
+adapters; tests/integration/test_credentials_on_disk.py that the file\nholds hashes only."""
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
 from datetime import datetime, timezone
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -21,22 +17,10 @@ AT = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    s = SQLiteCredentialStore(tmp_path / "credentials.db")
+def store():  # type: ignore[no-untyped-def]
+    s = SQLiteCredentialStore(":memory:")
     yield s
     s.close()
-
-
-def test_a_token_is_kept_only_as_its_hash(store: SQLiteCredentialStore, tmp_path: Path) -> None:
-    credential, token = issue(store, "KR-SEMI", "reporter", at=AT)
-    assert token.startswith("ldg_") and len(token) > 40
-    raw = (tmp_path / "credentials.db").read_bytes() + b"".join(
-        p.read_bytes() for p in tmp_path.glob("credentials.db-*"))
-    assert token.encode() not in raw
-    db = sqlite3.connect(tmp_path / "credentials.db")
-    [(stored,)] = db.execute("SELECT token_sha256 FROM credentials").fetchall()
-    assert stored == hashlib.sha256(token.encode()).hexdigest()
-    assert authenticate(f"Bearer {token}", store) == Principal(credential.credential_id, "KR-SEMI", "reporter")
 
 
 def test_a_reporter_credential_is_only_for_a_registered_party(store: SQLiteCredentialStore) -> None:

@@ -50,10 +50,10 @@ def _indented_block_after(marker: str) -> list[str]:
     return block
 
 
-def test_the_documented_bad_input_gives_the_documented_messages(tmp_path):
+def test_the_documented_bad_input_gives_the_documented_messages():
     bad_lines = _indented_block_after("Given this file (`bad.jsonl`):")
     documented = _indented_block_after("`LEDGER_HOME=$(mktemp -d) ledger ingest bad.jsonl` prints:")
-    report = ingest_lines(bad_lines, EmbeddedLog(tmp_path / "log.db"), source="bad.jsonl",
+    report = ingest_lines(bad_lines, EmbeddedLog(":memory:"), source="bad.jsonl",
                           clock=lambda: datetime(2020, 1, 1, tzinfo=timezone.utc))
     assert documented[0] == (
         f"bad.jsonl: {report.lines} lines: {report.accepted} recorded, {report.duplicates} already "

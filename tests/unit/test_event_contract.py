@@ -44,8 +44,8 @@ def changed(event, path: str, value=...):
 # -- input that is not a report at all (checked by ingest, line by line) ----------
 
 
-def test_ingest_rejects_lines_that_are_not_json_objects_and_keeps_the_rest(tmp_path):
-    log = EmbeddedLog(tmp_path / "log.db")
+def test_ingest_rejects_lines_that_are_not_json_objects_and_keeps_the_rest():
+    log = EmbeddedLog(":memory:")
     report = ingest_lines(
         ['{"type": "received",', "[1, 2]", "", line(exported()), '"a string"'],
         log, source="reports.jsonl", clock=lambda: NOW,
@@ -66,8 +66,8 @@ def test_ingest_rejects_lines_that_are_not_json_objects_and_keeps_the_rest(tmp_p
     assert log.count() == 1
 
 
-def test_ingest_reports_contract_violations_with_line_field_and_value(tmp_path):
-    log = EmbeddedLog(tmp_path / "log.db")
+def test_ingest_reports_contract_violations_with_line_field_and_value():
+    log = EmbeddedLog(":memory:")
     bad = line(received(), quantity={"amount": "-5", "unit": "kg"})
     report = ingest_lines([line(exported()), bad], log, source="reports.jsonl", clock=lambda: NOW)
     assert (report.accepted, report.rejected) == (1, 1)

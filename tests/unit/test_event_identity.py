@@ -12,20 +12,18 @@ recorded by then.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
-from builders import exported, received, stamp
+from builders import cut, exported, log_records, projected, received, stamp
 from ledger.account import Version
 from ledger.alerts import alert_steps
 from ledger.events import content_digest
 from ledger.identity import claims_of, standing_versions
 from ledger.policy import Policy
-from ledger.ports import LogRecord
 from ledger.trace import Trace
 from projections.queries import standing_alerts, whereabouts
-from projections.sqlite_store import SQLiteProjectionStore
+from projections.store import ProjectionStore
 from projections.trace_projection import project_batch
 
 POLICY = Policy()
@@ -41,19 +39,9 @@ RECEIPT_B = stamp(received(lot="LB", trace="TR-B", event_id=SHARED), "2019-07-16
 HISTORY = [EXPORT_A, EXPORT_B, RECEIPT_A, RECEIPT_B]
 
 
-def _record(offset: int, report) -> LogRecord:
-    return LogRecord(0, offset, report.trace_id, report.model_dump_json(exclude_none=True).encode())
-
-
-def _project(path: Path, reports: list, cuts: list[int]) -> SQLiteProjectionStore:
+def _project(reports: list, cuts: list[int]) -> ProjectionStore:
     """``reports`` applied in the order given, in batches cut at ``cuts``."""
-    store = SQLiteProjectionStore(path)
-    records = [_record(i, r) for i, r in enumerate(reports)]
-    bounds = [0, *cuts, len(records)]
-    for start, end in zip(bounds, bounds[1:]):
-        if start < end:
-            project_batch(store, LOG, records[start:end], policy=POLICY, now=CLOCK)
-    return store
+    return projected(*cut(reports, cuts), policy=POLICY, now=CLOCK, log=LOG)
 
 
 def _lots(store) -> dict[str, tuple[str, str]]:
@@ -74,8 +62,8 @@ CUTS = {"one batch": [], "one record per batch": [1, 2, 3], "two batches": [2]}
 
 @pytest.mark.parametrize("cuts", CUTS.values(), ids=CUTS.keys())
 @pytest.mark.parametrize("order", ORDERS.values(), ids=ORDERS.keys())
-def test_only_the_first_recorded_version_of_an_event_id_counts_ledger_wide(tmp_path, order, cuts):
-    store = _project(tmp_path / "store.db", order, cuts)
+def test_only_the_first_recorded_version_of_an_event_id_counts_ledger_wide(order, cuts):
+    store = _project(order, cuts)
 
     # A's receipt counts; B's, recorded later under the same event id, does not: LB is still in transit.
     assert _lots(store) == {"LA": ("100", "0"), "LB": ("0", "100")}
@@ -90,20 +78,20 @@ def test_only_the_first_recorded_version_of_an_event_id_counts_ledger_wide(tmp_p
     store.close()
 
 
-def test_every_arrival_order_and_batching_gives_the_same_rows(tmp_path):
+def test_every_arrival_order_and_batching_gives_the_same_rows():
     seen = set()
-    for name, order in ORDERS.items():
-        for cut_name, cuts in CUTS.items():
-            store = _project(tmp_path / f"{name}-{cut_name}.db", order, cuts)
+    for order in ORDERS.values():
+        for cuts in CUTS.values():
+            store = _project(order, cuts)
             seen.add(tuple(sorted(store.fingerprint().items())))
             store.close()
     assert len(seen) == 1
 
 
-def test_a_report_re_sent_in_its_own_trace_is_still_a_no_op(tmp_path):
-    store = _project(tmp_path / "store.db", HISTORY, [])
+def test_a_report_re_sent_in_its_own_trace_is_still_a_no_op():
+    store = _project(HISTORY, [])
     before = store.fingerprint()
-    outcome = project_batch(store, LOG, [_record(4, RECEIPT_A), _record(5, RECEIPT_B)], policy=POLICY, now=CLOCK)
+    outcome = project_batch(store, LOG, log_records([RECEIPT_A, RECEIPT_B], start=4), policy=POLICY, now=CLOCK)
 
     assert (outcome.duplicates, outcome.accepted, outcome.conflicts, outcome.traces) == (2, 0, 0, 0)
     assert store.fingerprint() == before
@@ -180,8 +168,8 @@ def _lot_rows(rows: list[dict]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("order", ORDERS.values(), ids=ORDERS.keys())
-def test_as_of_and_known_at_answers_follow_the_rule_with_what_was_recorded_by_then(tmp_path, order):
-    store = _project(tmp_path / "store.db", order, [])
+def test_as_of_and_known_at_answers_follow_the_rule_with_what_was_recorded_by_then(order):
+    store = _project(order, [])
 
     def lots(**when) -> dict[str, str]:
         return _lot_rows(whereabouts(store, None, now=CLOCK, policy=POLICY, **when))

@@ -9,7 +9,6 @@ import io
 import json
 import random
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # bench/ is a folder of scripts, not an installed package
     sys.path.insert(0, str(ROOT))
 
-from bench.fuzz import BAD_KINDS, GOOD_KINDS, judge, log_record, main, make_line  # noqa: E402
+from bench.fuzz import BAD_KINDS, GOOD_KINDS, judge, log_record, make_line  # noqa: E402
 from consumers.log.embedded import EmbeddedLog  # noqa: E402
 from consumers.ingest import ingest_lines, read_lines  # noqa: E402
 from consumers.projector import catch_up  # noqa: E402
@@ -40,9 +39,8 @@ def test_no_crash_no_good_line_lost_no_bad_line_accepted(picks, with_a_long_line
     if with_a_long_line:
         lines.insert(len(lines) // 2, make_line("too_long", random.Random(0), len(lines) + 1))
     data = b"\n".join(item.text for item in lines) + b"\n"
-    home = Path(tempfile.mkdtemp())
-    log = EmbeddedLog(home / "log.db")
-    store = SQLiteProjectionStore(home / "projections.db")
+    log = EmbeddedLog(":memory:")
+    store = SQLiteProjectionStore(":memory:")
 
     report = ingest_lines(read_lines(io.BytesIO(data)), log, source="fuzz.jsonl", clock=lambda: NOW)
     projected = catch_up(log, store, policy=Policy(), clock=lambda: NOW)
@@ -64,9 +62,8 @@ def test_the_projector_dead_letters_every_bad_record_in_the_log_and_applies_ever
     # same lines to the log: the good ones stamped, the bad ones as they are
     # with a recorded_at (bench.fuzz.log_record).
     lines = [make_line(kind, random.Random(seed), number) for number, (kind, seed) in enumerate(picks, 1)]
-    home = Path(tempfile.mkdtemp())
-    log = EmbeddedLog(home / "log.db")
-    store = SQLiteProjectionStore(home / "projections.db")
+    log = EmbeddedLog(":memory:")
+    store = SQLiteProjectionStore(":memory:")
     log.append([log_record(item, NOW) for item in lines])
 
     projected = catch_up(log, store, policy=Policy(), clock=lambda: NOW)
@@ -80,10 +77,4 @@ def test_the_projector_dead_letters_every_bad_record_in_the_log_and_applies_ever
     log.close()
 
 
-def test_the_bench_command_runs_ledger_ingest_and_counts(tmp_path, capsys):
-    # The bench command at a small size: the real CLI, five over-long lines.
-    assert main(["--records", "300", "--seed", "7", "--data", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "ledger ingest: records tried 300" in out
-    assert "ledger project: records tried 300" in out
-    assert out.count("crashes 0; good lines lost 0; bad lines accepted 0") == 2
+# The bench command itself (python -m bench.fuzz) at a small size: tests/e2e/test_bench_smoke.py.

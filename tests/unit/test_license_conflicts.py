@@ -15,14 +15,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from builders import exported, license_granted, license_revoked, stamp, when
+from builders import exported, license_granted, license_revoked, projected, stamp, when
 from ledger.events import content_digest
 from ledger.licenses import LicenseBook, ceiling_trace_id, license_conflict_steps
 from ledger.policy import Policy
-from ledger.ports import LogRecord
 from projections.queries import standing_alerts
-from projections.sqlite_store import SQLiteProjectionStore
-from projections.trace_projection import project_batch
+from projections.store import ProjectionStore
 
 POLICY = Policy()
 NOW = datetime(2021, 1, 1, tzinfo=timezone.utc)
@@ -49,18 +47,9 @@ def conflict_rows(rows):
     return [r for r in rows if r["kind"] == "conflicting_report"]
 
 
-def project(*batches) -> SQLiteProjectionStore:
+def project(*batches) -> ProjectionStore:
     """A store fed ``batches`` (each a list of reports), one projected batch each."""
-    store = SQLiteProjectionStore(":memory:")
-    offset = 0
-    for reports in batches:
-        records = []
-        for r in reports:
-            key = getattr(r, "trace_id", None) or "license:" + r.license_id
-            records.append(LogRecord(0, offset, key, stamp(r).model_dump_json(exclude_none=True).encode()))
-            offset += 1
-        project_batch(store, "log", records, policy=POLICY, now=NOW)
-    return store
+    return projected(*([stamp(r) for r in batch] for batch in batches), policy=POLICY, now=NOW)
 
 
 # -- the rule -------------------------------------------------------------------------------------

@@ -1,26 +1,21 @@
 """Premise alerts do not depend on whether a license arrives before or after
 the exports that cite it, nor on how the log is cut into batches.
 
-Runs the real projection (project_batch into a SQLite projection store) over
+Runs the real projection (project_batch into an in-memory SQLite projection store) over
 every arrival order hypothesis draws, and compares the stored lots and alert
 steps with the answer for the canonical order.
 """
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timezone
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builders import exported, license_granted, license_revoked, re_exported, received, retracted, stamp
+from builders import cut, exported, license_granted, license_revoked, projected, re_exported, received, retracted, stamp
 from ledger.events import content_digest
 from ledger.policy import Policy
-from ledger.ports import LogRecord
-from projections.batch_lock import exclusive
-from projections.sqlite_store import SQLiteProjectionStore
-from projections.trace_projection import project_batch
 
 POLICY = Policy()
 CLOCK = datetime(2020, 6, 1, tzinfo=timezone.utc)
@@ -51,17 +46,8 @@ def reports() -> list:
 
 
 def project(order: list, cuts: list[int]) -> dict[str, str]:
-    store = SQLiteProjectionStore(":memory:")
+    store = projected(*cut(order, cuts), policy=POLICY, now=CLOCK)
     try:
-        records = [
-            LogRecord(0, offset, getattr(r, "trace_id", "license"), r.model_dump_json().encode())
-            for offset, r in enumerate(order)
-        ]
-        start = 0
-        for end in [*sorted(set(cuts)), len(records)]:
-            if end > start:
-                project_batch(store, "log", records[start:end], policy=POLICY, now=CLOCK)
-                start = end
         fingerprint = store.fingerprint()
         for name, moment in (("standing", CLOCK), ("standing_2019_09", SEPTEMBER)):
             fingerprint[name] = repr(sorted((a["kind"], a["lot_id"], a["quantity"]) for a in
@@ -117,7 +103,7 @@ def test_content_digest_of_the_scenario_is_stable():
     assert len({content_digest(r) for r in reports()}) == len(reports())
 
 
-def test_as_of_queries_judge_premises_with_the_licenses_granted_and_known_by_then(tmp_path):
+def test_as_of_queries_judge_premises_with_the_licenses_granted_and_known_by_then():
     # The export of 2019-07-10 cites a license granted on 2019-07-01 but only
     # recorded by the ledger on 2019-08-01.
     from projections.queries import standing_alerts
@@ -125,9 +111,7 @@ def test_as_of_queries_judge_premises_with_the_licenses_granted_and_known_by_the
     grant = license_granted(LICENSE, "2019-07-01", recorded_at="2019-08-01", end_users=("KR-SEMI",))
     export = stamp(exported("A1", "100", trace="TR-A", at="2019-07-10", license_id=LICENSE, end_user="KR-SEMI",
                             recorded_at="2019-07-10"))
-    store = SQLiteProjectionStore(tmp_path / "p.db")
-    records = [LogRecord(0, i, "k", r.model_dump_json().encode()) for i, r in enumerate([export, grant])]
-    project_batch(store, "log", records, policy=POLICY, now=CLOCK)
+    store = projected([export, grant], policy=POLICY, now=CLOCK)
 
     def premise_kinds(**when):
         alerts = standing_alerts(store, now=CLOCK, policy=POLICY, trace_id="TR-A", **when)
@@ -141,81 +125,4 @@ def test_as_of_queries_judge_premises_with_the_licenses_granted_and_known_by_the
     store.close()
 
 
-# -- two projectors at once (a Kafka consumer group) ------------------------------------------
-#
-# A license and the export citing it may sit in different partitions, handled
-# by two projectors sharing one store.  Each batch holds the store's batch lock
-# from its first read to its commit, so the second reads what the first
-# committed: whichever goes first, the stored answer is the reference.
-
-
-def _records(reports_, partition):
-    return [LogRecord(partition, i, "k", r.model_dump_json().encode()) for i, r in enumerate(reports_)]
-
-
-def _standing(store):
-    return sorted((a["kind"], a["lot_id"], a["quantity"]) for a in store.standing_alerts(CLOCK))
-
-
-def _reference(tmp_path, name, *reports_):
-    store = SQLiteProjectionStore(tmp_path / f"{name}-reference.db")
-    project_batch(store, "log", _records(reports_, 0), policy=POLICY, now=CLOCK)
-    try:
-        return _standing(store)
-    finally:
-        store.close()
-
-
-def _at_once(path, first, second):
-    """Projector A is in the middle of its batch of ``first`` (partition 0)
-    when projector B, another store handle on the same file, starts its batch
-    of ``second`` (partition 1)."""
-    a, b = SQLiteProjectionStore(path), SQLiteProjectionStore(path)
-    finished, failures = threading.Event(), []
-
-    def projector_b():
-        try:
-            project_batch(b, "log", _records(second, 1), policy=POLICY, now=CLOCK)
-        except Exception as error:  # reported below, not lost in the thread
-            failures.append(error)
-        finished.set()
-
-    try:
-        with exclusive(a):
-            thread = threading.Thread(target=projector_b)
-            thread.start()
-            # B waits for A's batch: reading now, it would compute without A's reports.
-            assert not finished.wait(0.5), "projector B computed while A held the batch lock"
-            project_batch(a, "log", _records(first, 0), policy=POLICY, now=CLOCK)
-        thread.join(30)
-        assert finished.is_set() and not failures, failures
-        return _standing(a)
-    finally:
-        a.close()
-        b.close()
-
-
-def test_a_license_and_its_export_projected_at_once_by_two_projectors_end_as_the_reference(tmp_path):
-    grant = stamp(license_granted(LICENSE, "2019-07-01", recorded_at="2019-07-01", end_users=("KR-SEMI",)))
-    export = stamp(exported("A1", "100", trace="TR-A", at="2019-07-10", license_id=LICENSE, end_user="KR-SEMI"))
-    onward = stamp(re_exported("A1", "A1-CN", "60", trace="TR-A", at="2019-08-01", end_user="CN-SEMI-XIAN"))
-    reference = _reference(tmp_path, "premise", grant, export, onward)
-    assert ("premise_deviation", "A1-CN", "60") in reference
-
-    assert _at_once(tmp_path / "license-first.db", [grant], [export, onward]) == reference
-    assert _at_once(tmp_path / "export-first.db", [export, onward], [grant]) == reference
-
-
-def test_two_exports_under_one_ceiling_projected_at_once_end_as_the_reference(tmp_path):
-    grant = stamp(license_granted(LICENSE, "2019-07-01", recorded_at="2019-07-01",
-                                  ceiling={"amount": "150", "unit": "kg"}))
-    first = stamp(exported("A1", "100", trace="TR-A", at="2019-07-10", license_id=LICENSE))
-    second = stamp(exported("B1", "80", trace="TR-B", at="2019-08-10", license_id=LICENSE))
-    reference = _reference(tmp_path, "ceiling", grant, first, second)
-    assert ("license_ceiling", "B1", "30") in reference
-
-    path = tmp_path / "ceiling.db"
-    seeded = SQLiteProjectionStore(path)
-    project_batch(seeded, "log", _records([grant], 2), policy=POLICY, now=CLOCK)
-    seeded.close()
-    assert _at_once(path, [first], [second]) == reference
+# Two projectors sharing one store file: tests/integration/test_license_order_two_projectors.py.

@@ -1,16 +1,12 @@
-"""The lineage tree of a trace, and the XLSX writer of the audit export."""
+"""The lineage tree of a trace (the XLSX writer of the audit export, which
+writes files: tests/integration/test_xlsx_writer.py)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
-from openpyxl import load_workbook
-
 from builders import exported, re_exported, received, returned, versions
 from ledger.account import build_account
 from ledger.lineage import build_lineage, lineage_dict, render_lineage
-from projections import xlsx
 from projections.rows import LOT_COLUMNS, lot_row
 
 
@@ -59,25 +55,3 @@ def test_two_exporters_traces_that_each_hold_a_lot_LOT_1_are_two_trees():
 def test_a_lot_whose_parent_is_missing_or_itself_becomes_a_root():
     rows = [{"lot_id": "A", "parent_lot_id": "GONE"}, {"lot_id": "B", "parent_lot_id": "B"}]
     assert sorted(n.lot_id for n in build_lineage(rows)) == ["A", "B"]
-
-
-def test_xlsx_cells_keep_exact_decimals_and_escape_what_xml_cannot_hold(tmp_path):
-    path = tmp_path / "t.xlsx"
-    xlsx.write(path, [
-        ("events", [["amount", "detail"], ["39650", "a & b < c > d"], ["0.000001", "bell\x07 here"],
-                    ["not a number", None], ["-12.5", ""]], [True, False]),
-    ])
-    sheet = load_workbook(path)["events"]
-    rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0] == ("amount", "detail")  # the header is text even in a numeric column
-    assert rows[1] == (39650, "a & b < c > d")
-    assert Decimal(str(rows[2][0])) == Decimal("0.000001") and rows[2][1] == "bell here"
-    assert rows[3] == ("not a number", None)  # a numeric column keeps what is not a number as text
-    assert rows[4] == (-12.5, None)
-    assert sheet.max_row == 5
-
-
-@pytest.mark.parametrize("name", ["", "x" * 32, "a/b", "a[1]"])
-def test_xlsx_refuses_a_sheet_name_excel_refuses(tmp_path, name):
-    with pytest.raises(ValueError, match="sheet name"):
-        xlsx.write(tmp_path / "t.xlsx", [(name, [["a"]], [False])])

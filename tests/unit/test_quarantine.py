@@ -7,7 +7,7 @@ the same rows."""
 from datetime import datetime, timezone
 
 from consumers.log.embedded import EmbeddedLog
-from consumers.ingest import event_key
+from ledger.events import event_key
 from consumers.projector import catch_up, rebuild
 from ledger.events import digest_and_json
 from ledger.policy import Policy
@@ -35,13 +35,13 @@ def append(log: EmbeddedLog, *events) -> None:
     log.append(records)
 
 
-def test_a_record_the_contract_refuses_in_the_log_is_dead_lettered_and_the_log_goes_on(tmp_path):
+def test_a_record_the_contract_refuses_in_the_log_is_dead_lettered_and_the_log_goes_on():
     # An older ledger (or another producer) wrote the issue's report to the log.
-    log = EmbeddedLog(tmp_path / "log.db")
+    log = EmbeddedLog(":memory:")
     append(log, exported("G1", trace="TR-GOOD"))
     log.append([("q-rcv-1", "0" * 64, "TR-Q1", POISON)])
     append(log, received("G1", trace="TR-GOOD"))
-    store = SQLiteProjectionStore(tmp_path / "projections.db")
+    store = SQLiteProjectionStore(":memory:")
 
     totals = catch_up(log, store, policy=POLICY, clock=lambda: NOW)
 
@@ -59,12 +59,12 @@ def test_a_record_the_contract_refuses_in_the_log_is_dead_lettered_and_the_log_g
     assert "could not be read and is quarantined in the dead letters: field 'occurred_at'" in alert["message"]
 
 
-def test_a_record_that_cannot_be_read_flags_its_trace_in_any_batching_and_on_replay(tmp_path):
-    log = EmbeddedLog(tmp_path / "log.db")
+def test_a_record_that_cannot_be_read_flags_its_trace_in_any_batching_and_on_replay():
+    log = EmbeddedLog(":memory:")
     append(log, exported("Q1", trace="TR-Q1"), exported("G1", trace="TR-GOOD"))
     log.append([("q-rcv-1", "0" * 64, "TR-Q1", POISON)])
     append(log, received("Q1", qty="40", trace="TR-Q1"), received("G1", trace="TR-GOOD"))
-    stores = [SQLiteProjectionStore(tmp_path / f"{name}.db") for name in ("one", "all", "rebuilt")]
+    stores = [SQLiteProjectionStore(":memory:") for name in ("one", "all", "rebuilt")]
     catch_up(log, stores[0], policy=POLICY, clock=lambda: NOW, batch_max=1)
     catch_up(log, stores[1], policy=POLICY, clock=lambda: NOW)
     rebuild(log, stores[2], policy=POLICY, clock=lambda: NOW)
@@ -77,28 +77,28 @@ def test_a_record_that_cannot_be_read_flags_its_trace_in_any_batching_and_on_rep
         assert "quarantined" not in {a["kind"] for a in store.standing_alerts(NOW, trace_id="TR-GOOD")}
 
 
-def _store_holding_an_old_version(path) -> SQLiteProjectionStore:
+def _store_holding_an_old_version() -> SQLiteProjectionStore:
     """A store an older ledger projected: it holds the issue's report as a
     version of TR-Q1, which the contract now refuses, so every recomputation
     of TR-Q1 fails."""
-    store = SQLiteProjectionStore(path)
+    store = SQLiteProjectionStore(":memory:")
     batch = ProjectedBatch(traces=[TraceRows("TR-Q1", [("q-rcv-1", "0" * 64, ts(datetime.fromisoformat(RECORDED)),
                                                         POISON.decode())], [], [])])
     store.commit_batch(batch, [], NOW)
     return store
 
 
-def _log_for_poisoned_trace(tmp_path) -> EmbeddedLog:
-    log = EmbeddedLog(tmp_path / "log.db")
+def _log_for_poisoned_trace() -> EmbeddedLog:
+    log = EmbeddedLog(":memory:")
     append(log, exported("Q1", trace="TR-Q1", at="2019-07-10"), exported("G1", trace="TR-GOOD"),
            received("G1", trace="TR-GOOD"), received("Q1", qty="40", trace="TR-Q1"),
            exported("G2", trace="TR-GOOD-2"))
     return log
 
 
-def test_a_trace_that_cannot_be_computed_is_quarantined_and_the_rest_of_the_batch_goes_on(tmp_path):
-    log = _log_for_poisoned_trace(tmp_path)
-    store = _store_holding_an_old_version(tmp_path / "projections.db")
+def test_a_trace_that_cannot_be_computed_is_quarantined_and_the_rest_of_the_batch_goes_on():
+    log = _log_for_poisoned_trace()
+    store = _store_holding_an_old_version()
 
     totals = catch_up(log, store, policy=POLICY, clock=lambda: NOW)  # does not raise
 
@@ -119,23 +119,23 @@ def test_a_trace_that_cannot_be_computed_is_quarantined_and_the_rest_of_the_batc
     assert len(store.all_versions()["TR-Q1"]) == 3
 
 
-def test_a_quarantined_trace_is_the_same_in_any_batching_and_on_replay(tmp_path):
-    log = _log_for_poisoned_trace(tmp_path)
-    one_by_one = _store_holding_an_old_version(tmp_path / "one.db")
+def test_a_quarantined_trace_is_the_same_in_any_batching_and_on_replay():
+    log = _log_for_poisoned_trace()
+    one_by_one = _store_holding_an_old_version()
     catch_up(log, one_by_one, policy=POLICY, clock=lambda: NOW, batch_max=1)
-    together = _store_holding_an_old_version(tmp_path / "together.db")
+    together = _store_holding_an_old_version()
     catch_up(log, together, policy=POLICY, clock=lambda: NOW)
-    rebuilt = _store_holding_an_old_version(tmp_path / "rebuilt.db")
+    rebuilt = _store_holding_an_old_version()
     rebuild(log, rebuilt, policy=POLICY, clock=lambda: NOW)
 
     assert one_by_one.fingerprint() == together.fingerprint() == rebuilt.fingerprint()
     assert one_by_one.lots() == together.lots() == rebuilt.lots()
 
 
-def test_a_trace_without_a_fault_is_not_quarantined(tmp_path):
+def test_a_trace_without_a_fault_is_not_quarantined():
     # The other side: the same reports, and a store without the old version.
-    log = _log_for_poisoned_trace(tmp_path)
-    store = SQLiteProjectionStore(tmp_path / "projections.db")
+    log = _log_for_poisoned_trace()
+    store = SQLiteProjectionStore(":memory:")
 
     catch_up(log, store, policy=POLICY, clock=lambda: NOW)
 
@@ -144,11 +144,11 @@ def test_a_trace_without_a_fault_is_not_quarantined(tmp_path):
     assert sorted({lot["trace_id"] for lot in store.lots()}) == ["TR-GOOD", "TR-GOOD-2", "TR-Q1"]
 
 
-def test_as_of_answers_show_the_quarantine_and_leave_the_trace_out_as_the_projection_does(tmp_path):
+def test_as_of_answers_show_the_quarantine_and_leave_the_trace_out_as_the_projection_does():
     from projections.queries import standing_alerts, whereabouts
 
-    log = _log_for_poisoned_trace(tmp_path)
-    store = _store_holding_an_old_version(tmp_path / "projections.db")
+    log = _log_for_poisoned_trace()
+    store = _store_holding_an_old_version()
     catch_up(log, store, policy=POLICY, clock=lambda: NOW)
     then = datetime(2019, 12, 1, tzinfo=timezone.utc)
 
@@ -159,7 +159,7 @@ def test_as_of_answers_show_the_quarantine_and_leave_the_trace_out_as_the_projec
     assert sorted({r["trace_id"] for r in rows}) == ["TR-GOOD", "TR-GOOD-2"]
 
 
-def test_the_same_records_in_any_arrival_order_give_the_same_rows(tmp_path):
+def test_the_same_records_in_any_arrival_order_give_the_same_rows():
     import random
 
     good = [exported("Q1", trace="TR-Q1"), exported("G1", trace="TR-GOOD"), received("Q1", qty="40", trace="TR-Q1"),
@@ -173,10 +173,10 @@ def test_the_same_records_in_any_arrival_order_give_the_same_rows(tmp_path):
     for seed in range(4):
         order = list(records)
         random.Random(seed).shuffle(order)
-        log = EmbeddedLog(tmp_path / f"log-{seed}.db")
+        log = EmbeddedLog(":memory:")
         for record in order:
             log.append([record])
-        store = SQLiteProjectionStore(tmp_path / f"projections-{seed}.db")
+        store = SQLiteProjectionStore(":memory:")
         catch_up(log, store, policy=POLICY, clock=lambda: NOW, batch_max=2)
         fingerprints.append(store.fingerprint())
         assert "quarantined" in {a["kind"] for a in store.standing_alerts(NOW, trace_id="TR-Q1")}

@@ -24,15 +24,15 @@ def ingest_story(log: EmbeddedLog, at: str):
     return ingest_lines(lines, log, source=str(STORY), clock=clock_at(at)), len(lines)
 
 
-def test_rebuilding_from_position_zero_gives_byte_identical_projections(tmp_path):
-    log = EmbeddedLog(tmp_path / "log.db")
+def test_rebuilding_from_position_zero_gives_byte_identical_projections():
+    log = EmbeddedLog(":memory:")
     report, lines = ingest_story(log, "2020-01-01T00:00:00")
     assert (report.accepted, report.rejected, report.duplicates) == (lines, 0, 0)
 
-    live = SQLiteProjectionStore(tmp_path / "live.db")
+    live = SQLiteProjectionStore(":memory:")
     catch_up(log, live, policy=POLICY, clock=clock_at("2020-01-02T00:00:00"))
     # A rebuild on another day, in batches of another size, into a fresh store.
-    rebuilt = SQLiteProjectionStore(tmp_path / "rebuilt.db")
+    rebuilt = SQLiteProjectionStore(":memory:")
     catch_up(log, rebuilt, policy=POLICY, clock=clock_at("2021-06-30T00:00:00"), batch_max=3)
 
     assert rebuilt.fingerprint() == live.fingerprint()
@@ -46,10 +46,10 @@ def test_rebuilding_from_position_zero_gives_byte_identical_projections(tmp_path
     log.close()
 
 
-def test_re_ingesting_the_same_file_is_a_no_op(tmp_path):
-    log = EmbeddedLog(tmp_path / "log.db")
+def test_re_ingesting_the_same_file_is_a_no_op():
+    log = EmbeddedLog(":memory:")
     _, lines = ingest_story(log, "2020-01-01T00:00:00")
-    store = SQLiteProjectionStore(tmp_path / "projections.db")
+    store = SQLiteProjectionStore(":memory:")
     catch_up(log, store, policy=POLICY, clock=clock_at("2020-01-02T00:00:00"))
     before = store.fingerprint()
     offsets = log.end_offsets()
@@ -68,19 +68,19 @@ def test_re_ingesting_the_same_file_is_a_no_op(tmp_path):
     log.close()
 
 
-def test_records_delivered_twice_are_counted_once(tmp_path):
+def test_records_delivered_twice_are_counted_once():
     # A log that cannot de-duplicate (Kafka) may hand the projection the same
     # report twice; the projection is idempotent on (event id, digest).
-    log = EmbeddedLog(tmp_path / "log.db")
+    log = EmbeddedLog(":memory:")
     ingest_story(log, "2020-01-01T00:00:00")
     records = log.read(0, 0, 1000)
-    once = SQLiteProjectionStore(tmp_path / "once.db")
+    once = SQLiteProjectionStore(":memory:")
     catch_up(log, once, policy=POLICY, clock=clock_at("2020-01-02T00:00:00"))
 
     from ledger.ports import LogRecord
     from projections.trace_projection import project_batch
 
-    twice = SQLiteProjectionStore(tmp_path / "twice.db")
+    twice = SQLiteProjectionStore(":memory:")
     doubled = [LogRecord(0, n, r.key, r.value) for n, r in enumerate(records + records)]
     outcome = project_batch(twice, "kafka:test", doubled, policy=POLICY,
                             now=datetime(2020, 1, 2, tzinfo=timezone.utc))
