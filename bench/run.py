@@ -228,7 +228,7 @@ def ledger_ingest(jsonl: Path, log_path: Path) -> dict[str, int]:
 
 
 def kafka_available() -> bool:
-    return (ROOT / "consumers" / "kafka" / "log.py").exists()
+    return (ROOT / "consumers" / "log" / "kafka.py").exists()
 
 
 KAFKA_PARTITIONS = 4

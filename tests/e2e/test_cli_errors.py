@@ -201,8 +201,9 @@ def test_ingesting_nothing_says_nothing_was_read_and_names_the_file(ledger, tmp_
     assert ledger("ingest", str(STORY)).stderr == ""
 
 
-@pytest.mark.parametrize("indent", [None, 2], ids=["one line", "pretty-printed"])
-def test_a_json_array_gets_the_hint_that_the_ledger_reads_json_lines(ledger, tmp_path, indent):
+@pytest.mark.parametrize(("indent", "shown"), [(None, '[{"type": "license_granted"'), (2, '"["')],
+                         ids=["one line", "pretty-printed"])
+def test_a_json_array_gets_the_hint_that_the_ledger_reads_json_lines(ledger, tmp_path, indent, shown):
     reports = [json.loads(line) for line in STORY.read_text(encoding="utf-8").splitlines() if line.strip()]
     array = tmp_path / "reports.json"
     array.write_text(json.dumps(reports[:3], indent=indent) + "\n")
@@ -210,6 +211,7 @@ def test_a_json_array_gets_the_hint_that_the_ledger_reads_json_lines(ledger, tmp
     assert result.returncode == EXIT_REJECTED  # every line refused by number, as before
     assert "0 recorded" in result.stdout
     *rejected, hint = result.stderr.rstrip().splitlines()
-    assert rejected[0].startswith("  rejected line 1: field '(line)' value '[")
+    # The value as its JSON text: the whole array on one line, the lone '[' of a pretty-printed one.
+    assert rejected[0].startswith(f"  rejected line 1: field '(line)' value {shown}")
     assert hint == (f"ledger ingest: hint: {str(array)!r} starts with '[', as a JSON array does; the ledger reads "
                     f"JSON Lines, one report (one JSON object) per line: `jq -c '.[]' FILE` turns an array into that")
