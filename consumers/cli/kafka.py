@@ -35,10 +35,10 @@ dead letters and alert transitions from the store (see --no-publish).
 
 examples:
   ledger kafka project --log kafka://127.0.0.1:9092/ledger --group projectors
-  ledger kafka project --log kafka://127.0.0.1:9092/ledger --group projectors --max-idle 5 --json
+  ledger kafka project --log kafka://127.0.0.1:9092/ledger --group projectors --until-end --json
 
 exit status:
-  0 stopped (--max-idle, or Ctrl-C: 130);  1 the broker or store could not be reached;  2 usage error.
+  0 stopped (--until-end, --max-idle, or Ctrl-C: 130);  1 the broker or store could not be reached;  2 usage error.
 """
 
 PUBLISH_EPILOG = """\
@@ -59,10 +59,10 @@ each transition once (copies with a transition id already seen are dropped).
 
 examples:
   ledger kafka follow-alerts --log kafka://127.0.0.1:9092/ledger
-  ledger alerts --follow --log kafka://127.0.0.1:9092/ledger --max-idle 3 --json
+  ledger alerts --follow --log kafka://127.0.0.1:9092/ledger --until-end --json
 
 exit status:
-  0 stopped (--max-idle, or Ctrl-C: 130);  1 the broker could not be reached.
+  0 stopped (--until-end, --max-idle, or Ctrl-C: 130);  1 the broker could not be reached.
 """
 
 
@@ -75,6 +75,9 @@ def register(command: Command) -> None:
     q.add_argument("--group", required=True, help="consumer group id; members share partitions and --store")
     q.add_argument("--max-idle", type=float, metavar="S",
                    help="stop after S seconds with no new record (default: run until Ctrl-C)")
+    q.add_argument("--until-end", action="store_true",
+                   help="stop once the store holds every record the topic held at start "
+                        "(whichever group member applied it): a catch-up run for a script")
     q.add_argument("--batch-max", type=int, default=None, metavar="N",
                    help="records per poll and per store transaction (default: 500)")
     q.add_argument("--no-publish", action="store_true",
@@ -98,6 +101,8 @@ def register(command: Command) -> None:
 def add_follow_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-idle", type=float, metavar="S",
                    help="stop after S seconds with no new transition (default: follow until Ctrl-C)")
+    p.add_argument("--until-end", action="store_true",
+                   help="stop once every transition committed when it started is printed")
     if not any("--json" in a.option_strings for a in p._actions):
         p.add_argument("--json", action="store_true", help="one JSON object per line (default: text)")
 
@@ -141,7 +146,8 @@ def _cmd_project(args: argparse.Namespace) -> int:
         stopping: list[int] = []
         previous = signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
         try:
-            totals = projector.run(max_idle_s=args.max_idle, stop=lambda: bool(stopping))
+            until = log.end_offsets() if args.until_end else None
+            totals = projector.run(max_idle_s=args.max_idle, until=until, stop=lambda: bool(stopping))
         except KeyboardInterrupt:
             totals = projector.totals
         finally:
@@ -196,7 +202,7 @@ def follow(args: argparse.Namespace) -> int:
                   f"{message.get('party') or '':<12}  {amount:>12}  {message.get('message') or ''}", flush=True)
 
         try:
-            counts = follow_alerts(log, show, max_idle_s=args.max_idle)
+            counts = follow_alerts(log, show, max_idle_s=args.max_idle, until_end=args.until_end)
         except KeyboardInterrupt:
             return 130
     finally:

@@ -44,7 +44,7 @@ def test_ingest_project_follow_and_replay_on_kafka(kafka_url, tmp_path):
     # A consumer group projects the same log into its own store.
     group_store = tmp_path / "group.db"
     done = ledger("kafka", "project", "--log", kafka_url, "--store", f"sqlite:///{group_store}",
-                  "--group", "walkthrough", "--max-idle", "1", "--json", home=home)
+                  "--group", "walkthrough", "--until-end", "--json", home=home)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["assignments"] == [[0, 1, 2, 3]] and summary["dead_letters"] == 0
@@ -56,7 +56,7 @@ def test_ingest_project_follow_and_replay_on_kafka(kafka_url, tmp_path):
     # topic sees each journaled transition once.
     done = ledger("kafka", "publish-alerts", "--log", kafka_url, "--store", f"sqlite:///{group_store}", home=home)
     assert done.returncode == 0 and done.stdout.startswith("published 0 alert transitions"), done.stdout
-    done = ledger("alerts", "--follow", "--log", kafka_url, "--max-idle", "1", "--json", home=home)
+    done = ledger("alerts", "--follow", "--log", kafka_url, "--until-end", "--json", home=home)
     assert done.returncode == 0, done.stderr
     followed = [json.loads(line) for line in done.stdout.splitlines()]
     journal = SQLiteProjectionStore(group_store).journal(limit=100_000)

@@ -44,7 +44,7 @@ def test_kill_9_mid_stream_then_restart_ends_identical_with_no_double_counting(k
 
     # Started again (same group, same store), it reads on from the store's
     # offsets, and says where they were: that is what the dead one committed.
-    second = projectors(kafka_url, store_path, "crash", "--batch-max", BATCH, "--max-idle", "1.5",
+    second = projectors(kafka_url, store_path, "crash", "--batch-max", BATCH, "--until-end",
                         stderr_path=tmp_path / "second.err")
     out, _ = second.communicate(timeout=PROCESS_TIMEOUT_S)
     said = (tmp_path / "second.err").read_text()

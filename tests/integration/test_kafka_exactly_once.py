@@ -42,7 +42,7 @@ def test_a_clean_run_puts_each_transition_on_the_topic_once(kafka_url, tmp_path,
     with LedgerClient(log, clock=fixed_clock) as client:
         client.send(story_lines() + many_traces(300))
     store_path = tmp_path / "projections.db"
-    member = projectors(kafka_url, store_path, "clean", "--batch-max", BATCH, "--max-idle", "1.5",
+    member = projectors(kafka_url, store_path, "clean", "--batch-max", BATCH, "--until-end",
                         stderr_path=tmp_path / "clean.err")
     out, _ = member.communicate(timeout=PROCESS_TIMEOUT_S)
     assert member.returncode == 0, (tmp_path / "clean.err").read_text()
