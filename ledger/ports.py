@@ -57,16 +57,16 @@ class RejectRow(NamedTuple):
 
     def field_problems(self) -> list[FieldProblem]:
         """The problems as the refusal said them (field, value, message)."""
-        kept = self._kept()
+        kept = self.structured_problems()
         return kept if kept is not None else [FieldProblem(field="(line)", value="(in the message)",
                                                            message=self.problems)]
 
     def shown(self) -> RejectRow:
         """The row with its problems as one line of text: each problem's, joined with "; "."""
-        kept = self._kept()
+        kept = self.structured_problems()
         return self if kept is None else self._replace(problems="; ".join(str(p) for p in kept))
 
-    def _kept(self) -> list[FieldProblem] | None:
+    def structured_problems(self) -> list[FieldProblem] | None:
         """The problems ``keeping`` kept, or None for plain text (a row kept
         before, a projector's error)."""
         try:

@@ -356,8 +356,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="show the raised/updated/resolved journal instead, oldest first")
     p.add_argument("--follow", action="store_true",
                    help="follow the Kafka alerts topic of --log, de-duplicated by transition id "
-                        "(consumers/cli/kafka.py; --max-idle S stops after S idle seconds)")
+                        "(consumers/cli/kafka.py; --until-end stops once caught up, --max-idle S after S idle seconds)")
     p.add_argument("--max-idle", type=float, metavar="S", help="with --follow: stop after S idle seconds")
+    p.add_argument("--until-end", action="store_true",
+                   help="with --follow: stop once every transition committed when it started is printed")
     p.add_argument("--severity", choices=("high", "medium", "low"), action="append",
                    help="only alerts of this severity (repeat for several; default: all)")
     p.add_argument("--kind", action="append", metavar="KIND",

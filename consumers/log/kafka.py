@@ -54,6 +54,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.partitioner.default import DefaultPartitioner, murmur2
 
+from ledger.events import FieldProblem
 from ledger.ports import HEADER_DIGEST, AppendInFlight, RejectRow, AppendReceipt, EventLog, LogRecord, LogUnavailable
 
 __all__ = [
@@ -387,13 +388,16 @@ class KafkaLog(EventLog):
         return placed
 
     def keep_rejects(self, rejects: Sequence[RejectRow]) -> int:
-        """Rejected input lines go to the dead-letter topic, so nothing is dropped."""
+        """Rejected input lines go to the dead-letter topic, so nothing is dropped.
+        Each letter says why twice: ``error``, one line a person reads, and
+        ``problems``, the list of {field, value, message} a program reads."""
         messages = [
-            (f"{source}:{line}",
-             json.dumps({"source": source, "line": line, "raw": raw, "error": problems,
-                         "rejected_at": rejected_at}).encode(),
+            (f"{row.source}:{row.line}",
+             json.dumps({"source": row.source, "line": row.line, "raw": row.raw, "error": row.shown().problems,
+                         "problems": [p.model_dump() for p in row.structured_problems() or ()],
+                         "rejected_at": row.rejected_at}).encode(),
              [("reason", b"rejected-input")])
-            for source, line, raw, problems, rejected_at in rejects
+            for row in rejects
         ]
         return len(self.send(self.dead_letters_topic, messages))
 
@@ -603,9 +607,12 @@ def _dead_letter_row(record: Any) -> RejectRow:
     if headers.get("reason") == "rejected-input":
         try:
             letter = json.loads(value)
-            return RejectRow(str(letter["source"]), int(letter["line"]), str(letter["raw"]), str(letter["error"]),
+            problems = letter.get("problems")  # letters sent before it was there hold only the error text
+            kept = (RejectRow.keeping([FieldProblem.model_validate(p) for p in problems]) if problems
+                    else str(letter["error"]))
+            return RejectRow(str(letter["source"]), int(letter["line"]), str(letter["raw"]), kept,
                              str(letter.get("rejected_at") or at))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError):  # (a ValidationError is a ValueError)
             pass  # not as the ledger writes them: shown as it is, below
     source = f"{headers.get('original_topic', record.topic)}[{headers.get('original_partition', '?')}]"
     offset = headers.get("original_offset", "")

@@ -40,6 +40,8 @@ def test_ingest_project_follow_and_replay_on_kafka(kafka_url, tmp_path):
     assert sorted((d["line"], d["error"]) for d in letters) == sorted(
         (r["line"], "; ".join(f"field '{p['field']}' value {p['value']}: {p['message']}" for p in r["problems"]))
         for r in rejected)
+    # ... and, for a program, the same problems as a list of field, value, message.
+    assert sorted((d["line"], d["problems"]) for d in letters) == sorted((r["line"], r["problems"]) for r in rejected)
 
     # A consumer group projects the same log into its own store.
     group_store = tmp_path / "group.db"
