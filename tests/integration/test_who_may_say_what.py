@@ -218,7 +218,7 @@ def test_a_report_naming_an_unregistered_party_is_refused(ledger):
              "quantity": {"amount": "1", "unit": "unit"}}
     with LedgerClient(ledger.log, parties=ledger.store) as client, pytest.raises(EventRejected) as refused:
         client.send([ghost])  # an SDK given the registry refuses before sending
-    assert [(p.field, p.value) for p in refused.value.problems] == [("reporter", "'KR-GHOST'")]
+    assert [(p.field, p.value) for p in refused.value.problems] == [("reporter", '"KR-GHOST"')]
     ledger.send(ghost)  # one that is not: the projector refuses it
     ledger.project()
 
