@@ -26,8 +26,8 @@ __all__ = ["catch_up", "rebuild", "collecting_less", "BatchCounts", "POLL_RECORD
 
 # Records per catch-up batch, and so per store transaction.  Each batch
 # rewrites the rows of every trace it touches and commits once, so a larger
-# batch touches each trace fewer times (measured: 100k replay, first 60k
-# records, 500 -> 10,000 was 2.6x faster).  Memory is bounded by the batch.
+# batch touches each trace fewer times (BENCHMARKS.md, "Chasing the targets":
+# 20,000 was no faster and took more memory).  Memory is bounded by the batch.
 POLL_RECORDS_MAX = 10_000
 # Records per chunk of whole traces in a rebuild (the chunk's reports, parsed,
 # are what a rebuild holds in memory).
