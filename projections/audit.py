@@ -39,7 +39,7 @@ from projections import xlsx
 from projections.store import ProjectionStore
 
 __all__ = ["AuditData", "DateRange", "collect", "write_csv", "write_xlsx", "write_html", "EVENT_COLUMNS",
-           "BALANCE_COLUMNS", "ALERT_COLUMNS", "TOTAL_COLUMNS", "HISTORY_COLUMNS"]
+           "BALANCE_COLUMNS", "ALERT_COLUMNS", "TOTAL_COLUMNS", "HISTORY_COLUMNS", "csv_cell"]
 
 EVENT_COLUMNS = (
     "trace_id", "event_id", "type", "status", "occurred_at", "recorded_at", "reporter", "lot_id",
@@ -415,7 +415,9 @@ def csv_cell(column: str, value: Any) -> Any:
     """What goes into a CSV cell: text a spreadsheet would evaluate as a
     formula gets a leading single quote (``=HYPERLINK(...)`` -> ``'=HYPERLINK(...)``);
     a number in a number column (``_NUMERIC``) is left a number, a negative
-    one included.  None stays None (csv writes an empty field)."""
+    one included.  None stays None (csv writes an empty field).  The one rule
+    for every CSV the ledger writes: these files and ``ledger whereabouts|alerts
+    -o csv`` (consumers/cli/views.py)."""
     if value is None:
         return None
     text = value if isinstance(value, str) else _cell_text(value)

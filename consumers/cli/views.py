@@ -14,6 +14,7 @@ from consumers.cli.common import EXIT_OK, CliError, Ledger, iso
 from consumers.projector import utc_now
 from consumers.render import colour_enabled, fmt_amount, severity_colour, table, terminal_width
 from projections.alert_views import party_alerts, with_since
+from projections.audit import csv_cell
 from projections.queries import NotFound, standing_alerts, whereabouts
 
 __all__ = ["run_whereabouts", "run_alerts", "run_rejects", "whereabouts_table", "alerts_table",
@@ -42,7 +43,10 @@ def run_whereabouts(args: argparse.Namespace) -> int:
 
 
 def _print_csv(rows: list[dict[str, Any]]) -> None:
-    """Every field of every row, quantities as exact decimal text, lists joined by spaces."""
+    """Every field of every row, quantities as exact decimal text, lists joined
+    by spaces; text a spreadsheet would evaluate is neutralised by the audit
+    export's one rule (``projections.audit.csv_cell``: ``=HYPERLINK(...)`` ->
+    ``'=HYPERLINK(...)``, while -30 in a quantity column stays a number)."""
     import csv
 
     if not rows:
@@ -51,7 +55,8 @@ def _print_csv(rows: list[dict[str, Any]]) -> None:
     columns = list(rows[0])
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(" ".join(map(str, v)) if isinstance(v, (list, tuple)) else v for v in (row[c] for c in columns))
+        writer.writerow(csv_cell(c, " ".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
+                        for c, v in ((c, row[c]) for c in columns))
 
 
 def whereabouts_table(rows: list[dict[str, Any]], as_of: datetime | None, known_at: datetime | None) -> str:
