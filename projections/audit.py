@@ -416,8 +416,8 @@ def csv_cell(column: str, value: Any) -> Any:
     formula gets a leading single quote (``=HYPERLINK(...)`` -> ``'=HYPERLINK(...)``);
     a number in a number column (``_NUMERIC``) is left a number, a negative
     one included.  None stays None (csv writes an empty field).  The one rule
-    for every CSV the ledger writes: these files and ``ledger whereabouts|alerts
-    -o csv`` (consumers/cli/views.py)."""
+    for every CSV the ledger writes: these files and every ``ledger ... -o csv``
+    (consumers.cli.common.print_csv)."""
     if value is None:
         return None
     text = value if isinstance(value, str) else _cell_text(value)
@@ -450,7 +450,8 @@ def write_csv(data: AuditData, directory: Path) -> list[Path]:
 
 
 _NUMERIC = {"amount", "shipped", "received", "in_transit", "consumed", "re_exported", "returned", "lost",
-            "on_hand", "declared_on_hand", "unaccounted", "quantity"}  # fmt: skip
+            "on_hand", "declared_on_hand", "unaccounted", "quantity",
+            "gap", "gap_percent"}  # fmt: skip  (gap: `ledger flows -o csv`, negative when more arrived)
 _TIMES = {"occurred_at", "recorded_at", "shipped_at", "declared_at", "since", "due_at", "valid_from",
           "valid_until", "generated_at", "at"}  # fmt: skip
 

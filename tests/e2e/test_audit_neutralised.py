@@ -121,12 +121,12 @@ def test_formulas_reach_the_cli_csv_as_text_by_the_same_rule(ledger, tmp_path):
 
 
 def test_a_negative_quantity_printed_as_cli_csv_stays_a_number_and_negative_text_is_text():
-    from consumers.cli.views import _print_csv
+    from consumers.cli.common import print_csv
 
     row = {"lot_id": "-L1", "on_hand": "-30", "unaccounted": "-0.5", "item_name": "-30", "event_ids": ["-e1", "e2"]}
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        _print_csv([row])
+        print_csv([row])
     [written] = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert written == {"lot_id": "'-L1", "on_hand": "-30", "unaccounted": "-0.5", "item_name": "'-30",
                        "event_ids": "'-e1 e2"}
