@@ -21,6 +21,14 @@ Serves the ledger over HTTP (docs/API.md): POST /v1/events, reads under /v1,
 the alert stream /v1/alerts/stream, /openapi.json, /healthz, /readyz,
 /metrics.  Every /v1 request needs a bearer token (`ledger credentials`).
 
+The dashboard is at /dashboard/ (http://127.0.0.1:8080/dashboard/ by
+default; docs/DASHBOARD.md): alerts as they happen, a lot's account and
+chart, lineage, flows.  It asks for a token, which it keeps in the browser
+tab only; issue one in another terminal with the same LEDGER_HOME:
+  ledger credentials issue OPS-WALL --role dashboard     alerts only (a wall screen)
+  ledger credentials issue METI-AUDIT --role auditor     every page, reads only
+  ledger credentials issue KR-SEMI                       a party: its own lots and alerts
+
 On the embedded log (the default) it appends and projects, as `ledger
 ingest` does.  With --log kafka://... it only appends; run the projector
 (`ledger kafka project`) beside it on the same --store.
@@ -40,6 +48,7 @@ CREDENTIALS_EPILOG = """\
 A token is printed once, when issued; the ledger keeps only its SHA-256.
 Roles: reporter (sends its own party's reports, reads its own lots and
 alerts), auditor (reads everything, writes nothing), dashboard (alerts only).
+Any of them signs in to the dashboard of `ledger serve` (/dashboard/).
 
 examples:
   ledger credentials issue KR-SEMI                 a reporter token for KR-SEMI
