@@ -15,7 +15,7 @@ from pathlib import Path
 from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, Progress, argument, as_of, flat, iso,
                                   output, print_csv, software_version, storage)
 from consumers.projector import utc_now
-from consumers.render import fmt_amount, table, terminal_width
+from consumers.render import colour_enabled, fmt_amount, pack, severity_colour, table, terminal_width
 from ledger.flows import parse_period, reconcile
 from ledger.lineage import build_lineage, lineage_dict, render_lineage
 from ledger.times import end_of, start_of
@@ -186,13 +186,18 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         title += f" as of {args.as_of.isoformat()}"
     if args.known_at:
         title += f", as known at {args.known_at.isoformat()}"
+    # On a terminal, every line fits its width (the same width as every table):
+    # a node's head and figures go on as many lines as they need, a figure never split.
+    width = terminal_width()
     print(title)
-    print("\n".join(render_lineage(roots, fmt=fmt_amount)))
+    print("\n".join(render_lineage(roots, fmt=fmt_amount, width=width, pack=pack)))
     if alerts:
         print(f"\nAlerts standing ({len(alerts)})")
-        for a in alerts:
-            qty = f" {fmt_amount(a['quantity'])} {a['unit']}" if a["quantity"] is not None else ""
-            print(f"  {a['severity']:<6} {a['kind']:<20} {a['lot_id']}{qty}: {a['message']}")
+        print(table(("SEVERITY", "KIND", "LOT", "QUANTITY", "WHAT"),
+                    [(a["severity"], a["kind"], a["lot_id"],
+                      f"{fmt_amount(a['quantity'])} {a['unit']}" if a["quantity"] is not None else "",
+                      a["message"]) for a in alerts],
+                    right={3}, width=width, paint={0: severity_colour} if colour_enabled() else None))
     return EXIT_OK
 
 

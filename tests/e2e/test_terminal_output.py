@@ -12,6 +12,7 @@ import pty
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 LEDGER = Path(sys.executable).parent / "ledger"
@@ -51,6 +52,26 @@ def test_tables_fit_a_120_column_terminal_and_never_split_a_figure(ledger):
         for figure in FIGURES:
             if figure in ledger(*command).stdout:  # what the piped output shows whole...
                 assert figure in shown, (command, figure)  # ...the terminal shows whole too
+
+
+def words(text: str) -> Counter[str]:
+    """Every word and figure, wherever a line broke; not the tree's and rules' drawing."""
+    return Counter(w for w in ANSI.sub("", text).split() if w.strip("-│├└─") != "")
+
+
+def test_a_trace_fits_an_80_column_terminal_and_keeps_every_figure_whole(ledger):
+    assert ledger("demo").returncode == 0
+    for trace in ("TR-HF-2019-0001", "TR-HF-2019-0002", "TR-PR-2019-0003", "TR-HF-2019-0004"):
+        piped = ledger("trace", trace).stdout
+        shown = in_a_terminal(ledger, "trace", trace, columns=80)
+        too_wide = [line for line in ANSI.sub("", shown).splitlines() if len(line) > 80]
+        assert too_wide == [], trace
+        # The same words and figures, only broken into more lines: no figure cut in two.
+        assert words(shown) == words(piped), trace
+    assert max(len(line) for line in ledger("trace", "TR-HF-2019-0002").stdout.splitlines()) > 80  # piped: whole lines
+    shown = ANSI.sub("", in_a_terminal(ledger, "trace", "TR-HF-2019-0002", columns=80))
+    assert "kg: shipped 39,650, in transit 39,530, received 120" in shown
+    assert "39,530 kg" in shown  # the alert's quantity, in its own column
 
 
 def test_the_message_wraps_under_its_column_and_keeps_every_word(ledger):
