@@ -239,7 +239,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         progress.announce(f"from {len(trace_ids):,} traces")
         data = audit.collect(ledger.store, selection, trace_ids, now=utc_now(), policy=ledger.policy,
                              progress=progress, software_version=software_version(), as_of=args.as_of,
-                             known_at=args.known_at, lot=args.lot)
+                             known_at=args.known_at, lot=args.lot, charts="html" in formats)
         progress.done(len(data.events), f"({len(trace_ids):,} traces)")
     finally:
         ledger.close()
