@@ -36,7 +36,7 @@ from ledger.quantity import DimensionMismatch, Quantity, canonical_decimal
 from projections.queries import NotFound, standing_alerts, whereabouts
 from projections.rows import LOT_COLUMNS, parse_ts, rebuild_trace
 from projections import xlsx
-from projections.charts import ChartPoint, quantity_chart_svg
+from projections.charts import ChartPoint, lineage_svg, quantity_chart_svg
 from projections.store import ProjectionStore
 
 __all__ = ["AuditData", "DateRange", "collect", "write_csv", "write_xlsx", "write_html", "html_report", "EVENT_COLUMNS",
@@ -65,6 +65,7 @@ HTML_EVENTS_MAX = 20_000  # the CSV and XLSX hold them all
 # so they are bounded; the dashboard charts any lot.
 CHART_LOTS_MAX = 24
 CHART_POINTS_MAX = 60  # as the dashboard (AS_OF_POINTS_MAX in consumers/http/dashboard/app.js)
+LINEAGE_GRAPHS_MAX = 24  # traces drawn as a graph; every trace is in the text lineage
 # A CSV cell a spreadsheet would read as a formula (OWASP, "CSV injection"):
 # it starts with one of these.  Such a cell is written with a single quote
 # before it, which spreadsheets show as text and do not evaluate.
@@ -629,6 +630,11 @@ figure.chart{margin:1em 0;max-width:760px} figure.chart svg{width:100%;height:au
 figcaption{font-weight:bold;font-size:13px}
 svg .grid{stroke:#e4e4e4} svg .report-mark{stroke:#bbb;stroke-dasharray:2 3} svg .tick{font-size:11px;fill:#555}
 svg .legend{font-size:12px} svg .as-of-mark{stroke:#222;stroke-dasharray:4 3} svg .as-of-label{font-size:11px}
+figure.lineage{margin:1em 0;overflow-x:auto} figure.lineage svg{max-width:100%;height:auto;display:block}
+svg.lineage text{font-size:12px;fill:#1d232b} svg.lineage .lot rect{fill:#eef4fb;stroke:#3b6fb6;stroke-width:1.4}
+svg.lineage .lot.unaccounted rect{fill:#fdecea;stroke:#c0392b;stroke-width:2.2} svg.lineage .lot-id{font-weight:700}
+svg.lineage .warn{fill:#c0392b;font-weight:700} svg.lineage .hop{fill:none;stroke:#555;stroke-width:1.6}
+svg.lineage .hop.ship-back{stroke-dasharray:6 4;stroke:#8a5cc2} svg.lineage .hop-label{font-size:11px;fill:#5e6874}
 .wide{overflow-x:auto;max-width:100%} td.digest{font-family:monospace;font-size:11px;word-break:break-all;min-width:12em}
 thead{display:table-header-group}
 @media print{
@@ -640,7 +646,8 @@ thead{display:table-header-group}
   td.digest{font-size:5pt;word-break:break-all;min-width:0}
   tr{page-break-inside:avoid} h2{page-break-after:avoid}
   pre{white-space:pre-wrap;font-size:6pt}
-  figure.chart{break-inside:avoid;page-break-inside:avoid;width:150mm}
+  figure.chart,figure.lineage{break-inside:avoid;page-break-inside:avoid}
+  figure.chart{width:150mm} figure.lineage{overflow:visible}
 }
 """
 
@@ -702,8 +709,23 @@ def html_report(data: AuditData, *, fmt: Any = str) -> str:
         out.append(_html_table(HISTORY_COLUMNS, data.history, fmt))
     else:
         out.append("<p>No alert was ever raised on the selection.</p>")
-    out.append("<h2>Lineage</h2><pre>")
-    out.append(e("\n".join(render_lineage(build_lineage(data.balances), fmt=fmt))))
+    roots = build_lineage(data.balances)
+    out.append("<h2>Lineage</h2>")
+    if data.charts:  # the report with charts: each trace's lineage as the dashboard draws it
+        charted = {(trace_id, lot_id) for trace_id, lot_id, _unit, _points in data.charts}
+
+        def link(node: Any) -> str | None:
+            key = (str(node.row.get("trace_id")), node.lot_id)
+            return f"#chart-{html_attribute(key[0])}-{html_attribute(key[1])}" if key in charted else None
+
+        for n, root in enumerate(roots[:LINEAGE_GRAPHS_MAX]):
+            out.append(f"<figure class='lineage'><figcaption>{e(str(root.row.get('trace_id')))}</figcaption>"
+                       + lineage_svg([root], fmt=fmt, link=link, arrow_id=f"arrow-{n}") + "</figure>")
+        if len(roots) > LINEAGE_GRAPHS_MAX:
+            out.append(f"<p class='muted'>The first {LINEAGE_GRAPHS_MAX} of {len(roots)} lineages are drawn; "
+                       f"every one is below, as text.</p>")
+    out.append("<pre>")
+    out.append(e("\n".join(render_lineage(roots, fmt=fmt))))
     out.append("</pre>")
     if data.charts:
         out.append("<h2>Quantities over time, per lot</h2>")

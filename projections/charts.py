@@ -1,9 +1,11 @@
 """The charts of a printed report, drawn as static SVG (no script: a page
-that prints as it is shown).  The dashboard draws the same chart in the
-browser (consumers/http/dashboard/charts.js, ``quantityChart``): a step chart
+that prints as it is shown).  The dashboard draws the same charts in the
+browser (consumers/http/dashboard/charts.js): ``quantityChart``, a step chart
 of a lot's quantities over time, one point per date at which its account
-changed, the same series, colours and layout, so an auditor who has seen one
-reads the other.  Pure: points in, SVG text out.
+changed; ``lineageGraph``, a trace's lots as boxes at their holders with
+each hop an arrow labelled with its quantity.  The same series, colours and
+layout, so an auditor who has seen one reads the other.  Pure: rows in, SVG
+text out.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["SERIES", "ChartPoint", "quantity_chart_svg"]
+from ledger.lineage import LotNode
+
+__all__ = ["SERIES", "ChartPoint", "quantity_chart_svg", "lineage_svg"]
 
 # (row key, label, colour): the dashboard's SERIES, in its order (charts.js).
 SERIES = (
@@ -115,5 +119,79 @@ def quantity_chart_svg(points: Sequence[ChartPoint], unit: str, *, fmt: Callable
                      f"fill='{colour}'/>")
         parts.append(f"<text x='{WIDTH - RIGHT + 8}' y='{TOP + 14 + n * 18}' fill='{colour}' "
                      f"class='legend'>{e(name)} {e(fmt(str(last)))}</text>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# The lineage graph's layout (lineageGraph in charts.js).
+BOX_W, BOX_H, COLUMN_GAP, ROW_GAP, PAD = 250, 94, 150, 26, 16
+
+
+def lineage_svg(roots: Sequence[LotNode], *, fmt: Callable[[str], str] = str,
+                link: Callable[[LotNode], str | None] = lambda _node: None, arrow_id: str = "arrow") -> str:
+    """Each lot a box at its holder (columns: hops from the export), each
+    re-export or ship-back an arrow labelled with what was shipped; a lot
+    with something unaccounted drawn red with the quantity.  ``link``: where
+    a box leads (None: nowhere); ``arrow_id``: unique in the page."""
+    e = html.escape
+    placed: list[tuple[LotNode, int, float]] = []
+    leaves = 0
+
+    def place(node: LotNode, depth: int) -> float:
+        nonlocal leaves
+        if not node.children:
+            y_mid = float(leaves * (BOX_H + ROW_GAP))
+            leaves += 1
+        else:
+            ys = [place(child, depth + 1) for child in node.children]
+            y_mid = (ys[0] + ys[-1]) / 2
+        placed.append((node, depth, y_mid))
+        return y_mid
+
+    for root in roots:
+        place(root, 0)
+    depth_max = max((depth for _node, depth, _y in placed), default=0)
+    width = PAD * 2 + (depth_max + 1) * BOX_W + depth_max * COLUMN_GAP
+    height = PAD * 2 + max(1, leaves) * (BOX_H + ROW_GAP) - ROW_GAP + 16
+    at = {id(node): (PAD + depth * (BOX_W + COLUMN_GAP), PAD + 14 + y) for node, depth, y in placed}
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' class='lineage' "
+             f"width='{width}' height='{height}' role='img' aria-label='lineage of the trace'>",
+             f"<defs><marker id='{e(arrow_id)}' viewBox='0 0 10 10' refX='10' refY='5' markerWidth='7' "
+             f"markerHeight='7' orient='auto-start-reverse'><path d='M0,0L10,5L0,10z' fill='#555'/></marker></defs>"]
+    for node, _depth, _y in placed:  # arrows first, boxes over them
+        x_from, y_from = at[id(node)]
+        for child in node.children:
+            x_to, y_to = at[id(child)]
+            x1, y1, x2, y2 = x_from + BOX_W, y_from + BOX_H / 2, x_to, y_to + BOX_H / 2
+            mid = (x1 + x2) / 2
+            ship_back = child.row.get("origin") == "ship_back"
+            parts.append(f"<path d='M{x1},{y1}C{mid},{y1} {mid},{y2} {x2 - 2},{y2}' "
+                         f"class='hop{' ship-back' if ship_back else ''}' marker-end='url(#{e(arrow_id)})'/>")
+            label = f"{'ship-back' if ship_back else 're-export'} {fmt(str(child.row.get('shipped')))} {child.row.get('unit')}"
+            label_y = y2 + 15 if y2 > y1 else y2 - 6  # under the arrow where it comes from above
+            parts.append(f"<text x='{x2 - 6}' y='{label_y}' text-anchor='end' class='hop-label'>{e(label)}</text>")
+    for node, _depth, _y in placed:
+        x, y = at[id(node)]
+        r = node.row
+        unaccounted = r.get("unaccounted")
+        short = unaccounted not in (None, "") and Decimal(str(unaccounted)) > 0
+        box = [f"<g class='lot{' unaccounted' if short else ''}' data-lot='{e(node.lot_id)}'>",
+               f"<rect x='{x}' y='{y}' width='{BOX_W}' height='{BOX_H}' rx='6'/>",
+               f"<text x='{x + 8}' y='{y + 17}' class='lot-id'>{e(node.lot_id)}</text>",
+               f"<text x='{x + 8}' y='{y + 34}'>{e(str(r.get('holder')))} ({e(str(r.get('holder_country')))})</text>",
+               f"<text x='{x + 8}' y='{y + 51}'>shipped {e(fmt(str(r.get('shipped'))))} · received "
+               f"{e(fmt(str(r.get('received'))))} {e(str(r.get('unit')))}</text>",
+               f"<text x='{x + 8}' y='{y + 68}'>consumed {e(fmt(str(r.get('consumed'))))} · on hand "
+               f"{e(fmt(str(r.get('on_hand'))))}</text>"]
+        if short:
+            box.append(f"<text x='{x + 8}' y='{y + 85}' class='warn'>unaccounted {e(fmt(str(unaccounted)))} "
+                       f"{e(str(r.get('unit')))}</text>")
+        box.append("</g>")
+        href = link(node)
+        parts.append(f"<a href='{e(href)}'>" + "".join(box) + "</a>" if href else "".join(box))
+        if r.get("origin") == "export":
+            parts.append(f"<text x='{x}' y='{y - 5}' class='hop-label'>export {e(fmt(str(r.get('shipped'))))} "
+                         f"{e(str(r.get('unit')))} from {e(str(r.get('shipper')))} "
+                         f"({e(str(r.get('shipper_country')))})</text>")
     parts.append("</svg>")
     return "".join(parts)

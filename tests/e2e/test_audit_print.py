@@ -67,6 +67,10 @@ def test_browser_prints_the_audit_report_on_a4_landscape_with_no_column_cut_off(
         assert f"{lot['lot_id']} ({lot['trace_id']}), in {lot['unit']}" in text, lot["lot_id"]
         assert f"shipped {int(lot['shipped']):,}" in text, lot["lot_id"]
     assert text.count("latest") == len(lots)
+    # And the lineage drawn as the dashboard draws it: each hop labelled with its quantity.
+    for lot in lots:
+        if lot["origin"] == "re_export":
+            assert f"re-export {int(lot['shipped']):,} {lot['unit']}" in text, lot["lot_id"]
     for name, colour in (("shipped", (0x3B, 0x6F, 0xB6)), ("consumed", (0x8A, 0x5C, 0xC2))):
         assert painted(pdf, colour) > 0, name
 

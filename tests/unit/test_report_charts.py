@@ -1,7 +1,7 @@
 """The audit report's chart of a lot's quantities over time: the lot as of
 each date its account may have changed (a report occurred, a deadline fell
-due), drawn as static SVG with the dashboard's series, so the page prints
-with no script."""
+due), and each trace's lineage as a graph, drawn as static SVG as the
+dashboard draws them, so the page prints with no script."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from datetime import datetime, timezone
 from builders import consumed, exported, projected, received, stamp
 from ledger.policy import Policy
 from projections.audit import collect, html_report
-from projections.charts import SERIES, ChartPoint, quantity_chart_svg
+from consumers.render import fmt_amount
+from ledger.lineage import build_lineage
+from projections.charts import SERIES, ChartPoint, lineage_svg, quantity_chart_svg
 
 POLICY = Policy()  # 90 days to account for a receipt
 CLOCK = datetime(2021, 1, 1, tzinfo=timezone.utc)
@@ -79,3 +81,38 @@ def test_text_in_the_chart_is_escaped_and_no_points_is_an_empty_chart():
     assert "&lt;b&gt;" in quantity_chart_svg([ChartPoint(CLOCK, {"shipped": "1"})], "<b>")
     assert quantity_chart_svg([], "kg").endswith("class='chart' role='img' "
                                                  "aria-label='quantities of the lot over time'></svg>")
+
+
+# The lineage graph: KR-SEMI re-exports 700 L to Xi'an and 300 L to Wuxi; Xi'an leaves 50 L unaccounted.
+def lot(lot_id, parent, origin, holder, shipped, unaccounted="0"):
+    return {"trace_id": "TR-1", "lot_id": lot_id, "parent_lot_id": parent, "origin": origin, "unit": "L",
+            "shipper": "JP-FLUORO", "shipper_country": "JP", "holder": holder, "holder_country": holder[:2],
+            "shipped": shipped, "received": shipped, "consumed": "0", "on_hand": "0", "unaccounted": unaccounted,
+            "shipped_at": "2019-09-01T00:00:00Z"}
+
+
+LINEAGE = build_lineage([
+    lot("PR-1", None, "export", "KR-SEMI", "1000"),
+    lot("PR-1-XA", "PR-1", "re_export", "CN-SEMI-XIAN", "700", unaccounted="50"),
+    lot("PR-1-R", "PR-1", "ship_back", "JP-FLUORO", "300"),
+])
+
+
+def test_the_lineage_graph_draws_each_lot_at_its_holder_and_each_hop_with_its_quantity():
+    svg = lineage_svg(LINEAGE, fmt=fmt_amount, link=lambda node: f"#chart-TR-1-{node.lot_id}")
+    assert svg.count("<rect ") == 3 and svg.count("marker-end=") == 2
+    assert "export 1,000 L from JP-FLUORO (JP)" in svg
+    assert ">re-export 700 L</text>" in svg and ">ship-back 300 L</text>" in svg
+    assert "class='hop ship-back'" in svg  # drawn dashed, as on the dashboard
+    # The lot with a shortfall is marked, with the quantity, where it sits.
+    assert "<g class='lot unaccounted' data-lot='PR-1-XA'>" in svg
+    assert "class='warn'>unaccounted 50 L</text>" in svg
+    assert "<a href='#chart-TR-1-PR-1-XA'><g class='lot unaccounted'" in svg
+
+
+def test_the_report_draws_the_lineage_graph_beside_its_text():
+    store = projected(STORY, policy=POLICY, now=CLOCK)
+    page = html_report(collect(store, "trace TR-1", ["TR-1"], now=CLOCK, policy=POLICY))
+    assert "<figure class='lineage'><figcaption>TR-1</figcaption><svg" in page
+    assert "<a href='#chart-TR-1-L1'><g class='lot unaccounted' data-lot='L1'>" in page
+    assert "<pre>\nL1  export  JP-FLUORO (JP) -&gt; KR-SEMI (KR)" in page
