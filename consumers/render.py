@@ -17,7 +17,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
-__all__ = ["table", "fmt_amount", "terminal_width", "colour_enabled", "severity_colour"]
+__all__ = ["table", "pack", "fmt_amount", "terminal_width", "colour_enabled", "severity_colour"]
 
 CELL_WIDTH_MAX = 60  # a cell other than the last is cut (with "…") past this many characters
 GAP = "  "  # between two columns
@@ -109,6 +109,37 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, right: se
         out.append(line([*row[:last], wrapped[0]]))
         out.extend(" " * indent + more for more in wrapped[1:])
     return "\n".join(out)
+
+
+def pack(first: str, rest: str, pieces: Sequence[str], sep: str, width: int | None) -> list[str]:
+    """``pieces`` joined by ``sep`` after ``first``, in lines of at most
+    ``width`` characters, each line after the first starting with ``rest``.
+    A piece ("shipped 39,650", "license JP-IND-2019-0002") is never split
+    across lines (a line broken between two ends with ``sep`` stripped: ","); one longer than a whole line gets lines of its own, broken
+    only between words (so a figure stays whole).  ``width`` None: one line."""
+    if width is None:
+        return [first + sep.join(pieces)]
+    lines: list[str] = []
+    current, empty = first, True  # the line being filled; nothing on it yet
+    mark = sep.rstrip()  # ends a line the list goes on after: "shipped 40,"
+    for number, piece in enumerate(pieces, start=1):
+        room = width - (len(mark) if number < len(pieces) else 0)
+        if len(current + ("" if empty else sep) + piece) <= room:
+            current, empty = current + ("" if empty else sep) + piece, False
+            continue
+        if not empty:
+            lines.append(current + mark)
+            current, empty = rest, True
+            if len(current + piece) <= room:
+                current, empty = current + piece, False
+                continue
+        # Longer than a whole line: lines of its own, broken only between words.
+        lines.extend(textwrap.wrap(piece, width, initial_indent=current, subsequent_indent=rest,
+                                   break_long_words=False, break_on_hyphens=False))
+        current, empty = rest, True
+    if not empty or not lines:
+        lines.append(current)
+    return lines
 
 
 def _blocks(headers: Sequence[str], cells: list[list[str]], width: int, paint: dict[int, Paint]) -> str:

@@ -8,11 +8,11 @@ the tree shows exactly the figures ``ledger whereabouts`` shows.  Pure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LotNode", "build_lineage", "render_lineage", "lineage_dict", "NODE_FIGURES"]
+__all__ = ["LotNode", "build_lineage", "render_lineage", "lineage_dict", "one_line", "NODE_FIGURES"]
 
 # The account columns shown at each node, in the order a reader checks them:
 # shipped = received + in transit; received = consumed + re-exported + returned + lost + on hand.
@@ -52,32 +52,48 @@ def build_lineage(rows: Iterable[Mapping[str, Any]]) -> list[LotNode]:
     return roots
 
 
-def _label(row: Mapping[str, Any], fmt: Any) -> str:
+def _head(row: Mapping[str, Any]) -> list[str]:
+    """The lot, how it was opened, who shipped it to whom, the item, the license."""
     origin = str(row.get("origin") or "").replace("_", "-")
-    unit = row.get("unit") or ""
-    head = (
-        f"{row['lot_id']}  {origin}  {row.get('shipper')} ({row.get('shipper_country')}) -> "
-        f"{row.get('holder')} ({row.get('holder_country')})  {row.get('item_id')}"
-    )
+    head = [str(row["lot_id"]), origin,
+            f"{row.get('shipper')} ({row.get('shipper_country')}) -> {row.get('holder')} ({row.get('holder_country')})",
+            str(row.get("item_id"))]
     if row.get("license_id"):
-        head += f"  license {row['license_id']}"
-    parts = [f"{_LABELS.get(name, name.replace('_', ' '))} {fmt(row.get(name))}"
-             for name in NODE_FIGURES if row.get(name) is not None]
-    return f"{head}\n    {unit}: " + ", ".join(parts)
+        head.append(f"license {row['license_id']}")
+    return head
 
 
-def render_lineage(roots: list[LotNode], *, fmt: Any = str) -> list[str]:
-    """Text lines of the tree; ``fmt`` formats an amount string."""
+def _figures(row: Mapping[str, Any], fmt: Any) -> list[str]:
+    """Each figure with its name ("shipped 39,650"): a piece a line never splits."""
+    return [f"{_LABELS.get(name, name.replace('_', ' '))} {fmt(row.get(name))}"
+            for name in NODE_FIGURES if row.get(name) is not None]
+
+
+Pack = Callable[[str, str, Sequence[str], str, int | None], list[str]]
+
+
+def one_line(first: str, rest: str, pieces: Sequence[str], sep: str, width: int | None) -> list[str]:
+    """The pieces on one line, whatever the width (a page, a pipe)."""
+    return [first + sep.join(pieces)]
+
+
+def render_lineage(roots: list[LotNode], *, fmt: Any = str, width: int | None = None,
+                   pack: Pack = one_line) -> list[str]:
+    """Text lines of the tree; ``fmt`` formats an amount string.  ``pack``
+    lays a node's pieces (its head, then its figures) into lines of at most
+    ``width`` (consumers.render.pack on a terminal), each line after the
+    first under the node's own branch, so the tree stays readable."""
     lines: list[str] = []
 
     def walk(node: LotNode, prefix: str, last: bool, depth: int, top: bool) -> None:
         if depth > TREE_DEPTH_MAX:
             return
-        head, detail = _label(node.row, fmt).split("\n", 1)
         branch = "" if top else ("└─ " if last else "├─ ")
-        lines.append(prefix + branch + head)
         inner = prefix + ("" if top else ("   " if last else "│  "))
-        lines.append(inner + ("│  " if node.children else "   ") + detail.strip())
+        below = inner + ("│  " if node.children else "   ")
+        lines.extend(pack(prefix + branch, below + "  ", _head(node.row), "  ", width))
+        unit = f"{node.row.get('unit') or ''}: "
+        lines.extend(pack(below + unit, below + " " * len(unit), _figures(node.row, fmt), ", ", width))
         for i, child in enumerate(node.children):
             walk(child, inner, i == len(node.children) - 1, depth + 1, False)
 

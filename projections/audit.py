@@ -36,10 +36,11 @@ from ledger.quantity import DimensionMismatch, Quantity, canonical_decimal
 from projections.queries import NotFound, standing_alerts, whereabouts
 from projections.rows import LOT_COLUMNS, parse_ts, rebuild_trace
 from projections import xlsx
+from projections.charts import ChartPoint, lineage_svg, quantity_chart_svg
 from projections.store import ProjectionStore
 
-__all__ = ["AuditData", "DateRange", "collect", "write_csv", "write_xlsx", "write_html", "EVENT_COLUMNS",
-           "BALANCE_COLUMNS", "ALERT_COLUMNS", "TOTAL_COLUMNS", "HISTORY_COLUMNS"]
+__all__ = ["AuditData", "DateRange", "collect", "write_csv", "write_xlsx", "write_html", "html_report", "EVENT_COLUMNS",
+           "BALANCE_COLUMNS", "ALERT_COLUMNS", "TOTAL_COLUMNS", "HISTORY_COLUMNS", "csv_cell"]
 
 EVENT_COLUMNS = (
     "trace_id", "event_id", "type", "status", "occurred_at", "recorded_at", "reporter", "lot_id",
@@ -59,6 +60,12 @@ HISTORY_COLUMNS = ("at", "transition", "alert_id", "kind", "severity", "trace_id
                    "unit", "due_at", "message")  # fmt: skip
 JOURNAL_PAGE_ROWS = 10_000  # the journal is read in pages of this many transitions
 HTML_EVENTS_MAX = 20_000  # the CSV and XLSX hold them all
+# The report's charts of a lot's quantities over time: each point is the lot
+# as of one date (a report's or a deadline's), one evaluation of its trace,
+# so they are bounded; the dashboard charts any lot.
+CHART_LOTS_MAX = 24
+CHART_POINTS_MAX = 60  # as the dashboard (AS_OF_POINTS_MAX in consumers/http/dashboard/app.js)
+LINEAGE_GRAPHS_MAX = 24  # traces drawn as a graph; every trace is in the text lineage
 # A CSV cell a spreadsheet would read as a formula (OWASP, "CSV injection"):
 # it starts with one of these.  Such a cell is written with a single quote
 # before it, which spreadsheets show as text and do not evaluate.
@@ -90,6 +97,9 @@ class AuditData:
     history: list[dict[str, Any]] = field(default_factory=list)  # alert journal rows (HISTORY_COLUMNS)
     as_of: datetime | None = None  # the account as it stood then (None: now)
     known_at: datetime | None = None  # from the reports recorded by then (None: every report)
+    # A chart per lot (the first CHART_LOTS_MAX): (trace id, lot id, unit, its account over time).
+    charts: list[tuple[str, str, str, list[ChartPoint]]] = field(default_factory=list)
+    charts_left_out: int = 0  # lots beyond CHART_LOTS_MAX, charted on the dashboard only
 
     def about(self) -> list[tuple[str, str]]:
         """What the export is, field by field: the about sheet, about.csv and
@@ -170,7 +180,7 @@ def select_traces(store: ProjectionStore, *, trace: str | None = None, party: st
 def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, now: datetime,
             policy: Policy, progress: Callable[[int], None] = lambda _traces: None,
             software_version: str = "", as_of: datetime | None = None, known_at: datetime | None = None,
-            lot: str | None = None) -> AuditData:
+            lot: str | None = None, charts: bool = True) -> AuditData:
     """Everything the export writes; ``progress(traces done)`` is called as the reports are gathered.
 
     ``as_of`` / ``known_at``: the account as it stood at ``as_of`` (by when
@@ -179,7 +189,9 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, now
     whereabouts`); the reports listed are those occurred by ``as_of`` and
     recorded by ``known_at``, and the alert history the transitions
     journaled by ``known_at`` of steps due by ``as_of``.  ``lot``: only that lot and the lots
-    re-exported or shipped back from it, in each trace that has it."""
+    re-exported or shipped back from it, in each trace that has it.
+    ``charts``: chart the first CHART_LOTS_MAX lots' quantities over time
+    (only the HTML report draws them)."""
     data = AuditData(selection=selection, generated_at=now, trace_ids=sorted(trace_ids),
                      policy=policy.model_dump(mode="json"), software_version=software_version,
                      as_of=as_of, known_at=known_at)
@@ -224,6 +236,9 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, now
         data.events.extend(rows_of_trace)
         progress(len(data.events))
     data.totals = _totals(rows)
+    if charts:
+        data.charts = _quantity_series(store, data, now=now, policy=policy)
+        data.charts_left_out = max(0, len(data.balances) - CHART_LOTS_MAX)
     for payload, digest in store.load_licenses(cited_licenses):
         body = json.loads(payload)
         data.licenses.append({
@@ -236,6 +251,40 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, now
             "valid_until": body.get("valid_until"), "reason": body.get("reason"), "digest": digest,
         })
     return data
+
+
+def _quantity_series(store: ProjectionStore, data: AuditData, *, now: datetime,
+                     policy: Policy) -> list[tuple[str, str, str, list[ChartPoint]]]:
+    """Each charted lot's account as of every date at which it may have
+    changed: when each of its reports occurred and when each of its alerts'
+    steps fell due -- the dates the dashboard asks the API for (app.js,
+    ``lotPage``), the first CHART_POINTS_MAX of them, none after ``as_of``.
+    Each point is the ``ledger whereabouts`` row of the lot as of that date
+    (and as known at ``known_at``), the figures of the Balances table."""
+    dates: dict[tuple[str, str], set[str]] = {}
+    for event in data.events:
+        for lot_id in (event.get("lot_id"), event.get("child_lot_id")):
+            if lot_id and event.get("occurred_at"):
+                dates.setdefault((event["trace_id"], lot_id), set()).add(event["occurred_at"])
+    for alert in (*data.alerts, *data.history):
+        if alert.get("lot_id") and alert.get("due_at"):
+            dates.setdefault((alert["trace_id"], alert["lot_id"]), set()).add(alert["due_at"])
+    as_of: dict[tuple[str, datetime], dict[str, dict[str, Any]]] = {}  # (trace, date) -> lot id -> row
+    out = []
+    for balance in data.balances[:CHART_LOTS_MAX]:
+        trace_id, lot_id = balance["trace_id"], balance["lot_id"]
+        instants = sorted({_time(t) for t in dates.get((trace_id, lot_id), ())})
+        instants = [t for t in instants if data.as_of is None or t <= data.as_of][:CHART_POINTS_MAX]
+        points = []
+        for instant in instants:
+            if (trace_id, instant) not in as_of:
+                rows = whereabouts(store, trace_id, now=now, policy=policy, as_of=instant, known_at=data.known_at)
+                as_of[(trace_id, instant)] = {r["lot_id"]: r for r in rows}
+            row = as_of[(trace_id, instant)].get(lot_id)
+            if row is not None:  # not opened yet then
+                points.append(ChartPoint(instant, row))
+        out.append((trace_id, lot_id, balance["unit"], points))
+    return out
 
 
 def _subtree(rows: list[dict[str, Any]], lot: str) -> set[tuple[str, str]]:
@@ -415,7 +464,9 @@ def csv_cell(column: str, value: Any) -> Any:
     """What goes into a CSV cell: text a spreadsheet would evaluate as a
     formula gets a leading single quote (``=HYPERLINK(...)`` -> ``'=HYPERLINK(...)``);
     a number in a number column (``_NUMERIC``) is left a number, a negative
-    one included.  None stays None (csv writes an empty field)."""
+    one included.  None stays None (csv writes an empty field).  The one rule
+    for every CSV the ledger writes: these files and every ``ledger ... -o csv``
+    (consumers.cli.common.print_csv)."""
     if value is None:
         return None
     text = value if isinstance(value, str) else _cell_text(value)
@@ -448,7 +499,8 @@ def write_csv(data: AuditData, directory: Path) -> list[Path]:
 
 
 _NUMERIC = {"amount", "shipped", "received", "in_transit", "consumed", "re_exported", "returned", "lost",
-            "on_hand", "declared_on_hand", "unaccounted", "quantity"}  # fmt: skip
+            "on_hand", "declared_on_hand", "unaccounted", "quantity",
+            "gap", "gap_percent"}  # fmt: skip  (gap: `ledger flows -o csv`, negative when more arrived)
 _TIMES = {"occurred_at", "recorded_at", "shipped_at", "declared_at", "since", "due_at", "valid_from",
           "valid_until", "generated_at", "at"}  # fmt: skip
 
@@ -574,6 +626,15 @@ th,td{border:1px solid #ccc;padding:3px 6px;vertical-align:top}
 th{background:#f3f3f3;text-align:left} td.n{text-align:right;font-variant-numeric:tabular-nums}
 .high{color:#a00;font-weight:bold} .medium{color:#b60} .low{color:#555}
 pre{background:#f8f8f8;padding:1em;overflow-x:auto} .muted{color:#777} .ctl{color:#a00}
+figure.chart{margin:1em 0;max-width:760px} figure.chart svg{width:100%;height:auto;display:block}
+figcaption{font-weight:bold;font-size:13px}
+svg .grid{stroke:#e4e4e4} svg .report-mark{stroke:#bbb;stroke-dasharray:2 3} svg .tick{font-size:11px;fill:#555}
+svg .legend{font-size:12px} svg .as-of-mark{stroke:#222;stroke-dasharray:4 3} svg .as-of-label{font-size:11px}
+figure.lineage{margin:1em 0;overflow-x:auto} figure.lineage svg{max-width:100%;height:auto;display:block}
+svg.lineage text{font-size:12px;fill:#1d232b} svg.lineage .lot rect{fill:#eef4fb;stroke:#3b6fb6;stroke-width:1.4}
+svg.lineage .lot.unaccounted rect{fill:#fdecea;stroke:#c0392b;stroke-width:2.2} svg.lineage .lot-id{font-weight:700}
+svg.lineage .warn{fill:#c0392b;font-weight:700} svg.lineage .hop{fill:none;stroke:#555;stroke-width:1.6}
+svg.lineage .hop.ship-back{stroke-dasharray:6 4;stroke:#8a5cc2} svg.lineage .hop-label{font-size:11px;fill:#5e6874}
 .wide{overflow-x:auto;max-width:100%} td.digest{font-family:monospace;font-size:11px;word-break:break-all;min-width:12em}
 thead{display:table-header-group}
 @media print{
@@ -585,6 +646,8 @@ thead{display:table-header-group}
   td.digest{font-size:5pt;word-break:break-all;min-width:0}
   tr{page-break-inside:avoid} h2{page-break-after:avoid}
   pre{white-space:pre-wrap;font-size:6pt}
+  figure.chart,figure.lineage{break-inside:avoid;page-break-inside:avoid}
+  figure.chart{width:150mm} figure.lineage{overflow:visible}
 }
 """
 
@@ -602,7 +665,15 @@ def html_attribute(value: str) -> str:
 
 
 def write_html(data: AuditData, path: Path, *, fmt: Any = str) -> Path:
-    """A report a person can read: open alerts first, then lineage, balances, events."""
+    """``html_report`` written to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html_report(data, fmt=fmt), encoding="utf-8")
+    return path
+
+
+def html_report(data: AuditData, *, fmt: Any = str) -> str:
+    """A report a person can read: open alerts first, then lineage, the
+    charts, balances, events.  No script: it prints as it is shown."""
     e = html_text
     out: list[str] = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -638,9 +709,38 @@ def write_html(data: AuditData, path: Path, *, fmt: Any = str) -> Path:
         out.append(_html_table(HISTORY_COLUMNS, data.history, fmt))
     else:
         out.append("<p>No alert was ever raised on the selection.</p>")
-    out.append("<h2>Lineage</h2><pre>")
-    out.append(e("\n".join(render_lineage(build_lineage(data.balances), fmt=fmt))))
+    roots = build_lineage(data.balances)
+    out.append("<h2>Lineage</h2>")
+    if data.charts:  # the report with charts: each trace's lineage as the dashboard draws it
+        charted = {(trace_id, lot_id) for trace_id, lot_id, _unit, _points in data.charts}
+
+        def link(node: Any) -> str | None:
+            key = (str(node.row.get("trace_id")), node.lot_id)
+            return f"#chart-{html_attribute(key[0])}-{html_attribute(key[1])}" if key in charted else None
+
+        for n, root in enumerate(roots[:LINEAGE_GRAPHS_MAX]):
+            out.append(f"<figure class='lineage'><figcaption>{e(str(root.row.get('trace_id')))}</figcaption>"
+                       + lineage_svg([root], fmt=fmt, link=link, arrow_id=f"arrow-{n}") + "</figure>")
+        if len(roots) > LINEAGE_GRAPHS_MAX:
+            out.append(f"<p class='muted'>The first {LINEAGE_GRAPHS_MAX} of {len(roots)} lineages are drawn; "
+                       f"every one is below, as text.</p>")
+    out.append("<pre>")
+    out.append(e("\n".join(render_lineage(roots, fmt=fmt))))
     out.append("</pre>")
+    if data.charts:
+        out.append("<h2>Quantities over time, per lot</h2>")
+        out.append("<p class='muted'>Each lot as of every date one of its reports occurred or one of its "
+                   "deadlines fell due (a grey line), as the dashboard draws it; a quantity holds until the "
+                   "next change. The legend gives the last values (the Balances table).</p>")
+        for trace_id, lot_id, unit, points in data.charts:
+            out.append(f"<figure class='chart' id='chart-{html_attribute(trace_id)}-{html_attribute(lot_id)}'>"
+                       f"<figcaption>{e(lot_id)} ({e(trace_id)}), in {e(unit)}</figcaption>"
+                       + quantity_chart_svg(points, unit, fmt=fmt, marker=data.as_of,
+                                            label=f"quantities of lot {lot_id} over time")
+                       + "</figure>")
+        if data.charts_left_out:
+            out.append(f"<p class='muted'>{data.charts_left_out} more lots are not charted here (the first "
+                       f"{CHART_LOTS_MAX} are); the dashboard charts any lot.</p>")
     out.append("<h2>Where the quantity is, per trace</h2>")
     out.append(_html_table(TOTAL_COLUMNS, data.totals, fmt))
     out.append("<h2>Balances per lot</h2>")
@@ -657,9 +757,7 @@ def write_html(data: AuditData, path: Path, *, fmt: Any = str) -> Path:
         out.append(f"<p>The first {len(shown)} are shown; events.csv and the workbook hold all.</p>")
     out.append(_html_table(EVENT_COLUMNS, shown, fmt, anchor="event_id"))
     out.append("</body></html>")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(out), encoding="utf-8")
-    return path
+    return "\n".join(out)
 
 
 def _when_text(data: AuditData) -> str:

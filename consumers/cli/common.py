@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from consumers import bootstrap
 from consumers.bootstrap import load_policy
@@ -22,7 +22,7 @@ from projections.store import StoreUnavailable
 __all__ = [
     "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_REJECTED", "EXIT_DAMAGED", "CliError", "Refused", "Ledger",
     "Progress", "Command", "subcommands", "storage", "as_of", "argument", "when", "count", "software_version",
-    "iso",
+    "iso", "output", "print_csv", "flat", "OUTPUTS",
 ]
 
 T = TypeVar("T")
@@ -75,17 +75,71 @@ def storage(p: argparse.ArgumentParser) -> None:
                         "account for a receipt, 30 in transit, 30 to confirm a ship-back)")
 
 
-def as_of(p: argparse.ArgumentParser) -> None:
+def as_of(p: argparse.ArgumentParser, csv_is: str) -> None:
+    """--as-of, --known-at, and the outputs (``output``): ``csv_is`` says what a CSV row is."""
     p.add_argument("--as-of", metavar="T", type=when,
                    help="where things stood at T, by when things happened (default: now); "
                         "2019-09-01 means the end of that day, UTC; or 2019-09-01T12:00:00+09:00")
     p.add_argument("--known-at", metavar="K", type=when,
                    help="only what the ledger had been told by K (default: everything recorded)")
-    p.add_argument("--json", action="store_true",
-                   help="stable JSON for scripts (default: a table); quantities are decimal strings")
-    p.add_argument("-o", "--output", choices=("table", "json", "csv"), default=None,
-                   help="table (default), json (= --json), or csv (whereabouts and alerts: one row "
-                        "per lot or alert, every field, for a spreadsheet)")
+    output(p, csv_is)
+
+
+OUTPUTS = ("table", "json", "csv")
+
+
+def output(p: argparse.ArgumentParser, csv_is: str, *, json_is: str = "stable JSON for scripts") -> None:
+    """``--json`` and ``-o table|json|csv``, the same in every command that
+    prints for a program: ``-o json`` is ``--json``; ``csv_is`` says what the
+    CSV's rows are.  core.main maps ``-o json`` to ``args.json``."""
+    p.add_argument("--json", action="store_true", help=f"{json_is} (default: text); quantities are decimal strings")
+    p.add_argument("-o", "--output", choices=OUTPUTS, default=None,
+                   help=f"table (default), json (= --json), or csv: {csv_is}")
+
+
+def print_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, *,
+              header: bool = True) -> None:
+    """Rows as CSV on stdout: a header of ``columns`` (default: the first
+    row's keys), quantities as exact decimal text, lists of plain values
+    joined by spaces, anything nested as JSON text.  Text a spreadsheet
+    would evaluate is neutralised by the audit export's one rule
+    (``projections.audit.csv_cell``: ``=HYPERLINK(...)`` -> ``'=HYPERLINK(...)``,
+    while -30 in a quantity column stays a number).  ``header=False``: rows
+    only, for a stream that printed its header once."""
+    import csv
+    import json
+
+    from projections.audit import csv_cell
+
+    if columns is None:
+        if not rows:
+            return
+        columns = list(rows[0])
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    if header:
+        writer.writerow(columns)
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row.get(column)
+            if isinstance(value, (list, tuple)) and all(not isinstance(v, (dict, list, tuple)) for v in value):
+                value = " ".join(map(str, value))
+            elif isinstance(value, (dict, list, tuple)):
+                value = json.dumps(value, sort_keys=True, default=str)
+            cells.append(csv_cell(column, value))
+        writer.writerow(cells)
+    sys.stdout.flush()
+
+
+def flat(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested summary as one CSV row: {"log": {"records": 3}} -> {"log.records": 3}."""
+    row: dict[str, Any] = {}
+    for key, value in summary.items():
+        if isinstance(value, Mapping) and value:
+            row.update(flat(value, f"{prefix}{key}."))
+        else:
+            row[f"{prefix}{key}"] = value
+    return row
 
 
 # -- argument types -----------------------------------------------------------------

@@ -12,10 +12,10 @@ import json
 import time
 from pathlib import Path
 
-from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, Progress, argument, as_of, iso,
-                                  software_version, storage)
+from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, Progress, argument, as_of, flat, iso,
+                                  output, print_csv, software_version, storage)
 from consumers.projector import utc_now
-from consumers.render import fmt_amount, table, terminal_width
+from consumers.render import colour_enabled, fmt_amount, pack, severity_colour, table, terminal_width
 from ledger.flows import parse_period, reconcile
 from ledger.lineage import build_lineage, lineage_dict, render_lineage
 from ledger.times import end_of, start_of
@@ -43,7 +43,7 @@ def register(command: Command) -> None:
     p.add_argument("--period", metavar="YYYY[-MM]", type=argument(parse_period),
                    help="a year or a month (UTC shipment date); default: by year")
     p.add_argument("--gaps-only", action="store_true", help="only flows whose gap is not zero")
-    as_of(p)
+    as_of(p, "one row per flow, every lot it counts")
     storage(p)
 
     p = command(
@@ -53,7 +53,7 @@ def register(command: Command) -> None:
                "received = consumed + re-exported + returned + lost + on hand.",
     )
     p.add_argument("ident", metavar="TRACE|LOT", help="a trace id, or a lot id of the trace")
-    as_of(p)
+    as_of(p, "one row per lot of the lineage, the whereabouts columns (parent_lot_id links them)")
     storage(p)
 
     p = command(
@@ -101,7 +101,7 @@ def register(command: Command) -> None:
     p.add_argument("--out", metavar="DIR", default="audit", help="output directory (default: ./audit)")
     p.add_argument("--format", default="csv,xlsx,html",
                    help="comma-separated: csv, xlsx, html (default: all three)")
-    p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    output(p, "one row: the selection, the counts and the files written", json_is="what was written, as JSON")
     p.add_argument("--progress", action="store_true",
                    help="progress lines on stderr even when it is not a terminal (default: only on a terminal)")
     storage(p)
@@ -125,6 +125,9 @@ def _cmd_flows(args: argparse.Namespace) -> int:
     )
     if args.gaps_only:
         flows = [f for f in flows if f.gap != 0]
+    if args.output == "csv":
+        print_csv([f.as_dict() for f in flows], columns=FLOW_COLUMNS)
+        return EXIT_OK
     if args.json:
         print(json.dumps({"period": period and str(period), "from": args.origin, "to": args.destination,
                           "as_of": iso(args.as_of), "known_at": iso(args.known_at),
@@ -146,7 +149,8 @@ def _cmd_flows(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-LOTS_SHOWN_MAX = 3  # --json lists every lot
+LOTS_SHOWN_MAX = 3  # --json and -o csv list every lot
+FLOW_COLUMNS = ("from", "to", "item_id", "period", "unit", "shipped", "received", "gap", "gap_percent", "lots")
 
 
 def _lots_cell(lots: tuple[str, ...]) -> str:
@@ -167,6 +171,11 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         ledger.close()
     trace_ids, rows, alerts = view.trace_ids, view.rows, view.alerts
     roots = build_lineage(rows)
+    if args.output == "csv":
+        # One row per lot of the lineage (the whereabouts columns; parent_lot_id links them);
+        # its alerts: `ledger alerts --trace TRACE -o csv`.
+        print_csv(rows)
+        return EXIT_OK
     if args.json:
         print(json.dumps({"as_of": iso(args.as_of), "known_at": iso(args.known_at),
                           "lineage": [lineage_dict(r) for r in roots], "alerts": alerts},
@@ -177,13 +186,18 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         title += f" as of {args.as_of.isoformat()}"
     if args.known_at:
         title += f", as known at {args.known_at.isoformat()}"
+    # On a terminal, every line fits its width (the same width as every table):
+    # a node's head and figures go on as many lines as they need, a figure never split.
+    width = terminal_width()
     print(title)
-    print("\n".join(render_lineage(roots, fmt=fmt_amount)))
+    print("\n".join(render_lineage(roots, fmt=fmt_amount, width=width, pack=pack)))
     if alerts:
         print(f"\nAlerts standing ({len(alerts)})")
-        for a in alerts:
-            qty = f" {fmt_amount(a['quantity'])} {a['unit']}" if a["quantity"] is not None else ""
-            print(f"  {a['severity']:<6} {a['kind']:<20} {a['lot_id']}{qty}: {a['message']}")
+        print(table(("SEVERITY", "KIND", "LOT", "QUANTITY", "WHAT"),
+                    [(a["severity"], a["kind"], a["lot_id"],
+                      f"{fmt_amount(a['quantity'])} {a['unit']}" if a["quantity"] is not None else "",
+                      a["message"]) for a in alerts],
+                    right={3}, width=width, paint={0: severity_colour} if colour_enabled() else None))
     return EXIT_OK
 
 
@@ -225,7 +239,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         progress.announce(f"from {len(trace_ids):,} traces")
         data = audit.collect(ledger.store, selection, trace_ids, now=utc_now(), policy=ledger.policy,
                              progress=progress, software_version=software_version(), as_of=args.as_of,
-                             known_at=args.known_at, lot=args.lot)
+                             known_at=args.known_at, lot=args.lot, charts="html" in formats)
         progress.done(len(data.events), f"({len(trace_ids):,} traces)")
     finally:
         ledger.close()
@@ -249,6 +263,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
                "lots": len(data.balances), "alerts": len(data.alerts), "history": len(data.history),
                "as_of": iso(args.as_of), "known_at": iso(args.known_at), "files": [str(p) for p in written],
                "seconds": round(elapsed_s, 2)}
+    if args.output == "csv":
+        print_csv([flat(summary)])
+        return EXIT_OK
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
         return EXIT_OK

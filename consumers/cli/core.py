@@ -25,8 +25,8 @@ from pathlib import Path
 from eventsourcing.persistence import PersistenceError
 
 from consumers import bootstrap
-from consumers.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, as_of, count, software_version,
-                                  storage, subcommands)
+from consumers.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, as_of, count, output,
+                                  software_version, storage, subcommands)
 from consumers.cli.record import run_demo, run_ingest, run_project, run_replay
 from consumers.cli.views import REJECTS_SHOWN_DEFAULT, run_alerts, run_rejects, run_whereabouts
 from consumers.log_check import LogMismatch
@@ -81,6 +81,11 @@ storage:
   Deadlines come from LEDGER_POLICY or --policy FILE (TOML); built in:
   90 days to account for a receipt, 30 days in transit, 30 days to confirm
   a ship-back.
+
+output:
+  Every command that prints for a program takes --json and -o json|csv
+  (-o json is --json); -o csv prints the answer's rows (a summary: one row),
+  with text a spreadsheet would evaluate neutralised ('=HYPERLINK(...)).
 
 exit status:
   0 ok;  1 error (one line on stderr says what and where);  2 usage error;
@@ -264,21 +269,17 @@ exit status:
 """
 
 
-CSV_COMMANDS = ("whereabouts", "alerts")  # the commands that print one flat table of rows
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
-    output = getattr(args, "output", None)
+    output = getattr(args, "output", None) if args.command != "schema" else None  # schema -o FILE
+    if output in ("table", "csv") and getattr(args, "json", False):
+        parser.error(f"--json and -o {output} ask for two outputs: give one")
     if output == "json":
         args.json = True
-    elif output == "csv" and args.command not in CSV_COMMANDS:
-        parser.error(f"-o csv is offered by `ledger {' | '.join(CSV_COMMANDS)}`; "
-                     f"for `ledger {args.command}` write -o json")
     try:
         return args.run(args)
     except (CliError, NotFound, PolicyError, PartyError, bootstrap.ConfigError, LogUnavailable,
@@ -330,7 +331,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="only append to the log; run `ledger project` later (default: project at once)")
     p.add_argument("--progress", action="store_true",
                    help="progress lines on stderr even when it is not a terminal (default: only on a terminal)")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON (default: one line of text)")
+    output(p, "the summary as one row (the first rejected lines as JSON text)", json_is="the summary as JSON")
     storage(p)
 
     p = command("project", "Bring the projections up to date with the log.", run_project,
@@ -345,7 +346,7 @@ def _parser() -> argparse.ArgumentParser:
     p = command("whereabouts", "Where every unit of a lot or trace is, and since when.", run_whereabouts,
                 epilog=WHEREABOUTS_EPILOG)
     p.add_argument("ident", nargs="?", metavar="LOT|TRACE", help="a lot id or trace id (default: every lot)")
-    as_of(p)
+    as_of(p, "one row per lot, every field, for a spreadsheet")
     storage(p)
 
     p = command("alerts", "Alerts standing now (or as of T).", run_alerts, epilog=ALERTS_EPILOG)
@@ -366,7 +367,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="only alerts of this kind, e.g. unaccounted, premise_deviation (repeat for several)")
     p.add_argument("--limit", metavar="N", type=count, default=0,
                    help="show at most N, the oldest standing first (default 0: all)")
-    as_of(p)
+    as_of(p, "one row per alert (with --journal: per transition), every field, for a spreadsheet")
     storage(p)
 
     p = command("completion", "Print a shell completion script for ledger.", _cmd_completion,
@@ -375,7 +376,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("rejects", "Input lines that were rejected, with the reasons.", run_rejects,
                 epilog=REJECTS_EPILOG)
-    p.add_argument("--json", action="store_true", help="JSON for scripts (default: a table)")
+    output(p, "one row per rejected line: source, line, problems, the text as sent", json_is="JSON for scripts")
     p.add_argument("--limit", metavar="N", type=count, default=REJECTS_SHOWN_DEFAULT,
                    help=f"show at most N, oldest first (default: {REJECTS_SHOWN_DEFAULT}; 0: all)")
     storage(p)
@@ -384,7 +385,7 @@ def _parser() -> argparse.ArgumentParser:
                 run_replay, epilog=REPLAY_EPILOG)
     p.add_argument("--replace", action="store_true",
                    help="if they differ, replace the live store with the rebuilt one (default: only compare)")
-    p.add_argument("--json", action="store_true", help="stable JSON for scripts (default: text)")
+    output(p, "one row: identical, records, the read models that differ and each one's digest")
     storage(p)
 
     p = command("schema", "Write the JSON Schema of the event contract.", _cmd_schema, epilog=SCHEMA_EPILOG)

@@ -7,7 +7,7 @@ import json
 import socket
 import sys
 
-from consumers.cli.common import EXIT_OK, EXIT_USAGE, CliError, Command, Ledger, storage
+from consumers.cli.common import EXIT_OK, EXIT_USAGE, CliError, Command, Ledger, output, print_csv, storage
 from consumers.http.credentials import ROLES, CredentialError, issue
 from consumers.projector import utc_now
 
@@ -20,6 +20,14 @@ SERVE_EPILOG = """\
 Serves the ledger over HTTP (docs/API.md): POST /v1/events, reads under /v1,
 the alert stream /v1/alerts/stream, /openapi.json, /healthz, /readyz,
 /metrics.  Every /v1 request needs a bearer token (`ledger credentials`).
+
+The dashboard is at /dashboard/ (http://127.0.0.1:8080/dashboard/ by
+default; docs/DASHBOARD.md): alerts as they happen, a lot's account and
+chart, lineage, flows.  It asks for a token, which it keeps in the browser
+tab only; issue one in another terminal with the same LEDGER_HOME:
+  ledger credentials issue OPS-WALL --role dashboard     alerts only (a wall screen)
+  ledger credentials issue METI-AUDIT --role auditor     every page, reads only
+  ledger credentials issue KR-SEMI                       a party: its own lots and alerts
 
 On the embedded log (the default) it appends and projects, as `ledger
 ingest` does.  With --log kafka://... it only appends; run the projector
@@ -40,6 +48,7 @@ CREDENTIALS_EPILOG = """\
 A token is printed once, when issued; the ledger keeps only its SHA-256.
 Roles: reporter (sends its own party's reports, reads its own lots and
 alerts), auditor (reads everything, writes nothing), dashboard (alerts only).
+Any of them signs in to the dashboard of `ledger serve` (/dashboard/).
 
 examples:
   ledger credentials issue KR-SEMI                 a reporter token for KR-SEMI
@@ -72,7 +81,8 @@ def register(command: Command) -> None:
                    help="issue: the party id; revoke: a credential id (or use --party)")
     p.add_argument("--role", choices=ROLES, default="reporter", help="issue: the role (default: reporter)")
     p.add_argument("--party", help="list: only this party; revoke: every active credential of this party")
-    p.add_argument("--json", action="store_true", help="JSON for scripts (default: text)")
+    output(p, "issue: one row with the token; list: one row per credential; revoke: one row per credential "
+              "revoked", json_is="JSON for scripts")
     _credentials_option(p)
     storage(p)  # issue: the party must be in the store's registry, once it keeps one
 
@@ -164,9 +174,12 @@ def _cmd_credentials(args: argparse.Namespace) -> int:
                                           registered=_registered_ids(args))
             except CredentialError as error:
                 raise CliError(str(error)) from None
-            if args.json:
-                print(json.dumps({"credential_id": credential.credential_id, "party": credential.party,
-                                  "role": credential.role, "token": token}, indent=2))
+            issued = {"credential_id": credential.credential_id, "party": credential.party,
+                      "role": credential.role, "token": token}
+            if args.output == "csv":
+                print_csv([issued])
+            elif args.json:
+                print(json.dumps(issued, indent=2))
             else:
                 print(f"issued {credential.credential_id}: {credential.role} for {credential.party}", file=sys.stderr)
                 print("the token is shown this once; the ledger keeps only its hash:", file=sys.stderr)
@@ -178,12 +191,18 @@ def _cmd_credentials(args: argparse.Namespace) -> int:
             revoked = store.revoke(credential_id=args.target or None, party=args.party, at=utc_now())
             if not revoked:
                 raise CliError(f"no active credential {'of ' + args.party if args.party else args.target!r}")
-            print(json.dumps({"revoked": revoked}) if args.json else f"revoked {', '.join(revoked)}")
+            if args.output == "csv":
+                print_csv([{"credential_id": c} for c in revoked])
+            else:
+                print(json.dumps({"revoked": revoked}) if args.json else f"revoked {', '.join(revoked)}")
             return EXIT_OK
         rows = store.list(party=args.party)
-        if args.json:
-            print(json.dumps([{"credential_id": c.credential_id, "party": c.party, "role": c.role,
-                               "issued_at": c.issued_at, "revoked_at": c.revoked_at} for c in rows], indent=2))
+        listed = [{"credential_id": c.credential_id, "party": c.party, "role": c.role, "issued_at": c.issued_at,
+                   "revoked_at": c.revoked_at} for c in rows]
+        if args.output == "csv":
+            print_csv(listed, columns=("credential_id", "party", "role", "issued_at", "revoked_at"))
+        elif args.json:
+            print(json.dumps(listed, indent=2))
         elif not rows:
             print("no credentials issued")
         else:

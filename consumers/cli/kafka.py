@@ -19,7 +19,7 @@ import signal
 import sys
 from typing import Any
 
-from consumers.cli.common import EXIT_OK, CliError, Command, Ledger, storage, subcommands
+from consumers.cli.common import EXIT_OK, CliError, Command, Ledger, output, print_csv, storage, subcommands
 from consumers.render import fmt_amount
 
 __all__ = ["register", "follow"]
@@ -82,7 +82,7 @@ def register(command: Command) -> None:
                    help="records per poll and per store transaction (default: 500)")
     q.add_argument("--no-publish", action="store_true",
                    help="do not publish alerts and dead letters (default: publish after each batch)")
-    q.add_argument("--json", action="store_true", help="the closing summary as JSON (default: text)")
+    output(q, "the closing summary as one row", json_is="the closing summary as JSON")
     q.add_argument("--trust-recorded-at", action="store_true",
                    help="keep the recorded_at each report carries (an operator migrating a system of record); "
                         "by default the ledger stamps it: on Kafka with the broker's append time")
@@ -103,8 +103,8 @@ def add_follow_options(p: argparse.ArgumentParser) -> None:
                    help="stop after S seconds with no new transition (default: follow until Ctrl-C)")
     p.add_argument("--until-end", action="store_true",
                    help="stop once every transition committed when it started is printed")
-    if not any("--json" in a.option_strings for a in p._actions):
-        p.add_argument("--json", action="store_true", help="one JSON object per line (default: text)")
+    if not any("--json" in a.option_strings for a in p._actions):  # `ledger alerts` has them already
+        output(p, "one row per transition, under one header", json_is="one JSON object per line")
 
 
 
@@ -152,7 +152,10 @@ def _cmd_project(args: argparse.Namespace) -> int:
             totals = projector.totals
         finally:
             signal.signal(signal.SIGTERM, previous)
-        print_summary(totals, as_json=args.json)
+        if args.output == "csv":
+            print_csv([totals.as_dict()])
+        else:
+            print_summary(totals, as_json=args.json)
     finally:
         ledger.close()
     return EXIT_OK
@@ -177,7 +180,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 def follow(args: argparse.Namespace) -> int:
     """`ledger kafka follow-alerts` and `ledger alerts --follow`."""
     from consumers import bootstrap
-    from consumers.kafka.alert_publisher import follow_alerts
+    from consumers.kafka.alert_publisher import AlertMessage, follow_alerts
     from consumers.log.kafka import KafkaLog
 
     url = getattr(args, "log", None) or bootstrap.default_log_url()
@@ -188,9 +191,16 @@ def follow(args: argparse.Namespace) -> int:
                                         f"is not one (write kafka://host:port/prefix)")
         party = getattr(args, "party", None)
         trace = getattr(args, "trace", None)
+        as_csv = getattr(args, "output", None) == "csv"
+        columns = [field.alias or name for name, field in AlertMessage.model_fields.items()]
+        if as_csv:
+            print_csv([], columns=columns)  # the header, once: then a row per transition as it comes
 
         def show(message: dict[str, Any]) -> None:
             if party and message.get("party") != party or trace and message.get("trace_id") != trace:
+                return
+            if as_csv:
+                print_csv([message], columns=columns, header=False)
                 return
             if args.json:
                 print(json.dumps(message, sort_keys=True), flush=True)

@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from consumers.cli.common import EXIT_OK, CliError, Command, Ledger, storage, subcommands
+from consumers.cli.common import EXIT_OK, CliError, Command, Ledger, output, print_csv, storage, subcommands
 from consumers.render import table
 from ledger.parties import ROLES, PartyError, RegisteredParty, parties_from_json
 
@@ -47,12 +47,15 @@ def register(command: Command) -> None:
     storage(q)
 
     q = subcommand("list", "The registered parties.", _cmd_list, EPILOG)
-    q.add_argument("--json", action="store_true", help="JSON for scripts (default: a table)")
+    output(q, "one row per party: id, country, roles, name", json_is="JSON for scripts")
     storage(q)
 
     q = subcommand("remove", "Remove a party: later reports naming it are refused.", _cmd_remove, EPILOG)
     q.add_argument("party_id", metavar="ID")
     storage(q)
+
+
+PARTY_COLUMNS = ("id", "country", "roles", "name")  # -o csv: roles joined by spaces
 
 
 def _cmd_help(args: argparse.Namespace) -> int:
@@ -94,7 +97,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
         parties = ledger.store.registered_parties()
     finally:
         ledger.close()
-    if args.json:
+    if args.output == "csv":
+        print_csv([p.as_dict() for p in parties], columns=PARTY_COLUMNS)
+    elif args.json:
         print(json.dumps([p.as_dict() for p in parties], indent=2))
     elif not parties:
         print("no party registered: every party name is accepted (register one to close the ledger)")

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from consumers.bootstrap import POLICY_ENV
-from consumers.cli.common import EXIT_ERROR, EXIT_OK, EXIT_REJECTED, CliError, Ledger, Progress, Refused
+from consumers.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_REJECTED, CliError, Ledger, Progress, Refused, flat,
+                                  print_csv)
 from consumers.cli.views import alerts_table, whereabouts_table
 from consumers.ingest import IngestReport, LongLine, Reject, ingest_lines, read_lines, reject_row
 from consumers.log_check import verify_log
@@ -38,7 +39,9 @@ def run_ingest(args: argparse.Namespace) -> int:
         detects_duplicates = ledger.log.detects_duplicates
     finally:
         ledger.close()
-    if args.json:
+    if args.output == "csv":
+        print_csv([_ingest_json(report, projected)])
+    elif args.json:
         print(json.dumps(_ingest_json(report, projected), indent=2))
     else:
         _print_ingest(report, args.file, detects_duplicates=detects_duplicates)
@@ -222,9 +225,11 @@ def run_replay(args: argparse.Namespace) -> int:
     else:
         for suffix in ("", "-wal", "-shm"):
             Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
-    if args.json:
-        print(json.dumps({"identical": same, "records": totals.records, "differing": differing,
-                          "fingerprint": rebuilt_fp}, indent=2, sort_keys=True))
+    replayed = {"identical": same, "records": totals.records, "differing": differing, "fingerprint": rebuilt_fp}
+    if args.output == "csv":
+        print_csv([flat(replayed)])
+    elif args.json:
+        print(json.dumps(replayed, indent=2, sort_keys=True))
     else:
         print(f"replayed {totals.records} records from position 0")
         for name in sorted(live_fp):
@@ -273,5 +278,5 @@ def run_demo(args: argparse.Namespace) -> int:
     print(alerts_table(alerts))
     print()
     replay_args = argparse.Namespace(log=ledger.log_url, store=ledger.store_url, policy=args.policy,
-                                     replace=False, json=False)
+                                     replace=False, json=False, output=None)
     return run_replay(replay_args)

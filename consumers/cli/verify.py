@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import Any
 
-from consumers.cli.common import EXIT_DAMAGED, EXIT_OK, CliError, Command, Ledger, Progress, storage
+from consumers.cli.common import EXIT_DAMAGED, EXIT_OK, CliError, Command, Ledger, Progress, flat, output, print_csv, storage
 from consumers.log_check import store_belongs_problem, verify_log
 from projections.store import StoreUnavailable
 
@@ -49,7 +49,7 @@ exit status:
 def register(command: Command) -> None:
     p = command("verify", "Check the log's digests and offsets, the store's integrity, and that they belong "
                           "together.", _cmd_verify, epilog=VERIFY_EPILOG)
-    p.add_argument("--json", action="store_true", help="the findings as JSON (default: text)")
+    output(p, "one row: whole, then each finding (log.*, store.*, belongs.*)", json_is="the findings as JSON")
     p.add_argument("--progress", action="store_true",
                    help="progress lines on stderr even when it is not a terminal (default: only on a terminal)")
     storage(p)
@@ -81,15 +81,19 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     finally:
         ledger.close()
     whole = not log_check.problem_count and not store["problems"] and belongs["problem"] is None
+    findings = {
+        "whole": whole,
+        "log": {"url": ledger.log_url, "records": log_check.records, "not_reports": log_check.not_reports,
+                "partitions": {str(p): {"first": f, "last": l} for p, (f, l) in log_check.partitions.items()},
+                "problem_count": log_check.problem_count, "problems": log_check.problems},
+        "store": store,
+        "belongs": belongs,
+    }
+    if args.output == "csv":
+        print_csv([flat(findings)])
+        return EXIT_WHOLE if whole else EXIT_DAMAGED
     if args.json:
-        print(json.dumps({
-            "whole": whole,
-            "log": {"url": ledger.log_url, "records": log_check.records, "not_reports": log_check.not_reports,
-                    "partitions": {str(p): {"first": f, "last": l} for p, (f, l) in log_check.partitions.items()},
-                    "problem_count": log_check.problem_count, "problems": log_check.problems},
-            "store": store,
-            "belongs": belongs,
-        }, indent=2, sort_keys=True))
+        print(json.dumps(findings, indent=2, sort_keys=True))
         return EXIT_WHOLE if whole else EXIT_DAMAGED
     spans = ", ".join(f"partition {p} offsets {f}..{l}" for p, (f, l) in sorted(log_check.partitions.items()))
     print(f"log      {ledger.log_url}: {log_check.records:,} records" + (f" ({spans})" if spans else "") + ": "

@@ -10,7 +10,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from consumers.cli.common import EXIT_OK, CliError, Ledger, iso
+from consumers.cli.common import EXIT_OK, CliError, Ledger, iso, print_csv
 from consumers.projector import utc_now
 from consumers.render import colour_enabled, fmt_amount, severity_colour, table, terminal_width
 from projections.alert_views import party_alerts, with_since
@@ -35,23 +35,10 @@ def run_whereabouts(args: argparse.Namespace) -> int:
                          indent=2, sort_keys=True))
         return EXIT_OK
     if args.output == "csv":
-        _print_csv(rows)
+        print_csv(rows)
         return EXIT_OK
     print(whereabouts_table(rows, args.as_of, args.known_at))
     return EXIT_OK
-
-
-def _print_csv(rows: list[dict[str, Any]]) -> None:
-    """Every field of every row, quantities as exact decimal text, lists joined by spaces."""
-    import csv
-
-    if not rows:
-        return
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    columns = list(rows[0])
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(" ".join(map(str, v)) if isinstance(v, (list, tuple)) else v for v in (row[c] for c in columns))
 
 
 def whereabouts_table(rows: list[dict[str, Any]], as_of: datetime | None, known_at: datetime | None) -> str:
@@ -92,7 +79,9 @@ def run_alerts(args: argparse.Namespace) -> int:
     try:
         if args.journal:
             entries = ledger.store.journal(limit=100_000)
-            if args.json:
+            if args.output == "csv":
+                print_csv(entries)
+            elif args.json:
                 print(json.dumps(entries, indent=2, sort_keys=True))
             else:
                 print(table(("SEQ", "AT", "TRANSITION", "KIND", "LOT", "PARTY", "QUANTITY", "MESSAGE"),
@@ -129,7 +118,7 @@ def run_alerts(args: argparse.Namespace) -> int:
     if args.limit:
         alerts = sorted(alerts, key=lambda a: (a["due_at"], a["alert_id"]))[: args.limit]
     if args.output == "csv":
-        _print_csv(alerts)
+        print_csv(alerts)
         return EXIT_OK
     if args.json:
         print(json.dumps({"as_of": iso(args.as_of), "known_at": iso(args.known_at), "alerts": alerts},
@@ -180,7 +169,9 @@ def run_rejects(args: argparse.Namespace) -> int:
         rows = [r.shown() for r in reader(limit=args.limit or REJECTS_SHOWN_ALL)]
     finally:
         ledger.close()
-    if args.json:
+    if args.output == "csv":
+        print_csv([r._asdict() for r in rows])
+    elif args.json:
         print(json.dumps([r._asdict() for r in rows], indent=2))
     elif not rows:
         print("no rejected input")

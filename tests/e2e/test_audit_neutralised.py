@@ -3,7 +3,8 @@ never as something that runs.
 
 CSV: a cell starting with =, +, -, @, a tab or a carriage return is a
 formula to a spreadsheet (OWASP "CSV injection"); it is written with a
-single quote before it.  A number in a number column is left a number,
+single quote before it, in the audit CSV files and in `ledger whereabouts|alerts
+-o csv` alike (one rule: projections.audit.csv_cell).  A number in a number column is left a number,
 negative ones included (over-accounting shows as a negative unaccounted
 quantity).  The workbook holds text as inline strings, never formulas.
 HTML: every control character is shown as its code (\\x1b), never raw.
@@ -11,7 +12,10 @@ HTML: every control character is shown as its code (\\x1b), never raw.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -89,3 +93,40 @@ def test_control_characters_never_reach_report_html_raw(tmp_path):
     assert ("etching<span class='ctl'>\\x1b</span>[31m red<span class='ctl'>\\x07</span> bell"
             "<span class='ctl'>\\x00</span> nul<span class='ctl'>\\x9b</span> csi") in page
     assert "id='ev-e\\x071'" in page  # in an attribute: the code, without markup
+
+
+def test_formulas_reach_the_cli_csv_as_text_by_the_same_rule(ledger, tmp_path):
+    """`ledger whereabouts|alerts -o csv` goes to a spreadsheet too: the same rule as the audit CSV."""
+    reports = write_jsonl(
+        tmp_path / "reports.jsonl",
+        payload(exported("L1", "100", item=ITEM)),
+        payload(received("L1", "100")),
+        payload(consumed("L1", "70", end_use="@SUM(A1:A9)")),
+    )
+    assert ledger("ingest", reports).returncode == 0
+    whereabouts = ledger("whereabouts", "-o", "csv")
+    assert whereabouts.returncode == 0, whereabouts.stderr
+    [lot] = list(csv.DictReader(io.StringIO(whereabouts.stdout)))
+    assert (lot["item_name"], lot["classification"]) == ("'" + HYPERLINK, "'+AG 1C350.25")
+    assert (lot["on_hand"], lot["unaccounted"]) == ("30", "30")
+    alerts = ledger("alerts", "-o", "csv")
+    assert alerts.returncode == 0, alerts.stderr
+    for printed in (whereabouts.stdout, alerts.stdout):
+        for row in csv.DictReader(io.StringIO(printed)):
+            for column, cell in row.items():
+                assert cell[:1] not in ("=", "+", "@", "-", "\t", "\r"), (column, cell)
+    # --json is for programs: it keeps the text exactly as reported.
+    [shown] = json.loads(ledger("whereabouts", "--json").stdout)["lots"]
+    assert shown["item_name"] == HYPERLINK
+
+
+def test_a_negative_quantity_printed_as_cli_csv_stays_a_number_and_negative_text_is_text():
+    from consumers.cli.common import print_csv
+
+    row = {"lot_id": "-L1", "on_hand": "-30", "unaccounted": "-0.5", "item_name": "-30", "event_ids": ["-e1", "e2"]}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        print_csv([row])
+    [written] = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert written == {"lot_id": "'-L1", "on_hand": "-30", "unaccounted": "-0.5", "item_name": "'-30",
+                       "event_ids": "'-e1 e2"}

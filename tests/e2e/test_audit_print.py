@@ -58,8 +58,36 @@ def test_browser_prints_the_audit_report_on_a4_landscape_with_no_column_cut_off(
     for event in events:  # every report's digest, at least its first line
         assert event["digest"][:10] in text.replace(" ", ""), event["event_id"]
     with (out / "balances.csv").open(newline="", encoding="utf-8") as f:
-        for lot in csv.DictReader(f):
-            assert lot["license_id"] in text.replace(" ", ""), lot["lot_id"]
+        lots = list(csv.DictReader(f))
+    for lot in lots:
+        assert lot["license_id"] in text.replace(" ", ""), lot["lot_id"]
+    # The dashboard's chart of each lot's quantities over time is on paper too:
+    # its caption, its legend with the lot's last figures, and its lines in their colours.
+    for lot in lots:
+        assert f"{lot['lot_id']} ({lot['trace_id']}), in {lot['unit']}" in text, lot["lot_id"]
+        assert f"shipped {int(lot['shipped']):,}" in text, lot["lot_id"]
+    assert text.count("latest") == len(lots)
+    # And the lineage drawn as the dashboard draws it: each hop labelled with its quantity.
+    for lot in lots:
+        if lot["origin"] == "re_export":
+            assert f"re-export {int(lot['shipped']):,} {lot['unit']}" in text, lot["lot_id"]
+    for name, colour in (("shipped", (0x3B, 0x6F, 0xB6)), ("consumed", (0x8A, 0x5C, 0xC2))):
+        assert painted(pdf, colour) > 0, name
+
+
+def painted(pdf: Path, colour: tuple[int, int, int], *, tolerance: int = 24) -> int:
+    """How many pixels of the printed pages (pdftoppm, 50 dpi) are near ``colour``."""
+    pixels = 0
+    pages = subprocess.run(["pdftoppm", "-r", "50", str(pdf)], capture_output=True, check=True).stdout
+    while pages:  # one binary PPM per page, one after the other: "P6 WIDTH HEIGHT 255" and RGB bytes
+        header = re.match(rb"P6\s+(\d+)\s+(\d+)\s+255\s", pages)
+        assert header is not None, pages[:20]
+        start, size = header.end(), int(header.group(1)) * int(header.group(2)) * 3
+        body, pages = pages[start:start + size], pages[start + size:]
+        for i in range(0, len(body), 3):
+            if all(abs(body[i + k] - colour[k]) <= tolerance for k in range(3)):
+                pixels += 1
+    return pixels
 
 
 # What an auditor must find on the printed workbook, sheet by sheet: each

@@ -12,6 +12,7 @@ import pty
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 LEDGER = Path(sys.executable).parent / "ledger"
@@ -53,6 +54,26 @@ def test_tables_fit_a_120_column_terminal_and_never_split_a_figure(ledger):
                 assert figure in shown, (command, figure)  # ...the terminal shows whole too
 
 
+def words(text: str) -> Counter[str]:
+    """Every word and figure, wherever a line broke; not the tree's and rules' drawing."""
+    return Counter(w for w in ANSI.sub("", text).split() if w.strip("-│├└─") != "")
+
+
+def test_a_trace_fits_an_80_column_terminal_and_keeps_every_figure_whole(ledger):
+    assert ledger("demo").returncode == 0
+    for trace in ("TR-HF-2019-0001", "TR-HF-2019-0002", "TR-PR-2019-0003", "TR-HF-2019-0004"):
+        piped = ledger("trace", trace).stdout
+        shown = in_a_terminal(ledger, "trace", trace, columns=80)
+        too_wide = [line for line in ANSI.sub("", shown).splitlines() if len(line) > 80]
+        assert too_wide == [], trace
+        # The same words and figures, only broken into more lines: no figure cut in two.
+        assert words(shown) == words(piped), trace
+    assert max(len(line) for line in ledger("trace", "TR-HF-2019-0002").stdout.splitlines()) > 80  # piped: whole lines
+    shown = ANSI.sub("", in_a_terminal(ledger, "trace", "TR-HF-2019-0002", columns=80))
+    assert "kg: shipped 39,650, in transit 39,530, received 120" in shown
+    assert "39,530 kg" in shown  # the alert's quantity, in its own column
+
+
 def test_the_message_wraps_under_its_column_and_keeps_every_word(ledger):
     assert ledger("demo").returncode == 0
     shown = ANSI.sub("", in_a_terminal(ledger, "alerts", "--kind", "return_unconfirmed", columns=100))
@@ -89,8 +110,68 @@ def test_csv_output_holds_the_same_rows_as_json(ledger):
     assert rows == [{k: "" if v is None else str(v) for k, v in lot.items()} for lot in lots]
     alerts = list(csv.DictReader(io.StringIO(ledger("alerts", "-o", "csv").stdout)))
     assert [a["alert_id"] for a in alerts] == [a["alert_id"] for a in json.loads(ledger("alerts", "--json").stdout)["alerts"]]
-    refused = ledger("trace", "HF-0001", "-o", "csv")
-    assert refused.returncode == 2 and "for `ledger trace` write -o json" in refused.stderr
+    refused = ledger("whereabouts", "--json", "-o", "csv")
+    assert refused.returncode == 2 and "--json and -o csv ask for two outputs" in refused.stderr
+
+
+# Every command that has --json, and where in its JSON the rows -o csv prints are
+# (None: the JSON is one summary, which -o csv prints as one row).
+WITH_JSON = {
+    ("ingest", "examples/story-2019.jsonl"): None,
+    ("rejects",): [],
+    ("replay",): None,
+    ("verify",): None,
+    ("parties", "list"): [],
+    ("credentials", "list"): [],
+    ("whereabouts",): ["lots"],
+    ("alerts",): ["alerts"],
+    ("alerts", "--journal"): [],
+    ("flows",): ["flows"],
+    ("trace", "TR-PR-2019-0003"): ["lineage"],
+    ("audit", "--trace", "TR-PR-2019-0003"): None,
+}
+
+
+def test_every_command_with_json_takes_o_json_and_o_csv(ledger, tmp_path):
+    """`-o json` is `--json`; `-o csv` prints the rows of the JSON (a summary: one row of its fields)."""
+    assert ledger("demo").returncode == 0
+    assert ledger("parties", "add", "--file", "examples/parties.json").returncode == 0
+    assert ledger("credentials", "issue", "KR-SEMI").returncode == 0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "exported"}\n')
+    assert ledger("ingest", str(bad)).returncode == 3
+    for command, rows_at in WITH_JSON.items():
+        if command[0] == "audit":
+            command = (*command, "--out", str(tmp_path / "audit"))
+        by_flag, by_option = ledger(*command, "--json"), ledger(*command, "-o", "json")
+        assert by_flag.returncode == by_option.returncode == 0, (command, by_option.stderr)
+        as_json = json.loads(by_option.stdout)
+        if command[0] != "audit":  # the audit says how long it took
+            assert by_option.stdout == by_flag.stdout, command
+        printed = ledger(*command, "-o", "csv")
+        assert printed.returncode == 0, (command, printed.stderr)
+        rows = list(csv.DictReader(io.StringIO(printed.stdout)))
+        if rows_at is None:
+            [row] = rows
+            assert {k.split(".")[0] for k in row} == set(as_json), command
+            continue
+        expected = as_json
+        for key in rows_at:
+            expected = expected[key]
+        if command[0] == "trace":  # the lineage is a tree: the CSV has a row per lot in it
+            def lots(nodes):
+                return sum((1 + lots(n["children"]) for n in nodes), 0)
+            assert len(rows) == lots(expected) == 3, command
+        else:
+            assert len(rows) == len(expected) > 0, command
+    assert [r["lot_id"] for r in csv.DictReader(io.StringIO(ledger("trace", "PR-0003", "-o", "csv").stdout))] == [
+        "PR-0003", "PR-0003-WX", "PR-0003-XA"]
+    [flow] = [f for f in csv.DictReader(io.StringIO(ledger("flows", "--period", "2019", "-o", "csv").stdout))
+              if (f["from"], f["to"], f["item_id"]) == ("KR", "CN", "HF-UHP")]
+    assert (flow["shipped"], flow["received"], flow["gap"], flow["gap_percent"], flow["lots"]) == (
+        "4050", "4000", "50", "1.2", "TR-HF-2019-0004/HF-0004")
+    [issued] = list(csv.DictReader(io.StringIO(ledger("credentials", "issue", "KR-SEMI", "-o", "csv").stdout)))
+    assert issued["party"] == "KR-SEMI" and issued["token"].startswith("ldg_")
 
 
 def test_version_and_shell_completion(ledger):

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 
@@ -70,6 +72,27 @@ def test_ingest_project_follow_and_replay_on_kafka(kafka_url, tmp_path):
     done = ledger("replay", "--log", kafka_url, home=home)
     assert done.returncode == 0 and "replay: identical" in done.stdout, done.stdout + done.stderr
     log.close()
+
+
+def test_the_projector_summary_and_the_followed_alerts_as_csv(kafka_url, tmp_path):
+    home = tmp_path / "home"
+    assert ledger("ingest", str(STORY), "--log", kafka_url, "--no-project", home=home).returncode == 0
+    # The group projector's closing summary as one CSV row; it publishes the alerts.
+    done = ledger("kafka", "project", "--log", kafka_url, "--store", f"sqlite:///{tmp_path / 'group.db'}",
+                  "--group", "spreadsheet", "--max-idle", "1", "-o", "csv", home=home)
+    assert done.returncode == 0, done.stderr
+    [summary] = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert (summary["records"], summary["dead_letters"]) == ("24", "0")
+    assert int(summary["alerts_published"]) > 0
+    # The followed transitions: one header, then a row per transition, the same as --json's lines.
+    done = ledger("kafka", "follow-alerts", "--log", kafka_url, "--max-idle", "1", "-o", "csv", home=home)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    followed = ledger("alerts", "--follow", "--log", kafka_url, "--max-idle", "1", "--json", home=home)
+    lines = [json.loads(line) for line in followed.stdout.splitlines()]
+    assert len(rows) == int(summary["alerts_published"]) == len(lines)
+    assert sorted(r["transition_id"] for r in rows) == sorted(m["transition_id"] for m in lines)
+    assert {r["schema"] for r in rows} == {"ledger.alert-transition"}
 
 
 def test_kafka_commands_refuse_a_log_that_is_not_kafka(tmp_path):
