@@ -33,7 +33,8 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def test_formulas_in_reports_reach_the_csv_as_text_and_negative_quantities_as_numbers(ledger, tmp_path):
+def record_a_formula_laden_lot(ledger, tmp_path: Path) -> None:
+    """A lot whose item and end use would each start a formula in a spreadsheet."""
     reports = write_jsonl(
         tmp_path / "reports.jsonl",
         payload(exported("L1", "100", item=ITEM)),
@@ -41,6 +42,10 @@ def test_formulas_in_reports_reach_the_csv_as_text_and_negative_quantities_as_nu
         payload(consumed("L1", "70", end_use="@SUM(A1:A9)")),
     )
     assert ledger("ingest", reports).returncode == 0
+
+
+def test_formulas_in_reports_reach_the_csv_as_text_and_negative_quantities_as_numbers(ledger, tmp_path):
+    record_a_formula_laden_lot(ledger, tmp_path)
     out = tmp_path / "audit"
     result = ledger("audit", "--trace", "TR-1", "--out", str(out))
     assert result.returncode == 0, result.stderr
@@ -97,13 +102,7 @@ def test_control_characters_never_reach_report_html_raw(tmp_path):
 
 def test_formulas_reach_the_cli_csv_as_text_by_the_same_rule(ledger, tmp_path):
     """`ledger whereabouts|alerts -o csv` goes to a spreadsheet too: the same rule as the audit CSV."""
-    reports = write_jsonl(
-        tmp_path / "reports.jsonl",
-        payload(exported("L1", "100", item=ITEM)),
-        payload(received("L1", "100")),
-        payload(consumed("L1", "70", end_use="@SUM(A1:A9)")),
-    )
-    assert ledger("ingest", reports).returncode == 0
+    record_a_formula_laden_lot(ledger, tmp_path)
     whereabouts = ledger("whereabouts", "-o", "csv")
     assert whereabouts.returncode == 0, whereabouts.stderr
     [lot] = list(csv.DictReader(io.StringIO(whereabouts.stdout)))
