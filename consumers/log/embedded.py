@@ -52,6 +52,12 @@ _SCHEMA = [
 ]
 
 
+# A record's columns as a reader takes them.  The casts keep a row someone
+# edited by hand readable (sqlite3's replace() leaves the value TEXT), so that
+# `ledger verify` can say it is damaged instead of the reader failing on it.
+_RECORD_COLUMNS = "offset, key, CAST(value AS BLOB), CAST(digest AS TEXT)"
+
+
 class EmbeddedLog(EventLog):
     name = "embedded"
     first_offset = 1  # AUTOINCREMENT's first; never reused, never skipped (consumers/log_check.py)
@@ -159,7 +165,7 @@ class EmbeddedLog(EventLog):
         if partition != 0:
             raise ValueError(f"the embedded log has one partition (0), not {partition}")
         rows = self._db.execute(
-            "SELECT offset, key, value, digest FROM events WHERE offset >= ? ORDER BY offset LIMIT ?",
+            f"SELECT {_RECORD_COLUMNS} FROM events WHERE offset >= ? ORDER BY offset LIMIT ?",
             (start_offset, limit),
         ).fetchall()
         # The digest the ledger computed at ingest rides along as a header, as
@@ -174,7 +180,7 @@ class EmbeddedLog(EventLog):
         order within a key: one sorted pass over the table (SQLite sorts in
         temporary files beyond its cache, so memory stays bounded)."""
         cursor = self._db.execute(
-            "SELECT offset, key, value, digest FROM events WHERE offset < ? "
+            f"SELECT {_RECORD_COLUMNS} FROM events WHERE offset < ? "
             "ORDER BY substr(key, 1, 8) != 'license:', key, offset",
             (below.get(0, 0),),
         )

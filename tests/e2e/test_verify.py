@@ -50,6 +50,17 @@ def change_log_report(log_db: Path, event_id: str, old: bytes, new: bytes) -> in
         db.close()
 
 
+def edit_at_the_sqlite3_prompt(log_db: Path, event_id: str, old: str, new: str) -> int:
+    """`UPDATE events SET value = replace(value, OLD, NEW)`, as typed at the prompt; the report's offset."""
+    db = sqlite3.connect(log_db)
+    try:
+        db.execute("UPDATE events SET value = replace(value, ?, ?) WHERE event_id = ?", (old, new, event_id))
+        db.commit()
+        return db.execute("SELECT offset FROM events WHERE event_id = ?", (event_id,)).fetchone()[0]
+    finally:
+        db.close()
+
+
 def test_a_whole_ledger_verifies(story):
     result = story("verify")
     assert result.returncode == EXIT_OK, result.stdout + result.stderr
@@ -64,9 +75,14 @@ def test_a_whole_ledger_verifies(story):
     assert report["belongs"]["tracked_offsets"] == {"0": 24}
 
 
-def test_one_changed_digit_in_the_log_is_named_by_verify_and_refused_by_replay(story):
-    # Someone edits log.db: KR-SEMI's "70 consumed" now reads "7".
-    offset = change_log_report(story.log_db, CONSUMED_70, b'"70"', b'"7"')
+@pytest.mark.parametrize("edit", ["in place", "at the sqlite3 prompt"])
+def test_one_changed_digit_in_the_log_is_named_by_verify_and_refused_by_replay(story, edit):
+    # Someone edits log.db: KR-SEMI's "70 consumed" now reads "7" -- in place,
+    # or at the sqlite3 prompt, whose replace() leaves the value TEXT.
+    if edit == "in place":
+        offset = change_log_report(story.log_db, CONSUMED_70, b'"70"', b'"7"')
+    else:
+        offset = edit_at_the_sqlite3_prompt(story.log_db, CONSUMED_70, '"70"', '"7"')
     before = story.fingerprint()
 
     result = story("verify")
