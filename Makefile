@@ -9,7 +9,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 
-.PHONY: demo test services kafka postgres
+.PHONY: demo test services kafka-jars kafka postgres
 demo: $(VENV)/.installed
 	$(VENV)/bin/ledger demo
 
@@ -19,7 +19,7 @@ test: $(VENV)/.installed services
 # What the suite starts needs to be on the machine: PostgreSQL's server
 # binaries (skipped when LEDGER_TEST_POSTGRES names a server) and, where Java
 # is, Apache Kafka's jars (skipped when KAFKA_BOOTSTRAP names a broker).
-services: $(VENV)/.installed
+services: $(VENV)/.installed kafka-jars
 	@missing=""; \
 	if [ -z "$$LEDGER_TEST_POSTGRES" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 	    && ! command -v initdb >/dev/null 2>&1; then missing="$$missing postgresql"; fi; \
@@ -34,12 +34,15 @@ services: $(VENV)/.installed
 	  if [ -n "$$missing" ]; then $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; fi && \
 	  if [ -n "$$lean" ]; then $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$lean >/dev/null; fi; \
 	fi
+
+# Apache Kafka's jars, fetched once into ~/.cache (nothing from Debian).
+kafka-jars: $(VENV)/.installed
 	@if [ -z "$$KAFKA_BOOTSTRAP" ] && command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then \
 	  $(VENV)/bin/python tests/services/kafka_broker.py fetch >/dev/null; \
 	fi
 
 # For a walkthrough: a broker or a database in the foreground until Ctrl-C.
-kafka: $(VENV)/.installed services
+kafka: $(VENV)/.installed kafka-jars
 	$(VENV)/bin/python tests/services/kafka_broker.py --port $${PORT:-19092}
 
 postgres: $(VENV)/.installed services
