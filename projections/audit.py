@@ -27,16 +27,16 @@ from pydantic import ValidationError
 
 from ledger.account import Version
 from ledger.evaluation import evaluate
-from ledger.flows import Period
+from ledger.flows import Flow, Period
 from ledger.identity import contested
 from ledger.lineage import build_lineage, render_lineage
 from ledger.licenses import ceiling_trace_id
 from ledger.policy import Policy
 from ledger.quantity import DimensionMismatch, Quantity, canonical_decimal
-from projections.queries import NotFound, standing_alerts, whereabouts
+from projections.queries import NotFound, flows_of, standing_alerts, whereabouts
 from projections.rows import LOT_COLUMNS, parse_ts, rebuild_trace
 from projections import xlsx
-from projections.charts import ChartPoint, lineage_svg, quantity_chart_svg
+from projections.charts import ChartPoint, flows_svg, lineage_svg, quantity_chart_svg
 from projections.store import ProjectionStore
 
 __all__ = ["AuditData", "DateRange", "collect", "write_csv", "write_xlsx", "write_html", "html_report", "EVENT_COLUMNS",
@@ -66,6 +66,11 @@ HTML_EVENTS_MAX = 20_000  # the CSV and XLSX hold them all
 CHART_LOTS_MAX = 24
 CHART_POINTS_MAX = 60  # as the dashboard (AS_OF_POINTS_MAX in consumers/http/dashboard/app.js)
 LINEAGE_GRAPHS_MAX = 24  # traces drawn as a graph; every trace is in the text lineage
+# The flows chart: a figure of at most this many rows each, so each fits on one
+# A4 landscape page; at most FLOWS_DRAWN_MAX rows in all (those with a gap
+# first), `ledger flows` lists every one.
+FLOW_ROWS_PER_CHART = 16
+FLOWS_DRAWN_MAX = 96
 # A CSV cell a spreadsheet would read as a formula (OWASP, "CSV injection"):
 # it starts with one of these.  Such a cell is written with a single quote
 # before it, which spreadsheets show as text and do not evaluate.
@@ -100,6 +105,8 @@ class AuditData:
     # A chart per lot (the first CHART_LOTS_MAX): (trace id, lot id, unit, its account over time).
     charts: list[tuple[str, str, str, list[ChartPoint]]] = field(default_factory=list)
     charts_left_out: int = 0  # lots beyond CHART_LOTS_MAX, charted on the dashboard only
+    # The selection's lots as `ledger flows` counts them (per country pair, item, year and unit).
+    flows: list[Flow] = field(default_factory=list)
 
     def about(self) -> list[tuple[str, str]]:
         """What the export is, field by field: the about sheet, about.csv and
@@ -190,8 +197,8 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, now
     recorded by ``known_at``, and the alert history the transitions
     journaled by ``known_at`` of steps due by ``as_of``.  ``lot``: only that lot and the lots
     re-exported or shipped back from it, in each trace that has it.
-    ``charts``: chart the first CHART_LOTS_MAX lots' quantities over time
-    (only the HTML report draws them)."""
+    ``charts``: chart the first CHART_LOTS_MAX lots' quantities over time,
+    and reconcile the selection's flows (only the HTML report draws them)."""
     data = AuditData(selection=selection, generated_at=now, trace_ids=sorted(trace_ids),
                      policy=policy.model_dump(mode="json"), software_version=software_version,
                      as_of=as_of, known_at=known_at)
@@ -239,6 +246,7 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, now
     if charts:
         data.charts = _quantity_series(store, data, now=now, policy=policy)
         data.charts_left_out = max(0, len(data.balances) - CHART_LOTS_MAX)
+        data.flows = flows_of(rows)
     for payload, digest in store.load_licenses(cited_licenses):
         body = json.loads(payload)
         data.licenses.append({
@@ -630,6 +638,9 @@ figure.chart{margin:1em 0;max-width:760px} figure.chart svg{width:100%;height:au
 figcaption{font-weight:bold;font-size:13px}
 svg .grid{stroke:#e4e4e4} svg .report-mark{stroke:#bbb;stroke-dasharray:2 3} svg .tick{font-size:11px;fill:#555}
 svg .legend{font-size:12px} svg .as-of-mark{stroke:#222;stroke-dasharray:4 3} svg .as-of-label{font-size:11px}
+figure.flows{margin:1em 0;max-width:1000px} figure.flows svg{width:100%;height:auto;display:block}
+svg.flows text{font-size:13px;fill:#1d232b} svg.flows .flow-head{fill:#5e6874;font-size:12px}
+svg.flows .gap-text{fill:#c0392b;font-weight:700} svg.flows .no-gap{fill:#5e6874} svg.flows .grid{stroke:#d8dde3}
 figure.lineage{margin:1em 0;overflow-x:auto} figure.lineage svg{max-width:100%;height:auto;display:block}
 svg.lineage text{font-size:12px;fill:#1d232b} svg.lineage .lot rect{fill:#eef4fb;stroke:#3b6fb6;stroke-width:1.4}
 svg.lineage .lot.unaccounted rect{fill:#fdecea;stroke:#c0392b;stroke-width:2.2} svg.lineage .lot-id{font-weight:700}
@@ -646,7 +657,8 @@ thead{display:table-header-group}
   td.digest{font-size:5pt;word-break:break-all;min-width:0}
   tr{page-break-inside:avoid} h2{page-break-after:avoid}
   pre{white-space:pre-wrap;font-size:6pt}
-  figure.chart,figure.lineage{break-inside:avoid;page-break-inside:avoid}
+  figure.chart,figure.lineage,figure.flows{break-inside:avoid;page-break-inside:avoid}
+  figure.flows{max-width:none;width:100%}
   figure.chart{width:150mm} figure.lineage{overflow:visible}
 }
 """
@@ -741,6 +753,8 @@ def html_report(data: AuditData, *, fmt: Any = str) -> str:
         if data.charts_left_out:
             out.append(f"<p class='muted'>{data.charts_left_out} more lots are not charted here (the first "
                        f"{CHART_LOTS_MAX} are); the dashboard charts any lot.</p>")
+    if data.flows:
+        out.extend(_flows_figures(data.flows, fmt))
     out.append("<h2>Where the quantity is, per trace</h2>")
     out.append(_html_table(TOTAL_COLUMNS, data.totals, fmt))
     out.append("<h2>Balances per lot</h2>")
@@ -758,6 +772,27 @@ def html_report(data: AuditData, *, fmt: Any = str) -> str:
     out.append(_html_table(EVENT_COLUMNS, shown, fmt, anchor="event_id"))
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def _flows_figures(flows: list[Flow], fmt: Any) -> list[str]:
+    """The dashboard's flows view on paper: the flows of the selection's lots
+    (what `ledger flows` counts), in figures of FLOW_ROWS_PER_CHART rows."""
+    with_gap = [f for f in flows if f.gap != 0]
+    drawn = flows  # as reconciled; beyond the bound, every flow with a gap first
+    if len(flows) > FLOWS_DRAWN_MAX:
+        drawn = (with_gap + [f for f in flows if f.gap == 0])[:FLOWS_DRAWN_MAX]
+    out = [f"<h2>Flows between countries ({len(flows)})</h2>",
+           f"<p class='muted'>The selection's lots as <code>ledger flows</code> and the dashboard count them: per "
+           f"country pair, item, year and unit, what the senders reported shipped against what the receivers "
+           f"reported received; {len(with_gap)} with a gap (shaded, the gap in red). Each row's bars are "
+           f"scaled to that row alone: no quantity is added to or measured against another unit's.</p>"]
+    for start in range(0, len(drawn), FLOW_ROWS_PER_CHART):
+        part = drawn[start:start + FLOW_ROWS_PER_CHART]
+        out.append("<figure class='flows'>" + flows_svg(part, fmt=fmt) + "</figure>")
+    if len(drawn) < len(flows):
+        out.append(f"<p class='muted'>{len(flows) - len(drawn)} more flows are not drawn here (every flow with "
+                   f"a gap comes first); <code>ledger flows</code> lists every one.</p>")
+    return out
 
 
 def _when_text(data: AuditData) -> str:
