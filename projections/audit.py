@@ -16,7 +16,7 @@ import csv
 import html
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -81,10 +81,16 @@ _CSV_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 # Control characters have no place in a page a person reads (a report's free
 # text may carry them): each is shown as its code, e.g. \x07, never raw.
 _HTML_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-TRACES_QUERIED_ONE_BY_ONE_MAX = 50
+TRACES_QUERIED_ONE_BY_ONE_MAX = 50  # beyond, one scan of all lots is cheaper than a query per trace
+# The reports of a selection are read, evaluated and made rows this many
+# traces at a time: what is held meanwhile (payloads, parsed events,
+# accounts; about 20 kB a trace) is bounded by the chunk, not the selection.
+# Each trace is evaluated on its own (its claims come from the store), so the
+# statuses do not depend on the chunk.
+TRACES_PER_CHUNK = 1_000
 # The status of a report in a trace the projection quarantined (a version the
 # contract now refuses): no account was made of it.
-QUARANTINED_STATUS = "not evaluated: the trace is quarantined"  # beyond, one scan of all lots is cheaper than a query per trace
+QUARANTINED_STATUS = "not evaluated: the trace is quarantined"
 
 
 @dataclass(slots=True)
@@ -231,17 +237,19 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, now
             row["event_ids"] = " ".join(alert["event_ids"])
             data.alerts.append(row)
     data.history = _history(store, wanted_alerts, lots, as_of, known_at)
-    stored = store.load_versions(data.trace_ids)
-    if as_of is not None or known_at is not None:
-        stored = {t: _known_then(versions, as_of, known_at) for t, versions in stored.items()}
-    statuses = _statuses(store, stored, policy)
-    for trace_id in data.trace_ids:
-        rows_of_trace = _event_rows(trace_id, stored.get(trace_id, []), statuses)
-        if lots is not None:
-            rows_of_trace = [r for r in rows_of_trace if (trace_id, r["lot_id"]) in lots
-                             or (trace_id, r["child_lot_id"]) in lots]
-        data.events.extend(rows_of_trace)
-        progress(len(data.events))
+    for start in range(0, len(data.trace_ids), TRACES_PER_CHUNK):
+        chunk = data.trace_ids[start:start + TRACES_PER_CHUNK]
+        stored = store.load_versions(chunk)
+        if as_of is not None or known_at is not None:
+            stored = {t: _known_then(versions, as_of, known_at) for t, versions in stored.items()}
+        statuses = _statuses(store, stored, policy)
+        for trace_id in chunk:
+            rows_of_trace = _event_rows(trace_id, stored.get(trace_id, []), statuses)
+            if lots is not None:
+                rows_of_trace = [r for r in rows_of_trace if (trace_id, r["lot_id"]) in lots
+                                 or (trace_id, r["child_lot_id"]) in lots]
+            data.events.extend(rows_of_trace)
+            progress(len(data.events))
     data.totals = _totals(rows)
     if charts:
         data.charts = _quantity_series(store, data, now=now, policy=policy)
@@ -677,17 +685,25 @@ def html_attribute(value: str) -> str:
 
 
 def write_html(data: AuditData, path: Path, *, fmt: Any = str) -> Path:
-    """``html_report`` written to ``path``."""
+    """``html_report`` written to ``path``, part by part: the page is never
+    held whole (a 1M-report selection makes a 300 MB page)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html_report(data, fmt=fmt), encoding="utf-8")
+    with path.open("w", encoding="utf-8") as f:
+        for n, part in enumerate(html_parts(data, fmt=fmt)):
+            f.write(f"\n{part}" if n else part)
     return path
 
 
 def html_report(data: AuditData, *, fmt: Any = str) -> str:
     """A report a person can read: open alerts first, then lineage, the
     charts, balances, events.  No script: it prints as it is shown."""
+    return "\n".join(html_parts(data, fmt=fmt))
+
+
+def html_parts(data: AuditData, *, fmt: Any = str) -> Iterator[str]:
+    """``html_report``'s page, one part after another (joined by newlines)."""
     e = html_text
-    out: list[str] = [
+    yield from [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>Audit report: {e(data.selection)}</title><style>{_CSS}</style></head><body>",
         f"<h1>Audit report: {e(data.selection)}</h1>",
@@ -702,27 +718,27 @@ def html_report(data: AuditData, *, fmt: Any = str) -> str:
         f"<h2>Open alerts ({len(data.alerts)})</h2>",
     ]
     if data.alerts:
-        out.append("<table><tr><th>severity</th><th>kind</th><th>trace</th><th>lot</th><th>party</th>"
-                   "<th>quantity</th><th>since</th><th>what</th><th>cites</th></tr>")
+        yield ("<table><tr><th>severity</th><th>kind</th><th>trace</th><th>lot</th><th>party</th>"
+               "<th>quantity</th><th>since</th><th>what</th><th>cites</th></tr>")
         for a in data.alerts:
             cites = " ".join(f"<a href='#ev-{html_attribute(i)}'>{e(i)}</a>" for i in a["event_ids"].split())
             qty = f"{fmt(a['quantity'])} {a['unit']}" if a["quantity"] is not None else ""
-            out.append(
+            yield (
                 f"<tr><td class='{html_attribute(a['severity'])}'>{e(a['severity'])}</td><td>{e(a['kind'])}</td>"
                 f"<td>{e(a['trace_id'])}</td><td>{e(a['lot_id'])}</td><td>{e(a['party'])}</td>"
                 f"<td class='n'>{e(qty)}</td><td>{e(a['due_at'][:10])}</td><td>{e(a['message'])}</td>"
                 f"<td>{cites}</td></tr>"
             )
-        out.append("</table>")
+        yield "</table>"
     else:
-        out.append("<p>No alert stands.</p>")
-    out.append(f"<h2>Alert history ({len(data.history)} transitions)</h2>")
+        yield "<p>No alert stands.</p>"
+    yield f"<h2>Alert history ({len(data.history)} transitions)</h2>"
     if data.history:
-        out.append(_html_table(HISTORY_COLUMNS, data.history, fmt))
+        yield from _html_table(HISTORY_COLUMNS, data.history, fmt)
     else:
-        out.append("<p>No alert was ever raised on the selection.</p>")
+        yield "<p>No alert was ever raised on the selection.</p>"
     roots = build_lineage(data.balances)
-    out.append("<h2>Lineage</h2>")
+    yield "<h2>Lineage</h2>"
     if data.charts:  # the report with charts: each trace's lineage as the dashboard draws it
         charted = {(trace_id, lot_id) for trace_id, lot_id, _unit, _points in data.charts}
 
@@ -731,68 +747,66 @@ def html_report(data: AuditData, *, fmt: Any = str) -> str:
             return f"#chart-{html_attribute(key[0])}-{html_attribute(key[1])}" if key in charted else None
 
         for n, root in enumerate(roots[:LINEAGE_GRAPHS_MAX]):
-            out.append(f"<figure class='lineage'><figcaption>{e(str(root.row.get('trace_id')))}</figcaption>"
-                       + lineage_svg([root], fmt=fmt, link=link, arrow_id=f"arrow-{n}") + "</figure>")
+            yield (f"<figure class='lineage'><figcaption>{e(str(root.row.get('trace_id')))}</figcaption>"
+                   + lineage_svg([root], fmt=fmt, link=link, arrow_id=f"arrow-{n}") + "</figure>")
         if len(roots) > LINEAGE_GRAPHS_MAX:
-            out.append(f"<p class='muted'>The first {LINEAGE_GRAPHS_MAX} of {len(roots)} lineages are drawn; "
-                       f"every one is below, as text.</p>")
-    out.append("<pre>")
-    out.append(e("\n".join(render_lineage(roots, fmt=fmt))))
-    out.append("</pre>")
+            yield (f"<p class='muted'>The first {LINEAGE_GRAPHS_MAX} of {len(roots)} lineages are drawn; "
+                   f"every one is below, as text.</p>")
+    yield "<pre>"
+    yield e("\n".join(render_lineage(roots, fmt=fmt)))
+    yield "</pre>"
     if data.charts:
-        out.append("<h2>Quantities over time, per lot</h2>")
-        out.append("<p class='muted'>Each lot as of every date one of its reports occurred or one of its "
-                   "deadlines fell due (a grey line), as the dashboard draws it; a quantity holds until the "
-                   "next change. The legend gives the last values (the Balances table).</p>")
+        yield "<h2>Quantities over time, per lot</h2>"
+        yield ("<p class='muted'>Each lot as of every date one of its reports occurred or one of its "
+               "deadlines fell due (a grey line), as the dashboard draws it; a quantity holds until the "
+               "next change. The legend gives the last values (the Balances table).</p>")
         for trace_id, lot_id, unit, points in data.charts:
-            out.append(f"<figure class='chart' id='chart-{html_attribute(trace_id)}-{html_attribute(lot_id)}'>"
-                       f"<figcaption>{e(lot_id)} ({e(trace_id)}), in {e(unit)}</figcaption>"
-                       + quantity_chart_svg(points, unit, fmt=fmt, marker=data.as_of,
-                                            label=f"quantities of lot {lot_id} over time")
-                       + "</figure>")
+            yield (f"<figure class='chart' id='chart-{html_attribute(trace_id)}-{html_attribute(lot_id)}'>"
+                   f"<figcaption>{e(lot_id)} ({e(trace_id)}), in {e(unit)}</figcaption>"
+                   + quantity_chart_svg(points, unit, fmt=fmt, marker=data.as_of,
+                                        label=f"quantities of lot {lot_id} over time")
+                   + "</figure>")
         if data.charts_left_out:
-            out.append(f"<p class='muted'>{data.charts_left_out} more lots are not charted here (the first "
-                       f"{CHART_LOTS_MAX} are); the dashboard charts any lot.</p>")
+            yield (f"<p class='muted'>{data.charts_left_out} more lots are not charted here (the first "
+                   f"{CHART_LOTS_MAX} are); the dashboard charts any lot.</p>")
     if data.flows:
-        out.extend(_flows_figures(data.flows, fmt))
-    out.append("<h2>Where the quantity is, per trace</h2>")
-    out.append(_html_table(TOTAL_COLUMNS, data.totals, fmt))
-    out.append("<h2>Balances per lot</h2>")
+        yield from _flows_figures(data.flows, fmt)
+    yield "<h2>Where the quantity is, per trace</h2>"
+    yield from _html_table(TOTAL_COLUMNS, data.totals, fmt)
+    yield "<h2>Balances per lot</h2>"
     columns = ("trace_id", "lot_id", "parent_lot_id", "origin", "holder", "holder_country", "unit", "shipped",
                "in_transit", "received", "consumed", "re_exported", "returned", "lost", "on_hand",
                "declared_on_hand", "unaccounted", "license_id")
-    out.append(_html_table(columns, data.balances, fmt))
+    yield from _html_table(columns, data.balances, fmt)
     if data.licenses:
-        out.append("<h2>Licenses cited</h2>")
-        out.append(_html_table(tuple(data.licenses[0]), data.licenses, fmt, anchor="event_id"))
+        yield "<h2>Licenses cited</h2>"
+        yield from _html_table(tuple(data.licenses[0]), data.licenses, fmt, anchor="event_id")
     shown = data.events[:HTML_EVENTS_MAX]
-    out.append(f"<h2>Reports ({len(data.events)})</h2>")
+    yield f"<h2>Reports ({len(data.events)})</h2>"
     if len(shown) < len(data.events):
-        out.append(f"<p>The first {len(shown)} are shown; events.csv and the workbook hold all.</p>")
-    out.append(_html_table(EVENT_COLUMNS, shown, fmt, anchor="event_id"))
-    out.append("</body></html>")
-    return "\n".join(out)
+        yield f"<p>The first {len(shown)} are shown; events.csv and the workbook hold all.</p>"
+    yield from _html_table(EVENT_COLUMNS, shown, fmt, anchor="event_id")
+    yield "</body></html>"
 
 
-def _flows_figures(flows: list[Flow], fmt: Any) -> list[str]:
+def _flows_figures(flows: list[Flow], fmt: Any) -> Iterator[str]:
     """The dashboard's flows view on paper: the flows of the selection's lots
     (what `ledger flows` counts), in figures of FLOW_ROWS_PER_CHART rows."""
     with_gap = [f for f in flows if f.gap != 0]
     drawn = flows  # as reconciled; beyond the bound, every flow with a gap first
     if len(flows) > FLOWS_DRAWN_MAX:
         drawn = (with_gap + [f for f in flows if f.gap == 0])[:FLOWS_DRAWN_MAX]
-    out = [f"<h2>Flows between countries ({len(flows)})</h2>",
-           f"<p class='muted'>The selection's lots as <code>ledger flows</code> and the dashboard count them: per "
+    yield f"<h2>Flows between countries ({len(flows)})</h2>"
+    yield (f"<p class='muted'>The selection's lots as <code>ledger flows</code> and the dashboard count them: per "
            f"country pair, item, year and unit, what the senders reported shipped against what the receivers "
            f"reported received; {len(with_gap)} with a gap (shaded, the gap in red). Each row's bars are "
-           f"scaled to that row alone: no quantity is added to or measured against another unit's.</p>"]
+           f"scaled to that row alone: no quantity is added to or measured against another unit's.</p>")
     for start in range(0, len(drawn), FLOW_ROWS_PER_CHART):
         part = drawn[start:start + FLOW_ROWS_PER_CHART]
-        out.append("<figure class='flows'>" + flows_svg(part, fmt=fmt) + "</figure>")
+        yield "<figure class='flows'>" + flows_svg(part, fmt=fmt) + "</figure>"
     if len(drawn) < len(flows):
-        out.append(f"<p class='muted'>{len(flows) - len(drawn)} more flows are not drawn here (every flow with "
-                   f"a gap comes first); <code>ledger flows</code> lists every one.</p>")
-    return out
+        yield (f"<p class='muted'>{len(flows) - len(drawn)} more flows are not drawn here (every flow with "
+               f"a gap comes first); <code>ledger flows</code> lists every one.</p>")
 
 
 def _when_text(data: AuditData) -> str:
@@ -804,14 +818,16 @@ def _when_text(data: AuditData) -> str:
     return text + "."
 
 
-def _html_table(columns: Iterable[str], rows: list[dict[str, Any]], fmt: Any, *, anchor: str | None = None) -> str:
+def _html_table(columns: Iterable[str], rows: list[dict[str, Any]], fmt: Any, *,
+                anchor: str | None = None) -> Iterator[str]:
+    """A table, its head and then row by row (a selection's history or balances may be 100 MB of rows)."""
     columns = tuple(columns)
     e = html_text
     # On screen a wide table scrolls in its own box; on paper (A4 landscape)
     # every column is laid out in the page width and long values wrap, so no
     # column is cut off (the print rules in _CSS).
-    parts = ["<div class='wide'><table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in columns)
-             + "</tr></thead><tbody>"]
+    yield ("<div class='wide'><table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in columns)
+           + "</tr></thead><tbody>")
     for row in rows:
         row_id = f" id='ev-{html_attribute(str(row[anchor]))}'" if anchor else ""
         cells = []
@@ -823,6 +839,5 @@ def _html_table(columns: Iterable[str], rows: list[dict[str, Any]], fmt: Any, *,
                 cells.append(f"<td class='digest'>{e(_cell_text(value))}</td>")
             else:
                 cells.append(f"<td>{e(_cell_text(value))}</td>")
-        parts.append(f"<tr{row_id}>" + "".join(cells) + "</tr>")
-    parts.append("</tbody></table></div>")
-    return "".join(parts)
+        yield f"<tr{row_id}>" + "".join(cells) + "</tr>"
+    yield "</tbody></table></div>"
