@@ -39,8 +39,8 @@ from projections import xlsx
 from projections.charts import ChartPoint, flows_svg, lineage_svg, quantity_chart_svg
 from projections.store import ProjectionStore
 
-__all__ = ["AuditData", "DateRange", "collect", "write_csv", "write_xlsx", "write_html", "html_report", "EVENT_COLUMNS",
-           "BALANCE_COLUMNS", "ALERT_COLUMNS", "TOTAL_COLUMNS", "HISTORY_COLUMNS", "csv_cell"]
+__all__ = ["AuditData", "DateRange", "collect", "write_csv", "write_xlsx", "write_html", "html_report", "html_parts",
+           "EVENT_COLUMNS", "BALANCE_COLUMNS", "ALERT_COLUMNS", "TOTAL_COLUMNS", "HISTORY_COLUMNS", "csv_cell"]
 
 EVENT_COLUMNS = (
     "trace_id", "event_id", "type", "status", "occurred_at", "recorded_at", "reporter", "lot_id",

@@ -256,7 +256,8 @@ def flows_svg(flows: Sequence[Flow], *, fmt: Callable[[str], str] = str,
         if gap:  # the missing part, on the bar that falls short
             short_y = y + 19 if flow.gap > 0 else y + 5
             x_from = FLOW_BARS_X + min(w(flow.shipped), w(flow.received))
-            parts.append(f"<rect x='{x_from}' y='{short_y}' width='{round(abs(w(flow.shipped) - w(flow.received)), 2)}' "
+            short_w = round(abs(w(flow.shipped) - w(flow.received)), 2)
+            parts.append(f"<rect x='{x_from}' y='{short_y}' width='{short_w}' "
                          f"height='12' fill='none' stroke='{GAP_COLOUR}' stroke-width='2' "
                          f"stroke-dasharray='4 2' class='gap-bar'/>")
         parts.append(f"<text x='{FLOW_FIGURES_X}' y='{y + 15}' class='figure'>shipped {e(fmt(str(d['shipped'])))} "
