@@ -6,8 +6,11 @@ each alert lists the event ids it cites, and each event row says whether the
 account uses it ("in effect"), or why not (retracted, corrected, refused,
 a conflicting version).  Selections: one trace (or lot), one party (traces in
 which it ships or holds a lot), or one period (traces with a lot shipped in
-it).  Built for 100k events in seconds: payloads are read as JSON, the XLSX is
-written in openpyxl's write-only mode.
+it).  Built for 100k events in seconds: payloads are read as JSON, a chunk
+of traces at a time (TRACES_PER_CHUNK), the XLSX is written in openpyxl's
+write-only mode and report.html part by part.  The rows of every report,
+lot and alert transition of the selection are still held until written
+(BENCHMARKS.md, session 8: about 20 kB a trace).
 """
 
 from __future__ import annotations
