@@ -6,8 +6,11 @@ each alert lists the event ids it cites, and each event row says whether the
 account uses it ("in effect"), or why not (retracted, corrected, refused,
 a conflicting version).  Selections: one trace (or lot), one party (traces in
 which it ships or holds a lot), or one period (traces with a lot shipped in
-it).  Built for 100k events in seconds: payloads are read as JSON, the XLSX is
-written in openpyxl's write-only mode.
+it).  Built for 100k events in seconds: payloads are read as JSON, a chunk
+of traces at a time (TRACES_PER_CHUNK), the XLSX is written in openpyxl's
+write-only mode and report.html part by part.  The rows of every report,
+lot and alert transition of the selection are still held until written
+(BENCHMARKS.md, session 8: about 20 kB a trace).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import csv
 import html
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -27,20 +30,20 @@ from pydantic import ValidationError
 
 from ledger.account import Version
 from ledger.evaluation import evaluate
-from ledger.flows import Period
+from ledger.flows import Flow, Period
 from ledger.identity import contested
 from ledger.lineage import build_lineage, render_lineage
 from ledger.licenses import ceiling_trace_id
 from ledger.policy import Policy
 from ledger.quantity import DimensionMismatch, Quantity, canonical_decimal
-from projections.queries import NotFound, standing_alerts, whereabouts
+from projections.queries import NotFound, flows_of, standing_alerts, whereabouts
 from projections.rows import LOT_COLUMNS, parse_ts, rebuild_trace
 from projections import xlsx
-from projections.charts import ChartPoint, lineage_svg, quantity_chart_svg
+from projections.charts import ChartPoint, flows_svg, lineage_svg, quantity_chart_svg
 from projections.store import ProjectionStore
 
-__all__ = ["AuditData", "DateRange", "collect", "write_csv", "write_xlsx", "write_html", "html_report", "EVENT_COLUMNS",
-           "BALANCE_COLUMNS", "ALERT_COLUMNS", "TOTAL_COLUMNS", "HISTORY_COLUMNS", "csv_cell"]
+__all__ = ["AuditData", "DateRange", "collect", "write_csv", "write_xlsx", "write_html", "html_report", "html_parts",
+           "EVENT_COLUMNS", "BALANCE_COLUMNS", "ALERT_COLUMNS", "TOTAL_COLUMNS", "HISTORY_COLUMNS", "csv_cell"]
 
 EVENT_COLUMNS = (
     "trace_id", "event_id", "type", "status", "occurred_at", "recorded_at", "reporter", "lot_id",
@@ -66,6 +69,11 @@ HTML_EVENTS_MAX = 20_000  # the CSV and XLSX hold them all
 CHART_LOTS_MAX = 24
 CHART_POINTS_MAX = 60  # as the dashboard (AS_OF_POINTS_MAX in consumers/http/dashboard/app.js)
 LINEAGE_GRAPHS_MAX = 24  # traces drawn as a graph; every trace is in the text lineage
+# The flows chart: a figure of at most this many rows each, so each fits on one
+# A4 landscape page; at most FLOWS_DRAWN_MAX rows in all (those with a gap
+# first), `ledger flows` lists every one.
+FLOW_ROWS_PER_CHART = 16
+FLOWS_DRAWN_MAX = 96
 # A CSV cell a spreadsheet would read as a formula (OWASP, "CSV injection"):
 # it starts with one of these.  Such a cell is written with a single quote
 # before it, which spreadsheets show as text and do not evaluate.
@@ -76,10 +84,16 @@ _CSV_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 # Control characters have no place in a page a person reads (a report's free
 # text may carry them): each is shown as its code, e.g. \x07, never raw.
 _HTML_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-TRACES_QUERIED_ONE_BY_ONE_MAX = 50
+TRACES_QUERIED_ONE_BY_ONE_MAX = 50  # beyond, one scan of all lots is cheaper than a query per trace
+# The reports of a selection are read, evaluated and made rows this many
+# traces at a time: what is held meanwhile (payloads, parsed events,
+# accounts; about 20 kB a trace) is bounded by the chunk, not the selection.
+# Each trace is evaluated on its own (its claims come from the store), so the
+# statuses do not depend on the chunk.
+TRACES_PER_CHUNK = 1_000
 # The status of a report in a trace the projection quarantined (a version the
 # contract now refuses): no account was made of it.
-QUARANTINED_STATUS = "not evaluated: the trace is quarantined"  # beyond, one scan of all lots is cheaper than a query per trace
+QUARANTINED_STATUS = "not evaluated: the trace is quarantined"
 
 
 @dataclass(slots=True)
@@ -100,6 +114,8 @@ class AuditData:
     # A chart per lot (the first CHART_LOTS_MAX): (trace id, lot id, unit, its account over time).
     charts: list[tuple[str, str, str, list[ChartPoint]]] = field(default_factory=list)
     charts_left_out: int = 0  # lots beyond CHART_LOTS_MAX, charted on the dashboard only
+    # The selection's lots as `ledger flows` counts them (per country pair, item, year and unit).
+    flows: list[Flow] = field(default_factory=list)
 
     def about(self) -> list[tuple[str, str]]:
         """What the export is, field by field: the about sheet, about.csv and
@@ -190,8 +206,8 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, now
     recorded by ``known_at``, and the alert history the transitions
     journaled by ``known_at`` of steps due by ``as_of``.  ``lot``: only that lot and the lots
     re-exported or shipped back from it, in each trace that has it.
-    ``charts``: chart the first CHART_LOTS_MAX lots' quantities over time
-    (only the HTML report draws them)."""
+    ``charts``: chart the first CHART_LOTS_MAX lots' quantities over time,
+    and reconcile the selection's flows (only the HTML report draws them)."""
     data = AuditData(selection=selection, generated_at=now, trace_ids=sorted(trace_ids),
                      policy=policy.model_dump(mode="json"), software_version=software_version,
                      as_of=as_of, known_at=known_at)
@@ -224,21 +240,24 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, now
             row["event_ids"] = " ".join(alert["event_ids"])
             data.alerts.append(row)
     data.history = _history(store, wanted_alerts, lots, as_of, known_at)
-    stored = store.load_versions(data.trace_ids)
-    if as_of is not None or known_at is not None:
-        stored = {t: _known_then(versions, as_of, known_at) for t, versions in stored.items()}
-    statuses = _statuses(store, stored, policy)
-    for trace_id in data.trace_ids:
-        rows_of_trace = _event_rows(trace_id, stored.get(trace_id, []), statuses)
-        if lots is not None:
-            rows_of_trace = [r for r in rows_of_trace if (trace_id, r["lot_id"]) in lots
-                             or (trace_id, r["child_lot_id"]) in lots]
-        data.events.extend(rows_of_trace)
-        progress(len(data.events))
+    for start in range(0, len(data.trace_ids), TRACES_PER_CHUNK):
+        chunk = data.trace_ids[start:start + TRACES_PER_CHUNK]
+        stored = store.load_versions(chunk)
+        if as_of is not None or known_at is not None:
+            stored = {t: _known_then(versions, as_of, known_at) for t, versions in stored.items()}
+        statuses = _statuses(store, stored, policy)
+        for trace_id in chunk:
+            rows_of_trace = _event_rows(trace_id, stored.get(trace_id, []), statuses)
+            if lots is not None:
+                rows_of_trace = [r for r in rows_of_trace if (trace_id, r["lot_id"]) in lots
+                                 or (trace_id, r["child_lot_id"]) in lots]
+            data.events.extend(rows_of_trace)
+            progress(len(data.events))
     data.totals = _totals(rows)
     if charts:
         data.charts = _quantity_series(store, data, now=now, policy=policy)
         data.charts_left_out = max(0, len(data.balances) - CHART_LOTS_MAX)
+        data.flows = flows_of(rows)
     for payload, digest in store.load_licenses(cited_licenses):
         body = json.loads(payload)
         data.licenses.append({
@@ -630,6 +649,9 @@ figure.chart{margin:1em 0;max-width:760px} figure.chart svg{width:100%;height:au
 figcaption{font-weight:bold;font-size:13px}
 svg .grid{stroke:#e4e4e4} svg .report-mark{stroke:#bbb;stroke-dasharray:2 3} svg .tick{font-size:11px;fill:#555}
 svg .legend{font-size:12px} svg .as-of-mark{stroke:#222;stroke-dasharray:4 3} svg .as-of-label{font-size:11px}
+figure.flows{margin:1em 0;max-width:1000px} figure.flows svg{width:100%;height:auto;display:block}
+svg.flows text{font-size:13px;fill:#1d232b} svg.flows .flow-head{fill:#5e6874;font-size:12px}
+svg.flows .gap-text{fill:#c0392b;font-weight:700} svg.flows .no-gap{fill:#5e6874} svg.flows .grid{stroke:#d8dde3}
 figure.lineage{margin:1em 0;overflow-x:auto} figure.lineage svg{max-width:100%;height:auto;display:block}
 svg.lineage text{font-size:12px;fill:#1d232b} svg.lineage .lot rect{fill:#eef4fb;stroke:#3b6fb6;stroke-width:1.4}
 svg.lineage .lot.unaccounted rect{fill:#fdecea;stroke:#c0392b;stroke-width:2.2} svg.lineage .lot-id{font-weight:700}
@@ -646,7 +668,8 @@ thead{display:table-header-group}
   td.digest{font-size:5pt;word-break:break-all;min-width:0}
   tr{page-break-inside:avoid} h2{page-break-after:avoid}
   pre{white-space:pre-wrap;font-size:6pt}
-  figure.chart,figure.lineage{break-inside:avoid;page-break-inside:avoid}
+  figure.chart,figure.lineage,figure.flows{break-inside:avoid;page-break-inside:avoid}
+  figure.flows{max-width:none;width:100%}
   figure.chart{width:150mm} figure.lineage{overflow:visible}
 }
 """
@@ -665,17 +688,25 @@ def html_attribute(value: str) -> str:
 
 
 def write_html(data: AuditData, path: Path, *, fmt: Any = str) -> Path:
-    """``html_report`` written to ``path``."""
+    """``html_report`` written to ``path``, part by part: the page is never
+    held whole (a 1M-report selection makes a 300 MB page)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html_report(data, fmt=fmt), encoding="utf-8")
+    with path.open("w", encoding="utf-8") as f:
+        for n, part in enumerate(html_parts(data, fmt=fmt)):
+            f.write(f"\n{part}" if n else part)
     return path
 
 
 def html_report(data: AuditData, *, fmt: Any = str) -> str:
     """A report a person can read: open alerts first, then lineage, the
     charts, balances, events.  No script: it prints as it is shown."""
+    return "\n".join(html_parts(data, fmt=fmt))
+
+
+def html_parts(data: AuditData, *, fmt: Any = str) -> Iterator[str]:
+    """``html_report``'s page, one part after another (joined by newlines)."""
     e = html_text
-    out: list[str] = [
+    yield from [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>Audit report: {e(data.selection)}</title><style>{_CSS}</style></head><body>",
         f"<h1>Audit report: {e(data.selection)}</h1>",
@@ -690,27 +721,27 @@ def html_report(data: AuditData, *, fmt: Any = str) -> str:
         f"<h2>Open alerts ({len(data.alerts)})</h2>",
     ]
     if data.alerts:
-        out.append("<table><tr><th>severity</th><th>kind</th><th>trace</th><th>lot</th><th>party</th>"
-                   "<th>quantity</th><th>since</th><th>what</th><th>cites</th></tr>")
+        yield ("<table><tr><th>severity</th><th>kind</th><th>trace</th><th>lot</th><th>party</th>"
+               "<th>quantity</th><th>since</th><th>what</th><th>cites</th></tr>")
         for a in data.alerts:
             cites = " ".join(f"<a href='#ev-{html_attribute(i)}'>{e(i)}</a>" for i in a["event_ids"].split())
             qty = f"{fmt(a['quantity'])} {a['unit']}" if a["quantity"] is not None else ""
-            out.append(
+            yield (
                 f"<tr><td class='{html_attribute(a['severity'])}'>{e(a['severity'])}</td><td>{e(a['kind'])}</td>"
                 f"<td>{e(a['trace_id'])}</td><td>{e(a['lot_id'])}</td><td>{e(a['party'])}</td>"
                 f"<td class='n'>{e(qty)}</td><td>{e(a['due_at'][:10])}</td><td>{e(a['message'])}</td>"
                 f"<td>{cites}</td></tr>"
             )
-        out.append("</table>")
+        yield "</table>"
     else:
-        out.append("<p>No alert stands.</p>")
-    out.append(f"<h2>Alert history ({len(data.history)} transitions)</h2>")
+        yield "<p>No alert stands.</p>"
+    yield f"<h2>Alert history ({len(data.history)} transitions)</h2>"
     if data.history:
-        out.append(_html_table(HISTORY_COLUMNS, data.history, fmt))
+        yield from _html_table(HISTORY_COLUMNS, data.history, fmt)
     else:
-        out.append("<p>No alert was ever raised on the selection.</p>")
+        yield "<p>No alert was ever raised on the selection.</p>"
     roots = build_lineage(data.balances)
-    out.append("<h2>Lineage</h2>")
+    yield "<h2>Lineage</h2>"
     if data.charts:  # the report with charts: each trace's lineage as the dashboard draws it
         charted = {(trace_id, lot_id) for trace_id, lot_id, _unit, _points in data.charts}
 
@@ -719,45 +750,66 @@ def html_report(data: AuditData, *, fmt: Any = str) -> str:
             return f"#chart-{html_attribute(key[0])}-{html_attribute(key[1])}" if key in charted else None
 
         for n, root in enumerate(roots[:LINEAGE_GRAPHS_MAX]):
-            out.append(f"<figure class='lineage'><figcaption>{e(str(root.row.get('trace_id')))}</figcaption>"
-                       + lineage_svg([root], fmt=fmt, link=link, arrow_id=f"arrow-{n}") + "</figure>")
+            yield (f"<figure class='lineage'><figcaption>{e(str(root.row.get('trace_id')))}</figcaption>"
+                   + lineage_svg([root], fmt=fmt, link=link, arrow_id=f"arrow-{n}") + "</figure>")
         if len(roots) > LINEAGE_GRAPHS_MAX:
-            out.append(f"<p class='muted'>The first {LINEAGE_GRAPHS_MAX} of {len(roots)} lineages are drawn; "
-                       f"every one is below, as text.</p>")
-    out.append("<pre>")
-    out.append(e("\n".join(render_lineage(roots, fmt=fmt))))
-    out.append("</pre>")
+            yield (f"<p class='muted'>The first {LINEAGE_GRAPHS_MAX} of {len(roots)} lineages are drawn; "
+                   f"every one is below, as text.</p>")
+    yield "<pre>"
+    yield e("\n".join(render_lineage(roots, fmt=fmt)))
+    yield "</pre>"
     if data.charts:
-        out.append("<h2>Quantities over time, per lot</h2>")
-        out.append("<p class='muted'>Each lot as of every date one of its reports occurred or one of its "
-                   "deadlines fell due (a grey line), as the dashboard draws it; a quantity holds until the "
-                   "next change. The legend gives the last values (the Balances table).</p>")
+        yield "<h2>Quantities over time, per lot</h2>"
+        yield ("<p class='muted'>Each lot as of every date one of its reports occurred or one of its "
+               "deadlines fell due (a grey line), as the dashboard draws it; a quantity holds until the "
+               "next change. The legend gives the last values (the Balances table).</p>")
         for trace_id, lot_id, unit, points in data.charts:
-            out.append(f"<figure class='chart' id='chart-{html_attribute(trace_id)}-{html_attribute(lot_id)}'>"
-                       f"<figcaption>{e(lot_id)} ({e(trace_id)}), in {e(unit)}</figcaption>"
-                       + quantity_chart_svg(points, unit, fmt=fmt, marker=data.as_of,
-                                            label=f"quantities of lot {lot_id} over time")
-                       + "</figure>")
+            yield (f"<figure class='chart' id='chart-{html_attribute(trace_id)}-{html_attribute(lot_id)}'>"
+                   f"<figcaption>{e(lot_id)} ({e(trace_id)}), in {e(unit)}</figcaption>"
+                   + quantity_chart_svg(points, unit, fmt=fmt, marker=data.as_of,
+                                        label=f"quantities of lot {lot_id} over time")
+                   + "</figure>")
         if data.charts_left_out:
-            out.append(f"<p class='muted'>{data.charts_left_out} more lots are not charted here (the first "
-                       f"{CHART_LOTS_MAX} are); the dashboard charts any lot.</p>")
-    out.append("<h2>Where the quantity is, per trace</h2>")
-    out.append(_html_table(TOTAL_COLUMNS, data.totals, fmt))
-    out.append("<h2>Balances per lot</h2>")
+            yield (f"<p class='muted'>{data.charts_left_out} more lots are not charted here (the first "
+                   f"{CHART_LOTS_MAX} are); the dashboard charts any lot.</p>")
+    if data.flows:
+        yield from _flows_figures(data.flows, fmt)
+    yield "<h2>Where the quantity is, per trace</h2>"
+    yield from _html_table(TOTAL_COLUMNS, data.totals, fmt)
+    yield "<h2>Balances per lot</h2>"
     columns = ("trace_id", "lot_id", "parent_lot_id", "origin", "holder", "holder_country", "unit", "shipped",
                "in_transit", "received", "consumed", "re_exported", "returned", "lost", "on_hand",
                "declared_on_hand", "unaccounted", "license_id")
-    out.append(_html_table(columns, data.balances, fmt))
+    yield from _html_table(columns, data.balances, fmt)
     if data.licenses:
-        out.append("<h2>Licenses cited</h2>")
-        out.append(_html_table(tuple(data.licenses[0]), data.licenses, fmt, anchor="event_id"))
+        yield "<h2>Licenses cited</h2>"
+        yield from _html_table(tuple(data.licenses[0]), data.licenses, fmt, anchor="event_id")
     shown = data.events[:HTML_EVENTS_MAX]
-    out.append(f"<h2>Reports ({len(data.events)})</h2>")
+    yield f"<h2>Reports ({len(data.events)})</h2>"
     if len(shown) < len(data.events):
-        out.append(f"<p>The first {len(shown)} are shown; events.csv and the workbook hold all.</p>")
-    out.append(_html_table(EVENT_COLUMNS, shown, fmt, anchor="event_id"))
-    out.append("</body></html>")
-    return "\n".join(out)
+        yield f"<p>The first {len(shown)} are shown; events.csv and the workbook hold all.</p>"
+    yield from _html_table(EVENT_COLUMNS, shown, fmt, anchor="event_id")
+    yield "</body></html>"
+
+
+def _flows_figures(flows: list[Flow], fmt: Any) -> Iterator[str]:
+    """The dashboard's flows view on paper: the flows of the selection's lots
+    (what `ledger flows` counts), in figures of FLOW_ROWS_PER_CHART rows."""
+    with_gap = [f for f in flows if f.gap != 0]
+    drawn = flows  # as reconciled; beyond the bound, every flow with a gap first
+    if len(flows) > FLOWS_DRAWN_MAX:
+        drawn = (with_gap + [f for f in flows if f.gap == 0])[:FLOWS_DRAWN_MAX]
+    yield f"<h2>Flows between countries ({len(flows)})</h2>"
+    yield (f"<p class='muted'>The selection's lots as <code>ledger flows</code> and the dashboard count them: per "
+           f"country pair, item, year and unit, what the senders reported shipped against what the receivers "
+           f"reported received; {len(with_gap)} with a gap (shaded, the gap in red). Each row's bars are "
+           f"scaled to that row alone: no quantity is added to or measured against another unit's.</p>")
+    for start in range(0, len(drawn), FLOW_ROWS_PER_CHART):
+        part = drawn[start:start + FLOW_ROWS_PER_CHART]
+        yield "<figure class='flows'>" + flows_svg(part, fmt=fmt) + "</figure>"
+    if len(drawn) < len(flows):
+        yield (f"<p class='muted'>{len(flows) - len(drawn)} more flows are not drawn here (every flow with "
+               f"a gap comes first); <code>ledger flows</code> lists every one.</p>")
 
 
 def _when_text(data: AuditData) -> str:
@@ -769,14 +821,16 @@ def _when_text(data: AuditData) -> str:
     return text + "."
 
 
-def _html_table(columns: Iterable[str], rows: list[dict[str, Any]], fmt: Any, *, anchor: str | None = None) -> str:
+def _html_table(columns: Iterable[str], rows: list[dict[str, Any]], fmt: Any, *,
+                anchor: str | None = None) -> Iterator[str]:
+    """A table, its head and then row by row (a selection's history or balances may be 100 MB of rows)."""
     columns = tuple(columns)
     e = html_text
     # On screen a wide table scrolls in its own box; on paper (A4 landscape)
     # every column is laid out in the page width and long values wrap, so no
     # column is cut off (the print rules in _CSS).
-    parts = ["<div class='wide'><table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in columns)
-             + "</tr></thead><tbody>"]
+    yield ("<div class='wide'><table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in columns)
+           + "</tr></thead><tbody>")
     for row in rows:
         row_id = f" id='ev-{html_attribute(str(row[anchor]))}'" if anchor else ""
         cells = []
@@ -788,6 +842,5 @@ def _html_table(columns: Iterable[str], rows: list[dict[str, Any]], fmt: Any, *,
                 cells.append(f"<td class='digest'>{e(_cell_text(value))}</td>")
             else:
                 cells.append(f"<td>{e(_cell_text(value))}</td>")
-        parts.append(f"<tr{row_id}>" + "".join(cells) + "</tr>")
-    parts.append("</tbody></table></div>")
-    return "".join(parts)
+        yield f"<tr{row_id}>" + "".join(cells) + "</tr>"
+    yield "</tbody></table></div>"

@@ -3,9 +3,10 @@ that prints as it is shown).  The dashboard draws the same charts in the
 browser (consumers/http/dashboard/charts.js): ``quantityChart``, a step chart
 of a lot's quantities over time, one point per date at which its account
 changed; ``lineageGraph``, a trace's lots as boxes at their holders with
-each hop an arrow labelled with its quantity.  The same series, colours and
-layout, so an auditor who has seen one reads the other.  Pure: rows in, SVG
-text out.
+each hop an arrow labelled with its quantity; ``flowBars``, the flows view's
+shipped and received bars, one pair per flow, its row shaded where the two
+differ.  The same series, colours and layout, so an auditor who has seen one
+reads the other.  Pure: rows in, SVG text out.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ledger.flows import Flow
 from ledger.lineage import LotNode
 
-__all__ = ["SERIES", "ChartPoint", "quantity_chart_svg", "lineage_svg"]
+__all__ = ["SERIES", "ChartPoint", "quantity_chart_svg", "lineage_svg", "flows_svg"]
 
 # (row key, label, colour): the dashboard's SERIES, in its order (charts.js).
 SERIES = (
@@ -193,5 +195,80 @@ def lineage_svg(roots: Sequence[LotNode], *, fmt: Callable[[str], str] = str,
             parts.append(f"<text x='{x}' y='{y - 5}' class='hop-label'>export {e(fmt(str(r.get('shipped'))))} "
                          f"{e(str(r.get('unit')))} from {e(str(r.get('shipper')))} "
                          f"({e(str(r.get('shipper_country')))})</text>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# The flows chart's layout: one row per flow, as the rows of the dashboard's
+# flows table (flowsPage in app.js), its bars as flowBars in charts.js.
+FLOW_W, FLOW_ROW_H, FLOW_HEAD_H = 1000, 36, 30
+FLOW_BARS_X, FLOW_BARS_W = 250, 300  # the bars' column
+FLOW_FIGURES_X, FLOW_GAP_X = 565, 760  # "shipped 4,050 t" / "received 4,000 t"; the gap
+SHIPPED_COLOUR, RECEIVED_COLOUR, GAP_COLOUR, GAP_SHADE = "#3b6fb6", "#2a9d8f", "#c0392b", "#fdecea"
+
+
+def flows_svg(flows: Sequence[Flow], *, fmt: Callable[[str], str] = str,
+              label: str = "shipped against received, per country pair") -> str:
+    """Each flow (``ledger.flows.reconcile``) a row: its period, countries
+    and item, a bar of what the senders shipped above one of what the
+    receivers received, both figures with the flow's unit, and its gap.  The
+    bars of a row are scaled to that row alone (the larger of its two
+    figures), as on the dashboard, so no row is measured against another's
+    unit: a flow in kg and one in L never share a scale, and nothing is
+    summed across rows.  A flow with a gap is shaded, its gap written in red
+    and the part shipped but not received (or received but not shipped)
+    outlined in red on the bars."""
+    e = html.escape
+    height = FLOW_HEAD_H + len(flows) * FLOW_ROW_H + 4
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {FLOW_W} {height}' class='flows' "
+             f"role='img' aria-label='{e(label)}'>",
+             "<text x='8' y='18' class='flow-head'>period</text>",
+             "<text x='60' y='18' class='flow-head'>from → to</text>",
+             "<text x='140' y='18' class='flow-head'>item</text>",
+             f"<rect x='{FLOW_BARS_X}' y='8' width='12' height='10' fill='{SHIPPED_COLOUR}'/>",
+             f"<text x='{FLOW_BARS_X + 16}' y='18' class='flow-head'>shipped (senders)</text>",
+             f"<rect x='{FLOW_BARS_X + 150}' y='8' width='12' height='10' fill='{RECEIVED_COLOUR}'/>",
+             f"<text x='{FLOW_BARS_X + 166}' y='18' class='flow-head'>received (receivers)</text>",
+             f"<text x='{FLOW_GAP_X}' y='18' class='flow-head'>gap (shipped − received)</text>"]
+    for n, flow in enumerate(flows):
+        d = flow.as_dict()
+        y = FLOW_HEAD_H + n * FLOW_ROW_H
+        gap = flow.gap != 0
+        top = max(flow.shipped, flow.received)
+
+        def w(amount: Decimal) -> float:
+            return round(float(amount / top) * FLOW_BARS_W, 2) if top > 0 else 0.0
+
+        unit = e(flow.unit)
+        parts.append(f"<g class='flow{' gap' if gap else ''}' data-flow='{e(flow.origin_country)}-"
+                     f"{e(flow.destination_country)}-{e(flow.item_id)}-{e(flow.period)}-{unit}'>")
+        if gap:
+            parts.append(f"<rect x='0' y='{y}' width='{FLOW_W}' height='{FLOW_ROW_H}' fill='{GAP_SHADE}' "
+                         f"class='gap-shade'/>")
+        parts.append(f"<line x1='0' x2='{FLOW_W}' y1='{y + FLOW_ROW_H}' y2='{y + FLOW_ROW_H}' class='grid'/>")
+        parts.append(f"<text x='8' y='{y + 22}'>{e(flow.period)}</text>"
+                     f"<text x='60' y='{y + 22}'>{e(flow.origin_country)} → {e(flow.destination_country)}</text>"
+                     f"<text x='140' y='{y + 22}'>{e(flow.item_id)}</text>")
+        parts.append(f"<rect x='{FLOW_BARS_X}' y='{y + 5}' width='{w(flow.shipped)}' height='12' "
+                     f"fill='{SHIPPED_COLOUR}' class='bar-shipped'/>"
+                     f"<rect x='{FLOW_BARS_X}' y='{y + 19}' width='{w(flow.received)}' height='12' "
+                     f"fill='{RECEIVED_COLOUR}' class='bar-received'/>")
+        if gap:  # the missing part, on the bar that falls short
+            short_y = y + 19 if flow.gap > 0 else y + 5
+            x_from = FLOW_BARS_X + min(w(flow.shipped), w(flow.received))
+            short_w = round(abs(w(flow.shipped) - w(flow.received)), 2)
+            parts.append(f"<rect x='{x_from}' y='{short_y}' width='{short_w}' "
+                         f"height='12' fill='none' stroke='{GAP_COLOUR}' stroke-width='2' "
+                         f"stroke-dasharray='4 2' class='gap-bar'/>")
+        parts.append(f"<text x='{FLOW_FIGURES_X}' y='{y + 15}' class='figure'>shipped {e(fmt(str(d['shipped'])))} "
+                     f"{unit}</text><text x='{FLOW_FIGURES_X}' y='{y + 30}' class='figure'>received "
+                     f"{e(fmt(str(d['received'])))} {unit}</text>")
+        if gap:
+            share = "" if d["gap_percent"] is None else f" ({e(str(d['gap_percent']))} %)"
+            parts.append(f"<text x='{FLOW_GAP_X}' y='{y + 22}' fill='{GAP_COLOUR}' class='gap-text'>gap "
+                         f"{e(fmt(str(d['gap'])))} {unit}{share}</text>")
+        else:
+            parts.append(f"<text x='{FLOW_GAP_X}' y='{y + 22}' class='no-gap'>—</text>")
+        parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)

@@ -7,6 +7,7 @@ the same pure functions, so both paths agree by construction.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,7 +19,7 @@ from ledger.account import Version
 from ledger.alerts import alerts_as_of
 from ledger.evaluation import evaluate, license_uses, licenses_named
 from ledger.events import parse_event
-from ledger.flows import Shipment
+from ledger.flows import Flow, Period, Shipment, reconcile
 from ledger.identity import Claim, claims_of, contested
 from ledger.licenses import LicenseUse, ceiling_trace_id
 from ledger.policy import Policy
@@ -26,7 +27,8 @@ from projections.rows import LOT_COLUMNS, dec, lot_row, parse_ts, rebuild_trace,
 from projections.store import ProjectionStore
 from projections.trace_projection import QUARANTINED
 
-__all__ = ["whereabouts", "standing_alerts", "trace_view", "TraceView", "lot_reports", "shipment_of", "NotFound"]
+__all__ = ["whereabouts", "standing_alerts", "trace_view", "TraceView", "lot_reports", "shipment_of", "flows_of",
+           "NotFound"]
 
 
 class NotFound(LookupError):
@@ -222,6 +224,15 @@ def shipment_of(row: dict[str, Any]) -> Shipment:
         item_id=row["item_id"], unit=row["unit"], shipped_at=parse_ts(row["shipped_at"]),
         shipped=Decimal(row["shipped"]), received=Decimal(row["received"]),
     )
+
+
+def flows_of(rows: Iterable[dict[str, Any]], *, period: Period | None = None, origin_country: str | None = None,
+             destination_country: str | None = None, item_id: str | None = None) -> list[Flow]:
+    """The cross-border flows of these whereabouts rows (``ledger.flows.reconcile``):
+    what `ledger flows`, the API's /v1/flows (the dashboard's flows view) and
+    the audit report's flows chart all show."""
+    return reconcile((shipment_of(r) for r in rows), period=period, origin_country=origin_country,
+                     destination_country=destination_country, item_id=item_id)
 
 
 def _current_lots(store: ProjectionStore, ident: str | None) -> list[dict[str, Any]]:

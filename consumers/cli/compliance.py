@@ -16,11 +16,11 @@ from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, Progress, 
                                   output, print_csv, software_version, storage)
 from consumers.projector import utc_now
 from consumers.render import colour_enabled, fmt_amount, pack, severity_colour, table, terminal_width
-from ledger.flows import parse_period, reconcile
+from ledger.flows import parse_period
 from ledger.lineage import build_lineage, lineage_dict, render_lineage
 from ledger.times import end_of, start_of
 from projections import audit
-from projections.queries import shipment_of, trace_view, whereabouts
+from projections.queries import flows_of, trace_view, whereabouts
 
 __all__ = ["register"]
 
@@ -119,10 +119,8 @@ def _cmd_flows(args: argparse.Namespace) -> int:
                            as_of=args.as_of, known_at=args.known_at)
     finally:
         ledger.close()
-    flows = reconcile(
-        (shipment_of(r) for r in rows), period=period, origin_country=args.origin,
-        destination_country=args.destination, item_id=args.item,
-    )
+    flows = flows_of(rows, period=period, origin_country=args.origin, destination_country=args.destination,
+                     item_id=args.item)
     if args.gaps_only:
         flows = [f for f in flows if f.gap != 0]
     if args.output == "csv":

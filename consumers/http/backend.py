@@ -30,12 +30,11 @@ from consumers.http.credentials import CredentialStore, PostgresCredentialStore,
 from consumers.ingest import INGEST_BATCH_MAX, Prepared, Reject, prepare_line, reject_row
 from ledger.parties import by_id
 from consumers.projector import catch_up, utc_now
-from ledger.flows import reconcile
 from ledger.lineage import build_lineage, lineage_dict
 from ledger.policy import Policy
 from ledger.ports import EventLog
 from projections.alert_views import journal_views, marked_for, party_alerts, with_since
-from projections.queries import NotFound, lot_reports, shipment_of, standing_alerts, trace_view, whereabouts
+from projections.queries import NotFound, flows_of, lot_reports, standing_alerts, trace_view, whereabouts
 from projections.store import ProjectionStore
 
 __all__ = ["Backend", "Capture", "PROJECT_INTERVAL_S"]
@@ -271,8 +270,7 @@ class Backend:
     def flows(self, principal: Principal, *, as_of: datetime | None, known_at: datetime | None,
               period: Any, origin: str | None, destination: str | None, item: str | None) -> list[Any]:
         rows = self.lots(principal, None, as_of=as_of, known_at=known_at)
-        return reconcile((shipment_of(r) for r in rows), period=period, origin_country=origin,
-                         destination_country=destination, item_id=item)
+        return flows_of(rows, period=period, origin_country=origin, destination_country=destination, item_id=item)
 
     def rejects(self, principal: Principal, *, limit: int) -> list[dict[str, Any]]:
         reader = getattr(self.log, "rejects", None)

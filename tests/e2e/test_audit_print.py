@@ -7,9 +7,13 @@ Test names contain `browser`: they need Debian's chromium and poppler-utils.
 from __future__ import annotations
 
 import csv
+import html
+import io
+import os
 import re
 import shutil
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -18,6 +22,8 @@ from services.browser import BrowserMissing, print_to_pdf
 
 A4_LANDSCAPE_PT = (841.92, 594.96)
 EDGE_PT = 1.0  # a word may touch the page's edge by rounding, never cross it
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+FLOWS_DPI = 110  # the flows chart's picture (docs/img/audit-report-flows.png)
 
 
 def words_on_pages(pdf: Path) -> list[tuple[float, float, float, str]]:
@@ -73,12 +79,82 @@ def test_browser_prints_the_audit_report_on_a4_landscape_with_no_column_cut_off(
             assert f"re-export {int(lot['shipped']):,} {lot['unit']}" in text, lot["lot_id"]
     for name, colour in (("shipped", (0x3B, 0x6F, 0xB6)), ("consumed", (0x8A, 0x5C, 0xC2))):
         assert painted(pdf, colour) > 0, name
+    # And the dashboard's flows view: JP -> KR and KR -> CN, 1,000 L each way, no gap.
+    assert "Flows between countries (2)" in text
+    assert text.count("shipped 1,000 L received 1,000 L") == 2
+
+
+def test_browser_prints_the_flows_between_countries_with_each_gap_marked_on_one_page(ledger, tmp_path):
+    assert ledger("demo").returncode == 0
+    out = tmp_path / "audit"
+    assert ledger("audit", "--period", "2019", "--format", "html", "--out", str(out)).returncode == 0
+    # What `ledger flows` counts for the same lots: the report draws the same flows.
+    listed = ledger("flows", "--period", "2019", "-o", "csv")
+    flows = list(csv.DictReader(io.StringIO(listed.stdout)))
+    assert len(flows) == 6 and {f["unit"] for f in flows} == {"L", "unit", "t", "kg"}
+    try:
+        pdf = print_to_pdf(out / "report.html", tmp_path / "report.pdf")
+    except BrowserMissing as missing:
+        pytest.fail(str(missing), pytrace=False)
+    words = located_words(pdf)
+    assert all(x_max <= A4_LANDSCAPE_PT[0] + EDGE_PT for _page, _x, _y, x_max, _y_max, _w in words)
+    [(page, top)] = [(w[0], w[2]) for i, w in enumerate(words)
+                     if w[5] == "Flows" and words[i + 1][5] == "between" and words[i + 2][5] == "countries"]
+    [bottom] = [w[2] for i, w in enumerate(words)
+                if w[0] == page and w[5] == "Where" and words[i + 1][5] == "the" and words[i + 2][5] == "quantity"]
+    chart = " ".join(w[5] for w in words if w[0] == page and top <= w[2] < bottom)
+    # Every flow on the one page, each figure in its own unit, each gap with its share.
+    assert "Flows between countries (6)" in chart
+    for f in flows:
+        shipped, received = (f"{int(Decimal(f[k])):,} {f['unit']}" for k in ("shipped", "received"))
+        assert f"{f['from']} → {f['to']} {f['item_id']} shipped {shipped} received {received}" in chart, f
+        gap = Decimal(f["gap"])
+        assert (f"gap {int(gap):,} {f['unit']} ({f['gap_percent']} %)" in chart) == (gap != 0), f
+    assert re.findall(r"gap [\d,.]+ \w+", chart) == ["gap 50 t", "gap 39,530 kg"]  # KR -> CN, KR -> JP
+    # On paper as on the dashboard: the bars in their colours, a row with a gap shaded.
+    png = tmp_path / "flows.png"
+    crop = picture(pdf, page, top, bottom, png)
+    for name, colour, tolerance in (("shipped", (0x3B, 0x6F, 0xB6), 24), ("received", (0x2A, 0x9D, 0x8F), 24),
+                                    ("gap shade", (0xFD, 0xEC, 0xEA), 4), ("gap", (0xC0, 0x39, 0x2B), 24)):
+        assert painted_ppm(crop, colour, tolerance=tolerance) > 0, name
+    if os.environ.get("LEDGER_UPDATE_DOCS_IMG") == "1":
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(png, DOCS_IMG / "audit-report-flows.png")
+
+
+def located_words(pdf: Path) -> list[tuple[int, float, float, float, float, str]]:
+    """(page number, x min, y min, x max, y max, word) of every word pdftotext finds, in reading order."""
+    xml = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    found, page = [], 0
+    for line in xml.splitlines():
+        if "<page " in line:
+            page += 1
+        elif (word := re.search(r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<',
+                                line)):
+            found.append((page, *(float(word.group(k)) for k in range(1, 5)), html.unescape(word.group(5))))
+    return found
+
+
+def picture(pdf: Path, page: int, top_pt: float, bottom_pt: float, png: Path) -> bytes:
+    """The part of ``page`` from ``top_pt`` down to ``bottom_pt``, as a PNG at
+    ``png`` and returned as a PPM (pdftoppm's crop, FLOWS_DPI)."""
+    scale = FLOWS_DPI / 72
+    y, height = int((top_pt - 6) * scale), int((bottom_pt - top_pt) * scale)
+    crop = ["pdftoppm", "-r", str(FLOWS_DPI), "-f", str(page), "-l", str(page), "-x", "0", "-y", str(y),
+            "-W", str(int(A4_LANDSCAPE_PT[0] * scale)), "-H", str(height)]
+    subprocess.run([*crop, "-png", "-singlefile", str(pdf), str(png.with_suffix(""))], check=True)
+    return subprocess.run([*crop, str(pdf)], capture_output=True, check=True).stdout
 
 
 def painted(pdf: Path, colour: tuple[int, int, int], *, tolerance: int = 24) -> int:
     """How many pixels of the printed pages (pdftoppm, 50 dpi) are near ``colour``."""
-    pixels = 0
     pages = subprocess.run(["pdftoppm", "-r", "50", str(pdf)], capture_output=True, check=True).stdout
+    return painted_ppm(pages, colour, tolerance=tolerance)
+
+
+def painted_ppm(pages: bytes, colour: tuple[int, int, int], *, tolerance: int = 24) -> int:
+    """How many pixels of these PPM pages (pdftoppm's output) are near ``colour``."""
+    pixels = 0
     while pages:  # one binary PPM per page, one after the other: "P6 WIDTH HEIGHT 255" and RGB bytes
         header = re.match(rb"P6\s+(\d+)\s+(\d+)\s+255\s", pages)
         assert header is not None, pages[:20]
