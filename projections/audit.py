@@ -43,7 +43,8 @@ from projections.charts import ChartPoint, flows_svg, lineage_svg, quantity_char
 from projections.store import ProjectionStore
 
 __all__ = ["AuditData", "DateRange", "collect", "write_csv", "write_xlsx", "write_html", "html_report", "html_parts",
-           "EVENT_COLUMNS", "BALANCE_COLUMNS", "ALERT_COLUMNS", "TOTAL_COLUMNS", "HISTORY_COLUMNS", "csv_cell"]
+           "EVENT_COLUMNS", "BALANCE_COLUMNS", "ALERT_COLUMNS", "TOTAL_COLUMNS", "HISTORY_COLUMNS", "csv_cell",
+           "AUDIT_FILES"]
 
 EVENT_COLUMNS = (
     "trace_id", "event_id", "type", "status", "occurred_at", "recorded_at", "reporter", "lot_id",
@@ -459,16 +460,16 @@ def _in(amount: str | None, unit: str, target: str) -> Decimal:
 # -- writers ----------------------------------------------------------------------------
 
 
+SHEETS = ("events", "balances", "totals", "alerts", "alert_history", "licenses")
+# Every file an audit writes into its directory, whichever formats are asked for.
+AUDIT_FILES = ("about.csv", *(f"{name}.csv" for name in SHEETS), "audit.xlsx", "report.html")
+
+
 def _sheets(data: AuditData) -> list[tuple[str, tuple[str, ...], list[dict[str, Any]]]]:
     license_columns = tuple(data.licenses[0]) if data.licenses else ("license_id",)
-    return [
-        ("events", EVENT_COLUMNS, data.events),
-        ("balances", BALANCE_COLUMNS, data.balances),
-        ("totals", TOTAL_COLUMNS, data.totals),
-        ("alerts", ALERT_COLUMNS, data.alerts),
-        ("alert_history", HISTORY_COLUMNS, data.history),
-        ("licenses", license_columns, data.licenses),
-    ]
+    sheets = [(EVENT_COLUMNS, data.events), (BALANCE_COLUMNS, data.balances), (TOTAL_COLUMNS, data.totals),
+              (ALERT_COLUMNS, data.alerts), (HISTORY_COLUMNS, data.history), (license_columns, data.licenses)]
+    return [(name, columns, rows) for name, (columns, rows) in zip(SHEETS, sheets, strict=True)]
 
 
 def _cell_text(value: Any) -> str:

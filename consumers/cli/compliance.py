@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -253,9 +254,17 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         if "html" in formats:
             writing.announce(f"{out / 'report.html'}")
             written.append(audit.write_html(data, out / "report.html", fmt=fmt_amount))
+        # The directory holds one audit: files an earlier audit left there that
+        # this one did not write (another selection, another format) go.
+        earlier = [out / name for name in audit.AUDIT_FILES if (out / name) not in written and (out / name).exists()]
+        for path in earlier:
+            path.unlink()
     except OSError as error:
         raise CliError(f"--out {args.out!r}: cannot write {error.filename or out}: "
                             f"{error.strerror or error}; name a directory you can write to") from None
+    if earlier:
+        print(f"ledger audit: removed what an earlier audit left in {out}/: "
+              f"{', '.join(p.name for p in earlier)}", file=sys.stderr)
     elapsed_s = time.monotonic() - started
     summary = {"selection": selection, "traces": len(data.trace_ids), "events": len(data.events),
                "lots": len(data.balances), "alerts": len(data.alerts), "history": len(data.history),

@@ -278,3 +278,20 @@ def test_an_audit_of_a_lot_a_date_range_and_an_earlier_date_with_the_alert_histo
     assert both.returncode == 1 and "--period 2019 and --from/--to both select shipment dates" in both.stderr
     trace = ledger("audit", "--lot", "TR-HF-2019-0001", "--out", str(tmp_path / "x"))
     assert trace.returncode == 1 and "is a trace, not a lot: select it with --trace TR-HF-2019-0001" in trace.stderr
+
+
+def test_an_audit_into_a_directory_an_earlier_audit_used_leaves_only_its_own_files(ledger, tmp_path):
+    assert ledger("demo").returncode == 0
+    out = tmp_path / "audit"
+    assert ledger("audit", "--trace", "TR-PR-2019-0003", "--out", str(out)).returncode == 0
+    assert (out / "report.html").exists() and (out / "audit.xlsx").exists()
+
+    # The next audit, of another trace and only as CSV, into the same (default-like) directory:
+    result = ledger("audit", "--trace", "TR-HF-2019-0001", "--out", str(out), "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    # ... says what it removed, and no file of the first selection is left to be mistaken for the second's.
+    assert f"removed what an earlier audit left in {out}/: audit.xlsx, report.html" in result.stderr
+    assert not (out / "report.html").exists() and not (out / "audit.xlsx").exists()
+    about = {row["field"]: row["value"] for row in csv.DictReader((out / "about.csv").open(encoding="utf-8"))}
+    assert about["selection"] == "trace TR-HF-2019-0001"
+    assert {e["trace_id"] for e in csv.DictReader((out / "events.csv").open(encoding="utf-8"))} == {"TR-HF-2019-0001"}
