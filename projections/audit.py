@@ -219,10 +219,12 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, now
     else:
         rows = [r for r in whereabouts(store, None, now=now, policy=policy, **then) if r["trace_id"] in wanted]
     lots = _subtree(rows, lot) if lot is not None else None
+    # The licenses the material moved under: a selected lot's own, and those
+    # of the lots it came from (what a premise deviation is judged against).
+    cited_licenses = sorted({r["license_id"] for r in _with_ancestors(rows, lots) if r["license_id"]})
     if lots is not None:
         rows = [r for r in rows if (r["trace_id"], r["lot_id"]) in lots]
     data.balances = rows
-    cited_licenses = sorted({r["license_id"] for r in rows if r["license_id"]})
     wanted_alerts = wanted | {ceiling_trace_id(i) for i in cited_licenses}
     if as_of is None and known_at is None:
         # One query for every standing alert, filtered here: a query per trace
@@ -240,6 +242,8 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, now
             row = {k: alert[k] for k in ALERT_COLUMNS}
             row["event_ids"] = " ".join(alert["event_ids"])
             data.alerts.append(row)
+    # Every report an alert listed here cites is listed too, of a lot selected or not.
+    alerts_cite = {event_id for a in data.alerts for event_id in a["event_ids"].split()}
     data.history = _history(store, wanted_alerts, lots, as_of, known_at)
     for start in range(0, len(data.trace_ids), TRACES_PER_CHUNK):
         chunk = data.trace_ids[start:start + TRACES_PER_CHUNK]
@@ -251,7 +255,7 @@ def collect(store: ProjectionStore, selection: str, trace_ids: list[str], *, now
             rows_of_trace = _event_rows(trace_id, stored.get(trace_id, []), statuses)
             if lots is not None:
                 rows_of_trace = [r for r in rows_of_trace if (trace_id, r["lot_id"]) in lots
-                                 or (trace_id, r["child_lot_id"]) in lots]
+                                 or (trace_id, r["child_lot_id"]) in lots or r["event_id"] in alerts_cite]
             data.events.extend(rows_of_trace)
             progress(len(data.events))
     data.totals = _totals(rows)
@@ -321,6 +325,21 @@ def _subtree(rows: list[dict[str, Any]], lot: str) -> set[tuple[str, str]]:
             out.add(key)
             todo.extend((key[0], child) for child in children.get(key, []))
     return out
+
+
+def _with_ancestors(rows: list[dict[str, Any]], lots: set[tuple[str, str]] | None) -> list[dict[str, Any]]:
+    """``rows`` when no lot is selected; else the selected lots' rows and those
+    of every lot they were re-exported or shipped back from."""
+    if lots is None:
+        return rows
+    by_key = {(r["trace_id"], r["lot_id"]): r for r in rows}
+    keep: dict[tuple[str, str], dict[str, Any]] = {}
+    for key in lots:
+        while key in by_key and key not in keep:
+            keep[key] = by_key[key]
+            parent = by_key[key]["parent_lot_id"]
+            key = (key[0], parent) if parent is not None else ("", "")
+    return list(keep.values())
 
 
 def _in_lots(alert: dict[str, Any], lots: set[tuple[str, str]] | None) -> bool:
@@ -776,6 +795,9 @@ def html_parts(data: AuditData, *, fmt: Any = str) -> Iterator[str]:
     if data.flows:
         yield from _flows_figures(data.flows, fmt)
     yield "<h2>Where the quantity is, per trace</h2>"
+    if not data.totals and data.balances:
+        yield ("<p>None: these totals are of whole traces, from their first export, and this selection "
+               "holds no trace's first export. The balances per lot follow.</p>")
     yield from _html_table(TOTAL_COLUMNS, data.totals, fmt)
     yield "<h2>Balances per lot</h2>"
     columns = ("trace_id", "lot_id", "parent_lot_id", "origin", "holder", "holder_country", "unit", "shipped",

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 
 from builders import write_jsonl
@@ -193,17 +194,28 @@ def test_the_workbook_is_ready_for_an_auditor_header_filter_widths_utc_times_and
             assert (name, title) in explained, (name, title)
 
 
-def test_every_event_id_an_alert_cites_in_the_html_report_links_to_its_row(ledger, tmp_path):
+@pytest.mark.parametrize("selection", [("--trace", "TR-PR-2019-0003"), ("--lot", "PR-0003-XA")],
+                         ids=["a trace", "one re-exported lot"])
+def test_every_event_id_an_alert_cites_in_the_html_report_links_to_its_row(ledger, tmp_path, selection):
     import re
 
     assert ledger("demo").returncode == 0
     out = tmp_path / "audit"
-    assert ledger("audit", "--trace", "TR-PR-2019-0003", "--out", str(out), "--format", "html").returncode == 0
+    assert ledger("audit", *selection, "--out", str(out), "--format", "html,csv").returncode == 0
     page = (out / "report.html").read_text(encoding="utf-8")
     links = set(re.findall(r"href='#(ev-[^']+)'", page)) | set(re.findall(r'href="#(ev-[^"]+)"', page))
     anchors = set(re.findall(r"id='(ev-[^']+)'", page)) | set(re.findall(r'id="(ev-[^"]+)"', page))
     assert links and "ev-meti-lic-2019-0002" in links  # the license an alert cites...
     assert links <= anchors  # ...and every cited report has a row to land on
+    # The CSV files hold them too: the export a premise deviation cites, and the
+    # license it is judged against, which the material left Japan under.
+    cited = {e for a in csv.DictReader((out / "alerts.csv").open(encoding="utf-8")) for e in a["event_ids"].split()}
+    listed = {e["event_id"] for e in csv.DictReader((out / "events.csv").open(encoding="utf-8"))}
+    licenses = {row["event_id"]: row["license_id"] for row in csv.DictReader((out / "licenses.csv").open(encoding="utf-8"))}
+    assert licenses["meti-lic-2019-0002"] == "JP-IND-2019-0002"
+    assert cited <= listed | set(licenses)
+    # A lot that is not a trace's first export has no per-trace totals, and the page says why.
+    assert ("this selection holds no trace's first export" in page) == (selection[0] == "--lot")
 
 
 def test_the_export_names_the_software_and_the_deadlines_it_judged_by(ledger, tmp_path):
@@ -251,7 +263,11 @@ def test_an_audit_of_a_lot_a_date_range_and_an_earlier_date_with_the_alert_histo
     xa = export("xa", "--lot", "PR-0003-XA")
     assert [r["lot_id"] for r in read_csv(xa / "balances.csv")] == ["PR-0003-XA"]
     assert {r["lot_id"] for r in read_csv(xa / "alerts.csv")} == {"PR-0003-XA"}
-    assert {r["child_lot_id"] or r["lot_id"] for r in read_csv(xa / "events.csv")} == {"PR-0003-XA"}
+    # Its reports, and the one report of another lot its alert cites: the export it was re-exported from.
+    events = read_csv(xa / "events.csv")
+    assert {r["event_id"] for r in events if (r["child_lot_id"] or r["lot_id"]) != "PR-0003-XA"} == \
+        {"fluoro-2019-0801-011"}
+    assert {r["child_lot_id"] or r["lot_id"] for r in events} == {"PR-0003-XA", "PR-0003"}
 
     # A free date range of shipments (UTC days, both ends included).
     q3 = export("q3", "--from", "2019-07-01", "--to", "2019-09-30")
