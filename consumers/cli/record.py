@@ -248,6 +248,31 @@ def _rebuild_path(store_url: str) -> Path:
     return Path(store_url[len("sqlite:///"):] + ".replay")
 
 
+def _only_the_story_in(ledger: Ledger, story: Path) -> None:
+    """Refuse a home whose log holds reports other than the story's: the demo
+    would add a fictitious story and register its parties there (closing an
+    open registry).  Running it again on its own home is a no-op, as before."""
+    story_ids = {json.loads(line)["event_id"] for line in story.read_text(encoding="utf-8").splitlines()
+                 if line.strip()}
+    log = ledger.log
+    others = 0
+    for partition in log.partitions():
+        records = log.read(partition, 0, len(story_ids) + 1)
+        others += sum(1 for r in records if _event_id(r.value) not in story_ids)
+    if others:
+        raise CliError(f"{ledger.log_url} already holds reports that are not the demo's story: the demo would add "
+                       f"a fictitious story and its party registry to them. Run it in a home of its own: "
+                       f"LEDGER_HOME=$(mktemp -d) ledger demo")
+
+
+def _event_id(value: bytes) -> str | None:
+    try:
+        body = json.loads(value)
+        return body.get("event_id") if isinstance(body, dict) else None
+    except ValueError:
+        return None
+
+
 def run_demo(args: argparse.Namespace) -> int:
     story = EXAMPLES_DIR / "story-2019.jsonl"
     # The story carries its party registry and its licensing authorities
@@ -255,6 +280,11 @@ def run_demo(args: argparse.Namespace) -> int:
     if not args.policy and not os.environ.get(POLICY_ENV):
         args.policy = str(EXAMPLES_DIR / "policy.toml")
     ledger = Ledger(args)
+    try:
+        _only_the_story_in(ledger, story)
+    except CliError:
+        ledger.close()
+        raise
     print("The 2019 story (examples/story-2019.jsonl), recorded on the embedded log")
     print(f"  log:   {ledger.log_url}\n  store: {ledger.store_url}\n")
     try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from builders import exported, payload, write_jsonl
+
 STORY = Path(__file__).resolve().parents[2] / "examples" / "story-2019.jsonl"
 
 
@@ -88,6 +90,20 @@ def test_demo_twice_is_a_no_op_the_second_time(ledger):
         return [line for line in out.splitlines() if f"{n} lines:" not in line]
 
     assert without_summary(first.stdout) == without_summary(second.stdout)
+
+
+def test_demo_refuses_a_home_that_holds_other_reports(ledger, tmp_path):
+    # A home in use: one report of someone's own, in an open registry.
+    own = write_jsonl(tmp_path / "own.jsonl", payload(exported("OWN-1", "1")))
+    assert ledger("ingest", str(own)).returncode == 0
+    rows = ledger.event_rows()
+
+    refused = ledger("demo")
+    assert refused.returncode == 1
+    assert "already holds reports that are not the demo's story" in refused.stderr
+    assert "LEDGER_HOME=$(mktemp -d) ledger demo" in refused.stderr
+    assert ledger.event_rows() == rows  # nothing added to it
+    assert ledger("parties", "list", "--json").stdout.strip() in ("[]", "")  # the registry still open
 
 
 def test_json_output_is_stable_for_scripts(ledger):
