@@ -16,6 +16,7 @@ from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, Progress, 
                                   output, print_csv, software_version, storage)
 from consumers.projector import utc_now
 from consumers.render import colour_enabled, fmt_amount, pack, severity_colour, table, terminal_width
+from ledger.events import country_code
 from ledger.flows import parse_period, reconcile
 from ledger.lineage import build_lineage, lineage_dict, render_lineage
 from ledger.times import end_of, start_of
@@ -37,8 +38,11 @@ def register(command: Command) -> None:
                "  ledger flows --from JP --to KR --period 2019\n"
                "  ledger flows --period 2019-04 --item HF-UHP",
     )
-    p.add_argument("--from", dest="origin", metavar="CC", help="origin country (ISO 3166 alpha-2)")
-    p.add_argument("--to", dest="destination", metavar="CC", help="destination country")
+    p.add_argument("--from", dest="origin", metavar="CC", type=argument(country_code),
+                   help="origin country: an ISO 3166-1 alpha-2 code in upper case, as reports and the party "
+                        "registry write it (JP; jp is refused)")
+    p.add_argument("--to", dest="destination", metavar="CC", type=argument(country_code),
+                   help="destination country, the same way (KR)")
     p.add_argument("--item", metavar="ITEM", help="only this item id")
     p.add_argument("--period", metavar="YYYY[-MM]", type=argument(parse_period),
                    help="a year or a month (UTC shipment date); default: by year")

@@ -25,7 +25,7 @@ from pathlib import Path
 from eventsourcing.persistence import PersistenceError
 
 from consumers import bootstrap
-from consumers.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, as_of, count, output,
+from consumers.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, argument, as_of, count, output,
                                   software_version, storage, subcommands)
 from consumers.cli.record import run_demo, run_ingest, run_project, run_replay
 from consumers.cli.views import REJECTS_SHOWN_DEFAULT, run_alerts, run_rejects, run_whereabouts
@@ -363,8 +363,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --follow: stop once every transition committed when it started is printed")
     p.add_argument("--severity", choices=("high", "medium", "low"), action="append",
                    help="only alerts of this severity (repeat for several; default: all)")
-    p.add_argument("--kind", action="append", metavar="KIND",
-                   help="only alerts of this kind, e.g. unaccounted, premise_deviation (repeat for several)")
+    p.add_argument("--kind", action="append", metavar="KIND", type=argument(_alert_kind),
+                   help="only alerts of this kind, e.g. unaccounted, premise_deviation (repeat for several; "
+                        "the kinds are listed below)")
     p.add_argument("--limit", metavar="N", type=count, default=0,
                    help="show at most N, the oldest standing first (default 0: all)")
     as_of(p, "one row per alert (with --journal: per transition), every field, for a spreadsheet")
@@ -407,6 +408,14 @@ def _parser() -> argparse.ArgumentParser:
             continue
         module.register(command)
     return parser
+
+
+def _alert_kind(text: str) -> str:
+    """A kind the ledger raises: a typo (Unaccounted, nope) is a usage error,
+    never a filter that matches nothing and reads as "no alerts standing"."""
+    if text not in ALERT_KINDS:
+        raise ValueError(f"{text!r} is not an alert kind; the kinds: {', '.join(ALERT_KINDS)}")
+    return text
 
 
 def _cmd_completion(args: argparse.Namespace) -> int:

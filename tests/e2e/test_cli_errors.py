@@ -215,3 +215,30 @@ def test_a_json_array_gets_the_hint_that_the_ledger_reads_json_lines(ledger, tmp
     assert rejected[0].startswith(f"  rejected line 1: field '(line)' value {shown}")
     assert hint == (f"ledger ingest: hint: {str(array)!r} starts with '[', as a JSON array does; the ledger reads "
                     f"JSON Lines, one report (one JSON object) per line: `jq -c '.[]' FILE` turns an array into that")
+
+
+@pytest.mark.parametrize("typo", ["Unaccounted", "nope"])
+def test_an_alert_kind_that_is_not_one_is_a_usage_error_not_an_all_clear(recorded, typo):
+    # "no alerts standing" for a kind the ledger never raises would be a false all-clear.
+    result = recorded("alerts", "--kind", typo)
+    assert result.returncode == EXIT_USAGE
+    assert result.stdout == ""
+    *usage, error = result.stderr.strip().splitlines()
+    assert usage[0].startswith("usage: ledger alerts")
+    assert error.startswith(f"ledger alerts: error: argument --kind: {typo!r} is not an alert kind; the kinds: "
+                            "unaccounted, transit_overdue, ")
+    assert recorded("alerts", "--kind", "unaccounted").returncode == 0
+
+
+@pytest.mark.parametrize("option, country", [("--from", "jp"), ("--to", "kr"), ("--to", "XX")])
+def test_a_country_that_is_not_an_upper_case_iso_code_is_a_usage_error_naming_it(recorded, option, country):
+    # Refused as `parties add --country kr` is: one rule for a country code everywhere.
+    result = recorded("flows", option, country)
+    assert result.returncode == EXIT_USAGE
+    assert result.stdout == ""
+    *usage, error = result.stderr.strip().splitlines()
+    assert usage[0].startswith("usage: ledger flows")
+    assert error.startswith(f"ledger flows: error: argument {option}: {country!r} is not an ISO 3166-1 alpha-2 "
+                            "country code")
+    assert error.endswith(f"; write {country.upper()}") == (country != "XX")
+    assert "KR" in recorded("flows", "--from", "JP", "--to", "KR").stdout
