@@ -238,6 +238,9 @@ index than a full scan does, so a damaged store is never "identical".
 examples:
   ledger replay
   ledger replay --replace          adopt the rebuilt projections if they differ
+  ledger replay --policy p.toml    with other deadlines; a difference prints the
+                                   --replace command that adopts it, with the same
+                                   --policy, --log, --store (and LEDGER_HOME)
 
 exit status:
   0 identical;  1 different, or storage could not be opened;  2 usage error;

@@ -238,8 +238,34 @@ def run_replay(args: argparse.Namespace) -> int:
             print(f"  {name:<12} {verdict}  {shown}")
         print("replay: identical" if same else
               "replay: DIFFERENT" + (" (live store replaced by the rebuilt one)" if args.replace else
-                                     " (run `ledger replay --replace` to adopt the rebuilt projections)"))
+                                     f" (run `{replace_command(args)}` to adopt the rebuilt projections)"))
     return EXIT_OK if same else EXIT_ERROR
+
+
+# What decides a replay's answer besides its options: LEDGER_HOME picks the
+# log and store when --log and --store are not given (bootstrap).
+REPLAY_ENV = ("LEDGER_HOME", "LEDGER_LOG", "LEDGER_STORE", POLICY_ENV)
+
+
+def replace_command(args: argparse.Namespace) -> str:
+    """The `ledger replay --replace` that adopts the rebuild just compared:
+    the same --log, --store and --policy, and the environment variables that
+    chose them, so that running it as printed rebuilds the same projections
+    (a --policy dropped would rebuild with other deadlines)."""
+    import shlex
+
+    log, store = getattr(args, "log", None), getattr(args, "store", None)
+    overridden = {"LEDGER_LOG": bool(log), "LEDGER_STORE": bool(store), POLICY_ENV: bool(args.policy),
+                  "LEDGER_HOME": bool(log or os.environ.get("LEDGER_LOG"))
+                  and bool(store or os.environ.get("LEDGER_STORE"))}
+    words = [f"{name}={shlex.quote(os.environ[name])}" for name in REPLAY_ENV
+             if os.environ.get(name) and not overridden[name]]
+    words.append("ledger replay --replace")
+    for option in ("log", "store", "policy"):
+        value = getattr(args, option, None)
+        if value:
+            words.append(f"--{option} {shlex.quote(str(value))}")
+    return " ".join(words)
 
 
 def _rebuild_path(store_url: str) -> Path:

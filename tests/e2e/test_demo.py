@@ -122,3 +122,29 @@ def test_json_output_is_stable_for_scripts(ledger):
     early = out["early"]
     assert early["as_of"] == "2019-09-01T23:59:59.999999+00:00"
     assert [lot["unaccounted"] for lot in early["lots"]] == ["0"]
+
+
+def test_the_replace_command_replay_suggests_adopts_the_same_rebuild(ledger, tmp_path):
+    """`ledger replay --policy p.toml` that differs suggests a --replace that
+    carries the policy (and the home): run as printed, it adopts that rebuild."""
+    import os
+    import re
+    import subprocess
+
+    from tests.e2e.conftest import LEDGER
+
+    assert ledger("demo").returncode == 0
+    policy = tmp_path / "sixty days.toml"  # a path a shell must have quoted
+    policy.write_text('end_use_reporting_days = 60\n[licensing_authorities]\nJP = "JP-METI"\nKR = "KR-MOTIE"\n')
+    differs = ledger("replay", "--policy", str(policy))
+    assert differs.returncode == 1
+    [suggested] = re.findall(r"run `([^`]+)` to adopt", differs.stdout)
+    assert "--policy " in suggested and "sixty days.toml" in suggested
+    assert suggested.startswith(f"LEDGER_HOME={ledger.home} ledger replay --replace")
+
+    env = {**ledger.env, "PATH": f"{LEDGER.parent}{os.pathsep}{ledger.env.get('PATH', '')}"}
+    env.pop("LEDGER_HOME")  # what the printed command says is all it needs
+    adopted = subprocess.run(["bash", "-c", suggested], capture_output=True, text=True, env=env, timeout=120)
+    assert adopted.returncode == 1, adopted.stderr  # it differed, and is replaced
+    assert "live store replaced by the rebuilt one" in adopted.stdout
+    assert ledger("replay", "--policy", str(policy)).stdout.rstrip().endswith("replay: identical")
