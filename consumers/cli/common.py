@@ -20,7 +20,7 @@ from projections.retry import retry
 from projections.store import StoreUnavailable
 
 __all__ = [
-    "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_REJECTED", "EXIT_DAMAGED", "CliError", "Refused", "Ledger",
+    "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_REJECTED", "EXIT_DAMAGED", "CliError", "UsageError", "Refused", "Ledger",
     "Progress", "Command", "subcommands", "storage", "as_of", "argument", "when", "count", "software_version",
     "iso", "output", "print_csv", "flat", "OUTPUTS",
 ]
@@ -34,6 +34,14 @@ STORE_OPEN_ATTEMPTS, STORE_OPEN_BACKOFF_S = 5, 0.2
 
 class CliError(Exception):
     """What a command says went wrong: one line on stderr, exit 1 (or ``exit_status``)."""
+
+
+class UsageError(CliError):
+    """The command was asked for something it cannot be asked (a missing or
+    contradictory option): said under the command's usage line, exit 2, as
+    argparse says its own."""
+
+    exit_status = EXIT_USAGE
 
 
 class Refused(CliError):
@@ -60,7 +68,9 @@ def subcommands(parser: argparse.ArgumentParser, dest: str, metavar: str) -> Com
                 epilog: str = "") -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.set_defaults(run=run)
+        # The innermost command's parser wins (a subcommand's defaults are set
+        # after its parent's): core.main says a usage error under its usage line.
+        p.set_defaults(run=run, command_parser=p)
         return p
 
     return command

@@ -12,8 +12,8 @@ import json
 import time
 from pathlib import Path
 
-from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, Progress, argument, as_of, flat, iso,
-                                  output, print_csv, software_version, storage)
+from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, Progress, UsageError, argument, as_of, flat,
+                                  iso, output, print_csv, software_version, storage)
 from consumers.projector import utc_now
 from consumers.render import colour_enabled, fmt_amount, pack, severity_colour, table, terminal_width
 from ledger.events import country_code
@@ -103,7 +103,7 @@ def register(command: Command) -> None:
     p.add_argument("--known-at", metavar="K", type=argument(end_of),
                    help="only the reports the ledger had recorded by K (default: every report)")
     p.add_argument("--out", metavar="DIR", default="audit", help="output directory (default: ./audit)")
-    p.add_argument("--format", default="csv,xlsx,html",
+    p.add_argument("--format", default=AUDIT_FORMATS, type=argument(_audit_formats), metavar="FORMATS",
                    help="comma-separated: csv, xlsx, html (default: all three)")
     output(p, "one row: the selection, the counts and the files written", json_is="what was written, as JSON")
     p.add_argument("--progress", action="store_true",
@@ -208,32 +208,40 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 # -- audit -------------------------------------------------------------------------------
 
 
-def _cmd_audit(args: argparse.Namespace) -> int:
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+def _audit_formats(text: str) -> tuple[str, ...]:
+    """--format csv,xlsx: each one of AUDIT_FORMATS, at least one."""
+    formats = tuple(f.strip() for f in text.split(",") if f.strip())
     unknown = [f for f in formats if f not in AUDIT_FORMATS]
     if unknown or not formats:
-        raise CliError(f"--format {args.format!r}: choose from {', '.join(AUDIT_FORMATS)}")
+        raise ValueError(f"{text!r}: choose from {', '.join(AUDIT_FORMATS)} (comma-separated)")
+    return formats
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    formats = args.format
     period = args.period
     shipped = None
+    # What the selection options say, checked before anything is opened or made.
+    if not (args.trace or args.lot or args.party or args.period or args.item
+            or args.shipped_from is not None or args.shipped_to is not None):
+        raise UsageError("select what to audit: --trace, --lot, --party, --period, --from/--to or --item "
+                         "(ledger audit --help has examples)")
+    if (args.trace or args.lot) and (args.item or args.shipped_from is not None or args.shipped_to is not None):
+        given = "--trace" if args.trace else "--lot"
+        raise UsageError(f"--item, --from and --to narrow --party or --period; {given} already names "
+                         f"what to audit: drop one")
     if args.shipped_from is not None or args.shipped_to is not None:
         if period is not None:
-            raise CliError(f"--period {args.period} and --from/--to both select shipment dates: "
+            raise UsageError(f"--period {args.period} and --from/--to both select shipment dates: "
                                 f"give one (--from 2019-07-01 --to 2019-09-30 is a free range)")
         if args.shipped_from and args.shipped_to and args.shipped_from > args.shipped_to:
-            raise CliError(f"--from {args.shipped_from.date()} is after --to {args.shipped_to.date()}: "
+            raise UsageError(f"--from {args.shipped_from.date()} is after --to {args.shipped_to.date()}: "
                                 f"swap them")
         shipped = audit.DateRange(args.shipped_from, args.shipped_to)
     out = _out_directory(args.out)  # before the work: a bad --out is said at once
     started = time.monotonic()
     ledger = Ledger(args)
     try:
-        if not (args.trace or args.lot or args.party or args.period or args.item or shipped):
-            raise CliError("select what to audit: --trace, --lot, --party, --period, --from/--to or --item "
-                                "(ledger audit --help has examples)")
-        if (args.trace or args.lot) and (args.item or shipped):
-            given = "--trace" if args.trace else "--lot"
-            raise CliError(f"--item, --from and --to narrow --party or --period; {given} already names "
-                                f"what to audit: drop one")
         selection, trace_ids = audit.select_traces(ledger.store, trace=args.trace, party=args.party,
                                                    period=period, item=args.item, shipped=shipped, lot=args.lot)
         for flag, when in (("as of", args.as_of), ("known at", args.known_at)):

@@ -25,7 +25,7 @@ from pathlib import Path
 from eventsourcing.persistence import PersistenceError
 
 from consumers import bootstrap
-from consumers.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, argument, as_of, count, output,
+from consumers.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, UsageError, argument, as_of, count, output,
                                   software_version, storage, subcommands)
 from consumers.cli.record import run_demo, run_ingest, run_project, run_replay
 from consumers.cli.views import REJECTS_SHOWN_DEFAULT, run_alerts, run_rejects, run_whereabouts
@@ -250,13 +250,16 @@ exit status:
 SCHEMA_EPILOG = """\
 The JSON Schema of every report the ledger accepts, for integrators who
 validate before they send.  Refused reports are described field by field
-on ingest (see `ledger ingest --help`).
+on ingest (see `ledger ingest --help`).  It is JSON: -o json prints it as
+without -o; -o csv and -o table are usage errors.
 
 examples:
-  ledger schema -o ledger-event.schema.json
+  ledger schema --out ledger-event.schema.json
+  ledger schema > ledger-event.schema.json
+  ledger schema --alerts -o json | jq .properties
 
 exit status:
-  0 ok;  1 the output file could not be written.
+  0 ok;  1 the output file could not be written;  2 usage error.
 """
 
 DEMO_EPILOG = """\
@@ -274,17 +277,26 @@ exit status:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
     if not getattr(args, "command", None):
+        if extras:
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
         parser.print_help()
         return EXIT_USAGE
-    output = getattr(args, "output", None) if args.command != "schema" else None  # schema -o FILE
+    # A usage error is said by the command it is about (its usage line, not
+    # the top level's): the innermost subcommand's parser.
+    usage = getattr(args, "command_parser", parser)
+    if extras:
+        usage.error(f"unrecognized arguments: {' '.join(extras)}")
+    output = getattr(args, "output", None)
     if output in ("table", "csv") and getattr(args, "json", False):
-        parser.error(f"--json and -o {output} ask for two outputs: give one")
+        usage.error(f"--json and -o {output} ask for two outputs: give one")
     if output == "json":
         args.json = True
     try:
         return args.run(args)
+    except UsageError as error:
+        usage.error(str(error))
     except (CliError, NotFound, PolicyError, PartyError, bootstrap.ConfigError, LogUnavailable,
             StoreUnavailable, LogMismatch) as error:
         print(f"ledger {args.command}: {error}", file=sys.stderr)
@@ -393,7 +405,10 @@ def _parser() -> argparse.ArgumentParser:
     storage(p)
 
     p = command("schema", "Write the JSON Schema of the event contract.", _cmd_schema, epilog=SCHEMA_EPILOG)
-    p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("-o", "--output", metavar="json", type=argument(_schema_output),
+                   help="json (the default: the schema is JSON only); a file name here is read as --out FILE, "
+                        "as before (deprecated)")
     p.add_argument("--alerts", action="store_true",
                    help="the schema of the alert messages on the Kafka alerts topic instead")
 
@@ -428,7 +443,20 @@ def _cmd_completion(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _schema_output(text: str) -> str:
+    """`schema -o`: json, or (deprecated) the file name -o used to take."""
+    if text in ("csv", "table"):
+        raise ValueError(f"the schema is JSON only: -o json, or no -o ({text!r} is not one)")
+    return text
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
+    if args.output not in (None, "json"):
+        # `schema -o FILE` wrote FILE before -o meant json|csv on every command.
+        if args.out:
+            raise UsageError(f"-o {args.output!r} and --out {args.out!r}: give --out FILE only")
+        print(f"ledger schema: warning: -o FILE is deprecated, write --out {args.output}", file=sys.stderr)
+        args.out = args.output
     if args.alerts:
         from consumers.kafka.alert_publisher import alert_json_schema
 
@@ -436,12 +464,12 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     else:
         schema = event_json_schema()
     text = json.dumps(schema, indent=2, sort_keys=True)
-    if args.output:
+    if args.out:
         try:
-            Path(args.output).write_text(text + "\n")
+            Path(args.out).write_text(text + "\n")
         except OSError as error:
-            raise CliError(f"cannot write {args.output!r}: {error.strerror}") from None
-        print(f"wrote {args.output}", file=sys.stderr)
+            raise CliError(f"cannot write {args.out!r}: {error.strerror}") from None
+        print(f"wrote {args.out}", file=sys.stderr)
     else:
         print(text)
     return EXIT_OK

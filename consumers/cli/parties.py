@@ -11,7 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
-from consumers.cli.common import EXIT_OK, CliError, Command, Ledger, output, print_csv, storage, subcommands
+from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, UsageError, output, print_csv, storage,
+                                  subcommands)
 from consumers.render import table
 from ledger.parties import ROLES, PartyError, RegisteredParty, parties_from_json
 
@@ -59,14 +60,14 @@ PARTY_COLUMNS = ("id", "country", "roles", "name")  # -o csv: roles joined by sp
 
 
 def _cmd_help(args: argparse.Namespace) -> int:
-    raise CliError("name a subcommand: add, list or remove (ledger parties --help)")
+    raise UsageError("name a subcommand: add, list or remove (ledger parties --help)")
 
 
 def _cmd_add(args: argparse.Namespace) -> int:
     if args.file:
         if args.party_id or args.country or args.role or args.name:
-            raise CliError("--file registers the parties the file lists; give no ID, --country, --role "
-                                "or --name with it")
+            raise UsageError("--file registers the parties the file lists; give no ID, --country, --role "
+                             "or --name with it")
         path = Path(args.file)
         if not path.is_file():
             raise CliError(f"--file {args.file!r} is not a readable file")
@@ -76,7 +77,10 @@ def _cmd_add(args: argparse.Namespace) -> int:
             raise CliError(str(error)) from None
     else:
         if not args.party_id or not args.country or not args.role:
-            raise CliError("give ID, --country CC and at least one --role (or --file FILE)")
+            missing = [what for what, given in (("ID", args.party_id), ("--country CC", args.country),
+                                                ("at least one --role", args.role)) if not given]
+            raise UsageError(f"give ID, --country CC and at least one --role (or --file FILE); "
+                             f"missing: {', '.join(missing)}")
         try:
             parties = [RegisteredParty(args.party_id, args.country, tuple(args.role), args.name)]
         except PartyError as error:

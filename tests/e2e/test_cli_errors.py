@@ -119,15 +119,41 @@ def test_a_log_that_cannot_be_opened_is_one_line_naming_it(ledger, tmp_path):
 
 def test_the_schema_for_integrators_is_written_or_the_reason_given(ledger, tmp_path):
     target = tmp_path / "ledger-event.schema.json"
-    result = ledger("schema", "-o", str(target))
+    result = ledger("schema", "--out", str(target))
     assert result.returncode == 0
     assert result.stderr.strip() == f"wrote {target}"
     assert '"title": "LedgerEvent"' in target.read_text()
 
-    result = ledger("schema", "-o", str(tmp_path / "no-such-dir" / "schema.json"))
+    result = ledger("schema", "--out", str(tmp_path / "no-such-dir" / "schema.json"))
     assert result.returncode == EXIT_ERROR
     assert one_line(result.stderr).startswith("ledger schema: cannot write ")
     assert one_line(result.stderr).endswith("No such file or directory")
+
+
+def test_schema_o_json_prints_the_schema_as_every_command_does(ledger, tmp_path, monkeypatch):
+    # `-o json` is what the global help promises on every command: not a file named json.
+    monkeypatch.chdir(tmp_path)
+    printed = ledger("schema", "-o", "json")
+    assert printed.returncode == 0 and printed.stderr == ""
+    assert printed.stdout == ledger("schema").stdout
+    assert json.loads(printed.stdout)["title"] == "LedgerEvent"
+    assert not (tmp_path / "json").exists()
+
+    for output in ("csv", "table"):
+        refused = ledger("schema", "-o", output)
+        assert refused.returncode == EXIT_USAGE and refused.stdout == ""
+        *usage, error = refused.stderr.strip().splitlines()
+        assert usage[0].startswith("usage: ledger schema")
+        assert error == (f"ledger schema: error: argument -o/--output: the schema is JSON only: -o json, "
+                         f"or no -o ({output!r} is not one)")
+        assert not (tmp_path / output).exists()
+
+    # -o FILE, as before: still written, with a warning naming --out.
+    old = ledger("schema", "-o", "old.schema.json")
+    assert old.returncode == 0
+    assert old.stderr.splitlines() == ["ledger schema: warning: -o FILE is deprecated, write --out old.schema.json",
+                                       "wrote old.schema.json"]
+    assert (tmp_path / "old.schema.json").read_text() == printed.stdout
 
 
 @pytest.mark.parametrize("command", ["whereabouts", "alerts", "rejects"])
@@ -242,3 +268,34 @@ def test_a_country_that_is_not_an_upper_case_iso_code_is_a_usage_error_naming_it
                             "country code")
     assert error.endswith(f"; write {country.upper()}") == (country != "XX")
     assert "KR" in recorded("flows", "--from", "JP", "--to", "KR").stdout
+
+
+def usage_error(result, command: str) -> str:
+    """The error line of a usage error (exit 2, nothing on stdout) said under ``command``'s usage line."""
+    assert result.returncode == EXIT_USAGE, (result.returncode, result.stderr)
+    assert result.stdout == ""
+    usage, *_, error = result.stderr.strip().splitlines()
+    assert usage.startswith(f"usage: ledger {command} "), result.stderr
+    assert error.startswith(f"ledger {command}: error: "), result.stderr
+    return error[len(f"ledger {command}: error: "):]
+
+
+def test_a_command_asked_what_it_cannot_be_asked_is_a_usage_error_under_its_own_usage(recorded, tmp_path):
+    out = tmp_path / "audit"
+    assert usage_error(recorded("audit", "--out", str(out)), "audit").startswith("select what to audit: --trace")
+    assert not out.exists()  # nothing made for a command that was not run
+    assert usage_error(recorded("audit", "--trace", "TR-HF-2019-0001", "--format", "pdf", "--out", str(out)),
+                       "audit") == "argument --format: 'pdf': choose from csv, xlsx, html (comma-separated)"
+    assert usage_error(recorded("audit", "--period", "2019", "--from", "2019-07-01", "--out", str(out)),
+                       "audit").startswith("--period 2019 and --from/--to both select shipment dates")
+    assert usage_error(recorded("parties", "add", "KR-Y", "--role", "consignee"), "parties add") == (
+        "give ID, --country CC and at least one --role (or --file FILE); missing: --country CC")
+    assert usage_error(recorded("parties", "add", "--file", "x.json", "--country", "KR"), "parties add").startswith(
+        "--file registers the parties the file lists")
+    assert usage_error(recorded("parties"), "parties").startswith("name a subcommand: add, list or remove")
+    # An option the command does not take is said by that command, not by `ledger` itself.
+    assert usage_error(recorded("demo", "-o", "json"), "demo") == "unrecognized arguments: -o json"
+    assert usage_error(recorded("parties", "add", "KR-Y", "--country", "KR", "--role", "consignee", "-o", "json"),
+                       "parties add") == "unrecognized arguments: -o json"
+    assert usage_error(recorded("schema", "-o", "a.json", "--out", "b.json"), "schema") == (
+        "-o 'a.json' and --out 'b.json': give --out FILE only")
