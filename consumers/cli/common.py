@@ -76,13 +76,19 @@ def subcommands(parser: argparse.ArgumentParser, dest: str, metavar: str) -> Com
     return command
 
 
-def storage(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--log", metavar="URL", help="event log URL (default: sqlite:///$LEDGER_HOME/log.db)")
-    p.add_argument("--store", metavar="URL",
-                   help="projection store URL (default: sqlite:///$LEDGER_HOME/projections.db)")
-    p.add_argument("--policy", metavar="FILE",
-                   help="deadlines, TOML (default: $LEDGER_POLICY, else built in: 90 days to "
-                        "account for a receipt, 30 in transit, 30 to confirm a ship-back)")
+def storage(p: argparse.ArgumentParser, *, log: bool = True, store: bool = True, policy: bool = True) -> None:
+    """--log, --store and --policy: only those the command uses (an option
+    it would ignore is not offered: `parties add --policy` would read as if
+    deadlines mattered to the registry)."""
+    if log:
+        p.add_argument("--log", metavar="URL", help="event log URL (default: sqlite:///$LEDGER_HOME/log.db)")
+    if store:
+        p.add_argument("--store", metavar="URL",
+                       help="projection store URL (default: sqlite:///$LEDGER_HOME/projections.db)")
+    if policy:
+        p.add_argument("--policy", metavar="FILE",
+                       help="deadlines, TOML (default: $LEDGER_POLICY, else built in: 90 days to "
+                            "account for a receipt, 30 in transit, 30 to confirm a ship-back)")
 
 
 def as_of(p: argparse.ArgumentParser, csv_is: str) -> None:
@@ -211,10 +217,21 @@ class Ledger:
     def __init__(self, args: argparse.Namespace, *, must_exist: bool = False):
         self.log_url = getattr(args, "log", None) or bootstrap.default_log_url()
         self.store_url = getattr(args, "store", None) or bootstrap.default_store_url()
-        self.policy = load_policy(getattr(args, "policy", None))
+        self._policy_file = getattr(args, "policy", None)
+        # A command that takes --policy reads it at once (a bad file is the
+        # first thing said); one that takes none, only if it ever asks.
+        self._policy = load_policy(self._policy_file) if hasattr(args, "policy") else None
         self.must_exist = must_exist
         self._log = None
         self._store = None
+
+    @property
+    def policy(self):  # type: ignore[no-untyped-def]
+        """Read when a command needs the deadlines: a command that takes no
+        --policy does not fail on a broken $LEDGER_POLICY it never uses."""
+        if self._policy is None:
+            self._policy = load_policy(self._policy_file)
+        return self._policy
 
     @property
     def log(self):  # type: ignore[no-untyped-def]

@@ -34,9 +34,17 @@ def register(command: Command) -> None:
         "flows", "Cross-border reconciliation: shipped (as senders report) against received (as receivers report).",
         _cmd_flows,
         epilog="One row per origin country, destination country, item and period (and unit\n"
-               "dimension).  GAP = SHIPPED - RECEIVED; LOTS lists what is counted.\n"
+               "dimension).  GAP = SHIPPED - RECEIVED; LOTS lists what is counted.  A country\n"
+               "is an ISO 3166-1 alpha-2 code in upper case, as reports and the party registry\n"
+               "write it: --from jp is a usage error (write JP), never an empty answer.\n\n"
+               "examples:\n"
                "  ledger flows --from JP --to KR --period 2019\n"
-               "  ledger flows --period 2019-04 --item HF-UHP",
+               "  ledger flows --period 2019-04 --item HF-UHP\n"
+               "  ledger flows --period 2019 --gaps-only         only what does not add up\n"
+               "  ledger flows -o csv > flows.csv                every lot each flow counts\n\n"
+               "exit status:\n"
+               "  0 ok (no shipments matching is an answer);  1 the store could not be opened;\n"
+               "  2 usage error (a country or a period that is not one).",
     )
     p.add_argument("--from", dest="origin", metavar="CC", type=argument(country_code),
                    help="origin country: an ISO 3166-1 alpha-2 code in upper case, as reports and the party "
@@ -54,7 +62,16 @@ def register(command: Command) -> None:
         "trace", "The lineage of a trace: every lot from the export to each re-export and ship-back.",
         _cmd_trace,
         epilog="Each node shows the lot's account in its unit: shipped = received + in transit;\n"
-               "received = consumed + re-exported + returned + lost + on hand.",
+               "received = consumed + re-exported + returned + lost + on hand.  The alerts\n"
+               "standing on the trace follow the lineage.\n\n"
+               "examples:\n"
+               "  ledger trace TR-PR-2019-0003\n"
+               "  ledger trace PR-0003-XA                        a lot's id shows its whole trace\n"
+               "  ledger trace TR-HF-2019-0001 --as-of 2019-09-01\n"
+               "  ledger trace TR-PR-2019-0003 --json            the lineage as a tree, for scripts\n\n"
+               "exit status:\n"
+               "  0 ok;  1 no such trace or lot, or the store could not be opened;\n"
+               "  2 usage error (e.g. a date that cannot be read).",
     )
     p.add_argument("ident", metavar="TRACE|LOT", help="a trace id, or a lot id of the trace")
     as_of(p, "one row per lot of the lineage, the whereabouts columns (parent_lot_id links them)")

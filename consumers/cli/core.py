@@ -205,6 +205,9 @@ examples:
   ledger completion bash > ~/.local/share/bash-completion/completions/ledger
   ledger completion zsh > "${fpath[1]}/_ledger"
   eval "$(ledger completion bash)"                 in the current shell only
+
+exit status:
+  0 ok;  2 usage error (a shell it does not complete).
 """
 
 REJECTS_EPILOG = """\
@@ -267,11 +270,12 @@ Records examples/story-2019.jsonl into LEDGER_HOME (default ./.ledger) and
 prints the whereabouts, the standing alerts and a replay check.  Running it
 again is a no-op: every report is already recorded.
 
-example:
+examples:
   LEDGER_HOME=$(mktemp -d) ledger demo
+  ledger demo && ledger trace TR-PR-2019-0003      then look around
 
 exit status:
-  0 ok;  1 the replay differed, or storage could not be opened.
+  0 ok;  1 the replay differed, or storage could not be opened;  2 usage error.
 """
 
 
@@ -395,7 +399,7 @@ def _parser() -> argparse.ArgumentParser:
     output(p, "one row per rejected line: source, line, problems, the text as sent", json_is="JSON for scripts")
     p.add_argument("--limit", metavar="N", type=count, default=REJECTS_SHOWN_DEFAULT,
                    help=f"show at most N, oldest first (default: {REJECTS_SHOWN_DEFAULT}; 0: all)")
-    storage(p)
+    storage(p, store=False, policy=False)  # the rejects are kept in the log
 
     p = command("replay", "Rebuild every projection from position 0 and compare with the live one.",
                 run_replay, epilog=REPLAY_EPILOG)

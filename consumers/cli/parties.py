@@ -23,12 +23,55 @@ Every party a report names (reporter, exporter, consignee, end user, a
 license's exporter and end users) must be registered, in the country the
 report says; otherwise ingest rejects the line, the SDK refuses it and the
 projector dead-letters it.  An empty registry refuses nothing (the ledger
-runs open until the first party is registered).
+runs open until the first party is registered).  The registry is kept in
+the projection store (--store).
 
+examples:
   ledger parties add KR-SEMI --country KR --role consignee --role exporter
   ledger parties add --file examples/parties.json
   ledger parties list
   ledger parties remove KR-EVIL
+
+exit status:
+  0 ok;  1 the store could not be opened, or the subcommand failed;
+  2 no subcommand, or a usage error.
+"""
+
+ADD_EPILOG = """\
+Registers each party, or replaces its entry (id, country, roles, name).  The
+country is an ISO 3166-1 alpha-2 code in upper case, as reports write it
+(KR; kr is refused).  Roles: """ + ", ".join(ROLES) + """.
+
+examples:
+  ledger parties add KR-SEMI --country KR --role consignee --role exporter
+  ledger parties add JP-FLUORO --country JP --role exporter --name "JP Fluoro K.K."
+  ledger parties add --file examples/parties.json
+
+exit status:
+  0 registered;  1 a party the registry cannot hold (field and value named),
+  a --file that cannot be read, or the store could not be opened;
+  2 usage error (no ID, --country or --role, or --file with them).
+"""
+
+LIST_EPILOG = """\
+examples:
+  ledger parties list
+  ledger parties list -o csv > parties.csv
+
+exit status:
+  0 ok (an empty registry is an answer);  1 the store could not be opened;
+  2 usage error.
+"""
+
+REMOVE_EPILOG = """\
+Later reports naming the party are refused; what was recorded stays.
+
+examples:
+  ledger parties remove KR-EVIL
+
+exit status:
+  0 removed;  1 the party is not registered, or the store could not be
+  opened;  2 usage error.
 """
 
 
@@ -37,23 +80,24 @@ def register(command: Command) -> None:
                 _cmd_help, epilog=EPILOG)
     subcommand = subcommands(p, "parties_command", "SUBCOMMAND")
 
-    q = subcommand("add", "Register parties (or replace their entries).", _cmd_add, EPILOG)
+    # The registry lives in the store: no subcommand reads the log or the deadlines.
+    q = subcommand("add", "Register parties (or replace their entries).", _cmd_add, ADD_EPILOG)
     q.add_argument("party_id", nargs="?", metavar="ID", help="the party id reports use")
-    q.add_argument("--country", metavar="CC", help="ISO 3166-1 alpha-2 country code")
+    q.add_argument("--country", metavar="CC", help="ISO 3166-1 alpha-2 country code, upper case (KR)")
     q.add_argument("--role", action="append", choices=ROLES, default=[],
                    help="what the party does; repeat for several")
     q.add_argument("--name", help="a name for people (optional)")
     q.add_argument("--file", metavar="FILE",
                    help='JSON list of {"id", "country", "roles", "name"} (examples/parties.json) instead of ID')
-    storage(q)
+    storage(q, log=False, policy=False)
 
-    q = subcommand("list", "The registered parties.", _cmd_list, EPILOG)
+    q = subcommand("list", "The registered parties.", _cmd_list, LIST_EPILOG)
     output(q, "one row per party: id, country, roles, name", json_is="JSON for scripts")
-    storage(q)
+    storage(q, log=False, policy=False)
 
-    q = subcommand("remove", "Remove a party: later reports naming it are refused.", _cmd_remove, EPILOG)
+    q = subcommand("remove", "Remove a party: later reports naming it are refused.", _cmd_remove, REMOVE_EPILOG)
     q.add_argument("party_id", metavar="ID")
-    storage(q)
+    storage(q, log=False, policy=False)
 
 
 PARTY_COLUMNS = ("id", "country", "roles", "name")  # -o csv: roles joined by spaces

@@ -52,7 +52,7 @@ def register(command: Command) -> None:
     output(p, "one row: whole, then each finding (log.*, store.*, belongs.*)", json_is="the findings as JSON")
     p.add_argument("--progress", action="store_true",
                    help="progress lines on stderr even when it is not a terminal (default: only on a terminal)")
-    storage(p)
+    storage(p, policy=False)  # it checks what is stored, not what the deadlines make of it
 
 
 

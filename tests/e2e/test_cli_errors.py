@@ -299,3 +299,41 @@ def test_a_command_asked_what_it_cannot_be_asked_is_a_usage_error_under_its_own_
                        "parties add") == "unrecognized arguments: -o json"
     assert usage_error(recorded("schema", "-o", "a.json", "--out", "b.json"), "schema") == (
         "-o 'a.json' and --out 'b.json': give --out FILE only")
+
+
+def _listed(help_text: str, heading: str) -> list[str]:
+    """The commands a help lists under ``heading`` (COMMAND or SUBCOMMAND)."""
+    listing = help_text.split(f"\n  {heading}\n", 1)[1].split("\n\n", 1)[0]
+    return [line.split()[0] for line in listing.splitlines() if re.match(r"    \S", line)]
+
+
+def test_every_command_and_subcommand_help_has_examples_and_exit_status(ledger):
+    # `ledger --help` promises each command's help shows its options, examples and exit status.
+    top = ledger("--help").stdout
+    commands = _listed(top, "COMMAND")
+    assert {"ingest", "alerts", "flows", "trace", "kafka", "parties", "demo", "serve"} <= set(commands)
+    helps = {}
+    for command in commands:
+        text = ledger(command, "--help").stdout
+        helps[command] = text
+        if "SUBCOMMAND ..." in text.split("\n\n", 1)[0]:
+            for sub in _listed(text, "SUBCOMMAND"):
+                helps[f"{command} {sub}"] = ledger(command, sub, "--help").stdout
+    assert {"kafka publish-alerts", "parties add", "parties list", "parties remove"} <= set(helps)
+    missing = {name: [h for h in ("\nexamples:\n", "\nexit status:\n") if h not in text]
+               for name, text in helps.items()}
+    assert {name: m for name, m in missing.items() if m} == {}
+    # User-facing text, not the module's note to developers.
+    for name, text in helps.items():
+        assert "consumers.cli" not in text and "EXTENSIONS" not in text, name
+
+    # No option a command would ignore: the registry is in the store, the rejects in the log.
+    def options(name: str) -> set[str]:
+        return set(re.findall(r"\n  (--[a-z-]+)", helps[name].split("\noptions:\n", 1)[1]))
+
+    for name in ("parties add", "parties list", "parties remove"):
+        assert "--store" in options(name) and not {"--log", "--policy"} & options(name), name
+    assert "--log" in options("rejects") and not {"--store", "--policy"} & options("rejects")
+    assert not {"--store", "--policy"} & options("kafka follow-alerts")
+    assert "--policy" not in options("verify") | options("kafka publish-alerts")
+    assert "--policy" in options("alerts") and "--policy" in options("kafka project")
