@@ -154,6 +154,18 @@ account, in the lot's unit:
 UNACCOUNTED is what the holder has not explained (consumed, re-exported,
 returned, lost or declared on hand) by the end-use reporting deadline.
 
+columns:
+  FROM         the shipper, or the parent lot (re-export, ship-back)
+  HOLDER       who holds the lot now, with its country
+  DECLARED     what the holder's last stock declaration still explains
+               (declared on hand, less what left the lot after it)
+  UNACCOUNTED  not explained by the deadline; how long: `ledger alerts`
+               (its SINCE is when the alert first stood)
+  SINCE        the UTC date the lot's figures last changed (its latest
+               movement, else its shipment): not since when a quantity is
+               unaccounted (--json: since; the audit's columns sheet says
+               the same)
+
 examples:
   ledger whereabouts                               every lot, now
   ledger whereabouts TR-PR-2019-0003               one trace: the lot and its children
@@ -187,8 +199,15 @@ examples:
   ledger alerts --json                             for scripts and dashboards
   ledger alerts -o csv > alerts.csv                every field, for a spreadsheet
 
-SINCE is the UTC date the alert first stood (--json: since; due_at is its
-latest step, e.g. when an unaccounted quantity last changed).
+columns:
+  SEVERITY     high, medium or low (--severity)
+  KIND         what is wrong (--kind; the kinds are listed above)
+  PARTY        who is to answer; "(your material)" with --party, see above
+  QUANTITY     the quantity at issue, in the lot's unit
+  SINCE (UTC)  the date the alert first stood, its first deadline passing
+               (--json: since; due_at is its latest step, e.g. when an
+               unaccounted quantity last changed)
+  WHAT         the alert in words, naming lot, party and deadline
 
 On a terminal the table fits its width: the message wraps under its column,
 or, where even that does not fit, each alert is printed as a block of

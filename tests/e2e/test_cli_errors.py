@@ -337,3 +337,25 @@ def test_every_command_and_subcommand_help_has_examples_and_exit_status(ledger):
     assert not {"--store", "--policy"} & options("kafka follow-alerts")
     assert "--policy" not in options("verify") | options("kafka publish-alerts")
     assert "--policy" in options("alerts") and "--policy" in options("kafka project")
+
+
+def _columns(help_text: str) -> dict[str, str]:
+    """The help's columns: section, each column's text joined onto one line."""
+    section = help_text.split("\ncolumns:\n", 1)[1].split("\n\n", 1)[0]
+    columns: dict[str, str] = {}
+    for entry in re.split(r"\n(?=  \S)", section):
+        name, text = re.match(r"  (\S+(?: \(UTC\))?)\s+(.*)", entry, flags=re.DOTALL).groups()
+        columns[name] = " ".join(text.split())
+    return columns
+
+
+def test_the_help_says_what_since_means_beside_unaccounted(ledger):
+    # SINCE 2019-08-20 beside UNACCOUNTED 30 must not read as "unaccounted since August".
+    whereabouts = _columns(ledger("whereabouts", "--help").stdout)
+    assert whereabouts["SINCE"].startswith("the UTC date the lot's figures last changed")
+    assert "not since when a quantity is unaccounted" in whereabouts["SINCE"]
+    assert "UNACCOUNTED" in whereabouts
+    alerts = _columns(ledger("alerts", "--help").stdout)
+    assert alerts["SINCE (UTC)"].startswith("the date the alert first stood")
+    # The columns named are the columns printed.
+    assert set(alerts) <= {"SEVERITY", "KIND", "TRACE", "LOT", "PARTY", "QUANTITY", "SINCE (UTC)", "WHAT"}
