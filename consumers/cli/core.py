@@ -123,7 +123,10 @@ control characters; a key is said once per object; a line is at most
 1,000,000 bytes (docs/EVENTS.md).
 
 exit status:
-  0 every line recorded (or already recorded);
+  0 every line recorded (or already recorded).  A conflict is exit 0 too:
+    a line with the same reporter and event_id as a recorded report but
+    other content is recorded, the first recorded version is used, and the
+    conflict is a conflicting_report alert and, in --json, "conflicts";
   3 some lines rejected: each named on stderr, every other line recorded;
   1 the ledger failed: the file, log or store could not be opened or
     written (what was committed is kept: re-run to resume);
