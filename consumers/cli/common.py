@@ -117,7 +117,8 @@ def print_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None =
               header: bool = True) -> None:
     """Rows as CSV on stdout: a header of ``columns`` (default: the first
     row's keys), quantities as exact decimal text, lists of plain values
-    joined by spaces, anything nested as JSON text.  Text a spreadsheet
+    joined by spaces, anything nested as JSON text, true and false as JSON
+    writes them (not Python's True and False).  Text a spreadsheet
     would evaluate is neutralised by the audit export's one rule
     (``projections.audit.csv_cell``: ``=HYPERLINK(...)`` -> ``'=HYPERLINK(...)``,
     while -30 in a quantity column stays a number).  ``header=False``: rows
@@ -138,7 +139,9 @@ def print_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None =
         cells = []
         for column in columns:
             value = row.get(column)
-            if isinstance(value, (list, tuple)) and all(not isinstance(v, (dict, list, tuple)) for v in value):
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            elif isinstance(value, (list, tuple)) and all(not isinstance(v, (dict, list, tuple)) for v in value):
                 value = " ".join(map(str, value))
             elif isinstance(value, (dict, list, tuple)):
                 value = json.dumps(value, sort_keys=True, default=str)

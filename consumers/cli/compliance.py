@@ -15,7 +15,7 @@ from pathlib import Path
 from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, Progress, UsageError, argument, as_of, flat,
                                   iso, output, print_csv, software_version, storage)
 from consumers.projector import utc_now
-from consumers.render import colour_enabled, fmt_amount, pack, severity_colour, table, terminal_width
+from consumers.render import colour_enabled, fmt_amount, pack, plural, severity_colour, table, terminal_width
 from ledger.events import country_code
 from ledger.flows import parse_period, reconcile
 from ledger.lineage import build_lineage, lineage_dict, render_lineage
@@ -265,11 +265,11 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             if when is not None:
                 selection += f", {flag} {when.isoformat()}"
         progress = Progress(f"audit of {selection}: reports gathered", args.progress)
-        progress.announce(f"from {len(trace_ids):,} traces")
+        progress.announce(f"from {len(trace_ids):,} {plural(len(trace_ids), 'trace')}")
         data = audit.collect(ledger.store, selection, trace_ids, now=utc_now(), policy=ledger.policy,
                              progress=progress, software_version=software_version(), as_of=args.as_of,
                              known_at=args.known_at, lot=args.lot, charts="html" in formats)
-        progress.done(len(data.events), f"({len(trace_ids):,} traces)")
+        progress.done(len(data.events), f"({len(trace_ids):,} {plural(len(trace_ids), 'trace')})")
     finally:
         ledger.close()
     written: list[Path] = []
@@ -298,8 +298,10 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
         return EXIT_OK
-    print(f"audit of {selection}: {summary['events']} reports, {summary['lots']} lots, "
-          f"{summary['alerts']} open alerts, {summary['history']} alert transitions in {summary['traces']} trace(s), written in {elapsed_s:.1f} s")
+    counts = ", ".join(f"{summary[key]} {plural(summary[key], noun)}" for key, noun in (
+        ("events", "report"), ("lots", "lot"), ("alerts", "open alert"), ("history", "alert transition")))
+    print(f"audit of {selection}: {counts} in {summary['traces']} {plural(summary['traces'], 'trace')}, "
+          f"written in {elapsed_s:.1f} s")
     for path in written:
         print(f"  {path}")
     return EXIT_OK

@@ -325,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         usage.error(str(error))
     except (CliError, NotFound, PolicyError, PartyError, bootstrap.ConfigError, LogUnavailable,
             StoreUnavailable, LogMismatch) as error:
-        print(f"ledger {args.command}: {error}", file=sys.stderr)
+        print(f"ledger {args.command}: {_broker_not_answering(error, args) or error}", file=sys.stderr)
         return getattr(error, "exit_status", EXIT_ERROR)
     except KeyboardInterrupt:
         print(f"ledger {args.command}: interrupted; what was committed is kept, re-run to resume",
@@ -338,6 +338,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         # damaged while in use): one line saying what and what to do.
         print(f"ledger {args.command}: {_storage_failure(error)}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _broker_not_answering(error: BaseException, args: argparse.Namespace) -> str | None:
+    """A Kafka log whose broker never answered, said as that (not as
+    kafka-python's "KafkaTimeoutError: Unable to bootstrap from [...]")."""
+    if not isinstance(error, LogUnavailable):
+        return None
+    try:
+        from kafka.errors import KafkaTimeoutError
+    except ImportError:  # no Kafka client installed: no Kafka log either
+        return None
+    cause = error.__cause__
+    if not (isinstance(cause, KafkaTimeoutError) and "unable to bootstrap" in str(cause).lower()):
+        return None
+    url = getattr(args, "log", None) or bootstrap.default_log_url()
+    where = url.split("://", 1)[-1].split("/", 1)[0]
+    return (f"the Kafka broker at {where} did not answer: start one there, or name another in --log; "
+            f"to try the ledger on Kafka, `PORT={where.rsplit(':', 1)[-1]} make kafka` starts one (docs/KAFKA.md)")
 
 
 def _storage_failure(error: BaseException) -> str:

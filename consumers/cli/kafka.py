@@ -21,7 +21,7 @@ from typing import Any
 
 from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, UsageError, output, print_csv, storage,
                                   subcommands)
-from consumers.render import fmt_amount
+from consumers.render import fmt_amount, plural
 
 __all__ = ["register", "follow"]
 
@@ -190,8 +190,8 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         letters = publish_dead_letters(ledger.store, log)
     finally:
         ledger.close()
-    print(f"published {alerts} alert transitions to {log.alerts_topic} "
-          f"and {letters} dead letters to {log.dead_letters_topic}")
+    print(f"published {alerts} alert {plural(alerts, 'transition')} to {log.alerts_topic} "
+          f"and {letters} dead {plural(letters, 'letter')} to {log.dead_letters_topic}")
     return EXIT_OK
 
 
@@ -235,6 +235,7 @@ def follow(args: argparse.Namespace) -> int:
             return 130
     finally:
         log.close()
-    print(f"followed {log.alerts_topic}: {counts['transitions']} transitions "
-          f"({counts['copies']} copies dropped by transition id)", file=sys.stderr)
+    print(f"followed {log.alerts_topic}: {counts['transitions']} {plural(counts['transitions'], 'transition')} "
+          f"({counts['copies']} {plural(counts['copies'], 'copy', 'copies')} dropped by transition id)",
+          file=sys.stderr)
     return EXIT_OK

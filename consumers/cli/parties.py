@@ -13,7 +13,7 @@ from pathlib import Path
 
 from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, UsageError, output, print_csv, storage,
                                   subcommands)
-from consumers.render import table
+from consumers.render import plural, table
 from ledger.parties import ROLES, PartyError, RegisteredParty, parties_from_json
 
 __all__ = ["register"]
@@ -134,7 +134,7 @@ def _cmd_add(args: argparse.Namespace) -> int:
         ledger.store.register_parties(parties)
     finally:
         ledger.close()
-    print(f"registered {len(parties)} part{'y' if len(parties) == 1 else 'ies'}: "
+    print(f"registered {len(parties)} {plural(len(parties), 'party', 'parties')}: "
           + ", ".join(p.party_id for p in parties))
     return EXIT_OK
 
