@@ -17,7 +17,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
-__all__ = ["table", "pack", "fmt_amount", "terminal_width", "colour_enabled", "severity_colour"]
+__all__ = ["table", "pack", "fmt_amount", "plural", "terminal_width", "colour_enabled", "severity_colour"]
 
 CELL_WIDTH_MAX = 60  # a cell other than the last is cut (with "…") past this many characters
 GAP = "  "  # between two columns
@@ -39,6 +39,14 @@ def fmt_amount(text: str | None) -> str:
     sign = "-" if value < 0 else ""
     whole = f"{abs(int(whole)):,}" if whole.lstrip("-") else "0"
     return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """The word for ``count`` of ``noun``: plural(1, "lot") -> "lot", plural(2,
+    "lot") -> "lots", plural(0, "party", "parties") -> "parties".  Only the
+    word: the caller prints the count as it prints its other figures
+    (f"{n:,} {plural(n, 'record')}")."""
+    return noun if count == 1 else nouns or noun + "s"
 
 
 def terminal_width(stream: object = None) -> int | None:

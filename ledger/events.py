@@ -35,6 +35,7 @@ from ledger.quantity import UNITS, Quantity, canonical_decimal
 
 __all__ = [
     "SCHEMA_VERSION",
+    "country_code",
     "EVENT_TYPES",
     "Party",
     "Item",
@@ -92,6 +93,16 @@ Identifier = Annotated[
 # ISO 3166-1 alpha-2, from pycountry's copy of the ISO tables (kept current
 # by its maintainers), plus XK, the code customs systems use for Kosovo.
 COUNTRY_CODES = frozenset(c.alpha_2 for c in pycountry.countries) | {"XK"}
+
+
+def country_code(text: str) -> str:
+    """``text`` if it is an ISO 3166-1 alpha-2 code as reports write it (upper
+    case: "kr" is refused, as a report's or the party registry's "kr" is);
+    else a ValueError naming it, for a command line or a query parameter."""
+    if text not in COUNTRY_CODES:
+        hint = f"; write {text.upper()}" if text.upper() in COUNTRY_CODES else ""
+        raise ValueError(f"{text!r} is not an ISO 3166-1 alpha-2 country code (e.g. JP, KR, CN){hint}")
+    return text
 
 
 def _iso_country(value: str) -> str:

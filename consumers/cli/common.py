@@ -20,7 +20,7 @@ from projections.retry import retry
 from projections.store import StoreUnavailable
 
 __all__ = [
-    "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_REJECTED", "EXIT_DAMAGED", "CliError", "Refused", "Ledger",
+    "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_REJECTED", "EXIT_DAMAGED", "CliError", "UsageError", "Refused", "Ledger",
     "Progress", "Command", "subcommands", "storage", "as_of", "argument", "when", "count", "software_version",
     "iso", "output", "print_csv", "flat", "OUTPUTS",
 ]
@@ -34,6 +34,14 @@ STORE_OPEN_ATTEMPTS, STORE_OPEN_BACKOFF_S = 5, 0.2
 
 class CliError(Exception):
     """What a command says went wrong: one line on stderr, exit 1 (or ``exit_status``)."""
+
+
+class UsageError(CliError):
+    """The command was asked for something it cannot be asked (a missing or
+    contradictory option): said under the command's usage line, exit 2, as
+    argparse says its own."""
+
+    exit_status = EXIT_USAGE
 
 
 class Refused(CliError):
@@ -60,19 +68,27 @@ def subcommands(parser: argparse.ArgumentParser, dest: str, metavar: str) -> Com
                 epilog: str = "") -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.set_defaults(run=run)
+        # The innermost command's parser wins (a subcommand's defaults are set
+        # after its parent's): core.main says a usage error under its usage line.
+        p.set_defaults(run=run, command_parser=p)
         return p
 
     return command
 
 
-def storage(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--log", metavar="URL", help="event log URL (default: sqlite:///$LEDGER_HOME/log.db)")
-    p.add_argument("--store", metavar="URL",
-                   help="projection store URL (default: sqlite:///$LEDGER_HOME/projections.db)")
-    p.add_argument("--policy", metavar="FILE",
-                   help="deadlines, TOML (default: $LEDGER_POLICY, else built in: 90 days to "
-                        "account for a receipt, 30 in transit, 30 to confirm a ship-back)")
+def storage(p: argparse.ArgumentParser, *, log: bool = True, store: bool = True, policy: bool = True) -> None:
+    """--log, --store and --policy: only those the command uses (an option
+    it would ignore is not offered: `parties add --policy` would read as if
+    deadlines mattered to the registry)."""
+    if log:
+        p.add_argument("--log", metavar="URL", help="event log URL (default: sqlite:///$LEDGER_HOME/log.db)")
+    if store:
+        p.add_argument("--store", metavar="URL",
+                       help="projection store URL (default: sqlite:///$LEDGER_HOME/projections.db)")
+    if policy:
+        p.add_argument("--policy", metavar="FILE",
+                       help="deadlines, TOML (default: $LEDGER_POLICY, else built in: 90 days to "
+                            "account for a receipt, 30 in transit, 30 to confirm a ship-back)")
 
 
 def as_of(p: argparse.ArgumentParser, csv_is: str) -> None:
@@ -101,7 +117,8 @@ def print_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None =
               header: bool = True) -> None:
     """Rows as CSV on stdout: a header of ``columns`` (default: the first
     row's keys), quantities as exact decimal text, lists of plain values
-    joined by spaces, anything nested as JSON text.  Text a spreadsheet
+    joined by spaces, anything nested as JSON text, true and false as JSON
+    writes them (not Python's True and False).  Text a spreadsheet
     would evaluate is neutralised by the audit export's one rule
     (``projections.audit.csv_cell``: ``=HYPERLINK(...)`` -> ``'=HYPERLINK(...)``,
     while -30 in a quantity column stays a number).  ``header=False``: rows
@@ -122,7 +139,9 @@ def print_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None =
         cells = []
         for column in columns:
             value = row.get(column)
-            if isinstance(value, (list, tuple)) and all(not isinstance(v, (dict, list, tuple)) for v in value):
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            elif isinstance(value, (list, tuple)) and all(not isinstance(v, (dict, list, tuple)) for v in value):
                 value = " ".join(map(str, value))
             elif isinstance(value, (dict, list, tuple)):
                 value = json.dumps(value, sort_keys=True, default=str)
@@ -201,10 +220,21 @@ class Ledger:
     def __init__(self, args: argparse.Namespace, *, must_exist: bool = False):
         self.log_url = getattr(args, "log", None) or bootstrap.default_log_url()
         self.store_url = getattr(args, "store", None) or bootstrap.default_store_url()
-        self.policy = load_policy(getattr(args, "policy", None))
+        self._policy_file = getattr(args, "policy", None)
+        # A command that takes --policy reads it at once (a bad file is the
+        # first thing said); one that takes none, only if it ever asks.
+        self._policy = load_policy(self._policy_file) if hasattr(args, "policy") else None
         self.must_exist = must_exist
         self._log = None
         self._store = None
+
+    @property
+    def policy(self):  # type: ignore[no-untyped-def]
+        """Read when a command needs the deadlines: a command that takes no
+        --policy does not fail on a broken $LEDGER_POLICY it never uses."""
+        if self._policy is None:
+            self._policy = load_policy(self._policy_file)
+        return self._policy
 
     @property
     def log(self):  # type: ignore[no-untyped-def]

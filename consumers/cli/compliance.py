@@ -13,10 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, Progress, argument, as_of, flat, iso,
-                                  output, print_csv, software_version, storage)
+from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, Progress, UsageError, argument, as_of, flat,
+                                  iso, output, print_csv, software_version, storage)
 from consumers.projector import utc_now
-from consumers.render import colour_enabled, fmt_amount, pack, severity_colour, table, terminal_width
+from consumers.render import colour_enabled, fmt_amount, pack, plural, severity_colour, table, terminal_width
+from ledger.events import country_code
 from ledger.flows import parse_period
 from ledger.lineage import build_lineage, lineage_dict, render_lineage
 from ledger.times import end_of, start_of
@@ -34,12 +35,23 @@ def register(command: Command) -> None:
         "flows", "Cross-border reconciliation: shipped (as senders report) against received (as receivers report).",
         _cmd_flows,
         epilog="One row per origin country, destination country, item and period (and unit\n"
-               "dimension).  GAP = SHIPPED - RECEIVED; LOTS lists what is counted.\n"
+               "dimension).  GAP = SHIPPED - RECEIVED; LOTS lists what is counted.  A country\n"
+               "is an ISO 3166-1 alpha-2 code in upper case, as reports and the party registry\n"
+               "write it: --from jp is a usage error (write JP), never an empty answer.\n\n"
+               "examples:\n"
                "  ledger flows --from JP --to KR --period 2019\n"
-               "  ledger flows --period 2019-04 --item HF-UHP",
+               "  ledger flows --period 2019-04 --item HF-UHP\n"
+               "  ledger flows --period 2019 --gaps-only         only what does not add up\n"
+               "  ledger flows -o csv > flows.csv                every lot each flow counts\n\n"
+               "exit status:\n"
+               "  0 ok (no shipments matching is an answer);  1 the store could not be opened;\n"
+               "  2 usage error (a country or a period that is not one).",
     )
-    p.add_argument("--from", dest="origin", metavar="CC", help="origin country (ISO 3166 alpha-2)")
-    p.add_argument("--to", dest="destination", metavar="CC", help="destination country")
+    p.add_argument("--from", dest="origin", metavar="CC", type=argument(country_code),
+                   help="origin country: an ISO 3166-1 alpha-2 code in upper case, as reports and the party "
+                        "registry write it (JP; jp is refused)")
+    p.add_argument("--to", dest="destination", metavar="CC", type=argument(country_code),
+                   help="destination country, the same way (KR)")
     p.add_argument("--item", metavar="ITEM", help="only this item id")
     p.add_argument("--period", metavar="YYYY[-MM]", type=argument(parse_period),
                    help="a year or a month (UTC shipment date); default: by year")
@@ -51,7 +63,16 @@ def register(command: Command) -> None:
         "trace", "The lineage of a trace: every lot from the export to each re-export and ship-back.",
         _cmd_trace,
         epilog="Each node shows the lot's account in its unit: shipped = received + in transit;\n"
-               "received = consumed + re-exported + returned + lost + on hand.",
+               "received = consumed + re-exported + returned + lost + on hand.  The alerts\n"
+               "standing on the trace follow the lineage.\n\n"
+               "examples:\n"
+               "  ledger trace TR-PR-2019-0003\n"
+               "  ledger trace PR-0003-XA                        a lot's id shows its whole trace\n"
+               "  ledger trace TR-HF-2019-0001 --as-of 2019-09-01\n"
+               "  ledger trace TR-PR-2019-0003 --json            the lineage as a tree, for scripts\n\n"
+               "exit status:\n"
+               "  0 ok;  1 no such trace or lot, or the store could not be opened;\n"
+               "  2 usage error (e.g. a date that cannot be read).",
     )
     p.add_argument("ident", metavar="TRACE|LOT", help="a trace id, or a lot id of the trace")
     as_of(p, "one row per lot of the lineage, the whereabouts columns (parent_lot_id links them)")
@@ -100,7 +121,7 @@ def register(command: Command) -> None:
     p.add_argument("--known-at", metavar="K", type=argument(end_of),
                    help="only the reports the ledger had recorded by K (default: every report)")
     p.add_argument("--out", metavar="DIR", default="audit", help="output directory (default: ./audit)")
-    p.add_argument("--format", default="csv,xlsx,html",
+    p.add_argument("--format", default=AUDIT_FORMATS, type=argument(_audit_formats), metavar="FORMATS",
                    help="comma-separated: csv, xlsx, html (default: all three)")
     output(p, "one row: the selection, the counts and the files written", json_is="what was written, as JSON")
     p.add_argument("--progress", action="store_true",
@@ -203,43 +224,51 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 # -- audit -------------------------------------------------------------------------------
 
 
-def _cmd_audit(args: argparse.Namespace) -> int:
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+def _audit_formats(text: str) -> tuple[str, ...]:
+    """--format csv,xlsx: each one of AUDIT_FORMATS, at least one."""
+    formats = tuple(f.strip() for f in text.split(",") if f.strip())
     unknown = [f for f in formats if f not in AUDIT_FORMATS]
     if unknown or not formats:
-        raise CliError(f"--format {args.format!r}: choose from {', '.join(AUDIT_FORMATS)}")
+        raise ValueError(f"{text!r}: choose from {', '.join(AUDIT_FORMATS)} (comma-separated)")
+    return formats
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    formats = args.format
     period = args.period
     shipped = None
+    # What the selection options say, checked before anything is opened or made.
+    if not (args.trace or args.lot or args.party or args.period or args.item
+            or args.shipped_from is not None or args.shipped_to is not None):
+        raise UsageError("select what to audit: --trace, --lot, --party, --period, --from/--to or --item "
+                         "(ledger audit --help has examples)")
+    if (args.trace or args.lot) and (args.item or args.shipped_from is not None or args.shipped_to is not None):
+        given = "--trace" if args.trace else "--lot"
+        raise UsageError(f"--item, --from and --to narrow --party or --period; {given} already names "
+                         f"what to audit: drop one")
     if args.shipped_from is not None or args.shipped_to is not None:
         if period is not None:
-            raise CliError(f"--period {args.period} and --from/--to both select shipment dates: "
+            raise UsageError(f"--period {args.period} and --from/--to both select shipment dates: "
                                 f"give one (--from 2019-07-01 --to 2019-09-30 is a free range)")
         if args.shipped_from and args.shipped_to and args.shipped_from > args.shipped_to:
-            raise CliError(f"--from {args.shipped_from.date()} is after --to {args.shipped_to.date()}: "
+            raise UsageError(f"--from {args.shipped_from.date()} is after --to {args.shipped_to.date()}: "
                                 f"swap them")
         shipped = audit.DateRange(args.shipped_from, args.shipped_to)
     out = _out_directory(args.out)  # before the work: a bad --out is said at once
     started = time.monotonic()
     ledger = Ledger(args)
     try:
-        if not (args.trace or args.lot or args.party or args.period or args.item or shipped):
-            raise CliError("select what to audit: --trace, --lot, --party, --period, --from/--to or --item "
-                                "(ledger audit --help has examples)")
-        if (args.trace or args.lot) and (args.item or shipped):
-            given = "--trace" if args.trace else "--lot"
-            raise CliError(f"--item, --from and --to narrow --party or --period; {given} already names "
-                                f"what to audit: drop one")
         selection, trace_ids = audit.select_traces(ledger.store, trace=args.trace, party=args.party,
                                                    period=period, item=args.item, shipped=shipped, lot=args.lot)
         for flag, when in (("as of", args.as_of), ("known at", args.known_at)):
             if when is not None:
                 selection += f", {flag} {when.isoformat()}"
         progress = Progress(f"audit of {selection}: reports gathered", args.progress)
-        progress.announce(f"from {len(trace_ids):,} traces")
+        progress.announce(f"from {len(trace_ids):,} {plural(len(trace_ids), 'trace')}")
         data = audit.collect(ledger.store, selection, trace_ids, now=utc_now(), policy=ledger.policy,
                              progress=progress, software_version=software_version(), as_of=args.as_of,
                              known_at=args.known_at, lot=args.lot, charts="html" in formats)
-        progress.done(len(data.events), f"({len(trace_ids):,} traces)")
+        progress.done(len(data.events), f"({len(trace_ids):,} {plural(len(trace_ids), 'trace')})")
     finally:
         ledger.close()
     written: list[Path] = []
@@ -276,8 +305,10 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
         return EXIT_OK
-    print(f"audit of {selection}: {summary['events']} reports, {summary['lots']} lots, "
-          f"{summary['alerts']} open alerts, {summary['history']} alert transitions in {summary['traces']} trace(s), written in {elapsed_s:.1f} s")
+    counts = ", ".join(f"{summary[key]} {plural(summary[key], noun)}" for key, noun in (
+        ("events", "report"), ("lots", "lot"), ("alerts", "open alert"), ("history", "alert transition")))
+    print(f"audit of {selection}: {counts} in {summary['traces']} {plural(summary['traces'], 'trace')}, "
+          f"written in {elapsed_s:.1f} s")
     for path in written:
         print(f"  {path}")
     return EXIT_OK

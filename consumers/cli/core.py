@@ -25,7 +25,7 @@ from pathlib import Path
 from eventsourcing.persistence import PersistenceError
 
 from consumers import bootstrap
-from consumers.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, as_of, count, output,
+from consumers.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, UsageError, argument, as_of, count, output,
                                   software_version, storage, subcommands)
 from consumers.cli.record import run_demo, run_ingest, run_project, run_replay
 from consumers.cli.views import REJECTS_SHOWN_DEFAULT, run_alerts, run_rejects, run_whereabouts
@@ -123,7 +123,10 @@ control characters; a key is said once per object; a line is at most
 1,000,000 bytes (docs/EVENTS.md).
 
 exit status:
-  0 every line recorded (or already recorded);
+  0 every line recorded (or already recorded).  A conflict is exit 0 too:
+    a line with the same reporter and event_id as a recorded report but
+    other content is recorded, the first recorded version is used, and the
+    conflict is a conflicting_report alert and, in --json, "conflicts";
   3 some lines rejected: each named on stderr, every other line recorded;
   1 the ledger failed: the file, log or store could not be opened or
     written (what was committed is kept: re-run to resume);
@@ -153,6 +156,18 @@ account, in the lot's unit:
   RECEIVED = CONSUMED + RE-EXPORTED + RETURNED + LOST + ON HAND
 UNACCOUNTED is what the holder has not explained (consumed, re-exported,
 returned, lost or declared on hand) by the end-use reporting deadline.
+
+columns:
+  FROM         the shipper, or the parent lot (re-export, ship-back)
+  HOLDER       who holds the lot now, with its country
+  DECLARED     what the holder's last stock declaration still explains
+               (declared on hand, less what left the lot after it)
+  UNACCOUNTED  not explained by the deadline; how long: `ledger alerts`
+               (its SINCE is when the alert first stood)
+  SINCE        the UTC date the lot's figures last changed (its latest
+               movement, else its shipment): not since when a quantity is
+               unaccounted (--json: since; the audit's columns sheet says
+               the same)
 
 examples:
   ledger whereabouts                               every lot, now
@@ -187,8 +202,15 @@ examples:
   ledger alerts --json                             for scripts and dashboards
   ledger alerts -o csv > alerts.csv                every field, for a spreadsheet
 
-SINCE is the UTC date the alert first stood (--json: since; due_at is its
-latest step, e.g. when an unaccounted quantity last changed).
+columns:
+  SEVERITY     high, medium or low (--severity)
+  KIND         what is wrong (--kind; the kinds are listed above)
+  PARTY        who is to answer; "(your material)" with --party, see above
+  QUANTITY     the quantity at issue, in the lot's unit
+  SINCE (UTC)  the date the alert first stood, its first deadline passing
+               (--json: since; due_at is its latest step, e.g. when an
+               unaccounted quantity last changed)
+  WHAT         the alert in words, naming lot, party and deadline
 
 On a terminal the table fits its width: the message wraps under its column,
 or, where even that does not fit, each alert is printed as a block of
@@ -205,6 +227,9 @@ examples:
   ledger completion bash > ~/.local/share/bash-completion/completions/ledger
   ledger completion zsh > "${fpath[1]}/_ledger"
   eval "$(ledger completion bash)"                 in the current shell only
+
+exit status:
+  0 ok;  2 usage error (a shell it does not complete).
 """
 
 REJECTS_EPILOG = """\
@@ -238,6 +263,9 @@ index than a full scan does, so a damaged store is never "identical".
 examples:
   ledger replay
   ledger replay --replace          adopt the rebuilt projections if they differ
+  ledger replay --policy p.toml    with other deadlines; a difference prints the
+                                   --replace command that adopts it, with the same
+                                   --policy, --log, --store (and LEDGER_HOME)
 
 exit status:
   0 identical;  1 different, or storage could not be opened;  2 usage error;
@@ -247,13 +275,16 @@ exit status:
 SCHEMA_EPILOG = """\
 The JSON Schema of every report the ledger accepts, for integrators who
 validate before they send.  Refused reports are described field by field
-on ingest (see `ledger ingest --help`).
+on ingest (see `ledger ingest --help`).  It is JSON: -o json prints it as
+without -o; -o csv and -o table are usage errors.
 
 examples:
-  ledger schema -o ledger-event.schema.json
+  ledger schema --out ledger-event.schema.json
+  ledger schema > ledger-event.schema.json
+  ledger schema --alerts -o json | jq .properties
 
 exit status:
-  0 ok;  1 the output file could not be written.
+  0 ok;  1 the output file could not be written;  2 usage error.
 """
 
 DEMO_EPILOG = """\
@@ -261,30 +292,40 @@ Records examples/story-2019.jsonl into LEDGER_HOME (default ./.ledger) and
 prints the whereabouts, the standing alerts and a replay check.  Running it
 again is a no-op: every report is already recorded.
 
-example:
+examples:
   LEDGER_HOME=$(mktemp -d) ledger demo
+  ledger demo && ledger trace TR-PR-2019-0003      then look around
 
 exit status:
-  0 ok;  1 the replay differed, or storage could not be opened.
+  0 ok;  1 the replay differed, or storage could not be opened;  2 usage error.
 """
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
     if not getattr(args, "command", None):
+        if extras:
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
         parser.print_help()
         return EXIT_USAGE
-    output = getattr(args, "output", None) if args.command != "schema" else None  # schema -o FILE
+    # A usage error is said by the command it is about (its usage line, not
+    # the top level's): the innermost subcommand's parser.
+    usage = getattr(args, "command_parser", parser)
+    if extras:
+        usage.error(f"unrecognized arguments: {' '.join(extras)}")
+    output = getattr(args, "output", None)
     if output in ("table", "csv") and getattr(args, "json", False):
-        parser.error(f"--json and -o {output} ask for two outputs: give one")
+        usage.error(f"--json and -o {output} ask for two outputs: give one")
     if output == "json":
         args.json = True
     try:
         return args.run(args)
+    except UsageError as error:
+        usage.error(str(error))
     except (CliError, NotFound, PolicyError, PartyError, bootstrap.ConfigError, LogUnavailable,
             StoreUnavailable, LogMismatch) as error:
-        print(f"ledger {args.command}: {error}", file=sys.stderr)
+        print(f"ledger {args.command}: {_broker_not_answering(error, args) or error}", file=sys.stderr)
         return getattr(error, "exit_status", EXIT_ERROR)
     except KeyboardInterrupt:
         print(f"ledger {args.command}: interrupted; what was committed is kept, re-run to resume",
@@ -297,6 +338,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         # damaged while in use): one line saying what and what to do.
         print(f"ledger {args.command}: {_storage_failure(error)}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _broker_not_answering(error: BaseException, args: argparse.Namespace) -> str | None:
+    """A Kafka log whose broker never answered, said as that (not as
+    kafka-python's "KafkaTimeoutError: Unable to bootstrap from [...]")."""
+    if not isinstance(error, LogUnavailable):
+        return None
+    try:
+        from kafka.errors import KafkaTimeoutError
+    except ImportError:  # no Kafka client installed: no Kafka log either
+        return None
+    cause = error.__cause__
+    if not (isinstance(cause, KafkaTimeoutError) and "unable to bootstrap" in str(cause).lower()):
+        return None
+    url = getattr(args, "log", None) or bootstrap.default_log_url()
+    where = url.split("://", 1)[-1].split("/", 1)[0]
+    return (f"the Kafka broker at {where} did not answer: start one there, or name another in --log; "
+            f"to try the ledger on Kafka, `PORT={where.rsplit(':', 1)[-1]} make kafka` starts one (docs/KAFKA.md)")
 
 
 def _storage_failure(error: BaseException) -> str:
@@ -363,8 +422,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --follow: stop once every transition committed when it started is printed")
     p.add_argument("--severity", choices=("high", "medium", "low"), action="append",
                    help="only alerts of this severity (repeat for several; default: all)")
-    p.add_argument("--kind", action="append", metavar="KIND",
-                   help="only alerts of this kind, e.g. unaccounted, premise_deviation (repeat for several)")
+    p.add_argument("--kind", action="append", metavar="KIND", type=argument(_alert_kind),
+                   help="only alerts of this kind, e.g. unaccounted, premise_deviation (repeat for several; "
+                        "the kinds are listed below)")
     p.add_argument("--limit", metavar="N", type=count, default=0,
                    help="show at most N, the oldest standing first (default 0: all)")
     as_of(p, "one row per alert (with --journal: per transition), every field, for a spreadsheet")
@@ -379,7 +439,7 @@ def _parser() -> argparse.ArgumentParser:
     output(p, "one row per rejected line: source, line, problems, the text as sent", json_is="JSON for scripts")
     p.add_argument("--limit", metavar="N", type=count, default=REJECTS_SHOWN_DEFAULT,
                    help=f"show at most N, oldest first (default: {REJECTS_SHOWN_DEFAULT}; 0: all)")
-    storage(p)
+    storage(p, store=False, policy=False)  # the rejects are kept in the log
 
     p = command("replay", "Rebuild every projection from position 0 and compare with the live one.",
                 run_replay, epilog=REPLAY_EPILOG)
@@ -389,7 +449,10 @@ def _parser() -> argparse.ArgumentParser:
     storage(p)
 
     p = command("schema", "Write the JSON Schema of the event contract.", _cmd_schema, epilog=SCHEMA_EPILOG)
-    p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("-o", "--output", metavar="json", type=argument(_schema_output),
+                   help="json (the default: the schema is JSON only); a file name here is read as --out FILE, "
+                        "as before (deprecated)")
     p.add_argument("--alerts", action="store_true",
                    help="the schema of the alert messages on the Kafka alerts topic instead")
 
@@ -409,6 +472,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _alert_kind(text: str) -> str:
+    """A kind the ledger raises: a typo (Unaccounted, nope) is a usage error,
+    never a filter that matches nothing and reads as "no alerts standing"."""
+    if text not in ALERT_KINDS:
+        raise ValueError(f"{text!r} is not an alert kind; the kinds: {', '.join(ALERT_KINDS)}")
+    return text
+
+
 def _cmd_completion(args: argparse.Namespace) -> int:
     import shtab
 
@@ -416,7 +487,20 @@ def _cmd_completion(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _schema_output(text: str) -> str:
+    """`schema -o`: json, or (deprecated) the file name -o used to take."""
+    if text in ("csv", "table"):
+        raise ValueError(f"the schema is JSON only: -o json, or no -o ({text!r} is not one)")
+    return text
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
+    if args.output not in (None, "json"):
+        # `schema -o FILE` wrote FILE before -o meant json|csv on every command.
+        if args.out:
+            raise UsageError(f"-o {args.output!r} and --out {args.out!r}: give --out FILE only")
+        print(f"ledger schema: warning: -o FILE is deprecated, write --out {args.output}", file=sys.stderr)
+        args.out = args.output
     if args.alerts:
         from consumers.kafka.alert_publisher import alert_json_schema
 
@@ -424,12 +508,12 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     else:
         schema = event_json_schema()
     text = json.dumps(schema, indent=2, sort_keys=True)
-    if args.output:
+    if args.out:
         try:
-            Path(args.output).write_text(text + "\n")
+            Path(args.out).write_text(text + "\n")
         except OSError as error:
-            raise CliError(f"cannot write {args.output!r}: {error.strerror}") from None
-        print(f"wrote {args.output}", file=sys.stderr)
+            raise CliError(f"cannot write {args.out!r}: {error.strerror}") from None
+        print(f"wrote {args.out}", file=sys.stderr)
     else:
         print(text)
     return EXIT_OK

@@ -19,8 +19,9 @@ import signal
 import sys
 from typing import Any
 
-from consumers.cli.common import EXIT_OK, CliError, Command, Ledger, output, print_csv, storage, subcommands
-from consumers.render import fmt_amount
+from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, UsageError, output, print_csv, storage,
+                                  subcommands)
+from consumers.render import fmt_amount, plural
 
 __all__ = ["register", "follow"]
 
@@ -41,12 +42,31 @@ exit status:
   0 stopped (--until-end, --max-idle, or Ctrl-C: 130);  1 the broker or store could not be reached;  2 usage error.
 """
 
+KAFKA_EPILOG = """\
+With a Kafka log of record (--log kafka://HOST:PORT/PREFIX), reports go to
+the PREFIX.events topic.  `kafka project` applies them to a projection store
+as a consumer group, `kafka publish-alerts` sends the store's alert
+transitions to the alerts topic, and `kafka follow-alerts` prints them as
+they arrive.  ingest, replay and the other commands take a kafka:// --log
+as they take any other.  docs/KAFKA.md walks through it; to try it,
+`PORT=9092 make kafka` starts a broker on 127.0.0.1:9092.
+
+examples:
+  ledger ingest reports.jsonl --log kafka://127.0.0.1:9092/ledger --no-project
+  ledger kafka project --log kafka://127.0.0.1:9092/ledger --group projectors
+  ledger kafka publish-alerts --log kafka://127.0.0.1:9092/ledger
+  ledger kafka follow-alerts --log kafka://127.0.0.1:9092/ledger --until-end
+
+exit status:
+  each subcommand's help says its own;  2 no subcommand, or a usage error.
+"""
+
 PUBLISH_EPILOG = """\
 Sends every alert transition the store journaled and has not yet published
 to the alerts topic, keyed by alert id, and records what it sent in the
 store.  Transition ids are deterministic: a subscriber drops copies by id.
 
-example:
+examples:
   ledger kafka publish-alerts --log kafka://127.0.0.1:9092/ledger --store sqlite:///p.db
 
 exit status:
@@ -68,7 +88,7 @@ exit status:
 
 def register(command: Command) -> None:
     p = command("kafka", "Kafka log of record: group projector, alert publisher, alert follower.",
-                _cmd_kafka_help, epilog=__doc__.split("\n\n")[1] if __doc__ else "")
+                _cmd_kafka_help, epilog=KAFKA_EPILOG)
     subcommand = subcommands(p, "kafka_command", "SUBCOMMAND")
 
     q = subcommand("project", "Run a consumer-group projector into a store.", _cmd_project, PROJECT_EPILOG)
@@ -90,12 +110,12 @@ def register(command: Command) -> None:
 
     q = subcommand("publish-alerts", "Publish the store's unpublished alert transitions.", _cmd_publish,
                    PUBLISH_EPILOG)
-    storage(q)
+    storage(q, policy=False)
 
     q = subcommand("follow-alerts", "Print alert transitions as they arrive, de-duplicated by id.",
                    follow, FOLLOW_EPILOG)
     add_follow_options(q)
-    storage(q)
+    storage(q, store=False, policy=False)  # it reads the alerts topic only
 
 
 def add_follow_options(p: argparse.ArgumentParser) -> None:
@@ -109,9 +129,7 @@ def add_follow_options(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_kafka_help(args: argparse.Namespace) -> int:
-    print("usage: ledger kafka {project,publish-alerts,follow-alerts} ...  (ledger kafka --help)",
-          file=sys.stderr)
-    return 2
+    raise UsageError("name a subcommand: project, publish-alerts or follow-alerts (ledger kafka --help)")
 
 
 def _kafka_log(ledger: Any) -> Any:
@@ -172,8 +190,8 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         letters = publish_dead_letters(ledger.store, log)
     finally:
         ledger.close()
-    print(f"published {alerts} alert transitions to {log.alerts_topic} "
-          f"and {letters} dead letters to {log.dead_letters_topic}")
+    print(f"published {alerts} alert {plural(alerts, 'transition')} to {log.alerts_topic} "
+          f"and {letters} dead {plural(letters, 'letter')} to {log.dead_letters_topic}")
     return EXIT_OK
 
 
@@ -217,6 +235,7 @@ def follow(args: argparse.Namespace) -> int:
             return 130
     finally:
         log.close()
-    print(f"followed {log.alerts_topic}: {counts['transitions']} transitions "
-          f"({counts['copies']} copies dropped by transition id)", file=sys.stderr)
+    print(f"followed {log.alerts_topic}: {counts['transitions']} {plural(counts['transitions'], 'transition')} "
+          f"({counts['copies']} {plural(counts['copies'], 'copy', 'copies')} dropped by transition id)",
+          file=sys.stderr)
     return EXIT_OK

@@ -11,8 +11,9 @@ import argparse
 import json
 from pathlib import Path
 
-from consumers.cli.common import EXIT_OK, CliError, Command, Ledger, output, print_csv, storage, subcommands
-from consumers.render import table
+from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, UsageError, output, print_csv, storage,
+                                  subcommands)
+from consumers.render import plural, table
 from ledger.parties import ROLES, PartyError, RegisteredParty, parties_from_json
 
 __all__ = ["register"]
@@ -22,12 +23,55 @@ Every party a report names (reporter, exporter, consignee, end user, a
 license's exporter and end users) must be registered, in the country the
 report says; otherwise ingest rejects the line, the SDK refuses it and the
 projector dead-letters it.  An empty registry refuses nothing (the ledger
-runs open until the first party is registered).
+runs open until the first party is registered).  The registry is kept in
+the projection store (--store).
 
+examples:
   ledger parties add KR-SEMI --country KR --role consignee --role exporter
   ledger parties add --file examples/parties.json
   ledger parties list
   ledger parties remove KR-EVIL
+
+exit status:
+  0 ok;  1 the store could not be opened, or the subcommand failed;
+  2 no subcommand, or a usage error.
+"""
+
+ADD_EPILOG = """\
+Registers each party, or replaces its entry (id, country, roles, name).  The
+country is an ISO 3166-1 alpha-2 code in upper case, as reports write it
+(KR; kr is refused).  Roles: """ + ", ".join(ROLES) + """.
+
+examples:
+  ledger parties add KR-SEMI --country KR --role consignee --role exporter
+  ledger parties add JP-FLUORO --country JP --role exporter --name "JP Fluoro K.K."
+  ledger parties add --file examples/parties.json
+
+exit status:
+  0 registered;  1 a party the registry cannot hold (field and value named),
+  a --file that cannot be read, or the store could not be opened;
+  2 usage error (no ID, --country or --role, or --file with them).
+"""
+
+LIST_EPILOG = """\
+examples:
+  ledger parties list
+  ledger parties list -o csv > parties.csv
+
+exit status:
+  0 ok (an empty registry is an answer);  1 the store could not be opened;
+  2 usage error.
+"""
+
+REMOVE_EPILOG = """\
+Later reports naming the party are refused; what was recorded stays.
+
+examples:
+  ledger parties remove KR-EVIL
+
+exit status:
+  0 removed;  1 the party is not registered, or the store could not be
+  opened;  2 usage error.
 """
 
 
@@ -36,37 +80,38 @@ def register(command: Command) -> None:
                 _cmd_help, epilog=EPILOG)
     subcommand = subcommands(p, "parties_command", "SUBCOMMAND")
 
-    q = subcommand("add", "Register parties (or replace their entries).", _cmd_add, EPILOG)
+    # The registry lives in the store: no subcommand reads the log or the deadlines.
+    q = subcommand("add", "Register parties (or replace their entries).", _cmd_add, ADD_EPILOG)
     q.add_argument("party_id", nargs="?", metavar="ID", help="the party id reports use")
-    q.add_argument("--country", metavar="CC", help="ISO 3166-1 alpha-2 country code")
+    q.add_argument("--country", metavar="CC", help="ISO 3166-1 alpha-2 country code, upper case (KR)")
     q.add_argument("--role", action="append", choices=ROLES, default=[],
                    help="what the party does; repeat for several")
     q.add_argument("--name", help="a name for people (optional)")
     q.add_argument("--file", metavar="FILE",
                    help='JSON list of {"id", "country", "roles", "name"} (examples/parties.json) instead of ID')
-    storage(q)
+    storage(q, log=False, policy=False)
 
-    q = subcommand("list", "The registered parties.", _cmd_list, EPILOG)
+    q = subcommand("list", "The registered parties.", _cmd_list, LIST_EPILOG)
     output(q, "one row per party: id, country, roles, name", json_is="JSON for scripts")
-    storage(q)
+    storage(q, log=False, policy=False)
 
-    q = subcommand("remove", "Remove a party: later reports naming it are refused.", _cmd_remove, EPILOG)
+    q = subcommand("remove", "Remove a party: later reports naming it are refused.", _cmd_remove, REMOVE_EPILOG)
     q.add_argument("party_id", metavar="ID")
-    storage(q)
+    storage(q, log=False, policy=False)
 
 
 PARTY_COLUMNS = ("id", "country", "roles", "name")  # -o csv: roles joined by spaces
 
 
 def _cmd_help(args: argparse.Namespace) -> int:
-    raise CliError("name a subcommand: add, list or remove (ledger parties --help)")
+    raise UsageError("name a subcommand: add, list or remove (ledger parties --help)")
 
 
 def _cmd_add(args: argparse.Namespace) -> int:
     if args.file:
         if args.party_id or args.country or args.role or args.name:
-            raise CliError("--file registers the parties the file lists; give no ID, --country, --role "
-                                "or --name with it")
+            raise UsageError("--file registers the parties the file lists; give no ID, --country, --role "
+                             "or --name with it")
         path = Path(args.file)
         if not path.is_file():
             raise CliError(f"--file {args.file!r} is not a readable file")
@@ -76,7 +121,10 @@ def _cmd_add(args: argparse.Namespace) -> int:
             raise CliError(str(error)) from None
     else:
         if not args.party_id or not args.country or not args.role:
-            raise CliError("give ID, --country CC and at least one --role (or --file FILE)")
+            missing = [what for what, given in (("ID", args.party_id), ("--country CC", args.country),
+                                                ("at least one --role", args.role)) if not given]
+            raise UsageError(f"give ID, --country CC and at least one --role (or --file FILE); "
+                             f"missing: {', '.join(missing)}")
         try:
             parties = [RegisteredParty(args.party_id, args.country, tuple(args.role), args.name)]
         except PartyError as error:
@@ -86,7 +134,7 @@ def _cmd_add(args: argparse.Namespace) -> int:
         ledger.store.register_parties(parties)
     finally:
         ledger.close()
-    print(f"registered {len(parties)} part{'y' if len(parties) == 1 else 'ies'}: "
+    print(f"registered {len(parties)} {plural(len(parties), 'party', 'parties')}: "
           + ", ".join(p.party_id for p in parties))
     return EXIT_OK
 

@@ -16,6 +16,7 @@ from consumers.bootstrap import POLICY_ENV
 from consumers.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_REJECTED, CliError, Ledger, Progress, Refused, flat,
                                   print_csv)
 from consumers.cli.views import alerts_table, whereabouts_table
+from consumers.render import plural
 from consumers.ingest import IngestReport, LongLine, Reject, ingest_lines, read_lines, reject_row
 from consumers.log_check import verify_log
 from consumers.projector import BatchCounts, catch_up, rebuild, utc_now
@@ -138,11 +139,12 @@ def _project(ledger: Ledger, progress_forced: bool, *, trust_recorded_at: bool =
 def _print_ingest(report: IngestReport, file: str, *, detects_duplicates: bool = True) -> None:
     file = "<stdin>" if file == "-" else file
     if detects_duplicates:
-        print(f"{file}: {report.lines} lines: {report.accepted} recorded, "
+        print(f"{file}: {report.lines} {plural(report.lines, 'line')}: {report.accepted} recorded, "
               f"{report.duplicates} already recorded (no-op), {report.conflicts} conflicting, "
               f"{report.rejected} rejected")
     else:
-        print(f"{file}: {report.lines} lines: {report.accepted} sent to the log, {report.rejected} rejected "
+        print(f"{file}: {report.lines} {plural(report.lines, 'line')}: {report.accepted} sent to the log, "
+              f"{report.rejected} rejected "
               f"(this log cannot tell a re-send from a new report: the projection drops re-sends)")
     for reject in report.rejects[:50]:
         print(f"  rejected line {reject.line}: " + "; ".join(str(p) for p in reject.problems), file=sys.stderr)
@@ -170,8 +172,9 @@ def run_project(args: argparse.Namespace) -> int:
         totals = _project(ledger, args.progress, trust_recorded_at=args.trust_recorded_at)
     finally:
         ledger.close()
-    print(f"projected {totals.records} records in {totals.batches} batches "
-          f"({totals.duplicates} duplicates, {totals.dead_letters} dead letters)")
+    print(f"projected {totals.records} {plural(totals.records, 'record')} in {totals.batches} "
+          f"{plural(totals.batches, 'batch', 'batches')} ({totals.duplicates} {plural(totals.duplicates, 'duplicate')}, "
+          f"{totals.dead_letters} dead {plural(totals.dead_letters, 'letter')})")
     return EXIT_OK
 
 
@@ -185,7 +188,8 @@ def run_replay(args: argparse.Namespace) -> int:
             for problem in damaged.problems:
                 print(f"  {problem}", file=sys.stderr)
             raise Refused(
-                f"the log has {damaged.problem_count} damaged record(s) (listed above; first: "
+                f"the log has {damaged.problem_count} damaged {plural(damaged.problem_count, 'record')} "
+                f"(listed above; first: "
                 f"{damaged.problems[0]}); nothing was replayed or replaced: restore the log from a backup, "
                 f"or see docs/OPERATIONS.md, 'ledger verify'")
         live = ledger.store
@@ -231,15 +235,41 @@ def run_replay(args: argparse.Namespace) -> int:
     elif args.json:
         print(json.dumps(replayed, indent=2, sort_keys=True))
     else:
-        print(f"replayed {totals.records} records from position 0")
+        print(f"replayed {totals.records} {plural(totals.records, 'record')} from position 0")
         for name in sorted(live_fp):
             verdict = "identical" if live_fp[name] == rebuilt_fp.get(name) else "DIFFERENT"
             shown = live_fp[name] if name == "integrity" else rebuilt_fp.get(name, "")[:16]
             print(f"  {name:<12} {verdict}  {shown}")
         print("replay: identical" if same else
               "replay: DIFFERENT" + (" (live store replaced by the rebuilt one)" if args.replace else
-                                     " (run `ledger replay --replace` to adopt the rebuilt projections)"))
+                                     f" (run `{replace_command(args)}` to adopt the rebuilt projections)"))
     return EXIT_OK if same else EXIT_ERROR
+
+
+# What decides a replay's answer besides its options: LEDGER_HOME picks the
+# log and store when --log and --store are not given (bootstrap).
+REPLAY_ENV = ("LEDGER_HOME", "LEDGER_LOG", "LEDGER_STORE", POLICY_ENV)
+
+
+def replace_command(args: argparse.Namespace) -> str:
+    """The `ledger replay --replace` that adopts the rebuild just compared:
+    the same --log, --store and --policy, and the environment variables that
+    chose them, so that running it as printed rebuilds the same projections
+    (a --policy dropped would rebuild with other deadlines)."""
+    import shlex
+
+    log, store = getattr(args, "log", None), getattr(args, "store", None)
+    overridden = {"LEDGER_LOG": bool(log), "LEDGER_STORE": bool(store), POLICY_ENV: bool(args.policy),
+                  "LEDGER_HOME": bool(log or os.environ.get("LEDGER_LOG"))
+                  and bool(store or os.environ.get("LEDGER_STORE"))}
+    words = [f"{name}={shlex.quote(os.environ[name])}" for name in REPLAY_ENV
+             if os.environ.get(name) and not overridden[name]]
+    words.append("ledger replay --replace")
+    for option in ("log", "store", "policy"):
+        value = getattr(args, option, None)
+        if value:
+            words.append(f"--{option} {shlex.quote(str(value))}")
+    return " ".join(words)
 
 
 def _rebuild_path(store_url: str) -> Path:

@@ -12,6 +12,7 @@ from typing import Any
 
 from consumers.cli.common import EXIT_DAMAGED, EXIT_OK, CliError, Command, Ledger, Progress, flat, output, print_csv, storage
 from consumers.log_check import store_belongs_problem, verify_log
+from consumers.render import plural
 from projections.store import StoreUnavailable
 
 __all__ = ["register", "EXIT_WHOLE", "EXIT_DAMAGED"]
@@ -52,7 +53,7 @@ def register(command: Command) -> None:
     output(p, "one row: whole, then each finding (log.*, store.*, belongs.*)", json_is="the findings as JSON")
     p.add_argument("--progress", action="store_true",
                    help="progress lines on stderr even when it is not a terminal (default: only on a terminal)")
-    storage(p)
+    storage(p, policy=False)  # it checks what is stored, not what the deadlines make of it
 
 
 
@@ -96,16 +97,21 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(json.dumps(findings, indent=2, sort_keys=True))
         return EXIT_WHOLE if whole else EXIT_DAMAGED
     spans = ", ".join(f"partition {p} offsets {f}..{l}" for p, (f, l) in sorted(log_check.partitions.items()))
-    print(f"log      {ledger.log_url}: {log_check.records:,} records" + (f" ({spans})" if spans else "") + ": "
-          + ("whole" if not log_check.problem_count else f"{log_check.problem_count:,} PROBLEMS"))
+    print(f"log      {ledger.log_url}: {log_check.records:,} {plural(log_check.records, 'record')}"
+          + (f" ({spans})" if spans else "") + ": "
+          + ("whole" if not log_check.problem_count
+             else f"{log_check.problem_count:,} {plural(log_check.problem_count, 'PROBLEM')}"))
     if log_check.not_reports:
-        print(f"           {log_check.not_reports:,} records are not reports (the projector dead-letters them)")
+        print(f"           {log_check.not_reports:,} "
+              + ("record is not a report" if log_check.not_reports == 1 else "records are not reports")
+              + " (the projector dead-letters them)")
     for problem in log_check.problems:
         print(f"           {problem}")
     if log_check.problem_count > len(log_check.problems):
         print(f"           ... and {log_check.problem_count - len(log_check.problems):,} more")
     print(f"store    {ledger.store_url}: " + (f"{store['method']}: " if store["method"] else "")
-          + ("whole" if not store["problems"] else f"{len(store['problems'])} PROBLEMS"))
+          + ("whole" if not store["problems"]
+             else f"{len(store['problems'])} {plural(len(store['problems']), 'PROBLEM')}"))
     for problem in store["problems"]:
         print(f"           {problem}")
     if opened is not None:

@@ -14,6 +14,7 @@ from consumers.cli.common import EXIT_OK, CliError, Ledger, iso, print_csv
 from consumers.projector import utc_now
 from consumers.render import colour_enabled, fmt_amount, severity_colour, table, terminal_width
 from projections.alert_views import party_alerts, with_since
+from ledger.ports import RejectRow
 from projections.queries import NotFound, standing_alerts, whereabouts
 
 __all__ = ["run_whereabouts", "run_alerts", "run_rejects", "whereabouts_table", "alerts_table",
@@ -170,7 +171,7 @@ def run_rejects(args: argparse.Namespace) -> int:
     finally:
         ledger.close()
     if args.output == "csv":
-        print_csv([r._asdict() for r in rows])
+        print_csv([r._asdict() for r in rows], columns=RejectRow._fields)  # none rejected: the header alone
     elif args.json:
         print(json.dumps([r._asdict() for r in rows], indent=2))
     elif not rows:

@@ -63,6 +63,7 @@ from consumers.kafka.alert_publisher import AlertPublisher, committed_marker, pu
 from consumers.log.kafka import CONNECT_TIMEOUT_S, KafkaLog, log_record
 from consumers.log_check import check_store_belongs
 from consumers.projector import BatchCounts, collecting_less, utc_now
+from consumers.render import plural
 from ledger.policy import Policy
 from ledger.ports import LogRecord, LogUnavailable
 from projections.batch_lock import exclusive, path_lock
@@ -455,11 +456,14 @@ def print_summary(totals: GroupTotals, *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(totals.as_dict(), sort_keys=True))
     else:
-        print(f"projected {totals.records} records in {totals.batches} batches "
-              f"({totals.duplicates} duplicates, {totals.dead_letters} dead letters, "
+        print(f"projected {totals.records} {plural(totals.records, 'record')} in {totals.batches} "
+              f"{plural(totals.batches, 'batch', 'batches')} ({totals.duplicates} "
+              f"{plural(totals.duplicates, 'duplicate')}, {totals.dead_letters} dead "
+              f"{plural(totals.dead_letters, 'letter')}, "
               f"{totals.already_applied} already applied by another member, "
-              f"{totals.stale_commits} stale commits re-sought, {totals.swept_transitions} deadline "
-              f"transitions); published "
-              f"{totals.alerts_published} alert transitions, {totals.dead_letters_published} dead letters"
+              f"{totals.stale_commits} stale {plural(totals.stale_commits, 'commit')} re-sought, "
+              f"{totals.swept_transitions} deadline {plural(totals.swept_transitions, 'transition')}); published "
+              f"{totals.alerts_published} alert {plural(totals.alerts_published, 'transition')}, "
+              f"{totals.dead_letters_published} dead {plural(totals.dead_letters_published, 'letter')}"
               f"{f' ({totals.publish_failures} publish attempts refused by Kafka, retried)' if totals.publish_failures else ''}; "
               f"partitions assigned: {totals.assignments}", file=sys.stdout)

@@ -245,7 +245,7 @@ def test_an_audit_selects_by_item_alone_or_within_a_period(ledger, tmp_path):
     assert set(hf_2019) < set(traces_of("--period", "2019"))
 
     nothing = ledger("audit", "--out", str(tmp_path / "none"))
-    assert nothing.returncode == 1 and "select what to audit: --trace, --lot, --party, --period, --from/--to or --item" in nothing.stderr
+    assert nothing.returncode == 2 and "select what to audit: --trace, --lot, --party, --period, --from/--to or --item" in nothing.stderr
     unknown = ledger("audit", "--item", "NO-SUCH-ITEM", "--out", str(tmp_path / "unknown"))
     assert unknown.returncode == 1 and "no lot matches item NO-SUCH-ITEM" in unknown.stderr
 
@@ -291,7 +291,7 @@ def test_an_audit_of_a_lot_a_date_range_and_an_earlier_date_with_the_alert_histo
     assert about["software"].startswith("traceability-ledger ") and about["policy.end_use_reporting_days"] == "90"
 
     both = ledger("audit", "--period", "2019", "--from", "2019-07-01", "--out", str(tmp_path / "x"))
-    assert both.returncode == 1 and "--period 2019 and --from/--to both select shipment dates" in both.stderr
+    assert both.returncode == 2 and "--period 2019 and --from/--to both select shipment dates" in both.stderr
     trace = ledger("audit", "--lot", "TR-HF-2019-0001", "--out", str(tmp_path / "x"))
     assert trace.returncode == 1 and "is a trace, not a lot: select it with --trace TR-HF-2019-0001" in trace.stderr
 

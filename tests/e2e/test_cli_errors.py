@@ -119,15 +119,41 @@ def test_a_log_that_cannot_be_opened_is_one_line_naming_it(ledger, tmp_path):
 
 def test_the_schema_for_integrators_is_written_or_the_reason_given(ledger, tmp_path):
     target = tmp_path / "ledger-event.schema.json"
-    result = ledger("schema", "-o", str(target))
+    result = ledger("schema", "--out", str(target))
     assert result.returncode == 0
     assert result.stderr.strip() == f"wrote {target}"
     assert '"title": "LedgerEvent"' in target.read_text()
 
-    result = ledger("schema", "-o", str(tmp_path / "no-such-dir" / "schema.json"))
+    result = ledger("schema", "--out", str(tmp_path / "no-such-dir" / "schema.json"))
     assert result.returncode == EXIT_ERROR
     assert one_line(result.stderr).startswith("ledger schema: cannot write ")
     assert one_line(result.stderr).endswith("No such file or directory")
+
+
+def test_schema_o_json_prints_the_schema_as_every_command_does(ledger, tmp_path, monkeypatch):
+    # `-o json` is what the global help promises on every command: not a file named json.
+    monkeypatch.chdir(tmp_path)
+    printed = ledger("schema", "-o", "json")
+    assert printed.returncode == 0 and printed.stderr == ""
+    assert printed.stdout == ledger("schema").stdout
+    assert json.loads(printed.stdout)["title"] == "LedgerEvent"
+    assert not (tmp_path / "json").exists()
+
+    for output in ("csv", "table"):
+        refused = ledger("schema", "-o", output)
+        assert refused.returncode == EXIT_USAGE and refused.stdout == ""
+        *usage, error = refused.stderr.strip().splitlines()
+        assert usage[0].startswith("usage: ledger schema")
+        assert error == (f"ledger schema: error: argument -o/--output: the schema is JSON only: -o json, "
+                         f"or no -o ({output!r} is not one)")
+        assert not (tmp_path / output).exists()
+
+    # -o FILE, as before: still written, with a warning naming --out.
+    old = ledger("schema", "-o", "old.schema.json")
+    assert old.returncode == 0
+    assert old.stderr.splitlines() == ["ledger schema: warning: -o FILE is deprecated, write --out old.schema.json",
+                                       "wrote old.schema.json"]
+    assert (tmp_path / "old.schema.json").read_text() == printed.stdout
 
 
 @pytest.mark.parametrize("command", ["whereabouts", "alerts", "rejects"])
@@ -215,3 +241,121 @@ def test_a_json_array_gets_the_hint_that_the_ledger_reads_json_lines(ledger, tmp
     assert rejected[0].startswith(f"  rejected line 1: field '(line)' value {shown}")
     assert hint == (f"ledger ingest: hint: {str(array)!r} starts with '[', as a JSON array does; the ledger reads "
                     f"JSON Lines, one report (one JSON object) per line: `jq -c '.[]' FILE` turns an array into that")
+
+
+@pytest.mark.parametrize("typo", ["Unaccounted", "nope"])
+def test_an_alert_kind_that_is_not_one_is_a_usage_error_not_an_all_clear(recorded, typo):
+    # "no alerts standing" for a kind the ledger never raises would be a false all-clear.
+    result = recorded("alerts", "--kind", typo)
+    assert result.returncode == EXIT_USAGE
+    assert result.stdout == ""
+    *usage, error = result.stderr.strip().splitlines()
+    assert usage[0].startswith("usage: ledger alerts")
+    assert error.startswith(f"ledger alerts: error: argument --kind: {typo!r} is not an alert kind; the kinds: "
+                            "unaccounted, transit_overdue, ")
+    assert recorded("alerts", "--kind", "unaccounted").returncode == 0
+
+
+@pytest.mark.parametrize("option, country", [("--from", "jp"), ("--to", "kr"), ("--to", "XX")])
+def test_a_country_that_is_not_an_upper_case_iso_code_is_a_usage_error_naming_it(recorded, option, country):
+    # Refused as `parties add --country kr` is: one rule for a country code everywhere.
+    result = recorded("flows", option, country)
+    assert result.returncode == EXIT_USAGE
+    assert result.stdout == ""
+    *usage, error = result.stderr.strip().splitlines()
+    assert usage[0].startswith("usage: ledger flows")
+    assert error.startswith(f"ledger flows: error: argument {option}: {country!r} is not an ISO 3166-1 alpha-2 "
+                            "country code")
+    assert error.endswith(f"; write {country.upper()}") == (country != "XX")
+    assert "KR" in recorded("flows", "--from", "JP", "--to", "KR").stdout
+
+
+def usage_error(result, command: str) -> str:
+    """The error line of a usage error (exit 2, nothing on stdout) said under ``command``'s usage line."""
+    assert result.returncode == EXIT_USAGE, (result.returncode, result.stderr)
+    assert result.stdout == ""
+    usage, *_, error = result.stderr.strip().splitlines()
+    assert usage.startswith(f"usage: ledger {command} "), result.stderr
+    assert error.startswith(f"ledger {command}: error: "), result.stderr
+    return error[len(f"ledger {command}: error: "):]
+
+
+def test_a_command_asked_what_it_cannot_be_asked_is_a_usage_error_under_its_own_usage(recorded, tmp_path):
+    out = tmp_path / "audit"
+    assert usage_error(recorded("audit", "--out", str(out)), "audit").startswith("select what to audit: --trace")
+    assert not out.exists()  # nothing made for a command that was not run
+    assert usage_error(recorded("audit", "--trace", "TR-HF-2019-0001", "--format", "pdf", "--out", str(out)),
+                       "audit") == "argument --format: 'pdf': choose from csv, xlsx, html (comma-separated)"
+    assert usage_error(recorded("audit", "--period", "2019", "--from", "2019-07-01", "--out", str(out)),
+                       "audit").startswith("--period 2019 and --from/--to both select shipment dates")
+    assert usage_error(recorded("parties", "add", "KR-Y", "--role", "consignee"), "parties add") == (
+        "give ID, --country CC and at least one --role (or --file FILE); missing: --country CC")
+    assert usage_error(recorded("parties", "add", "--file", "x.json", "--country", "KR"), "parties add").startswith(
+        "--file registers the parties the file lists")
+    assert usage_error(recorded("parties"), "parties").startswith("name a subcommand: add, list or remove")
+    # An option the command does not take is said by that command, not by `ledger` itself.
+    assert usage_error(recorded("demo", "-o", "json"), "demo") == "unrecognized arguments: -o json"
+    assert usage_error(recorded("parties", "add", "KR-Y", "--country", "KR", "--role", "consignee", "-o", "json"),
+                       "parties add") == "unrecognized arguments: -o json"
+    assert usage_error(recorded("schema", "-o", "a.json", "--out", "b.json"), "schema") == (
+        "-o 'a.json' and --out 'b.json': give --out FILE only")
+
+
+def _listed(help_text: str, heading: str) -> list[str]:
+    """The commands a help lists under ``heading`` (COMMAND or SUBCOMMAND)."""
+    listing = help_text.split(f"\n  {heading}\n", 1)[1].split("\n\n", 1)[0]
+    return [line.split()[0] for line in listing.splitlines() if re.match(r"    \S", line)]
+
+
+def test_every_command_and_subcommand_help_has_examples_and_exit_status(ledger):
+    # `ledger --help` promises each command's help shows its options, examples and exit status.
+    top = ledger("--help").stdout
+    commands = _listed(top, "COMMAND")
+    assert {"ingest", "alerts", "flows", "trace", "kafka", "parties", "demo", "serve"} <= set(commands)
+    helps = {}
+    for command in commands:
+        text = ledger(command, "--help").stdout
+        helps[command] = text
+        if "SUBCOMMAND ..." in text.split("\n\n", 1)[0]:
+            for sub in _listed(text, "SUBCOMMAND"):
+                helps[f"{command} {sub}"] = ledger(command, sub, "--help").stdout
+    assert {"kafka publish-alerts", "parties add", "parties list", "parties remove"} <= set(helps)
+    missing = {name: [h for h in ("\nexamples:\n", "\nexit status:\n") if h not in text]
+               for name, text in helps.items()}
+    assert {name: m for name, m in missing.items() if m} == {}
+    # User-facing text, not the module's note to developers.
+    for name, text in helps.items():
+        assert "consumers.cli" not in text and "EXTENSIONS" not in text, name
+
+    # No option a command would ignore: the registry is in the store, the rejects in the log.
+    def options(name: str) -> set[str]:
+        return set(re.findall(r"\n  (--[a-z-]+)", helps[name].split("\noptions:\n", 1)[1]))
+
+    for name in ("parties add", "parties list", "parties remove"):
+        assert "--store" in options(name) and not {"--log", "--policy"} & options(name), name
+    assert "--log" in options("rejects") and not {"--store", "--policy"} & options("rejects")
+    assert not {"--store", "--policy"} & options("kafka follow-alerts")
+    assert "--policy" not in options("verify") | options("kafka publish-alerts")
+    assert "--policy" in options("alerts") and "--policy" in options("kafka project")
+
+
+def _columns(help_text: str) -> dict[str, str]:
+    """The help's columns: section, each column's text joined onto one line."""
+    section = help_text.split("\ncolumns:\n", 1)[1].split("\n\n", 1)[0]
+    columns: dict[str, str] = {}
+    for entry in re.split(r"\n(?=  \S)", section):
+        name, text = re.match(r"  (\S+(?: \(UTC\))?)\s+(.*)", entry, flags=re.DOTALL).groups()
+        columns[name] = " ".join(text.split())
+    return columns
+
+
+def test_the_help_says_what_since_means_beside_unaccounted(ledger):
+    # SINCE 2019-08-20 beside UNACCOUNTED 30 must not read as "unaccounted since August".
+    whereabouts = _columns(ledger("whereabouts", "--help").stdout)
+    assert whereabouts["SINCE"].startswith("the UTC date the lot's figures last changed")
+    assert "not since when a quantity is unaccounted" in whereabouts["SINCE"]
+    assert "UNACCOUNTED" in whereabouts
+    alerts = _columns(ledger("alerts", "--help").stdout)
+    assert alerts["SINCE (UTC)"].startswith("the date the alert first stood")
+    # The columns named are the columns printed.
+    assert set(alerts) <= {"SEVERITY", "KIND", "TRACE", "LOT", "PARTY", "QUANTITY", "SINCE (UTC)", "WHAT"}

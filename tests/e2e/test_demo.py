@@ -138,3 +138,59 @@ def test_json_output_is_stable_for_scripts(ledger):
     early = out["early"]
     assert early["as_of"] == "2019-09-01T23:59:59.999999+00:00"
     assert [lot["unaccounted"] for lot in early["lots"]] == ["0"]
+
+
+def test_the_replace_command_replay_suggests_adopts_the_same_rebuild(ledger, tmp_path):
+    """`ledger replay --policy p.toml` that differs suggests a --replace that
+    carries the policy (and the home): run as printed, it adopts that rebuild."""
+    import os
+    import re
+    import subprocess
+
+    from tests.e2e.conftest import LEDGER
+
+    assert ledger("demo").returncode == 0
+    policy = tmp_path / "sixty days.toml"  # a path a shell must have quoted
+    policy.write_text('end_use_reporting_days = 60\n[licensing_authorities]\nJP = "JP-METI"\nKR = "KR-MOTIE"\n')
+    differs = ledger("replay", "--policy", str(policy))
+    assert differs.returncode == 1
+    [suggested] = re.findall(r"run `([^`]+)` to adopt", differs.stdout)
+    assert "--policy " in suggested and "sixty days.toml" in suggested
+    assert suggested.startswith(f"LEDGER_HOME={ledger.home} ledger replay --replace")
+
+    env = {**ledger.env, "PATH": f"{LEDGER.parent}{os.pathsep}{ledger.env.get('PATH', '')}"}
+    env.pop("LEDGER_HOME")  # what the printed command says is all it needs
+    adopted = subprocess.run(["bash", "-c", suggested], capture_output=True, text=True, env=env, timeout=120)
+    assert adopted.returncode == 1, adopted.stderr  # it differed, and is replaced
+    assert "live store replaced by the rebuilt one" in adopted.stdout
+    assert ledger("replay", "--policy", str(policy)).stdout.rstrip().endswith("replay: identical")
+
+
+def test_a_conflicting_line_is_exit_0_with_the_first_version_used_as_help_and_readme_say(ledger, tmp_path):
+    """Same reporter and event id, other content: recorded, not used, alerted;
+    exit 0 (the line is not refused).  The help and the README say exactly that."""
+    assert ledger("demo").returncode == 0
+    story = (Path(__file__).resolve().parents[2] / "examples" / "story-2019.jsonl").read_text().splitlines()
+    [line] = [s for s in story if '"semi-use-2019-0820-001"' in s]
+    report = json.loads(line)
+    report["quantity"]["amount"] = "75"
+    del report["recorded_at"]  # recorded now: after the first version
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps(report) + "\n")
+
+    result = ledger("ingest", "--json", str(other))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["conflicts"] == 1
+    [lot] = json.loads(ledger("whereabouts", "HF-0001", "--json").stdout)["lots"]
+    assert lot["consumed"] == "70"  # the first recorded version is used
+    alerts = json.loads(ledger("alerts", "--kind", "conflicting_report", "--json").stdout)["alerts"]
+    assert any("semi-use-2019-0820-001" in a["message"] for a in alerts)
+
+    said = " ".join(ledger("ingest", "--help").stdout.split("exit status:", 1)[1].split())
+    assert ("0 every line recorded (or already recorded). A conflict is exit 0 too: a line with the same "
+            "reporter and event_id as a recorded report but other content is recorded, the first recorded "
+            'version is used, and the conflict is a conflicting_report alert and, in --json, "conflicts";') in said
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert ("A conflict is exit 0: a line with the event id of a recorded report but other content is recorded, "
+            "the first recorded version is used, and the conflict is a `conflicting_report` alert and, in "
+            "`--json`, `conflicts`.") in readme

@@ -80,7 +80,7 @@ def test_a_log_holding_the_overflowing_report_is_projected_and_replayed_with_the
 
     projected = ledger("project")
     assert projected.returncode == EXIT_OK, projected.stderr
-    assert "1 dead letters" in projected.stdout
+    assert "1 dead letter" in projected.stdout
     alerts = json.loads(ledger("alerts", "--json", "--trace", "TR-Q1").stdout)["alerts"]
     assert [(a["kind"], a["severity"]) for a in alerts] == [("quarantined", "high")]
     assert "field 'occurred_at' value \"0001-01-01T00:00:00+14:00\"" in alerts[0]["message"]

@@ -212,3 +212,44 @@ def test_since_is_when_an_alert_first_stood_not_its_latest_step(ledger, tmp_path
     [alert] = json.loads(ledger("alerts", "--kind", "unaccounted", "--json").stdout)["alerts"]
     assert (alert["quantity"], alert["since"][:10], alert["due_at"][:10]) == ("50", "2019-10-13", "2019-11-13")
     assert "2019-10-13" in ledger("alerts", "--kind", "unaccounted").stdout
+
+
+def test_one_of_a_thing_is_said_in_the_singular(ledger, tmp_path):
+    story = (Path(__file__).resolve().parents[2] / "examples" / "story-2019.jsonl").read_text().splitlines()
+    one = tmp_path / "one.jsonl"
+    one.write_text(next(line for line in story if '"type": "exported"' in line) + "\n")
+    ingested = ledger("ingest", "--no-project", str(one))
+    assert ingested.returncode == 0
+    assert f"{one}: 1 line: 1 recorded, " in ingested.stdout
+    assert ledger("project").stdout.strip() == "projected 1 record in 1 batch (0 duplicates, 0 dead letters)"
+    assert ledger("replay").stdout.startswith("replayed 1 record from position 0\n")
+    [lot] = json.loads(ledger("whereabouts", "--json").stdout)["lots"]
+    audited = ledger("audit", "--lot", lot["lot_id"], "--format", "csv", "--out", str(tmp_path / "audit"))
+    assert audited.returncode == 0, audited.stderr
+    said = re.search(r": 1 report, 1 lot, (\d+) open (alerts?), (\d+) alert (transitions?) in 1 trace, written in ",
+                     audited.stdout)
+    assert said, audited.stdout
+    for count, word in ((said[1], said[2]), (said[3], said[4])):
+        assert word.endswith("s") == (count != "1"), said[0]
+
+
+def test_csv_writes_true_and_false_as_json_does_and_a_header_when_there_are_no_rows(ledger):
+    assert ledger("demo").returncode == 0
+    rows = list(csv.DictReader(io.StringIO(ledger("alerts", "--party", "JP-FLUORO", "-o", "csv").stdout)))
+    assert {r["about_your_material"] for r in rows} == {"true", "false"}
+    as_json = json.loads(ledger("alerts", "--party", "JP-FLUORO", "--json").stdout)["alerts"]
+    assert [r["about_your_material"] for r in rows] == [json.dumps(a["about_your_material"]) for a in as_json]
+
+    # No rejects: the header row still says what the columns would be.
+    empty = ledger("rejects", "-o", "csv")
+    assert empty.returncode == 0
+    assert empty.stdout == "source,line,raw,problems,rejected_at\n"
+
+
+def test_a_kafka_broker_that_does_not_answer_is_one_line_saying_so(ledger):
+    # Port 1 on this machine: nothing listens there.
+    result = ledger("kafka", "publish-alerts", "--log", "kafka://127.0.0.1:1/ledger")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "ledger kafka: the Kafka broker at 127.0.0.1:1 did not answer: start one there, or name another in "
+        "--log; to try the ledger on Kafka, `PORT=1 make kafka` starts one (docs/KAFKA.md)")

@@ -89,13 +89,13 @@ def test_one_changed_digit_in_the_log_is_named_by_verify_and_refused_by_replay(s
     assert result.returncode == EXIT_DAMAGED
     assert (f"partition 0 offset {offset}: report '{CONSUMED_70}' does not match its stored digest"
             in result.stdout)
-    assert "1 PROBLEMS" in result.stdout
+    assert "1 PROBLEM\n" in result.stdout
 
     result = story("replay", "--replace")
     assert result.returncode == EXIT_DAMAGED
     assert result.stdout == ""
     assert result.stderr.strip().splitlines()[-1].startswith(
-        "ledger replay: the log has 1 damaged record(s) (listed above; first: partition 0 offset")
+        "ledger replay: the log has 1 damaged record (listed above; first: partition 0 offset")
     assert "nothing was replayed or replaced" in result.stderr
     assert story.fingerprint() == before  # the live store still says 70
 
@@ -187,7 +187,7 @@ def test_a_store_that_cannot_be_opened_is_a_finding_of_verify(story, damage):
         Path(f"{story.store_db}{suffix}").unlink(missing_ok=True)
     result = story("verify")
     assert result.returncode == EXIT_DAMAGED, result.stderr
-    assert "1 PROBLEMS" in result.stdout
+    assert "1 PROBLEM\n" in result.stdout
     assert result.stdout.splitlines()[-1].startswith("verify: DAMAGED")
     assert not story.store_db.exists() if damage == "missing" else True  # verify makes no store
 
