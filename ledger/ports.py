@@ -12,6 +12,7 @@ domain does no I/O.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -158,6 +159,11 @@ class EventLog(ABC):
     #: Kafka cannot look an event id up; there the projection drops re-sends.
     detects_duplicates: bool = True
 
+    #: Whether only the ledger appends to this log, after checking each report
+    #: against the contract and stamping it with its digest (the embedded log:
+    #: ingest and the SDK).  Kafka holds whatever a producer sent.
+    validated_on_append: bool = False
+
     @abstractmethod
     def append(self, records: Sequence[tuple[str, str, str, bytes]]) -> list[AppendReceipt]:
         """Append (event_id, digest, key, value) tuples durably, in order.
@@ -189,6 +195,14 @@ class EventLog(ABC):
         within a key.  Only where ``reads_by_key``: a rebuild from position 0
         then folds each trace once (consumers/projector.py ``rebuild``)."""
         raise NotImplementedError(f"{type(self).__name__} cannot read grouped by key")
+
+    def snapshot(self) -> contextlib.AbstractContextManager[None]:
+        """Inside the block, every read sees the log as it stood when the
+        block's first read began, whatever is appended meanwhile: what one
+        pass checked is what the next pass reads (``ledger replay``: the check
+        against the stored digests, then the rebuild that trusts them).  By
+        default nothing: a log whose records never change once written."""
+        return contextlib.nullcontext()
 
     @abstractmethod
     def end_offsets(self) -> dict[int, int]:
