@@ -167,7 +167,7 @@ def verify_log(log: EventLog, *, progress: Callable[[int], None] | None = None,
     # digest, so anything else there is damage.  Kafka holds whatever a
     # producer sent: there only a report that no longer matches the digest
     # stored with it is.
-    validated = getattr(log, "validated_on_append", False)
+    validated = log.validated_on_append
     ends = log.end_offsets()
     for partition in log.partitions():
         end = ends.get(partition, 0)

@@ -160,8 +160,12 @@ class EventLog(ABC):
     detects_duplicates: bool = True
 
     #: Whether only the ledger appends to this log, after checking each report
-    #: against the contract and stamping it with its digest (the embedded log:
-    #: ingest and the SDK).  Kafka holds whatever a producer sent.
+    #: against the contract and stamping it with its content digest (the
+    #: embedded log: ingest and the SDK).  There a record whose bytes still
+    #: hash to the digest stored beside it is the report as validated, and
+    #: ``ledger replay`` trusts that digest (consumers/projector.py
+    #: ``rebuild``).  False: any producer may append, with any digest header
+    #: (Kafka); every record is validated, its digest computed, when read.
     validated_on_append: bool = False
 
     @abstractmethod
@@ -200,8 +204,12 @@ class EventLog(ABC):
         """Inside the block, every read sees the log as it stood when the
         block's first read began, whatever is appended meanwhile: what one
         pass checked is what the next pass reads (``ledger replay``: the check
-        against the stored digests, then the rebuild that trusts them).  By
-        default nothing: a log whose records never change once written."""
+        against the stored digests, then the rebuild that trusts them).
+
+        By default nothing is held: records never change once written, but
+        reads see what is appended meanwhile.  Stored digests are trusted
+        only on a log ``validated_on_append``, and such a log must hold one
+        (the embedded log: a read transaction)."""
         return contextlib.nullcontext()
 
     @abstractmethod
