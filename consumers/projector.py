@@ -162,6 +162,7 @@ def rebuild(
     clock: Callable[[], datetime] = utc_now,
     chunk_records: int = REBUILD_CHUNK_RECORDS,
     progress: Callable[[BatchCounts], None] | None = None,
+    digests_checked: bool = False,
 ) -> BatchCounts:
     """Rebuild every projection from position 0 of ``log`` into ``store``.
 
@@ -181,12 +182,23 @@ def rebuild(
     back as duplicates, so nothing is counted twice.
 
     Any other log, or a store that already tracks this log, is caught up.
+
+    ``digests_checked``: the caller checked every record below the log's end
+    offsets against the digest stored beside it (consumers/log_check.py
+    ``verify_log``, damage refused) and calls this inside the same
+    ``log.snapshot()``, so the rebuild reads the very bytes checked.  On a
+    log that takes only validated reports (``validated_on_append``) the
+    rebuild then trusts each record's stored digest instead of computing it
+    again (projections/trace_projection.py ``project_batch``): a report's
+    digest is computed once, when it is written, and its bytes are checked
+    against it once per replay.  Any other log's digests are computed here.
     """
     check_store_belongs(log, store)
     if not log.reads_by_key or store.tracked_offsets(log.name):
         return catch_up(log, store, policy=policy, clock=clock, progress=progress)
     with collecting_less():
-        return _rebuild(log, store, policy=policy, clock=clock, chunk_records=chunk_records, progress=progress)
+        return _rebuild(log, store, policy=policy, clock=clock, chunk_records=chunk_records, progress=progress,
+                        digests_checked=digests_checked and log.validated_on_append)
 
 
 def _rebuild(
@@ -197,12 +209,14 @@ def _rebuild(
     clock: Callable[[], datetime],
     chunk_records: int,
     progress: Callable[[BatchCounts], None] | None,
+    digests_checked: bool,
 ) -> BatchCounts:
     below = log.end_offsets()
     totals = BatchCounts()
 
     def apply(chunk: list[LogRecord]) -> None:
-        totals.count(project_batch(store, log.name, chunk, policy=policy, now=clock(), track=False))
+        totals.count(project_batch(store, log.name, chunk, policy=policy, now=clock(), track=False,
+                                   digests_checked=digests_checked))
         if progress is not None:
             progress(totals)
 

@@ -12,6 +12,7 @@ domain does no I/O.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -158,6 +159,15 @@ class EventLog(ABC):
     #: Kafka cannot look an event id up; there the projection drops re-sends.
     detects_duplicates: bool = True
 
+    #: Whether only the ledger appends to this log, after checking each report
+    #: against the contract and stamping it with its content digest (the
+    #: embedded log: ingest and the SDK).  There a record whose bytes still
+    #: hash to the digest stored beside it is the report as validated, and
+    #: ``ledger replay`` trusts that digest (consumers/projector.py
+    #: ``rebuild``).  False: any producer may append, with any digest header
+    #: (Kafka); every record is validated, its digest computed, when read.
+    validated_on_append: bool = False
+
     @abstractmethod
     def append(self, records: Sequence[tuple[str, str, str, bytes]]) -> list[AppendReceipt]:
         """Append (event_id, digest, key, value) tuples durably, in order.
@@ -189,6 +199,18 @@ class EventLog(ABC):
         within a key.  Only where ``reads_by_key``: a rebuild from position 0
         then folds each trace once (consumers/projector.py ``rebuild``)."""
         raise NotImplementedError(f"{type(self).__name__} cannot read grouped by key")
+
+    def snapshot(self) -> contextlib.AbstractContextManager[None]:
+        """Inside the block, every read sees the log as it stood when the
+        block's first read began, whatever is appended meanwhile: what one
+        pass checked is what the next pass reads (``ledger replay``: the check
+        against the stored digests, then the rebuild that trusts them).
+
+        By default nothing is held: records never change once written, but
+        reads see what is appended meanwhile.  Stored digests are trusted
+        only on a log ``validated_on_append``, and such a log must hold one
+        (the embedded log: a read transaction)."""
+        return contextlib.nullcontext()
 
     @abstractmethod
     def end_offsets(self) -> dict[int, int]:

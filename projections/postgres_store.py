@@ -25,7 +25,7 @@ import hashlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -282,9 +282,6 @@ class PostgresProjectionStore(PostgresTrackingRecorder, SQLProjectionStore):
     def _snapshot(self, c: Any) -> None:
         # One REPEATABLE READ snapshot, so the digests describe one state.
         c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-
-    def _each_row(self, c: Any) -> Iterable[Any]:
-        return c  # one Python row at a time, not the whole table's at once
 
     def integrity_problems(self) -> tuple[str, list[str]]:
         """With the amcheck extension installed in the database (a superuser

@@ -61,6 +61,23 @@ FINGERPRINTED = {
     "licenses": "SELECT license_id, event_id, digest, payload FROM licenses ORDER BY 1, 2, 3",
 }
 
+
+def _make_row_json() -> Callable[[list[Any]], str]:
+    """How fingerprint() writes a row: ``json.dumps(row, default=str)``, the
+    same text to the byte, from json's C encoder made once (json.dumps makes
+    an encoder per call and runs Python code around it, most of the cost of
+    a fingerprint of 100,000 reports).  Rows are flat: no circular check.
+    Without the C accelerator, json.dumps itself."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return lambda row: json.dumps(row, default=str)
+    encode = make(None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    return lambda row: "".join(encode(row, 0))
+
+
+_FINGERPRINT_ROW = _make_row_json()
+
+
 R = TypeVar("R")
 
 
@@ -216,8 +233,10 @@ class SQLProjectionStore(ProjectionStore):
         """First thing in fingerprint's transaction: one state read throughout."""
 
     def _each_row(self, c: Any) -> Iterable[Any]:
-        """The rows of the last statement, for reading once."""
-        return c.fetchall()
+        """The rows of the last statement, for reading once: one Python row at
+        a time, never the whole table's at once (fingerprint reads every
+        report the store holds; memory must not grow with the history)."""
+        return c
 
     # -- reading, one transaction a call -----------------------------------------
 
@@ -487,7 +506,7 @@ class SQLProjectionStore(ProjectionStore):
                     c.execute(query)
                     digest = hashlib.sha256()
                     for row in self._each_row(c):
-                        digest.update(json.dumps(list(row), default=str).encode())
+                        digest.update(_FINGERPRINT_ROW(list(row)).encode())
                         digest.update(b"\n")
                     out[name] = digest.hexdigest()
             return out

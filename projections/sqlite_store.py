@@ -9,7 +9,7 @@ the whole batch and its offsets, or neither.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -146,6 +146,11 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, SQLProjectionStore):
 
     def _retrying(self, what: str, operation: Callable[[], R]) -> R:
         return operation()
+
+    def _each_row(self, c: Any) -> Iterable[Any]:
+        # The library's cursor wrapper can only fetch all rows at once; the
+        # sqlite3 cursor inside it steps the statement one row at a time.
+        return c.sqlite_cursor  # type: ignore[no-any-return]
 
     def _begin_batch(self, c: Any) -> None:
         _take_write_lock(c)

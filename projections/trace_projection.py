@@ -29,7 +29,7 @@ from ledger.events import (
     parse_event,
 )
 from ledger.policy import Policy
-from ledger.ports import LogRecord
+from ledger.ports import HEADER_DIGEST, LogRecord
 from ledger.trace import Outcome, Trace
 from ledger.alerts import Alert, alert_id
 from ledger.identity import Claim, claims_moved, contested
@@ -79,6 +79,7 @@ def project_batch(
     track: bool = True,
     warm: WarmTraces | None = None,
     trust_recorded_at: bool = False,
+    digests_checked: bool = False,
 ) -> BatchOutcome:
     """Apply one polled batch to the store in one transaction, with tracking.
 
@@ -94,6 +95,16 @@ def project_batch(
     log in another order than its offsets and records them at its end.
     ``warm`` keeps the traces folded between batches
     (projections/warm_traces.py), for a projector that polls again and again.
+
+    ``digests_checked``: every record was read from a log that takes only
+    reports ingest or the SDK validated (``EventLog.validated_on_append``),
+    and its bytes were checked against the digest stored beside it in the
+    same snapshot of the log (consumers/projector.py ``rebuild``).  Such a
+    record is still read into the contract (the typed report the fold
+    needs; a report the contract now refuses, or a key said twice, is
+    refused as before), but its content digest is the stored one: it was
+    computed when the report was written, and the check just made says the
+    bytes are still those it was computed from.
 
     Quarantine, not stop: when computing the batch fails for a reason in
     the records (any error but the store's or the machine's), each trace of
@@ -112,7 +123,7 @@ def project_batch(
             warm.check(store.writer_mark())
         try:
             return _project_batch(store, log_name, records, policy=policy, now=now, track=track, warm=warm,
-                                  trust_recorded_at=trust_recorded_at)
+                                  trust_recorded_at=trust_recorded_at, digests_checked=digests_checked)
         except _NOT_A_RECORDS_FAULT:
             if warm is not None:
                 warm.forget()
@@ -121,12 +132,13 @@ def project_batch(
             if warm is not None:
                 warm.forget()
             quarantine = _failing_traces(store, log_name, records, policy=policy, now=now,
-                                         trust_recorded_at=trust_recorded_at)
+                                         trust_recorded_at=trust_recorded_at, digests_checked=digests_checked)
             if not quarantine:
                 raise error  # no trace fails alone: not a record's fault
         try:
             return _project_batch(store, log_name, records, policy=policy, now=now, track=track, warm=None,
-                                  quarantine=quarantine, trust_recorded_at=trust_recorded_at)
+                                  quarantine=quarantine, trust_recorded_at=trust_recorded_at,
+                                  digests_checked=digests_checked)
         except _NOT_A_RECORDS_FAULT:
             raise
         except Exception as error:
@@ -134,7 +146,8 @@ def project_batch(
             # alone: quarantine every trace of the batch, with this error.
             everything = dict.fromkeys(_batch_keys(records), _reason(error))
             return _project_batch(store, log_name, records, policy=policy, now=now, track=track, warm=None,
-                                  quarantine={**everything, **quarantine}, trust_recorded_at=trust_recorded_at)
+                                  quarantine={**everything, **quarantine}, trust_recorded_at=trust_recorded_at,
+                                  digests_checked=digests_checked)
 
 
 def _batch_keys(records: Sequence[LogRecord]) -> list[str]:
@@ -150,7 +163,8 @@ def _batch_keys(records: Sequence[LogRecord]) -> list[str]:
 
 
 def _failing_traces(store: ProjectionStore, log_name: str, records: Sequence[LogRecord], *,
-                    policy: Policy, now: datetime, trust_recorded_at: bool = False) -> dict[str, str]:
+                    policy: Policy, now: datetime, trust_recorded_at: bool = False,
+                    digests_checked: bool = False) -> dict[str, str]:
     """Trace id -> why, for every trace of the batch whose records, computed
     alone against the store (nothing committed), fail.
 
@@ -168,7 +182,8 @@ def _failing_traces(store: ProjectionStore, log_name: str, records: Sequence[Log
     def failing(keys: list[str]) -> dict[str, str]:
         try:
             _project_batch(store, log_name, [r for k in keys for r in by_key[k]], policy=policy, now=now,
-                           track=False, warm=None, commit=False, trust_recorded_at=trust_recorded_at)
+                           track=False, warm=None, commit=False, trust_recorded_at=trust_recorded_at,
+                           digests_checked=digests_checked)
             return {}
         except _NOT_A_RECORDS_FAULT:
             raise
@@ -224,6 +239,7 @@ def _project_batch(
     trust_recorded_at: bool = False,
     quarantine: dict[str, str] | None = None,
     commit: bool = True,
+    digests_checked: bool = False,
 ) -> BatchOutcome:
     quarantine = quarantine or {}
     quarantined: dict[str, list[tuple[LogRecord, object, str]]] = defaultdict(list)
@@ -245,6 +261,7 @@ def _project_batch(
         # neither crash the projector nor be skipped silently.
         try:
             event = parse_event(record.value)
+            digest = _stored_digest(record) if digests_checked else None
             duplicate = duplicate_keys(record.value)
             if duplicate:
                 raise _Unstamped(event.event_id, str(duplicate[0]))
@@ -264,7 +281,7 @@ def _project_batch(
             if record.key and not record.key.startswith("license:"):
                 unread[record.key].append((hashlib.sha256(record.value).hexdigest(), dead.error))
             continue
-        digest = content_digest(event)
+        digest = digest or content_digest(event)
         if event_key(event) in quarantine:
             quarantined[event_key(event)].append((record, event, digest))
             continue
@@ -345,6 +362,14 @@ def _project_batch(
     if warm is not None:
         warm.committed(batch.writer_mark, held)  # type: ignore[arg-type]
     return outcome
+
+
+def _stored_digest(record: LogRecord) -> str | None:
+    """The content digest stored with ``record`` (``HEADER_DIGEST``), or None."""
+    for name, value in record.headers:
+        if name == HEADER_DIGEST:
+            return value.decode()
+    return None
 
 
 class _Unstamped(ValueError):

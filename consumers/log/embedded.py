@@ -8,6 +8,7 @@ event id and other content is kept and reported as "conflict".
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
@@ -187,6 +188,18 @@ class EmbeddedLog(EventLog):
         while rows := cursor.fetchmany(READ_BY_KEY_ROWS):
             for offset, key, value, digest in rows:
                 yield LogRecord(0, offset, key, bytes(value), ((HEADER_DIGEST, digest.encode()),))
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        # A read transaction: in WAL mode it reads one state of the file from
+        # its first read to its end, while appends go on beside it (they are
+        # not seen; the WAL cannot be checkpointed past it meanwhile).
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self._db.in_transaction:  # an I/O error may have ended it already
+                self._db.execute("COMMIT")  # it wrote nothing
 
     def end_offsets(self) -> dict[int, int]:
         return {0: self._last_offset() + 1}

@@ -154,6 +154,10 @@ class KafkaLog(EventLog):
     """The event log on Kafka topics named ``{prefix}.events`` etc."""
 
     detects_duplicates = False  # re-sends are dropped by the projection, by (event id, digest)
+    # Producers we do not control append here too, with whatever digest
+    # header they like: a record is validated, and its digest computed, by
+    # the projection that reads it, never trusted (ledger/ports.py).
+    validated_on_append = False
     # Batches handed to the producer before the oldest is acknowledged: the
     # writer validates the next batch while the broker acknowledges the last.
     appends_in_flight_max = 4

@@ -19,6 +19,7 @@ import pytest
 from bench.generate import Summary, generate
 from consumers.log.embedded import EmbeddedLog
 from consumers.ingest import ingest_lines
+from consumers.log_check import verify_log
 from consumers.projector import catch_up, rebuild
 from ledger.policy import Policy
 from projections.sqlite_store import SQLiteProjectionStore
@@ -71,6 +72,18 @@ def test_a_rebuild_in_chunks_of_whole_traces_stores_what_catch_up_stores(generat
     # Every record is accounted for in the offsets: a catch-up afterwards has nothing to do.
     assert store.tracked_offsets(log.name) == {0: log.end_offsets()[0] - 1}
     assert catch_up(log, store, policy=POLICY, clock=lambda: CLOCK).records == 0
+    store.close()
+
+
+def test_a_rebuild_trusting_the_digests_it_checked_stores_what_catch_up_stores(generated, tmp_path):
+    # `ledger replay`: the log checked against its stored digests, then
+    # rebuilt from the same snapshot without computing them again.
+    log, reference = generated
+    store = SQLiteProjectionStore(tmp_path / "rebuilt.db")
+    with log.snapshot():
+        assert verify_log(log, contract=False).problem_count == 0
+        rebuild(log, store, policy=POLICY, clock=lambda: CLOCK, chunk_records=1_000, digests_checked=True)
+    assert _projections(store) == reference
     store.close()
 
 
