@@ -350,6 +350,24 @@ def log_records(reports: Iterable[Any], *, partition: int = 0, start: int = 0) -
     return [LogRecord(partition, start + n, event_key(r), digest_and_json(r)[1]) for n, r in enumerate(reports)]
 
 
+# A receipt dated year 1, +14:00 (issue 14): the contract of the time let it
+# through, and converting it to UTC overflowed.  Its digest is its own body's,
+# so a log holding it is intact; today's contract refuses it.
+OVERFLOWING_RECEIPT = (
+    b'{"type":"received","event_id":"q-rcv-1","occurred_at":"0001-01-01T00:00:00+14:00",'
+    b'"recorded_at":"2019-12-01T00:00:00+00:00","reporter":"KR-B","trace_id":"TR-Q1","lot_id":"Q1",'
+    b'"quantity":{"amount":"100","unit":"kg"}}')
+
+
+def append_stamped(log: Any, *events: Any, recorded_at: str = "2019-12-01T00:00:00+00:00") -> None:
+    """``events`` appended to ``log`` as ingest appends them, each stamped ``recorded_at``."""
+    records = []
+    for event in events:
+        digest, value = digest_and_json(stamp(event, recorded_at))
+        records.append((event.event_id, digest, event_key(event), value))
+    log.append(records)
+
+
 def cut(reports: list[Any], at: Iterable[int]) -> list[list[Any]]:
     """``reports`` cut into batches before each index in ``at`` (sorted, repeats
     and the ends ignored): ``cut([a, b, c], [1])`` is ``[[a], [b, c]]``."""

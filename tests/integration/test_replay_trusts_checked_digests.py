@@ -14,28 +14,13 @@ from pathlib import Path
 from consumers.log.embedded import EmbeddedLog
 from consumers.log_check import verify_log
 from consumers.projector import rebuild
-from ledger.events import digest_and_json, event_key, stored_body_digest
+from ledger.events import stored_body_digest
 from ledger.policy import Policy
 from projections.sqlite_store import SQLiteProjectionStore
-from tests.builders import consumed, exported, received, stamp
+from tests.builders import OVERFLOWING_RECEIPT, append_stamped, consumed, exported, received
 
 POLICY = Policy()
 NOW = datetime(2020, 1, 2, tzinfo=timezone.utc)
-RECORDED = "2019-12-01T00:00:00+00:00"
-
-# Intact (stored with the digest of its own body) but refused by today's
-# contract: a year the contract no longer takes (tests/unit/test_quarantine.py).
-REFUSED = (b'{"type":"received","event_id":"q-rcv-1","occurred_at":"0001-01-01T00:00:00+14:00",'
-           b'"recorded_at":"2019-12-01T00:00:00+00:00","reporter":"KR-B","trace_id":"TR-Q1","lot_id":"Q1",'
-           b'"quantity":{"amount":"100","unit":"kg"}}')
-
-
-def append(log: EmbeddedLog, *events) -> None:
-    records = []
-    for event in events:
-        digest, value = digest_and_json(stamp(event, RECORDED))
-        records.append((event.event_id, digest, event_key(event), value))
-    log.append(records)
 
 
 def edit(log_db: Path, event_id: str, old: bytes, new: bytes) -> None:
@@ -52,7 +37,7 @@ def test_a_record_edited_in_the_file_is_found_by_the_replays_check(tmp_path):
     # The consignee's 70 kg consumed now reads 7 kg, its stored digest as it was.
     log = EmbeddedLog(tmp_path / "log.db")
     story = [exported("L1", trace="TR-1"), received("L1", trace="TR-1"), consumed("L1", qty="70", trace="TR-1")]
-    append(log, *story)
+    append_stamped(log, *story)
     edit(tmp_path / "log.db", story[2].event_id, b'"70"', b'"7"')
     with log.snapshot():
         check = verify_log(log, contract=False)
@@ -64,9 +49,9 @@ def test_a_record_edited_in_the_file_is_found_by_the_replays_check(tmp_path):
 
 def test_a_rebuild_trusting_checked_digests_still_refuses_what_the_contract_refuses(tmp_path, monkeypatch):
     log = EmbeddedLog(tmp_path / "log.db")
-    append(log, exported("Q1", trace="TR-Q1"), exported("G1", trace="TR-GOOD"))
-    log.append([("q-rcv-1", stored_body_digest(json.loads(REFUSED)), "TR-Q1", REFUSED)])
-    append(log, received("G1", trace="TR-GOOD"))
+    append_stamped(log, exported("Q1", trace="TR-Q1"), exported("G1", trace="TR-GOOD"))
+    log.append([("q-rcv-1", stored_body_digest(json.loads(OVERFLOWING_RECEIPT)), "TR-Q1", OVERFLOWING_RECEIPT)])
+    append_stamped(log, received("G1", trace="TR-GOOD"))
     edit(tmp_path / "log.db", received("G1", trace="TR-GOOD").event_id, b'"lot_id":"G1"',
          b'"lot_id":"G9","lot_id":"G1"')
     stores = {checked: SQLiteProjectionStore(tmp_path / f"rebuilt-{checked}.db") for checked in (False, True)}
@@ -93,11 +78,11 @@ def _not_again(event):
 
 def test_inside_a_snapshot_the_log_reads_as_it_stood_whatever_is_appended(tmp_path):
     log = EmbeddedLog(tmp_path / "log.db")
-    append(log, exported("L1", trace="TR-1"))
+    append_stamped(log, exported("L1", trace="TR-1"))
     other = EmbeddedLog(tmp_path / "log.db")  # ingest, beside the replay
     with log.snapshot():
         before = log.end_offsets()
-        append(other, received("L1", trace="TR-1"))
+        append_stamped(other, received("L1", trace="TR-1"))
         edit(tmp_path / "log.db", exported("L1", trace="TR-1").event_id, b'"100"', b'"10"')
         assert log.end_offsets() == before == {0: 2}
         [record] = log.read(0, 0, 10)

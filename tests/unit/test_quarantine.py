@@ -14,33 +14,19 @@ from ledger.policy import Policy
 from projections.rows import ts
 from projections.sqlite_store import SQLiteProjectionStore
 from projections.store import ProjectedBatch, TraceRows
-from tests.builders import exported, received, stamp
+from tests.builders import OVERFLOWING_RECEIPT, append_stamped, exported, received, stamp
 
 POLICY = Policy()
 NOW = datetime(2020, 1, 2, tzinfo=timezone.utc)
 RECORDED = "2019-12-01T00:00:00+00:00"
 
-# The report from issue 14: the contract of the time let it through, and
-# converting it to UTC overflowed; every later projection then stopped.
-POISON = (b'{"type":"received","event_id":"q-rcv-1","occurred_at":"0001-01-01T00:00:00+14:00",'
-          b'"recorded_at":"2019-12-01T00:00:00+00:00","reporter":"KR-B","trace_id":"TR-Q1","lot_id":"Q1",'
-          b'"quantity":{"amount":"100","unit":"kg"}}')
-
-
-def append(log: EmbeddedLog, *events) -> None:
-    records = []
-    for event in events:
-        digest, value = digest_and_json(stamp(event, RECORDED))
-        records.append((event.event_id, digest, event_key(event), value))
-    log.append(records)
-
 
 def test_a_record_the_contract_refuses_in_the_log_is_dead_lettered_and_the_log_goes_on():
     # An older ledger (or another producer) wrote the issue's report to the log.
     log = EmbeddedLog(":memory:")
-    append(log, exported("G1", trace="TR-GOOD"))
-    log.append([("q-rcv-1", "0" * 64, "TR-Q1", POISON)])
-    append(log, received("G1", trace="TR-GOOD"))
+    append_stamped(log, exported("G1", trace="TR-GOOD"))
+    log.append([("q-rcv-1", "0" * 64, "TR-Q1", OVERFLOWING_RECEIPT)])
+    append_stamped(log, received("G1", trace="TR-GOOD"))
     store = SQLiteProjectionStore(":memory:")
 
     totals = catch_up(log, store, policy=POLICY, clock=lambda: NOW)
@@ -61,9 +47,9 @@ def test_a_record_the_contract_refuses_in_the_log_is_dead_lettered_and_the_log_g
 
 def test_a_record_that_cannot_be_read_flags_its_trace_in_any_batching_and_on_replay():
     log = EmbeddedLog(":memory:")
-    append(log, exported("Q1", trace="TR-Q1"), exported("G1", trace="TR-GOOD"))
-    log.append([("q-rcv-1", "0" * 64, "TR-Q1", POISON)])
-    append(log, received("Q1", qty="40", trace="TR-Q1"), received("G1", trace="TR-GOOD"))
+    append_stamped(log, exported("Q1", trace="TR-Q1"), exported("G1", trace="TR-GOOD"))
+    log.append([("q-rcv-1", "0" * 64, "TR-Q1", OVERFLOWING_RECEIPT)])
+    append_stamped(log, received("Q1", qty="40", trace="TR-Q1"), received("G1", trace="TR-GOOD"))
     stores = [SQLiteProjectionStore(":memory:") for name in ("one", "all", "rebuilt")]
     catch_up(log, stores[0], policy=POLICY, clock=lambda: NOW, batch_max=1)
     catch_up(log, stores[1], policy=POLICY, clock=lambda: NOW)
@@ -83,14 +69,14 @@ def _store_holding_an_old_version() -> SQLiteProjectionStore:
     of TR-Q1 fails."""
     store = SQLiteProjectionStore(":memory:")
     batch = ProjectedBatch(traces=[TraceRows("TR-Q1", [("q-rcv-1", "0" * 64, ts(datetime.fromisoformat(RECORDED)),
-                                                        POISON.decode())], [], [])])
+                                                        OVERFLOWING_RECEIPT.decode())], [], [])])
     store.commit_batch(batch, [], NOW)
     return store
 
 
 def _log_for_poisoned_trace() -> EmbeddedLog:
     log = EmbeddedLog(":memory:")
-    append(log, exported("Q1", trace="TR-Q1", at="2019-07-10"), exported("G1", trace="TR-GOOD"),
+    append_stamped(log, exported("Q1", trace="TR-Q1", at="2019-07-10"), exported("G1", trace="TR-GOOD"),
            received("G1", trace="TR-GOOD"), received("Q1", qty="40", trace="TR-Q1"),
            exported("G2", trace="TR-GOOD-2"))
     return log
@@ -168,7 +154,7 @@ def test_the_same_records_in_any_arrival_order_give_the_same_rows():
     for event in good:
         digest, value = digest_and_json(stamp(event, RECORDED))
         records.append((event.event_id, digest, event_key(event), value))
-    records.append(("q-rcv-1", "0" * 64, "TR-Q1", POISON))
+    records.append(("q-rcv-1", "0" * 64, "TR-Q1", OVERFLOWING_RECEIPT))
     fingerprints = []
     for seed in range(4):
         order = list(records)
