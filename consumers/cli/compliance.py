@@ -254,9 +254,14 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             raise UsageError(f"--from {args.shipped_from.date()} is after --to {args.shipped_to.date()}: "
                                 f"swap them")
         shipped = audit.DateRange(args.shipped_from, args.shipped_to)
+    made = not Path(args.out).exists()
     out = _out_directory(args.out)  # before the work: a bad --out is said at once
     started = time.monotonic()
-    ledger = Ledger(args)
+    try:
+        ledger = Ledger(args)
+    except BaseException:
+        _leave_no_empty(out, made)
+        raise
     try:
         selection, trace_ids = audit.select_traces(ledger.store, trace=args.trace, party=args.party,
                                                    period=period, item=args.item, shipped=shipped, lot=args.lot)
@@ -269,6 +274,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
                              progress=progress, software_version=software_version(), as_of=args.as_of,
                              known_at=args.known_at, lot=args.lot, charts="html" in formats)
         progress.done(len(data.events), f"({len(trace_ids):,} {plural(len(trace_ids), 'trace')})")
+    except BaseException:
+        _leave_no_empty(out, made)  # nothing matched, or the store could not be read: no empty --out left
+        raise
     finally:
         ledger.close()
     written: list[Path] = []
@@ -312,6 +320,15 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     for path in written:
         print(f"  {path}")
     return EXIT_OK
+
+
+def _leave_no_empty(out: Path, made: bool) -> None:
+    """Remove the --out directory this run made, if nothing was written into it."""
+    if made:
+        try:
+            out.rmdir()
+        except OSError:
+            pass  # not empty, or gone: leave it as it is
 
 
 def _out_directory(text: str) -> Path:

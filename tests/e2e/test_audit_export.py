@@ -311,3 +311,16 @@ def test_an_audit_into_a_directory_an_earlier_audit_used_leaves_only_its_own_fil
     about = {row["field"]: row["value"] for row in csv.DictReader((out / "about.csv").open(encoding="utf-8"))}
     assert about["selection"] == "trace TR-HF-2019-0001"
     assert {e["trace_id"] for e in csv.DictReader((out / "events.csv").open(encoding="utf-8"))} == {"TR-HF-2019-0001"}
+
+
+def test_an_audit_that_selects_nothing_leaves_no_empty_directory_behind(ledger, tmp_path):
+    assert ledger("demo").returncode == 0
+    out = tmp_path / "audit-nope"
+    result = ledger("audit", "--trace", "TR-NO-SUCH", "--out", str(out))
+    assert result.returncode == 1 and "TR-NO-SUCH" in result.stderr
+    assert not out.exists()
+    # A directory that was there before stays, with what it held.
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    assert ledger("audit", "--trace", "TR-NO-SUCH", "--out", str(kept)).returncode == 1
+    assert kept.is_dir()
