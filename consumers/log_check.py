@@ -26,7 +26,7 @@ from typing import Any
 import pydantic_core
 from pydantic import ValidationError
 
-from ledger.events import content_digest, parse_event, stored_body_digest
+from ledger.events import content_digest, describe_validation_error, parse_event, stored_body_digest
 from ledger.ports import HEADER_DIGEST, EventLog, LogRecord
 from projections.store import ProjectionPositions, ProjectionWriter
 
@@ -127,7 +127,7 @@ def record_problem(record: LogRecord, *, contract: bool = True) -> tuple[str, st
     except (ValidationError, UnicodeDecodeError, ValueError) as error:
         if stored is not None and _intact(record.value, stored):
             return "refused", f"intact, but refused by the current contract ({_first_line(error)})"
-        return "unreadable", f"not a report ({_first_line(error)})"
+        return "unreadable", f"not a report ({_unreadable_because(record.value, error)})"
     if stored is None:
         return "undigested", f"report {event.event_id!r} has no stored digest to check it against"
     digest = content_digest(event)
@@ -204,6 +204,22 @@ def verify_log(log: EventLog, *, progress: Callable[[int], None] | None = None,
         if first is not None and last is not None:
             check.partitions[partition] = (first, last)
     return check
+
+
+def _unreadable_because(value: bytes, error: Exception) -> str:
+    """Why a record is no report, in the words ingest would use: not JSON, not
+    an object, or the first field problem the contract names."""
+    try:
+        body = json.loads(value)
+    except (ValueError, UnicodeDecodeError) as not_json:
+        return f"not JSON: {_first_line(not_json)}"
+    if not isinstance(body, dict):
+        return "not a JSON object"
+    if isinstance(error, ValidationError):
+        problems = describe_validation_error(error)
+        if problems:
+            return str(problems[0])
+    return _first_line(error)
 
 
 def _first_line(error: BaseException) -> str:

@@ -44,7 +44,7 @@ from projections.store import ProjectionStore
 
 __all__ = ["AuditData", "DateRange", "collect", "write_csv", "write_xlsx", "write_html", "html_report", "html_parts",
            "EVENT_COLUMNS", "BALANCE_COLUMNS", "ALERT_COLUMNS", "TOTAL_COLUMNS", "HISTORY_COLUMNS", "csv_cell",
-           "AUDIT_FILES"]
+           "AUDIT_FILES", "MANIFEST"]
 
 EVENT_COLUMNS = (
     "trace_id", "event_id", "type", "status", "occurred_at", "recorded_at", "reporter", "lot_id",
@@ -480,8 +480,10 @@ def _in(amount: str | None, unit: str, target: str) -> Decimal:
 
 
 SHEETS = ("events", "balances", "totals", "alerts", "alert_history", "licenses")
-# Every file an audit writes into its directory, whichever formats are asked for.
+# Every file an audit writes into its directory, whichever formats are asked for,
+# and the list of what it wrote, which the next audit into that directory reads.
 AUDIT_FILES = ("about.csv", *(f"{name}.csv" for name in SHEETS), "audit.xlsx", "report.html")
+MANIFEST = ".ledger-audit-files"
 
 
 def _sheets(data: AuditData) -> list[tuple[str, tuple[str, ...], list[dict[str, Any]]]]:

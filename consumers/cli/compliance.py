@@ -291,11 +291,16 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         if "html" in formats:
             writing.announce(f"{out / 'report.html'}")
             written.append(audit.write_html(data, out / "report.html", fmt=fmt_amount))
-        # The directory holds one audit: files an earlier audit left there that
-        # this one did not write (another selection, another format) go.
-        earlier = [out / name for name in audit.AUDIT_FILES if (out / name) not in written and (out / name).exists()]
+        # The directory holds one audit: files an earlier audit wrote there (its
+        # manifest says which) that this one did not (another selection, another
+        # format) go.  A file of the same name the audit did not write is kept.
+        manifest = out / audit.MANIFEST
+        wrote_before = set(manifest.read_text(encoding="utf-8").split()) if manifest.is_file() else set()
+        earlier = [out / name for name in audit.AUDIT_FILES
+                   if name in wrote_before and (out / name) not in written and (out / name).exists()]
         for path in earlier:
             path.unlink()
+        manifest.write_text("".join(f"{p.name}\n" for p in written), encoding="utf-8")
     except OSError as error:
         raise CliError(f"--out {args.out!r}: cannot write {error.filename or out}: "
                             f"{error.strerror or error}; name a directory you can write to") from None

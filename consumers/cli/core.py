@@ -290,14 +290,16 @@ exit status:
 DEMO_EPILOG = """\
 Records examples/story-2019.jsonl into LEDGER_HOME (default ./.ledger) and
 prints the whereabouts, the standing alerts and a replay check.  Running it
-again is a no-op: every report is already recorded.
+again is a no-op: every report is already recorded.  A home whose ledger
+began with other reports is refused: the demo would add a fictitious story
+and its party registry to someone's records.
 
 examples:
   LEDGER_HOME=$(mktemp -d) ledger demo
   ledger demo && ledger trace TR-PR-2019-0003      then look around
 
 exit status:
-  0 ok;  1 the replay differed, or storage could not be opened;  2 usage error.
+  0 ok;  1 the replay differed, storage could not be opened, or the home holds other reports;  2 usage error.
 """
 
 
@@ -416,7 +418,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="show the raised/updated/resolved journal instead, oldest first")
     p.add_argument("--follow", action="store_true",
                    help="follow the Kafka alerts topic of --log, de-duplicated by transition id "
-                        "(consumers/cli/kafka.py; --until-end stops once caught up, --max-idle S after S idle seconds)")
+                        "(--until-end stops once caught up, --max-idle S after S idle seconds)")
     p.add_argument("--max-idle", type=float, metavar="S", help="with --follow: stop after S idle seconds")
     p.add_argument("--until-end", action="store_true",
                    help="with --follow: stop once every transition committed when it started is printed")

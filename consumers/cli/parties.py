@@ -12,8 +12,9 @@ import json
 from pathlib import Path
 
 from consumers.cli.common import (EXIT_OK, CliError, Command, Ledger, UsageError, output, print_csv, storage,
-                                  subcommands)
+                                  argument, subcommands)
 from consumers.render import plural, table
+from ledger.events import country_code
 from ledger.parties import ROLES, PartyError, RegisteredParty, parties_from_json
 
 __all__ = ["register"]
@@ -83,7 +84,8 @@ def register(command: Command) -> None:
     # The registry lives in the store: no subcommand reads the log or the deadlines.
     q = subcommand("add", "Register parties (or replace their entries).", _cmd_add, ADD_EPILOG)
     q.add_argument("party_id", nargs="?", metavar="ID", help="the party id reports use")
-    q.add_argument("--country", metavar="CC", help="ISO 3166-1 alpha-2 country code, upper case (KR)")
+    q.add_argument("--country", metavar="CC", type=argument(country_code),
+                   help="ISO 3166-1 alpha-2 country code, upper case (KR; kr is refused)")
     q.add_argument("--role", action="append", choices=ROLES, default=[],
                    help="what the party does; repeat for several")
     q.add_argument("--name", help="a name for people (optional)")

@@ -286,20 +286,20 @@ def _rebuild_path(store_url: str) -> Path:
 
 
 def _only_the_story_in(ledger: Ledger, story: Path) -> None:
-    """Refuse a home whose log holds reports other than the story's: the demo
-    would add a fictitious story and register its parties there (closing an
-    open registry).  Running it again on its own home is a no-op, as before."""
+    """Refuse a home whose log holds reports other than the story's, unless the
+    story came first there (the demo made that home, and reports were added
+    after it): the demo would add a fictitious story and register its parties
+    in someone's ledger (closing an open registry).  Running it again on its
+    own home is a no-op, as before."""
     story_ids = {json.loads(line)["event_id"] for line in story.read_text(encoding="utf-8").splitlines()
                  if line.strip()}
     log = ledger.log
-    others = 0
-    for partition in log.partitions():
-        records = log.read(partition, 0, len(story_ids) + 1)
-        others += sum(1 for r in records if _event_id(r.value) not in story_ids)
-    if others:
+    first = {_event_id(r.value) for partition in log.partitions()
+             for r in log.read(partition, 0, len(story_ids) + 1)}
+    if first - story_ids and not story_ids <= first:
         raise CliError(f"{ledger.log_url} already holds reports that are not the demo's story: the demo would add "
                        f"a fictitious story and its party registry to them. Run it in a home of its own: "
-                       f"LEDGER_HOME=$(mktemp -d) ledger demo")
+                       f"LEDGER_HOME=$(mktemp -d) ledger demo, or LEDGER_HOME=$(mktemp -d) make demo")
 
 
 def _event_id(value: bytes) -> str | None:

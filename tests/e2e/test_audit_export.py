@@ -313,6 +313,20 @@ def test_an_audit_into_a_directory_an_earlier_audit_used_leaves_only_its_own_fil
     assert {e["trace_id"] for e in csv.DictReader((out / "events.csv").open(encoding="utf-8"))} == {"TR-HF-2019-0001"}
 
 
+def test_an_audit_never_removes_a_file_it_did_not_write(ledger, tmp_path):
+    # Someone's own notes, under names an audit also uses, in the directory they audit into.
+    assert ledger("demo").returncode == 0
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "report.html").write_text("<html>my notes</html>")
+    (out / "totals.csv").write_text("my,own\n")
+    result = ledger("audit", "--trace", "TR-HF-2019-0001", "--out", str(out), "--format", "xlsx")
+    assert result.returncode == 0, result.stderr
+    assert "removed" not in result.stderr
+    assert (out / "report.html").read_text() == "<html>my notes</html>"
+    assert (out / "totals.csv").read_text() == "my,own\n"
+
+
 def test_an_audit_that_selects_nothing_leaves_no_empty_directory_behind(ledger, tmp_path):
     assert ledger("demo").returncode == 0
     out = tmp_path / "audit-nope"

@@ -256,15 +256,19 @@ def test_an_alert_kind_that_is_not_one_is_a_usage_error_not_an_all_clear(recorde
     assert recorded("alerts", "--kind", "unaccounted").returncode == 0
 
 
-@pytest.mark.parametrize("option, country", [("--from", "jp"), ("--to", "kr"), ("--to", "XX")])
-def test_a_country_that_is_not_an_upper_case_iso_code_is_a_usage_error_naming_it(recorded, option, country):
-    # Refused as `parties add --country kr` is: one rule for a country code everywhere.
-    result = recorded("flows", option, country)
+@pytest.mark.parametrize("command, option, country", [
+    (("flows",), "--from", "jp"), (("flows",), "--to", "kr"), (("flows",), "--to", "XX"),
+    (("parties", "add", "KR-X", "--role", "consignee"), "--country", "kr"),
+])
+def test_a_country_that_is_not_an_upper_case_iso_code_is_a_usage_error_naming_it(recorded, command, option, country):
+    # One rule for a country code everywhere: a filter and the party registry alike.
+    result = recorded(*command, option, country)
     assert result.returncode == EXIT_USAGE
     assert result.stdout == ""
     *usage, error = result.stderr.strip().splitlines()
-    assert usage[0].startswith("usage: ledger flows")
-    assert error.startswith(f"ledger flows: error: argument {option}: {country!r} is not an ISO 3166-1 alpha-2 "
+    name = " ".join(command[:2]) if command[0] == "parties" else command[0]
+    assert usage[0].startswith(f"usage: ledger {name}")
+    assert error.startswith(f"ledger {name}: error: argument {option}: {country!r} is not an ISO 3166-1 alpha-2 "
                             "country code")
     assert error.endswith(f"; write {country.upper()}") == (country != "XX")
     assert "KR" in recorded("flows", "--from", "JP", "--to", "KR").stdout

@@ -92,6 +92,16 @@ def test_demo_twice_is_a_no_op_the_second_time(ledger):
     assert without_summary(first.stdout) == without_summary(second.stdout)
 
 
+def test_demo_again_on_its_own_home_with_reports_added_after_it_is_still_a_no_op(ledger):
+    # The README's order: make demo, then ingest the example of bad reports (its good lines are kept), then demo.
+    assert ledger("demo").returncode == 0
+    ledger("ingest", str(STORY.parent / "bad-reports.jsonl"))
+    rows = ledger.event_rows()
+    again = ledger("demo")
+    assert again.returncode == 0, again.stderr
+    assert ledger.event_rows() == rows
+
+
 def test_demo_refuses_a_home_that_holds_other_reports(ledger, tmp_path):
     # A home in use: one report of someone's own, in an open registry.
     own = write_jsonl(tmp_path / "own.jsonl", payload(exported("OWN-1", "1")))

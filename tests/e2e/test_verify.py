@@ -100,6 +100,18 @@ def test_one_changed_digit_in_the_log_is_named_by_verify_and_refused_by_replay(s
     assert story.fingerprint() == before  # the live store still says 70
 
 
+def test_a_record_that_is_not_json_any_more_is_named_in_ingests_words(story):
+    offset = edit_at_the_sqlite3_prompt(story.log_db, CONSUMED_70, "", "")  # its offset only
+    db = sqlite3.connect(story.log_db)
+    db.execute("UPDATE events SET value = '{not json' WHERE offset = ?", (offset,))
+    db.commit()
+    db.close()
+    result = story("verify")
+    assert result.returncode == EXIT_DAMAGED
+    assert f"partition 0 offset {offset}: not a report (not JSON: " in result.stdout
+    assert "validation error" not in result.stdout and "tagged-union" not in result.stdout
+
+
 def test_a_record_removed_from_the_log_is_a_gap_in_its_offsets(story):
     db = sqlite3.connect(story.log_db)
     db.execute("DELETE FROM events WHERE offset = 5")
