@@ -51,7 +51,7 @@ examples:
 exit status:
   0 registered;  1 a party the registry cannot hold (field and value named),
   a --file that cannot be read, or the store could not be opened;
-  2 usage error (no ID, --country or --role, or --file with them).
+  2 usage error (no ID, --country or --role, a --country not an upper-case ISO code, or --file with them).
 """
 
 LIST_EPILOG = """\
