@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -254,7 +255,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             raise UsageError(f"--from {args.shipped_from.date()} is after --to {args.shipped_to.date()}: "
                                 f"swap them")
         shipped = audit.DateRange(args.shipped_from, args.shipped_to)
-    made = not Path(args.out).exists()
+    made = not os.path.lexists(args.out)  # (False, not an error, for a name too long: said below)
     out = _out_directory(args.out)  # before the work: a bad --out is said at once
     started = time.monotonic()
     try:
