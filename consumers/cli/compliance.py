@@ -260,26 +260,23 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         ledger = Ledger(args)
-    except BaseException:
-        _leave_no_empty(out, made)
-        raise
-    try:
-        selection, trace_ids = audit.select_traces(ledger.store, trace=args.trace, party=args.party,
-                                                   period=period, item=args.item, shipped=shipped, lot=args.lot)
-        for flag, when in (("as of", args.as_of), ("known at", args.known_at)):
-            if when is not None:
-                selection += f", {flag} {when.isoformat()}"
-        progress = Progress(f"audit of {selection}: reports gathered", args.progress)
-        progress.announce(f"from {len(trace_ids):,} {plural(len(trace_ids), 'trace')}")
-        data = audit.collect(ledger.store, selection, trace_ids, now=utc_now(), policy=ledger.policy,
-                             progress=progress, software_version=software_version(), as_of=args.as_of,
-                             known_at=args.known_at, lot=args.lot, charts="html" in formats)
-        progress.done(len(data.events), f"({len(trace_ids):,} {plural(len(trace_ids), 'trace')})")
+        try:
+            selection, trace_ids = audit.select_traces(ledger.store, trace=args.trace, party=args.party,
+                                                       period=period, item=args.item, shipped=shipped, lot=args.lot)
+            for flag, when in (("as of", args.as_of), ("known at", args.known_at)):
+                if when is not None:
+                    selection += f", {flag} {when.isoformat()}"
+            progress = Progress(f"audit of {selection}: reports gathered", args.progress)
+            progress.announce(f"from {len(trace_ids):,} {plural(len(trace_ids), 'trace')}")
+            data = audit.collect(ledger.store, selection, trace_ids, now=utc_now(), policy=ledger.policy,
+                                 progress=progress, software_version=software_version(), as_of=args.as_of,
+                                 known_at=args.known_at, lot=args.lot, charts="html" in formats)
+            progress.done(len(data.events), f"({len(trace_ids):,} {plural(len(trace_ids), 'trace')})")
+        finally:
+            ledger.close()
     except BaseException:
         _leave_no_empty(out, made)  # nothing matched, or the store could not be read: no empty --out left
         raise
-    finally:
-        ledger.close()
     written: list[Path] = []
     writing = Progress("audit: writing", args.progress)
     try:
