@@ -16,7 +16,6 @@ every batch is, and a crash loses at most the batches in flight.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -32,8 +31,8 @@ from ledger.events import (
     duplicate_keys,
     digest_and_json,
     event_key,
+    line_shape_problems,
     parse_event,
-    shown_value,
 )
 from ledger.parties import RegisteredParty, party_problems
 from ledger.ports import AppendInFlight, AppendReceipt, EventLog, RejectRow
@@ -277,7 +276,7 @@ def _parse_line(text: str) -> tuple[object | None, list[FieldProblem]]:
         event = parse_event(text)
     except ValidationError as error:
         if any(d["type"] in _NOT_AN_OBJECT and not d["loc"] for d in error.errors(include_url=False)):
-            problems = _check_line(text)
+            problems = line_shape_problems(text)
             if problems:
                 return None, problems
         return None, duplicate_keys(text) + describe_validation_error(error, text)
@@ -305,19 +304,3 @@ def _storable(text: str) -> str:
 
 # pydantic error types that mean the line as a whole is not a JSON object.
 _NOT_AN_OBJECT = frozenset({"json_invalid", "dict_type", "model_type", "model_attributes_type"})
-
-
-def _check_line(text: str) -> list[FieldProblem]:
-    """Why ``text`` is not a JSON object, or [] if it is one."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        return [FieldProblem(field="(line)", value=shown_value(text), message=f"not JSON: {error}")]
-    except (ValueError, RecursionError):
-        # Nested deeper than the parser goes, or an integer longer than
-        # int() reads (4,300 digits): pydantic's error names where.
-        return []
-    if not isinstance(value, dict):
-        return [FieldProblem(field="(line)", value=shown_value(value),
-                             message="must be a JSON object (one report per line)")]
-    return []

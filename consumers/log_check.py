@@ -26,7 +26,8 @@ from typing import Any
 import pydantic_core
 from pydantic import ValidationError
 
-from ledger.events import content_digest, describe_validation_error, parse_event, stored_body_digest
+from ledger.events import (content_digest, describe_validation_error, line_shape_problems, parse_event,
+                           stored_body_digest)
 from ledger.ports import HEADER_DIGEST, EventLog, LogRecord
 from projections.store import ProjectionPositions, ProjectionWriter
 
@@ -207,19 +208,17 @@ def verify_log(log: EventLog, *, progress: Callable[[int], None] | None = None,
 
 
 def _unreadable_because(value: bytes, error: Exception) -> str:
-    """Why a record is no report, in the words ingest would use: not JSON, not
-    an object, or the first field problem the contract names."""
+    """Why a record is no report, in ingest's words (ledger.events.line_shape_problems):
+    not JSON, not an object, or the first field problem the contract names."""
     try:
-        body = json.loads(value)
-    except (ValueError, UnicodeDecodeError) as not_json:
-        return f"not JSON: {_first_line(not_json)}"
-    if not isinstance(body, dict):
-        return "not a JSON object"
-    if isinstance(error, ValidationError):
-        problems = describe_validation_error(error)
-        if problems:
-            return str(problems[0])
-    return _first_line(error)
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not UTF-8"
+    problems = line_shape_problems(text) or (
+        describe_validation_error(error, text) if isinstance(error, ValidationError) else [])
+    if not problems:
+        return _first_line(error)
+    return problems[0].message if problems[0].field == "(line)" else str(problems[0])
 
 
 def _first_line(error: BaseException) -> str:

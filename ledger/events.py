@@ -56,6 +56,7 @@ __all__ = [
     "LotEvent",
     "parse_event",
     "event_key",
+    "line_shape_problems",
     "event_json_schema",
     "content_digest",
     "digest_and_json",
@@ -776,6 +777,22 @@ def duplicate_keys(text: str | bytes) -> list[FieldProblem]:
                              message="appears twice in one object; a report names each field once")]
     except (ValueError, RecursionError):
         pass  # not JSON, nested too deep, a number too long: pydantic's error says where
+    return []
+
+
+def line_shape_problems(text: str) -> list[FieldProblem]:
+    """Why ``text`` is not a JSON object (not JSON; JSON, but not an object),
+    or [] if it is one, or if pydantic's own error says better where (nested
+    deeper than the parser goes, an integer longer than int() reads)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        return [FieldProblem(field="(line)", value=shown_value(text), message=f"not JSON: {error}")]
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(value, dict):
+        return [FieldProblem(field="(line)", value=shown_value(value),
+                             message="must be a JSON object (one report per line)")]
     return []
 
 
