@@ -191,12 +191,12 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     finally:
         ledger.close()
     trace_ids, rows, alerts = view.trace_ids, view.rows, view.alerts
-    roots = build_lineage(rows)
     if args.output == "csv":
         # One row per lot of the lineage (the whereabouts columns; parent_lot_id links them);
         # its alerts: `ledger alerts --trace TRACE -o csv`.
         print_csv(rows)
         return EXIT_OK
+    roots = build_lineage(rows)
     if args.json:
         print(json.dumps({"as_of": iso(args.as_of), "known_at": iso(args.known_at),
                           "lineage": [lineage_dict(r) for r in roots], "alerts": alerts},

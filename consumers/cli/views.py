@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import sys
 from datetime import datetime
 from typing import Any
 

@@ -22,7 +22,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from consumers.http.auth import Principal, Refused
