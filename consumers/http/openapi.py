@@ -251,7 +251,7 @@ def _document() -> dict[str, Any]:
                 _ok("An endless event stream.", {"type": "string"}, "text/event-stream"), 400, 401, 403),
             "/v1/flows": _get(
                 "Cross-border reconciliation: shipped as senders report against received as receivers report.",
-                [_param("from", "query", "Origin country (ISO 3166 alpha-2).", {"type": "string"}),
+                [_param("from", "query", "Origin country (ISO 3166 alpha-2, upper case; else 400).", {"type": "string"}),
                  _param("to", "query", "Destination country.", {"type": "string"}),
                  _param("item", "query", "Only this item id.", {"type": "string"}),
                  _param("period", "query", "A year (2019) or a month (2019-07).",

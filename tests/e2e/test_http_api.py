@@ -102,6 +102,11 @@ def test_the_2019_story_over_http(server: Server) -> None:
 
     flows = auditor.get("/v1/flows", period="2019", gaps_only="true").json()["flows"]
     assert any((f["from"], f["to"], f["gap"]) == ("KR", "CN", "50") for f in flows), flows
+    # A country read by the one rule, as `ledger flows --from jp` reads it: a 400 naming it, not "no flows".
+    lower = auditor.get("/v1/flows", **{"from": "jp"})
+    assert lower.status_code == 400
+    assert lower.json()["problems"] == [{"field": "from", "value": '"jp"', "message":
+                                         "'jp' is not an ISO 3166-1 alpha-2 country code (e.g. JP, KR, CN); write JP"}]
 
     assert auditor.get("/v1/rejects").json() == {"rejects": []}
 
