@@ -100,11 +100,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stamps", type=Path,
                         help="on exit, write when each probe's record was taken from a poll and its batch applied "
                              "(the machine's monotonic clock), for the latency breakdown")
+    parser.add_argument("--batch-max", type=int, default=None,
+                        help="records per poll and per store transaction (default: the projector's, 500)")
+    parser.add_argument("--fetch-max-wait-ms", type=int, default=None,
+                        help="the group consumer's fetch_max_wait_ms (default: GROUP_CONSUMER_SETTINGS')")
     args = parser.parse_args(argv)
     log = KafkaLog.from_url(args.log)
     store = SQLiteProjectionStore(args.store.removeprefix("sqlite:///"))
     projector = GroupProjector(log, store, group=args.group, policy=load_policy(None),
                                clock=file_clock(args.clock_file),
+                               **({"batch_max": args.batch_max} if args.batch_max else {}),
+                               consumer_settings=({"fetch_max_wait_ms": args.fetch_max_wait_ms}
+                                                  if args.fetch_max_wait_ms is not None else None),
                                say=lambda message: print(f"history-clock projector: {message}", file=sys.stderr))
     stamps = stamp_probes(projector) if args.stamps else None
     stopping: list[int] = []

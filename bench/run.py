@@ -249,7 +249,12 @@ class kafka_broker:
         from services.kafka_broker import start_broker
 
         self.broker = start_broker()
-        return {"bootstrap": self.broker.bootstrap, "kind": self.broker.kind}
+        # The broker's processes (Apache Kafka's JVMs, or Tansu's, which gives none here): their CPU is
+        # counted beside the ledger's.
+        pids = [node.process.pid for node in getattr(self.broker, "nodes", {}).values()
+                if node.process is not None]
+        return {"bootstrap": self.broker.bootstrap, "kind": self.broker.kind,
+                "description": self.broker.description, "pids": pids}
 
     def __exit__(self, *_exc: object) -> None:
         if self.broker is not None:
@@ -642,7 +647,8 @@ def _events_backlog(log: Any, store_path: Path) -> dict[str, int]:
 def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int, seconds: float,
                                      probe_interval_s: float = LOAD_PROBE_INTERVAL_S,
                                      drain_s: float = LOAD_DRAIN_WAIT_MAX_S,
-                                     clock: str = "wall") -> dict[str, Any]:
+                                     clock: str = "wall", broker_pids: list[int] | None = None,
+                                     projector_args: list[str] | None = None) -> dict[str, Any]:
     """Alert latency at a steady offered load: ``rate`` reports/s of the
     generated history for ``seconds`` (at most rate*seconds reports), with a
     probe -- an export citing no license, whose license_missing alert is due
@@ -654,7 +660,12 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
     ``clock``: "wall" judges every report at the wall clock's now -- a
     backfill of years-old history, every transient state overdue;
     "history" runs the projector on the history's own clock
-    (bench/history_clock.py): the stream as it happened, live."""
+    (bench/history_clock.py): the stream as it happened, live.
+
+    ``broker_pids``: the broker's processes, whose CPU over the load is
+    reported beside the others'.  ``projector_args``: more arguments for the
+    projector's command (``--batch-max N``, and with the history clock
+    ``--fetch-max-wait-ms N``), to try a setting the code exposes."""
     import itertools
     import threading
 
@@ -708,11 +719,11 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
             advance([next(first)])
         command = [sys.executable, "-m", "bench.history_clock", "--log", f"kafka://{bootstrap}/{prefix}",
                    "--store", f"sqlite:///{store_path}", "--group", f"{prefix}-g", "--clock-file", str(clock_path),
-                   "--stamps", str(stamps_path)]
+                   "--stamps", str(stamps_path), *(projector_args or [])]
     else:
         ledger_cli = Path(sys.executable).with_name("ledger")
         command = [str(ledger_cli), "kafka", "project", "--log", f"kafka://{bootstrap}/{prefix}",
-                   "--store", f"sqlite:///{store_path}", "--group", f"{prefix}-g", "--json"]
+                   "--store", f"sqlite:///{store_path}", "--group", f"{prefix}-g", "--json", *(projector_args or [])]
     stderr_path = paths.home / f"latency-load-{prefix}.projector.log"
     env = {**os.environ, "LEDGER_HOME": str(paths.home)}
     follower = threading.Thread(target=follow, daemon=True)
@@ -745,7 +756,8 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
         with paths.jsonl.open(encoding="utf-8") as lines:
             background = itertools.islice(lines, total)
             started = time.perf_counter()
-            cpu_at_start = cpu_seconds({"projector": projector.pid, "subscriber": subscriber.pid})
+            watched_brokers = {f"broker{i}": pid for i, pid in enumerate(broker_pids or [], 1)}
+            cpu_at_start = cpu_seconds({"projector": projector.pid, "subscriber": subscriber.pid, **watched_brokers})
             next_probe = started + probe_interval_s / 2
             n = 0
             while sent < total:
@@ -775,7 +787,7 @@ def measure_alert_latency_under_load(paths: Paths, bootstrap: str, *, rate: int,
                     time.sleep(min(LOAD_TICK_S, max(0.0, next_probe - time.perf_counter())))
             load_s = time.perf_counter() - started
             result["cpu_during_load"] = cpu_shares(
-                cpu_at_start, cpu_seconds({"projector": projector.pid, "subscriber": subscriber.pid}), load_s)
+                cpu_at_start, cpu_seconds({"projector": projector.pid, "subscriber": subscriber.pid, **watched_brokers}), load_s)
         result["load"] = {"reports_sent": sent, "reports_planned": total, "sending_s": round(load_s, 2),
                           "achieved_rate_per_s": round(sent / load_s)}
         result["backlog_at_load_end"] = _events_backlog(log, store_path)
@@ -892,9 +904,17 @@ def cmd_latency(args: argparse.Namespace) -> dict[str, Any]:
     if args.rate:
         paths.home.mkdir(parents=True, exist_ok=True)
         with kafka_broker(args.kafka or "auto") as broker:
+            projector_args = [*(["--batch-max", str(args.batch_max)] if args.batch_max else []),
+                              *(["--fetch-max-wait-ms", str(args.fetch_max_wait_ms)]
+                                if args.fetch_max_wait_ms is not None else [])]
+            if args.fetch_max_wait_ms is not None and args.clock != "history":
+                raise SystemExit("--fetch-max-wait-ms needs --clock history (bench/history_clock.py passes it on)")
             result = measure_alert_latency_under_load(paths, broker["bootstrap"], rate=args.rate,
-                                                      seconds=args.seconds, drain_s=args.drain, clock=args.clock)
+                                                      seconds=args.seconds, drain_s=args.drain, clock=args.clock,
+                                                      broker_pids=broker.get("pids"),
+                                                      projector_args=projector_args)
             result["broker"] = broker["kind"]
+            result["broker_description"] = broker.get("description", broker["kind"])
         paths.tag = paths.tag or f"-load{args.rate}" + ("-history" if args.clock == "history" else "")
         return emit(paths, "latency", {"state": "measured" if "error" not in result else "failed", **result})
     if not args.kafka:
@@ -1162,6 +1182,11 @@ def main(argv: list[str] | None = None) -> int:
                                 "happened (bench/history_clock.py)")
             p.add_argument("--drain", type=float, default=LOAD_DRAIN_WAIT_MAX_S,
                            help="after the load, wait at most this long for probes' alerts (with --rate)")
+            p.add_argument("--batch-max", type=int, default=None,
+                           help="with --rate: the projector's records per poll (default: its own, 500)")
+            p.add_argument("--fetch-max-wait-ms", type=int, default=None,
+                           help="with --rate --clock history: the projector's fetch_max_wait_ms "
+                                "(default: GROUP_CONSUMER_SETTINGS', 100)")
         if name == "replay":
             p.add_argument("--mode", choices=REPLAY_MODES, default="rebuild",
                            help="rebuild: trace by trace, as `ledger replay` does (default); catch-up: in "
