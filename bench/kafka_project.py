@@ -1,7 +1,7 @@
 """The group projector's throughput on its own (issue 18: ">= 10,000 records/s").
 
     python -m bench.kafka_project --size 100k --seed 1 [--kafka auto|HOST:PORT]
-        [--batch-max N] [--no-publish] [--runs 1]
+        [--batch-max N] [--no-publish] [--runs 1] [--profile]
 
 In one run, on one broker (``--kafka auto`` starts one as the tests do,
 tests/services/kafka_broker.py; the result names it):
@@ -24,7 +24,7 @@ tests/services/kafka_broker.py; the result names it):
    must be exactly the generator's (a fast wrong answer fails: exit 1).
 
 Each process is timed by its wall clock and its CPU (user + system, every
-thread, from wait4); the broker's CPU over the same span is read from /proc
+thread: what RUSAGE_CHILDREN grew by when it was reaped); the broker's CPU over the same span is read from /proc
 (a JVM on this machine's two cores).  Records/s by wall and by CPU, and the
 ratio to the baseline, are printed as JSON and written to
 ``bench/data/results-<size>-seed<seed>-kafka-project[-tag].json``.
@@ -33,8 +33,10 @@ ratio to the baseline, are printed as JSON and written to
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import pstats
 import subprocess
 import sys
 import time
@@ -42,8 +44,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.run import (KAFKA_PARTITIONS, ROOT, Paths, _prefix, compare_alerts, emit, ensure_data, kafka_broker,
-                       remove_db)
+from bench.run import (KAFKA_PARTITIONS, PROFILE_LINES_MAX, ROOT, Paths, _prefix, compare_alerts, emit,
+                       ensure_data, kafka_broker, remove_db)
 
 PROCESS_TIMEOUT_S = 1_800.0  # one projector or baseline run
 
@@ -58,8 +60,8 @@ def _jiffies(pid: int) -> float | None:
 
 
 def timed_process(command: list[str], *, broker_pids: list[int], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run ``command``; its wall time, its CPU (wait4: this child alone, every
-    thread), the broker's CPU meanwhile, its last stdout line as JSON."""
+    """Run ``command``; its wall time, the broker's CPU meanwhile, its last
+    stdout line as JSON.  Its own CPU is taken by the caller (ChildCpu)."""
     broker_before = [_jiffies(pid) for pid in broker_pids]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -104,7 +106,7 @@ class ChildCpu:
 
 
 def measure(paths: Paths, bootstrap: str, broker_pids: list[int], *, batch_max: int | None, publish: bool,
-            runs: int) -> dict[str, Any]:
+            runs: int, profile: bool = False) -> dict[str, Any]:
     from consumers.ingest import ingest_lines
     from consumers.log.kafka import KafkaLog
     from consumers.projector import utc_now
@@ -138,17 +140,18 @@ def measure(paths: Paths, bootstrap: str, broker_pids: list[int], *, batch_max: 
         run["cpu_s"] = round(cpu.take(), 3)
         return run
 
-    def project(n: int, on: str) -> tuple[dict[str, Any], Path]:
+    def project(n: int, on: str, profile_to: Path | None = None) -> tuple[dict[str, Any], Path]:
         store_path = paths.home / f"kafka-project-{on}-{n}.db"
         remove_db(store_path)
-        command = [ledger_cli, "kafka", "project", "--log", f"kafka://{bootstrap}/{on}",
+        ledger = [python, "-m", "cProfile", "-o", str(profile_to), "-m", "consumers.cli"] if profile_to else [ledger_cli]
+        command = [*ledger, "kafka", "project", "--log", f"kafka://{bootstrap}/{on}",
                    "--store", f"sqlite:///{store_path}", "--group", f"{on}-g{n}", "--until-end",
                    "--trust-recorded-at", "--json",
                    *(["--batch-max", str(batch_max)] if batch_max else []),
                    *([] if publish else ["--no-publish"])]
         run = timed_process(command, broker_pids=broker_pids, env=env)
         run["cpu_s"] = round(cpu.take(), 3)
-        run["command"] = " ".join(["ledger", *command[1:]])
+        run["command"] = " ".join(["ledger", *command[len(ledger):]])
         return run, store_path
 
     before = baseline(1)
@@ -167,6 +170,18 @@ def measure(paths: Paths, bootstrap: str, broker_pids: list[int], *, batch_max: 
     after = baseline(2)
     empty, empty_store = project(1, empty_prefix)
     remove_db(empty_store)
+    profiled: dict[str, Any] = {}
+    if profile:  # once more, after the measured runs, under cProfile (slower: no figure is taken from it)
+        raw = paths.home / "kafka-project.prof"
+        run, store_path = project(runs + 1, prefix, profile_to=raw)
+        remove_db(store_path)
+        text = io.StringIO()
+        stats = pstats.Stats(str(raw), stream=text).strip_dirs()
+        stats.sort_stats("cumulative").print_stats(PROFILE_LINES_MAX)
+        stats.sort_stats("tottime").print_stats(PROFILE_LINES_MAX)
+        paths.profile("kafka-project").write_text(text.getvalue())
+        raw.unlink(missing_ok=True)
+        profiled = {"profile": str(paths.profile("kafka-project")), "profiled_wall_s": run["wall_s"]}
 
     def rates(run: dict[str, Any]) -> dict[str, Any]:
         return {"records_per_s_wall": round(records / run["wall_s"]),
@@ -202,6 +217,7 @@ def measure(paths: Paths, bootstrap: str, broker_pids: list[int], *, batch_max: 
         if best_base["cpu_s"] else None,
         "target_records_per_s_min": 10_000,
         "alerts": check,
+        **profiled,
     }
 
 
@@ -248,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-max", type=int, default=None, help="records per poll (default: the projector's)")
     parser.add_argument("--no-publish", action="store_true", help="pass --no-publish to the projector")
     parser.add_argument("--runs", type=int, default=1, help="projector runs between the two baseline runs")
+    parser.add_argument("--profile", action="store_true",
+                        help="run the projector once more under cProfile, after the measured runs, and write "
+                             "profile-<size>-seed<seed>-kafka-project.txt")
     # The baseline's own process:
     parser.add_argument("--read-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
@@ -261,11 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     with kafka_broker(args.kafka) as broker:
         pids = broker.get("pids", [])
         result = measure(paths, broker["bootstrap"], pids, batch_max=args.batch_max,
-                         publish=not args.no_publish, runs=args.runs)
+                         publish=not args.no_publish, runs=args.runs, profile=args.profile)
         result = {"broker": broker.get("description", broker["kind"]), "loadavg_1_5_15_at_start": load_before,
                   **result}
     ok = bool(result["alerts"].get("match")) and all(r["exit"] == 0 for r in result["projector_runs"])
-    paths.tag = paths.tag or ""
     emit(paths, "kafka-project", {"state": "measured" if ok else "failed", **result})
     return 0 if ok else 1
 
