@@ -163,6 +163,7 @@ def rebuild(
     chunk_records: int = REBUILD_CHUNK_RECORDS,
     progress: Callable[[BatchCounts], None] | None = None,
     digests_checked: bool = False,
+    trust_recorded_at: bool = False,
 ) -> BatchCounts:
     """Rebuild every projection from position 0 of ``log`` into ``store``.
 
@@ -181,7 +182,8 @@ def rebuild(
     rebuild) applies the log again from 0, and what is already held comes
     back as duplicates, so nothing is counted twice.
 
-    Any other log, or a store that already tracks this log, is caught up.
+    Any other log, or a store that already tracks this log, is caught up
+    (``trust_recorded_at`` as there).
 
     ``digests_checked``: the caller checked every record below the log's end
     offsets against the digest stored beside it (consumers/log_check.py
@@ -195,10 +197,12 @@ def rebuild(
     """
     check_store_belongs(log, store)
     if not log.reads_by_key or store.tracked_offsets(log.name):
-        return catch_up(log, store, policy=policy, clock=clock, progress=progress)
+        return catch_up(log, store, policy=policy, clock=clock, progress=progress,
+                        trust_recorded_at=trust_recorded_at)
     with collecting_less():
         return _rebuild(log, store, policy=policy, clock=clock, chunk_records=chunk_records, progress=progress,
-                        digests_checked=digests_checked and log.validated_on_append)
+                        digests_checked=digests_checked and log.validated_on_append,
+                        trust_recorded_at=trust_recorded_at)
 
 
 def _rebuild(
@@ -210,13 +214,14 @@ def _rebuild(
     chunk_records: int,
     progress: Callable[[BatchCounts], None] | None,
     digests_checked: bool,
+    trust_recorded_at: bool,
 ) -> BatchCounts:
     below = log.end_offsets()
     totals = BatchCounts()
 
     def apply(chunk: list[LogRecord]) -> None:
         totals.count(project_batch(store, log.name, chunk, policy=policy, now=clock(), track=False,
-                                   digests_checked=digests_checked))
+                                   digests_checked=digests_checked, trust_recorded_at=trust_recorded_at))
         if progress is not None:
             progress(totals)
 

@@ -36,7 +36,7 @@ def run_ingest(args: argparse.Namespace) -> int:
         ingested = _ingest(ledger, args.file, progress_forced=args.progress,
                            trust_recorded_at=args.trust_recorded_at)
         report = ingested.report
-        projected = None if args.no_project else _project(ledger, args.progress,
+        projected = None if args.no_project else _project(ledger, args.progress, whole_traces=True,
                                                           trust_recorded_at=args.trust_recorded_at)
         detects_duplicates = ledger.log.detects_duplicates
     finally:
@@ -129,10 +129,26 @@ def _input_advice(ingested: _Ingested, file: str) -> list[str]:
     return []
 
 
-def _project(ledger: Ledger, progress_forced: bool, *, trust_recorded_at: bool = False) -> BatchCounts:
+def _project(ledger: Ledger, progress_forced: bool, *, trust_recorded_at: bool = False,
+             whole_traces: bool = False) -> BatchCounts:
+    """Apply the log to the store, batch by batch from its tracked offsets
+    (``catch_up``): each batch commits with its offsets, so a killed
+    `ledger project` resumes after its last batch and two at once share the
+    work.
+
+    ``whole_traces`` (`ledger ingest`): a store that has projected nothing
+    from this log yet (the first ingest into a home, an import) is built as
+    replay builds one, the embedded log read trace by trace and each trace
+    folded once (``rebuild``), not again in every 10,000-record batch that
+    brings one of its reports: a third less CPU at 100k (BENCHMARKS.md,
+    "Session 9").  Its offsets are recorded at its end; killed before that,
+    the next ingest or project applies the log again from 0, and what is
+    held comes back as duplicates.  A store that tracks the log, or a Kafka
+    log, is caught up as above."""
     progress = Progress("projected records", progress_forced)
-    totals = catch_up(ledger.log, ledger.store, policy=ledger.policy, trust_recorded_at=trust_recorded_at,
-                      progress=lambda t: progress(t.records))
+    project = rebuild if whole_traces else catch_up
+    totals = project(ledger.log, ledger.store, policy=ledger.policy, trust_recorded_at=trust_recorded_at,
+                     progress=lambda t: progress(t.records))
     progress.done(totals.records)
     return totals
 
