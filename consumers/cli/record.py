@@ -140,7 +140,7 @@ def _project(ledger: Ledger, progress_forced: bool, *, trust_recorded_at: bool =
     from this log yet (the first ingest into a home, an import) is built as
     replay builds one, the embedded log read trace by trace and each trace
     folded once (``rebuild``), not again in every 10,000-record batch that
-    brings one of its reports: a third less CPU at 100k (BENCHMARKS.md,
+    brings one of its reports: 0.61x the CPU at 100k (BENCHMARKS.md,
     "Session 9").  Its offsets are recorded at its end; killed before that,
     the next ingest or project applies the log again from 0, and what is
     held comes back as duplicates.  A store that tracks the log, or a Kafka
