@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="on exit, write when each probe's record was taken from a poll and its batch applied "
                              "(the machine's monotonic clock), for the latency breakdown")
     parser.add_argument("--batch-max", type=int, default=None,
-                        help="records per poll and per store transaction (default: the projector's, 500)")
+                        help="records per poll and per store transaction (default: the projector's POLL_RECORDS_MAX)")
     parser.add_argument("--fetch-max-wait-ms", type=int, default=None,
                         help="the group consumer's fetch_max_wait_ms (default: GROUP_CONSUMER_SETTINGS')")
     args = parser.parse_args(argv)

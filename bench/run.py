@@ -902,13 +902,13 @@ def cmd_latency(args: argparse.Namespace) -> dict[str, Any]:
         return emit(paths, "latency", {"state": "not measured: the Kafka adapter (consumers/log/kafka.py) "
                                                 "or group projector (consumers/kafka/group_projector.py) is missing"})
     if args.rate:
+        if args.fetch_max_wait_ms is not None and args.clock != "history":  # said before a broker is started
+            raise SystemExit("--fetch-max-wait-ms needs --clock history (bench/history_clock.py passes it on)")
         paths.home.mkdir(parents=True, exist_ok=True)
         with kafka_broker(args.kafka or "auto") as broker:
             projector_args = [*(["--batch-max", str(args.batch_max)] if args.batch_max else []),
                               *(["--fetch-max-wait-ms", str(args.fetch_max_wait_ms)]
                                 if args.fetch_max_wait_ms is not None else [])]
-            if args.fetch_max_wait_ms is not None and args.clock != "history":
-                raise SystemExit("--fetch-max-wait-ms needs --clock history (bench/history_clock.py passes it on)")
             result = measure_alert_latency_under_load(paths, broker["bootstrap"], rate=args.rate,
                                                       seconds=args.seconds, drain_s=args.drain, clock=args.clock,
                                                       broker_pids=broker.get("pids"),
@@ -1183,7 +1183,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--drain", type=float, default=LOAD_DRAIN_WAIT_MAX_S,
                            help="after the load, wait at most this long for probes' alerts (with --rate)")
             p.add_argument("--batch-max", type=int, default=None,
-                           help="with --rate: the projector's records per poll (default: its own, 500)")
+                           help="with --rate: the projector's records per poll (default: its own, "
+                                "consumers/kafka/group_projector.py POLL_RECORDS_MAX)")
             p.add_argument("--fetch-max-wait-ms", type=int, default=None,
                            help="with --rate --clock history: the projector's fetch_max_wait_ms "
                                 "(default: GROUP_CONSUMER_SETTINGS', 100)")
