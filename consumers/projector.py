@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TypeVar
@@ -15,6 +15,7 @@ from typing import TypeVar
 from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
 
 from consumers.log_check import check_store_belongs
+from ledger.events import LICENSE_KEY_PREFIX
 from ledger.policy import Policy
 from ledger.ports import EventLog, LogRecord
 from projections.retry import retry
@@ -22,7 +23,7 @@ from projections.store import ProjectedBatch, ProjectionStore
 from projections.trace_projection import BatchOutcome, project_batch, tracking_name
 from projections.warm_traces import WarmTraces
 
-__all__ = ["catch_up", "rebuild", "collecting_less", "BatchCounts", "POLL_RECORDS_MAX", "REBUILD_CHUNK_RECORDS", "utc_now"]
+__all__ = ["catch_up", "rebuild", "collecting_less", "whole_trace_chunks", "is_license_key", "record_rebuilt_offsets", "BatchCounts", "POLL_RECORDS_MAX", "REBUILD_CHUNK_RECORDS", "utc_now"]
 
 # Records per catch-up batch, and so per store transaction.  Each batch
 # rewrites the rows of every trace it touches and commits once, so a larger
@@ -225,15 +226,36 @@ def _rebuild(
         if progress is not None:
             progress(totals)
 
+    for chunk in whole_trace_chunks(log.read_by_key(below), chunk_records):
+        apply(chunk)
+    record_rebuilt_offsets(log, store, below, clock)
+    return totals
+
+
+def whole_trace_chunks(records: Iterable[LogRecord], chunk_records: int) -> Iterator[list[LogRecord]]:
+    """``records`` as ``read_by_key`` gives them, in chunks of about
+    ``chunk_records``: cut only between keys, so no trace is split over two
+    chunks, and between the license reports and the traces."""
     chunk: list[LogRecord] = []
-    for record in log.read_by_key(below):
-        # Cut only between traces, so no trace is split over two chunks.
-        if len(chunk) >= chunk_records and record.key != chunk[-1].key:
-            apply(chunk)
+    for record in records:
+        if chunk and record.key != chunk[-1].key and (
+                len(chunk) >= chunk_records or is_license_key(record.key) != is_license_key(chunk[-1].key)):
+            yield chunk
             chunk = []
         chunk.append(record)
     if chunk:
-        apply(chunk)
+        yield chunk
+
+
+def is_license_key(key: str | None) -> bool:
+    """A record about a license (its log key ``license:<id>``), not about a trace."""
+    return bool(key) and key.startswith(LICENSE_KEY_PREFIX)  # type: ignore[union-attr]
+
+
+def record_rebuilt_offsets(log: EventLog, store: ProjectionStore, below: dict[int, int],
+                           clock: Callable[[], datetime]) -> None:
+    """A rebuild's end: the offsets below ``below`` recorded as applied, the
+    planner's statistics refreshed, the alerts due by now journaled."""
     last = {p: end - 1 for p, end in sorted(below.items()) if end > 0}
     try:
         store.commit_batch(ProjectedBatch(), [Tracking(tracking_name(log.name, p), o) for p, o in last.items()],
@@ -246,7 +268,6 @@ def _rebuild(
             raise
     store.refresh_statistics()
     store.sweep(clock())  # journals the alerts whose deadline passed since the last batch
-    return totals
 
 
 class _Busy:

@@ -35,6 +35,7 @@ from ledger.quantity import UNITS, Quantity, canonical_decimal
 
 __all__ = [
     "SCHEMA_VERSION",
+    "LICENSE_KEY_PREFIX",
     "country_code",
     "EVENT_TYPES",
     "Party",
@@ -520,11 +521,15 @@ EVENT_TYPES: tuple[str, ...] = (
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(LedgerEvent)
 
 
+# The log key of a license report: ``license:<id>``.
+LICENSE_KEY_PREFIX = "license:"
+
+
 def event_key(event: object) -> str:
     """The log key a report is written under: its trace id, so a trace lives in one
     partition and is projected in order; a license report under ``license:<id>``."""
     if isinstance(event, (LicenseGranted, LicenseRevoked)):
-        return f"license:{event.license_id}"
+        return f"{LICENSE_KEY_PREFIX}{event.license_id}"
     return event.trace_id  # type: ignore[attr-defined]
 
 

@@ -26,7 +26,7 @@ from ledger.events import FieldProblem
 from ledger.parties import RegisteredParty
 
 __all__ = ["HEADER_DIGEST", "RejectRow", "LogRecord", "AppendReceipt", "AppendInFlight", "Appended", "EventLog", "LogUnavailable",
-           "PartyRegistry"]
+           "PartyRegistry", "KeyRange"]
 
 
 class LogUnavailable(RuntimeError):
@@ -82,6 +82,10 @@ class RejectRow(NamedTuple):
 # The header a read record carries its content digest in, on every log
 # (consumers/log_check.py compares it with the stored reports' digests).
 HEADER_DIGEST = "digest"
+
+# A range of log keys (trace ids): the first, and the first after it (None:
+# to the last key).  A worker's share of a rebuild (consumers/parallel_rebuild.py).
+KeyRange = tuple[str, "str | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,11 +197,13 @@ class EventLog(ABC):
     def read(self, partition: int, start_offset: int, limit: int) -> list[LogRecord]:
         """Up to ``limit`` records of one partition from ``start_offset`` on, in order."""
 
-    def read_by_key(self, below: dict[int, int]) -> Iterator[LogRecord]:
+    def read_by_key(self, below: dict[int, int], keys: KeyRange | None = None) -> Iterator[LogRecord]:
         """Every record below ``below`` (partition -> offset), license reports
         (keys ``license:...``) first, then grouped by key, in offset order
-        within a key.  Only where ``reads_by_key``: a rebuild from position 0
-        then folds each trace once (consumers/projector.py ``rebuild``)."""
+        within a key; with ``keys``, the license reports and the records of
+        the keys in that range only.  Only where ``reads_by_key``: a rebuild
+        from position 0 then folds each trace once (consumers/projector.py
+        ``rebuild``)."""
         raise NotImplementedError(f"{type(self).__name__} cannot read grouped by key")
 
     def snapshot(self) -> contextlib.AbstractContextManager[None]:

@@ -40,7 +40,7 @@ from ledger.policy import Policy
 from projections.rows import lot_row, parse_ts, rebuild_trace, step_row
 from projections.store import ProjectionStore, TraceRows
 
-__all__ = ["recompute_rows", "BatchTrace"]
+__all__ = ["recompute_rows", "recount_licenses", "BatchTrace"]
 
 # (event_id, digest, recorded_at, payload): a version as the store's ``reports`` table takes it.
 StoredVersion = tuple[str, str, str, str]
@@ -114,6 +114,18 @@ def recompute_rows(
     rows.extend(TraceRows(pseudo, [], [], [step_row(a) for a in steps])
                 for pseudo, steps in evaluation.license_steps.items())
     return rows
+
+
+def recount_licenses(store: ProjectionStore, license_ids: Sequence[str], *, policy: Policy) -> list[TraceRows]:
+    """TraceRows of ``license:<id>`` for each of ``license_ids``: its ceiling
+    counted over every lot the store holds, and the steps on its reports.
+    What a rebuild in shares does once the shares are in one store
+    (consumers/parallel_rebuild.py): each share counted only its own lots."""
+    stored = store.load_licenses(list(license_ids))
+    evaluation = evaluate({}, policy=policy, license_reports=[parse_event(p) for p, _d in stored],
+                          licenses=license_ids, uses_elsewhere=lambda ids: _stored_uses(store, ids))
+    return [TraceRows(pseudo, [], [], [step_row(a) for a in steps])
+            for pseudo, steps in evaluation.license_steps.items()]
 
 
 def _stored_uses(store: ProjectionStore, license_ids: list[str]) -> list[LicenseUse]:

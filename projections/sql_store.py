@@ -444,6 +444,21 @@ class SQLProjectionStore(ProjectionStore):
         # tuple(): sqlite3.Row does not sort
         return [(payload, digest) for _l, _e, digest, payload in sorted(tuple(row) for row in rows)]
 
+    def traces_sharing_event_ids(self) -> list[str]:
+        """Every trace holding an event id another trace holds too (ledger/identity.py)."""
+        rows = self._read(
+            "find event ids held by two traces",
+            "SELECT DISTINCT trace_id FROM reports WHERE event_id IN "
+            "(SELECT event_id FROM reports GROUP BY event_id HAVING COUNT(DISTINCT trace_id) > 1) ORDER BY trace_id")
+        return [row[0] for row in rows]
+
+    def license_ids(self) -> list[str]:
+        """Every license a report is about or a lot cites."""
+        rows = self._read(
+            "list the licenses", "SELECT license_id FROM licenses UNION "
+            "SELECT license_id FROM lots WHERE license_id IS NOT NULL AND license_id != '' ORDER BY 1")
+        return [row[0] for row in rows]
+
     def trace_lots(self, trace_ids: list[str]) -> list[dict[str, Any]]:
         return self._lots_by("read the lots of traces", "trace_id", trace_ids)
 

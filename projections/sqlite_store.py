@@ -8,6 +8,7 @@ the whole batch and its offsets, or neither.
 
 from __future__ import annotations
 
+import sqlite3
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -18,12 +19,13 @@ from typing import Any, TypeVar
 from eventsourcing.persistence import OperationalError, Tracking
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore, SQLiteTrackingRecorder
 
+from ledger.ports import KeyRange
 from projections.batch_lock import path_lock
 from projections.sql_store import Dialect, SQLProjectionStore, tables
 from projections.store import ProjectedBatch, StoreUnavailable
 from projections.wal_checkpointer import WalCheckpointer
 
-__all__ = ["SQLiteProjectionStore", "STORE_SCHEMA_VERSION", "SQLITE"]
+__all__ = ["SQLiteProjectionStore", "STORE_SCHEMA_VERSION", "SQLITE", "ShareOutOfRange"]
 
 STORE_SCHEMA_VERSION = 1
 LOCK_TIMEOUT_S = 30
@@ -59,6 +61,10 @@ class _SQLite(Dialect):
 
 SQLITE = _SQLite()
 R = TypeVar("R")
+
+
+class ShareOutOfRange(ValueError):
+    """A share of a parallel rebuild holds a trace outside its range of keys."""
 
 
 class _ProjectionConnections(SQLiteConnectionPool):
@@ -182,6 +188,51 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, SQLProjectionStore):
                 f"projection store {self.path!r}: cannot commit: {error}; free some space and run the same "
                 f"command again (every batch already committed is kept, and nothing is counted twice)"
             ) from error
+
+    def absorb(self, shares: Sequence[tuple[str | Path, KeyRange]]) -> None:
+        """Copy the stores of a rebuild's shares into this one, in one
+        transaction (consumers/parallel_rebuild.py): each share holds the
+        rows of the traces whose keys are in its range, and what every share
+        holds alike -- the license reports, their dead letters -- once.  The
+        rows of the licenses themselves (``license:<id>``: ceilings counted
+        across traces, which a share saw only part of) are left out, for the
+        caller to count again over the whole store; so are the share's offsets.
+
+        Refused (``ShareOutOfRange``), with nothing copied, when a share holds
+        a trace outside its range: two shares may then hold one trace.
+        """
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=LOCK_TIMEOUT_S)
+        try:
+            for i, (path, _keys) in enumerate(shares):
+                db.execute(f"ATTACH DATABASE ? AS share{i}", (str(path),))
+            for i, (_path, (first, end)) in enumerate(shares):
+                outside, bounds = ("(trace_id < ? OR trace_id >= ?)", (first, end)) if end else ("trace_id < ?", (first,))
+                stray = db.execute(
+                    f"SELECT trace_id FROM share{i}.reports WHERE {outside} "
+                    f"UNION ALL SELECT trace_id FROM share{i}.lots WHERE {outside} LIMIT 1", (*bounds, *bounds)).fetchone()
+                if stray is not None:
+                    raise ShareOutOfRange(f"trace {stray[0]!r} is outside the share's keys {first!r}..{end!r}")
+            not_a_license = "(trace_id IS NULL OR substr(trace_id, 1, 8) != 'license:')"
+            journal = ("transition_id, alert_id, transition, at, kind, severity, trace_id, lot_id, party, quantity, "
+                       "unit, message, due_at")
+            db.execute("BEGIN IMMEDIATE")
+            for i in range(len(shares)):
+                db.execute(f"INSERT INTO reports SELECT * FROM share{i}.reports")
+                db.execute(f"INSERT INTO lots SELECT * FROM share{i}.lots")
+                db.execute(f"INSERT INTO alert_steps SELECT * FROM share{i}.alert_steps WHERE {not_a_license}")
+                db.execute(f"INSERT INTO alert_status SELECT * FROM share{i}.alert_status WHERE {not_a_license}")
+                db.execute(f"INSERT INTO alert_journal ({journal}) SELECT {journal} FROM share{i}.alert_journal "
+                           f"WHERE {not_a_license} ORDER BY seq")
+                db.execute(f"INSERT OR IGNORE INTO licenses SELECT * FROM share{i}.licenses")
+                db.execute(f"INSERT OR IGNORE INTO dead_letters SELECT * FROM share{i}.dead_letters")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
+        self._committed()
 
     def integrity_problems(self) -> tuple[str, list[str]]:
         # integrity_check, not quick_check: only the full check compares

@@ -4,4 +4,7 @@ import sys
 
 from consumers.cli.core import main
 
-sys.exit(main())
+# Guarded: a replay's worker processes (consumers/parallel_rebuild.py) start
+# by importing the main module again, and must not run the command.
+if __name__ == "__main__":
+    sys.exit(main())

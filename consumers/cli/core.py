@@ -30,6 +30,7 @@ from consumers.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, Usa
 from consumers.cli.record import run_demo, run_ingest, run_project, run_replay
 from consumers.cli.views import REJECTS_SHOWN_DEFAULT, run_alerts, run_rejects, run_whereabouts
 from consumers.log_check import LogMismatch
+from consumers.parallel_rebuild import PARALLEL_RECORDS_MIN, WORKERS_MAX
 from ledger.alerts import ALERT_KINDS
 from ledger.events import event_json_schema
 from ledger.parties import PartyError
@@ -260,8 +261,14 @@ The live store's own integrity check (SQLite PRAGMA integrity_check) is
 part of the comparison: a damaged index reads differently through the
 index than a full scan does, so a damaged store is never "identical".
 
+With more than one core, the rebuild runs in several processes (--workers):
+each rebuilds a share of the traces, and what crosses traces (license
+ceilings, an event id reported in two traces) is counted again over the
+whole store at the end.  The answer is the same with any number of workers.
+
 examples:
   ledger replay
+  ledger replay --workers 1        in this process only
   ledger replay --replace          adopt the rebuilt projections if they differ
   ledger replay --policy p.toml    with other deadlines; a difference prints the
                                    --replace command that adopts it, with the same
@@ -447,6 +454,9 @@ def _parser() -> argparse.ArgumentParser:
                 run_replay, epilog=REPLAY_EPILOG)
     p.add_argument("--replace", action="store_true",
                    help="if they differ, replace the live store with the rebuilt one (default: only compare)")
+    p.add_argument("--workers", metavar="N", type=argument(_workers), default=None,
+                   help="rebuild with N processes, each a share of the traces (default: auto: one per core, "
+                        f"at most {WORKERS_MAX}, for a log of {PARALLEL_RECORDS_MIN:,} records or more; else 1)")
     output(p, "one row: identical, records, the read models that differ and each one's digest")
     storage(p)
 
@@ -487,6 +497,15 @@ def _cmd_completion(args: argparse.Namespace) -> int:
 
     print(shtab.complete(_parser(), shell=args.shell))
     return EXIT_OK
+
+
+def _workers(text: str) -> int | None:
+    """`replay --workers`: auto, or 1 to WORKERS_MAX processes."""
+    if text == "auto":
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= WORKERS_MAX:
+        raise ValueError(f"{text!r} is not a number of processes: auto, or 1 to {WORKERS_MAX} (1: in this process)")
+    return int(text)
 
 
 def _schema_output(text: str) -> str:

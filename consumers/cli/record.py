@@ -20,6 +20,8 @@ from consumers.cli.views import alerts_table, whereabouts_table
 from consumers.render import plural
 from consumers.ingest import IngestReport, LongLine, Reject, ingest_lines, read_lines, reject_row
 from consumers.log_check import verify_log
+from consumers.log.embedded import EmbeddedLog
+from consumers.parallel_rebuild import ParallelRebuild, workers_for
 from consumers.projector import BatchCounts, catch_up, rebuild, utc_now
 from ledger.parties import by_id, parties_from_json
 from projections.queries import standing_alerts, whereabouts
@@ -201,25 +203,16 @@ def run_replay(args: argparse.Namespace) -> int:
     ledger = Ledger(args)
     # The check and the rebuild read one snapshot of the log, so the rebuild
     # applies the very bytes checked against their digests and can trust them.
+    # Workers in processes of their own (--workers) read in snapshots of their
+    # own: they read what was checked if nobody commits to the log from before
+    # the check on, and they start at once, while this process checks the log
+    # and reads the live store (consumers/parallel_rebuild.py).
     snapshot = contextlib.ExitStack()
     try:
+        log_changed = (snapshot.enter_context(ledger.log.commits_watched())
+                       if isinstance(ledger.log, EmbeddedLog) else None)
         snapshot.enter_context(ledger.log.snapshot())
-        damaged = verify_log(ledger.log, contract=False)
-        if damaged.problem_count:
-            for problem in damaged.problems:
-                print(f"  {problem}", file=sys.stderr)
-            raise Refused(
-                f"the log has {damaged.problem_count} damaged {plural(damaged.problem_count, 'record')} "
-                f"(listed above; first: "
-                f"{damaged.problems[0]}); nothing was replayed or replaced: restore the log from a backup, "
-                f"or see docs/OPERATIONS.md, 'ledger verify'")
         live = ledger.store
-        live_fp = live.fingerprint()
-        # The store's own check is part of the comparison: a full scan reads
-        # every row even when an index has lost some, so the digests above
-        # can agree while a query through the index answers otherwise.
-        _method, integrity = live.integrity_problems()
-        live_fp["integrity"] = "ok" if not integrity else "damaged: " + "; ".join(integrity)
         rebuilt_path = _rebuild_path(ledger.store_url)
         for suffix in ("", "-wal", "-shm"):
             Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
@@ -227,13 +220,37 @@ def run_replay(args: argparse.Namespace) -> int:
         try:
             # The replay refuses what the live projection refused: the same registry.
             rebuilt.register_parties(live.registered_parties())
+            records = sum(ledger.log.end_offsets().values())
+            workers = workers_for(args.workers, records) if isinstance(ledger.log, EmbeddedLog) else 1
+            parallel = (snapshot.enter_context(
+                ParallelRebuild(ledger.log, rebuilt, workers=workers, policy=ledger.policy, digests_checked=True,
+                                log_changed=log_changed)) if workers > 1 else None)
+            damaged = verify_log(ledger.log, contract=False)
+            if damaged.problem_count:
+                for problem in damaged.problems:
+                    print(f"  {problem}", file=sys.stderr)
+                raise Refused(
+                    f"the log has {damaged.problem_count} damaged {plural(damaged.problem_count, 'record')} "
+                    f"(listed above; first: "
+                    f"{damaged.problems[0]}); nothing was replayed or replaced: restore the log from a backup, "
+                    f"or see docs/OPERATIONS.md, 'ledger verify'")
+            live_fp = live.fingerprint()
+            # The store's own check is part of the comparison: a full scan reads
+            # every row even when an index has lost some, so the digests above
+            # can agree while a query through the index answers otherwise.
+            _method, integrity = live.integrity_problems()
+            live_fp["integrity"] = "ok" if not integrity else "damaged: " + "; ".join(integrity)
             progress = Progress("replayed records", False)
-            totals = rebuild(ledger.log, rebuilt, policy=ledger.policy, progress=lambda t: progress(t.records),
-                             digests_checked=True)
+            if parallel is not None:
+                totals = parallel.finish(progress=lambda t: progress(t.records))
+            else:
+                totals = rebuild(ledger.log, rebuilt, policy=ledger.policy, progress=lambda t: progress(t.records),
+                                 digests_checked=True)
             rebuilt_fp = rebuilt.fingerprint()
             _method, integrity = rebuilt.integrity_problems()
             rebuilt_fp["integrity"] = "ok" if not integrity else "damaged: " + "; ".join(integrity)
         except BaseException:
+            snapshot.close()  # the workers stop, their shares are removed
             rebuilt.close()  # a failed rebuild (a full disk) leaves no scratch store behind
             for suffix in ("", "-wal", "-shm", ".lock"):
                 Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
@@ -252,6 +269,7 @@ def run_replay(args: argparse.Namespace) -> int:
     else:
         for suffix in ("", "-wal", "-shm"):
             Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
+    Path(f"{rebuilt_path}.lock").unlink(missing_ok=True)  # the scratch store's batch lock (projections/batch_lock.py)
     replayed = {"identical": same, "records": totals.records, "differing": differing, "fingerprint": rebuilt_fp}
     if args.output == "csv":
         print_csv([flat(replayed)])
@@ -361,5 +379,5 @@ def run_demo(args: argparse.Namespace) -> int:
     print(alerts_table(alerts))
     print()
     replay_args = argparse.Namespace(log=ledger.log_url, store=ledger.store_url, policy=args.policy,
-                                     replace=False, json=False, output=None)
+                                     replace=False, json=False, output=None, workers=None)
     return run_replay(replay_args)

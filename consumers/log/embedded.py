@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from consumers.sqlite_file import open_wal_file
-from ledger.ports import HEADER_DIGEST, AppendReceipt, EventLog, LogRecord, LogUnavailable, RejectRow
+from ledger.ports import HEADER_DIGEST, AppendReceipt, EventLog, KeyRange, LogRecord, LogUnavailable, RejectRow
 
 __all__ = ["EmbeddedLog", "LOG_SCHEMA_VERSION"]
 
@@ -176,18 +176,61 @@ class EmbeddedLog(EventLog):
 
     reads_by_key = True
 
-    def read_by_key(self, below: dict[int, int]) -> Iterator[LogRecord]:
+    def read_by_key(self, below: dict[int, int], keys: KeyRange | None = None) -> Iterator[LogRecord]:
         """License reports first, then each key's records together, in offset
         order within a key: one sorted pass over the table (SQLite sorts in
-        temporary files beyond its cache, so memory stays bounded)."""
+        temporary files beyond its cache, so memory stays bounded).  With
+        ``keys``, the license reports and the records of the keys in that
+        range (``key_ranges``)."""
+        where, params = "", ()
+        if keys is not None:
+            first, end = keys
+            where = " AND (substr(key, 1, 8) = 'license:' OR (key >= ?" + (" AND key < ?))" if end else "))")
+            params = (first, end) if end else (first,)
         cursor = self._db.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM events WHERE offset < ? "
+            f"SELECT {_RECORD_COLUMNS} FROM events WHERE offset < ?{where} "
             "ORDER BY substr(key, 1, 8) != 'license:', key, offset",
-            (below.get(0, 0),),
+            (below.get(0, 0), *params),
         )
         while rows := cursor.fetchmany(READ_BY_KEY_ROWS):
             for offset, key, value, digest in rows:
                 yield LogRecord(0, offset, key, bytes(value), ((HEADER_DIGEST, digest.encode()),))
+
+    def key_ranges(self, below: dict[int, int], parts: int) -> list[KeyRange]:
+        """The keys of the records below ``below``, license reports apart,
+        cut into at most ``parts`` contiguous ranges (first key, end key
+        excluded; None: no end) of about as many records each, never
+        splitting a key: each range is one worker's share of a rebuild
+        (consumers/parallel_rebuild.py)."""
+        counts = self._db.execute(
+            "SELECT key, COUNT(*) FROM events WHERE offset < ? AND substr(key, 1, 8) != 'license:' "
+            "GROUP BY key ORDER BY key", (below.get(0, 0),)).fetchall()
+        total = sum(n for _key, n in counts)
+        if not counts:
+            return []
+        firsts, seen = [counts[0][0]], 0
+        for key, n in counts:
+            if seen >= total * len(firsts) / parts and key != firsts[-1]:
+                firsts.append(key)
+            seen += n
+        return [(first, firsts[i + 1] if i + 1 < len(firsts) else None) for i, first in enumerate(firsts)]
+
+    @contextlib.contextmanager
+    def commits_watched(self) -> Iterator[Callable[[], bool]]:
+        """Inside the block, a check that says whether anyone has committed
+        to the log since the block began: SQLite's ``PRAGMA data_version``
+        on a connection of its own.  A rebuild whose workers read the log in
+        snapshots of their own knows by it that they read what the check of
+        the stored digests read (consumers/parallel_rebuild.py)."""
+        watcher = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            def version() -> int:
+                return int(watcher.execute("PRAGMA data_version").fetchone()[0])
+
+            first = version()
+            yield lambda: version() != first
+        finally:
+            watcher.close()
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:

@@ -1,0 +1,54 @@
+"""`ledger replay --workers N`: the rebuild in N processes gives the answer
+one process gives, and a damaged log is refused as before, with nothing
+left behind.  (Why the answer is the same: tests/integration/test_parallel_rebuild.py.)"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from bench.generate import Summary, generate
+
+EXIT_OK, EXIT_USAGE, EXIT_DAMAGED = 0, 2, 4
+
+
+@pytest.fixture
+def generated(ledger, tmp_path):  # type: ignore[no-untyped-def]
+    """The benchmark generator's history (3,000 reports, about 400 traces), ingested."""
+    history = tmp_path / "history.jsonl"
+    history.write_text("\n".join(generate(3_000, 5, Summary())) + "\n")
+    result = ledger("ingest", str(history))
+    assert result.returncode == EXIT_OK, result.stderr
+    return ledger
+
+
+def test_two_workers_and_one_rebuild_the_same_projections(generated):
+    by_two = json.loads(generated("replay", "--workers", "2", "--json").stdout)
+    by_one = json.loads(generated("replay", "--workers", "1", "--json").stdout)
+    assert by_two["identical"] is True
+    assert by_two == by_one
+    assert [p.name for p in generated.home.iterdir() if ".share-" in p.name or ".replay" in p.name] == []
+
+
+def test_two_workers_refuse_a_damaged_log_and_leave_nothing_behind(generated):
+    db = sqlite3.connect(generated.log_db)
+    offset, value = db.execute("SELECT offset, value FROM events WHERE CAST(value AS TEXT) LIKE ? LIMIT 1",
+                               ('%"type":"consumed"%',)).fetchone()
+    changed = bytes(value).replace(b'"amount":"', b'"amount":"9', 1)  # 283.342 kg consumed -> 9283.342 kg
+    db.execute("UPDATE events SET value = ? WHERE offset = ?", (changed, offset))
+    db.commit()
+    db.close()
+    result = generated("replay", "--workers", "2")
+    assert result.returncode == EXIT_DAMAGED, result.stderr
+    assert f"partition 0 offset {offset}: report " in result.stderr
+    assert "nothing was replayed or replaced" in result.stderr
+    assert [p.name for p in generated.home.iterdir() if ".share-" in p.name or ".replay" in p.name] == []
+
+
+@pytest.mark.parametrize("workers", ["0", "9", "two"])
+def test_a_number_of_workers_out_of_range_is_a_usage_error(ledger, workers):
+    result = ledger("replay", "--workers", workers)
+    assert result.returncode == EXIT_USAGE
+    assert f"argument --workers: {workers!r} is not a number of processes: auto, or 1 to 8" in result.stderr
