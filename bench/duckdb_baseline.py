@@ -460,7 +460,9 @@ def ledger_accounts(jsonl: Path, home: Path, *, replay: bool = True) -> LedgerRu
     summary.pop("rejected", None)
     replay_cpu = replay_wall = None
     if replay:
-        _done, replay_cpu, replay_wall = _ledger(["replay", "--json"], home)
+        # In one process: the CPU of the rebuild itself, as the figures before
+        # `--workers` (bench/parallel_replay.py measures what more buy in wall time).
+        _done, replay_cpu, replay_wall = _ledger(["replay", "--json", "--workers", "1"], home)
     clock = datetime.now(timezone.utc)
     done, whereabouts_cpu, _wall = _ledger(["whereabouts", "--json"], home)
     rows = json.loads(done.stdout)["lots"]

@@ -44,8 +44,11 @@ def replay_once(tree: Path, home: Path) -> dict[str, Any]:
     env = {**os.environ, "LEDGER_HOME": str(home), "NO_COLOR": "1"}
     for name in ("LEDGER_LOG", "LEDGER_STORE", "LEDGER_POLICY", "PYTHONPATH"):
         env.pop(name, None)
+    # One process, as every checkout before `--workers` replayed: CPU against CPU
+    # (bench/parallel_replay.py measures what more processes buy in wall time).
+    workers = ["--workers", "1"] if (tree / "consumers" / "parallel_rebuild.py").exists() else []
     started = time.perf_counter()
-    process = subprocess.Popen([str(python), "-m", "consumers.cli", "replay", "--json"], cwd=tree, env=env,
+    process = subprocess.Popen([str(python), "-m", "consumers.cli", "replay", "--json", *workers], cwd=tree, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     out = process.stdout.read() if process.stdout is not None else ""
     # wait4 on this child alone: RUSAGE_CHILDREN's peak RSS is the largest of all children.

@@ -35,16 +35,19 @@ and the log is rebuilt in this process, inside the caller's snapshot.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from consumers.log.embedded import EmbeddedLog
 from consumers.log_check import check_store_belongs
-from consumers.projector import (REBUILD_CHUNK_RECORDS, BatchCounts, collecting_less, is_license_key,
+from consumers.projector import (BatchCounts, collecting_less, is_license_key,
                                  record_rebuilt_offsets, rebuild, utc_now, whole_trace_chunks)
 from ledger.parties import RegisteredParty
 from ledger.policy import Policy
@@ -54,13 +57,20 @@ from projections.sqlite_store import ShareOutOfRange, SQLiteProjectionStore
 from projections.store import ProjectedBatch
 from projections.trace_projection import project_batch
 
-__all__ = ["rebuild_in_parallel", "ParallelRebuild", "workers_for", "PARALLEL_RECORDS_MIN", "WORKERS_MAX"]
+__all__ = ["rebuild_in_parallel", "ParallelRebuild", "workers_for", "Share", "ShareDone", "rebuild_share",
+           "recount_across_traces", "PARALLEL_RECORDS_MIN", "WORKERS_MAX", "WORKER_CHUNK_RECORDS"]
 
 # ``--workers auto``: one process per core, up to WORKERS_MAX, for a log of
 # at least PARALLEL_RECORDS_MIN records; below it, one (a worker process
 # takes about half a second to start and import the ledger).
 PARALLEL_RECORDS_MIN = 50_000
 WORKERS_MAX = 8
+# Records per chunk in a worker: smaller than a rebuild's in one process
+# (REBUILD_CHUNK_RECORDS, 20,000), since N workers hold N chunks at once.
+# Measured on an eighth of the 1M history (one worker's share on 8 cores):
+# 10.5 s CPU and 162 MB peak at 20,000 per chunk, 9.6 s and 106 MB at
+# 10,000, 9.6 s and 80 MB at 5,000 (BENCHMARKS.md, session 10).
+WORKER_CHUNK_RECORDS = 5_000
 # Traces recomputed, or licenses recounted, per transaction after the merge.
 RECOUNT_CHUNK = 1_000
 # How often the parent reads the workers' progress.
@@ -80,7 +90,7 @@ def workers_for(requested: int | None, records: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class _Share:
+class Share:
     """One worker's part: the log's keys in ``keys``, into the store at ``store_path``."""
 
     index: int
@@ -95,7 +105,7 @@ class _Share:
 
 
 @dataclass(frozen=True, slots=True)
-class _ShareDone:
+class ShareDone:
     licenses: BatchCounts  # what the share made of the license reports (every share reads them all)
     traces: BatchCounts  # ...and of its own traces
 
@@ -115,7 +125,7 @@ class _Stopped(Exception):
     """The rebuild was abandoned: the worker stopped between two chunks."""
 
 
-def _rebuild_share(share: _Share) -> _ShareDone:
+def rebuild_share(share: Share) -> ShareDone:
     """In a worker process: rebuild the share's traces into its own store."""
     log = EmbeddedLog(share.log_path)
     store = SQLiteProjectionStore(share.store_path)
@@ -136,7 +146,7 @@ def _rebuild_share(share: _Share) -> _ShareDone:
     finally:
         store.close()
         log.close()
-    return _ShareDone(licenses, traces)
+    return ShareDone(licenses, traces)
 
 
 def rebuild_in_parallel(
@@ -146,7 +156,7 @@ def rebuild_in_parallel(
     workers: int,
     policy: Policy,
     clock: Callable[[], datetime] = utc_now,
-    chunk_records: int = REBUILD_CHUNK_RECORDS,
+    chunk_records: int = WORKER_CHUNK_RECORDS,
     progress: Callable[[BatchCounts], None] | None = None,
     digests_checked: bool = False,
     log_changed: Callable[[], bool] | None = None,
@@ -177,7 +187,7 @@ class ParallelRebuild:
     """
 
     def __init__(self, log: EmbeddedLog, store: SQLiteProjectionStore, *, workers: int, policy: Policy,
-                 clock: Callable[[], datetime] = utc_now, chunk_records: int = REBUILD_CHUNK_RECORDS,
+                 clock: Callable[[], datetime] = utc_now, chunk_records: int = WORKER_CHUNK_RECORDS,
                  digests_checked: bool = False, log_changed: Callable[[], bool] | None = None):
         self.log, self.store, self.policy, self.clock = log, store, policy, clock
         self.chunk_records, self.digests_checked, self.log_changed = chunk_records, digests_checked, log_changed
@@ -190,7 +200,7 @@ class ParallelRebuild:
         self.trusting = digests_checked and log.validated_on_append and log_changed is not None
         self.paths = [Path(f"{store.path}.share-{i}") for i in range(len(self.shares))]
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self._futures: list[concurrent.futures.Future[_ShareDone]] = []
+        self._futures: list[concurrent.futures.Future[ShareDone]] = []
 
     def __enter__(self) -> "ParallelRebuild":
         if self.shares:
@@ -208,11 +218,15 @@ class ParallelRebuild:
         context = multiprocessing.get_context("spawn")
         self._applied = context.Array("q", len(self.shares))
         self._stop = context.Value("b", 0)
-        jobs = [_Share(i, str(self.log.path), str(path), keys, self.below, parties, self.policy, self.chunk_records,
+        jobs = [Share(i, str(self.log.path), str(path), keys, self.below, parties, self.policy, self.chunk_records,
                        self.trusting) for i, (keys, path) in enumerate(zip(self.shares, self.paths))]
         self._pool = concurrent.futures.ProcessPoolExecutor(len(jobs), mp_context=context, initializer=_started,
                                                             initargs=(self._applied, self._stop))
-        self._futures = [self._pool.submit(_rebuild_share, job) for job in jobs]
+        # The workers start with ^C ignored (a disposition a new process
+        # inherits): ^C reaches this process, which stops them between two
+        # chunks, instead of each dying with a traceback of its own.
+        with _interrupts_ignored():
+            self._futures = [self._pool.submit(rebuild_share, job) for job in jobs]
 
     def finish(self, progress: Callable[[BatchCounts], None] | None = None) -> BatchCounts:
         if not self.shares:
@@ -231,7 +245,7 @@ class ParallelRebuild:
             return self._in_this_process(progress)
         self._close()
         with collecting_less():
-            _recount_across_traces(self.store, policy=self.policy, clock=self.clock)
+            recount_across_traces(self.store, policy=self.policy, clock=self.clock)
         record_rebuilt_offsets(self.log, self.store, self.below, self.clock)
         totals = BatchCounts()
         for name in ("records", "accepted", "duplicates", "conflicts", "dead_letters"):
@@ -243,10 +257,10 @@ class ParallelRebuild:
         return totals
 
     def _in_this_process(self, progress: Callable[[BatchCounts], None] | None) -> BatchCounts:
-        return rebuild(self.log, self.store, policy=self.policy, clock=self.clock, chunk_records=self.chunk_records,
-                       progress=progress, digests_checked=self.digests_checked)
+        return rebuild(self.log, self.store, policy=self.policy, clock=self.clock, progress=progress,
+                       digests_checked=self.digests_checked)
 
-    def _wait(self, progress: Callable[[BatchCounts], None] | None) -> list[_ShareDone]:
+    def _wait(self, progress: Callable[[BatchCounts], None] | None) -> list[ShareDone]:
         """The workers' results in share order, once all are done; the first error raised."""
         pending = set(self._futures)
         while pending:
@@ -272,7 +286,20 @@ class ParallelRebuild:
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def _recount_across_traces(store: SQLiteProjectionStore, *, policy: Policy, clock: Callable[[], datetime]) -> None:
+@contextlib.contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """SIGINT ignored inside the block (only the main thread may set it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def recount_across_traces(store: SQLiteProjectionStore, *, policy: Policy, clock: Callable[[], datetime]) -> None:
     """Once the shares are in one store: what each share could not see."""
     # Every trace holding an event id another trace holds (maybe in another
     # share): which of them holds it is decided over the whole store.
