@@ -337,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ledger {args.command}: {_broker_not_answering(error, args) or error}", file=sys.stderr)
         return getattr(error, "exit_status", EXIT_ERROR)
     except KeyboardInterrupt:
-        print(f"ledger {args.command}: interrupted; what was committed is kept, re-run to resume",
+        print(f"ledger {args.command}: interrupted; {INTERRUPTED.get(args.command, INTERRUPTED_DEFAULT)}",
               file=sys.stderr)
         return 130
     except BrokenPipeError:
@@ -497,6 +497,11 @@ def _cmd_completion(args: argparse.Namespace) -> int:
 
     print(shtab.complete(_parser(), shell=args.shell))
     return EXIT_OK
+
+
+# What Ctrl-C leaves behind, said on stderr (exit 130).
+INTERRUPTED_DEFAULT = "what was committed is kept, re-run to resume"
+INTERRUPTED = {"replay": "nothing was replaced, the live store is as it was; its scratch store is removed"}
 
 
 def _workers(text: str) -> int | None:

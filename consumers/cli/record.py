@@ -216,8 +216,9 @@ def run_replay(args: argparse.Namespace) -> int:
         rebuilt_path = _rebuild_path(ledger.store_url)
         for suffix in ("", "-wal", "-shm"):
             Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
-        rebuilt = SQLiteProjectionStore(rebuilt_path)
+        rebuilt = None
         try:
+            rebuilt = SQLiteProjectionStore(rebuilt_path)
             # The replay refuses what the live projection refused: the same registry.
             rebuilt.register_parties(live.registered_parties())
             records = sum(ledger.log.end_offsets().values())
@@ -249,9 +250,10 @@ def run_replay(args: argparse.Namespace) -> int:
             rebuilt_fp = rebuilt.fingerprint()
             _method, integrity = rebuilt.integrity_problems()
             rebuilt_fp["integrity"] = "ok" if not integrity else "damaged: " + "; ".join(integrity)
-        except BaseException:
+        except BaseException:  # a full disk, damage found, ^C (even while the scratch store is made)
             snapshot.close()  # the workers stop, their shares are removed
-            rebuilt.close()  # a failed rebuild (a full disk) leaves no scratch store behind
+            if rebuilt is not None:
+                rebuilt.close()  # a failed rebuild leaves no scratch store behind
             for suffix in ("", "-wal", "-shm", ".lock"):
                 Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
             raise

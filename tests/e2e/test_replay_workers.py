@@ -5,13 +5,18 @@ left behind.  (Why the answer is the same: tests/integration/test_parallel_rebui
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import time
 
 import pytest
 
 from bench.generate import Summary, generate
+from tests.e2e.conftest import LEDGER, RUN_TIMEOUT_S
 
-EXIT_OK, EXIT_USAGE, EXIT_DAMAGED = 0, 2, 4
+EXIT_OK, EXIT_USAGE, EXIT_DAMAGED, EXIT_INTERRUPTED = 0, 2, 4, 130
 
 
 @pytest.fixture
@@ -52,3 +57,28 @@ def test_a_number_of_workers_out_of_range_is_a_usage_error(ledger, workers):
     result = ledger("replay", "--workers", workers)
     assert result.returncode == EXIT_USAGE
     assert f"argument --workers: {workers!r} is not a number of processes: auto, or 1 to 8" in result.stderr
+
+
+@pytest.mark.parametrize("once_there", ["projections.db.replay", "projections.db.replay.share-1"],
+                         ids=["as the scratch store is made", "with the workers at work"])
+def test_ctrl_c_stops_the_replay_and_its_workers_and_leaves_nothing_behind(ledger, big_reports, once_there):
+    # As a terminal does: SIGINT to the replay's whole process group, once
+    # the replay has made its scratch store, or once a worker has its share.
+    assert ledger("ingest", str(big_reports)).returncode == EXIT_OK
+    before = ledger.fingerprint()
+    replay = subprocess.Popen([str(LEDGER), "replay", "--workers", "2"], env=ledger.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while not (ledger.home / once_there).exists() and replay.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert replay.poll() is None, "the replay ended before it could be interrupted"
+    os.killpg(replay.pid, signal.SIGINT)
+    _out, err = replay.communicate(timeout=RUN_TIMEOUT_S)
+
+    assert replay.returncode == EXIT_INTERRUPTED, err
+    assert err.strip().splitlines()[-1] == ("ledger replay: interrupted; nothing was replaced, the live store is as "
+                                            "it was; its scratch store is removed")
+    assert [p.name for p in ledger.home.iterdir() if ".share-" in p.name or ".replay" in p.name] == []
+    assert subprocess.run(["pgrep", "-f", f"spawn_main.*{replay.pid}"], capture_output=True, text=True).stdout == ""
+    assert ledger.fingerprint() == before
