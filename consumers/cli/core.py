@@ -454,7 +454,7 @@ def _parser() -> argparse.ArgumentParser:
                 run_replay, epilog=REPLAY_EPILOG)
     p.add_argument("--replace", action="store_true",
                    help="if they differ, replace the live store with the rebuilt one (default: only compare)")
-    p.add_argument("--workers", metavar="N", type=argument(_workers), default=None,
+    p.add_argument("--workers", metavar="N|auto", type=argument(_workers), default=None,
                    help="rebuild with N processes, each a share of the traces (default: auto: one per core, "
                         f"at most {WORKERS_MAX}, for a log of {PARALLEL_RECORDS_MIN:,} records or more; else 1)")
     output(p, "one row: identical, records, the read models that differ and each one's digest")
