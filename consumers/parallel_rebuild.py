@@ -34,10 +34,12 @@ and the log is rebuilt in this process, inside the caller's snapshot.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
+import glob
 import multiprocessing
+import multiprocessing.connection
 import os
+import pickle
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -75,6 +77,9 @@ WORKER_CHUNK_RECORDS = 5_000
 RECOUNT_CHUNK = 1_000
 # How often the parent reads the workers' progress.
 PROGRESS_EVERY_S = 0.5
+# How long a worker told to stop may take to finish its chunk (a chunk of
+# 5,000 records takes about half a second) before it is killed.
+WORKER_STOP_WAIT_S = 60
 
 
 def workers_for(requested: int | None, records: int) -> int:
@@ -111,30 +116,41 @@ class ShareDone:
 
 
 # Shared with the workers (set in each worker process by _started): the
-# records each has applied, and the flag that tells them to stop.
+# records each has applied, and the flag that tells them to stop; and the
+# process that started them, whose end (killed: nobody sets the flag) a
+# worker notices between two chunks.
 _applied = None
 _stop = None
+_parent: int | None = None
+_made: dict[str, os.stat_result] = {}  # the share this worker made: its file, as first made
 
 
 def _started(applied, stop) -> None:  # type: ignore[no-untyped-def]
-    global _applied, _stop
-    _applied, _stop = applied, stop
+    global _applied, _stop, _parent
+    _applied, _stop, _parent = applied, stop, os.getppid()
 
 
 class _Stopped(Exception):
     """The rebuild was abandoned: the worker stopped between two chunks."""
 
 
+def _abandoned() -> bool:
+    """Told to stop, or left alone: the replay that started this worker is
+    gone (killed: nobody will take its share), so it has another parent now."""
+    return bool(_stop is not None and _stop.value) or (_parent is not None and os.getppid() != _parent)
+
+
 def rebuild_share(share: Share) -> ShareDone:
     """In a worker process: rebuild the share's traces into its own store."""
     log = EmbeddedLog(share.log_path)
     store = SQLiteProjectionStore(share.store_path)
+    made = _made[share.store_path] = os.stat(share.store_path)
     licenses, traces = BatchCounts(), BatchCounts()
     try:
         store.register_parties(share.parties)
         with collecting_less(), log.snapshot():
             for chunk in whole_trace_chunks(log.read_by_key(share.below, share.keys), share.chunk_records):
-                if _stop is not None and _stop.value:
+                if _abandoned():
                     raise _Stopped()
                 outcome = project_batch(store, log.name, chunk, policy=share.policy, now=utc_now(), track=False,
                                         digests_checked=share.digests_checked)
@@ -146,7 +162,45 @@ def rebuild_share(share: Share) -> ShareDone:
     finally:
         store.close()
         log.close()
+        if _parent is not None and os.getppid() != _parent:
+            _remove_own_share(share.store_path, made)
     return ShareDone(licenses, traces)
+
+
+def _remove_own_share(path: str, made: os.stat_result) -> None:
+    """A share nobody will take (the replay is gone) removed by its worker,
+    unless the file there now is another's: a new replay's, of the same name."""
+    with contextlib.suppress(FileNotFoundError):
+        now = os.stat(path)
+        if (now.st_dev, now.st_ino) == (made.st_dev, made.st_ino):
+            _remove_share(Path(path))
+
+
+def _work(share: Share, applied, stop, results: multiprocessing.connection.Connection) -> None:  # type: ignore[no-untyped-def]
+    """A worker process's life: its share rebuilt, the outcome sent back (its
+    counts, or the error it met), and the end.  Left alone (the replay was
+    killed), it stops between two chunks, removes its share and ends."""
+    _started(applied, stop)
+    try:
+        outcome: tuple[str, object] = ("done", rebuild_share(share))
+    except _Stopped:
+        outcome = ("stopped", None)
+    except Exception as error:  # the replay raises it
+        outcome = ("error", error)
+    try:
+        try:
+            results.send(outcome)
+        except (pickle.PicklingError, TypeError, AttributeError):  # an error that does not pickle
+            results.send(("error", RuntimeError(f"replay worker {share.index}: {outcome[1]!r}")))
+    except OSError:  # BrokenPipeError: the replay is gone, and nobody will take the share
+        if share.store_path in _made:
+            _remove_own_share(share.store_path, _made[share.store_path])
+    finally:
+        results.close()
+
+
+class WorkerLost(RuntimeError):
+    """A worker process ended without sending its result (killed, out of memory)."""
 
 
 def rebuild_in_parallel(
@@ -199,8 +253,7 @@ class ParallelRebuild:
             self.shares = []
         self.trusting = digests_checked and log.validated_on_append and log_changed is not None
         self.paths = [Path(f"{store.path}.share-{i}") for i in range(len(self.shares))]
-        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self._futures: list[concurrent.futures.Future[ShareDone]] = []
+        self._workers: list[tuple[multiprocessing.process.BaseProcess, multiprocessing.connection.Connection]] = []
 
     def __enter__(self) -> "ParallelRebuild":
         if self.shares:
@@ -211,6 +264,8 @@ class ParallelRebuild:
         self._close()
 
     def _start(self) -> None:
+        for left in Path(self.store.path).parent.glob(f"{glob.escape(Path(self.store.path).name)}.share-*"):
+            left.unlink(missing_ok=True)  # a killed replay's, as many as it had
         self._remove_shares()
         parties = self.store.registered_parties()
         # spawn, not fork: this process holds SQLite connections and threads
@@ -220,13 +275,20 @@ class ParallelRebuild:
         self._stop = context.Value("b", 0)
         jobs = [Share(i, str(self.log.path), str(path), keys, self.below, parties, self.policy, self.chunk_records,
                        self.trusting) for i, (keys, path) in enumerate(zip(self.shares, self.paths))]
-        self._pool = concurrent.futures.ProcessPoolExecutor(len(jobs), mp_context=context, initializer=_started,
-                                                            initargs=(self._applied, self._stop))
         # The workers start with ^C ignored (a disposition a new process
         # inherits): ^C reaches this process, which stops them between two
         # chunks, instead of each dying with a traceback of its own.
         with _interrupts_ignored():
-            self._futures = [self._pool.submit(rebuild_share, job) for job in jobs]
+            for job in jobs:
+                receiving, sending = context.Pipe(duplex=False)
+                worker = context.Process(target=_work, args=(job, self._applied, self._stop, sending),
+                                         name=f"ledger replay share {job.index}", daemon=True)
+                worker.start()
+                # Only the worker holds its sending end: a worker that dies
+                # reads here as the end of its pipe, and this process's death
+                # as a broken pipe there.
+                sending.close()
+                self._workers.append((worker, receiving))
 
     def finish(self, progress: Callable[[BatchCounts], None] | None = None) -> BatchCounts:
         if not self.shares:
@@ -262,28 +324,48 @@ class ParallelRebuild:
 
     def _wait(self, progress: Callable[[BatchCounts], None] | None) -> list[ShareDone]:
         """The workers' results in share order, once all are done; the first error raised."""
-        pending = set(self._futures)
-        while pending:
-            finished, pending = concurrent.futures.wait(pending, timeout=PROGRESS_EVERY_S,
-                                                        return_when=concurrent.futures.FIRST_EXCEPTION)
-            for future in finished:
-                future.result()  # raises the worker's error
+        done: dict[int, ShareDone] = {}
+        waiting = {receiving: index for index, (_worker, receiving) in enumerate(self._workers)}
+        while waiting:
+            for receiving in multiprocessing.connection.wait(list(waiting), timeout=PROGRESS_EVERY_S):
+                index = waiting.pop(receiving)  # type: ignore[call-overload]
+                worker = self._workers[index][0]
+                try:
+                    kind, value = receiving.recv()  # type: ignore[union-attr]
+                except EOFError:
+                    worker.join(WORKER_STOP_WAIT_S)
+                    raise WorkerLost(f"replay worker {index} (pid {worker.pid}) ended without its result "
+                                     f"(exit code {worker.exitcode}); nothing was replaced") from None
+                if kind == "error":
+                    raise value
+                if kind != "done":
+                    raise WorkerLost(f"replay worker {index} (pid {worker.pid}) stopped before its share was rebuilt")
+                done[index] = value
             if progress is not None:
                 progress(BatchCounts(records=sum(self._applied[:])))
-        return [f.result() for f in self._futures]
+        return [done[index] for index in range(len(self._workers))]
 
     def _close(self) -> None:
         """Stop the workers (after their current chunk), and remove their shares."""
-        if self._pool is not None:
+        if self._workers:
             self._stop.value = 1
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+            for worker, receiving in self._workers:
+                worker.join(WORKER_STOP_WAIT_S)
+                if worker.is_alive():  # stuck: it would only hold its share open
+                    worker.kill()
+                    worker.join()
+                receiving.close()
+            self._workers = []
         self._remove_shares()
 
     def _remove_shares(self) -> None:
         for path in self.paths:
-            for suffix in ("", "-wal", "-shm", ".lock"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            _remove_share(path)
+
+
+def _remove_share(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", ".lock"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -6,9 +6,12 @@ every command."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -323,3 +326,27 @@ class Progress:
         elapsed = time.monotonic() - self.started
         print(f"  {self.label}: {total:,} done in {elapsed:.1f} s at {total / max(elapsed, 1e-9):,.0f}/s "
               f"{detail}".rstrip(), file=sys.stderr, flush=True)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, systemd, ``docker stop``), raised where the command
+    is, so that it cleans up as it does for Ctrl-C; ``ledger`` then exits
+    with 143 (128 + 15, as a shell reports a process SIGTERM ended)."""
+
+
+@contextlib.contextmanager
+def sigterm_cleans_up() -> Iterator[None]:
+    """Inside the block, SIGTERM raises ``Terminated`` (only the main thread may set a handler)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(_signum: int, _frame: object) -> None:
+        raise Terminated()
+
+    before = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+

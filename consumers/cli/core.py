@@ -25,8 +25,8 @@ from pathlib import Path
 from eventsourcing.persistence import PersistenceError
 
 from consumers import bootstrap
-from consumers.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, UsageError, argument, as_of, count, output,
-                                  software_version, storage, subcommands)
+from consumers.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, Terminated, UsageError, argument, as_of,
+                                  count, output, software_version, storage, subcommands)
 from consumers.cli.record import run_demo, run_ingest, run_project, run_replay
 from consumers.cli.views import REJECTS_SHOWN_DEFAULT, run_alerts, run_rejects, run_whereabouts
 from consumers.log_check import LogMismatch
@@ -265,6 +265,9 @@ With more than one core, the rebuild runs in several processes (--workers):
 each rebuilds a share of the traces, and what crosses traces (license
 ceilings, an event id reported in two traces) is counted again over the
 whole store at the end.  The answer is the same with any number of workers.
+Stopped by Ctrl-C or SIGTERM, or killed, it replaces nothing: the workers
+stop and the scratch store and its shares are removed (killed: by the
+workers, and by the next replay).
 
 examples:
   ledger replay
@@ -276,7 +279,8 @@ examples:
 
 exit status:
   0 identical;  1 different, or storage could not be opened;  2 usage error;
-  4 the log is damaged: refused, nothing replaced (see `ledger verify`).
+  4 the log is damaged: refused, nothing replaced (see `ledger verify`);
+  130 stopped by Ctrl-C;  143 stopped by SIGTERM.
 """
 
 SCHEMA_EPILOG = """\
@@ -336,10 +340,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             StoreUnavailable, LogMismatch) as error:
         print(f"ledger {args.command}: {_broker_not_answering(error, args) or error}", file=sys.stderr)
         return getattr(error, "exit_status", EXIT_ERROR)
-    except KeyboardInterrupt:
-        print(f"ledger {args.command}: interrupted; {INTERRUPTED.get(args.command, INTERRUPTED_DEFAULT)}",
+    except KeyboardInterrupt as stop:
+        how = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+        print(f"ledger {args.command}: {how}; {INTERRUPTED.get(args.command, INTERRUPTED_DEFAULT)}",
               file=sys.stderr)
-        return 130
+        return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
     except (OSError, sqlite3.Error, PersistenceError) as error:
@@ -500,6 +505,7 @@ def _cmd_completion(args: argparse.Namespace) -> int:
 
 
 # What Ctrl-C leaves behind, said on stderr (exit 130).
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report them
 INTERRUPTED_DEFAULT = "what was committed is kept, re-run to resume"
 INTERRUPTED = {"replay": "nothing was replaced, the live store is as it was; its scratch store is removed"}
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from consumers.bootstrap import POLICY_ENV
 from consumers.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_REJECTED, CliError, Ledger, Progress, Refused, flat,
-                                  print_csv)
+                                  print_csv, sigterm_cleans_up)
 from consumers.cli.views import alerts_table, whereabouts_table
 from consumers.render import plural
 from consumers.ingest import IngestReport, LongLine, Reject, ingest_lines, read_lines, reject_row
@@ -198,6 +198,13 @@ def run_project(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
+    # SIGTERM as Ctrl-C: the workers stop, the scratch store and the shares
+    # are removed, the live store is left as it was.
+    with sigterm_cleans_up():
+        return _replay(args)
+
+
+def _replay(args: argparse.Namespace) -> int:
     from projections.sqlite_store import SQLiteProjectionStore
 
     ledger = Ledger(args)

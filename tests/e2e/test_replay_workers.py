@@ -10,13 +10,14 @@ import signal
 import sqlite3
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from bench.generate import Summary, generate
 from tests.e2e.conftest import LEDGER, RUN_TIMEOUT_S
 
-EXIT_OK, EXIT_USAGE, EXIT_DAMAGED, EXIT_INTERRUPTED = 0, 2, 4, 130
+EXIT_OK, EXIT_USAGE, EXIT_DAMAGED, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 2, 4, 130, 143
 
 
 @pytest.fixture
@@ -73,6 +74,7 @@ def test_ctrl_c_stops_the_replay_and_its_workers_and_leaves_nothing_behind(ledge
     while not (ledger.home / once_there).exists() and replay.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     assert replay.poll() is None, "the replay ended before it could be interrupted"
+    workers = _workers_of(replay) if once_there.endswith("share-1") else []
     os.killpg(replay.pid, signal.SIGINT)
     _out, err = replay.communicate(timeout=RUN_TIMEOUT_S)
 
@@ -80,5 +82,77 @@ def test_ctrl_c_stops_the_replay_and_its_workers_and_leaves_nothing_behind(ledge
     assert err.strip().splitlines()[-1] == ("ledger replay: interrupted; nothing was replaced, the live store is as "
                                             "it was; its scratch store is removed")
     assert [p.name for p in ledger.home.iterdir() if ".share-" in p.name or ".replay" in p.name] == []
-    assert subprocess.run(["pgrep", "-f", f"spawn_main.*{replay.pid}"], capture_output=True, text=True).stdout == ""
+    assert _still_running(workers) == []
     assert ledger.fingerprint() == before
+
+
+def _replay_at_work(ledger, big_reports):  # type: ignore[no-untyped-def]
+    """A two-worker replay of the big history, once a worker has its share; and its workers' pids."""
+    assert ledger("ingest", str(big_reports)).returncode == EXIT_OK
+    replay = subprocess.Popen([str(LEDGER), "replay", "--workers", "2"], env=ledger.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while (not (ledger.home / "projections.db.replay.share-1").exists() and replay.poll() is None
+           and time.monotonic() < deadline):
+        time.sleep(0.01)
+    assert replay.poll() is None, "the replay ended before it could be stopped"
+    return replay, _workers_of(replay)
+
+
+def _workers_of(replay) -> list[int]:  # type: ignore[no-untyped-def]
+    """The replay's worker processes (multiprocessing's spawned children), two of them."""
+    found = subprocess.run(["pgrep", "-P", str(replay.pid), "-f", "spawn_main"], capture_output=True, text=True)
+    workers = [int(pid) for pid in found.stdout.split()]
+    assert len(workers) == 2, found
+    return workers
+
+
+def _still_running(pids: list[int], wait_s: float = 0) -> list[int]:
+    """Those of ``pids`` still running (a zombie nobody reaped has ended), after waiting up to ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        running = []
+        for pid in pids:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if state != "Z":
+                running.append(pid)
+        if not running or time.monotonic() >= deadline:
+            return running
+        time.sleep(0.05)
+
+
+def _left_behind(ledger) -> list[str]:  # type: ignore[no-untyped-def]
+    return [p.name for p in ledger.home.iterdir() if ".share-" in p.name or ".replay" in p.name]
+
+
+def test_sigterm_to_the_replay_alone_stops_its_workers_and_leaves_nothing_behind(ledger, big_reports):
+    # As systemd or `kill PID` does: SIGTERM to the replay's process only, not its workers.
+    replay, workers = _replay_at_work(ledger, big_reports)
+    replay.send_signal(signal.SIGTERM)
+    _out, err = replay.communicate(timeout=RUN_TIMEOUT_S)
+
+    assert replay.returncode == EXIT_TERMINATED, err
+    assert err.strip().splitlines()[-1] == ("ledger replay: terminated (SIGTERM); nothing was replaced, the live "
+                                            "store is as it was; its scratch store is removed")
+    assert _left_behind(ledger) == []
+    assert _still_running(workers) == []
+    assert ledger("replay", "--workers", "1").returncode == EXIT_OK  # the live store is as the log says
+
+
+def test_a_replay_killed_alone_leaves_workers_that_stop_and_remove_their_shares(ledger, big_reports):
+    # SIGKILL cannot be caught: the workers notice they were left, stop
+    # after their chunk, remove their shares and end; the next replay
+    # removes the scratch store the killed one made, and replays as ever.
+    replay, workers = _replay_at_work(ledger, big_reports)
+    replay.kill()
+    replay.communicate(timeout=RUN_TIMEOUT_S)
+    assert _still_running(workers, wait_s=RUN_TIMEOUT_S) == []
+    assert [name for name in _left_behind(ledger) if ".share-" in name] == []
+
+    again = ledger("replay", "--workers", "2", "--json")
+    assert again.returncode == EXIT_OK, again.stderr
+    assert json.loads(again.stdout)["identical"] is True
+    assert _left_behind(ledger) == []
