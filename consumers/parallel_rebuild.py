@@ -55,11 +55,11 @@ from ledger.parties import RegisteredParty
 from ledger.policy import Policy
 from ledger.ports import KeyRange
 from projections.premises import recompute_rows, recount_licenses
-from projections.sqlite_store import ShareOutOfRange, SQLiteProjectionStore
+from projections.sqlite_store import ShareOutOfRange, SQLiteProjectionStore, remove_store_files
 from projections.store import ProjectedBatch
 from projections.trace_projection import project_batch
 
-__all__ = ["rebuild_in_parallel", "ParallelRebuild", "workers_for", "Share", "ShareDone", "rebuild_share",
+__all__ = ["rebuild_in_parallel", "ParallelRebuild", "workers_for", "Share", "ShareDone", "rebuild_share", "WorkerLost",
            "recount_across_traces", "PARALLEL_RECORDS_MIN", "WORKERS_MAX", "WORKER_CHUNK_RECORDS"]
 
 # ``--workers auto``: one process per core, up to WORKERS_MAX, for a log of
@@ -125,9 +125,9 @@ _parent: int | None = None
 _made: dict[str, os.stat_result] = {}  # the share this worker made: its file, as first made
 
 
-def _started(applied, stop) -> None:  # type: ignore[no-untyped-def]
+def _started(applied, stop, parent: int) -> None:  # type: ignore[no-untyped-def]
     global _applied, _stop, _parent
-    _applied, _stop, _parent = applied, stop, os.getppid()
+    _applied, _stop, _parent = applied, stop, parent
 
 
 class _Stopped(Exception):
@@ -157,8 +157,7 @@ def rebuild_share(share: Share) -> ShareDone:
                 about_licenses = is_license_key(chunk[0].key)
                 (licenses if about_licenses else traces).count(outcome)
                 if _applied is not None and (share.index == 0 or not about_licenses):
-                    with _applied.get_lock():
-                        _applied[share.index] += len(chunk)
+                    _applied[share.index] += len(chunk)
     finally:
         store.close()
         log.close()
@@ -173,14 +172,17 @@ def _remove_own_share(path: str, made: os.stat_result) -> None:
     with contextlib.suppress(FileNotFoundError):
         now = os.stat(path)
         if (now.st_dev, now.st_ino) == (made.st_dev, made.st_ino):
-            _remove_share(Path(path))
+            remove_store_files(path)
 
 
-def _work(share: Share, applied, stop, results: multiprocessing.connection.Connection) -> None:  # type: ignore[no-untyped-def]
+def _work(share: Share, applied, stop, parent: int,  # type: ignore[no-untyped-def]
+          results: multiprocessing.connection.Connection) -> None:
     """A worker process's life: its share rebuilt, the outcome sent back (its
     counts, or the error it met), and the end.  Left alone (the replay was
-    killed), it stops between two chunks, removes its share and ends."""
-    _started(applied, stop)
+    killed, maybe before this process even started: so ``parent`` is the
+    replay's pid as the replay saw it), it stops between two chunks,
+    removes its share and ends."""
+    _started(applied, stop, parent)
     try:
         outcome: tuple[str, object] = ("done", rebuild_share(share))
     except _Stopped:
@@ -271,8 +273,11 @@ class ParallelRebuild:
         # spawn, not fork: this process holds SQLite connections and threads
         # (the store's WAL checkpointer) that a forked child must not inherit.
         context = multiprocessing.get_context("spawn")
-        self._applied = context.Array("q", len(self.shares))
-        self._stop = context.Value("b", 0)
+        # Without locks: each worker writes only its own count, and only this
+        # process the flag.  (A lock is a named semaphore, which a replay
+        # killed outright would leave for multiprocessing to warn about.)
+        self._applied = context.Array("q", len(self.shares), lock=False)
+        self._stop = context.Value("b", 0, lock=False)
         jobs = [Share(i, str(self.log.path), str(path), keys, self.below, parties, self.policy, self.chunk_records,
                        self.trusting) for i, (keys, path) in enumerate(zip(self.shares, self.paths))]
         # The workers start with ^C ignored (a disposition a new process
@@ -281,7 +286,7 @@ class ParallelRebuild:
         with _interrupts_ignored():
             for job in jobs:
                 receiving, sending = context.Pipe(duplex=False)
-                worker = context.Process(target=_work, args=(job, self._applied, self._stop, sending),
+                worker = context.Process(target=_work, args=(job, self._applied, self._stop, os.getpid(), sending),
                                          name=f"ledger replay share {job.index}", daemon=True)
                 worker.start()
                 # Only the worker holds its sending end: a worker that dies
@@ -335,7 +340,8 @@ class ParallelRebuild:
                 except EOFError:
                     worker.join(WORKER_STOP_WAIT_S)
                     raise WorkerLost(f"replay worker {index} (pid {worker.pid}) ended without its result "
-                                     f"(exit code {worker.exitcode}); nothing was replaced") from None
+                                     f"(exit code {worker.exitcode}: killed, or out of memory?); nothing was "
+                                     f"replaced; run it again, or with --workers 1") from None
                 if kind == "error":
                     raise value
                 if kind != "done":
@@ -360,12 +366,7 @@ class ParallelRebuild:
 
     def _remove_shares(self) -> None:
         for path in self.paths:
-            _remove_share(path)
-
-
-def _remove_share(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", ".lock"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+            remove_store_files(path)
 
 
 @contextlib.contextmanager

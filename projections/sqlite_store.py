@@ -25,7 +25,7 @@ from projections.sql_store import Dialect, SQLProjectionStore, tables
 from projections.store import ProjectedBatch, StoreUnavailable
 from projections.wal_checkpointer import WalCheckpointer
 
-__all__ = ["SQLiteProjectionStore", "STORE_SCHEMA_VERSION", "SQLITE", "ShareOutOfRange"]
+__all__ = ["SQLiteProjectionStore", "STORE_SCHEMA_VERSION", "SQLITE", "ShareOutOfRange", "remove_store_files"]
 
 STORE_SCHEMA_VERSION = 1
 LOCK_TIMEOUT_S = 30
@@ -246,6 +246,15 @@ class SQLiteProjectionStore(SQLiteTrackingRecorder, SQLProjectionStore):
     def close(self) -> None:
         self._stop_checkpointer()
         self.datastore.close()
+
+
+def remove_store_files(path: str | Path) -> None:
+    """A store file and every file SQLite and the batch lock keep beside it
+    (its WAL, shared memory, rollback journal -- left by a process killed
+    while it opened the store -- and projections/batch_lock.py's lock),
+    for a scratch store or a share nobody will open again."""
+    for suffix in ("", "-wal", "-shm", "-journal", ".lock"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def _take_write_lock(c: Any) -> None:

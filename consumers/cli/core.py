@@ -30,7 +30,7 @@ from consumers.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, Ter
 from consumers.cli.record import run_demo, run_ingest, run_project, run_replay
 from consumers.cli.views import REJECTS_SHOWN_DEFAULT, run_alerts, run_rejects, run_whereabouts
 from consumers.log_check import LogMismatch
-from consumers.parallel_rebuild import PARALLEL_RECORDS_MIN, WORKERS_MAX
+from consumers.parallel_rebuild import PARALLEL_RECORDS_MIN, WORKERS_MAX, WorkerLost
 from ledger.alerts import ALERT_KINDS
 from ledger.events import event_json_schema
 from ledger.parties import PartyError
@@ -265,9 +265,10 @@ With more than one core, the rebuild runs in several processes (--workers):
 each rebuilds a share of the traces, and what crosses traces (license
 ceilings, an event id reported in two traces) is counted again over the
 whole store at the end.  The answer is the same with any number of workers.
-Stopped by Ctrl-C or SIGTERM, or killed, it replaces nothing: the workers
-stop and the scratch store and its shares are removed (killed: by the
-workers, and by the next replay).
+Stopped by Ctrl-C or SIGTERM, it replaces nothing: its workers stop and
+its scratch store and their shares are removed.  Killed outright (kill -9),
+it replaces nothing either: its workers stop and remove their shares, and
+the next replay removes the scratch store it left.
 
 examples:
   ledger replay
@@ -337,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         usage.error(str(error))
     except (CliError, NotFound, PolicyError, PartyError, bootstrap.ConfigError, LogUnavailable,
-            StoreUnavailable, LogMismatch) as error:
+            StoreUnavailable, LogMismatch, WorkerLost) as error:
         print(f"ledger {args.command}: {_broker_not_answering(error, args) or error}", file=sys.stderr)
         return getattr(error, "exit_status", EXIT_ERROR)
     except KeyboardInterrupt as stop:

@@ -205,7 +205,7 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from projections.sqlite_store import SQLiteProjectionStore
+    from projections.sqlite_store import SQLiteProjectionStore, remove_store_files
 
     ledger = Ledger(args)
     # The check and the rebuild read one snapshot of the log, so the rebuild
@@ -221,8 +221,7 @@ def _replay(args: argparse.Namespace) -> int:
         snapshot.enter_context(ledger.log.snapshot())
         live = ledger.store
         rebuilt_path = _rebuild_path(ledger.store_url)
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
+        remove_store_files(rebuilt_path)  # a killed replay's
         rebuilt = None
         try:
             rebuilt = SQLiteProjectionStore(rebuilt_path)
@@ -261,8 +260,7 @@ def _replay(args: argparse.Namespace) -> int:
             snapshot.close()  # the workers stop, their shares are removed
             if rebuilt is not None:
                 rebuilt.close()  # a failed rebuild leaves no scratch store behind
-            for suffix in ("", "-wal", "-shm", ".lock"):
-                Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
+            remove_store_files(rebuilt_path)
             raise
         rebuilt.close()
     finally:
@@ -275,10 +273,9 @@ def _replay(args: argparse.Namespace) -> int:
         os.replace(rebuilt_path, live_path)
         for suffix in ("-wal", "-shm"):
             Path(str(live_path) + suffix).unlink(missing_ok=True)
+        Path(f"{rebuilt_path}.lock").unlink(missing_ok=True)  # the scratch store's batch lock (projections/batch_lock.py)
     else:
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(rebuilt_path) + suffix).unlink(missing_ok=True)
-    Path(f"{rebuilt_path}.lock").unlink(missing_ok=True)  # the scratch store's batch lock (projections/batch_lock.py)
+        remove_store_files(rebuilt_path)
     replayed = {"identical": same, "records": totals.records, "differing": differing, "fingerprint": rebuilt_fp}
     if args.output == "csv":
         print_csv([flat(replayed)])

@@ -34,7 +34,7 @@ def test_every_step_is_timed_on_a_generated_history(tmp_path):
     lines = history.read_bytes().splitlines()
     result = measure(lines, rounds=1)
     assert result["reports"] == len(lines) >= 300
-    assert result["orjson_text_same"] == {"digest": len(lines), "stored": len(lines)}
+    assert result["reports_orjson_writes_alike"] == {"digest_text": len(lines), "stored_text": len(lines)}
     timed = result["us_per_report"]
     assert all(isinstance(us, float) and us > 0 for name, us in timed.items() if name != "parse: msgspec")
     assert "read without the contract (from_json + model_construct)" in timed

@@ -74,7 +74,7 @@ def test_ctrl_c_stops_the_replay_and_its_workers_and_leaves_nothing_behind(ledge
     while not (ledger.home / once_there).exists() and replay.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     assert replay.poll() is None, "the replay ended before it could be interrupted"
-    workers = _workers_of(replay) if once_there.endswith("share-1") else []
+    workers = _workers_of(replay)
     os.killpg(replay.pid, signal.SIGINT)
     _out, err = replay.communicate(timeout=RUN_TIMEOUT_S)
 
@@ -87,24 +87,27 @@ def test_ctrl_c_stops_the_replay_and_its_workers_and_leaves_nothing_behind(ledge
 
 
 def _replay_at_work(ledger, big_reports):  # type: ignore[no-untyped-def]
-    """A two-worker replay of the big history, once a worker has its share; and its workers' pids."""
+    """A two-worker replay of the big history, once the second worker has its
+    share; and the pids of its workers (the first may have ended already)."""
     assert ledger("ingest", str(big_reports)).returncode == EXIT_OK
     replay = subprocess.Popen([str(LEDGER), "replay", "--workers", "2"], env=ledger.env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    workers: set[int] = set()
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while (not (ledger.home / "projections.db.replay.share-1").exists() and replay.poll() is None
            and time.monotonic() < deadline):
+        workers |= set(_workers_of(replay))
         time.sleep(0.01)
+    workers |= set(_workers_of(replay))
     assert replay.poll() is None, "the replay ended before it could be stopped"
-    return replay, _workers_of(replay)
+    assert len(workers) == 2, workers
+    return replay, sorted(workers)  # in the order they started: pids grow
 
 
 def _workers_of(replay) -> list[int]:  # type: ignore[no-untyped-def]
-    """The replay's worker processes (multiprocessing's spawned children), two of them."""
+    """The replay's worker processes running now (multiprocessing's spawned children)."""
     found = subprocess.run(["pgrep", "-P", str(replay.pid), "-f", "spawn_main"], capture_output=True, text=True)
-    workers = [int(pid) for pid in found.stdout.split()]
-    assert len(workers) == 2, found
-    return workers
+    return [int(pid) for pid in found.stdout.split()]
 
 
 def _still_running(pids: list[int], wait_s: float = 0) -> list[int]:
@@ -156,3 +159,20 @@ def test_a_replay_killed_alone_leaves_workers_that_stop_and_remove_their_shares(
     assert again.returncode == EXIT_OK, again.stderr
     assert json.loads(again.stdout)["identical"] is True
     assert _left_behind(ledger) == []
+
+
+def test_a_worker_killed_under_the_replay_fails_it_with_nothing_replaced(ledger, big_reports):
+    # The OOM killer takes one worker: the replay says so, replaces nothing,
+    # stops the other worker and removes every share and its scratch store.
+    replay, workers = _replay_at_work(ledger, big_reports)
+    os.kill(workers[-1], signal.SIGKILL)  # the second, whose share has just begun
+    _out, err = replay.communicate(timeout=RUN_TIMEOUT_S)
+
+    assert replay.returncode == 1, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("ledger replay: replay worker "), err
+    assert "ended without its result (exit code -9: killed, or out of memory?); nothing was replaced" in last
+    assert _left_behind(ledger) == []
+    assert _still_running(workers) == []
+    again = ledger("replay", "--workers", "2", "--json")
+    assert again.returncode == EXIT_OK and json.loads(again.stdout)["identical"] is True, again.stderr

@@ -18,8 +18,9 @@ standing alerts must be catch-up's, with any number of workers.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
@@ -27,7 +28,8 @@ from bench.generate import Summary, generate
 from builders import exported, license_granted, received, stamp
 from consumers.ingest import ingest_lines
 from consumers.log.embedded import EmbeddedLog
-from consumers.parallel_rebuild import PARALLEL_RECORDS_MIN, ParallelRebuild, rebuild_in_parallel, workers_for
+from consumers.parallel_rebuild import (PARALLEL_RECORDS_MIN, WORKER_CHUNK_RECORDS, ParallelRebuild, Share, _work,
+                                       rebuild_in_parallel, workers_for)
 from consumers.projector import catch_up
 from ledger.policy import Policy
 from projections.sqlite_store import SQLiteProjectionStore
@@ -172,3 +174,21 @@ def test_auto_is_one_process_for_a_small_log_and_one_per_core_for_a_large_one(mo
     assert workers_for(None, PARALLEL_RECORDS_MIN - 1) == 1
     assert workers_for(None, PARALLEL_RECORDS_MIN) == 4
     assert workers_for(3, 10) == 3
+
+
+def test_a_worker_whose_replay_is_gone_stops_at_its_first_chunk_and_removes_its_share(history, tmp_path):
+    # The replay was killed before this worker even started: the worker's
+    # parent is no longer the pid the replay gave it.  It rebuilds nothing,
+    # says it stopped, and leaves no share behind.
+    log, _reference = history
+    store = SQLiteProjectionStore(tmp_path / "rebuilt.db")
+    keys = log.key_ranges(log.end_offsets(), 2)[1]
+    share = Share(1, str(log.path), str(tmp_path / "rebuilt.db.share-1"), keys, log.end_offsets(), [], POLICY,
+                  WORKER_CHUNK_RECORDS, False)
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+    gone = os.getppid() + 10**6  # no process: not this one's parent
+    _work(share, multiprocessing.Array("q", 2, lock=False), multiprocessing.Value("b", 0, lock=False), gone, sending)
+
+    assert receiving.recv() == ("stopped", None)
+    assert [p.name for p in tmp_path.iterdir() if ".share-" in p.name] == []
+    store.close()
