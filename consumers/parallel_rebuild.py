@@ -41,7 +41,6 @@ import multiprocessing.connection
 import os
 import pickle
 import signal
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -280,20 +279,27 @@ class ParallelRebuild:
         self._stop = context.Value("b", 0, lock=False)
         jobs = [Share(i, str(self.log.path), str(path), keys, self.below, parties, self.policy, self.chunk_records,
                        self.trusting) for i, (keys, path) in enumerate(zip(self.shares, self.paths))]
-        # The workers start with ^C ignored (a disposition a new process
-        # inherits): ^C reaches this process, which stops them between two
-        # chunks, instead of each dying with a traceback of its own.
-        with _interrupts_ignored():
-            for job in jobs:
-                receiving, sending = context.Pipe(duplex=False)
-                worker = context.Process(target=_work, args=(job, self._applied, self._stop, os.getpid(), sending),
-                                         name=f"ledger replay share {job.index}", daemon=True)
-                worker.start()
-                # Only the worker holds its sending end: a worker that dies
-                # reads here as the end of its pipe, and this process's death
-                # as a broken pipe there.
-                sending.close()
-                self._workers.append((worker, receiving))
+        # The workers start with ^C held (SIGINT blocked: a new process
+        # inherits its parent's signal mask) and never take it: ^C reaches
+        # this process, which stops them between two chunks, instead of each
+        # dying with a traceback of its own.  Held here too while they
+        # start, not ignored: a ^C meanwhile is delivered once they have.
+        try:
+            with _interrupts_held():
+                for job in jobs:
+                    receiving, sending = context.Pipe(duplex=False)
+                    worker = context.Process(target=_work, args=(job, self._applied, self._stop, os.getpid(),
+                                                                 sending),
+                                             name=f"ledger replay share {job.index}", daemon=True)
+                    worker.start()
+                    # Only the worker holds its sending end: a worker that dies
+                    # reads here as the end of its pipe, and this process's death
+                    # as a broken pipe there.
+                    sending.close()
+                    self._workers.append((worker, receiving))
+        except BaseException:  # SIGTERM, or ^C taken by another thread: the block is not entered
+            self._close()
+            raise
 
     def finish(self, progress: Callable[[BatchCounts], None] | None = None) -> BatchCounts:
         if not self.shares:
@@ -370,16 +376,14 @@ class ParallelRebuild:
 
 
 @contextlib.contextmanager
-def _interrupts_ignored() -> Iterator[None]:
-    """SIGINT ignored inside the block (only the main thread may set it)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT blocked in this thread inside the block, and delivered after it
+    if it came meanwhile; processes started inside keep it blocked."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, before)
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def recount_across_traces(store: SQLiteProjectionStore, *, policy: Policy, clock: Callable[[], datetime]) -> None:
