@@ -255,6 +255,7 @@ class ParallelRebuild:
         self.trusting = digests_checked and log.validated_on_append and log_changed is not None
         self.paths = [Path(f"{store.path}.share-{i}") for i in range(len(self.shares))]
         self._workers: list[tuple[multiprocessing.process.BaseProcess, multiprocessing.connection.Connection]] = []
+        self.processes = 1  # how many rebuilt it, once finished: the workers, or this process alone
 
     def __enter__(self) -> "ParallelRebuild":
         if self.shares:
@@ -317,6 +318,7 @@ class ParallelRebuild:
             self._close()
             return self._in_this_process(progress)
         self._close()
+        self.processes = len(self.shares)
         with collecting_less():
             recount_across_traces(self.store, policy=self.policy, clock=self.clock)
         record_rebuilt_offsets(self.log, self.store, self.below, self.clock)

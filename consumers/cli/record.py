@@ -248,8 +248,10 @@ def _replay(args: argparse.Namespace) -> int:
             _method, integrity = live.integrity_problems()
             live_fp["integrity"] = "ok" if not integrity else "damaged: " + "; ".join(integrity)
             progress = Progress("replayed records", False)
+            processes = 1
             if parallel is not None:
                 totals = parallel.finish(progress=lambda t: progress(t.records))
+                processes = parallel.processes
             else:
                 totals = rebuild(ledger.log, rebuilt, policy=ledger.policy, progress=lambda t: progress(t.records),
                                  digests_checked=True)
@@ -276,13 +278,15 @@ def _replay(args: argparse.Namespace) -> int:
         Path(f"{rebuilt_path}.lock").unlink(missing_ok=True)  # the scratch store's batch lock (projections/batch_lock.py)
     else:
         remove_store_files(rebuilt_path)
-    replayed = {"identical": same, "records": totals.records, "differing": differing, "fingerprint": rebuilt_fp}
+    replayed = {"identical": same, "records": totals.records, "processes": processes, "differing": differing,
+                "fingerprint": rebuilt_fp}
     if args.output == "csv":
         print_csv([flat(replayed)])
     elif args.json:
         print(json.dumps(replayed, indent=2, sort_keys=True))
     else:
-        print(f"replayed {totals.records} {plural(totals.records, 'record')} from position 0")
+        print(f"replayed {totals.records} {plural(totals.records, 'record')} from position 0"
+              + (f", in {processes} processes" if processes > 1 else ""))
         for name in sorted(live_fp):
             verdict = "identical" if live_fp[name] == rebuilt_fp.get(name) else "DIFFERENT"
             shown = live_fp[name] if name == "integrity" else rebuilt_fp.get(name, "")[:16]

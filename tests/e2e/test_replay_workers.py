@@ -34,7 +34,10 @@ def test_two_workers_and_one_rebuild_the_same_projections(generated):
     by_two = json.loads(generated("replay", "--workers", "2", "--json").stdout)
     by_one = json.loads(generated("replay", "--workers", "1", "--json").stdout)
     assert by_two["identical"] is True
+    assert (by_two.pop("processes"), by_one.pop("processes")) == (2, 1)
     assert by_two == by_one
+    assert generated("replay", "--workers", "2").stdout.startswith(
+        f"replayed {by_two['records']} records from position 0, in 2 processes\n")
     assert [p.name for p in generated.home.iterdir() if ".share-" in p.name or ".replay" in p.name] == []
 
 
