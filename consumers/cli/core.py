@@ -268,7 +268,8 @@ whole store at the end.  The answer is the same with any number of workers.
 Stopped by Ctrl-C or SIGTERM, it replaces nothing: its workers stop and
 its scratch store and their shares are removed.  Killed outright (kill -9),
 it replaces nothing either: its workers stop and remove their shares, and
-the next replay removes the scratch store it left.
+the next replay removes the scratch store it left.  One replay of a store
+at a time: a second is refused while one runs.
 
 examples:
   ledger replay

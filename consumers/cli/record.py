@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from consumers.bootstrap import POLICY_ENV
@@ -205,9 +207,49 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    ledger = Ledger(args)
+    with contextlib.ExitStack() as alone:
+        try:
+            alone.enter_context(_only_replay(_rebuild_path(ledger.store_url)))
+        except BaseException:
+            ledger.close()
+            raise
+        return _replay_alone(args, ledger)
+
+
+@contextlib.contextmanager
+def _only_replay(rebuilt_path: Path) -> Iterator[None]:
+    """One replay of a store at a time: a second would remove the first's
+    scratch store and shares as a killed replay's, and the first would then
+    compare (and, with --replace, adopt) a partial rebuild.  An flock on
+    ``<scratch store>.running``, removed while held at the end (a replay that
+    took the lock on a file removed meanwhile takes it again on the new one)."""
+    path = Path(f"{rebuilt_path}.running")
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise CliError(f"another `ledger replay` of this store is running (it holds {path}); nothing was "
+                           f"replayed: wait for it to end, or stop it (Ctrl-C, kill PID)") from None
+        try:
+            current = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _replay_alone(args: argparse.Namespace, ledger: Ledger) -> int:
     from projections.sqlite_store import SQLiteProjectionStore, remove_store_files
 
-    ledger = Ledger(args)
     # The check and the rebuild read one snapshot of the log, so the rebuild
     # applies the very bytes checked against their digests and can trust them.
     # Workers in processes of their own (--workers) read in snapshots of their

@@ -179,3 +179,19 @@ def test_a_worker_killed_under_the_replay_fails_it_with_nothing_replaced(ledger,
     assert _still_running(workers) == []
     again = ledger("replay", "--workers", "2", "--json")
     assert again.returncode == EXIT_OK and json.loads(again.stdout)["identical"] is True, again.stderr
+
+
+def test_a_second_replay_of_the_same_store_is_refused_while_the_first_runs(ledger, big_reports):
+    # The second would remove the first's scratch store and shares as a killed
+    # replay's, and the first would compare (or, with --replace, adopt) a
+    # partial rebuild.  It is refused; the first goes on and says identical.
+    replay, _workers = _replay_at_work(ledger, big_reports)
+    second = ledger("replay", "--replace")
+    out, err = replay.communicate(timeout=RUN_TIMEOUT_S)
+
+    assert second.returncode == 1, second.stderr
+    assert "another `ledger replay` of this store is running" in second.stderr
+    assert "nothing was replayed" in second.stderr
+    assert replay.returncode == EXIT_OK, err
+    assert out.strip().splitlines()[-1] == "replay: identical"
+    assert _left_behind(ledger) == []
