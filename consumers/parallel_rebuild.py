@@ -143,7 +143,7 @@ def rebuild_share(share: Share) -> ShareDone:
     """In a worker process: rebuild the share's traces into its own store."""
     log = EmbeddedLog(share.log_path)
     store = SQLiteProjectionStore(share.store_path)
-    made = _made[share.store_path] = os.stat(share.store_path)
+    _made[share.store_path] = os.stat(share.store_path)
     licenses, traces = BatchCounts(), BatchCounts()
     try:
         store.register_parties(share.parties)
@@ -160,8 +160,6 @@ def rebuild_share(share: Share) -> ShareDone:
     finally:
         store.close()
         log.close()
-        if _parent is not None and os.getppid() != _parent:
-            _remove_own_share(share.store_path, made)
     return ShareDone(licenses, traces)
 
 
@@ -193,11 +191,12 @@ def _work(share: Share, applied, stop, parent: int,  # type: ignore[no-untyped-d
             results.send(outcome)
         except (pickle.PicklingError, TypeError, AttributeError):  # an error that does not pickle
             results.send(("error", RuntimeError(f"replay worker {share.index}: {outcome[1]!r}")))
-    except OSError:  # BrokenPipeError: the replay is gone, and nobody will take the share
-        if share.store_path in _made:
-            _remove_own_share(share.store_path, _made[share.store_path])
+    except OSError:  # BrokenPipeError: the replay is gone
+        pass
     finally:
         results.close()
+    if os.getppid() != parent and share.store_path in _made:  # nobody will take the share
+        _remove_own_share(share.store_path, _made[share.store_path])
 
 
 class WorkerLost(RuntimeError):
@@ -267,8 +266,7 @@ class ParallelRebuild:
 
     def _start(self) -> None:
         for left in Path(self.store.path).parent.glob(f"{glob.escape(Path(self.store.path).name)}.share-*"):
-            left.unlink(missing_ok=True)  # a killed replay's, as many as it had
-        self._remove_shares()
+            left.unlink(missing_ok=True)  # a killed replay's, as many as it had (and their -wal, .lock, ...)
         parties = self.store.registered_parties()
         # spawn, not fork: this process holds SQLite connections and threads
         # (the store's WAL checkpointer) that a forked child must not inherit.

@@ -210,11 +210,12 @@ def _replay(args: argparse.Namespace) -> int:
     ledger = Ledger(args)
     with contextlib.ExitStack() as alone:
         try:
-            alone.enter_context(_only_replay(_rebuild_path(ledger.store_url)))
+            rebuilt_path = _rebuild_path(ledger.store_url)
+            alone.enter_context(_only_replay(rebuilt_path))
         except BaseException:
             ledger.close()
             raise
-        return _replay_alone(args, ledger)
+        return _replay_alone(args, ledger, rebuilt_path)
 
 
 @contextlib.contextmanager
@@ -247,7 +248,7 @@ def _only_replay(rebuilt_path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _replay_alone(args: argparse.Namespace, ledger: Ledger) -> int:
+def _replay_alone(args: argparse.Namespace, ledger: Ledger, rebuilt_path: Path) -> int:
     from projections.sqlite_store import SQLiteProjectionStore, remove_store_files
 
     # The check and the rebuild read one snapshot of the log, so the rebuild
@@ -262,7 +263,6 @@ def _replay_alone(args: argparse.Namespace, ledger: Ledger) -> int:
                        if isinstance(ledger.log, EmbeddedLog) else None)
         snapshot.enter_context(ledger.log.snapshot())
         live = ledger.store
-        rebuilt_path = _rebuild_path(ledger.store_url)
         remove_store_files(rebuilt_path)  # a killed replay's
         rebuilt = None
         try:
