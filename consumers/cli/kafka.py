@@ -99,7 +99,8 @@ def register(command: Command) -> None:
                    help="stop once the store holds every record the topic held at start "
                         "(whichever group member applied it): a catch-up run for a script")
     q.add_argument("--batch-max", type=int, default=None, metavar="N",
-                   help="records per poll and per store transaction (default: 5000)")
+                   help="records per batch (one store transaction) while catching up; live, a batch is what "
+                        "arrived since the last (default: 20000; less memory: 5000)")
     q.add_argument("--no-publish", action="store_true",
                    help="do not publish alerts and dead letters (default: publish after each batch)")
     output(q, "the closing summary as one row", json_is="the closing summary as JSON")

@@ -71,18 +71,25 @@ from projections.store import ProjectionStore
 from projections.trace_projection import project_batch
 from projections.warm_traces import WarmTraces
 
-__all__ = ["GroupProjector", "GroupTotals", "GROUP_CONSUMER_SETTINGS", "POLL_RECORDS_MAX",
+__all__ = ["GroupProjector", "GroupTotals", "GROUP_CONSUMER_SETTINGS", "POLL_RECORDS_MAX", "BATCH_BYTES_MAX",
            "dead_letter_tracking_name", "publish_dead_letters", "dead_letter_message", "exclusive", "path_lock",
            "DEAD_LETTER_COPY_BYTES_MAX", "DEAD_LETTER_PREFIX_BYTES", "DEAD_LETTER_ERROR_CHARS_MAX"]
 
-# Records per poll, and so per store transaction.  Under a steady live load
-# a poll brings what arrived since the last (about 14 records at 1,000/s);
-# the cap matters when a backlog waits (a restart, a backfill), where each
-# trace is folded once per batch that brings one of its reports: 5,000
-# applied a 100k topic 1.7x faster than 500 (BENCHMARKS.md, "Session 9 ...
-# Apache Kafka", 4,601 against 2,625-2,721 records/s), a batch well inside
-# max_poll_interval_ms.
-POLL_RECORDS_MAX = 5_000
+# Records per batch, and so per store transaction (in a backlog the member
+# polls until it has them, GroupProjector._fill).  Under a steady live load
+# a poll brings what arrived since the last (about 14 records at 1,000/s)
+# and the cap changes nothing; it matters when a backlog waits (a restart, a
+# backfill), where each trace is folded, and each alert judged, once per
+# batch that brings one of its reports.  The 100k bench topic, paired runs
+# (BENCHMARKS.md, "Session 12"): 5,000 -> 20,000 applied it 1.3-1.7x faster
+# (fewer passing alerts to publish: 62k -> 30k transitions), peak RSS ~215
+# -> ~300 MB; a batch took ~3.5 s there, well inside max_poll_interval_ms.
+POLL_RECORDS_MAX = 20_000
+# ... and bytes: a topic of large records fills a batch by size first.
+BATCH_BYTES_MAX = 16 * 1024 * 1024
+# Polls that may come back empty while filling a batch (a fetch slower than
+# POLL_TIMEOUT_MS) before the batch is applied as it is.
+FILL_EMPTY_POLLS_MAX = 2
 POLL_TIMEOUT_MS = 200  # one poll; also how often a stop request is noticed
 JOIN_WAIT_MAX_S = 30.0  # with max_idle_s: a member never given a partition stops after this
 SWEEP_INTERVAL_S = 1.0  # deadlines pass without any report: check them this often
@@ -235,10 +242,7 @@ class GroupProjector:
                     self._sweep()
                     swept = time.monotonic()
                 polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
-                records = sorted(
-                    (_log_record(r) for batch in polled.values() for r in batch),
-                    key=lambda r: (r.partition, r.offset),
-                )
+                records = self._fill(consumer, [_log_record(r) for batch in polled.values() for r in batch])
                 now = time.monotonic()
                 if not records:
                     if self._publishes_alerts():  # what other members journaled
@@ -273,6 +277,42 @@ class GroupProjector:
                 alerts.close()
             consumer.close(autocommit=False)
         return self.totals
+
+    def _fill(self, consumer: KafkaConsumer, records: list[LogRecord]) -> list[LogRecord]:
+        """One batch, in partition and offset order.  A poll brings at most
+        what the fetches so far brought (kafka-python's ``max_partition_fetch_bytes``:
+        4,000-8,000 records of the bench history on 4 partitions), whatever
+        ``batch_max`` asks.  When more records wait behind the poll than it
+        brought (a backlog), poll on for what waited then, up to ``batch_max``
+        records or BATCH_BYTES_MAX.  Live, a poll brings what arrived since
+        the last, fewer wait behind it, and no second poll is made: an alert
+        waits for nothing more.  A rebalance in a later poll may take
+        partitions away: their records are left to the member given them (it
+        reads from the store's offsets)."""
+        lag = _lag(consumer)
+        if not records or (lag is not None and lag < len(records)):
+            return sorted(records, key=lambda r: (r.partition, r.offset))
+        seen = {(r.partition, r.offset) for r in records}
+        size = sum(len(r.value) for r in records)
+        want = self.batch_max if lag is None else min(self.batch_max, len(records) + lag)
+        empty = 0
+        while len(records) < want and size < BATCH_BYTES_MAX:
+            polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=want - len(records))
+            more = [_log_record(r) for batch in polled.values() for r in batch]
+            more = [r for r in more if (r.partition, r.offset) not in seen]
+            if not more:
+                empty += 1
+                if empty > FILL_EMPTY_POLLS_MAX or _lag(consumer) == 0:
+                    break
+                continue
+            seen.update((r.partition, r.offset) for r in more)
+            size += sum(len(r.value) for r in more)
+            records += more
+            assigned = {tp.partition for tp in consumer.assignment() or ()}
+            records = [r for r in records if r.partition in assigned]
+            if lag is None and (lag := _lag(consumer)) is not None:  # the partitions' first answers
+                want = min(self.batch_max, len(records) + lag)
+        return sorted(records, key=lambda r: (r.partition, r.offset))
 
     def _apply(self, records: list[LogRecord]) -> None:
         with exclusive(self.store):
@@ -391,6 +431,19 @@ class _SeekToStore(ConsumerRebalanceListener):
 
 def _log_record(r: Any) -> LogRecord:
     return log_record(r)
+
+
+def _lag(consumer: KafkaConsumer) -> int | None:
+    """Records the assigned partitions hold past this member's position, as
+    the last fetch responses told; None while a partition has had no fetch
+    answered yet (just assigned: it may hold a backlog)."""
+    lag = 0
+    for tp in consumer.assignment() or ():
+        high, position = consumer.highwater(tp), consumer.position(tp)
+        if high is None or position is None:
+            return None
+        lag += max(0, high - position)
+    return lag
 
 
 # -- dead letters: the store's dead_letters table is the outbox -----------------

@@ -136,3 +136,58 @@ def test_kafka_refusing_alert_transactions_for_a_while_pauses_publishing_not_pro
     assert set(raw) == {e["transition_id"] for e in journal}
     assert all(n == 1 for n in raw.values()), raw.most_common(3)
     log.close()
+
+
+def _batch_sizes(member_run) -> list[int]:
+    sizes: list[int] = []
+
+    def each_batch(totals) -> None:
+        sizes.append(totals.records - sum(sizes))
+
+    member_run(each_batch)
+    return sizes
+
+
+def test_a_member_behind_its_log_fills_each_batch_to_batch_max_whatever_one_poll_brings(kafka_url, tmp_path):
+    # One fetch here brings a few records a partition (2 KiB): the member
+    # polls on while the log holds what the batch lacks, so a batch is
+    # --batch-max records, not what one poll happened to bring.
+    from consumers.kafka.group_projector import GroupProjector
+
+    log = KafkaLog.from_url(kafka_url)
+    reports = story_lines() + many_traces(150)
+    with LedgerClient(log, clock=fixed_clock) as client:
+        client.send(reports)
+    store = SQLiteProjectionStore(tmp_path / "behind.db")
+    member = GroupProjector(log, store, group="behind", policy=load_policy(None), clock=fixed_clock,
+                            batch_max=200, publish=False, consumer_settings={"max_partition_fetch_bytes": 2048})
+    sizes = _batch_sizes(lambda progress: member.run(until=log.end_offsets(), progress=progress))
+
+    assert sum(sizes) == len(reports)
+    # Full batches while the backlog holds a batch; its tail (174 reports) in one.
+    assert sizes == [200, 200, len(reports) - 400], sizes
+    replayed = SQLiteProjectionStore(tmp_path / "replayed.db")
+    catch_up(log, replayed, policy=load_policy(None), clock=fixed_clock)
+    assert store.fingerprint() == replayed.fingerprint()
+    log.close()
+
+
+def test_a_batch_of_large_records_is_bounded_by_bytes_before_records(kafka_url, tmp_path, monkeypatch):
+    from consumers.kafka import group_projector
+    from consumers.kafka.group_projector import GroupProjector
+
+    monkeypatch.setattr(group_projector, "BATCH_BYTES_MAX", 8 * 1024)
+    log = KafkaLog.from_url(kafka_url)
+    reports = story_lines() + many_traces(150)
+    with LedgerClient(log, clock=fixed_clock) as client:
+        client.send(reports)
+    store = SQLiteProjectionStore(tmp_path / "bytes.db")
+    member = GroupProjector(log, store, group="bytes", policy=load_policy(None), clock=fixed_clock,
+                            batch_max=200, publish=False, consumer_settings={"max_partition_fetch_bytes": 2048})
+    sizes = _batch_sizes(lambda progress: member.run(until=log.end_offsets(), progress=progress))
+
+    assert sum(sizes) == len(reports)
+    # The same log filled batches of 200 by count (the test above); 8 KiB
+    # of values is some 30 of these reports, so the bytes end each batch.
+    assert max(sizes) < 200 and len(sizes) > -(-len(reports) // 200) + 1, sizes
+    log.close()
