@@ -81,7 +81,7 @@ __all__ = ["GroupProjector", "GroupTotals", "GROUP_CONSUMER_SETTINGS", "POLL_REC
 # and the cap changes nothing; it matters when a backlog waits (a restart, a
 # backfill), where each trace is folded, and each alert judged, once per
 # batch that brings one of its reports.  The 100k bench topic, paired runs
-# (BENCHMARKS.md, "Session 12"): 5,000 -> 20,000 applied it 1.3-1.7x faster
+# (BENCHMARKS.md, "Session 12"): 5,000 -> 20,000 applied it 1.43-1.51x faster
 # (fewer passing alerts to publish: 62k -> 30k transitions), peak RSS ~215
 # -> ~300 MB; a batch took ~3.5 s there, well inside max_poll_interval_ms.
 POLL_RECORDS_MAX = 20_000
