@@ -242,7 +242,7 @@ class GroupProjector:
                     self._sweep()
                     swept = time.monotonic()
                 polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
-                records = self._fill(consumer, [_log_record(r) for batch in polled.values() for r in batch])
+                records = self._fill(consumer, _polled_records(polled))
                 now = time.monotonic()
                 if not records:
                     if self._publishes_alerts():  # what other members journaled
@@ -291,15 +291,14 @@ class GroupProjector:
         reads from the store's offsets)."""
         lag = _lag(consumer)
         if not records or (lag is not None and lag < len(records)):
-            return sorted(records, key=lambda r: (r.partition, r.offset))
+            return sorted(records, key=_log_position)
         seen = {(r.partition, r.offset) for r in records}
         size = sum(len(r.value) for r in records)
         want = self.batch_max if lag is None else min(self.batch_max, len(records) + lag)
         empty = 0
         while len(records) < want and size < BATCH_BYTES_MAX:
             polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=want - len(records))
-            more = [_log_record(r) for batch in polled.values() for r in batch]
-            more = [r for r in more if (r.partition, r.offset) not in seen]
+            more = [r for r in _polled_records(polled) if (r.partition, r.offset) not in seen]
             if not more:
                 empty += 1
                 if empty > FILL_EMPTY_POLLS_MAX or _lag(consumer) == 0:
@@ -312,7 +311,7 @@ class GroupProjector:
             records = [r for r in records if r.partition in assigned]
             if lag is None and (lag := _lag(consumer)) is not None:  # the partitions' first answers
                 want = min(self.batch_max, len(records) + lag)
-        return sorted(records, key=lambda r: (r.partition, r.offset))
+        return sorted(records, key=_log_position)
 
     def _apply(self, records: list[LogRecord]) -> None:
         with exclusive(self.store):
@@ -431,6 +430,14 @@ class _SeekToStore(ConsumerRebalanceListener):
 
 def _log_record(r: Any) -> LogRecord:
     return log_record(r)
+
+
+def _polled_records(polled: Mapping[Any, list[Any]]) -> list[LogRecord]:
+    return [_log_record(r) for batch in polled.values() for r in batch]
+
+
+def _log_position(record: LogRecord) -> tuple[int, int]:
+    return record.partition, record.offset
 
 
 def _lag(consumer: KafkaConsumer) -> int | None:

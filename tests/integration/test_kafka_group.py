@@ -138,56 +138,46 @@ def test_kafka_refusing_alert_transactions_for_a_while_pauses_publishing_not_pro
     log.close()
 
 
-def _batch_sizes(member_run) -> list[int]:
+def _batch_sizes_behind_the_log(kafka_url, tmp_path, group: str) -> tuple[list[int], int]:
+    """A member catching up on 574 reports, batch_max 200, one fetch bringing
+    2 KiB a partition: the records of each batch it applied, and the reports."""
+    from consumers.kafka.group_projector import GroupProjector
+
+    log = KafkaLog.from_url(kafka_url)
+    reports = story_lines() + many_traces(150)
+    with LedgerClient(log, clock=fixed_clock) as client:
+        client.send(reports)
+    store = SQLiteProjectionStore(tmp_path / f"{group}.db")
+    member = GroupProjector(log, store, group=group, policy=load_policy(None), clock=fixed_clock,
+                            batch_max=200, publish=False, consumer_settings={"max_partition_fetch_bytes": 2048})
     sizes: list[int] = []
+    member.run(until=log.end_offsets(), progress=lambda totals: sizes.append(totals.records - sum(sizes)))
 
-    def each_batch(totals) -> None:
-        sizes.append(totals.records - sum(sizes))
-
-    member_run(each_batch)
-    return sizes
+    replayed = SQLiteProjectionStore(tmp_path / f"{group}-replayed.db")
+    catch_up(log, replayed, policy=load_policy(None), clock=fixed_clock)
+    assert store.fingerprint() == replayed.fingerprint()
+    log.close()
+    return sizes, len(reports)
 
 
 def test_a_member_behind_its_log_fills_each_batch_to_batch_max_whatever_one_poll_brings(kafka_url, tmp_path):
     # One fetch here brings a few records a partition (2 KiB): the member
     # polls on while the log holds what the batch lacks, so a batch is
     # --batch-max records, not what one poll happened to bring.
-    from consumers.kafka.group_projector import GroupProjector
+    sizes, reports = _batch_sizes_behind_the_log(kafka_url, tmp_path, "behind")
 
-    log = KafkaLog.from_url(kafka_url)
-    reports = story_lines() + many_traces(150)
-    with LedgerClient(log, clock=fixed_clock) as client:
-        client.send(reports)
-    store = SQLiteProjectionStore(tmp_path / "behind.db")
-    member = GroupProjector(log, store, group="behind", policy=load_policy(None), clock=fixed_clock,
-                            batch_max=200, publish=False, consumer_settings={"max_partition_fetch_bytes": 2048})
-    sizes = _batch_sizes(lambda progress: member.run(until=log.end_offsets(), progress=progress))
-
-    assert sum(sizes) == len(reports)
+    assert sum(sizes) == reports
     # Full batches while the backlog holds a batch; its tail (174 reports) in one.
-    assert sizes == [200, 200, len(reports) - 400], sizes
-    replayed = SQLiteProjectionStore(tmp_path / "replayed.db")
-    catch_up(log, replayed, policy=load_policy(None), clock=fixed_clock)
-    assert store.fingerprint() == replayed.fingerprint()
-    log.close()
+    assert sizes == [200, 200, reports - 400], sizes
 
 
 def test_a_batch_of_large_records_is_bounded_by_bytes_before_records(kafka_url, tmp_path, monkeypatch):
     from consumers.kafka import group_projector
-    from consumers.kafka.group_projector import GroupProjector
 
     monkeypatch.setattr(group_projector, "BATCH_BYTES_MAX", 8 * 1024)
-    log = KafkaLog.from_url(kafka_url)
-    reports = story_lines() + many_traces(150)
-    with LedgerClient(log, clock=fixed_clock) as client:
-        client.send(reports)
-    store = SQLiteProjectionStore(tmp_path / "bytes.db")
-    member = GroupProjector(log, store, group="bytes", policy=load_policy(None), clock=fixed_clock,
-                            batch_max=200, publish=False, consumer_settings={"max_partition_fetch_bytes": 2048})
-    sizes = _batch_sizes(lambda progress: member.run(until=log.end_offsets(), progress=progress))
+    sizes, reports = _batch_sizes_behind_the_log(kafka_url, tmp_path, "bytes")
 
-    assert sum(sizes) == len(reports)
+    assert sum(sizes) == reports
     # The same log filled batches of 200 by count (the test above); 8 KiB
     # of values is some 30 of these reports, so the bytes end each batch.
-    assert max(sizes) < 200 and len(sizes) > -(-len(reports) // 200) + 1, sizes
-    log.close()
+    assert max(sizes) < 200 and len(sizes) > -(-reports // 200) + 1, sizes
